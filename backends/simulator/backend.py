@@ -1,0 +1,184 @@
+"""SimulatorBackend: the zero-configuration default cloud, its state entirely in the shared Redis.
+
+Each method is a one-line hand-off to the module owning that resource kind; ``faults.gate_operations``
+wraps them all (fault injection, Redis errors, lazy default network) so no method repeats it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from backends.simulator import catalog, images, keys, machines, network, security_groups, volumes
+from backends.simulator.faults import FaultInjector, gate_operations
+from backends.simulator.storage import Sim, Store
+from translator.backend import AccountConfig, Backend, BackendServices, Capability
+from translator.model import (
+    Address,
+    Flavor,
+    Image,
+    ImageSpec,
+    KeyPair,
+    KeyPairMaterial,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    Network,
+    NetworkSpec,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
+    Snapshot,
+    Subnet,
+    SubnetSpec,
+    Volume,
+    VolumeSpec,
+)
+
+
+@gate_operations
+class SimulatorBackend(Backend):
+    """A small, faithful IaaS shared by every worker on every node through Redis."""
+
+    driver: ClassVar[str] = "simulator"
+    #: Everything but native tags: the translator keeps tags for the simulator.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.NATIVE_TAGS}
+    STATE_MAP: ClassVar[Mapping[str, MachineState]] = machines.STATE_MAP
+
+    def __init__(self, account: AccountConfig, services: BackendServices) -> None:
+        super().__init__(account, services)
+        settings = catalog.parse_settings(account.options)
+        store = Store(services.redis, account.key, settings.terminated_retention)
+        self.sim = Sim(store=store, settings=settings, account=account)
+        self.faults = FaultInjector(settings.faults, services.redis, store.key("faults:calls"))
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> list[str]:
+        return catalog.validate_options(options)
+
+    def prepare(self) -> None:
+        """Make sure the default network exists (once per instance; idempotent across workers)."""
+        network.ensure_defaults(self.sim)
+
+    def check(self) -> None:
+        self.services.redis.ping()
+
+    # -- machines --------------------------------------------------------------------------------
+    def list_machines(self) -> list[Machine]:
+        return machines.list_machines(self.sim)
+
+    def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        return machines.create_machines(self.sim, spec)
+
+    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
+        return machines.act_on_machine(self.sim, native_id, action, force)
+
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        return machines.update_machine(self.sim, native_id, update)
+
+    def console_output(self, native_id: str) -> str:
+        return machines.console_output(self.sim, native_id)
+
+    # -- images and flavors ----------------------------------------------------------------------
+    def list_images(self) -> list[Image]:
+        return images.list_images(self.sim)
+
+    def create_image(self, spec: ImageSpec) -> Image:
+        return images.create_image(self.sim, spec)
+
+    def delete_image(self, native_id: str) -> None:
+        images.delete_image(self.sim, native_id)
+
+    def list_flavors(self) -> list[Flavor]:
+        return images.list_flavors(self.sim)
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        return volumes.list_volumes(self.sim)
+
+    def create_volume(self, spec: VolumeSpec) -> Volume:
+        return volumes.create_volume(self.sim, spec)
+
+    def delete_volume(self, native_id: str) -> None:
+        volumes.delete_volume(self.sim, native_id)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+        return volumes.attach_volume(self.sim, native_id, machine_native_id, device)
+
+    def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        return volumes.detach_volume(self.sim, native_id, machine_native_id, force)
+
+    def list_snapshots(self) -> list[Snapshot]:
+        return volumes.list_snapshots(self.sim)
+
+    def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        return volumes.create_snapshot(self.sim, volume_native_id, description)
+
+    def delete_snapshot(self, native_id: str) -> None:
+        volumes.delete_snapshot(self.sim, native_id)
+
+    # -- networks --------------------------------------------------------------------------------
+    def list_networks(self) -> list[Network]:
+        return network.list_networks(self.sim)
+
+    def create_network(self, spec: NetworkSpec) -> Network:
+        return network.create_network(self.sim, spec)
+
+    def delete_network(self, native_id: str) -> None:
+        network.delete_network(self.sim, native_id)
+
+    def list_subnets(self) -> list[Subnet]:
+        return network.list_subnets(self.sim)
+
+    def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        return network.create_subnet(self.sim, spec)
+
+    def delete_subnet(self, native_id: str) -> None:
+        network.delete_subnet(self.sim, native_id)
+
+    # -- addresses -------------------------------------------------------------------------------
+    def list_addresses(self) -> list[Address]:
+        return network.list_addresses(self.sim)
+
+    def allocate_address(self) -> Address:
+        return network.allocate_address(self.sim)
+
+    def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        return network.associate_address(self.sim, native_id, machine_native_id)
+
+    def disassociate_address(self, native_id: str) -> Address:
+        return network.disassociate_address(self.sim, native_id)
+
+    def release_address(self, native_id: str) -> None:
+        network.release_address(self.sim, native_id)
+
+    # -- key pairs -------------------------------------------------------------------------------
+    def list_key_pairs(self) -> list[KeyPair]:
+        return keys.list_key_pairs(self.sim)
+
+    def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
+        return keys.create_key_pair(self.sim, name, key_type)
+
+    def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        return keys.import_key_pair(self.sim, name, public_key)
+
+    def delete_key_pair(self, native_id: str) -> None:
+        keys.delete_key_pair(self.sim, native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        return security_groups.list_security_groups(self.sim)
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        return security_groups.create_security_group(self.sim, spec, network.default_network_id(self.sim))
+
+    def delete_security_group(self, native_id: str) -> None:
+        security_groups.delete_security_group(self.sim, native_id)
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.authorize_rules(self.sim, native_id, rules)
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.revoke_rules(self.sim, native_id, rules)

@@ -1,0 +1,226 @@
+"""Simulator records in Redis: one hash per resource kind, atomic read-modify-write, lazy transitions.
+
+Layout, per account: ``cg:sim:<account key>:<kind>`` is a hash native id -> JSON record. A record is
+a canonical dataclass (``translator.codec``) plus the simulator's own fields, whose names start with
+``_`` (so ``from_dict`` drops them): ``_native`` (a machine's native state), ``_next`` (a pending
+transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ...
+
+Transitions are settled lazily when a record is read, so no background thread is needed and every
+worker on every node sees the same state at the same wall-clock time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import redis
+
+from backends.simulator.catalog import Settings
+from translator.backend import AccountConfig
+from translator.codec import dumps, from_dict, loads, to_dict
+from translator.errors import NotFound, TransientBackendError
+from translator.model import RESOURCE_TYPES, MachineState, Resource
+
+R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
+
+#: Optimistic transactions retried this often before giving up (as a retryable failure).
+MAX_ATTEMPTS = 200
+#: Kinds that are not resources: small JSON values (bootstrap flags, ...) kept in their own hash.
+META = "meta"
+
+
+def new_id(prefix: str) -> str:
+    """A fresh native id: ``<prefix>-`` + 32 random hex digits."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A native id derived from names, identical on every worker and after a restart."""
+    return f"{prefix}-{uuid.uuid5(uuid.NAMESPACE_URL, 'cloudgate-simulator/' + '/'.join(parts)).hex}"
+
+
+@dataclass(slots=True)
+class Rec(Generic[R]):
+    """A decoded record: the canonical object plus the simulator's private ``_`` fields."""
+
+    obj: R
+    sim: dict[str, Any] = field(default_factory=dict)
+
+    def schedule(self, now: float, delay: float, **changes: Any) -> None:
+        """Arrange for ``changes`` (fields or ``_`` fields) to take effect ``delay`` seconds from now."""
+        due = now + delay
+        self.sim["_next"] = {"due": due, "set": {**changes, "updated": due}}
+
+    def encode(self) -> bytes:
+        return dumps(to_dict(self.obj) | self.sim)
+
+
+def settle(data: dict[str, Any], now: float) -> dict[str, Any]:
+    """Apply a due pending transition to a raw record (in place) and return it."""
+    pending = data.get("_next")
+    if pending is not None and pending["due"] <= now:
+        data.update(pending["set"])
+        del data["_next"]
+    return data
+
+
+def decode(kind: str, raw: bytes, now: float) -> Rec[Any]:
+    """Raw JSON from Redis -> settled record."""
+    data = settle(loads(raw), now)
+    sim = {k: v for k, v in data.items() if k[0] == "_"}
+    return Rec(from_dict(RESOURCE_TYPES[kind], data), sim)
+
+
+@dataclass(slots=True)
+class Sim:
+    """Everything an operation needs: the account's store, its parsed options and its config."""
+
+    store: Store
+    settings: Settings
+    account: AccountConfig
+    #: The default network exists (checked once per instance, see ``network.ensure_defaults``).
+    ready: bool = False
+
+
+class Store:
+    """The Redis side of one simulator account."""
+
+    def __init__(self, client: redis.Redis, account_key: str, terminated_retention: float) -> None:
+        self.redis = client
+        self.prefix = f"cg:sim:{account_key}:"
+        self.retention = terminated_retention
+
+    def visible(self, kind: str, rec: Rec[Any], now: float) -> bool:
+        """False for a machine terminated longer ago than the retention: it is gone, as on EC2."""
+        return not (
+            kind == "machine" and rec.obj.state is MachineState.TERMINATED and rec.obj.updated + self.retention <= now
+        )
+
+    def key(self, kind: str) -> str:
+        return self.prefix + kind
+
+    def get(self, kind: str, native_id: str) -> Rec[Any] | None:
+        """One settled record, outside any transaction."""
+        raw = self.redis.hget(self.key(kind), native_id)
+        if raw is None:
+            return None
+        now = time.time()
+        rec = decode(kind, raw, now)
+        return rec if self.visible(kind, rec, now) else None
+
+    def all(self, kind: str) -> list[Rec[Any]]:
+        """Every visible record of a kind. PERF: a single HGETALL, then orjson per record."""
+        now = time.time()
+        recs = [decode(kind, raw, now) for raw in self.redis.hgetall(self.key(kind)).values()]
+        gone = [r.obj.native_id for r in recs if not self.visible(kind, r, now)]
+        if gone:
+            self.redis.hdel(self.key(kind), *gone)
+            recs = [r for r in recs if self.visible(kind, r, now)]
+        return recs
+
+    def transact(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` as one atomic read-modify-write across processes (WATCH/MULTI, retried).
+
+        ``fn`` may run several times; it must only read and write through its ``Tx``. A canonical
+        error raised by ``fn`` aborts without writing anything.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            with self.redis.pipeline(transaction=True) as pipe:
+                tx = Tx(self, pipe)
+                try:
+                    result = fn(tx)
+                    tx.commit()
+                    return result
+                except redis.WatchError:
+                    pass
+            time.sleep(random.uniform(0, min(0.05, 0.001 * (attempt + 1))))
+        raise TransientBackendError("simulator: too much contention on one account, try again")
+
+
+class Tx:
+    """Reads (each key WATCHed before its first read) and buffered writes of one transaction."""
+
+    def __init__(self, store: Store, pipe: redis.client.Pipeline) -> None:
+        self.store = store
+        self.now = time.time()
+        self._pipe = pipe
+        self._watched: set[str] = set()
+        self._recs: dict[str, dict[str, Rec[Any] | None]] = {}
+        self._complete: set[str] = set()
+        self._dirty: dict[tuple[str, str], None] = {}
+        self._meta: dict[str, Any] = {}
+
+    def _watch(self, kind: str) -> dict[str, Rec[Any] | None]:
+        if kind not in self._watched:
+            self._pipe.watch(self.store.key(kind))
+            self._watched.add(kind)
+        return self._recs.setdefault(kind, {})
+
+    def get(self, kind: str, native_id: str) -> Rec[Any] | None:
+        recs = self._watch(kind)
+        if native_id not in recs and kind not in self._complete:
+            raw = self._pipe.hget(self.store.key(kind), native_id)
+            rec = None if raw is None else decode(kind, raw, self.now)
+            recs[native_id] = rec if rec is None or self.store.visible(kind, rec, self.now) else None
+        return recs.get(native_id)
+
+    def require(self, kind: str, native_id: str | None) -> Rec[Any]:
+        """The record, or ``NotFound(kind=kind)`` naming it."""
+        rec = None if native_id is None else self.get(kind, native_id)
+        if rec is None:
+            raise NotFound(f"The {kind.replace('_', ' ')} '{native_id}' does not exist.", kind=kind)
+        return rec
+
+    def all(self, kind: str) -> list[Rec[Any]]:
+        recs = self._watch(kind)
+        if kind not in self._complete:
+            for nid, raw in self._pipe.hgetall(self.store.key(kind)).items():
+                if nid.decode() not in recs:
+                    rec = decode(kind, raw, self.now)
+                    recs[nid.decode()] = rec if self.store.visible(kind, rec, self.now) else None
+            self._complete.add(kind)
+        return [rec for rec in recs.values() if rec is not None]
+
+    def put(self, kind: str, rec: Rec[Any]) -> None:
+        self._watch(kind)[rec.obj.native_id] = rec
+        self._dirty[(kind, rec.obj.native_id)] = None
+
+    def delete(self, kind: str, native_id: str) -> None:
+        self._watch(kind)[native_id] = None
+        self._dirty[(kind, native_id)] = None
+
+    def get_meta(self, name: str) -> Any:
+        """A small JSON value of the account (bootstrap flags), watched like records."""
+        self._watch(META)
+        if name not in self._meta:
+            raw = self._pipe.hget(self.store.key(META), name)
+            self._meta[name] = None if raw is None else loads(raw)
+        return self._meta[name]
+
+    def set_meta(self, name: str, value: Any) -> None:
+        self._watch(META)
+        self._meta[name] = value
+        self._dirty[(META, name)] = None
+
+    def commit(self) -> None:
+        """MULTI, the buffered writes, EXEC: raises WatchError when anything read has changed."""
+        if not self._dirty:
+            return
+        self._pipe.multi()
+        for kind, nid in self._dirty:
+            key = self.store.key(kind)
+            if kind == META:
+                self._pipe.hset(key, nid, dumps(self._meta[nid]))
+                continue
+            rec = self._recs[kind][nid]
+            if rec is None:
+                self._pipe.hdel(key, nid)
+            else:
+                self._pipe.hset(key, nid, rec.encode())
+        self._pipe.execute()

@@ -1,0 +1,18 @@
+"""The action table: EC2 action name -> handler, built once at import (STYLE.md item 2).
+
+A handler takes the call context and the botocore-shaped input dict and returns the botocore-shaped
+output dict; the renderer turns that into XML. Handlers speak only to the translator.
+"""
+
+from __future__ import annotations
+
+from frontends.ec2.actions import images, instances, keypairs, regions
+from frontends.ec2.actions.base import Call, Handler
+
+ACTIONS: dict[str, Handler] = {}
+for _module in (regions, instances, images, keypairs):
+    for _name, _handler in _module.ACTIONS.items():
+        assert _name not in ACTIONS, _name
+        ACTIONS[_name] = _handler
+
+__all__ = ["ACTIONS", "Call", "Handler"]

@@ -1,0 +1,53 @@
+"""What every EC2 handler receives, and small helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from translator.model import Principal, Resource
+from translator.translator import Translator
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authenticated EC2 request, as handlers see it."""
+
+    translator: Translator
+    principal: Principal
+    region: str
+    request_id: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    fn: Callable[[Call, dict[str, Any]], dict[str, Any]]
+    mutating: bool
+
+
+def reader(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
+    return Handler(fn, mutating=False)
+
+
+def writer(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
+    return Handler(fn, mutating=True)
+
+
+def when(epoch: float) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def tag_list(resource: Resource) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(resource.tags.items())]
+
+
+def tags_from_specs(specs: list[dict[str, Any]] | None, resource_type: str) -> tuple[tuple[str, str], ...]:
+    """The tags a TagSpecifications list gives one resource type."""
+    out: list[tuple[str, str]] = []
+    for spec in specs or []:
+        if spec.get("ResourceType") == resource_type:
+            out.extend((t.get("Key", ""), t.get("Value", "")) for t in spec.get("Tags", []))
+    return tuple(out)

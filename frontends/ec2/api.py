@@ -1,0 +1,164 @@
+"""The EC2 Query endpoint at ``/``: read, authenticate, parse, dispatch, render.
+
+Every failure leaves as EC2's ``<Response><Errors>`` document with EC2's code and status; an
+unexpected exception is logged and answered ``InternalError`` without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import falcon
+
+from frontends.ec2 import service
+from frontends.ec2.actions import ACTIONS, Call
+from frontends.ec2.errors import EC2Error, ec2_error
+from frontends.ec2.query import QueryError, parse_form, parse_params, parse_query_string
+from frontends.ec2.render import precompile, render_error, render_response
+from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
+from translator.errors import CloudgateError
+from translator.identity import Identity, authorize
+from translator.translator import Translator
+
+log = logging.getLogger("cloudgate.ec2")
+XML = "text/xml;charset=UTF-8"
+
+
+@dataclass(frozen=True, slots=True)
+class EC2Options:
+    max_body_bytes: int = 1_048_576
+    public_endpoint: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+
+
+class EC2Frontend:
+    """One falcon resource for GET and POST ``/``."""
+
+    def __init__(self, translator: Translator, identity: Identity, options: EC2Options) -> None:
+        self.translator = translator
+        self.identity = identity
+        self.options = options
+        self.public_host = urlsplit(options.public_endpoint).netloc if options.public_endpoint else ""
+        # PERF: walk the whole model once per worker at start-up, never per request.
+        precompile(service.get_model())
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._handle(req, resp)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._handle(req, resp)
+
+    def _lookup_secret(self, access_key: str) -> str | None:
+        user = self.identity.lookup(access_key)
+        return user.secret if user else None
+
+    def _signed_host(self, req: falcon.Request) -> str:
+        if self.public_host:
+            return self.public_host
+        forwarded = req.get_header("X-Forwarded-Host")
+        if forwarded and req.remote_addr in self.options.trusted_proxies:
+            return forwarded.split(",")[0].strip()
+        return req.get_header("Host") or ""
+
+    def _read_body(self, req: falcon.Request) -> bytes:
+        limit = self.options.max_body_bytes
+        length = req.content_length
+        if length is not None and length > limit:
+            raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
+        body = req.bounded_stream.read(limit + 1)
+        if len(body) > limit:
+            raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
+        return body
+
+    def _handle(self, req: falcon.Request, resp: falcon.Response) -> None:
+        request_id = str(uuid.uuid4())
+        req.context.frontend = "ec2"
+        resp.content_type = XML
+        try:
+            resp.data = self._dispatch(req, request_id)
+        except EC2Error as exc:
+            self._error(resp, exc.code, exc.message, exc.status, request_id)
+        except (QueryError, SignatureError) as exc:
+            self._error(resp, exc.code, exc.message, exc.status, request_id)
+        except CloudgateError as exc:
+            code, status = ec2_error(exc)
+            self._error(resp, code, exc.message, status, request_id)
+        except Exception:
+            log.exception("EC2 request %s failed", request_id)
+            self._error(resp, "InternalError", "An internal error has occurred.", 500, request_id)
+
+    @staticmethod
+    def _error(resp: falcon.Response, code: str, message: str, status: int, request_id: str) -> None:
+        resp.status = status
+        resp.data = render_error(code, message, request_id)
+
+    def _dispatch(self, req: falcon.Request, request_id: str) -> bytes:
+        body = self._read_body(req)
+        query_string = req.query_string
+        params = parse_query_string(query_string) if query_string else {}
+        content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+        if body and content_type in ("application/x-www-form-urlencoded", ""):
+            params.update(parse_form(body))
+        signed = verify_request(
+            SignedRequest(
+                method=req.method,
+                host=self._signed_host(req),
+                path=req.env.get("RAW_URI", req.path).split("?", 1)[0] or "/",
+                query_string=query_string,
+                headers=req.headers,
+                body=body,
+            ),
+            self._lookup_secret,
+            datetime.now(UTC),
+            params,
+        )
+        user = self.identity.lookup(signed.access_key)
+        if user is None:  # removed between verification and now
+            raise EC2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
+        principal = user.principal()
+        action = _param(params, "Action")
+        if not action:
+            raise EC2Error("MissingAction", "The request must contain the parameter Action.")
+        operation = service.find_operation(action)
+        req.context.action = operation.name if operation else "unknown"
+        if operation is None:
+            raise EC2Error("InvalidAction", f"The action {action} is not valid for this web service.")
+        handler = ACTIONS.get(operation.name)
+        if handler is None:
+            raise EC2Error("UnsupportedOperation", f"The action {operation.name} is not supported by this gateway.")
+        region = signed.region
+        if region is not None and region not in {a.region for a in self.translator.regions(principal)}:
+            raise EC2Error("AuthFailure", f"Credential should be scoped to a valid region, not '{region}'.", 401)
+        call = Call(
+            translator=self.translator,
+            principal=principal,
+            region=region or self.translator.account(principal).region,
+            request_id=request_id,
+            account_id=self.translator.tenant_of(principal).account_id,
+        )
+        args = parse_params(operation, params)
+        if args.get("DryRun"):
+            _dry_run(call, handler.mutating)
+        result = handler.fn(call, args)
+        return render_response(operation, result, request_id)
+
+
+def _param(params: dict[str, str], name: str) -> str | None:
+    """A top-level parameter, matched case-insensitively (old tools send ``action``)."""
+    if name in params:
+        return params[name]
+    lower = name.lower()
+    return next((v for k, v in params.items() if k.lower() == lower), None)
+
+
+def _dry_run(call: Call, mutating: bool) -> Any:
+    try:
+        authorize(call.principal, "write" if mutating else "read")
+    except CloudgateError:
+        raise EC2Error("UnauthorizedOperation", "You are not authorized to perform this operation.", 403) from None
+    raise EC2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)

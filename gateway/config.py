@@ -1,0 +1,294 @@
+"""Loading and validating the TOML config once, at start-up.
+
+Every problem is reported as ``<file>: <dotted key>: <what is wrong>`` so an operator can fix it
+without reading code; the CLI prints that one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from translator.backend import AccountConfig, load_driver
+from translator.calls import RetryPolicy
+from translator.errors import InvalidParameter
+from translator.identity import ROLE_PERMISSIONS, Tenant, User
+from translator.translator import TranslatorSettings
+
+DEMO_ACCESS_KEY = "demo"
+
+
+class ConfigError(Exception):
+    """A config problem; ``str()`` is the one line the CLI prints."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+    threads: int = 4
+    worker_class: str = "gthread"
+    redis_url: str = ""
+    data_dir: str = ""
+    max_body_bytes: int = 1_048_576
+    public_endpoint: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: str
+    gateway: GatewaySettings
+    translator: TranslatorSettings
+    accounts: Mapping[str, AccountConfig]
+    tenants: Mapping[str, Tenant]
+    users: tuple[User, ...] = field(default=())
+
+    def uses_demo_credentials(self) -> bool:
+        return any(u.access_key == DEMO_ACCESS_KEY and u.secret == "demo-secret" for u in self.users)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be greater than 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must not be negative"
+
+
+_BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$|^unix:/.+$")
+
+#: [gateway] and [cache]/[backend_calls]-style scalar settings: key -> (types, default, check).
+Check = Callable[[Any], str | None]
+_GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
+    "bind": ((str,), lambda v: None if _BIND.match(v) else "must be HOST:PORT or unix:/PATH"),
+    "workers": ((int,), _positive),
+    "threads": ((int,), _positive),
+    "worker_class": ((str,), lambda v: None if v in ("sync", "gthread") else "must be 'sync' or 'gthread'"),
+    "redis_url": (
+        (str,),
+        lambda v: (
+            None
+            if v == "" or v.split(":")[0] in ("redis", "rediss", "unix")
+            else "must be a redis://, rediss:// or unix:// URL"
+        ),
+    ),
+    "data_dir": ((str,), None),
+    "max_body_bytes": ((int,), _positive),
+    "public_endpoint": (
+        (str,),
+        lambda v: None if v == "" or re.match(r"^https?://", v) else "must be an http:// or https:// URL",
+    ),
+    "trusted_proxies": (
+        (list,),
+        lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of addresses",
+    ),
+    "log_level": (
+        (str,),
+        lambda v: None if v in ("debug", "info", "warning", "error") else "must be debug, info, warning or error",
+    ),
+}
+_TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
+    "cache_ttl": ((int, float), _non_negative),
+    "transitional_cache_ttl": ((int, float), _non_negative),
+    "idempotency_ttl": ((int,), _positive),
+    "job_ttl": ((int,), _positive),
+    "retry_attempts": ((int,), _positive),
+    "retry_initial_wait": ((int, float), _non_negative),
+    "retry_max_wait": ((int, float), _non_negative),
+}
+_REGION_RESERVED = {"backend", "zones"}
+_USER_KEYS = {"access_key", "secret", "tenant", "role", "name"}
+
+
+def default_config_path() -> Path:
+    """The embedded default (conf/gateway.toml, shipped inside the package)."""
+    return Path(str(resources.files("conf") / "gateway.toml"))
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; ConfigError on the first problem found."""
+    path = Path(path) if path else default_config_path()
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    return parse(data, source)
+
+
+def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
+    def err(key: str, message: str) -> ConfigError:
+        return ConfigError(source, key, message)
+
+    unknown = set(data) - {"gateway", "translator", "backends", "tenants", "users"}
+    if unknown:
+        raise err(sorted(unknown)[0], "unknown section")
+    gw = _scalars(data.get("gateway", {}), "gateway", _GATEWAY_KEYS, err)
+    if "trusted_proxies" in gw:
+        gw["trusted_proxies"] = tuple(gw["trusted_proxies"])
+    env_redis = os.environ.get("CLOUDGATE_REDIS_URL")
+    if env_redis:
+        gw["redis_url"] = env_redis
+    gateway = GatewaySettings(**gw)
+
+    tr = _scalars(data.get("translator", {}), "translator", _TRANSLATOR_KEYS, err)
+    retry = RetryPolicy(
+        attempts=tr.pop("retry_attempts", 3),
+        initial_wait=float(tr.pop("retry_initial_wait", 0.05)),
+        max_wait=float(tr.pop("retry_max_wait", 1.0)),
+    )
+    translator = TranslatorSettings(retry=retry, **tr)
+
+    backends = _table(data, "backends", err)
+    if not backends:
+        raise err("backends", "at least one backend is required")
+    for name, table in backends.items():
+        if not isinstance(table, dict):
+            raise err(f"backends.{name}", "must be a table")
+        if not isinstance(table.get("driver"), str):
+            raise err(f"backends.{name}.driver", "missing (the backend's driver name, e.g. 'simulator')")
+
+    accounts: dict[str, AccountConfig] = {}
+    tenants: dict[str, Tenant] = {}
+    for tname, ttable in _table(data, "tenants", err).items():
+        if not isinstance(ttable, dict):
+            raise err(f"tenants.{tname}", "must be a table")
+        account_id = ttable.get("account_id", _account_id_for(tname))
+        if not (isinstance(account_id, str) and re.fullmatch(r"\d{12}", account_id)):
+            raise err(f"tenants.{tname}.account_id", "must be a string of 12 digits")
+        regions = ttable.get("regions")
+        if not isinstance(regions, dict) or not regions:
+            raise err(f"tenants.{tname}.regions", "at least one region table is required")
+        keys = []
+        for region, rtable in regions.items():
+            prefix = f"tenants.{tname}.regions.{region}"
+            accounts[f"{tname}/{region}"] = _account(tname, region, rtable, backends, prefix, err)
+            keys.append(f"{tname}/{region}")
+        tenants[tname] = Tenant(name=tname, account_id=account_id, accounts=tuple(keys))
+    if not tenants:
+        raise err("tenants", "at least one tenant is required")
+
+    users = _users(data.get("users", []), tenants, err)
+    return Config(source, gateway, translator, accounts, tenants, users)
+
+
+def _scalars(
+    table: Any,
+    section: str,
+    schema: dict[str, tuple[tuple[type, ...], Check | None]],
+    err: Callable[..., Exception],
+) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise err(section, "must be a table")
+    out = {}
+    for key, value in table.items():
+        if key not in schema:
+            raise err(f"{section}.{key}", "unknown setting")
+        types, check = schema[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise err(f"{section}.{key}", f"must be {' or '.join(t.__name__ for t in types)}")
+        problem = check(value) if check else None
+        if problem:
+            raise err(f"{section}.{key}", problem)
+        out[key] = value
+    return out
+
+
+def _table(data: Mapping[str, Any], key: str, err: Callable[..., Exception]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise err(key, "must be a table")
+    return value
+
+
+def _account(
+    tenant: str,
+    region: str,
+    table: Any,
+    backends: dict[str, Any],
+    prefix: str,
+    err: Callable[..., Exception],
+) -> AccountConfig:
+    if not isinstance(table, dict):
+        raise err(prefix, "must be a table")
+    backend = table.get("backend")
+    if backend not in backends:
+        raise err(f"{prefix}.backend", f"unknown backend {backend!r} (defined: {', '.join(sorted(backends))})")
+    zones = table.get("zones", [f"{region}a"])
+    if not (isinstance(zones, list) and zones and all(isinstance(z, str) and z for z in zones)):
+        raise err(f"{prefix}.zones", "must be a non-empty list of zone names")
+    driver_name = backends[backend]["driver"]
+    try:
+        driver = load_driver(driver_name)
+    except InvalidParameter as exc:
+        raise err(f"backends.{backend}.driver", exc.message) from None
+    options = {k: v for k, v in backends[backend].items() if k != "driver"}
+    options.update({k: v for k, v in table.items() if k not in _REGION_RESERVED})
+    problems = driver.validate_options(options)
+    if problems:
+        raise err(f"backends.{backend}", problems[0])
+    return AccountConfig(
+        key=f"{tenant}/{region}",
+        tenant=tenant,
+        region=region,
+        backend=backend,
+        driver=driver_name,
+        zones=tuple(zones),
+        options=options,
+    )
+
+
+def _users(items: Any, tenants: dict[str, Tenant], err: Callable[..., Exception]) -> tuple[User, ...]:
+    if not isinstance(items, list):
+        raise err("users", "must be an array of tables ([[users]])")
+    users = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        key = f"users[{i}]"
+        if not isinstance(item, dict):
+            raise err(key, "must be a table")
+        extra = set(item) - _USER_KEYS
+        if extra:
+            raise err(f"{key}.{sorted(extra)[0]}", "unknown setting")
+        for required in ("access_key", "secret", "tenant"):
+            if not isinstance(item.get(required), str) or not item[required]:
+                raise err(f"{key}.{required}", "missing or not a string")
+        if item["tenant"] not in tenants:
+            raise err(f"{key}.tenant", f"unknown tenant {item['tenant']!r}")
+        role = item.get("role", "member")
+        if role not in ROLE_PERMISSIONS:
+            raise err(f"{key}.role", f"must be one of {', '.join(ROLE_PERMISSIONS)}")
+        if item["access_key"] in seen:
+            raise err(f"{key}.access_key", "duplicate access key")
+        seen.add(item["access_key"])
+        users.append(
+            User(
+                access_key=item["access_key"],
+                secret=item["secret"],
+                tenant=item["tenant"],
+                role=role,
+                name=item.get("name", ""),
+            )
+        )
+    return tuple(users)
+
+
+def _account_id_for(tenant: str) -> str:
+    """A stable 12-digit account id for a tenant that does not set one (EC2 OwnerId, STS Account)."""
+    return str(int(hashlib.sha256(tenant.encode()).hexdigest(), 16) % 10**12).zfill(12)

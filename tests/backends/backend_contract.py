@@ -1,0 +1,388 @@
+"""The backend contract: the canonical lifecycle every backend must get right, whatever its cloud.
+
+Subclass ``BackendContract`` in a backend's test module and give it a ``backend`` fixture. Tests needing a
+capability the backend lacks are skipped, naming the capability. Nothing here knows a particular cloud:
+images, flavors and zones are discovered, and transitions are awaited with ``settle``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from translator.backend import Backend, Capability
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound
+from translator.model import (
+    ImageSpec,
+    ImageState,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    NetworkSpec,
+    Rule,
+    SecurityGroupSpec,
+    SnapshotState,
+    SubnetSpec,
+    VolumeSpec,
+    VolumeState,
+)
+
+T = TypeVar("T")
+
+SETTLE_TIMEOUT = 10.0
+SETTLE_PAUSE = 0.03
+
+
+def settle(fn: Callable[[], T], predicate: Callable[[T], bool], timeout: float = SETTLE_TIMEOUT) -> T:
+    """Call ``fn`` until ``predicate`` holds on its result (bounded: ~10 s), and return that result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"did not settle within {timeout} s; last value: {value!r}")
+        time.sleep(SETTLE_PAUSE)
+
+
+@contextlib.contextmanager
+def raises(cls: type[CloudgateError], kind: str | None = None, reason: str | None = None) -> Iterator[None]:
+    """pytest.raises for canonical errors, also checking ``kind`` and ``reason`` when given."""
+    with pytest.raises(cls) as info:
+        yield
+    if kind is not None:
+        assert info.value.kind == kind, repr(info.value)
+    if reason is not None:
+        assert info.value.reason == reason, repr(info.value)
+
+
+def need(backend: Backend, *capabilities: Capability) -> None:
+    """Skip unless the backend declares every capability (the reason names the missing one)."""
+    for capability in capabilities:
+        if capability not in backend.capabilities:
+            pytest.skip(str(capability))
+
+
+def by_id(items: list[Any], native_id: str) -> Any:
+    """The item with this native id, or None."""
+    return next((i for i in items if i.native_id == native_id), None)
+
+
+class BackendContract:
+    """Backend-agnostic tests; a subclass provides the ``backend`` fixture."""
+
+    # -- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def machine(backend: Backend, native_id: str) -> Machine:
+        found = by_id(backend.list_machines(), native_id)
+        assert found is not None, f"machine {native_id} not listed"
+        return found
+
+    def wait_machine(self, backend: Backend, native_id: str, state: MachineState) -> Machine:
+        return settle(lambda: self.machine(backend, native_id), lambda m: m.state == state)
+
+    @staticmethod
+    def image_id(backend: Backend) -> str:
+        return next(i.native_id for i in backend.list_images() if i.state == ImageState.AVAILABLE)
+
+    @staticmethod
+    def flavors(backend: Backend) -> list[str]:
+        """Flavor ids, smallest first."""
+        return [f.native_id for f in sorted(backend.list_flavors(), key=lambda f: (f.memory_mb, f.vcpus))]
+
+    def launch(self, backend: Backend, count: int = 1, **spec: Any) -> list[Machine]:
+        """Launch and wait until every machine runs."""
+        fields = {"image_id": self.image_id(backend), "flavor_id": self.flavors(backend)[0], "count": count}
+        made = backend.create_machines(MachineSpec(**(fields | spec)))
+        return [self.wait_machine(backend, m.native_id, MachineState.RUNNING) for m in made]
+
+    @staticmethod
+    def zone(backend: Backend) -> str:
+        return backend.list_zones()[0].name
+
+    def new_volume(self, backend: Backend, size: int = 2, zone: str | None = None) -> str:
+        vol = backend.create_volume(VolumeSpec(size_gb=size, zone=zone or self.zone(backend), name="data"))
+        settle(lambda: by_id(backend.list_volumes(), vol.native_id), lambda v: v.state == VolumeState.AVAILABLE)
+        return vol.native_id
+
+    # -- placement, catalogue --------------------------------------------------------------------
+    def test_zones(self, backend: Backend) -> None:
+        zones = backend.list_zones()
+        assert zones and all(z.name and z.region == backend.account.region for z in zones)
+        assert len({z.name for z in zones}) == len(zones)
+
+    def test_flavors(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES)
+        flavors = backend.list_flavors()
+        assert flavors and len({f.native_id for f in flavors}) == len(flavors)
+        assert all(f.vcpus > 0 and f.memory_mb > 0 and f.name for f in flavors)
+
+    def test_images(self, backend: Backend) -> None:
+        need(backend, Capability.IMAGES)
+        images = backend.list_images()
+        assert any(i.state == ImageState.AVAILABLE for i in images)
+        assert len({i.native_id for i in images}) == len(images)
+
+    def test_state_map_is_complete(self, backend: Backend) -> None:
+        assert set(MachineState) <= set(backend.STATE_MAP.values())
+
+    # -- key pairs -------------------------------------------------------------------------------
+    def test_key_pair_create_and_duplicate(self, backend: Backend) -> None:
+        need(backend, Capability.KEY_PAIRS, Capability.KEY_PAIR_CREATE)
+        made = backend.create_key_pair("contract-rsa", "rsa")
+        assert "PRIVATE KEY" in made.private_key
+        assert made.key_pair.fingerprint and made.key_pair.name == "contract-rsa"
+        listed = by_id(backend.list_key_pairs(), made.key_pair.native_id)
+        assert listed is not None and listed.fingerprint == made.key_pair.fingerprint
+        with raises(Conflict, kind="key_pair", reason="duplicate"):
+            backend.create_key_pair("contract-rsa", "rsa")
+
+    def test_key_pair_import_and_delete(self, backend: Backend) -> None:
+        need(backend, Capability.KEY_PAIRS)
+        public = (
+            ed25519.Ed25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+        key = backend.import_key_pair("contract-ed", public + " me@example")
+        assert key.key_type == "ed25519" and key.fingerprint
+        with raises(Conflict, kind="key_pair", reason="duplicate"):
+            backend.import_key_pair("contract-ed", public)
+        with raises(InvalidParameter, kind="key_pair", reason="format"):
+            backend.import_key_pair("contract-bad", "ssh-rsa not-base64!")
+        backend.delete_key_pair(key.native_id)
+        assert by_id(backend.list_key_pairs(), key.native_id) is None
+        with raises(NotFound, kind="key_pair"):
+            backend.delete_key_pair(key.native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def test_security_group_rules(self, backend: Backend) -> None:
+        need(backend, Capability.SECURITY_GROUPS)
+        group = backend.create_security_group(SecurityGroupSpec(name="web", description="web servers"))
+        ssh = Rule(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="203.0.113.0/24")
+        group = backend.authorize_rules(group.native_id, [ssh])
+        assert any(r.key() == ssh.key() for r in group.rules)
+        with raises(Conflict, kind="rule", reason="duplicate"):
+            backend.authorize_rules(group.native_id, [ssh])
+        with raises(InvalidParameter, kind="rule"):
+            backend.authorize_rules(
+                group.native_id,
+                [Rule(direction="ingress", protocol="tcp", from_port=80, to_port=70000, cidr="0.0.0.0/0")],
+            )
+        group = backend.revoke_rules(group.native_id, [ssh])
+        assert all(r.key() != ssh.key() for r in group.rules)
+        with raises(NotFound, kind="rule"):
+            backend.revoke_rules(group.native_id, [ssh])
+        with raises(Conflict, kind="security_group", reason="duplicate"):
+            backend.create_security_group(SecurityGroupSpec(name="web", description="again"))
+        backend.delete_security_group(group.native_id)
+        assert by_id(backend.list_security_groups(), group.native_id) is None
+        with raises(NotFound, kind="security_group"):
+            backend.delete_security_group(group.native_id)
+
+    def test_egress_rules(self, backend: Backend) -> None:
+        need(backend, Capability.SECURITY_GROUPS, Capability.EGRESS_RULES)
+        group = backend.create_security_group(SecurityGroupSpec(name="out", description="egress"))
+        rule = Rule(direction="egress", protocol="udp", from_port=53, to_port=53, cidr="192.0.2.0/24")
+        group = backend.authorize_rules(group.native_id, [rule])
+        assert any(r.key() == rule.key() for r in group.rules)
+        group = backend.revoke_rules(group.native_id, [rule])
+        assert all(r.key() != rule.key() for r in group.rules)
+
+    # -- machines --------------------------------------------------------------------------------
+    def test_machine_lifecycle(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES)
+        made = backend.create_machines(
+            MachineSpec(image_id=self.image_id(backend), flavor_id=self.flavors(backend)[0], count=3, name="trio")
+        )
+        assert len(made) == 3 and len({m.native_id for m in made}) == 3
+        assert len({m.reservation for m in made}) == 1
+        assert all(m.state in (MachineState.PENDING, MachineState.RUNNING) for m in made)
+        vm = self.wait_machine(backend, made[0].native_id, MachineState.RUNNING)
+        assert vm.private_ip and vm.vcpus > 0 and vm.memory_mb > 0 and vm.zone
+
+        stopping = backend.act_on_machine(vm.native_id, MachineAction.STOP)
+        assert stopping.state in (MachineState.STOPPING, MachineState.STOPPED)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        assert backend.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPED
+        with raises(Conflict, kind="machine", reason="state"):
+            backend.act_on_machine(vm.native_id, MachineAction.REBOOT)
+
+        backend.act_on_machine(vm.native_id, MachineAction.START)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+        assert backend.act_on_machine(vm.native_id, MachineAction.START).state == MachineState.RUNNING
+        backend.act_on_machine(vm.native_id, MachineAction.REBOOT)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+        for m in made:
+            backend.act_on_machine(m.native_id, MachineAction.TERMINATE)
+        for m in made:
+            self.wait_machine(backend, m.native_id, MachineState.TERMINATED)
+        assert backend.act_on_machine(vm.native_id, MachineAction.TERMINATE).state == MachineState.TERMINATED
+        with raises(Conflict, kind="machine", reason="state"):
+            backend.act_on_machine(vm.native_id, MachineAction.START)
+
+    def test_update_machine_while_stopped(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.MACHINE_RESIZE)
+        vm = self.launch(backend)[0]
+        bigger = self.flavors(backend)[-1]
+        with raises(Conflict, kind="machine", reason="state"):
+            backend.update_machine(vm.native_id, MachineUpdate(flavor_id=bigger))
+        backend.act_on_machine(vm.native_id, MachineAction.STOP)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        updated = backend.update_machine(vm.native_id, MachineUpdate(flavor_id=bigger))
+        assert updated.flavor_id == bigger
+        flavor = by_id(backend.list_flavors(), bigger)
+        listed = self.machine(backend, vm.native_id)
+        assert (listed.vcpus, listed.memory_mb) == (flavor.vcpus, flavor.memory_mb)
+
+    def test_suspend_resume(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.MACHINE_SUSPEND)
+        vm = self.launch(backend)[0]
+        backend.act_on_machine(vm.native_id, MachineAction.SUSPEND)
+        self.wait_machine(backend, vm.native_id, MachineState.SUSPENDED)
+        backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_console_output(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.CONSOLE_OUTPUT)
+        vm = self.launch(backend)[0]
+        output = settle(lambda: backend.console_output(vm.native_id), bool)
+        assert isinstance(output, str)
+        with raises(NotFound, kind="machine"):
+            backend.console_output("vm-does-not-exist")
+
+    def test_machine_references_must_exist(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES)
+        good = {"image_id": self.image_id(backend), "flavor_id": self.flavors(backend)[0]}
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"image_id": "img-missing"}, "image"),
+            ({"flavor_id": "no.such-flavor"}, "flavor"),
+            ({"key_name": "no-such-key"}, "key_pair"),
+        ]
+        if Capability.SECURITY_GROUPS in backend.capabilities:
+            cases.append(({"security_group_ids": ("sg-missing",)}, "security_group"))
+        before = len(backend.list_machines())
+        for change, kind in cases:
+            with raises(NotFound, kind=kind):
+                backend.create_machines(MachineSpec(**(good | change)))
+        assert len(backend.list_machines()) == before
+        with raises(NotFound, kind="machine"):
+            backend.act_on_machine("vm-missing", MachineAction.STOP)
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def test_volume_attach_detach(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.VOLUMES)
+        vm = self.launch(backend, zone=self.zone(backend))[0]
+        first, second = self.new_volume(backend), self.new_volume(backend)
+        attached = backend.attach_volume(first, vm.native_id, "/dev/sdf")
+        attached = settle(lambda: by_id(backend.list_volumes(), first), lambda v: v.state == VolumeState.IN_USE)
+        assert attached.attachments[0].machine_id == vm.native_id
+        assert attached.attachments[0].device == "/dev/sdf"
+        assert first in self.machine(backend, vm.native_id).volume_ids
+        with raises(Conflict, kind="attachment", reason="in_use"):
+            backend.attach_volume(second, vm.native_id, "/dev/sdf")
+        with raises(Conflict, kind="volume", reason="in_use"):
+            backend.attach_volume(first, vm.native_id, "/dev/sdg")
+        with raises(Conflict, kind="volume", reason="in_use"):
+            backend.delete_volume(first)
+
+        backend.detach_volume(first, vm.native_id)
+        settle(lambda: by_id(backend.list_volumes(), first), lambda v: v.state == VolumeState.AVAILABLE)
+        assert first not in self.machine(backend, vm.native_id).volume_ids
+        with raises(Conflict, kind="volume", reason="state"):
+            backend.detach_volume(first, vm.native_id)
+        backend.delete_volume(first)
+        assert by_id(backend.list_volumes(), first) is None
+        with raises(NotFound, kind="volume"):
+            backend.delete_volume(first)
+        with raises(NotFound, kind="volume"):
+            backend.attach_volume("vol-missing", vm.native_id, "/dev/sdh")
+
+    def test_snapshots(self, backend: Backend) -> None:
+        need(backend, Capability.VOLUMES, Capability.SNAPSHOTS)
+        vol = self.new_volume(backend, size=3)
+        snap = backend.create_snapshot(vol, "nightly")
+        snap = settle(
+            lambda: by_id(backend.list_snapshots(), snap.native_id),
+            lambda s: s.state == SnapshotState.COMPLETED,
+        )
+        assert snap.size_gb == 3 and snap.volume_id == vol
+        copy = backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, zone=self.zone(backend)))
+        assert copy.size_gb == 3 and copy.snapshot_id == snap.native_id
+        backend.delete_snapshot(snap.native_id)
+        assert by_id(backend.list_snapshots(), snap.native_id) is None
+        with raises(NotFound, kind="snapshot"):
+            backend.delete_snapshot(snap.native_id)
+
+    # -- addresses -------------------------------------------------------------------------------
+    def test_addresses(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.ADDRESSES)
+        vm = self.launch(backend)[0]
+        address = backend.allocate_address()
+        assert address.public_ip and address.machine_id is None
+        address = backend.associate_address(address.native_id, vm.native_id)
+        assert address.machine_id == vm.native_id
+        assert self.machine(backend, vm.native_id).public_ip == address.public_ip
+        with raises(Conflict, kind="address", reason="in_use"):
+            backend.release_address(address.native_id)
+        address = backend.disassociate_address(address.native_id)
+        assert address.machine_id is None
+        assert self.machine(backend, vm.native_id).public_ip != address.public_ip
+        backend.release_address(address.native_id)
+        assert by_id(backend.list_addresses(), address.native_id) is None
+        with raises(NotFound, kind="address"):
+            backend.release_address(address.native_id)
+
+    # -- networks --------------------------------------------------------------------------------
+    def test_default_network(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS)
+        defaults = [n for n in backend.list_networks() if n.is_default]
+        assert len(defaults) == 1
+        zones = {s.zone for s in backend.list_subnets() if s.network_id == defaults[0].native_id}
+        assert zones == {z.name for z in backend.list_zones()}
+
+    def test_networks_and_subnets(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS, Capability.NETWORK_CREATE)
+        net = backend.create_network(NetworkSpec(cidr="10.20.0.0/16", name="lab"))
+        assert by_id(backend.list_networks(), net.native_id).cidr == "10.20.0.0/16"
+        sub = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.1.0/24", zone=self.zone(backend)))
+        assert sub.network_id == net.native_id and sub.zone == self.zone(backend)
+        with raises(InvalidParameter, kind="subnet", reason="cidr"):
+            backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.0.0/24"))
+        with raises(InvalidParameter, reason="cidr"):
+            backend.create_network(NetworkSpec(cidr="10.40.0.0/33"))
+        with raises(Conflict, kind="subnet"):
+            backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.1.128/25"))
+        with raises(Conflict, kind="network", reason="dependency"):
+            backend.delete_network(net.native_id)
+        backend.delete_subnet(sub.native_id)
+        backend.delete_network(net.native_id)
+        assert by_id(backend.list_networks(), net.native_id) is None
+        with raises(NotFound, kind="network"):
+            backend.delete_network(net.native_id)
+        with raises(NotFound, kind="network"):
+            backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.2.0/24"))
+
+    # -- images ----------------------------------------------------------------------------------
+    def test_create_image_from_machine(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.IMAGE_CREATE)
+        vm = self.launch(backend)[0]
+        image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden", description="snap"))
+        image = settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
+        assert image.name == "golden"
+        with raises(Conflict, kind="image", reason="duplicate"):
+            backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden"))
+        with raises(NotFound, kind="machine"):
+            backend.create_image(ImageSpec(machine_id="vm-missing", name="other"))
+        backend.delete_image(image.native_id)
+        assert by_id(backend.list_images(), image.native_id) is None

@@ -1,0 +1,261 @@
+"""The Backend protocol every cloud adapter implements, and how adapters are found.
+
+A backend speaks native ids only: it never sees gateway ids, tenants or protocols. It declares what
+its cloud can do in ``capabilities``; the translator raises ``Unsupported`` before calling an
+operation whose capability is missing, so the default methods below are never reached for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import redis
+
+from translator.errors import InvalidParameter, Unsupported
+from translator.model import (
+    Address,
+    Flavor,
+    Image,
+    ImageSpec,
+    KeyPair,
+    KeyPairMaterial,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineUpdate,
+    Network,
+    NetworkSpec,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
+    Snapshot,
+    Subnet,
+    SubnetSpec,
+    Volume,
+    VolumeSpec,
+    Zone,
+)
+
+
+class Capability(StrEnum):
+    MACHINES = "machines"
+    MACHINE_SUSPEND = "machine_suspend"
+    MACHINE_RESIZE = "machine_resize"
+    CONSOLE_OUTPUT = "console_output"
+    IMAGES = "images"
+    IMAGE_CREATE = "image_create"
+    VOLUMES = "volumes"
+    SNAPSHOTS = "snapshots"
+    NETWORKS = "networks"
+    NETWORK_CREATE = "network_create"
+    ADDRESSES = "addresses"
+    KEY_PAIRS = "key_pairs"
+    KEY_PAIR_CREATE = "key_pair_create"
+    SECURITY_GROUPS = "security_groups"
+    EGRESS_RULES = "egress_rules"
+    NATIVE_TAGS = "native_tags"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One tenant's account on one backend: the unit a gateway id is scoped to.
+
+    ``key`` is globally unique (``<tenant>/<region>``); ``region`` is the name frontends show
+    (EC2 region, CIMI/OCCI location); ``options`` merges the backend's and the account's settings
+    (endpoint, credentials, ...).
+    """
+
+    key: str
+    tenant: str
+    region: str
+    backend: str
+    driver: str
+    zones: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendServices:
+    """What the gateway lends a backend: the shared Redis (for backends that keep state there)."""
+
+    redis: redis.Redis
+
+
+class Backend:
+    """Base class of the adapters; each method is one canonical operation on native ids."""
+
+    driver: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: native state -> canonical state, one table per backend (checked by tests for completeness).
+    STATE_MAP: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, account: AccountConfig, services: BackendServices) -> None:
+        self.account = account
+        self.services = services
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> list[str]:
+        """Problems with an account's options, as ``key: what is wrong`` lines; empty when fine."""
+        return []
+
+    def check(self) -> None:
+        """Reach the cloud with the account's credentials; raise a canonical error if that fails."""
+
+    def close(self) -> None:
+        """Release pooled connections."""
+
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"The {self.driver} backend does not support {what}.", reason=what)
+
+    # -- placement -------------------------------------------------------------------------------
+    def list_zones(self) -> list[Zone]:
+        return [Zone(name=z, region=self.account.region) for z in self.account.zones]
+
+    # -- machines --------------------------------------------------------------------------------
+    def list_machines(self) -> list[Machine]:
+        raise self._unsupported("machines")
+
+    def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        raise self._unsupported("machines")
+
+    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
+        raise self._unsupported(f"machine action {action}")
+
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        raise self._unsupported("machine updates")
+
+    def console_output(self, native_id: str) -> str:
+        raise self._unsupported("console output")
+
+    # -- images and flavors ----------------------------------------------------------------------
+    def list_images(self) -> list[Image]:
+        raise self._unsupported("images")
+
+    def create_image(self, spec: ImageSpec) -> Image:
+        raise self._unsupported("image creation")
+
+    def delete_image(self, native_id: str) -> None:
+        raise self._unsupported("image deletion")
+
+    def list_flavors(self) -> list[Flavor]:
+        raise self._unsupported("flavors")
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        raise self._unsupported("volumes")
+
+    def create_volume(self, spec: VolumeSpec) -> Volume:
+        raise self._unsupported("volumes")
+
+    def delete_volume(self, native_id: str) -> None:
+        raise self._unsupported("volumes")
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+        raise self._unsupported("volume attachment")
+
+    def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        raise self._unsupported("volume attachment")
+
+    def list_snapshots(self) -> list[Snapshot]:
+        raise self._unsupported("snapshots")
+
+    def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        raise self._unsupported("snapshots")
+
+    def delete_snapshot(self, native_id: str) -> None:
+        raise self._unsupported("snapshots")
+
+    # -- networks --------------------------------------------------------------------------------
+    def list_networks(self) -> list[Network]:
+        raise self._unsupported("networks")
+
+    def create_network(self, spec: NetworkSpec) -> Network:
+        raise self._unsupported("network creation")
+
+    def delete_network(self, native_id: str) -> None:
+        raise self._unsupported("network deletion")
+
+    def list_subnets(self) -> list[Subnet]:
+        raise self._unsupported("networks")
+
+    def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        raise self._unsupported("network creation")
+
+    def delete_subnet(self, native_id: str) -> None:
+        raise self._unsupported("network deletion")
+
+    # -- addresses -------------------------------------------------------------------------------
+    def list_addresses(self) -> list[Address]:
+        raise self._unsupported("addresses")
+
+    def allocate_address(self) -> Address:
+        raise self._unsupported("addresses")
+
+    def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        raise self._unsupported("addresses")
+
+    def disassociate_address(self, native_id: str) -> Address:
+        raise self._unsupported("addresses")
+
+    def release_address(self, native_id: str) -> None:
+        raise self._unsupported("addresses")
+
+    # -- key pairs -------------------------------------------------------------------------------
+    def list_key_pairs(self) -> list[KeyPair]:
+        raise self._unsupported("key pairs")
+
+    def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
+        raise self._unsupported("key pair generation")
+
+    def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        raise self._unsupported("key pairs")
+
+    def delete_key_pair(self, native_id: str) -> None:
+        raise self._unsupported("key pairs")
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        raise self._unsupported("security groups")
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        raise self._unsupported("security groups")
+
+    def delete_security_group(self, native_id: str) -> None:
+        raise self._unsupported("security groups")
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        raise self._unsupported("security groups")
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        raise self._unsupported("security groups")
+
+    # -- tags (only with NATIVE_TAGS; otherwise the translator keeps tags in Redis) ---------------
+    def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
+        raise self._unsupported("native tags")
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        raise self._unsupported("native tags")
+
+
+ENTRY_POINT_GROUP = "cloudgate.backends"
+
+
+def available_drivers() -> dict[str, Any]:
+    """Backend drivers by name, from the ``cloudgate.backends`` entry points (loaded lazily)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_driver(name: str) -> type[Backend]:
+    """The Backend class registered under ``name``; ``InvalidParameter`` names the known ones."""
+    eps = available_drivers()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        raise InvalidParameter(f"unknown backend driver {name!r} (known: {known})", reason="driver")
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise InvalidParameter(f"entry point {name!r} is not a cloudgate Backend", reason="driver")
+    return cls

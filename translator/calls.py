@@ -1,0 +1,69 @@
+"""Calling a backend: retries with backoff for transient faults, metrics, and fault containment.
+
+Whatever a backend raises leaves here as a canonical error: transient faults still failing after the
+retries become ``BackendUnavailable``; anything that is not a canonical error (a bug, an unexpected
+client-library exception) becomes ``BackendError``, never a bare exception that would be a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from translator.errors import BackendError, BackendUnavailable, CloudgateError, TransientBackendError
+from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
+
+log = logging.getLogger("cloudgate.translator")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    initial_wait: float = 0.05
+    max_wait: float = 1.0
+
+
+class BackendCaller:
+    """Runs one backend operation under the retry policy."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=wait_exponential_jitter(initial=self.policy.initial_wait, max=self.policy.max_wait),
+            retry=retry_if_exception_type(TransientBackendError),
+            before_sleep=lambda state: BACKEND_ERRORS.labels(driver, operation, "transient").inc(),
+            reraise=True,
+        )
+        try:
+            return retrying(fn, *args)
+        except TransientBackendError as exc:
+            BACKEND_ERRORS.labels(driver, operation, "unavailable").inc()
+            log.warning(
+                "backend %s: %s still failing after %d attempts: %s",
+                driver,
+                operation,
+                self.policy.attempts,
+                exc.message,
+            )
+            raise BackendUnavailable(
+                "The backend is temporarily unavailable; retry later.", reason="unavailable"
+            ) from exc
+        except CloudgateError as exc:
+            BACKEND_ERRORS.labels(driver, operation, type(exc).__name__).inc()
+            raise
+        except Exception as exc:
+            BACKEND_ERRORS.labels(driver, operation, "internal").inc()
+            log.exception("backend %s: %s failed unexpectedly", driver, operation)
+            raise BackendError("The backend failed to process the request.") from exc
+        finally:
+            BACKEND_LATENCY.labels(driver, operation).observe(time.perf_counter() - started)

@@ -1,0 +1,16 @@
+"""Prometheus metrics the translator records; the gateway serves them at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+BACKEND_LATENCY = Histogram(
+    "cloudgate_backend_call_seconds",
+    "Latency of calls into backends, retries included.",
+    ["driver", "operation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BACKEND_ERRORS = Counter(
+    "cloudgate_backend_errors_total", "Failed backend call attempts.", ["driver", "operation", "error"]
+)
+CACHE_LOOKUPS = Counter("cloudgate_cache_lookups_total", "Listing cache lookups.", ["kind", "result"])

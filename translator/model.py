@@ -1,0 +1,424 @@
+"""The canonical model every frontend parses into and every backend speaks.
+
+Resources are slotted dataclasses. A backend fills ``native_id`` and the native ids of what a resource
+refers to (its ``REFS``); the translator stamps gateway ids, tenant and account on the way up and
+turns references into gateway ids, so frontends only ever see gateway ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class MachineState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    SUSPENDED = "suspended"
+    REBOOTING = "rebooting"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    ERROR = "error"
+
+
+class VolumeState(StrEnum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    IN_USE = "in-use"
+    DELETING = "deleting"
+    DELETED = "deleted"
+    ERROR = "error"
+
+
+class AttachmentState(StrEnum):
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    DETACHED = "detached"
+
+
+class SnapshotState(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+
+class ImageState(StrEnum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+    FAILED = "failed"
+    DEREGISTERED = "deregistered"
+
+
+class NetworkState(StrEnum):
+    PENDING = "pending"
+    AVAILABLE = "available"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class MachineAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    REBOOT = "reboot"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    TERMINATE = "terminate"
+
+
+#: States in which a machine is on its way somewhere; listings holding one are cached briefly.
+TRANSITIONAL_MACHINE_STATES = frozenset(
+    {MachineState.PENDING, MachineState.STOPPING, MachineState.REBOOTING, MachineState.TERMINATING}
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Resources
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class Resource:
+    """Fields every resource carries. ``id`` is the gateway id (uuid5, see translator.ids)."""
+
+    KIND: ClassVar[str] = ""
+    #: field name -> kind of the resource it names; lists of ids allowed.
+    REFS: ClassVar[dict[str, str]] = {}
+    #: field name -> dataclass of its items (lists) or value, for decoding.
+    NESTED: ClassVar[dict[str, type]] = {}
+    #: field -> enum, for decoding.
+    ENUMS: ClassVar[dict[str, type]] = {}
+
+    native_id: str
+    id: str = ""
+    tenant: str = ""
+    account: str = ""
+    name: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class Zone:
+    name: str
+    region: str
+    available: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class Flavor(Resource):
+    """A machine size: EC2 instance type, CIMI MachineConfiguration, OCCI resource_tpl."""
+
+    KIND: ClassVar[str] = "flavor"
+    vcpus: int
+    memory_mb: int
+    disk_gb: int = 0
+    architecture: str = "x86_64"
+    network_performance: str = "Up to 5 Gigabit"
+    description: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Image(Resource):
+    KIND: ClassVar[str] = "image"
+    REFS: ClassVar[dict[str, str]] = {"source_machine_id": "machine"}
+    ENUMS: ClassVar[dict[str, type]] = {"state": ImageState}
+    state: ImageState = ImageState.AVAILABLE
+    description: str = ""
+    architecture: str = "x86_64"
+    platform: str = "linux"
+    os: str = ""
+    owner: str = ""
+    public: bool = True
+    min_disk_gb: int = 0
+    root_device: str = "/dev/sda1"
+    source_machine_id: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class BlockDevice:
+    """A disk a machine is launched with (EC2 BlockDeviceMapping, CIMI disks)."""
+
+    device: str
+    size_gb: int | None = None
+    volume_type: str = "standard"
+    snapshot_id: str | None = None
+    delete_on_termination: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class Machine(Resource):
+    KIND: ClassVar[str] = "machine"
+    REFS: ClassVar[dict[str, str]] = {
+        "image_id": "image",
+        "flavor_id": "flavor",
+        "network_id": "network",
+        "subnet_id": "subnet",
+        "security_group_ids": "security_group",
+        "volume_ids": "volume",
+    }
+    ENUMS: ClassVar[dict[str, type]] = {"state": MachineState}
+    state: MachineState
+    image_id: str | None = None
+    flavor_id: str | None = None
+    flavor_name: str = ""
+    vcpus: int = 0
+    memory_mb: int = 0
+    zone: str = ""
+    key_name: str | None = None
+    security_group_ids: list[str] = field(default_factory=list)
+    network_id: str | None = None
+    subnet_id: str | None = None
+    private_ip: str | None = None
+    public_ip: str | None = None
+    volume_ids: list[str] = field(default_factory=list)
+    root_device: str = "/dev/sda1"
+    user_data: str | None = None
+    architecture: str = "x86_64"
+    platform: str = "linux"
+    launched: float = 0.0
+    state_reason: str = ""
+    reservation: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Attachment:
+    machine_id: str
+    device: str
+    state: AttachmentState = AttachmentState.ATTACHED
+    attached: float = 0.0
+    delete_on_termination: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Volume(Resource):
+    KIND: ClassVar[str] = "volume"
+    REFS: ClassVar[dict[str, str]] = {"snapshot_id": "snapshot", "attachments.machine_id": "machine"}
+    NESTED: ClassVar[dict[str, type]] = {"attachments": Attachment}
+    ENUMS: ClassVar[dict[str, type]] = {"state": VolumeState}
+    size_gb: int
+    state: VolumeState = VolumeState.AVAILABLE
+    zone: str = ""
+    volume_type: str = "standard"
+    snapshot_id: str | None = None
+    description: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class Snapshot(Resource):
+    KIND: ClassVar[str] = "snapshot"
+    REFS: ClassVar[dict[str, str]] = {"volume_id": "volume"}
+    ENUMS: ClassVar[dict[str, type]] = {"state": SnapshotState}
+    volume_id: str | None
+    size_gb: int
+    state: SnapshotState = SnapshotState.COMPLETED
+    progress: int = 100
+    description: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Network(Resource):
+    """A private network (EC2 VPC, CIMI Network, OCCI network)."""
+
+    KIND: ClassVar[str] = "network"
+    ENUMS: ClassVar[dict[str, type]] = {"state": NetworkState}
+    cidr: str
+    state: NetworkState = NetworkState.AVAILABLE
+    is_default: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Subnet(Resource):
+    """A zone-bound range of a network (EC2 subnet); backends with flat networks expose one per zone."""
+
+    KIND: ClassVar[str] = "subnet"
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network"}
+    ENUMS: ClassVar[dict[str, type]] = {"state": NetworkState}
+    network_id: str
+    cidr: str
+    zone: str
+    state: NetworkState = NetworkState.AVAILABLE
+    is_default: bool = False
+    available_ips: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Address(Resource):
+    """A floating/elastic public address, possibly associated with a machine."""
+
+    KIND: ClassVar[str] = "address"
+    REFS: ClassVar[dict[str, str]] = {"machine_id": "machine"}
+    public_ip: str
+    machine_id: str | None = None
+    private_ip: str | None = None
+    association_id: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class KeyPair(Resource):
+    KIND: ClassVar[str] = "key_pair"
+    fingerprint: str
+    public_key: str
+    key_type: str = "rsa"
+
+
+@dataclass(slots=True, kw_only=True)
+class Rule:
+    """One security-group rule; ``protocol`` is ``tcp``, ``udp``, ``icmp`` or ``-1`` (all)."""
+
+    direction: str  # "ingress" | "egress"
+    protocol: str
+    from_port: int | None = None
+    to_port: int | None = None
+    cidr: str | None = None
+    group_id: str | None = None
+    description: str = ""
+
+    def key(self) -> tuple[Any, ...]:
+        """Identity of a rule, ignoring its description (EC2 treats such rules as duplicates)."""
+        return (self.direction, self.protocol, self.from_port, self.to_port, self.cidr, self.group_id)
+
+
+@dataclass(slots=True, kw_only=True)
+class SecurityGroup(Resource):
+    KIND: ClassVar[str] = "security_group"
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network", "rules.group_id": "security_group"}
+    NESTED: ClassVar[dict[str, type]] = {"rules": Rule}
+    description: str = ""
+    network_id: str | None = None
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class Job:
+    """A record of a mutating operation (CIMI Job); kept in Redis for a while after it ends."""
+
+    ENUMS: ClassVar[dict[str, type]] = {"state": JobState}
+    id: str
+    tenant: str
+    operation: str
+    target_kind: str
+    target_ids: list[str]
+    state: JobState
+    created: float
+    updated: float
+    error: str | None = None
+    progress: int = 0
+
+
+RESOURCE_TYPES: dict[str, type[Resource]] = {
+    cls.KIND: cls
+    for cls in (Flavor, Image, Machine, Volume, Snapshot, Network, Subnet, Address, KeyPair, SecurityGroup)
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Requests. Gateway ids on the way in from a frontend; the translator swaps in native ids.
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineSpec:
+    """What to launch. ``count`` machines share everything but their ids."""
+
+    REFS: ClassVar[dict[str, str]] = {
+        "image_id": "image",
+        "flavor_id": "flavor",
+        "subnet_id": "subnet",
+        "security_group_ids": "security_group",
+    }
+    image_id: str
+    flavor_id: str
+    count: int = 1
+    name: str = ""
+    key_name: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    user_data: str | None = None
+    zone: str | None = None
+    subnet_id: str | None = None
+    block_devices: tuple[BlockDevice, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineUpdate:
+    """Changes to a stopped machine (EC2 ModifyInstanceAttribute, CIMI edit)."""
+
+    REFS: ClassVar[dict[str, str]] = {"flavor_id": "flavor"}
+    flavor_id: str | None = None
+    user_data: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeSpec:
+    REFS: ClassVar[dict[str, str]] = {"snapshot_id": "snapshot"}
+    size_gb: int | None = None
+    zone: str | None = None
+    volume_type: str = "standard"
+    snapshot_id: str | None = None
+    name: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageSpec:
+    REFS: ClassVar[dict[str, str]] = {"machine_id": "machine"}
+    machine_id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSpec:
+    cidr: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubnetSpec:
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network"}
+    network_id: str
+    cidr: str
+    zone: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityGroupSpec:
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network"}
+    name: str
+    description: str
+    network_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    """Who is calling: resolved by the identity layer, carried by every translator call."""
+
+    user: str
+    tenant: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyPairMaterial:
+    """A newly generated key pair: the private half is returned exactly once and never stored."""
+
+    key_pair: KeyPair
+    private_key: str
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace, re-exported so callers need not import dataclasses for it."""
+    return dataclasses.replace(obj, **changes)

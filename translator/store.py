@@ -1,0 +1,142 @@
+"""All shared state in Redis: id maps, tags, listing caches, idempotency tokens, jobs.
+
+Keys are namespaced ``cg:<kind>:...``. Listing caches are versioned by a per-(account, kind)
+generation counter that every mutation bumps, so a listing fetched before a mutation and written
+after it lands under a stale generation and is never read (no lock, no race).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from translator.codec import dumps, loads
+from translator.ids import short_form
+
+SEP = "\x1f"
+
+# PERF: one round trip for "current generation, then the cache entry of that generation".
+_CACHE_GET = """
+local gen = redis.call('GET', KEYS[1]) or '0'
+return {gen, redis.call('GET', KEYS[2] .. gen)}
+"""
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Store:
+    """Typed access to the ``cg:`` keyspace; one instance (and one connection pool) per worker."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._cache_get = client.register_script(_CACHE_GET)
+
+    # -- id map ------------------------------------------------------------------------------
+    def remember(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
+        """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups."""
+        ids: dict[str, str] = {}
+        shorts: dict[str, str] = {}
+        for gid, account, kind, native in entries:
+            ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
+            shorts[short_form(gid)] = gid
+        if ids:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset("cg:ids", mapping=ids)
+            pipe.hset("cg:short", mapping=shorts)
+            pipe.execute()
+
+    def resolve(self, gids: list[str]) -> list[tuple[str, str, str] | None]:
+        """``(account key, kind, native id)`` for each gateway id, None where unknown."""
+        if not gids:
+            return []
+        rows = self.redis.hmget("cg:ids", gids)
+        return [tuple(_s(r).split(SEP, 2)) if r else None for r in rows]  # type: ignore[misc]
+
+    def resolve_short(self, shorts: list[str]) -> list[str | None]:
+        if not shorts:
+            return []
+        return [_s(r) if r else None for r in self.redis.hmget("cg:short", shorts)]
+
+    # -- tags --------------------------------------------------------------------------------
+    def tags(self, account: str, kind: str) -> dict[str, dict[str, str]]:
+        """Tags of every resource of one kind in one account, by gateway id (one HGETALL)."""
+        raw = self.redis.hgetall(f"cg:tags:{account}:{kind}")
+        return {_s(k): loads(v) for k, v in raw.items()}
+
+    def update_tags(
+        self, account: str, kind: str, gid: str, put: dict[str, str], remove: dict[str, str | None]
+    ) -> None:
+        """Add/overwrite ``put`` and drop ``remove`` keys (only where the value matches, if given)."""
+        key = f"cg:tags:{account}:{kind}"
+
+        def apply(pipe: Any) -> None:
+            raw = pipe.hget(key, gid)
+            tags = loads(raw) if raw else {}
+            tags.update(put)
+            for k, v in remove.items():
+                if k in tags and (v is None or tags[k] == v):
+                    del tags[k]
+            pipe.multi()
+            if tags:
+                pipe.hset(key, gid, dumps(tags))
+            else:
+                pipe.hdel(key, gid)
+
+        self.redis.transaction(apply, key)
+
+    def drop_tags(self, account: str, kind: str, gids: list[str]) -> None:
+        if gids:
+            self.redis.hdel(f"cg:tags:{account}:{kind}", *gids)
+
+    # -- listing cache -----------------------------------------------------------------------
+    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None]:
+        gen, payload = self._cache_get(keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:"])
+        return int(gen), payload
+
+    def cache_write(self, account: str, kind: str, generation: int, payload: bytes, ttl: float) -> None:
+        self.redis.set(f"cg:cache:{account}:{kind}:{generation}", payload, px=max(1, int(ttl * 1000)))
+
+    def invalidate(self, account: str, kinds: Iterable[str]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.incr(f"cg:gen:{account}:{kind}")
+        pipe.execute()
+
+    # -- idempotency -------------------------------------------------------------------------
+    def idempotency_claim(self, tenant: str, token: str, fingerprint: str, ttl: int) -> dict[str, Any] | None:
+        """Claim a client token; None when claimed now, else the existing record."""
+        key = f"cg:idem:{tenant}:{token}"
+        record = {"fp": fingerprint, "state": "pending", "at": time.time()}
+        if self.redis.set(key, dumps(record), nx=True, ex=ttl):
+            return None
+        raw = self.redis.get(key)
+        return loads(raw) if raw else {"fp": fingerprint, "state": "gone"}
+
+    def idempotency_complete(self, tenant: str, token: str, fingerprint: str, result: dict[str, Any], ttl: int) -> None:
+        record = {"fp": fingerprint, "state": "done", "result": result}
+        self.redis.set(f"cg:idem:{tenant}:{token}", dumps(record), ex=ttl)
+
+    def idempotency_release(self, tenant: str, token: str) -> None:
+        self.redis.delete(f"cg:idem:{tenant}:{token}")
+
+    # -- jobs --------------------------------------------------------------------------------
+    def put_job(self, tenant: str, job_id: str, created: float, payload: bytes, ttl: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(f"cg:job:{job_id}", payload, ex=ttl)
+        pipe.zadd(f"cg:jobs:{tenant}", {job_id: created})
+        pipe.zremrangebyscore(f"cg:jobs:{tenant}", "-inf", created - ttl)
+        pipe.execute()
+
+    def get_job(self, job_id: str) -> bytes | None:
+        return self.redis.get(f"cg:job:{job_id}")
+
+    def job_ids(self, tenant: str, limit: int = 1000) -> list[str]:
+        return [_s(j) for j in self.redis.zrevrange(f"cg:jobs:{tenant}", 0, limit - 1)]
+
+    def get_jobs(self, job_ids: list[str]) -> list[bytes | None]:
+        return self.redis.mget([f"cg:job:{j}" for j in job_ids]) if job_ids else []
