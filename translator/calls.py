@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
@@ -39,7 +39,8 @@ class BackendCaller:
         started = time.perf_counter()
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
-            wait=wait_exponential_jitter(initial=self.policy.initial_wait, max=self.policy.max_wait),
+            wait=wait_exponential(multiplier=self.policy.initial_wait, max=self.policy.max_wait)
+            + wait_random(0, self.policy.initial_wait),
             retry=retry_if_exception_type(TransientBackendError),
             before_sleep=lambda state: BACKEND_ERRORS.labels(driver, operation, "transient").inc(),
             reraise=True,
