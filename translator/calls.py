@@ -34,14 +34,19 @@ class BackendCaller:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
+        # PERF: stop/wait/retry strategies depend only on the policy; build them once, not per call.
+        self._stop = stop_after_attempt(policy.attempts)
+        self._wait = wait_exponential(multiplier=policy.initial_wait, max=policy.max_wait) + wait_random(
+            0, policy.initial_wait
+        )
+        self._retry = retry_if_exception_type(TransientBackendError)
 
     def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
         retrying = Retrying(
-            stop=stop_after_attempt(self.policy.attempts),
-            wait=wait_exponential(multiplier=self.policy.initial_wait, max=self.policy.max_wait)
-            + wait_random(0, self.policy.initial_wait),
-            retry=retry_if_exception_type(TransientBackendError),
+            stop=self._stop,
+            wait=self._wait,
+            retry=self._retry,
             before_sleep=lambda state: BACKEND_ERRORS.labels(driver, operation, "transient").inc(),
             reraise=True,
         )
