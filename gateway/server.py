@@ -53,7 +53,9 @@ def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
         "proc_name": "cloudgate",
         "child_exit": _child_exit,
         "preload_app": False,
-        "limit_request_line": 8190,
+        # 0 = no limit: long GET queries (libcloud sends UserData in one) reach the frontends, which
+        # refuse what exceeds max_body_bytes in their own error format instead of gunicorn's HTML 414.
+        "limit_request_line": 0,
         "limit_request_fields": 100,
         "control_socket_disable": True,  # several gateways per machine must not share ~/.gunicorn
         "forwarded_allow_ips": ",".join(gw.trusted_proxies) or "127.0.0.1",

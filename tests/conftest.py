@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from gateway_process import GatewayProcess, StartGateway, write_config
 from netutil import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,3 +94,52 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+_DATABASES = itertools.cycle(range(1, 16))
+
+
+def _flushed_database(redis_server: RedisServer) -> str:
+    """The URL of the next of databases 1-15, emptied (modules run one after another, so they can share)."""
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{next(_DATABASES)}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def start_gateway(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartGateway]:
+    """Start gateways (extra ``[gateway]`` lines optional) on flushed Redis databases; all stopped at the end."""
+    started: list[GatewayProcess] = []
+
+    def start(gateway_lines: str = "") -> GatewayProcess:
+        path = write_config(
+            tmp_path_factory.mktemp("gw") / "gw.toml",
+            _flushed_database(redis_server),
+            backend_extra="max_machines = 1000",
+            gateway_extra=gateway_lines,
+        )
+        gw = GatewayProcess(path)
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(start_gateway: StartGateway) -> GatewayProcess:
+    """A real ``cloudgate serve`` (simulator backend) on its own flushed Redis database, for one module.
+
+    Tests in a module share it and its state, so each test names what it creates uniquely
+    (``ec2util.unique()``) and looks only at its own resources.
+    """
+    return start_gateway()
+
+
+@pytest.fixture
+def ec2(gateway: GatewayProcess) -> Any:
+    """A boto3 EC2 client of the ``demo`` admin, botocore retries off."""
+    return gateway.client()

@@ -75,12 +75,6 @@ class MachineAction(StrEnum):
     TERMINATE = "terminate"
 
 
-#: States in which a machine is on its way somewhere; listings holding one are cached briefly.
-TRANSITIONAL_MACHINE_STATES = frozenset(
-    {MachineState.PENDING, MachineState.STOPPING, MachineState.REBOOTING, MachineState.TERMINATING}
-)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Resources
 # ---------------------------------------------------------------------------------------------------
@@ -273,6 +267,19 @@ class KeyPair(Resource):
     key_type: str = "rsa"
 
 
+#: Protocol names and IANA numbers clients use -> the canonical spelling of ``Rule.protocol``.
+RULE_PROTOCOLS: dict[str, str] = {
+    "tcp": "tcp",
+    "6": "tcp",
+    "udp": "udp",
+    "17": "udp",
+    "icmp": "icmp",
+    "1": "icmp",
+    "-1": "-1",
+    "all": "-1",
+}
+
+
 @dataclass(slots=True, kw_only=True)
 class Rule:
     """One security-group rule; ``protocol`` is ``tcp``, ``udp``, ``icmp`` or ``-1`` (all)."""
@@ -315,6 +322,27 @@ class Job:
     updated: float
     error: str | None = None
     progress: int = 0
+
+
+#: kind -> states in which a resource is on its way to another; listings holding one are cached briefly.
+TRANSITIONAL_STATES: dict[str, frozenset[Any]] = {
+    "machine": frozenset(
+        {MachineState.PENDING, MachineState.STOPPING, MachineState.REBOOTING, MachineState.TERMINATING}
+    ),
+    "volume": frozenset({VolumeState.CREATING, VolumeState.DELETING}),
+    "snapshot": frozenset({SnapshotState.PENDING}),
+    "image": frozenset({ImageState.PENDING}),
+    "network": frozenset({NetworkState.PENDING}),
+    "subnet": frozenset({NetworkState.PENDING}),
+}
+_MOVING_ATTACHMENTS = frozenset({AttachmentState.ATTACHING, AttachmentState.DETACHING})
+
+
+def in_transition(resource: Resource) -> bool:
+    """Whether a resource (or one of its volume attachments) is between two states."""
+    if getattr(resource, "state", None) in TRANSITIONAL_STATES.get(resource.KIND, ()):
+        return True
+    return any(str(a.state) in _MOVING_ATTACHMENTS for a in getattr(resource, "attachments", ()))
 
 
 RESOURCE_TYPES: dict[str, type[Resource]] = {

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -16,12 +17,12 @@ from translator import model
 from translator.backend import AccountConfig, Backend, BackendServices, Capability, load_driver
 from translator.calls import BackendCaller, RetryPolicy
 from translator.codec import dumps, from_dict, loads, to_dict
-from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
 from translator.jobs import JobLog
 from translator.metrics import CACHE_LOOKUPS
-from translator.model import RESOURCE_TYPES, TRANSITIONAL_MACHINE_STATES, Principal, Resource, Zone
+from translator.model import RESOURCE_TYPES, Principal, Resource, Zone, in_transition
 from translator.publish import publish
 from translator.store import Store
 
@@ -178,6 +179,10 @@ class Translator:
             out.append(found)
         return out
 
+    def kinds_of(self, gids: list[str]) -> list[str | None]:
+        """The kind of each gateway id ever published (None for one never seen)."""
+        return [row[1] if row else None for row in self.store.resolve(gids)]
+
     def expand_short(self, shorts: list[str]) -> list[str | None]:
         """Gateway ids for public short forms (EC2 ``i-<17 hex>`` without the prefix)."""
         return self.store.resolve_short(shorts)
@@ -197,7 +202,7 @@ class Translator:
             records = self.caller.call(account.driver, method, getattr(backend, method))
             self._publish_all(account, records)
             ttl = self.settings.cache_ttl
-            if kind == "machine" and any(r.state in TRANSITIONAL_MACHINE_STATES for r in records):
+            if any(in_transition(r) for r in records):
                 ttl = min(ttl, self.settings.transitional_cache_ttl)
             self.store.cache_write(account.key, kind, generation, dumps([to_dict(r) for r in records]), ttl)
         tags = self.store.tags(account.key, kind)
@@ -278,7 +283,8 @@ class Translator:
     def _on(self, principal: Principal, kind: str, gid: str, op: str, *args: Any) -> Any:
         """Run ``op`` on an existing resource: locate it, then mutate with its native id first."""
         ((account, native),) = self._locate(principal, kind, [gid])
-        return self._mutate(principal, account, op, kind, [gid], native, *args)
+        with _gateway_ids_in_errors({native: gid}):
+            return self._mutate(principal, account, op, kind, [gid], native, *args)
 
     def _on_with(
         self,
@@ -297,7 +303,8 @@ class Translator:
             ((other_acc, other_native),) = self._locate(principal, other_kind, [other])
             if other_acc.key != account.key:
                 raise InvalidParameter(f"The {other_kind} '{other}' is in another region.", kind=other_kind)
-        return self._mutate(principal, account, op, kind, [gid], native, other_native, *args)
+        with _gateway_ids_in_errors({native: gid, **({other_native: other} if other_native and other else {})}):
+            return self._mutate(principal, account, op, kind, [gid], native, other_native, *args)
 
     # machines ----------------------------------------------------------------------------------
     def create_machines(
@@ -516,6 +523,19 @@ class Translator:
         if job is None:
             raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
         return job
+
+
+@contextmanager
+def _gateway_ids_in_errors(natives: dict[str, str]) -> Iterator[None]:
+    """A backend's error names resources by native ids; callers know them by gateway ids."""
+    try:
+        yield
+    except CloudgateError as exc:
+        for native, gid in natives.items():
+            if native and native in exc.message:
+                exc.message = exc.message.replace(native, gid)
+                exc.args = (exc.message,)
+        raise
 
 
 def _not_found(kind: str, gid: str) -> NotFound:

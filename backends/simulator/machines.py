@@ -185,6 +185,13 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
     def run(tx: Tx) -> list[Machine]:
         image, flavor, subnet, groups = check_launch(sim, tx, spec)
         disks = volumes.block_device_sizes(tx, spec.block_devices)
+        for bd, size in zip(spec.block_devices, disks, strict=True):
+            if bd.device == image.root_device and size < image.min_disk_gb:
+                raise InvalidParameter(
+                    f"The root volume of {size} GiB is smaller than image's {image.min_disk_gb} GiB.",
+                    kind="volume",
+                    reason="size",
+                )
         reservation, now = new_id("r"), tx.now
         launched = []
         for ip in private_ips(tx, subnet, spec.count):
@@ -216,7 +223,10 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
             )
             move(rec, now, sim.settings.boot_delay, "pending", "running")
             root = max(image.min_disk_gb, flavor.disk_gb, volumes.MIN_SIZE_GB)
-            attached = [volumes.new_attached(tx, rec.obj, image.root_device, root, "standard", None, True)]
+            attached = []
+            if not any(bd.device == image.root_device for bd in spec.block_devices):
+                attached.append(volumes.new_attached(tx, rec.obj, image.root_device, root, "standard", None, True))
+            # A mapping of the image's root device replaces the default root disk (as on EC2).
             attached += [
                 volumes.new_attached(
                     tx, rec.obj, bd.device, size, bd.volume_type, bd.snapshot_id, bd.delete_on_termination

@@ -7,21 +7,10 @@ from collections.abc import Callable
 
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound
-from translator.model import MachineState, Rule, SecurityGroup, SecurityGroupSpec, replace
+from translator.model import RULE_PROTOCOLS, MachineState, Rule, SecurityGroup, SecurityGroupSpec, replace
 
 DEFAULT_GROUP = "default"
 DIRECTIONS = frozenset({"ingress", "egress"})
-#: Protocol names and IANA numbers -> the canonical spelling.
-PROTOCOLS: dict[str, str] = {
-    "tcp": "tcp",
-    "6": "tcp",
-    "udp": "udp",
-    "17": "udp",
-    "icmp": "icmp",
-    "1": "icmp",
-    "-1": "-1",
-    "all": "-1",
-}
 MAX_NAME = 255
 
 
@@ -55,7 +44,7 @@ def normalize(rule: Rule) -> Rule:
             kind="rule",
             reason="direction",
         )
-    protocol = PROTOCOLS.get(str(rule.protocol).lower())
+    protocol = RULE_PROTOCOLS.get(str(rule.protocol).lower())
     if protocol is None:
         number = str(rule.protocol)
         if not (number.isdigit() and 0 <= int(number) <= 255):
@@ -70,9 +59,10 @@ def normalize(rule: Rule) -> Rule:
     if (rule.cidr is None) == (rule.group_id is None):
         raise InvalidParameter("A rule needs exactly one of a CIDR or a source group.", kind="rule", reason="missing")
     cidr = None
+    # Host bits are cleared, not refused, as EC2 does with 10.0.0.5/24.
     if rule.cidr is not None:
         try:
-            cidr = str(ipaddress.ip_network(rule.cidr, strict=True))
+            cidr = str(ipaddress.ip_network(rule.cidr, strict=False))
         except ValueError:
             raise InvalidParameter(f"The CIDR '{rule.cidr}' is invalid.", kind="rule", reason="cidr") from None
     return Rule(

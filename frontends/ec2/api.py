@@ -7,6 +7,7 @@ unexpected exception is logged and answered ``InternalError`` without a tracebac
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,14 +16,16 @@ from urllib.parse import urlsplit
 
 import falcon
 
-from frontends.ec2 import service
+from frontends.ec2 import service, sts
 from frontends.ec2.actions import ACTIONS, Call
 from frontends.ec2.errors import EC2Error, ec2_error
+from frontends.ec2.ids import ID_FORMS, public_id
 from frontends.ec2.query import QueryError, parse_form, parse_params, parse_query_string
 from frontends.ec2.render import precompile, render_error, render_response
 from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
 from translator.errors import CloudgateError
 from translator.identity import Identity, authorize
+from translator.model import Principal
 from translator.translator import Translator
 
 log = logging.getLogger("cloudgate.ec2")
@@ -43,7 +46,7 @@ class EC2Frontend:
         self.translator = translator
         self.identity = identity
         self.options = options
-        self.public_host = urlsplit(options.public_endpoint).netloc if options.public_endpoint else ""
+        self.public_host = signed_host_of(options.public_endpoint) if options.public_endpoint else ""
         # PERF: walk the whole model once per worker at start-up, never per request.
         precompile(service.get_model())
 
@@ -78,28 +81,35 @@ class EC2Frontend:
     def _handle(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = str(uuid.uuid4())
         req.context.frontend = "ec2"
+        req.context.sts = False
         resp.content_type = XML
         try:
             resp.data = self._dispatch(req, request_id)
         except EC2Error as exc:
-            self._error(resp, exc.code, exc.message, exc.status, request_id)
+            self._error(req, resp, exc.code, exc.message, exc.status, request_id)
         except (QueryError, SignatureError) as exc:
-            self._error(resp, exc.code, exc.message, exc.status, request_id)
+            self._error(req, resp, exc.code, exc.message, exc.status, request_id)
         except CloudgateError as exc:
             code, status = ec2_error(exc)
-            self._error(resp, code, exc.message, status, request_id)
+            self._error(req, resp, code, self._public_message(exc), status, request_id)
         except Exception:
             log.exception("EC2 request %s failed", request_id)
-            self._error(resp, "InternalError", "An internal error has occurred.", 500, request_id)
+            self._error(req, resp, "InternalError", "An internal error has occurred.", 500, request_id)
 
     @staticmethod
-    def _error(resp: falcon.Response, code: str, message: str, status: int, request_id: str) -> None:
+    def _error(
+        req: falcon.Request, resp: falcon.Response, code: str, message: str, status: int, request_id: str
+    ) -> None:
         resp.status = status
-        resp.data = render_error(code, message, request_id)
+        resp.data = (sts.error if req.context.sts else _ec2_error)(code, message, request_id, status)
 
     def _dispatch(self, req: falcon.Request, request_id: str) -> bytes:
         body = self._read_body(req)
         query_string = req.query_string
+        if len(query_string) > self.options.max_body_bytes:
+            raise EC2Error(
+                "RequestEntityTooLarge", f"The request query exceeds {self.options.max_body_bytes} bytes.", 413
+            )
         params = parse_query_string(query_string) if query_string else {}
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
         if body and content_type in ("application/x-www-form-urlencoded", ""):
@@ -121,6 +131,9 @@ class EC2Frontend:
         if user is None:  # removed between verification and now
             raise EC2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
         principal = user.principal()
+        if signed.service == "sts":
+            req.context.sts = True
+            return self._sts(req, params, principal, user.access_key, request_id)
         action = _param(params, "Action")
         if not action:
             raise EC2Error("MissingAction", "The request must contain the parameter Action.")
@@ -144,8 +157,52 @@ class EC2Frontend:
         args = parse_params(operation, params)
         if args.get("DryRun"):
             _dry_run(call, handler.mutating)
+        if handler.mutating:
+            _may_write(principal)
         result = handler.fn(call, args)
         return render_response(operation, result, request_id)
+
+    def _public_message(self, exc: CloudgateError) -> str:
+        """A canonical error's message with gateway ids shown as the EC2 ids the client knows."""
+        found = list(dict.fromkeys(_GATEWAY_ID.findall(exc.message)))
+        if not found:
+            return exc.message
+        try:
+            kinds = self.translator.kinds_of(found)
+        except Exception:  # an error path must not fail on a lookup: fall back to the error's own kind
+            kinds = [exc.kind] * len(found)
+        names = {gid: public_id(kind, gid) or gid for gid, kind in zip(found, kinds, strict=True) if kind in ID_FORMS}
+        return _GATEWAY_ID.sub(lambda m: names.get(m.group(0), m.group(0)), exc.message)
+
+    def _sts(
+        self, req: falcon.Request, params: dict[str, str], principal: Principal, access_key: str, request_id: str
+    ) -> bytes:
+        """STS on the same endpoint: only GetCallerIdentity, which any role may call."""
+        action = _param(params, "Action")
+        req.context.action = "sts:" + (action or "")
+        if action != "GetCallerIdentity":
+            raise EC2Error("InvalidAction", f"Could not find operation {action} for version 2011-06-15")
+        account_id = self.translator.tenant_of(principal).account_id
+        return sts.caller_identity(account_id, principal.user, access_key, request_id)
+
+
+_GATEWAY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def signed_host_of(endpoint: str) -> str:
+    """The Host a client signs for an endpoint URL: lower-case, without the scheme's default port."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        host += f":{parts.port}"
+    return host
+
+
+def _ec2_error(code: str, message: str, request_id: str, status: int) -> bytes:
+    return render_error(code, message, request_id)
 
 
 def _param(params: dict[str, str], name: str) -> str | None:
@@ -156,9 +213,15 @@ def _param(params: dict[str, str], name: str) -> str | None:
     return next((v for k, v in params.items() if k.lower() == lower), None)
 
 
-def _dry_run(call: Call, mutating: bool) -> Any:
+def _may_write(principal: Principal) -> None:
+    """Refuse a write before looking at its parameters, as EC2's IAM check comes first."""
     try:
-        authorize(call.principal, "write" if mutating else "read")
+        authorize(principal, "write")
     except CloudgateError:
         raise EC2Error("UnauthorizedOperation", "You are not authorized to perform this operation.", 403) from None
+
+
+def _dry_run(call: Call, mutating: bool) -> Any:
+    if mutating:
+        _may_write(call.principal)
     raise EC2Error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)

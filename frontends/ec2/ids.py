@@ -29,6 +29,7 @@ ID_FORMS: dict[str, IdForm] = {
     "subnet": IdForm("subnet-", "InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound"),
     "key_pair": IdForm("key-", "InvalidKeyPair.Malformed", "InvalidKeyPair.NotFound"),
     "association": IdForm("eipassoc-", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound"),
+    "network_interface": IdForm("eni-", "InvalidNetworkInterfaceID.Malformed", "InvalidNetworkInterfaceID.NotFound"),
     "reservation": IdForm("r-", "InvalidReservationID.Malformed", "InvalidReservationID.NotFound"),
 }
 

@@ -345,6 +345,9 @@ def render_response(operation: OperationModel, result: dict[str, Any] | None, re
     out = [renderer.open, escape_text(request_id), "</requestId>"]
     if renderer.body is not None and result:
         renderer.body(result, out)
+    elif operation.output_shape is None:
+        # Actions the model gives no output (DeleteVpc, CreateTags...) still answer <return>true</return> on EC2.
+        out.append("<return>true</return>")
     out.append(renderer.close)
     return "".join(out).encode("utf-8")
 

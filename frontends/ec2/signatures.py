@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from frontends.ec2.query import QueryError, parse_form, parse_query_string
 
@@ -135,12 +135,15 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def _query_pairs(query_string: str) -> list[tuple[str, str]]:
-    """Decoded (key, value) pairs of a raw query string; `+` is kept literal as SigV4 clients encode it."""
+    """Decoded (key, value) pairs of a raw query string, `+` as a space as the parser reads it.
+
+    SigV4 clients encode a literal plus as %2B; libcloud sends spaces as `+` but signs them as %20.
+    """
     pairs = []
     for part in query_string.split("&"):
         if part:
             key, _, value = part.partition("=")
-            pairs.append((unquote(key), unquote(value)))
+            pairs.append((unquote_plus(key), unquote_plus(value)))
     return pairs
 
 

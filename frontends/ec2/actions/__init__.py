@@ -6,11 +6,25 @@ output dict; the renderer turns that into XML. Handlers speak only to the transl
 
 from __future__ import annotations
 
-from frontends.ec2.actions import images, instances, keypairs, regions
+from frontends.ec2.actions import (
+    account,
+    addresses,
+    images,
+    instance_details,
+    instances,
+    keypairs,
+    networks,
+    regions,
+    security_groups,
+    tags,
+    volumes,
+)
 from frontends.ec2.actions.base import Call, Handler
 
 ACTIONS: dict[str, Handler] = {}
-for _module in (regions, instances, images, keypairs):
+_MODULES = (regions, account, instances, instance_details, images, keypairs)
+_MODULES += (security_groups, volumes, addresses, tags, networks)
+for _module in _MODULES:
     for _name, _handler in _module.ACTIONS.items():
         assert _name not in ACTIONS, _name
         ACTIONS[_name] = _handler

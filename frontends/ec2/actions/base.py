@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from frontends.ec2.filters import FilterTable, apply
+from frontends.ec2.paging import Page, SortKey, paginate
 from translator.model import Principal, Resource
 from translator.translator import Translator
 
@@ -51,3 +53,26 @@ def tags_from_specs(specs: list[dict[str, Any]] | None, resource_type: str) -> t
         if spec.get("ResourceType") == resource_type:
             out.extend((t.get("Key", ""), t.get("Value", "")) for t in spec.get("Tags", []))
     return tuple(out)
+
+
+def describe(
+    action: str,
+    args: dict[str, Any],
+    items: list[dict[str, Any]],
+    filter_table: FilterTable,
+    key: SortKey,
+    *,
+    lowest: int = 5,
+    highest: int = 1000,
+) -> Page:
+    """Filter then paginate the output items of a Describe* action (filters.py, paging.py)."""
+    return paginate(action, apply(items, args.get("Filters"), filter_table), args, key, lowest=lowest, highest=highest)
+
+
+def by_created(id_field: str) -> SortKey:
+    """The stable pagination order of most resources: creation time, then id."""
+    return lambda item: (_epoch(item.get("_Created")), item.get(id_field) or "")
+
+
+def _epoch(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -1,12 +1,26 @@
-"""Images and instance types: DescribeImages, DescribeInstanceTypes."""
+"""Images and instance types: DescribeImages, CreateImage, DeregisterImage, DescribeInstanceTypes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, reader, tag_list, when
+from frontends.ec2.actions.base import (
+    Call,
+    Handler,
+    by_created,
+    describe,
+    reader,
+    tag_list,
+    tags_from_specs,
+    when,
+    writer,
+)
+from frontends.ec2.errors import EC2Error
+from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from translator.model import Image, ImageState
+from translator.errors import Conflict
+from translator.model import Image, ImageSpec, ImageState
 
 #: canonical image state -> EC2 image state.
 EC2_IMAGE_STATES: dict[ImageState, str] = {
@@ -17,8 +31,53 @@ EC2_IMAGE_STATES: dict[ImageState, str] = {
 }
 
 
+#: DescribeImages filters (EC2 API reference) -> where each reads in an image item.
+IMAGE_FILTERS = table(
+    {
+        "architecture": "Architecture",
+        "block-device-mapping.delete-on-termination": "BlockDeviceMappings[].Ebs.DeleteOnTermination",
+        "block-device-mapping.device-name": "BlockDeviceMappings[].DeviceName",
+        "block-device-mapping.snapshot-id": "BlockDeviceMappings[].Ebs.SnapshotId",
+        "block-device-mapping.volume-size": "BlockDeviceMappings[].Ebs.VolumeSize",
+        "block-device-mapping.volume-type": "BlockDeviceMappings[].Ebs.VolumeType",
+        "block-device-mapping.encrypted": "BlockDeviceMappings[].Ebs.Encrypted",
+        "creation-date": "CreationDate",
+        "description": "Description",
+        "ena-support": "EnaSupport",
+        "hypervisor": "Hypervisor",
+        "image-id": "ImageId",
+        "image-type": "ImageType",
+        "is-public": "Public",
+        "kernel-id": "KernelId",
+        "manifest-location": "ImageLocation",
+        "name": "Name",
+        "owner-alias": "ImageOwnerAlias",
+        "owner-id": "OwnerId",
+        "platform": "Platform",
+        "platform-details": "PlatformDetails",
+        "product-code": "ProductCodes[].ProductCodeId",
+        "product-code.type": "ProductCodes[].ProductCodeType",
+        "ramdisk-id": "RamdiskId",
+        "root-device-name": "RootDeviceName",
+        "root-device-type": "RootDeviceType",
+        "source-instance-id": "SourceInstanceId",
+        "state": "State",
+        "state-reason-code": "StateReason.Code",
+        "state-reason-message": "StateReason.Message",
+        "sriov-net-support": "SriovNetSupport",
+        "usage-operation": "UsageOperation",
+        "virtualization-type": "VirtualizationType",
+    }
+)
+
+#: The provider's public images are "amazon"'s, as AWS's own are; a tenant's are its account's.
+PROVIDER_ALIAS = "amazon"
+
+_IMAGE_NAME = re.compile(r"^[A-Za-z0-9()\[\]./\-'@_ ]{3,128}$")
+
+
 def _owner(call: Call, image: Image) -> str:
-    return call.account_id if image.owner and not image.public else "amazon"
+    return call.account_id if image.owner and not image.public else PROVIDER_ALIAS
 
 
 def _image(call: Call, img: Image) -> dict[str, Any]:
@@ -51,19 +110,64 @@ def _image(call: Call, img: Image) -> dict[str, Any]:
             }
         ],
         "Tags": tag_list(img) or None,
+        "ImageOwnerAlias": PROVIDER_ALIAS if _owner(call, img) == PROVIDER_ALIAS else None,
+        "SourceInstanceId": public_id("machine", img.source_machine_id),
+        "_Created": img.created,
     }
+
+
+def _owned_by(call: Call, image: Image, owners: set[str]) -> bool:
+    owner = _owner(call, image)
+    return owner in owners or ("self" in owners and owner == call.account_id)
 
 
 def describe_images(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     images = call.translator.list(call.principal, "image", call.region)
     ids = args.get("ImageIds")
     if ids:
-        wanted = set(resolve_ids(call.translator, "image", ids))
-        images = [i for i in images if i.id in wanted]
+        wanted = resolve_ids(call.translator, "image", ids)
+        visible = {i.id: i for i in images}
+        missing = [pid for pid, gid in zip(ids, wanted, strict=True) if gid not in visible]
+        if missing:
+            raise EC2Error("InvalidAMIID.NotFound", f"The image id '[{', '.join(missing)}]' does not exist")
+        images = [visible[g] for g in dict.fromkeys(wanted)]
     owners = set(args.get("Owners") or [])
     if owners:
-        images = [i for i in images if _owner(call, i) in owners or ("self" in owners and not i.public)]
-    return {"Images": [_image(call, i) for i in sorted(images, key=lambda i: i.name)]}
+        images = [i for i in images if _owned_by(call, i, owners)]
+    items = [_image(call, i) for i in images if i.state != ImageState.DEREGISTERED]
+    page = describe("DescribeImages", args, items, IMAGE_FILTERS, by_created("ImageId"))
+    return {"Images": page.items, "NextToken": page.next_token}
+
+
+def create_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    name = args.get("Name") or ""
+    if not _IMAGE_NAME.match(name):
+        raise EC2Error(
+            "InvalidAMIName.Malformed",
+            "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, "
+            "'(', ')', '.', '-', '/', '_', '[', ']', '@', ' ' and apostrophes",
+        )
+    (machine,) = resolve_ids(call.translator, "machine", [args["InstanceId"]])
+    spec = ImageSpec(machine_id=machine, name=name, description=args.get("Description") or "")
+    try:
+        image = call.translator.create_image(call.principal, spec)
+    except Conflict as exc:
+        if exc.kind == "image" and exc.reason == "duplicate":
+            raise EC2Error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by another AMI") from None
+        raise
+    tags = tags_from_specs(args.get("TagSpecifications"), "image")
+    if tags:
+        call.translator.update_tags(call.principal, "image", [image.id], dict(tags))
+    return {"ImageId": public_id("image", image.id)}
+
+
+def deregister_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    (gid,) = resolve_ids(call.translator, "image", [args["ImageId"]])
+    image = call.translator.get(call.principal, "image", gid)
+    if _owner(call, image) != call.account_id:
+        raise EC2Error("AuthFailure", f"Not authorized for image:{args['ImageId']}", 400)
+    call.translator.delete_image(call.principal, gid)
+    return {"Return": True}
 
 
 def describe_instance_types(call: Call, args: dict[str, Any]) -> dict[str, Any]:
@@ -93,5 +197,7 @@ def describe_instance_types(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 ACTIONS: dict[str, Handler] = {
     "DescribeImages": reader(describe_images),
+    "CreateImage": writer(create_image),
+    "DeregisterImage": writer(deregister_image),
     "DescribeInstanceTypes": reader(describe_instance_types),
 }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, reader, tag_list, tags_from_specs, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe, reader, tag_list, tags_from_specs, when, writer
 from frontends.ec2.errors import EC2Error
+from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from translator.ids import gateway_id
-from translator.model import Machine, MachineAction, MachineSpec, MachineState
+from frontends.ec2.paging import SortKey
+from translator.ids import gateway_id, short_form
+from translator.model import Attachment, BlockDevice, Machine, MachineAction, MachineSpec, MachineState, Volume
 
 #: canonical state -> (EC2 state name, EC2 state code). Every canonical state has a row.
 EC2_STATES: dict[MachineState, tuple[str, int]] = {
@@ -38,8 +41,182 @@ def reservation_id(machine: Machine) -> str:
     return "r-" + gateway_id(machine.account, "reservation", machine.reservation or machine.id).replace("-", "")[:17]
 
 
-def _instance(m: Machine, index: int, group_names: dict[str, str]) -> dict[str, Any]:
-    subnet = public_id("subnet", m.subnet_id)
+#: DescribeInstances filters (EC2 API reference) -> where each reads in an instance item.
+INSTANCE_FILTERS = table(
+    {
+        "affinity": "Placement.Affinity",
+        "architecture": "Architecture",
+        "availability-zone": "Placement.AvailabilityZone",
+        "block-device-mapping.attach-time": "BlockDeviceMappings[].Ebs.AttachTime",
+        "block-device-mapping.delete-on-termination": "BlockDeviceMappings[].Ebs.DeleteOnTermination",
+        "block-device-mapping.device-name": "BlockDeviceMappings[].DeviceName",
+        "block-device-mapping.status": "BlockDeviceMappings[].Ebs.Status",
+        "block-device-mapping.volume-id": "BlockDeviceMappings[].Ebs.VolumeId",
+        "boot-mode": "BootMode",
+        "cpu-options.core-count": "CpuOptions.CoreCount",
+        "cpu-options.threads-per-core": "CpuOptions.ThreadsPerCore",
+        "dns-name": "PublicDnsName",
+        "ebs-optimized": "EbsOptimized",
+        "ena-support": "EnaSupport",
+        "group-id": "SecurityGroups[].GroupId",
+        "group-name": "SecurityGroups[].GroupName",
+        "hypervisor": "Hypervisor",
+        "image-id": "ImageId",
+        "instance-id": "InstanceId",
+        "instance-lifecycle": "InstanceLifecycle",
+        "instance-state-code": "State.Code",
+        "instance-state-name": "State.Name",
+        "instance-type": "InstanceType",
+        "instance.group-id": "SecurityGroups[].GroupId",
+        "instance.group-name": "SecurityGroups[].GroupName",
+        "ip-address": "PublicIpAddress",
+        "key-name": "KeyName",
+        "launch-index": "AmiLaunchIndex",
+        "launch-time": "LaunchTime",
+        "metadata-options.http-endpoint": "MetadataOptions.HttpEndpoint",
+        "metadata-options.http-put-response-hop-limit": "MetadataOptions.HttpPutResponseHopLimit",
+        "metadata-options.http-tokens": "MetadataOptions.HttpTokens",
+        "metadata-options.instance-metadata-tags": "MetadataOptions.InstanceMetadataTags",
+        "monitoring-state": "Monitoring.State",
+        "network-interface.addresses.association.public-ip": (
+            "NetworkInterfaces[].PrivateIpAddresses[].Association.PublicIp"
+        ),
+        "network-interface.addresses.primary": "NetworkInterfaces[].PrivateIpAddresses[].Primary",
+        "network-interface.addresses.private-ip-address": "NetworkInterfaces[].PrivateIpAddresses[].PrivateIpAddress",
+        "network-interface.association.public-ip": "NetworkInterfaces[].Association.PublicIp",
+        "network-interface.attachment.attachment-id": "NetworkInterfaces[].Attachment.AttachmentId",
+        "network-interface.attachment.device-index": "NetworkInterfaces[].Attachment.DeviceIndex",
+        "network-interface.attachment.status": "NetworkInterfaces[].Attachment.Status",
+        "network-interface.group-id": "NetworkInterfaces[].Groups[].GroupId",
+        "network-interface.group-name": "NetworkInterfaces[].Groups[].GroupName",
+        "network-interface.mac-address": "NetworkInterfaces[].MacAddress",
+        "network-interface.network-interface-id": "NetworkInterfaces[].NetworkInterfaceId",
+        "network-interface.owner-id": "NetworkInterfaces[].OwnerId",
+        "network-interface.private-dns-name": "NetworkInterfaces[].PrivateDnsName",
+        "network-interface.source-dest-check": "NetworkInterfaces[].SourceDestCheck",
+        "network-interface.status": "NetworkInterfaces[].Status",
+        "network-interface.subnet-id": "NetworkInterfaces[].SubnetId",
+        "network-interface.vpc-id": "NetworkInterfaces[].VpcId",
+        "owner-id": "_OwnerId",
+        "placement-group-name": "Placement.GroupName",
+        "platform": "Platform",
+        "platform-details": "PlatformDetails",
+        "private-dns-name": "PrivateDnsName",
+        "private-ip-address": "PrivateIpAddress",
+        "reason": "StateTransitionReason",
+        "reservation-id": "_ReservationId",
+        "root-device-name": "RootDeviceName",
+        "root-device-type": "RootDeviceType",
+        "source-dest-check": "SourceDestCheck",
+        "state-reason-code": "StateReason.Code",
+        "state-reason-message": "StateReason.Message",
+        "subnet-id": "SubnetId",
+        "tenancy": "Placement.Tenancy",
+        "usage-operation": "UsageOperation",
+        "virtualization-type": "VirtualizationType",
+        "vpc-id": "VpcId",
+    }
+)
+
+#: Pagination order: launch time, then id; neither ever changes for an instance.
+_LAUNCH_ORDER: SortKey = lambda item: (item["_Launched"], item["InstanceId"])  # noqa: E731
+
+_METADATA_OPTIONS = {
+    "State": "applied",
+    "HttpTokens": "optional",
+    "HttpPutResponseHopLimit": 1,
+    "HttpEndpoint": "enabled",
+    "HttpProtocolIpv6": "disabled",
+    "InstanceMetadataTags": "disabled",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """What instance items show of other resources, listed once per request."""
+
+    group_names: dict[str, str]
+    volumes: dict[str, list[tuple[Attachment, Volume]]]
+
+    @classmethod
+    def of(cls, call: Call, machines: list[Machine]) -> Related:
+        names = {}
+        if any(m.security_group_ids for m in machines):
+            names = {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
+        volumes: dict[str, list[tuple[Attachment, Volume]]] = {}
+        if any(m.volume_ids for m in machines):
+            for v in call.translator.list(call.principal, "volume", call.region):
+                for a in v.attachments:
+                    volumes.setdefault(a.machine_id, []).append((a, v))
+        return cls(names, volumes)
+
+
+def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
+    """The EBS volumes attached to an instance, root device first."""
+    attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != m.root_device, av[0].device))
+    return [
+        {
+            "DeviceName": a.device,
+            "Ebs": {
+                "AttachTime": when(a.attached),
+                "DeleteOnTermination": a.delete_on_termination,
+                "Status": str(a.state),
+                "VolumeId": public_id("volume", v.id),
+            },
+        }
+        for a, v in attached
+    ]
+
+
+def _mac(gid: str) -> str:
+    """A stable locally administered MAC address for an instance's primary interface."""
+    digits = gid.replace("-", "")[-10:]
+    return "02:" + ":".join(digits[i : i + 2] for i in range(0, 10, 2))
+
+
+def network_interfaces(m: Machine, groups: list[dict[str, Any]], private_dns: str, owner: str) -> list[dict[str, Any]]:
+    """The primary interface EC2 shows for an instance in a VPC; gone once it is terminated."""
+    if m.state in (MachineState.TERMINATED, MachineState.TERMINATING) or not m.subnet_id:
+        return []
+    association = {"PublicIp": m.public_ip, "PublicDnsName": "", "IpOwnerId": "amazon"} if m.public_ip else None
+    return [
+        {
+            "Association": association,
+            "Attachment": {
+                "AttachTime": when(m.launched or m.created),
+                "AttachmentId": "eni-attach-" + short_form(m.id),
+                "DeleteOnTermination": True,
+                "DeviceIndex": 0,
+                "NetworkCardIndex": 0,
+                "Status": "attached",
+            },
+            "Description": "",
+            "Groups": groups,
+            "InterfaceType": "interface",
+            "MacAddress": _mac(m.id),
+            "NetworkInterfaceId": public_id("network_interface", m.id),
+            "OwnerId": owner,
+            "PrivateDnsName": private_dns,
+            "PrivateIpAddress": m.private_ip,
+            "PrivateIpAddresses": [
+                {
+                    "Association": association,
+                    "Primary": True,
+                    "PrivateDnsName": private_dns,
+                    "PrivateIpAddress": m.private_ip,
+                }
+            ],
+            "SourceDestCheck": True,
+            "Status": "in-use",
+            "SubnetId": public_id("subnet", m.subnet_id),
+            "VpcId": public_id("network", m.network_id),
+            "Ipv6Addresses": [],
+        }
+    ]
+
+
+def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[str, Any]:
+    """One instance in DescribeInstances' shape, plus hidden ``_`` fields for filters and order."""
     reason: dict[str, Any] | None = None
     if m.state == MachineState.ERROR:
         reason = {"Code": "Server.InternalError", "Message": m.state_reason or "Server.InternalError"}
@@ -48,6 +225,10 @@ def _instance(m: Machine, index: int, group_names: dict[str, str]) -> dict[str, 
     private_dns = (
         f"ip-{m.private_ip.replace('.', '-')}.{m.zone[:-1] or 'local'}.compute.internal" if m.private_ip else ""
     )
+    groups = [
+        {"GroupId": public_id("security_group", g), "GroupName": related.group_names.get(g, "")}
+        for g in m.security_group_ids
+    ]
     return {
         "InstanceId": public_id("machine", m.id),
         "ImageId": public_id("image", m.image_id),
@@ -61,18 +242,16 @@ def _instance(m: Machine, index: int, group_names: dict[str, str]) -> dict[str, 
         "LaunchTime": when(m.launched or m.created),
         "Placement": {"AvailabilityZone": m.zone, "Tenancy": "default", "GroupName": ""},
         "Monitoring": {"State": "disabled"},
-        "SubnetId": subnet,
+        "SubnetId": public_id("subnet", m.subnet_id),
         "VpcId": public_id("network", m.network_id),
         "PrivateIpAddress": m.private_ip,
         "PublicIpAddress": m.public_ip,
         "Architecture": m.architecture,
         "RootDeviceType": "ebs",
         "RootDeviceName": m.root_device,
-        "BlockDeviceMappings": [],
-        "SecurityGroups": [
-            {"GroupId": public_id("security_group", g), "GroupName": group_names.get(g, "")}
-            for g in m.security_group_ids
-        ],
+        "BlockDeviceMappings": block_device_mappings(m, related),
+        "NetworkInterfaces": network_interfaces(m, groups, private_dns, owner),
+        "SecurityGroups": groups,
         "Tags": tag_list(m) or None,
         "StateReason": reason,
         "Hypervisor": "xen",
@@ -81,48 +260,72 @@ def _instance(m: Machine, index: int, group_names: dict[str, str]) -> dict[str, 
         "EnaSupport": True,
         "SourceDestCheck": True,
         "CpuOptions": {"CoreCount": max(1, m.vcpus // 2), "ThreadsPerCore": 2 if m.vcpus > 1 else 1},
+        "MetadataOptions": _METADATA_OPTIONS,
         "PlatformDetails": "Linux/UNIX",
         "UsageOperation": "RunInstances",
         "BootMode": "uefi-preferred",
+        "CurrentInstanceBootMode": "uefi",
+        "_ReservationId": reservation_id(m),
+        "_OwnerId": owner,
+        "_Launched": m.launched or m.created,
     }
 
 
-def _group_names(call: Call) -> dict[str, str]:
-    return {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
-
-
-def _reservations(call: Call, machines: list[Machine]) -> list[dict[str, Any]]:
-    names = _group_names(call) if any(m.security_group_ids for m in machines) else {}
-    grouped: dict[str, list[Machine]] = {}
-    for m in machines:
-        grouped.setdefault(reservation_id(m), []).append(m)
+def reservations(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Instance items grouped by reservation, in the order given; launch index within each."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        grouped.setdefault(item["_ReservationId"], []).append(item)
     return [
-        {
-            "ReservationId": rid,
-            "OwnerId": call.account_id,
-            "Groups": [],
-            "Instances": [_instance(m, i, names) for i, m in enumerate(batch)],
-        }
+        {"ReservationId": rid, "OwnerId": call.account_id, "Groups": [], "Instances": batch}
         for rid, batch in grouped.items()
     ]
 
 
-def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+def instance_items(call: Call, machines: list[Machine]) -> list[dict[str, Any]]:
+    related = Related.of(call, machines)
+    indexes: dict[str, int] = {}
+    items = []
+    for m in sorted(machines, key=lambda m: (m.launched or m.created, m.id)):
+        rid = reservation_id(m)
+        indexes[rid] = indexes.get(rid, -1) + 1
+        items.append(instance_item(m, indexes[rid], related, call.account_id))
+    return items
+
+
+def machines_by_ids(call: Call, ids: list[str] | None) -> list[Machine]:
+    """The tenant's machines, or those named (InvalidInstanceID.NotFound for one it cannot see)."""
     machines = call.translator.list(call.principal, "machine", call.region)
+    if not ids:
+        return machines
+    wanted = resolve_ids(call.translator, "machine", ids)
+    by_id = {m.id: m for m in machines}
+    missing = [pid for pid, gid in zip(ids, wanted, strict=True) if gid not in by_id]
+    if missing:
+        raise EC2Error("InvalidInstanceID.NotFound", f"The instance ID '{', '.join(missing)}' does not exist")
+    return [by_id[g] for g in dict.fromkeys(wanted)]
+
+
+def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
-    if ids:
-        wanted = resolve_ids(call.translator, "machine", ids)
-        by_id = {m.id: m for m in machines}
-        missing = [pid for pid, gid in zip(ids, wanted, strict=True) if gid not in by_id]
-        if missing:
-            raise EC2Error("InvalidInstanceID.NotFound", f"The instance ID '{', '.join(missing)}' does not exist")
-        machines = [by_id[g] for g in dict.fromkeys(wanted)]
-    machines.sort(key=lambda m: (m.launched or m.created, m.id))
-    return {"Reservations": _reservations(call, machines)}
+    if ids and args.get("MaxResults") is not None:
+        raise EC2Error(
+            "InvalidParameterCombination",
+            "The parameter instancesSet cannot be used with the parameter maxResults",
+        )
+    items = instance_items(call, machines_by_ids(call, ids))
+    page = describe("DescribeInstances", args, items, INSTANCE_FILTERS, _LAUNCH_ORDER)
+    return {"Reservations": reservations(call, page.items), "NextToken": page.next_token}
 
 
-def _flavor_id(call: Call, instance_type: str) -> str:
-    for f in call.translator.list(call.principal, "flavor", call.region):
+def _flavor_id(call: Call, instance_type: str | None) -> str:
+    """The flavor of an instance type; without one, EC2's default m1.small, else the smallest offered."""
+    flavors = call.translator.list(call.principal, "flavor", call.region)
+    if instance_type is None:
+        default = [f for f in flavors if f.name == "m1.small"] or sorted(flavors, key=lambda f: (f.vcpus, f.memory_mb))
+        if default:
+            return default[0].id
+    for f in flavors:
         if f.name == instance_type:
             return f.id
     raise EC2Error("InvalidParameterValue", f"Invalid value '{instance_type}' for InstanceType.")
@@ -140,6 +343,59 @@ def _group_ids(call: Call, args: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+def block_devices(call: Call, mappings: list[dict[str, Any]]) -> tuple[BlockDevice, ...]:
+    """RunInstances' EBS mappings; instance-store (VirtualName) and NoDevice entries have no volume."""
+    out = []
+    for bdm in mappings:
+        device = bdm.get("DeviceName")
+        if not device:
+            raise EC2Error("MissingParameter", "The request must contain the parameter BlockDeviceMapping.DeviceName")
+        ebs = bdm.get("Ebs")
+        if ebs is None or bdm.get("NoDevice") is not None or bdm.get("VirtualName"):
+            continue
+        snapshot = ebs.get("SnapshotId")
+        size = ebs.get("VolumeSize")
+        if size is None and not snapshot:
+            raise EC2Error("InvalidBlockDeviceMapping", f"The device '{device}' needs a volume size or a snapshot id.")
+        out.append(
+            BlockDevice(
+                device=device,
+                size_gb=size,
+                volume_type=ebs.get("VolumeType") or "gp2",
+                snapshot_id=resolve_ids(call.translator, "snapshot", [snapshot])[0] if snapshot else None,
+                delete_on_termination=ebs.get("DeleteOnTermination", True),
+            )
+        )
+    return tuple(out)
+
+
+def _primary_interface(call: Call, args: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """Subnet and groups, from the top-level parameters or from the one NetworkInterfaces entry.
+
+    Ansible's ec2_instance always launches through ``NetworkInterfaces`` with DeviceIndex 0. A machine
+    here has exactly one interface, so more than one, or attaching an existing ENI, is refused.
+    """
+    interfaces = args.get("NetworkInterfaces") or []
+    if not interfaces:
+        return args.get("SubnetId"), _group_ids(call, args)
+    if args.get("SubnetId") or args.get("SecurityGroupIds") or args.get("SecurityGroups"):
+        raise EC2Error(
+            "InvalidParameterCombination",
+            "Network interfaces and an instance-level subnet ID or security groups may not be specified together.",
+        )
+    if len(interfaces) > 1 or interfaces[0].get("DeviceIndex", 0) != 0:
+        raise EC2Error("UnsupportedOperation", "Only one network interface, at device index 0, is supported.")
+    (eni,) = interfaces
+    if eni.get("NetworkInterfaceId"):
+        raise EC2Error("UnsupportedOperation", "Launching with an existing network interface is not supported.")
+    if eni.get("AssociatePublicIpAddress"):
+        raise EC2Error(
+            "UnsupportedOperation", "Public addresses are assigned with AllocateAddress and AssociateAddress."
+        )
+    groups = tuple(dict.fromkeys(resolve_ids(call.translator, "security_group", eni.get("Groups") or [])))
+    return eni.get("SubnetId"), groups
+
+
 def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     low, high = args["MinCount"], args["MaxCount"]
     if low < 1 or high < low:
@@ -149,22 +405,23 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         raise EC2Error("MissingParameter", "The request must contain the parameter ImageId")
     (image,) = resolve_ids(call.translator, "image", [image_id])
     placement = args.get("Placement") or {}
-    subnet = args.get("SubnetId")
+    subnet, group_ids = _primary_interface(call, args)
     spec = MachineSpec(
         image_id=image,
-        flavor_id=_flavor_id(call, args.get("InstanceType") or "m1.small"),
+        flavor_id=_flavor_id(call, args.get("InstanceType")),
         count=high,
         key_name=args.get("KeyName"),
-        security_group_ids=_group_ids(call, args),
+        security_group_ids=group_ids,
         user_data=args.get("UserData"),
         zone=placement.get("AvailabilityZone"),
         subnet_id=resolve_ids(call.translator, "subnet", [subnet])[0] if subnet else None,
+        block_devices=block_devices(call, args.get("BlockDeviceMappings") or []),
         tags=tags_from_specs(args.get("TagSpecifications"), "instance"),
     )
     machines = call.translator.create_machines(
         call.principal, spec, call.region, client_token=args.get("ClientToken") or ""
     )
-    (reservation,) = _reservations(call, machines) if machines else [{}]
+    (reservation,) = reservations(call, instance_items(call, machines)) if machines else [{}]
     return reservation
 
 
@@ -178,8 +435,9 @@ def _state_change(action: MachineAction) -> Any:
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),
-                    "PreviousState": ec2_state(old.state),
+                    # EC2's order; libcloud reads the first <name> as the new state.
                     "CurrentState": ec2_state(new.state),
+                    "PreviousState": ec2_state(old.state),
                 }
             )
         return {

@@ -8,17 +8,23 @@ from typing import Any
 
 from frontends.ec2.actions.base import Call, Handler, reader, tag_list, tags_from_specs, when, writer
 from frontends.ec2.errors import EC2Error
-from frontends.ec2.ids import public_id
+from frontends.ec2.filters import apply, table
+from frontends.ec2.ids import public_id, resolve_ids
 from translator.model import KeyPair
 
+#: DescribeKeyPairs filters (EC2 API reference); the action has no pagination.
+KEY_PAIR_FILTERS = table(
+    {"key-pair-id": "KeyPairId", "key-name": "KeyName", "fingerprint": "KeyFingerprint", "key-type": "KeyType"}
+)
 
-def _key_pair(kp: KeyPair) -> dict[str, Any]:
+
+def _key_pair(kp: KeyPair, include_public_key: bool) -> dict[str, Any]:
     return {
         "KeyPairId": public_id("key_pair", kp.id),
         "KeyName": kp.name,
         "KeyFingerprint": kp.fingerprint,
         "KeyType": kp.key_type,
-        "PublicKey": kp.public_key,
+        "PublicKey": kp.public_key if include_public_key else None,
         "CreateTime": when(kp.created),
         "Tags": tag_list(kp) or None,
     }
@@ -70,23 +76,37 @@ def import_key_pair(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 def describe_key_pairs(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     pairs = _by_name(call)
+    selected = list(pairs.values())
     names = args.get("KeyNames")
     if names:
         missing = [n for n in names if n not in pairs]
         if missing:
             raise EC2Error("InvalidKeyPair.NotFound", f"The key pair '{missing[0]}' does not exist")
-        selected = [pairs[n] for n in names]
-    else:
-        selected = sorted(pairs.values(), key=lambda k: k.name)
-    return {"KeyPairs": [_key_pair(k) for k in selected]}
+        selected = [pairs[n] for n in dict.fromkeys(names)]
+    key_ids = args.get("KeyPairIds")
+    if key_ids:
+        wanted = resolve_ids(call.translator, "key_pair", key_ids)
+        by_id = {k.id: k for k in selected}
+        missing = [pid for pid, gid in zip(key_ids, wanted, strict=True) if gid not in by_id]
+        if missing:
+            raise EC2Error("InvalidKeyPair.NotFound", f"The key pair ID '{missing[0]}' does not exist")
+        selected = [by_id[g] for g in dict.fromkeys(wanted)]
+    items = [_key_pair(k, bool(args.get("IncludePublicKey"))) for k in selected]
+    items = apply(items, args.get("Filters"), KEY_PAIR_FILTERS)
+    return {"KeyPairs": sorted(items, key=lambda k: k["KeyName"])}
 
 
 def delete_key_pair(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    name = args.get("KeyName")
-    found = _by_name(call).get(name or "")
+    name, key_id = args.get("KeyName"), args.get("KeyPairId")
+    if not name and not key_id:
+        raise EC2Error("MissingParameter", "The request must contain the parameter KeyName or KeyPairId")
+    pairs = _by_name(call)
+    if key_id:
+        (gid,) = resolve_ids(call.translator, "key_pair", [key_id])
+        found = next((k for k in pairs.values() if k.id == gid), None)
+    else:
+        found = pairs.get(name or "")
     if found is None:
-        if not name:
-            raise EC2Error("MissingParameter", "The request must contain the parameter KeyName")
         return {"Return": True}  # EC2 deletes a missing key pair without complaint
     call.translator.delete_key_pair(call.principal, found.id)
     return {"Return": True, "KeyPairId": public_id("key_pair", found.id)}

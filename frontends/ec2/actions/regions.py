@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from frontends.ec2.actions.base import Call, Handler, reader
+from frontends.ec2.errors import EC2Error
 
 
 def describe_regions(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     wanted = set(args.get("RegionNames") or [])
     regions = [a.region for a in call.translator.regions(call.principal)]
+    unknown = sorted(wanted - set(regions))
+    if unknown:
+        raise EC2Error("InvalidParameterValue", f"Invalid region: {unknown}")
     return {
         "Regions": [
             {"RegionName": r, "Endpoint": "", "OptInStatus": "opt-in-not-required"}
@@ -22,6 +26,9 @@ def describe_regions(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 def describe_availability_zones(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     wanted = set(args.get("ZoneNames") or [])
     zones = call.translator.zones(call.principal, call.region)
+    unknown = sorted(wanted - {z.name for z in zones})
+    if unknown:
+        raise EC2Error("InvalidParameterValue", f"The zone '{unknown[0]}' does not exist.")
     return {
         "AvailabilityZones": [
             {

@@ -6,17 +6,15 @@ return the example input. Output: we render the example output, botocore's EC2Qu
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.loaders import Loader
-from botocore.model import OperationModel, Shape
+from botocore.model import OperationModel
 from botocore.parsers import EC2QueryParser
 from botocore.serialize import create_serializer
-from botocore.utils import parse_timestamp
+from shapes import normalise
 
 from frontends.ec2.query import parse_form, parse_params
 from frontends.ec2.render import render_response
@@ -145,38 +143,6 @@ def _cases() -> list[Any]:
 
 
 CASES = _cases()
-
-
-def normalise(shape: Shape | None, value: Any, drop_empty: bool = False, coerce: bool = False) -> Any:
-    """Comparable form: timestamps → epoch, blobs → bytes; `coerce` fixes MODEL_VIOLATIONS' scalar types.
-
-    drop_empty removes empty lists, which EC2 Query input cannot express (botocore sends nothing).
-    """
-    if shape is None or value is None:
-        return value
-    kind = shape.type_name
-    if kind == "structure":
-        out = {}
-        for name, item in value.items():
-            converted = normalise(shape.members.get(name), item, drop_empty, coerce)
-            if not (drop_empty and converted == []):
-                out[name] = converted
-        return out
-    if kind == "list":
-        return [normalise(shape.member, item, drop_empty, coerce) for item in value]
-    if kind == "timestamp":
-        when = value if isinstance(value, datetime) else parse_timestamp(value)
-        return round(when.timestamp(), 3)
-    if kind == "blob":
-        return value.encode() if isinstance(value, str) else bytes(value)
-    if coerce and kind in ("integer", "long"):
-        return int(value)
-    if coerce and kind == "boolean":
-        return value if isinstance(value, bool) else str(value).lower() == "true"
-    if kind in ("float", "double"):
-        number = float(value)
-        return "NaN" if math.isnan(number) else number
-    return value
 
 
 def _operation(name: str) -> OperationModel:

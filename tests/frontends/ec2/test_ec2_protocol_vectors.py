@@ -9,15 +9,13 @@ Vectors from ../shared/conformance/botocore-protocol-tests (see its README for s
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import OperationModel, ServiceModel
 from botocore.parsers import EC2QueryParser
-from botocore.utils import parse_timestamp
+from shapes import normalise
 
 from frontends.ec2.query import parse_form, parse_params
 from frontends.ec2.render import render_error, render_response
@@ -86,40 +84,6 @@ def _operation(suite: dict[str, Any], case: dict[str, Any]) -> OperationModel:
     metadata = {"apiVersion": "2014-01-01", **suite["metadata"]}
     model = ServiceModel({"metadata": metadata, "operations": {given["name"]: given}, "shapes": suite["shapes"]})
     return model.operation_model(given["name"])
-
-
-def normalise(shape: Shape | None, value: Any, drop_empty: bool = False) -> Any:
-    """Comparable form of a value: timestamps → epoch, blobs → bytes, floats by repr (so NaN == NaN).
-
-    drop_empty removes empty lists, which EC2 Query input cannot express (botocore sends nothing).
-    """
-    if shape is None or value is None:
-        return value
-    kind = shape.type_name
-    if kind == "structure":
-        out = {}
-        for name, item in value.items():
-            member = shape.members.get(name)
-            converted = normalise(member, item, drop_empty)
-            if not (drop_empty and converted == []):
-                out[name] = converted
-        return out
-    if kind == "list":
-        return [normalise(shape.member, item, drop_empty) for item in value]
-    if kind == "map":
-        return {k: normalise(shape.value, v, drop_empty) for k, v in value.items()}
-    if kind == "timestamp":
-        if isinstance(value, datetime):
-            return round(value.timestamp(), 3)
-        if isinstance(value, str):
-            return round(parse_timestamp(value).timestamp(), 3)
-        return round(float(value), 3)
-    if kind == "blob":
-        return value.encode() if isinstance(value, str) else bytes(value)
-    if kind in ("float", "double"):
-        number = float(value)
-        return "NaN" if math.isnan(number) else repr(number)
-    return value
 
 
 @pytest.mark.parametrize(("suite", "case", "case_id"), INPUT_CASES)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ BASE_CONFIG = """
 workers = {workers}
 threads = 4
 {redis_line}
+{gateway_extra}
 
 [translator]
 cache_ttl = 5.0
@@ -71,6 +73,7 @@ def write_config(
     workers: int = 2,
     retry_attempts: int = 3,
     backend_extra: str = "",
+    gateway_extra: str = "",
 ) -> Path:
     path.write_text(
         BASE_CONFIG.format(
@@ -78,6 +81,7 @@ def write_config(
             redis_line=f'redis_url = "{redis_url}"' if redis_url else "",
             retry_attempts=retry_attempts,
             backend_extra=backend_extra,
+            gateway_extra=gateway_extra,
         )
     )
     return path
@@ -128,3 +132,7 @@ class GatewayProcess:
                 self.proc.wait(10)
         self._log_file.close()
         return self.proc.returncode
+
+
+#: The ``start_gateway`` fixture: extra ``[gateway]`` lines in, a running gateway out.
+StartGateway = Callable[..., GatewayProcess]

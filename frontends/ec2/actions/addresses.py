@@ -1,0 +1,205 @@
+"""Elastic IPs: AllocateAddress, DescribeAddresses, AssociateAddress, DisassociateAddress, ReleaseAddress,
+DescribeAddressesAttribute. Every address is a VPC address (EC2-Classic is gone), named by AllocationId
+or, for old tools, by its PublicIp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
+from frontends.ec2.actions.tags import spec_tags
+from frontends.ec2.errors import EC2Error
+from frontends.ec2.filters import apply, table
+from frontends.ec2.ids import public_id, resolve_ids
+from translator.errors import Conflict
+from translator.identity import authorize
+from translator.ids import gateway_id
+from translator.model import Address
+
+DOMAIN = "vpc"
+POOL = "amazon"
+
+ADDRESS_FILTERS = table(
+    {
+        "allocation-id": "AllocationId",
+        "association-id": "AssociationId",
+        "domain": "Domain",
+        "instance-id": "InstanceId",
+        "network-border-group": "NetworkBorderGroup",
+        "network-interface-id": "NetworkInterfaceId",
+        "network-interface-owner-id": "NetworkInterfaceOwnerId",
+        "private-ip-address": "PrivateIpAddress",
+        "public-ip": "PublicIp",
+    }
+)
+
+#: DescribeAddressesAttribute knows no filters.
+NO_FILTERS = table({}, tags=False)
+
+
+def association_id(address: Address) -> str | None:
+    """The public ``eipassoc-`` id of an address's current association (None when not associated).
+
+    The canonical ``association_id`` is the backend's own value (a backend without one leaves it empty,
+    then the machine id stands in). Hashing it with the address's account (uuid5, as gateway ids are)
+    gives an id every worker computes alike with nothing stored, that changes with each new association
+    as on EC2, so a stale id is refused rather than undoing a later association. DisassociateAddress
+    resolves it by scanning the caller's addresses, which are few.
+    """
+    native = address.association_id or address.machine_id
+    if not native:
+        return None
+    return public_id("association", gateway_id(address.account, "association", f"{address.id}/{native}"))
+
+
+def _address(call: Call, a: Address) -> dict[str, Any]:
+    return {
+        "PublicIp": a.public_ip,
+        "AllocationId": public_id("address", a.id),
+        "Domain": DOMAIN,
+        "AssociationId": association_id(a),
+        "InstanceId": public_id("machine", a.machine_id),
+        "PrivateIpAddress": a.private_ip if a.machine_id else None,
+        "NetworkInterfaceOwnerId": call.account_id if a.machine_id else None,
+        "PublicIpv4Pool": POOL,
+        "NetworkBorderGroup": call.region,
+        "Tags": tag_list(a) or None,
+        "_Created": a.created,
+    }
+
+
+def _addresses(call: Call) -> list[Address]:
+    return call.translator.list(call.principal, "address", call.region)
+
+
+def _by_allocation(call: Call, allocation_ids: list[str]) -> list[Address]:
+    """The caller's addresses for ``eipalloc-`` ids, in order; another tenant's id is NotFound too."""
+    mine = {a.id: a for a in _addresses(call)}
+    gids = resolve_ids(call.translator, "address", allocation_ids)
+    missing = [pid for pid, gid in zip(allocation_ids, gids, strict=True) if gid not in mine]
+    if missing:
+        raise EC2Error("InvalidAllocationID.NotFound", f"The allocation IDs '{', '.join(missing)}' do not exist")
+    return [mine[g] for g in dict.fromkeys(gids)]
+
+
+def _by_ip(call: Call, ips: list[str]) -> list[Address]:
+    mine = {a.public_ip: a for a in _addresses(call)}
+    missing = [ip for ip in ips if ip not in mine]
+    if missing:
+        raise EC2Error("InvalidAddress.NotFound", f"Address '{missing[0]}' not found.")
+    return [mine[ip] for ip in dict.fromkeys(ips)]
+
+
+def _one(call: Call, args: dict[str, Any]) -> Address:
+    """The address an action names by AllocationId or PublicIp."""
+    if args.get("AllocationId"):
+        return _by_allocation(call, [args["AllocationId"]])[0]
+    if args.get("PublicIp"):
+        return _by_ip(call, [args["PublicIp"]])[0]
+    raise EC2Error("MissingParameter", "Either AllocationId or PublicIp must be specified.")
+
+
+def allocate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    domain = args.get("Domain") or DOMAIN
+    if domain != DOMAIN:
+        raise EC2Error("InvalidParameterValue", f"Invalid value '{domain}' for domain: only 'vpc' is supported.")
+    if args.get("Address") or args.get("CustomerOwnedIpv4Pool") or args.get("PublicIpv4Pool") not in (None, POOL):
+        raise EC2Error("InvalidParameterValue", "Only addresses from Amazon's pool can be allocated here.")
+    tags = spec_tags(args, "elastic-ip")
+    a = call.translator.allocate_address(call.principal, call.region)
+    if tags:
+        call.translator.update_tags(call.principal, "address", [a.id], tags)
+    return {
+        "PublicIp": a.public_ip,
+        "AllocationId": public_id("address", a.id),
+        "Domain": DOMAIN,
+        "PublicIpv4Pool": POOL,
+        "NetworkBorderGroup": call.region,
+    }
+
+
+def describe_addresses(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """No MaxResults/NextToken: EC2 returns every address of the region at once."""
+    addresses = _addresses(call)
+    if args.get("AllocationIds"):
+        addresses = _by_allocation(call, args["AllocationIds"])
+    if args.get("PublicIps"):
+        wanted = {a.id for a in _by_ip(call, args["PublicIps"])}
+        addresses = [a for a in addresses if a.id in wanted]
+    items = apply([_address(call, a) for a in addresses], args.get("Filters"), ADDRESS_FILTERS)
+    return {"Addresses": sorted(items, key=by_created("AllocationId"))}
+
+
+def associate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """EC2-VPC reassociates an associated address automatically unless AllowReassociation is false."""
+    address = _one(call, args)
+    instance = args.get("InstanceId")
+    if not instance:
+        if args.get("NetworkInterfaceId"):
+            eni = args["NetworkInterfaceId"]
+            raise EC2Error("InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{eni}' does not exist")
+        raise EC2Error("MissingParameter", "Either InstanceId or NetworkInterfaceId must be specified.")
+    (machine,) = resolve_ids(call.translator, "machine", [instance])
+    if args.get("AllowReassociation") is False and address.machine_id not in (None, machine):
+        raise EC2Error(
+            "Resource.AlreadyAssociated",
+            f"resource {public_id('address', address.id)} is already associated with associate-id "
+            f"{association_id(address)}",
+        )
+    updated = call.translator.associate_address(call.principal, address.id, machine)
+    return {"AssociationId": association_id(updated)}
+
+
+def disassociate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """Idempotent by PublicIp, as EC2 documents; a stale or unknown AssociationId is NotFound."""
+    assoc = args.get("AssociationId")
+    if assoc:
+        found = next((a for a in _addresses(call) if association_id(a) == assoc), None)
+        if found is None:
+            raise EC2Error("InvalidAssociationID.NotFound", f"The association ID '{assoc}' does not exist")
+    elif args.get("PublicIp"):
+        found = _by_ip(call, [args["PublicIp"]])[0]
+    else:
+        raise EC2Error("MissingParameter", "Either AssociationId or PublicIp must be specified.")
+    if not found.machine_id:
+        authorize(call.principal, "write")  # a no-op still needs the right to have done it
+        return {}
+    try:
+        call.translator.disassociate_address(call.principal, found.id)
+    except Conflict as exc:  # disassociated meanwhile by someone else: the goal is reached
+        if exc.reason != "state":
+            raise
+    return {}
+
+
+def release_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """An associated address is refused: the translator's Conflict(address, in_use) is InvalidIPAddress.InUse."""
+    call.translator.release_address(call.principal, _one(call, args).id)
+    return {}
+
+
+def describe_addresses_attribute(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """Reverse DNS (``domain-name``) is never set here, so addresses come back without a PtrRecord."""
+    attribute = args.get("Attribute") or "domain-name"
+    if attribute != "domain-name":
+        raise EC2Error("InvalidParameterValue", f"Invalid value '{attribute}' for Attribute.")
+    ids = args.get("AllocationIds")
+    addresses = _by_allocation(call, ids) if ids else _addresses(call)
+    items = [
+        {"PublicIp": a.public_ip, "AllocationId": public_id("address", a.id), "_Created": a.created} for a in addresses
+    ]
+    page = describe(
+        "DescribeAddressesAttribute", args, items, NO_FILTERS, by_created("AllocationId"), lowest=1, highest=1000
+    )
+    return {"Addresses": page.items, "NextToken": page.next_token}
+
+
+ACTIONS: dict[str, Handler] = {
+    "AllocateAddress": writer(allocate_address),
+    "DescribeAddresses": reader(describe_addresses),
+    "AssociateAddress": writer(associate_address),
+    "DisassociateAddress": writer(disassociate_address),
+    "ReleaseAddress": writer(release_address),
+    "DescribeAddressesAttribute": reader(describe_addresses_attribute),
+}
