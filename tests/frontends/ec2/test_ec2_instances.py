@@ -100,6 +100,33 @@ def test_full_lifecycle_with_waiters_paginators_and_the_resource_api(ec2: Any, g
     first = resource.Instance(launched[0])
     assert first.instance_type == "t3.small" and first.state["Name"] == "running"
 
+    # a volume in the instance's zone: attach, snapshot, detach, delete
+    target = next(i for i in mine if i["InstanceId"] == launched[0])
+    zone = target["Placement"]["AvailabilityZone"]
+    volume = ec2.create_volume(Size=2, AvailabilityZone=zone, VolumeType="gp3")["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig=FAST)
+    ec2.attach_volume(VolumeId=volume, InstanceId=launched[0], Device="/dev/sdh")
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[volume], WaiterConfig=FAST)
+    (attached,) = instances(ec2, InstanceIds=launched[:1])
+    assert "/dev/sdh" in {m["DeviceName"] for m in attached["BlockDeviceMappings"]}
+    snapshot = ec2.create_snapshot(VolumeId=volume, Description="lifecycle")["SnapshotId"]
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot], WaiterConfig=FAST)
+    with pytest.raises(ClientError) as in_use:
+        ec2.delete_volume(VolumeId=volume)
+    assert error_of(in_use) == ("VolumeInUse", 400)
+    ec2.detach_volume(VolumeId=volume)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig=FAST)
+    ec2.delete_volume(VolumeId=volume)
+    ec2.delete_snapshot(SnapshotId=snapshot)
+
+    # an elastic address: allocate, associate (the instance shows it), release
+    address = ec2.allocate_address(Domain="vpc")
+    association = ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=launched[0])
+    (addressed,) = instances(ec2, InstanceIds=launched[:1])
+    assert addressed["PublicIpAddress"] == address["PublicIp"]
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
+    ec2.release_address(AllocationId=address["AllocationId"])
+
     ec2.stop_instances(InstanceIds=launched[:1])
     ec2.get_waiter("instance_stopped").wait(InstanceIds=launched[:1], WaiterConfig=FAST)
     ec2.start_instances(InstanceIds=launched[:1])
@@ -432,6 +459,19 @@ def test_error_codes_of_instances(ec2: Any, gateway: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
         other.describe_instances(InstanceIds=[iid])
     assert error_of(excinfo) == ("InvalidInstanceID.NotFound", 400)
+
+
+def test_missing_parameters_are_missing_parameter(gateway: Any) -> None:
+    """boto3 checks required parameters itself; with its validation off the gateway must say it."""
+    loose = gateway.client(parameter_validation=False)
+    for call in (
+        lambda: loose.run_instances(MinCount=1, MaxCount=1),
+        lambda: loose.describe_instance_attribute(Attribute="instanceType"),
+        lambda: loose.create_key_pair(),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_of(excinfo) == ("MissingParameter", 400)
 
 
 def test_dry_run_and_roles(ec2: Any, gateway: Any) -> None:
