@@ -264,6 +264,7 @@ def test_action_names_match_case_insensitively(gateway: GatewayProcess, action: 
     [
         (b"Version=2016-11-15", "MissingAction"),
         (b"Action=NoSuchThing&Version=2016-11-15", "InvalidAction"),
+        (b"Action=CreateVpcPeeringConnection&Version=2016-11-15", "UnsupportedOperation"),
         (b"Action=DescribeRegions&RegionName.1=%FF%FE", None),
         (b"Action=DescribeInstances&MaxResults=-1", "InvalidParameterValue"),
         (b"Action=DescribeInstances&MaxResults=99999999999999999999", "InvalidParameterValue"),
@@ -276,6 +277,11 @@ def test_known_bad_requests_get_ec2_codes(gateway: GatewayProcess, body: bytes, 
     assert 400 <= response.status_code < 500
     if code is not None:
         assert answer == code
+
+
+def test_older_tools_may_omit_version(gateway: GatewayProcess) -> None:
+    response = signed_send(gateway, b"Action=DescribeRegions", "reader", "reader-secret")
+    assert assert_ec2_answer(response) == f"{NS}DescribeRegionsResponse"
 
 
 def test_body_over_the_limit_is_request_entity_too_large(gateway: GatewayProcess) -> None:
@@ -299,3 +305,10 @@ def test_xml_hostile_values_come_back_escaped(gateway: GatewayProcess) -> None:
     response = signed_send(gateway, body, "reader", "reader-secret")
     assert response.status_code == 400
     assert assert_ec2_answer(response) == "InvalidInstanceID.Malformed"
+
+
+def test_query_over_the_limit_is_an_ec2_error_not_the_servers_page(gateway: GatewayProcess) -> None:
+    """A GET query past max_body_bytes gets EC2's error document, not gunicorn's HTML 414."""
+    response = requests.get(f"{gateway.url}/?Action=DescribeRegions&Junk={'a' * 1_100_000}", timeout=60)
+    assert response.status_code == 413
+    assert assert_ec2_answer(response) == "RequestEntityTooLarge"
