@@ -14,6 +14,7 @@ from gateway.health import HealthResource, ReadyResource, served_by
 from gateway.metrics import MetricsMiddleware, MetricsResource
 from translator.backend import BackendServices
 from translator.identity import Identity
+from translator.keystone_auth import KeystoneTokens
 from translator.store import Store
 from translator.translator import Translator
 
@@ -48,7 +49,11 @@ def build_runtime(config: Config, redis_url: str | None = None) -> Runtime:
         raise ValueError("build_runtime needs a Redis URL (serve starts an embedded one)")
     client = connect_redis(url)
     store = Store(client)
-    identity = Identity(client)
+    keystone = None
+    if config.keystone is not None:
+        bound = {t.keystone_project_id: t.name for t in config.tenants.values() if t.keystone_project_id}
+        keystone = KeystoneTokens(config.keystone, client, bound)
+    identity = Identity(client, keystone)
     translator = Translator(config.translator, config.accounts, config.tenants, store, BackendServices(redis=client))
     return Runtime(config, client, store, identity, translator)
 

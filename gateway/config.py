@@ -20,6 +20,7 @@ from translator.backend import AccountConfig, load_driver
 from translator.calls import RetryPolicy
 from translator.errors import InvalidParameter
 from translator.identity import ROLE_PERMISSIONS, Tenant, User
+from translator.keystone_auth import DEFAULT_ROLE_MAP, KeystoneSettings
 from translator.translator import TranslatorSettings
 
 DEMO_ACCESS_KEY = "demo"
@@ -30,6 +31,7 @@ class ConfigError(Exception):
 
     def __init__(self, source: str, key: str, message: str) -> None:
         super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+        self.source, self.key, self.message = source, key, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class Config:
     accounts: Mapping[str, AccountConfig]
     tenants: Mapping[str, Tenant]
     users: tuple[User, ...] = field(default=())
+    keystone: KeystoneSettings | None = None
 
     def uses_demo_credentials(self) -> bool:
         return any(u.access_key == DEMO_ACCESS_KEY and u.secret == "demo-secret" for u in self.users)
@@ -136,7 +139,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     def err(key: str, message: str) -> ConfigError:
         return ConfigError(source, key, message)
 
-    unknown = set(data) - {"gateway", "translator", "backends", "tenants", "users"}
+    unknown = set(data) - {"gateway", "translator", "backends", "tenants", "users", "identity"}
     if unknown:
         raise err(sorted(unknown)[0], "unknown section")
     gw = _scalars(data.get("gateway", {}), "gateway", _GATEWAY_KEYS, err)
@@ -180,12 +183,54 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
             prefix = f"tenants.{tname}.regions.{region}"
             accounts[f"{tname}/{region}"] = _account(tname, region, rtable, backends, prefix, err)
             keys.append(f"{tname}/{region}")
-        tenants[tname] = Tenant(name=tname, account_id=account_id, accounts=tuple(keys))
+        project = ttable.get("keystone_project_id", "")
+        if not isinstance(project, str):
+            raise err(f"tenants.{tname}.keystone_project_id", "must be a string (a Keystone project id)")
+        tenants[tname] = Tenant(name=tname, account_id=account_id, accounts=tuple(keys), keystone_project_id=project)
     if not tenants:
         raise err("tenants", "at least one tenant is required")
 
     users = _users(data.get("users", []), tenants, err)
-    return Config(source, gateway, translator, accounts, tenants, users)
+    keystone = _keystone(data.get("identity", {}), err)
+    return Config(source, gateway, translator, accounts, tenants, users, keystone)
+
+
+_KEYSTONE_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
+    "auth_url": ((str,), lambda v: None if re.match(r"^https?://", v) else "must be an http:// or https:// URL"),
+    "username": ((str,), None),
+    "password": ((str,), None),
+    "project_name": ((str,), None),
+    "user_domain_name": ((str,), None),
+    "project_domain_name": ((str,), None),
+    "cache_seconds": ((int, float), _non_negative),
+    "timeout": ((int, float), _positive),
+    "role_map": (
+        (dict,),
+        lambda v: (
+            None
+            if all(r in ("admin", "member", "reader") for r in v.values())
+            else "roles must map to admin, member or reader"
+        ),
+    ),
+}
+
+
+def _keystone(table: Any, err: Callable[..., Exception]) -> KeystoneSettings | None:
+    """``[identity.keystone]``: accept Keystone tokens from this Keystone (absent = access keys only)."""
+    if not isinstance(table, dict):
+        raise err("identity", "must be a table")
+    unknown = set(table) - {"keystone"}
+    if unknown:
+        raise err(f"identity.{sorted(unknown)[0]}", "unknown section")
+    if "keystone" not in table:
+        return None
+    values = _scalars(table["keystone"], "identity.keystone", _KEYSTONE_KEYS, err)
+    for key in ("auth_url", "username", "password", "project_name"):
+        if key not in values:
+            raise err(f"identity.keystone.{key}", "missing")
+    if "role_map" in values:
+        values["role_map"] = {**DEFAULT_ROLE_MAP, **values["role_map"]}
+    return KeystoneSettings(**values)
 
 
 def _scalars(

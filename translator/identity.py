@@ -15,6 +15,7 @@ import redis
 
 from translator.codec import dumps, loads
 from translator.errors import AuthFailure, Forbidden, InvalidParameter, NotFound
+from translator.keystone_auth import KeystoneTokens
 from translator.model import Principal
 
 #: role -> what it may do. "write" is any mutation; "admin" manages users.
@@ -42,6 +43,8 @@ class Tenant:
     name: str
     account_id: str
     accounts: tuple[str, ...]
+    #: the Keystone project whose tokens act as this tenant (translator.keystone_auth), if any
+    keystone_project_id: str = ""
 
 
 def new_access_key() -> str:
@@ -57,8 +60,9 @@ def new_secret() -> str:
 class Identity:
     """Reads and writes ``cg:user:*`` and ``cg:tenant:*``; checks credentials and roles."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, keystone: KeystoneTokens | None = None) -> None:
         self.redis = client
+        self.keystone = keystone
 
     # -- tenants -----------------------------------------------------------------------------
     def load_tenants(self, tenants: Iterable[Tenant]) -> None:
@@ -66,7 +70,8 @@ class Identity:
         pipe = self.redis.pipeline()
         pipe.delete("cg:tenants")
         for t in tenants:
-            pipe.hset("cg:tenants", t.name, dumps({"account_id": t.account_id, "accounts": list(t.accounts)}))
+            record = {"account_id": t.account_id, "accounts": list(t.accounts), "keystone": t.keystone_project_id}
+            pipe.hset("cg:tenants", t.name, dumps(record))
         pipe.execute()
 
     def tenant(self, name: str) -> Tenant | None:
@@ -74,7 +79,12 @@ class Identity:
         if raw is None:
             return None
         data = loads(raw)
-        return Tenant(name=name, account_id=data["account_id"], accounts=tuple(data["accounts"]))
+        return Tenant(
+            name=name,
+            account_id=data["account_id"],
+            accounts=tuple(data["accounts"]),
+            keystone_project_id=data.get("keystone", ""),
+        )
 
     # -- users -------------------------------------------------------------------------------
     def add_user(self, user: User, *, replace: bool = False) -> None:
@@ -124,6 +134,12 @@ class Identity:
         if not hmac.compare_digest(expected.encode(), secret.encode()) or user is None:
             raise AuthFailure("The access key or secret is not valid.")
         return user.principal()
+
+    def authenticate_token(self, token: str) -> Principal:
+        """A Keystone token (``X-Auth-Token``), when the gateway is configured to trust a Keystone."""
+        if self.keystone is None:
+            raise AuthFailure("Token authentication is not configured on this gateway.")
+        return self.keystone.authenticate(token)
 
 
 def authorize(principal: Principal, permission: str) -> None:
