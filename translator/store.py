@@ -19,9 +19,10 @@ from translator.ids import short_form
 SEP = "\x1f"
 
 # PERF: one round trip for "current generation, then the cache entry of that generation".
+#: generation, the listing cached for it (or nil) and the kind's tags, in one round trip.
 _CACHE_GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', KEYS[2] .. gen)}
+return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HGETALL', KEYS[3])}
 """
 
 
@@ -63,11 +64,6 @@ class Store:
         return [_s(r) if r else None for r in self.redis.hmget("cg:short", shorts)]
 
     # -- tags --------------------------------------------------------------------------------
-    def tags(self, account: str, kind: str) -> dict[str, dict[str, str]]:
-        """Tags of every resource of one kind in one account, by gateway id (one HGETALL)."""
-        raw = self.redis.hgetall(f"cg:tags:{account}:{kind}")
-        return {_s(k): loads(v) for k, v in raw.items()}
-
     def update_tags(
         self, account: str, kind: str, gid: str, put: dict[str, str], remove: dict[str, str | None]
     ) -> None:
@@ -94,9 +90,14 @@ class Store:
             self.redis.hdel(f"cg:tags:{account}:{kind}", *gids)
 
     # -- listing cache -----------------------------------------------------------------------
-    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None]:
-        gen, payload = self._cache_get(keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:"])
-        return int(gen), payload
+    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None, dict[str, dict[str, str]]]:
+        """(generation, cached listing or None, tags by gateway id) of one kind in one account."""
+        # PERF: one script call instead of three commands: listings are on every request's path.
+        gen, payload, flat = self._cache_get(
+            keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:", f"cg:tags:{account}:{kind}"]
+        )
+        tags = {_s(flat[i]): loads(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return int(gen), payload, tags
 
     def cache_write(self, account: str, kind: str, generation: int, payload: bytes, ttl: float) -> None:
         self.redis.set(f"cg:cache:{account}:{kind}:{generation}", payload, px=max(1, int(ttl * 1000)))

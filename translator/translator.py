@@ -193,7 +193,7 @@ class Translator:
         if capability not in backend.capabilities:
             return []
         cls = RESOURCE_TYPES[kind]
-        generation, payload = self.store.cache_read(account.key, kind)
+        generation, payload, tags = self.store.cache_read(account.key, kind)
         if payload is not None:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
             records = [from_dict(cls, d) for d in loads(payload)]
@@ -205,7 +205,6 @@ class Translator:
             if any(in_transition(r) for r in records):
                 ttl = min(ttl, self.settings.transitional_cache_ttl)
             self.store.cache_write(account.key, kind, generation, dumps([to_dict(r) for r in records]), ttl)
-        tags = self.store.tags(account.key, kind)
         if tags:
             for r in records:
                 extra = tags.get(r.id)

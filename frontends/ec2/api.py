@@ -24,7 +24,7 @@ from frontends.ec2.query import QueryError, parse_form, parse_params, parse_quer
 from frontends.ec2.render import precompile, render_error, render_response
 from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
 from translator.errors import CloudgateError
-from translator.identity import Identity, authorize
+from translator.identity import Identity, User, authorize
 from translator.model import Principal
 from translator.translator import Translator
 
@@ -55,10 +55,6 @@ class EC2Frontend:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._handle(req, resp)
-
-    def _lookup_secret(self, access_key: str) -> str | None:
-        user = self.identity.lookup(access_key)
-        return user.secret if user else None
 
     def _signed_host(self, req: falcon.Request) -> str:
         if self.public_host:
@@ -114,6 +110,13 @@ class EC2Frontend:
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
         if body and content_type in ("application/x-www-form-urlencoded", ""):
             params.update(parse_form(body))
+        found: dict[str, User | None] = {}
+
+        def lookup_secret(access_key: str) -> str | None:
+            # PERF: the verifier's lookup is kept for the principal below: one Redis read per request.
+            found[access_key] = user = self.identity.lookup(access_key)
+            return user.secret if user else None
+
         signed = verify_request(
             SignedRequest(
                 method=req.method,
@@ -123,12 +126,12 @@ class EC2Frontend:
                 headers=req.headers,
                 body=body,
             ),
-            self._lookup_secret,
+            lookup_secret,
             datetime.now(UTC),
             params,
         )
-        user = self.identity.lookup(signed.access_key)
-        if user is None:  # removed between verification and now
+        user = found.get(signed.access_key)
+        if user is None:  # never verified against a stored secret
             raise EC2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
         principal = user.principal()
         if signed.service == "sts":

@@ -139,12 +139,12 @@ class Related:
     volumes: dict[str, list[tuple[Attachment, Volume]]]
 
     @classmethod
-    def of(cls, call: Call, machines: list[Machine]) -> Related:
+    def of(cls, call: Call, machines: list[Machine], volumes_too: bool = True) -> Related:
         names = {}
         if any(m.security_group_ids for m in machines):
             names = {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
         volumes: dict[str, list[tuple[Attachment, Volume]]] = {}
-        if any(m.volume_ids for m in machines):
+        if volumes_too and any(m.volume_ids for m in machines):
             for v in call.translator.list(call.principal, "volume", call.region):
                 for a in v.attachments:
                     volumes.setdefault(a.machine_id, []).append((a, v))
@@ -282,8 +282,8 @@ def reservations(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
-def instance_items(call: Call, machines: list[Machine]) -> list[dict[str, Any]]:
-    related = Related.of(call, machines)
+def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
+    related = Related.of(call, machines, volumes_too)
     indexes: dict[str, int] = {}
     items = []
     for m in sorted(machines, key=lambda m: (m.launched or m.created, m.id)):
@@ -421,7 +421,8 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     machines = call.translator.create_machines(
         call.principal, spec, call.region, client_token=args.get("ClientToken") or ""
     )
-    (reservation,) = reservations(call, instance_items(call, machines)) if machines else [{}]
+    # EC2 answers RunInstances before the disks are attached: no block device mappings yet.
+    (reservation,) = reservations(call, instance_items(call, machines, volumes_too=False)) if machines else [{}]
     return reservation
 
 
