@@ -15,6 +15,9 @@ import redis
 from gateway_process import GatewayProcess, StartGateway, write_config
 from netutil import free_port
 
+#: Session fixtures ``keystone``, ``nova`` and ``openstack_project`` (real OpenStack peers, started on first use).
+pytest_plugins = ["peers.openstack.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -1,0 +1,57 @@
+"""Pytest fixtures for the OpenStack peers; register with ``pytest_plugins = ["peers.openstack.fixtures"]``.
+
+``keystone`` and ``nova`` are session-wide: the first test that asks builds the venvs if the machine has
+none cached (about a minute) and starts the servers (seconds); the session's end stops them.
+``openstack_project`` is a fresh Keystone project with a ``member`` user for one test.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from .keystone_peer import Credentials, Keystone, start_keystone
+from .nova_peer import Nova, start_nova
+from .venvs import Progress
+
+
+def _progress(config: pytest.Config) -> Progress:
+    """Print progress on the terminal even while pytest captures output: a cold venv build takes a while."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def report(message: str) -> None:
+        if capture is None:
+            print(message, file=sys.stderr)
+            return
+        with capture.global_and_fixture_disabled():
+            print(f"\n{message}", file=sys.stderr, flush=True)
+
+    return report
+
+
+@pytest.fixture(scope="session")
+def keystone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
+    """A real Keystone on loopback for the whole session (bootstrap admin in ``keystone.admin``)."""
+    server = start_keystone(tmp_path_factory.mktemp("keystone"), _progress(request.config))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nova(
+    keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Nova]:
+    """The real Nova API on loopback for the whole session, registered as ``compute`` in ``keystone``'s catalog."""
+    server = start_nova(tmp_path_factory.mktemp("nova"), keystone, _progress(request.config))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openstack_project(keystone: Keystone) -> Iterator[Credentials]:
+    """A new project and a ``member`` user on it, deleted after the test (servers left in Nova stay)."""
+    credentials = keystone.create_project_user()
+    yield credentials
+    keystone.delete_project_user(credentials)

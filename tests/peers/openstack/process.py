@@ -1,0 +1,87 @@
+"""A peer server process: its own process group (gunicorn forks workers), its output in a log file, stopped for sure."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
+
+
+class PeerProcess:
+    """One server subprocess; ``stop()`` ends it and everything it forked, and runs at exit if nobody called it."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        log: Path,
+        cwd: Path,
+        env: Mapping[str, str],
+        stdin_pipe: bool = False,
+    ) -> None:
+        self.log = log
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        atexit.register(self.stop)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_until(self, ready: Callable[[], Any], what: str, timeout: float) -> Any:
+        """Poll ``ready()`` until it returns something truthy; fail early if the process dies, late on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = ready()
+            if value:
+                return value
+            if not self.alive():
+                raise RuntimeError(f"{what} exited with code {self.proc.returncode}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{what} not ready after {timeout:.0f}s:\n{self.tail()}")
+            time.sleep(0.1)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM to the whole process group, SIGKILL after a grace period; safe to call twice."""
+        atexit.unregister(self.stop)
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(STOP_GRACE)
+        # Workers of a stopped master may linger; the group id is the leader's pid.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.alive():
+            self.proc.wait(5)
+        self._out.close()
