@@ -170,7 +170,10 @@ def _check(args: argparse.Namespace, config: Any) -> int:
                     print(f"ok    {account.key} ({account.driver})")
                 except CloudgateError as exc:
                     failures += 1
-                    print(f"FAIL  {account.key} ({account.driver}): {exc.message}")
+                    # The operator sees why (the last transient error); API clients only get the generic message.
+                    cause = exc.__cause__
+                    why = f" ({cause.message})" if isinstance(cause, CloudgateError) else ""
+                    print(f"FAIL  {account.key} ({account.driver}): {exc.message}{why}")
             print(f"ok    redis {_redact(url)}")
         finally:
             runtime.close()

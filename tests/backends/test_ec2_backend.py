@@ -1,0 +1,573 @@
+"""The EC2 backend against a real moto_server: the shared contract, then what only EC2 promises.
+
+The account is region ``moto-1`` of the gateway, mapped onto moto's ``us-east-1`` with zone names of its
+own, so every test also runs the zone mapping. Where moto answers differently from AWS, a comment says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from backend_contract import BackendContract, by_id, raises, settle
+from botocore.exceptions import ClientError
+from gateway_process import GatewayProcess
+from netutil import free_port
+from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+
+from backends.ec2 import EC2Backend, mapping
+from backends.ec2.settings import OPTIONS, parse_settings
+from gateway.config import load as load_config
+from translator.backend import AccountConfig, BackendServices, Capability
+from translator.calls import RetryPolicy
+from translator.errors import (
+    BackendError,
+    BackendUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    QuotaExceeded,
+    TransientBackendError,
+    Unsupported,
+)
+from translator.identity import Tenant
+from translator.model import (
+    BlockDevice,
+    ImageSpec,
+    ImageState,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    Principal,
+    Rule,
+    SecurityGroupSpec,
+    VolumeSpec,
+    VolumeState,
+)
+from translator.store import Store
+from translator.translator import Translator, TranslatorSettings
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "moto-1"
+ZONES = ("moto-1a", "moto-1b")
+ZONE_MAP = {"moto-1a": "us-east-1a", "moto-1b": "us-east-1b"}
+TYPES = ["t3.micro", "t3.small", "m5.large"]
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def options(server: MotoServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "endpoint_url": server.url,
+        "aws_region": "us-east-1",
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "timeout": 30,
+        "zone_map": ZONE_MAP,
+        "instance_types": TYPES,
+    } | extra
+
+
+def make_backend(client: redis.Redis, opts: dict[str, Any], zones: tuple[str, ...] = ZONES) -> EC2Backend:
+    problems = EC2Backend.validate_options(opts)
+    assert problems == [], problems
+    account = AccountConfig(
+        key=f"t1/{REGION}", tenant="t1", region=REGION, backend="aws", driver="ec2", zones=zones, options=opts
+    )
+    return EC2Backend(account, BackendServices(client))
+
+
+@pytest.fixture
+def fresh(moto: MotoServer) -> Any:
+    """moto emptied, with two AMIs of the account's own; a boto3 client on it."""
+    moto.reset()
+    ec2 = moto.client()
+    moto.register_image(ec2, "ubuntu-24.04")
+    moto.register_image(ec2, "debian-12", root_device="/dev/xvda")
+    return ec2
+
+
+@pytest.fixture
+def backend(fresh: Any, moto: MotoServer, redis_client: redis.Redis) -> Iterator[EC2Backend]:
+    b = make_backend(redis_client, options(moto))
+    yield b
+    b.close()
+
+
+class TestEC2Contract(BackendContract):
+    """Every contract test against moto; suspend is skipped because the backend does not declare it."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Declaration and options
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_declares_everything_but_suspend_and_native_tags() -> None:
+    assert EC2Backend.driver == "ec2"
+    # Tags: translator.update_tags keeps every backend's tags in Redis and calls no backend, so declaring
+    # NATIVE_TAGS would change nothing; hibernation needs instances launched for it.
+    assert EC2Backend.capabilities == frozenset(Capability) - {Capability.MACHINE_SUSPEND, Capability.NATIVE_TAGS}
+    assert set(mapping.STATE_MAP.values()) == set(MachineState)
+    assert set(mapping.STATE_CODES.values()) <= set(mapping.STATE_MAP)
+
+
+def test_entry_point_is_declared() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    target = project["project"]["entry-points"]["cloudgate.backends"]["ec2"]
+    module, _, name = target.partition(":")
+    assert getattr(importlib.import_module(module), name) is EC2Backend
+    assert any(d.startswith("moto[server]") for d in project["project"]["optional-dependencies"]["test"])
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"endpoint_url": "ftp://x"}, "endpoint_url:"),
+        ({"timeout": 0}, "timeout:"),
+        ({"connect_timeout": "5"}, "connect_timeout:"),
+        ({"max_pool_connections": 1.5}, "max_pool_connections:"),
+        ({"zone_map": {"a": 1}}, "zone_map:"),
+        ({"image_owners": "self"}, "image_owners:"),
+        ({"image_filters": {"name": "ubuntu*"}}, "image_filters:"),
+        ({"instance_types": [""]}, "instance_types:"),
+        ({"tls_verify": ""}, "tls_verify:"),
+        ({"secret_access_key": ""}, "access_key_id:"),
+        ({"regoin": "us-east-1"}, "regoin: unknown option"),
+    ],
+)
+def test_bad_options_are_named(change: dict[str, Any], problem: str) -> None:
+    good = options_for("http://127.0.0.1:1")
+    assert EC2Backend.validate_options(good) == []
+    problems = EC2Backend.validate_options(good | change)
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def options_for(url: str, **extra: Any) -> dict[str, Any]:
+    return {"endpoint_url": url, "access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY} | extra
+
+
+def test_example_config_loads_and_documents_every_option() -> None:
+    path = REPO / "conf" / "examples" / "ec2.toml"
+    config = load_config(path)
+    accounts = [a for a in config.accounts.values() if a.driver == "ec2"]
+    assert len(accounts) == 2
+    paris = config.accounts["acme/paris"]
+    assert parse_settings(paris.options, paris.region, paris.zones).zone_map == {
+        "paris-a": "eu-west-3a",
+        "paris-b": "eu-west-3b",
+    }
+    text = path.read_text()
+    missing = [key for key in OPTIONS if f"\n{key} = " not in text]
+    assert missing == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Zones, catalogue, images
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_zones_are_the_accounts_names_for_ec2_zones(backend: EC2Backend, fresh: Any) -> None:
+    assert [(z.name, z.available) for z in backend.list_zones()] == [("moto-1a", True), ("moto-1b", True)]
+    backend.check()
+    vm = backend.create_machines(MachineSpec(image_id=image_named(fresh, "ubuntu-24.04"), flavor_id="t3.micro"))[0]
+    assert vm.zone == "moto-1a"  # no zone asked: the account's first, not wherever EC2 would pick
+    placed = fresh.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]["Placement"]
+    assert placed["AvailabilityZone"] == "us-east-1a"
+    vol = backend.create_volume(VolumeSpec(size_gb=1, zone="moto-1b"))
+    assert vol.zone == "moto-1b"
+    assert fresh.describe_volumes(VolumeIds=[vol.native_id])["Volumes"][0]["AvailabilityZone"] == "us-east-1b"
+    # A volume made in a zone the account does not map is still listed, under its EC2 name.
+    outside = fresh.create_volume(Size=1, AvailabilityZone="us-east-1c")["VolumeId"]
+    assert by_id(backend.list_volumes(), outside).zone == "us-east-1c"
+    # Subnets: only those in the account's zones (launches and new subnets stay there).
+    assert {s.zone for s in backend.list_subnets()} == set(ZONES)
+    with raises(NotFound, kind="zone"):
+        backend.create_volume(VolumeSpec(size_gb=1, zone="us-east-1c"))
+
+
+def test_check_names_a_zone_ec2_does_not_offer(fresh: Any, moto: MotoServer, redis_client: redis.Redis) -> None:
+    wrong = make_backend(redis_client, options(moto, zone_map={"moto-1a": "us-east-1a", "moto-1b": "mars-1b"}))
+    assert [z.available for z in wrong.list_zones()] == [True, False]
+    with raises(InvalidParameter, kind="zone"):
+        wrong.check()
+
+
+def test_flavors_are_ec2_figures_and_only_those_configured(backend: EC2Backend) -> None:
+    figures = {f.native_id: (f.vcpus, f.memory_mb, f.architecture) for f in backend.list_flavors()}
+    assert figures == {
+        "t3.micro": (2, 1024, "x86_64"),
+        "t3.small": (2, 2048, "x86_64"),
+        "m5.large": (2, 8192, "x86_64"),
+    }
+    with raises(NotFound, kind="flavor"):
+        backend.create_machines(MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id="c5.xlarge"))
+
+
+def image_named(ec2: Any, name: str) -> str:
+    return next(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"] if i["Name"] == name)
+
+
+def test_image_listing_is_bounded_by_the_options(fresh: Any, moto: MotoServer, redis_client: redis.Redis) -> None:
+    debian = image_named(fresh, "debian-12")
+    names = lambda b: sorted(i.name for i in b.list_images())  # noqa: E731
+    assert names(make_backend(redis_client, options(moto))) == ["debian-12", "ubuntu-24.04"]
+    assert names(make_backend(redis_client, options(moto, image_filters={"name": ["ubuntu*"]}))) == ["ubuntu-24.04"]
+    assert names(make_backend(redis_client, options(moto, image_owners=[], image_ids=[debian]))) == ["debian-12"]
+    assert names(make_backend(redis_client, options(moto, image_owners=[]))) == []
+    (image,) = make_backend(redis_client, options(moto, image_owners=[], image_ids=[debian])).list_images()
+    item = fresh.describe_images(ImageIds=[debian])["Images"][0]
+    root_size = item["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"]
+    assert (image.native_id, image.state, image.public, image.owner) == (
+        debian,
+        ImageState.AVAILABLE,
+        False,
+        item["OwnerId"],
+    )
+    assert (image.root_device, image.min_disk_gb) == (item["RootDeviceName"], root_size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Machines: what a launch carries to EC2, and what EC2 had before the gateway
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_launch_carries_name_user_data_keys_groups_and_disks(backend: EC2Backend, fresh: Any) -> None:
+    backend.create_key_pair("ops", "ed25519")
+    group = backend.create_security_group(SecurityGroupSpec(name="app", description="app servers"))
+    user_data = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=image_named(fresh, "ubuntu-24.04"),
+            flavor_id="t3.small",
+            name="web-1",
+            key_name="ops",
+            security_group_ids=(group.native_id,),
+            user_data=user_data,
+            zone="moto-1b",
+            block_devices=(BlockDevice(device="/dev/sdb", size_gb=5, volume_type="gp3"),),
+        )
+    )
+    assert (vm.name, vm.flavor_id, vm.vcpus, vm.memory_mb, vm.zone) == ("web-1", "t3.small", 2, 2048, "moto-1b")
+    assert vm.security_group_ids == [group.native_id] and vm.key_name == "ops" and vm.reservation
+    item = fresh.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]
+    assert {"Key": "Name", "Value": "web-1"} in item["Tags"]
+    # Canonical user data is base64 already: it reaches EC2 as given, not encoded twice.
+    assert fresh.describe_instance_attribute(InstanceId=vm.native_id, Attribute="userData")["UserData"] == {
+        "Value": user_data
+    }
+    disk = next(m for m in item["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdb")
+    assert fresh.describe_volumes(VolumeIds=[disk["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 5
+    assert disk["Ebs"]["VolumeId"] in backend._machine(vm.native_id).volume_ids
+
+
+def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fresh: Any) -> None:
+    made = fresh.run_instances(
+        ImageId=image_named(fresh, "debian-12"),
+        InstanceType="m5.large",
+        MinCount=2,
+        MaxCount=2,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "legacy"}]}],
+    )
+    listed = {m.native_id: m for m in backend.list_machines()}
+    for item in made["Instances"]:
+        vm = listed[item["InstanceId"]]
+        assert (vm.name, vm.flavor_name, vm.memory_mb, vm.reservation) == (
+            "legacy",
+            "m5.large",
+            8192,
+            made["ReservationId"],
+        )
+        assert vm.private_ip == item["PrivateIpAddress"] and vm.network_id == item["VpcId"]
+    fresh.create_key_pair(KeyName="theirs")
+    assert by_id(backend.list_key_pairs(), "theirs").key_type == "rsa"
+
+
+def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) -> None:
+    (vm,) = backend.create_machines(MachineSpec(image_id=image_named(fresh, "ubuntu-24.04"), flavor_id="t3.micro"))
+    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    # RebootInstances answers no state; the machine is reported rebooting until EC2 lists it again.
+    assert backend.act_on_machine(vm.native_id, MachineAction.REBOOT).state == MachineState.REBOOTING
+    assert backend.act_on_machine(vm.native_id, MachineAction.STOP, force=True).state in (
+        MachineState.STOPPING,
+        MachineState.STOPPED,
+    )
+    with raises(Unsupported):
+        backend.act_on_machine(vm.native_id, MachineAction.SUSPEND)
+    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.STOPPED)
+    renamed = backend.update_machine(vm.native_id, MachineUpdate(name="renamed", flavor_id="t3.small"))
+    assert (renamed.name, renamed.flavor_id) == ("renamed", "t3.small")
+
+
+def test_where_moto_differs_from_aws_the_backend_answers_as_aws(backend: EC2Backend, fresh: Any) -> None:
+    """Each case: what AWS answers, what moto does instead, and that the backend answers as AWS without
+    leaving moto changed."""
+    (vm,) = backend.create_machines(MachineSpec(image_id=image_named(fresh, "ubuntu-24.04"), flavor_id="t3.micro"))
+    state = lambda: fresh.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]["State"]  # noqa: E731
+    settle(lambda: state()["Name"], lambda s: s == "running")
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: state()["Name"], lambda s: s == "stopped")
+    # Rebooting a stopped instance: AWS IncorrectInstanceState; moto "reboots" it into running.
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.act_on_machine(vm.native_id, MachineAction.REBOOT)
+    assert state()["Name"] == "stopped"
+    # Stopping a stopped instance: AWS leaves it stopped; moto answers "stopping" again.
+    assert backend.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPED
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    settle(lambda: state()["Name"], lambda s: s == "terminated")
+    # Starting a terminated instance: AWS IncorrectInstanceState; moto starts it again.
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.act_on_machine(vm.native_id, MachineAction.START)
+    assert state()["Name"] == "terminated"
+
+    (vm,) = backend.create_machines(MachineSpec(image_id=image_named(fresh, "ubuntu-24.04"), flavor_id="t3.micro"))
+    vol = backend.create_volume(VolumeSpec(size_gb=1, zone="moto-1a")).native_id
+    other = backend.create_volume(VolumeSpec(size_gb=1, zone="moto-1a")).native_id
+    backend.attach_volume(vol, vm.native_id, "/dev/sdf")
+    # A device already in use: AWS InvalidParameterValue; moto attaches a second volume there.
+    with raises(Conflict, kind="attachment", reason="in_use"):
+        backend.attach_volume(other, vm.native_id, "/dev/sdf")
+    assert fresh.describe_volumes(VolumeIds=[other])["Volumes"][0]["State"] == "available"
+    # DetachVolume without InstanceId: AWS takes it; moto answers a 500 (an HTML page, not EC2 XML), which
+    # is a transient fault to the backend. So the backend always names the attachment's instance.
+    with raises(TransientBackendError):
+        backend.call("detach_volume", "volume", VolumeId=vol)
+    backend.detach_volume(vol, None)
+    settle(lambda: backend._volume(vol).state, lambda s: s == VolumeState.AVAILABLE)
+
+    address = backend.associate_address(backend.allocate_address().native_id, vm.native_id)
+    # Releasing an associated address: AWS InvalidIPAddress.InUse; moto releases it.
+    with raises(Conflict, kind="address", reason="in_use"):
+        backend.release_address(address.native_id)
+    assert fresh.describe_addresses(AllocationIds=[address.native_id])["Addresses"][0]["InstanceId"] == vm.native_id
+    backend.disassociate_address(address.native_id)
+    with raises(Conflict, kind="address", reason="state"):
+        backend.disassociate_address(address.native_id)
+
+    # A second AMI of the same name: AWS InvalidAMIName.Duplicate; moto makes it.
+    backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden"))
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden"))
+    assert [i["Name"] for i in fresh.describe_images(Owners=["self"])["Images"]].count("golden") == 1
+
+    # A port past 65535: AWS InvalidParameterValue; moto stores the rule.
+    group = backend.create_security_group(SecurityGroupSpec(name="ports", description="ports"))
+    with raises(InvalidParameter, kind="rule", reason="port"):
+        backend.authorize_rules(
+            group.native_id, [Rule(direction="ingress", protocol="tcp", from_port=1, to_port=70000, cidr="0.0.0.0/0")]
+        )
+    assert fresh.describe_security_groups(GroupIds=[group.native_id])["SecurityGroups"][0]["IpPermissions"] == []
+
+    # ModifyInstanceAttribute UserData: moto wants the blob base64 twice over (AWS and botocore: once),
+    # so changing user data is tested against cloudgate's own frontend (test_stacked_gateway.py).
+
+
+def test_rules_of_every_source_round_trip(backend: EC2Backend) -> None:
+    group = backend.create_security_group(SecurityGroupSpec(name="mixed", description="mixed"))
+    rules = [
+        Rule(direction="ingress", protocol="icmp", from_port=8, to_port=-1, cidr="10.0.0.0/8"),
+        Rule(direction="ingress", protocol="6", from_port=1, to_port=2, group_id=group.native_id),
+        Rule(direction="ingress", protocol="tcp", from_port=3, to_port=3, cidr="2001:db8::/32", description="v6"),
+        Rule(direction="egress", protocol="all", cidr="192.0.2.0/24"),
+    ]
+    after = backend.authorize_rules(group.native_id, rules)
+    keys = {r.key() for r in after.rules}
+    assert ("ingress", "icmp", 8, -1, "10.0.0.0/8", None) in keys
+    assert ("ingress", "tcp", 1, 2, None, group.native_id) in keys
+    assert ("ingress", "tcp", 3, 3, "2001:db8::/32", None) in keys
+    assert ("egress", "-1", None, None, "192.0.2.0/24", None) in keys
+    after = backend.revoke_rules(group.native_id, rules[:2])
+    assert ("ingress", "icmp", 8, -1, "10.0.0.0/8", None) not in {r.key() for r in after.rules}
+    with raises(InvalidParameter, kind="rule", reason="direction"):
+        backend.authorize_rules(group.native_id, [Rule(direction="sideways", protocol="tcp", cidr="0.0.0.0/0")])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Faults: the translation table, and real failures
+# ---------------------------------------------------------------------------------------------------
+
+
+def client_error(code: str, status: int = 400, message: str = "m") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Describe"
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "expected"),
+    [
+        (client_error("InvalidInstanceID.NotFound"), "machine", (NotFound, "machine", None)),
+        (client_error("InvalidAMIID.Malformed"), "machine", (NotFound, "image", "malformed")),
+        (client_error("DependencyViolation"), "network", (Conflict, "network", "dependency")),
+        (client_error("IncorrectState"), "volume", (Conflict, "volume", "state")),
+        (client_error("InvalidFrobnicator.NotFound"), "machine", (NotFound, "machine", None)),
+        (client_error("VpcEndpointLimitExceeded"), "network", (QuotaExceeded, "network", None)),
+        (client_error("RequestLimitExceeded", 503), "machine", (TransientBackendError, "machine", None)),
+        (client_error("Throttling", 400), "image", (TransientBackendError, "image", None)),
+        (client_error("SomethingNew", 502), "image", (TransientBackendError, "image", None)),
+        (client_error("SomethingNew", 400), "image", (InvalidParameter, "image", None)),
+        (client_error("SomethingNew", 302), "image", (BackendError, "image", None)),
+        (client_error("AuthFailure", 401), "zone", (BackendUnavailable, "zone", "credentials")),
+        (client_error("UnauthorizedOperation", 403), "volume", (Forbidden, "volume", None)),
+        (client_error("InsufficientInstanceCapacity", 500), "machine", (BackendUnavailable, "machine", "capacity")),
+    ],
+)
+def test_fault_table(exc: Exception, kind: str, expected: tuple[type, str, str | None]) -> None:
+    error = mapping.canonical_error(exc, kind)
+    assert error is not None and (type(error), error.kind, error.reason) == expected
+
+
+def test_an_exception_not_from_botocore_is_left_to_the_translator() -> None:
+    assert mapping.canonical_error(KeyError("bug"), "machine") is None
+
+
+def test_refused_connections_and_silent_servers_are_transient(redis_client: redis.Redis) -> None:
+    down = make_backend(redis_client, options_for(f"http://127.0.0.1:{free_port()}", aws_region="us-east-1"))
+    with raises(TransientBackendError):
+        down.list_machines()
+    with raises(TransientBackendError):
+        down.check()
+    # A server that takes the connection and never answers: the read timeout ends the call.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        slow = make_backend(redis_client, options_for(url, aws_region="us-east-1", timeout=0.5, connect_timeout=0.5))
+        with raises(TransientBackendError):
+            slow.list_images()
+        slow.close()
+    down.close()
+
+
+def test_the_translator_retries_then_answers_unavailable(redis_client: redis.Redis) -> None:
+    account = AccountConfig(
+        key="t1/down-1", tenant="t1", region="down-1", backend="aws", driver="ec2", zones=("down-1a",),
+        options=options_for(f"http://127.0.0.1:{free_port()}", aws_region="us-east-1"),
+    )  # fmt: skip
+    translator = Translator(
+        TranslatorSettings(retry=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)),
+        {account.key: account},
+        {"t1": Tenant(name="t1", account_id="111111111111", accounts=(account.key,))},
+        Store(redis_client),
+        BackendServices(redis_client),
+    )
+    who = Principal(user="u", tenant="t1", role="admin")
+    with raises(BackendUnavailable, reason="unavailable"):
+        translator.list(who, "machine")
+    translator.close()
+
+
+def test_client_token_is_kept_for_the_same_launch_only(backend: EC2Backend) -> None:
+    spec = MachineSpec(image_id="ami-1", flavor_id="t3.micro")
+    twin = MachineSpec(image_id="ami-1", flavor_id="t3.micro")
+    assert backend._client_token(spec) == backend._client_token(spec)
+    assert backend._client_token(twin) != backend._client_token(spec)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Through a real gateway: EC2 calls reach moto; moto down is /readyz 503 and EC2 ``Unavailable``
+# ---------------------------------------------------------------------------------------------------
+
+GATEWAY_CONFIG = """
+[gateway]
+workers = 2
+threads = 4
+
+[translator]
+cache_ttl = 0.0
+retry_attempts = 2
+retry_initial_wait = 0.01
+retry_max_wait = 0.05
+
+[backends.aws]
+driver = "ec2"
+endpoint_url = "{url}"
+aws_region = "us-east-1"
+instance_types = ["t3.micro", "t3.small", "m5.large"]
+connect_timeout = 2
+timeout = 10
+
+[tenants.acme]
+account_id = "123456789012"
+[tenants.acme.regions.moto-1]
+backend = "aws"
+zones = ["moto-1a", "moto-1b"]
+zone_map = {{ "moto-1a" = "us-east-1a", "moto-1b" = "us-east-1b" }}
+access_key_id = "{key}"
+secret_access_key = "{secret}"
+
+[[users]]
+access_key = "alice"
+secret = "alice-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+
+def cloudgate_check(config: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "--config", str(config), "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+
+
+def test_gateway_over_moto_then_moto_down(tmp_path: Path) -> None:
+    own = MotoServer(tmp_path)
+    gw = None
+    try:
+        upstream = own.client()
+        own.register_image(upstream, "ubuntu-24.04")
+        config = tmp_path / "gw.toml"
+        config.write_text(GATEWAY_CONFIG.format(url=own.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        checked = cloudgate_check(config, tmp_path / "check")
+        assert checked.returncode == 0 and "ok    acme/moto-1 (ec2)" in checked.stdout, checked.stdout + checked.stderr
+
+        gw = GatewayProcess(config, data_dir=tmp_path / "data")
+        assert requests.get(f"{gw.url}/readyz", timeout=30).json()["checks"]["backend:acme/moto-1"] == "ok"
+        ec2 = gw.client("alice", "alice-secret", region="moto-1")
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        made = ec2.run_instances(
+            ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1, Placement={"AvailabilityZone": "moto-1b"}
+        )["Instances"][0]
+        (theirs,) = [i for r in upstream.describe_instances()["Reservations"] for i in r["Instances"]]
+        assert theirs["PrivateIpAddress"] == made["PrivateIpAddress"]
+        assert theirs["Placement"]["AvailabilityZone"] == "us-east-1b" and theirs["InstanceType"] == "t3.small"
+        ec2.stop_instances(InstanceIds=[made["InstanceId"]])
+        settle(
+            lambda: upstream.describe_instances()["Reservations"][0]["Instances"][0]["State"]["Name"], "stopped".__eq__
+        )
+
+        own.stop()
+        # /readyz answers from a one-second cache: ask until it has looked again.
+        ready = settle(lambda: requests.get(f"{gw.url}/readyz", timeout=30), lambda r: r.status_code == 503)
+        assert ready.json()["checks"]["backend:acme/moto-1"].startswith("unavailable")
+        with pytest.raises(ClientError) as info:
+            ec2.describe_instances()
+        assert info.value.response["Error"]["Code"] == "Unavailable"
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        checked = cloudgate_check(config, tmp_path / "check")
+        assert checked.returncode == 2 and "FAIL  acme/moto-1 (ec2)" in checked.stdout, checked.stdout
+    finally:
+        if gw is not None:
+            gw.stop()
+        own.stop()
