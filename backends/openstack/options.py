@@ -1,0 +1,199 @@
+"""The OpenStack backend's options: one table of checks, and the parsed ``Options`` an account runs with.
+
+Options come from ``[backends.NAME]`` merged with the account's region table, so credentials usually sit
+with the tenant and endpoints with the backend. Every problem is one ``key: what is wrong`` line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+INTERFACES = ("public", "internal", "admin")
+#: Services read from the catalog; without one, its Nova proxy API (if allowed in ``nova_proxies``) stands in.
+SERVICES = ("compute", "image", "volumev3", "network")
+#: Nova's deprecated proxy APIs (gone from microversion 2.36) this backend can fall back on.
+PROXIES = ("images", "volumes", "networks", "security_groups", "floating_ips")
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour
+DEFAULT_MICROVERSION = "2.1"
+DEFAULT_DELETE_WAIT = 10.0
+
+_MICROVERSION = re.compile(r"^2\.\d{1,3}$")
+
+
+def _url(v: Any) -> str | None:
+    return None if isinstance(v, str) and re.match(r"^https?://\S+$", v) else "must be an http:// or https:// URL"
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty string"
+
+
+def _seconds(v: Any) -> str | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+    return None if ok else "must be a number of seconds > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+    return None if ok else "must be a number of seconds >= 0"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _interface(v: Any) -> str | None:
+    return None if v in INTERFACES else f"must be one of {', '.join(INTERFACES)}"
+
+
+def _microversion(v: Any) -> str | None:
+    return None if isinstance(v, str) and _MICROVERSION.match(v) else "must be a compute microversion like '2.1'"
+
+
+def _proxies(v: Any) -> str | None:
+    if isinstance(v, list) and all(p in PROXIES for p in v):
+        return None
+    return f"must be a list of: {', '.join(PROXIES)}"
+
+
+def _overrides(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must be a table of service type = URL"
+    for service, url in v.items():
+        if service not in SERVICES:
+            return f"unknown service {service!r} (known: {', '.join(SERVICES)})"
+        if _url(url):
+            return f"{service}: must be an http:// or https:// URL"
+    return None
+
+
+#: option -> check (None when fine, else what is wrong). Anything else in the table is an unknown option.
+CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "auth_url": _url,
+    "region_name": _text,
+    "interface": _interface,
+    "timeout": _seconds,
+    "verify": _bool,
+    "cacert": _text,
+    "username": _text,
+    "user_id": _text,
+    "password": _text,
+    "user_domain_name": _text,
+    "user_domain_id": _text,
+    "project_name": _text,
+    "project_id": _text,
+    "project_domain_name": _text,
+    "project_domain_id": _text,
+    "application_credential_id": _text,
+    "application_credential_name": _text,
+    "application_credential_secret": _text,
+    "compute_microversion": _microversion,
+    "nova_proxies": _proxies,
+    "endpoint_override": _overrides,
+    "network": _text,
+    "floating_network": _text,
+    "terminated_retention": _non_negative,
+    "delete_wait": _non_negative,
+}
+
+
+def validate_options(options: Mapping[str, Any]) -> list[str]:
+    """Problems with an account's options, one ``key: what`` line each (empty when fine)."""
+    problems = [f"{key}: unknown option" for key in options if key not in CHECKS]
+    for key, value in options.items():
+        check = CHECKS.get(key)
+        problem = check(value) if check else None
+        if problem:
+            problems.append(f"{key}: {problem}")
+    if "auth_url" not in options:
+        problems.append("auth_url: is required (the Keystone v3 URL, e.g. https://keystone.example.com:5000/v3)")
+    problems.extend(_credential_problems(options))
+    return problems
+
+
+def _credential_problems(o: Mapping[str, Any]) -> list[str]:
+    """Exactly one way to authenticate: a password with a project, or an application credential."""
+    if "application_credential_secret" in o:
+        if "application_credential_id" in o:
+            return []
+        if "application_credential_name" in o and ("user_id" in o or "username" in o):
+            return []
+        return ["application_credential_id: is required with application_credential_secret (or a name and user)"]
+    if "application_credential_id" in o or "application_credential_name" in o:
+        return ["application_credential_secret: is required with an application credential"]
+    problems = []
+    if "password" not in o:
+        problems.append("password: is required (or application_credential_id and application_credential_secret)")
+    if "username" not in o and "user_id" not in o:
+        problems.append("username: is required with a password (or user_id)")
+    if "project_name" not in o and "project_id" not in o:
+        problems.append("project_name: is required with a password (or project_id): tokens need a project scope")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """An account's parsed options (validated before, by ``validate_options``)."""
+
+    auth_url: str
+    auth: dict[str, str]
+    region_name: str | None = None
+    interface: str = "public"
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    compute_microversion: str = DEFAULT_MICROVERSION
+    nova_proxies: frozenset[str] = frozenset(PROXIES)
+    endpoint_override: dict[str, str] = field(default_factory=dict)
+    network: str | None = None
+    floating_network: str | None = None
+    terminated_retention: float = DEFAULT_RETENTION
+    delete_wait: float = DEFAULT_DELETE_WAIT
+
+
+#: Options handed to keystoneauth1's v3 plugins as they are.
+AUTH_KEYS = (
+    "username",
+    "user_id",
+    "password",
+    "user_domain_name",
+    "user_domain_id",
+    "project_name",
+    "project_id",
+    "project_domain_name",
+    "project_domain_id",
+    "application_credential_id",
+    "application_credential_name",
+    "application_credential_secret",
+)
+
+
+def parse(options: Mapping[str, Any]) -> Options:
+    """``Options`` from a validated table; domains default to ``Default`` as in every devstack."""
+    auth = {k: options[k] for k in AUTH_KEYS if k in options}
+    if "application_credential_secret" not in auth:
+        if "user_domain_id" not in auth:
+            auth.setdefault("user_domain_name", "Default")
+        if "project_id" not in auth and "project_domain_id" not in auth:
+            auth.setdefault("project_domain_name", "Default")
+    elif "application_credential_id" not in auth and "user_domain_id" not in auth:
+        auth.setdefault("user_domain_name", "Default")
+    verify: bool | str = options.get("cacert") or options.get("verify", True)
+    return Options(
+        auth_url=options["auth_url"].rstrip("/"),
+        auth=auth,
+        region_name=options.get("region_name"),
+        interface=options.get("interface", "public"),
+        timeout=float(options.get("timeout", DEFAULT_TIMEOUT)),
+        verify=verify,
+        compute_microversion=options.get("compute_microversion", DEFAULT_MICROVERSION),
+        nova_proxies=frozenset(options.get("nova_proxies", PROXIES)),
+        endpoint_override={k: v.rstrip("/") for k, v in options.get("endpoint_override", {}).items()},
+        network=options.get("network"),
+        floating_network=options.get("floating_network"),
+        terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
+        delete_wait=float(options.get("delete_wait", DEFAULT_DELETE_WAIT)),
+    )

@@ -1,0 +1,293 @@
+"""Volumes and snapshots: Cinder v3 from the catalog, else Nova's ``os-volumes`` proxy (microversion 2.35).
+
+Both speak REST through the keystoneauth1 session: libcloud's driver reaches Cinder only through its own
+catalog lookup, which we bypass, and has no proxy path. The two APIs differ only in paths and field names,
+so one ``Dialect`` row per API carries those, and the mapping below reads through it. Attaching goes
+through Nova in both cases (``os-volume_attachments``, via libcloud).
+
+EC2 names the device a volume is attached as; Nova picks its own (``/dev/vdb``) on most hypervisors, so
+the name asked for is kept in Cinder's volume metadata (or, behind the proxy, nowhere: Nova's is shown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from libcloud.compute.base import Node, StorageVolume
+from libcloud.compute.types import NodeState
+
+from backends.openstack.machines import parse_time
+from backends.openstack.session import PROXY_MICROVERSION
+from translator.errors import Conflict, InvalidParameter, NotFound
+from translator.model import Attachment, AttachmentState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+
+if TYPE_CHECKING:
+    from backends.openstack.backend import OpenStackBackend
+    from backends.openstack.session import ComputeDriver
+
+#: Cinder volume status -> canonical volume state, and the state of its attachments in that status.
+VOLUME_STATES: Mapping[str, tuple[VolumeState, AttachmentState]] = {
+    "creating": (VolumeState.CREATING, AttachmentState.ATTACHED),
+    "downloading": (VolumeState.CREATING, AttachmentState.ATTACHED),
+    "restoring-backup": (VolumeState.CREATING, AttachmentState.ATTACHED),
+    "available": (VolumeState.AVAILABLE, AttachmentState.DETACHED),
+    "reserved": (VolumeState.IN_USE, AttachmentState.ATTACHING),
+    "attaching": (VolumeState.IN_USE, AttachmentState.ATTACHING),
+    "in-use": (VolumeState.IN_USE, AttachmentState.ATTACHED),
+    "detaching": (VolumeState.IN_USE, AttachmentState.DETACHING),
+    "extending": (VolumeState.AVAILABLE, AttachmentState.ATTACHED),
+    "retyping": (VolumeState.AVAILABLE, AttachmentState.ATTACHED),
+    "backing-up": (VolumeState.AVAILABLE, AttachmentState.ATTACHED),
+    "uploading": (VolumeState.AVAILABLE, AttachmentState.ATTACHED),
+    "maintenance": (VolumeState.AVAILABLE, AttachmentState.ATTACHED),
+    "awaiting-transfer": (VolumeState.AVAILABLE, AttachmentState.DETACHED),
+    "deleting": (VolumeState.DELETING, AttachmentState.DETACHED),
+    "deleted": (VolumeState.DELETED, AttachmentState.DETACHED),
+    "error": (VolumeState.ERROR, AttachmentState.DETACHED),
+    "error_deleting": (VolumeState.ERROR, AttachmentState.DETACHED),
+    "error_restoring": (VolumeState.ERROR, AttachmentState.DETACHED),
+    "error_extending": (VolumeState.ERROR, AttachmentState.ATTACHED),
+    "error_managing": (VolumeState.ERROR, AttachmentState.DETACHED),
+}
+#: Cinder snapshot status -> canonical snapshot state.
+SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
+    "creating": SnapshotState.PENDING,
+    "available": SnapshotState.COMPLETED,
+    "backing-up": SnapshotState.COMPLETED,
+    "restoring": SnapshotState.COMPLETED,
+    "unmanaging": SnapshotState.COMPLETED,
+    "deleting": SnapshotState.COMPLETED,
+    "deleted": SnapshotState.COMPLETED,
+    "error": SnapshotState.ERROR,
+    "error_deleting": SnapshotState.ERROR,
+}
+DEVICE_KEY = "cloudgate_device"
+POLL = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """Where one volume API keeps things: service, paths, microversion and field names."""
+
+    service: str
+    volumes: str
+    snapshots: str
+    microversion: str | None
+    name: str
+    description: str
+    request_name: str
+    request_description: str
+    zone: str
+    created: str
+    volume_type: str
+    snapshot_id: str
+    volume_id: str
+    server_id: str
+
+
+CINDER = Dialect(
+    service="volumev3",
+    volumes="/volumes",
+    snapshots="/snapshots",
+    microversion=None,
+    name="name",
+    description="description",
+    request_name="name",
+    request_description="description",
+    zone="availability_zone",
+    created="created_at",
+    volume_type="volume_type",
+    snapshot_id="snapshot_id",
+    volume_id="volume_id",
+    server_id="server_id",
+)
+NOVA_PROXY = Dialect(
+    service="compute",
+    volumes="/os-volumes",
+    snapshots="/os-snapshots",
+    microversion=PROXY_MICROVERSION,
+    name="displayName",
+    description="displayDescription",
+    request_name="display_name",
+    request_description="display_description",
+    zone="availabilityZone",
+    created="createdAt",
+    volume_type="volumeType",
+    snapshot_id="snapshotId",
+    volume_id="volumeId",
+    server_id="serverId",
+)
+
+
+def dialect(b: OpenStackBackend) -> Dialect:
+    return CINDER if b.cloud.has("volumev3") else NOVA_PROXY
+
+
+def _call(b: OpenStackBackend, method: str, path: str, kind: str, what: str, body: Any = None) -> Any:
+    d = dialect(b)
+    return b.cloud.rest(method, d.service, path, kind=kind, what=what, body=body, microversion=d.microversion)
+
+
+def _to_volume(d: Dialect, raw: Mapping[str, Any]) -> Volume:
+    state, attachment_state = VOLUME_STATES.get(str(raw.get("status")), (VolumeState.ERROR, AttachmentState.DETACHED))
+    device = (raw.get("metadata") or {}).get(DEVICE_KEY)
+    attachments = [
+        Attachment(
+            machine_id=a[d.server_id],
+            device=device or a.get("device") or "",
+            state=attachment_state,
+            attached=parse_time(a.get("attached_at")),
+        )
+        for a in raw.get("attachments") or []
+        if a and a.get(d.server_id)
+    ]
+    return Volume(
+        native_id=raw["id"],
+        name=raw.get(d.name) or "",
+        created=parse_time(raw.get(d.created)),
+        size_gb=int(raw.get("size") or 0),
+        state=state,
+        zone=raw.get(d.zone) or "",
+        volume_type=raw.get(d.volume_type) or "standard",
+        snapshot_id=raw.get(d.snapshot_id) or None,
+        description=raw.get(d.description) or "",
+        attachments=attachments,
+    )
+
+
+def _to_snapshot(d: Dialect, raw: Mapping[str, Any]) -> Snapshot:
+    state = SNAPSHOT_STATES.get(str(raw.get("status")), SnapshotState.ERROR)
+    progress = str(raw.get("os-extended-snapshot-attributes:progress") or "").rstrip("%")
+    return Snapshot(
+        native_id=raw["id"],
+        name=raw.get(d.name) or "",
+        created=parse_time(raw.get(d.created)),
+        volume_id=raw.get(d.volume_id) or None,
+        size_gb=int(raw.get("size") or 0),
+        state=state,
+        progress=int(progress) if progress.isdigit() else (100 if state is SnapshotState.COMPLETED else 0),
+        description=raw.get(d.description) or "",
+    )
+
+
+def list_volumes(b: OpenStackBackend) -> list[Volume]:
+    d = dialect(b)
+    raw = b.cloud.pages(d.service, f"{d.volumes}/detail", "volumes", microversion=d.microversion, what="list volumes")
+    return [v for v in (_to_volume(d, r) for r in raw) if v.state is not VolumeState.DELETED]
+
+
+def get_volume(b: OpenStackBackend, native_id: str) -> Volume:
+    d = dialect(b)
+    return _to_volume(d, _call(b, "GET", f"{d.volumes}/{native_id}", "volume", "get volume")["volume"])
+
+
+def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
+    d = dialect(b)
+    size = spec.size_gb
+    if spec.snapshot_id:
+        snapshot = _call(b, "GET", f"{d.snapshots}/{spec.snapshot_id}", "snapshot", "get snapshot")["snapshot"]
+        size = size or int(snapshot.get("size") or 0)
+    if not size or size < 1:
+        raise InvalidParameter("A volume needs a size of at least 1 GiB or a snapshot.", kind="volume", reason="size")
+    body: dict[str, Any] = {"size": size}
+    if spec.name:
+        body[d.request_name] = spec.name
+    if spec.description:
+        body[d.request_description] = spec.description
+    if spec.zone:
+        body["availability_zone"] = spec.zone
+    if spec.snapshot_id:
+        body["snapshot_id"] = spec.snapshot_id
+    made = _call(b, "POST", d.volumes, "volume", "create volume", body={"volume": body})["volume"]
+    return _to_volume(d, made)
+
+
+def delete_volume(b: OpenStackBackend, native_id: str) -> None:
+    """EC2 refuses to delete an attached volume (``VolumeInUse``); then wait for it to go (``delete_wait``)."""
+    d = dialect(b)
+    volume = get_volume(b, native_id)
+    if volume.attachments or volume.state is VolumeState.IN_USE:
+        raise Conflict(f"The volume '{native_id}' is attached.", kind="volume", reason="in_use")
+    _call(b, "DELETE", f"{d.volumes}/{native_id}", "volume", "delete volume")
+    _wait_gone(b, lambda: get_volume(b, native_id))
+
+
+def _wait_gone(b: OpenStackBackend, get: Any) -> None:
+    deadline = time.monotonic() + b.opts.delete_wait
+    while time.monotonic() < deadline:
+        try:
+            get()
+        except NotFound:
+            return
+        time.sleep(POLL)
+
+
+def _node(driver: ComputeDriver, native_id: str) -> Node:
+    return Node(id=native_id, name="", state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=driver)
+
+
+def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str) -> Volume:
+    """Attach through Nova, after EC2's checks: the volume is free and the device name unused on the machine."""
+    volume = get_volume(b, native_id)
+    if volume.attachments or volume.state is not VolumeState.AVAILABLE:
+        raise Conflict(f"The volume '{native_id}' is {volume.state}.", kind="volume", reason="in_use")
+    for other in list_volumes(b):
+        if any(a.machine_id == machine_native_id and a.device == device for a in other.attachments):
+            raise Conflict(f"The device '{device}' is already in use.", kind="attachment", reason="in_use")
+    if dialect(b) is CINDER:
+        body = {"metadata": {DEVICE_KEY: device}}
+        b.cloud.rest("POST", "volumev3", f"/volumes/{native_id}/metadata", kind="volume", what="tag volume", body=body)
+    vol = StorageVolume(native_id, "", volume.size_gb, None, {})
+
+    def attach(drv: ComputeDriver) -> bool:
+        return drv.attach_volume(_node(drv, machine_native_id), vol, device)
+
+    b.cloud.nova(attach, kind="machine", what="attach volume")
+    return get_volume(b, native_id)
+
+
+def detach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+    volume = get_volume(b, native_id)
+    servers = [a.machine_id for a in volume.attachments]
+    if not servers:
+        raise Conflict(f"The volume '{native_id}' is not attached.", kind="volume", reason="state")
+    if machine_native_id is not None and machine_native_id not in servers:
+        raise NotFound(
+            f"The volume '{native_id}' is not attached to '{machine_native_id}'.", kind="attachment", reason="machine"
+        )
+    for server in [machine_native_id] if machine_native_id else servers:
+        b.cloud.nova_json(
+            "DELETE", f"/servers/{server}/os-volume_attachments/{native_id}", kind="volume", what="detach volume"
+        )
+    if dialect(b) is CINDER:
+        with contextlib.suppress(NotFound):  # attached by someone else: no device name of ours to forget
+            path = f"/volumes/{native_id}/metadata/{DEVICE_KEY}"
+            b.cloud.rest("DELETE", "volumev3", path, kind="volume", what="untag volume")
+    return get_volume(b, native_id)
+
+
+def list_snapshots(b: OpenStackBackend) -> list[Snapshot]:
+    d = dialect(b)
+    path = f"{d.snapshots}/detail"
+    raw = b.cloud.pages(d.service, path, "snapshots", microversion=d.microversion, what="list snapshots")
+    return [_to_snapshot(d, r) for r in raw if r.get("status") != "deleted"]
+
+
+def create_snapshot(b: OpenStackBackend, volume_native_id: str, description: str) -> Snapshot:
+    d = dialect(b)
+    get_volume(b, volume_native_id)
+    body: dict[str, Any] = {"volume_id": volume_native_id, "force": True}
+    if description:
+        body[d.request_description] = description
+    body = {"snapshot": body}
+    return _to_snapshot(d, _call(b, "POST", d.snapshots, "snapshot", "create snapshot", body=body)["snapshot"])
+
+
+def delete_snapshot(b: OpenStackBackend, native_id: str) -> None:
+    d = dialect(b)
+    _call(b, "DELETE", f"{d.snapshots}/{native_id}", "snapshot", "delete snapshot")
+    _wait_gone(b, lambda: _call(b, "GET", f"{d.snapshots}/{native_id}", "snapshot", "get snapshot"))
