@@ -233,7 +233,8 @@ class Backend:
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         raise self._unsupported("security groups")
 
-    # -- tags (only with NATIVE_TAGS; otherwise the translator keeps tags in Redis) ---------------
+    # -- tags (only with NATIVE_TAGS, whose create_machines also applies MachineSpec.tags; otherwise the
+    # translator keeps tags in Redis) -----------------------------------------------------------------
     def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
         raise self._unsupported("native tags")
 

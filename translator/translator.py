@@ -74,6 +74,9 @@ OPERATIONS: dict[str, Operation] = {
     "delete_security_group": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
     "authorize_rules": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
     "revoke_rules": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
+    # Tags of any kind: every listing that may carry them goes stale (tag changes are rare).
+    "set_tags": Operation(Capability.NATIVE_TAGS, tuple(RESOURCE_TYPES)),
+    "remove_tags": Operation(Capability.NATIVE_TAGS, tuple(RESOURCE_TYPES)),
 }
 
 #: Kind -> (backend listing method, capability needed to list it).
@@ -321,7 +324,8 @@ class Translator:
     def _launch(self, principal: Principal, account: AccountConfig, spec: model.MachineSpec) -> list[model.Machine]:
         native_spec = self._native_refs(principal, account, spec)
         machines = self._mutate(principal, account, "create_machines", "machine", [], native_spec)
-        if spec.tags:
+        # A backend with NATIVE_TAGS launches with the spec's tags itself; for the others they live in Redis.
+        if spec.tags and Capability.NATIVE_TAGS not in self.capabilities(account):
             for m in machines:
                 self.store.update_tags(account.key, "machine", m.id, dict(spec.tags), {})
                 m.tags = {**m.tags, **dict(spec.tags)}
@@ -501,11 +505,34 @@ class Translator:
         put: dict[str, str],
         remove: dict[str, str | None] | None = None,
     ) -> None:
-        """Set and remove tags on resources the caller owns (tags live in Redis for every backend)."""
+        """Set and remove tags on resources the caller owns: in the cloud with NATIVE_TAGS, else in Redis."""
         authorize(principal, "write")
         located = self._locate(principal, kind, gids)
-        for gid, (account, _native) in zip(gids, located, strict=True):
-            self.store.update_tags(account.key, kind, gid, put, remove or {})
+        for gid, (account, native) in zip(gids, located, strict=True):
+            if Capability.NATIVE_TAGS in self.capabilities(account):
+                self._native_tags(principal, account, kind, gid, native, put, remove or {})
+            else:
+                self.store.update_tags(account.key, kind, gid, put, remove or {})
+
+    def _native_tags(
+        self,
+        principal: Principal,
+        account: AccountConfig,
+        kind: str,
+        gid: str,
+        native: str,
+        put: dict[str, str],
+        remove: dict[str, str | None],
+    ) -> None:
+        drop = []
+        if remove:  # a key given with a value goes only while it still has that value
+            current = self.get(principal, kind, gid).tags
+            drop = [k for k, v in remove.items() if k in current and (v is None or current[k] == v)]
+        with _gateway_ids_in_errors({native: gid}):
+            if put:
+                self._mutate(principal, account, "set_tags", kind, [gid], kind, native, put)
+            if drop:
+                self._mutate(principal, account, "remove_tags", kind, [gid], kind, native, drop)
 
     def _forget_tags(self, principal: Principal, kind: str, gid: str) -> None:
         ((account, _),) = self._locate(principal, kind, [gid])

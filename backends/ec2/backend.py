@@ -23,7 +23,7 @@ from botocore.client import BaseClient
 from backends.ec2 import mapping, to_ec2
 from backends.ec2.settings import Settings, make_client, parse_settings, validate_options
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
-from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
     Address,
     Flavor,
@@ -118,12 +118,8 @@ class EC2Backend(Backend):
     """An account on EC2 or an EC2-compatible cloud; thread-safe, one botocore client per process."""
 
     driver: ClassVar[str] = "ec2"
-    #: Hibernation needs instances launched for it, so no suspend; tags stay with the translator, which does
-    #: not route tag changes to backends (translator.update_tags), so no native tags.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {
-        Capability.MACHINE_SUSPEND,
-        Capability.NATIVE_TAGS,
-    }
+    #: Hibernation needs instances launched for it, so no suspend. Tags are EC2's own (NATIVE_TAGS).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.MACHINE_SUSPEND}
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
@@ -322,7 +318,7 @@ class EC2Backend(Backend):
             "MinCount": spec.count,
             "MaxCount": spec.count,
             "ClientToken": self._client_token(spec),
-            "TagSpecifications": to_ec2.name_tags("instance", spec.name),
+            "TagSpecifications": to_ec2.name_tags("instance", spec.name, spec.tags),
         }
         if spec.subnet_id:
             params["SubnetId"] = spec.subnet_id
@@ -612,3 +608,26 @@ class EC2Backend(Backend):
             if answer.get("UnknownIpPermissions"):
                 raise NotFound("The specified rule does not exist in this security group.", kind="rule")
         return self._group(native_id)
+
+    # -- tags ------------------------------------------------------------------------------------
+    def _taggable(self, kind: str, native_id: str) -> str:
+        """The EC2 id CreateTags takes: key pairs are known here by name, EC2 tags them by KeyPairId."""
+        if kind == "flavor":
+            raise Unsupported("Instance types cannot be tagged.", kind="flavor", reason="native_tags")
+        if kind != "key_pair":
+            return native_id
+        answer = self.call("describe_key_pairs", "key_pair", KeyNames=[native_id])
+        (found,) = answer.get("KeyPairs") or [{}]
+        if not found.get("KeyPairId"):
+            raise Unsupported("This cloud does not tag key pairs.", kind="key_pair", reason="native_tags")
+        return str(found["KeyPairId"])
+
+    def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
+        if tags:
+            resource = self._taggable(kind, native_id)
+            self.call("create_tags", kind, Resources=[resource], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        if keys:
+            resource = self._taggable(kind, native_id)
+            self.call("delete_tags", kind, Resources=[resource], Tags=[{"Key": k} for k in keys])

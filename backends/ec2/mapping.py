@@ -328,6 +328,11 @@ def epoch(value: Any) -> float:
     return 0.0
 
 
+def tags_of(item: Mapping[str, Any]) -> dict[str, str]:
+    """EC2's own tags of a resource, ``Name`` included (the backend declares NATIVE_TAGS)."""
+    return {t["Key"]: t.get("Value", "") for t in item.get("Tags") or () if "Key" in t}
+
+
 def name_tag(item: Mapping[str, Any]) -> str:
     """EC2 has no names, only the ``Name`` tag that consoles show as one."""
     return next((t.get("Value", "") for t in item.get("Tags") or () if t.get("Key") == "Name"), "")
@@ -351,6 +356,7 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
     return Machine(
         native_id=item["InstanceId"],
         name=name_tag(item),
+        tags=tags_of(item),
         created=launched,
         updated=launched,
         state=machine_state(item),
@@ -402,6 +408,7 @@ def image(item: Mapping[str, Any]) -> Image:
     return Image(
         native_id=item["ImageId"],
         name=item.get("Name") or "",
+        tags=tags_of(item),
         created=created,
         updated=created,
         state=IMAGE_STATES.get(str(item.get("State") or ""), ImageState.FAILED),
@@ -421,6 +428,7 @@ def volume(item: Mapping[str, Any], zone_of: ZoneOf) -> Volume:
     return Volume(
         native_id=item["VolumeId"],
         name=name_tag(item),
+        tags=tags_of(item),
         created=created,
         updated=created,
         size_gb=int(item.get("Size") or 0),
@@ -449,6 +457,7 @@ def snapshot(item: Mapping[str, Any]) -> Snapshot:
     return Snapshot(
         native_id=item["SnapshotId"],
         name=name_tag(item),
+        tags=tags_of(item),
         created=started,
         updated=started,
         volume_id=item.get("VolumeId") or None,
@@ -463,6 +472,7 @@ def network(item: Mapping[str, Any]) -> Network:
     return Network(
         native_id=item["VpcId"],
         name=name_tag(item),
+        tags=tags_of(item),
         cidr=item.get("CidrBlock") or "",
         state=NETWORK_STATES.get(str(item.get("State") or ""), NetworkState.AVAILABLE),
         is_default=bool(item.get("IsDefault")),
@@ -473,6 +483,7 @@ def subnet(item: Mapping[str, Any], zone_of: ZoneOf) -> Subnet:
     return Subnet(
         native_id=item["SubnetId"],
         name=name_tag(item),
+        tags=tags_of(item),
         network_id=item.get("VpcId") or "",
         cidr=item.get("CidrBlock") or "",
         zone=zone_of(str(item.get("AvailabilityZone") or "")),
@@ -487,6 +498,7 @@ def address(item: Mapping[str, Any]) -> Address:
     return Address(
         native_id=item.get("AllocationId") or item["PublicIp"],
         name=name_tag(item),
+        tags=tags_of(item),
         public_ip=item["PublicIp"],
         machine_id=item.get("InstanceId") or None,
         private_ip=item.get("PrivateIpAddress") or None,
@@ -508,6 +520,7 @@ def key_pair(item: Mapping[str, Any]) -> KeyPair:
     return KeyPair(
         native_id=item["KeyName"],
         name=item["KeyName"],
+        tags=tags_of(item),
         created=epoch(item.get("CreateTime")),
         fingerprint=item.get("KeyFingerprint") or "",
         public_key=public,
@@ -545,6 +558,7 @@ def security_group(item: Mapping[str, Any]) -> SecurityGroup:
     return SecurityGroup(
         native_id=item["GroupId"],
         name=item.get("GroupName") or "",
+        tags=tags_of(item),
         description=item.get("Description") or "",
         network_id=item.get("VpcId") or None,
         rules=rules(item.get("IpPermissions") or (), "ingress")

@@ -80,9 +80,14 @@ def user_data_blob(user_data: str) -> bytes:
         raise InvalidParameter("User data must be base64-encoded.", kind="machine", reason="user_data") from None
 
 
-def name_tags(resource_type: str, name: str) -> list[dict[str, Any]]:
-    """TagSpecifications carrying the canonical name as EC2's ``Name`` tag (other tags are the translator's)."""
-    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}] if name else []
+def name_tags(resource_type: str, name: str, tags: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
+    """TagSpecifications carrying the canonical name as EC2's ``Name`` tag, and any launch tags."""
+    pairs = dict(tags)
+    if name:
+        pairs.setdefault("Name", name)
+    if not pairs:
+        return []
+    return [{"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in pairs.items()]}]
 
 
 def is_ip(value: str) -> bool:

@@ -21,6 +21,8 @@ import redis
 import requests
 from backend_contract import BackendContract, by_id, raises, settle
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from gateway_process import GatewayProcess
 from netutil import free_port
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
@@ -120,11 +122,10 @@ class TestEC2Contract(BackendContract):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_declares_everything_but_suspend_and_native_tags() -> None:
+def test_declares_everything_but_suspend() -> None:
     assert EC2Backend.driver == "ec2"
-    # Tags: translator.update_tags keeps every backend's tags in Redis and calls no backend, so declaring
-    # NATIVE_TAGS would change nothing; hibernation needs instances launched for it.
-    assert EC2Backend.capabilities == frozenset(Capability) - {Capability.MACHINE_SUSPEND, Capability.NATIVE_TAGS}
+    # Hibernation needs instances launched for it; tags are EC2's own (NATIVE_TAGS).
+    assert EC2Backend.capabilities == frozenset(Capability) - {Capability.MACHINE_SUSPEND}
     assert set(mapping.STATE_MAP.values()) == set(MachineState)
     assert set(mapping.STATE_CODES.values()) <= set(mapping.STATE_MAP)
 
@@ -471,6 +472,45 @@ def test_the_translator_retries_then_answers_unavailable(redis_client: redis.Red
     who = Principal(user="u", tenant="t1", role="admin")
     with raises(BackendUnavailable, reason="unavailable"):
         translator.list(who, "machine")
+    translator.close()
+
+
+def test_tags_set_through_the_translator_are_ec2_tags(fresh: Any, moto: MotoServer, redis_client: redis.Redis) -> None:
+    account = AccountConfig(
+        key=f"t1/{REGION}", tenant="t1", region=REGION, backend="aws", driver="ec2", zones=ZONES,
+        options=options(moto),
+    )  # fmt: skip
+    translator = Translator(
+        TranslatorSettings(),
+        {account.key: account},
+        {"t1": Tenant(name="t1", account_id="111111111111", accounts=(account.key,))},
+        Store(redis_client),
+        BackendServices(redis_client),
+    )
+    who = Principal(user="u", tenant="t1", role="admin")
+    image = next(i for i in translator.list(who, "image") if i.name == "ubuntu-24.04")
+    flavor = next(f for f in translator.list(who, "flavor") if f.name == "t3.micro")
+    (machine,) = translator.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id))
+    volume = translator.create_volume(who, VolumeSpec(size_gb=1, zone=ZONES[0]))
+    public = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    key = translator.import_key_pair(who, "tagged", public)
+    for kind, gid in (("machine", machine.id), ("volume", volume.id), ("key_pair", key.id)):
+        translator.update_tags(who, kind, [gid], {"team": "blue", "env": "prod"})
+    described = fresh.describe_instances(InstanceIds=[machine.native_id])["Reservations"][0]["Instances"][0]
+    assert {t["Key"]: t["Value"] for t in described["Tags"]}.items() >= {"team": "blue", "env": "prod"}.items()
+    (pair,) = fresh.describe_key_pairs(KeyNames=["tagged"])["KeyPairs"]
+    assert {t["Key"]: t["Value"] for t in pair["Tags"]} == {"team": "blue", "env": "prod"}
+    # a value given with a key removes the tag only while it still has that value
+    translator.update_tags(who, "volume", [volume.id], {}, {"team": "red", "env": None})
+    (vol,) = fresh.describe_volumes(VolumeIds=[volume.native_id])["Volumes"]
+    assert {t["Key"]: t["Value"] for t in vol.get("Tags") or ()} == {"team": "blue"}
+    assert translator.get(who, "volume", volume.id).tags == {"team": "blue"}
+    assert not redis_client.keys("cg:tags:*"), "native tags are never kept in Redis"
     translator.close()
 
 

@@ -152,6 +152,29 @@ def test_instance_launched_through_b_lives_in_a(a: Any, b: Any) -> None:
     assert info.value.response["Error"]["Code"] == "IncorrectInstanceState"
 
 
+def test_tags_through_b_are_tags_in_a(a: Any, b: Any) -> None:
+    """The ec2 backend keeps tags in the cloud (NATIVE_TAGS): launch tags and CreateTags/DeleteTags reach A."""
+    image = next(i["ImageId"] for i in b.describe_images()["Images"] if i["Name"] == "ubuntu-24.04")
+    launched = b.run_instances(
+        ImageId=image,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "suite", "Value": "stacked"}]}],
+    )["Instances"][0]
+    iid = launched["InstanceId"]
+    settle(lambda: b_state(b, iid), lambda s: s == "running")
+    mine = b.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert {t["Key"]: t["Value"] for t in mine["Tags"]} == {"suite": "stacked"}
+    b.create_tags(Resources=[iid], Tags=[{"Key": "team", "Value": "blue"}])
+    b.delete_tags(Resources=[iid], Tags=[{"Key": "suite"}])
+    theirs = a_instance(a, mine["PrivateIpAddress"])
+    assert {t["Key"]: t["Value"] for t in theirs["Tags"]} == {"team": "blue"}
+    found = b.describe_instances(Filters=[{"Name": "tag:team", "Values": ["blue"]}])["Reservations"]
+    assert [i["InstanceId"] for r in found for i in r["Instances"]] == [iid]
+    b.terminate_instances(InstanceIds=[iid])
+
+
 def test_volume_through_b_attaches_in_a(a: Any, b: Any) -> None:
     image = b.describe_images()["Images"][0]["ImageId"]
     iid = b.run_instances(

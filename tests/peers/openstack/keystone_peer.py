@@ -229,7 +229,8 @@ def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
     for attempt in range(PORT_ATTEMPTS):
         port = free_port()
         url = f"http://127.0.0.1:{port}/v3"
-        bootstrap = ["bootstrap", "--bootstrap-password", password, "--bootstrap-region-id", REGION]
+        # "--opt=value": a random password may start with "-", which argparse would read as an option.
+        bootstrap = ["bootstrap", f"--bootstrap-password={password}", "--bootstrap-region-id", REGION]
         for interface in ("public", "internal", "admin"):
             bootstrap += [f"--bootstrap-{interface}-url", url]
         _manage(venv, conf, *bootstrap)  # re-running it moves the endpoints to the new port
