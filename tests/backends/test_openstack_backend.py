@@ -27,11 +27,13 @@ from backend_contract import BackendContract, by_id, raises, settle
 from botocore.exceptions import ClientError
 from ec2util import error_of
 from gateway_process import GatewayProcess
+from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ka_exc
 from keystoneauth1.exceptions import http as ka_http
 from libcloud.common.exceptions import BaseHTTPError, RateLimitReachedError
 from netutil import free_port
-from peers.openstack import Credentials, Keystone, Nova, start_keystone, start_nova
+from peers.openstack import Credentials, Glance, Keystone, Nova, start_keystone, start_nova
+from peers.openstack.glance_peer import PAGE_SIZE
 
 from backends.openstack import OpenStackBackend
 from backends.openstack import images as images_module
@@ -778,3 +780,199 @@ def test_backend_down_is_unavailable_503(broken: tuple[GatewayProcess, Path]) ->
     )
     assert result.returncode != 0
     assert "FAIL  acme/os-1 (openstack)" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------
+# A real Glance (``peers.openstack.glance_peer``), the image endpoint of its own catalog region.
+# Nova's snapshots go to Nova's in-process fake Glance, never to this one: createImage is not tested
+# here, nor launching from a Glance image (Nova would look it up in its fake Glance).
+# ---------------------------------------------------------------------------------------------------
+
+
+def glance_options(creds: Credentials, nova: Nova, glance: Glance) -> dict[str, Any]:
+    """An account in Glance's region: images from the catalog, compute pinned to the peer Nova."""
+    return options(creds, region_name=glance.region, nova_proxies=[], endpoint_override={"compute": nova.url})
+
+
+def glance_api(creds: Credentials, glance: Glance) -> adapter.Adapter:
+    """The project's own client of Glance, to make and inspect images behind the backend's back."""
+    return adapter.Adapter(creds.session(), service_type="image", interface="public", region_name=glance.region)
+
+
+def upload(api: adapter.Adapter, name: str, data: bytes = b"disk\n" * 64, **fields: Any) -> str:
+    """A raw image with ``data`` (none: it stays queued); returns its id."""
+    body = {"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "private"} | fields
+    image_id = str(api.post("/v2/images", json=body).json()["id"])
+    if data:
+        api.put(f"/v2/images/{image_id}/file", data=data, headers={"Content-Type": "application/octet-stream"})
+    return image_id
+
+
+@pytest.fixture
+def glance_backend(
+    nova: Nova, glance: Glance, openstack_project: Credentials, services: redis.Redis
+) -> Iterator[OpenStackBackend]:
+    b = make_backend(services, glance_options(openstack_project, nova, glance))
+    yield b
+    b.close()
+
+
+def test_glance_in_the_catalog_provides_images(nova: Nova, glance: Glance, glance_backend: OpenStackBackend) -> None:
+    endpoints = glance_backend.cloud.endpoints()
+    assert (endpoints["image"], endpoints["compute"]) == (f"{glance.url}/v2", nova.url)
+    # Images without any Nova proxy: the catalog's image service alone gives them.
+    assert glance_backend.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
+    glance_backend.check()  # one authenticated call to Glance among the probes
+
+
+def test_images_are_listed_from_glance_page_by_page(
+    glance: Glance, openstack_project: Credentials, glance_backend: OpenStackBackend
+) -> None:
+    api = glance_api(openstack_project, glance)
+    extra = {"os_distro": "cirros", "architecture": "aarch64", "os_type": "windows", "description": "from glance"}
+    ids = [upload(api, f"img-{n}", min_disk=1, **extra) for n in range(PAGE_SIZE + 2)]  # more than one page
+    listed = {i.native_id: i for i in glance_backend.list_images()}
+    assert {i for i, image in listed.items() if not image.public} == set(ids)
+    assert not any(i.name.startswith("fakeimage") for i in listed.values())  # Nova's fake Glance is not asked
+    image = listed[ids[0]]
+    assert (image.name, image.state, image.public, image.owner) == (
+        "img-0",
+        ImageState.AVAILABLE,
+        False,
+        openstack_project.project_id,
+    )
+    assert (image.os, image.architecture, image.platform, image.min_disk_gb, image.description) == (
+        "cirros",
+        "aarch64",
+        "windows",
+        1,
+        "from glance",
+    )
+    assert image.source_machine_id is None
+
+
+def test_glance_image_states(
+    keystone: Keystone, glance: Glance, openstack_project: Credentials, glance_backend: OpenStackBackend
+) -> None:
+    """queued reads as pending, active as available, an admin's deactivation as failed (and back)."""
+    api = glance_api(openstack_project, glance)
+    queued, active = upload(api, "queued", data=b""), upload(api, "active")
+    assert glance_backend.find_image(queued).state is ImageState.PENDING  # type: ignore[union-attr]
+    assert glance_backend.find_image(active).state is ImageState.AVAILABLE  # type: ignore[union-attr]
+    admin = glance_api(keystone.admin, glance)
+    admin.post(f"/v2/images/{active}/actions/deactivate")
+    assert by_id(glance_backend.list_images(), active).state is ImageState.FAILED
+    admin.post(f"/v2/images/{active}/actions/reactivate")
+    assert glance_backend.find_image(active).state is ImageState.AVAILABLE  # type: ignore[union-attr]
+    assert glance_backend.find_image("00000000-0000-0000-0000-000000000000") is None
+
+
+def test_public_images_of_other_projects_private_ones_not(
+    keystone: Keystone,
+    nova: Nova,
+    glance: Glance,
+    openstack_project: Credentials,
+    glance_backend: OpenStackBackend,
+    services: redis.Redis,
+) -> None:
+    admin = glance_api(keystone.admin, glance)
+    public = upload(admin, "shared-by-admin", visibility="public")
+    mine = upload(glance_api(openstack_project, glance), "mine")
+    stranger = keystone.create_project_user()
+    other = make_backend(services, glance_options(stranger, nova, glance), key="t2/os-1")
+    try:
+        image = by_id(glance_backend.list_images(), public)
+        assert (image.public, image.owner) == (True, keystone.admin.project_id)
+        seen = {i.native_id for i in other.list_images()}
+        assert public in seen and mine not in seen
+        assert other.find_image(mine) is None
+    finally:
+        other.close()
+        keystone.delete_project_user(stranger)
+        admin.delete(f"/v2/images/{public}")
+
+
+def test_delete_image_removes_it_from_glance(
+    glance: Glance, openstack_project: Credentials, glance_backend: OpenStackBackend
+) -> None:
+    api = glance_api(openstack_project, glance)
+    image_id = upload(api, "doomed")
+    glance_backend.delete_image(image_id)
+    assert api.get(f"/v2/images/{image_id}", raise_exc=False).status_code == 404
+    assert image_id not in {i.native_id for i in glance_backend.list_images()}
+    with raises(NotFound, kind="image"):
+        glance_backend.delete_image(image_id)
+
+
+GLANCE_GATEWAY_CONFIG = """
+[gateway]
+workers = 1
+threads = 4
+redis_url = "{redis_url}"
+
+[translator]
+cache_ttl = 0.5
+transitional_cache_ttl = 0.2
+
+[backends.osg]
+driver = "openstack"
+auth_url = "{auth_url}"
+region_name = "{region}"
+timeout = 20
+nova_proxies = []
+endpoint_override = {{ compute = "{nova_url}" }}
+
+[tenants.acme]
+account_id = "111111111111"
+[tenants.acme.regions.os-glance]
+backend = "osg"
+zones = ["nova"]
+{credentials}
+
+[[users]]
+access_key = "acme"
+secret = "acme-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+
+def test_ec2_images_come_from_glance(
+    keystone: Keystone,
+    nova: Nova,
+    glance: Glance,
+    openstack_project: Credentials,
+    redis_server: Any,
+    tmp_path: Path,
+) -> None:
+    """DescribeImages lists what the project has in Glance; DeregisterImage deletes it there."""
+    redis_url = redis_server.url.rsplit("/", 1)[0] + "/11"
+    flush = redis.Redis.from_url(redis_url)
+    flush.flushdb()
+    flush.close()
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        GLANCE_GATEWAY_CONFIG.format(
+            redis_url=redis_url,
+            auth_url=keystone.url,
+            region=glance.region,
+            nova_url=nova.url,
+            credentials=credentials_toml(openstack_project),
+        )
+    )
+    api = glance_api(openstack_project, glance)
+    image_id = upload(api, "from-glance", description="uploaded to the real Glance")
+    gateway = GatewayProcess(config)
+    try:
+        client = gateway.client("acme", "acme-secret", region="os-glance")
+        (image,) = client.describe_images(Owners=["self"])["Images"]
+        assert (image["Name"], image["State"], image["Public"], image["Description"]) == (
+            "from-glance",
+            "available",
+            False,
+            "uploaded to the real Glance",
+        )
+        client.deregister_image(ImageId=image["ImageId"])
+        assert api.get(f"/v2/images/{image_id}", raise_exc=False).status_code == 404
+    finally:
+        gateway.stop()

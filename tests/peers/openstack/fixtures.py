@@ -1,7 +1,7 @@
 """Pytest fixtures for the OpenStack peers; register with ``pytest_plugins = ["peers.openstack.fixtures"]``.
 
-``keystone`` and ``nova`` are session-wide: the first test that asks builds the venvs if the machine has
-none cached (about a minute) and starts the servers (seconds); the session's end stops them.
+``keystone``, ``nova`` and ``glance`` are session-wide: the first test that asks builds the venvs if the
+machine has none cached (about a minute) and starts the servers (seconds); the session's end stops them.
 ``openstack_project`` is a fresh Keystone project with a ``member`` user for one test.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from .glance_peer import Glance, start_glance
 from .keystone_peer import Credentials, Keystone, start_keystone
 from .nova_peer import Nova, start_nova
 from .venvs import Progress
@@ -45,6 +46,19 @@ def nova(
 ) -> Iterator[Nova]:
     """The real Nova API on loopback for the whole session, registered as ``compute`` in ``keystone``'s catalog."""
     server = start_nova(tmp_path_factory.mktemp("nova"), keystone, _progress(request.config))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def glance(
+    keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Glance]:
+    """A real Glance API for the whole session, the ``image`` endpoint of its own region (``glance.region``).
+
+    Region ``RegionOne`` keeps compute only, so Nova's image proxy serves the tests that do not ask for this.
+    """
+    server = start_glance(tmp_path_factory.mktemp("glance"), keystone, _progress(request.config))
     yield server
     server.stop()
 

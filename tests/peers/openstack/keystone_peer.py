@@ -168,22 +168,27 @@ class Keystone:
         self._call("DELETE", f"/users/{credentials.user_id}")
         self._call("DELETE", f"/projects/{credentials.project_id}")
 
-    def register_endpoint(self, service_type: str, service_name: str, url: str) -> str:
+    def register_endpoint(self, service_type: str, service_name: str, url: str, region: str | None = None) -> str:
         """Put ``url`` in the catalog as the public, internal and admin endpoint of a service; returns its id.
 
-        An existing service of that type is reused and its old endpoints replaced, so calling it again
-        (a restarted peer on a new port) leaves one set of endpoints.
+        An existing service of that type is reused and its old endpoints in the region replaced, so calling
+        it again (a restarted peer on a new port) leaves one set of endpoints. ``region`` (default
+        ``RegionOne``) is created if Keystone lacks it: a peer may live in a region of its own.
         """
+        region = region or self.region
+        if not any(r["id"] == region for r in self._call("GET", "/regions")["regions"]):
+            self._call("POST", "/regions", json={"region": {"id": region}})
         services = self._call("GET", "/services", params={"type": service_type})["services"]
         if services:
             service_id = services[0]["id"]
-            for endpoint in self._call("GET", "/endpoints", params={"service_id": service_id})["endpoints"]:
+            query = {"service_id": service_id, "region_id": region}
+            for endpoint in self._call("GET", "/endpoints", params=query)["endpoints"]:
                 self._call("DELETE", f"/endpoints/{endpoint['id']}")
         else:
             body = {"service": {"type": service_type, "name": service_name, "enabled": True}}
             service_id = self._call("POST", "/services", json=body)["service"]["id"]
         for interface in ("public", "internal", "admin"):
-            endpoint = {"service_id": service_id, "interface": interface, "url": url, "region_id": self.region}
+            endpoint = {"service_id": service_id, "interface": interface, "url": url, "region_id": region}
             self._call("POST", "/endpoints", json={"endpoint": endpoint})
         return service_id
 

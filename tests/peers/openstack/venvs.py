@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 REQUIREMENTS = {
     "keystone": HERE / "requirements-keystone.txt",
     "nova": HERE / "requirements-nova.txt",
+    "glance": HERE / "requirements-glance.txt",
 }
 MARKER = ".cloudgate-complete"
 PIP_TIMEOUT = 1800  # seconds for one pip install from a cold cache; a hang fails instead of eating CI's budget
@@ -74,7 +75,7 @@ def clean_env() -> dict[str, str]:
 
 
 def ensure_venv(name: str, progress: Progress = print) -> Path:
-    """The named peer's venv ("keystone" or "nova"), built from its pinned requirements if not cached yet."""
+    """The named peer's venv ("keystone", "nova" or "glance"), built from its pinned requirements if not cached yet."""
     venv = venv_path(name)
     if (venv / MARKER).exists():
         return venv

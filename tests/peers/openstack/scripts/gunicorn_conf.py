@@ -8,6 +8,9 @@ import signal
 import threading
 from typing import Any
 
+# Several gunicorns on one machine must not share ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
+
 
 def when_ready(server: Any) -> None:
     def watch_parent() -> None:

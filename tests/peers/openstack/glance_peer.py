@@ -1,0 +1,196 @@
+"""A real Glance image API (v2) on loopback, behind the test Keystone, in a catalog region of its own.
+
+``start_glance(workdir, keystone)`` sets up Glance from its own venv: a sqlite database (``glance-manage
+db_sync``), the ``file`` store under the workdir, keystonemiddleware validating tokens against the test
+Keystone as a ``glance-*`` service user (admin of its own project), and the API's WSGI app under
+gunicorn. What a client sees:
+
+- ``Glance.url`` is ``http://127.0.0.1:PORT`` (Glance's unversioned root; the API is under ``/v2``), the
+  ``image`` endpoint of region ``Glance.region`` (``RegionGlance``) in Keystone's catalog.
+- Region ``RegionOne`` stays compute-only: the Nova peer serves images from its in-process fake Glance
+  through its ``/images`` proxy, and tests that rely on that keep working whether Glance runs or not.
+  An account that wants both takes ``region_name = "RegionGlance"`` and Nova's URL as a compute
+  ``endpoint_override``. Nova's fake Glance and this one share nothing: a Nova snapshot never lands here.
+- A listing without ``limit`` comes in pages of ``PAGE_SIZE`` (3) images, linked by ``next``.
+- Images are created (``queued``), uploaded (``PUT /v2/images/ID/file``, then ``active``), deactivated,
+  shared and deleted with Glance's default policies: members manage their project's private images,
+  admins may make them public.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import requests
+from netutil import free_port
+
+from .keystone_peer import Keystone
+from .process import PeerProcess
+from .venvs import HERE, Progress, clean_env, ensure_venv
+
+REGION = "RegionGlance"
+START_TIMEOUT = 120.0
+WORKERS = 2
+PAGE_SIZE = 3  # images per page of a listing without ``limit``
+PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and gunicorn binding it
+
+GLANCE_CONF = """\
+[DEFAULT]
+log_file = {workdir}/glance-api.log
+debug = false
+enabled_backends = fs:file
+# Direct uploads only: no interoperable import (it would need a task engine and a staging workflow).
+enabled_import_methods = []
+# Small pages: a listing of more than a few images has ``next`` links, which clients must follow.
+limit_param_default = {page_size}
+# The API's own links (``next`` of a listing) are relative; this is for anything that needs an absolute one.
+public_endpoint = {url}
+
+[database]
+connection = sqlite:///{workdir}/glance.db
+
+[glance_store]
+default_backend = fs
+
+[fs]
+filesystem_store_datadir = {workdir}/images
+
+[os_glance_staging_store]
+filesystem_store_datadir = {workdir}/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = {workdir}/tasks
+
+[paste_deploy]
+flavor = keystone
+config_file = {paste}
+
+[keystone_authtoken]
+www_authenticate_uri = {keystone_url}
+auth_url = {keystone_url}
+auth_type = password
+username = {username}
+password = {password}
+project_name = {project_name}
+user_domain_id = default
+project_domain_id = default
+interface = public
+http_connect_timeout = 10
+
+[oslo_concurrency]
+lock_path = {workdir}/locks
+"""
+
+
+class Glance:
+    """A running Glance API: ``url`` is its root (the v2 API is under ``url + "/v2"``)."""
+
+    def __init__(self, url: str, workdir: Path, process: PeerProcess, startup: float) -> None:
+        self.url = url
+        self.region = REGION
+        self.workdir = workdir
+        self.process = process
+        self.startup_seconds = startup
+
+    def __repr__(self) -> str:
+        return f"Glance(url={self.url!r}, pid={self.process.pid})"
+
+    def stop(self) -> None:
+        """Stop gunicorn and its workers (idempotent)."""
+        self.process.stop()
+
+
+def _manage(venv: Path, conf: Path, *args: str) -> None:
+    """Run one ``glance-manage`` step; its output goes to the workdir's setup log."""
+    log = conf.parent / "glance-manage.log"
+    with log.open("a") as out:
+        done = subprocess.run(
+            [str(venv / "bin" / "glance-manage"), "--config-file", str(conf), *args],
+            cwd=conf.parent,
+            env=clean_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"glance-manage {' '.join(args)} failed:\n{tail}")
+
+
+def _answers(url: str) -> bool:
+    """The versions document at the root answers without a token (300 Multiple Choices)."""
+    try:
+        return requests.get(url, timeout=2).status_code in (200, 300)
+    except requests.RequestException:
+        return False
+
+
+def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) -> Glance:
+    """Build (once) Glance's venv, set up a fresh sqlite Glance in ``workdir``, serve it and put it in the catalog."""
+    venv = ensure_venv("glance", progress)
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for sub in ("images", "staging", "tasks", "locks"):
+        (workdir / sub).mkdir(exist_ok=True)
+    # keystonemiddleware validates tokens as a service user, as in a real deployment. Its own project: the
+    # Nova peer creates the project named "service", and may start after us.
+    suffix = uuid.uuid4().hex[:6]
+    service = keystone.create_project_user(f"service-glance-{suffix}", username=f"glance-{suffix}", roles=("admin",))
+    conf = workdir / "glance-api.conf"
+    env = {**clean_env(), "OS_GLANCE_CONFIG_DIR": str(workdir)}
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        conf.write_text(
+            GLANCE_CONF.format(
+                workdir=workdir,
+                url=url,
+                page_size=PAGE_SIZE,
+                paste=venv / "etc" / "glance" / "glance-api-paste.ini",
+                keystone_url=keystone.url,
+                username=service.username,
+                password=service.password,
+                project_name=service.project_name,
+            )
+        )
+        if attempt == 0:
+            _manage(venv, conf, "db_sync")
+        command = [
+            str(venv / "bin" / "gunicorn"),
+            "--config",
+            str(HERE / "scripts" / "gunicorn_conf.py"),  # stops when our stdin pipe closes
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "sync",
+            "--workers",
+            str(WORKERS),
+            "--timeout",
+            "120",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",  # gunicorn's default one is a single path in $HOME, shared by every master
+            "--pythonpath",
+            str(HERE / "scripts"),
+            "glance_wsgi:application",
+        ]
+        process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
+        try:
+            process.wait_until(lambda url=url: _answers(url), "glance (gunicorn)", START_TIMEOUT)
+            break
+        except RuntimeError:
+            process.stop()
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+    try:
+        keystone.register_endpoint("image", "glance", url, region=REGION)
+    except Exception:
+        process.stop()
+        raise
+    glance = Glance(url, workdir, process, time.monotonic() - started)
+    progress(f"openstack peers: glance serving {url} in {REGION} (set up and started in {glance.startup_seconds:.1f}s)")
+    return glance
