@@ -54,6 +54,14 @@ def paginate(
     return Page(page, _encode(action, key(page[-1])))
 
 
+def refuse_with_ids(args: dict[str, Any], ids: Any, wire_name: str) -> None:
+    """EC2 refuses ``MaxResults`` together with an explicit list of ids (named ``wire_name`` on the wire)."""
+    if ids and args.get("MaxResults") is not None:
+        raise EC2Error(
+            "InvalidParameterCombination", f"The parameter {wire_name} cannot be used with the parameter maxResults"
+        )
+
+
 def _encode(action: str, last: tuple[Any, ...]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([action, list(last)])).decode().rstrip("=")
 

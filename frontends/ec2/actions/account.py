@@ -11,6 +11,7 @@ from frontends.ec2.actions.base import Call, Handler, by_created, describe, read
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.paging import refuse_with_ids
 from translator.model import Machine, MachineState
 
 #: The limits EC2 reports for a new account. The translator exposes no backend limits, so these are
@@ -67,10 +68,7 @@ def describe_iam_instance_profile_associations(call: Call, args: dict[str, Any])
 def describe_instance_credit_specifications(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     """Every instance runs with standard CPU credits; without ids, the non-terminated instances."""
     ids = args.get("InstanceIds")
-    if ids and args.get("MaxResults") is not None:
-        raise EC2Error(
-            "InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults"
-        )
+    refuse_with_ids(args, ids, "instancesSet")
     machines: list[Machine] = call.translator.list(call.principal, "machine", call.region)
     if ids:
         gids = resolve_ids(call.translator, "machine", ids)

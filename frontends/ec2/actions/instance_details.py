@@ -12,11 +12,13 @@ from frontends.ec2.actions.instances import (
     Related,
     block_device_mappings,
     ec2_state,
+    flavor_id_of,
     machines_by_ids,
 )
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.paging import refuse_with_ids
 from translator.model import Machine, MachineState, MachineUpdate
 
 # -- DescribeInstanceStatus ----------------------------------------------------------------------------
@@ -63,10 +65,7 @@ def _status(check: tuple[str, str] | None) -> dict[str, Any]:
 
 def describe_instance_status(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
-    if ids and args.get("MaxResults") is not None:
-        raise EC2Error(
-            "InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults"
-        )
+    refuse_with_ids(args, ids, "instancesSet")
     machines = machines_by_ids(call, ids)
     if not args.get("IncludeAllInstances"):
         machines = [m for m in machines if m.state in (MachineState.RUNNING, MachineState.REBOOTING)]
@@ -181,10 +180,7 @@ def modify_instance_attribute(call: Call, args: dict[str, Any]) -> dict[str, Any
         return {}
     flavor_id = None
     if instance_type is not None:
-        flavors = {f.name: f.id for f in call.translator.list(call.principal, "flavor", call.region)}
-        if instance_type not in flavors:
-            raise EC2Error("InvalidParameterValue", f"Invalid value '{instance_type}' for InstanceType.")
-        flavor_id = flavors[instance_type]
+        flavor_id = flavor_id_of(call, instance_type)
     if m.state != MachineState.STOPPED:
         raise EC2Error(
             "IncorrectInstanceState",

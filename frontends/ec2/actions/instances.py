@@ -9,7 +9,7 @@ from frontends.ec2.actions.base import Call, Handler, describe, reader, tag_list
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from frontends.ec2.paging import SortKey
+from frontends.ec2.paging import SortKey, refuse_with_ids
 from translator.ids import gateway_id, short_form
 from translator.model import Attachment, BlockDevice, Machine, MachineAction, MachineSpec, MachineState, Volume
 
@@ -308,17 +308,13 @@ def machines_by_ids(call: Call, ids: list[str] | None) -> list[Machine]:
 
 def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
-    if ids and args.get("MaxResults") is not None:
-        raise EC2Error(
-            "InvalidParameterCombination",
-            "The parameter instancesSet cannot be used with the parameter maxResults",
-        )
+    refuse_with_ids(args, ids, "instancesSet")
     items = instance_items(call, machines_by_ids(call, ids))
     page = describe("DescribeInstances", args, items, INSTANCE_FILTERS, _LAUNCH_ORDER)
     return {"Reservations": reservations(call, page.items), "NextToken": page.next_token}
 
 
-def _flavor_id(call: Call, instance_type: str | None) -> str:
+def flavor_id_of(call: Call, instance_type: str | None) -> str:
     """The flavor of an instance type; without one, EC2's default m1.small, else the smallest offered."""
     flavors = call.translator.list(call.principal, "flavor", call.region)
     if instance_type is None:
@@ -408,7 +404,7 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     subnet, group_ids = _primary_interface(call, args)
     spec = MachineSpec(
         image_id=image,
-        flavor_id=_flavor_id(call, args.get("InstanceType")),
+        flavor_id=flavor_id_of(call, args.get("InstanceType")),
         count=high,
         key_name=args.get("KeyName"),
         security_group_ids=group_ids,

@@ -18,6 +18,7 @@ from frontends.ec2.actions.base import Call, Handler, by_created, describe, read
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.paging import refuse_with_ids
 from translator.model import RULE_PROTOCOLS, MachineState, Rule, SecurityGroup, SecurityGroupSpec
 
 HandlerFn = Callable[[Call, dict[str, Any]], dict[str, Any]]
@@ -365,11 +366,7 @@ def create_security_group(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 def describe_security_groups(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids, names = args.get("GroupIds") or [], args.get("GroupNames") or []
-    if (ids or names) and args.get("MaxResults") is not None:
-        which = "groupIds" if ids else "groupNames"
-        raise EC2Error(
-            "InvalidParameterCombination", f"The parameter {which} cannot be used with the parameter maxResults"
-        )
+    refuse_with_ids(args, ids or names, "groupIds" if ids else "groupNames")
     groups = _Groups(call)
     selected = list(groups.by_id.values())
     if ids or names:

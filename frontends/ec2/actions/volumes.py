@@ -23,6 +23,7 @@ from frontends.ec2.actions.base import (
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.paging import refuse_with_ids
 from translator.model import (
     Attachment,
     AttachmentState,
@@ -168,10 +169,7 @@ def _page_args(args: dict[str, Any], ids: list[str], ids_param: str, bounds: tup
     limit = args.get("MaxResults")
     if limit is None:
         return args
-    if ids:
-        raise EC2Error(
-            "InvalidParameterCombination", f"The parameter {ids_param} cannot be used with the parameter maxResults"
-        )
+    refuse_with_ids(args, ids, ids_param)
     return {**args, "MaxResults": min(limit, bounds[1])}
 
 

@@ -49,30 +49,22 @@ def test_full_lifecycle_with_waiters_paginators_and_the_resource_api(ec2: Any, g
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
     token = unique("tok")
-    run = ec2.run_instances(
-        ImageId=image_id(ec2),
-        InstanceType="t3.small",
-        MinCount=3,
-        MaxCount=3,
-        KeyName=key["KeyName"],
-        SecurityGroupIds=[group],
-        ClientToken=token,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "suite", "Value": suite}]}],
-    )
+    request = {
+        "ImageId": image_id(ec2),
+        "InstanceType": "t3.small",
+        "MinCount": 3,
+        "MaxCount": 3,
+        "KeyName": key["KeyName"],
+        "SecurityGroupIds": [group],
+        "ClientToken": token,
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "suite", "Value": suite}]}],
+    }
+    run = ec2.run_instances(**request)
     launched = ids_of(run["Instances"])
     assert len(launched) == 3 and all(i["State"] == {"Code": 0, "Name": "pending"} for i in run["Instances"])
     assert sorted(i["AmiLaunchIndex"] for i in run["Instances"]) == [0, 1, 2]
     # the same token and parameters: the same reservation, nothing new launched
-    again = ec2.run_instances(
-        ImageId=image_id(ec2),
-        InstanceType="t3.small",
-        MinCount=3,
-        MaxCount=3,
-        KeyName=key["KeyName"],
-        SecurityGroupIds=[group],
-        ClientToken=token,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "suite", "Value": suite}]}],
-    )
+    again = ec2.run_instances(**request)
     assert again["ReservationId"] == run["ReservationId"] and sorted(ids_of(again["Instances"])) == sorted(launched)
 
     ec2.get_waiter("instance_running").wait(InstanceIds=launched, WaiterConfig=FAST)

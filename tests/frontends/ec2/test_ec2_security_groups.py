@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2util import error_of, unique
+from ec2util import assert_pages_stable, error_of, unique
 
 ACCOUNT = "111111111111"
 MISSING_GROUP = "sg-0123456789abcdef0"
@@ -410,20 +410,11 @@ def test_filters_with_wildcards(ec2: Any) -> None:
 def test_pages_stay_stable_while_groups_are_created(ec2: Any) -> None:
     suite = unique("page")
     spec = [{"ResourceType": "security-group", "Tags": [{"Key": "suite", "Value": suite}]}]
-    first = {_create(ec2, TagSpecifications=spec) for _ in range(7)}
     mine = [{"Name": "tag:suite", "Values": [suite]}]
-    page = ec2.describe_security_groups(Filters=mine, MaxResults=5)
-    seen = [g["GroupId"] for g in page["SecurityGroups"]]
-    assert len(seen) == 5 and page.get("NextToken")
-    later = {_create(ec2, TagSpecifications=spec) for _ in range(3)}
-    token = page["NextToken"]
-    while token:
-        page = ec2.describe_security_groups(Filters=mine, MaxResults=5, NextToken=token)
-        seen += [g["GroupId"] for g in page["SecurityGroups"]]
-        token = page.get("NextToken")
-        assert len(seen) <= 10
-    assert len(seen) == len(set(seen))  # nothing repeated
-    assert first <= set(seen) and set(seen) <= first | later  # nothing skipped, nothing foreign
+    assert_pages_stable(
+        ec2.describe_security_groups, "SecurityGroups", "GroupId", mine,
+        lambda: _create(ec2, TagSpecifications=spec), first=7, later=3,
+    )  # fmt: skip
 
 
 def test_max_results_bounds_and_combinations(gateway: Any, ec2: Any) -> None:

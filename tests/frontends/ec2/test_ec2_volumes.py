@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2util import error_of, unique
+from ec2util import assert_pages_stable, error_of, unique
 
 from frontends.ec2.actions.volumes import ATTACHMENT_STATES, SNAPSHOT_STATES, VOLUME_STATES
 from translator.model import AttachmentState, SnapshotState, VolumeState
@@ -273,23 +273,14 @@ def test_volume_filters_with_wildcards(ec2: Any) -> None:
 def test_volume_pages_stay_stable_while_volumes_are_created(ec2: Any) -> None:
     suite = unique("vp")
     spec = _tags("volume", suite=suite)
-    first = {_new_volume(ec2, TagSpecifications=spec) for _ in range(7)}
     mine = [{"Name": "tag:suite", "Values": [suite]}]
-    page = ec2.describe_volumes(Filters=mine, MaxResults=5)
-    seen = [v["VolumeId"] for v in page["Volumes"]]
-    assert len(seen) == 5 and page.get("NextToken")
-    later = {_new_volume(ec2, TagSpecifications=spec) for _ in range(3)}
-    token = page["NextToken"]
-    while token:
-        page = ec2.describe_volumes(Filters=mine, MaxResults=5, NextToken=token)
-        seen += [v["VolumeId"] for v in page["Volumes"]]
-        token = page.get("NextToken")
-        assert len(seen) <= 10
-    assert len(seen) == len(set(seen))
-    assert first <= set(seen) and set(seen) <= first | later
+    created = assert_pages_stable(
+        ec2.describe_volumes, "Volumes", "VolumeId", mine,
+        lambda: _new_volume(ec2, TagSpecifications=spec), first=7, later=3,
+    )  # fmt: skip
     # The paginator walks them all.
     pages = ec2.get_paginator("describe_volumes").paginate(Filters=mine, PaginationConfig={"PageSize": 5})
-    assert {v["VolumeId"] for p in pages for v in p["Volumes"]} == first | later
+    assert {v["VolumeId"] for p in pages for v in p["Volumes"]} == created
 
 
 def test_volume_max_results_bounds(gateway: Any, ec2: Any) -> None:
@@ -385,22 +376,12 @@ def test_snapshot_filters_and_owners(ec2: Any, source: str) -> None:
 
 def test_snapshot_pages_stay_stable(ec2: Any, source: str) -> None:
     suite = unique("sp")
-    vid = source
     spec = _tags("snapshot", suite=suite)
-    first = {ec2.create_snapshot(VolumeId=vid, TagSpecifications=spec)["SnapshotId"] for _ in range(6)}
     mine = [{"Name": "tag:suite", "Values": [suite]}]
-    page = ec2.describe_snapshots(Filters=mine, MaxResults=5)
-    seen = [s["SnapshotId"] for s in page["Snapshots"]]
-    assert len(seen) == 5 and page.get("NextToken")
-    later = {ec2.create_snapshot(VolumeId=vid, TagSpecifications=spec)["SnapshotId"] for _ in range(2)}
-    token = page["NextToken"]
-    while token:
-        page = ec2.describe_snapshots(Filters=mine, MaxResults=5, NextToken=token)
-        seen += [s["SnapshotId"] for s in page["Snapshots"]]
-        token = page.get("NextToken")
-        assert len(seen) <= 8
-    assert len(seen) == len(set(seen))
-    assert first <= set(seen) and set(seen) <= first | later
+    assert_pages_stable(
+        ec2.describe_snapshots, "Snapshots", "SnapshotId", mine,
+        lambda: ec2.create_snapshot(VolumeId=source, TagSpecifications=spec)["SnapshotId"], first=6, later=2,
+    )  # fmt: skip
 
 
 # -- who may do what -------------------------------------------------------------------------------

@@ -19,16 +19,14 @@ gunicorn. What a client sees:
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
-import requests
 from netutil import free_port
 
 from .keystone_peer import Keystone
-from .process import PeerProcess
+from .process import PeerProcess, answers, run_manage
 from .venvs import HERE, Progress, clean_env, ensure_venv
 
 REGION = "RegionGlance"
@@ -103,32 +101,6 @@ class Glance:
         self.process.stop()
 
 
-def _manage(venv: Path, conf: Path, *args: str) -> None:
-    """Run one ``glance-manage`` step; its output goes to the workdir's setup log."""
-    log = conf.parent / "glance-manage.log"
-    with log.open("a") as out:
-        done = subprocess.run(
-            [str(venv / "bin" / "glance-manage"), "--config-file", str(conf), *args],
-            cwd=conf.parent,
-            env=clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-            check=False,
-        )
-    if done.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"glance-manage {' '.join(args)} failed:\n{tail}")
-
-
-def _answers(url: str) -> bool:
-    """The versions document at the root answers without a token (300 Multiple Choices)."""
-    try:
-        return requests.get(url, timeout=2).status_code in (200, 300)
-    except requests.RequestException:
-        return False
-
-
 def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) -> Glance:
     """Build (once) Glance's venv, set up a fresh sqlite Glance in ``workdir``, serve it and put it in the catalog."""
     venv = ensure_venv("glance", progress)
@@ -158,7 +130,7 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
             )
         )
         if attempt == 0:
-            _manage(venv, conf, "db_sync")
+            run_manage(venv, "glance-manage", conf, "db_sync")
         command = [
             str(venv / "bin" / "gunicorn"),
             "--config",
@@ -180,7 +152,8 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
         ]
         process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
         try:
-            process.wait_until(lambda url=url: _answers(url), "glance (gunicorn)", START_TIMEOUT)
+            # The versions document at the root answers without a token, 300 Multiple Choices.
+            process.wait_until(lambda url=url: answers(url, (200, 300)), "glance (gunicorn)", START_TIMEOUT)
             break
         except RuntimeError:
             process.stop()

@@ -12,19 +12,17 @@ import grp
 import os
 import pwd
 import secrets
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from netutil import free_port
 
-from .process import PeerProcess
+from .process import PeerProcess, answers, run_manage
 from .venvs import HERE, Progress, clean_env, ensure_venv
 
 REGION = "RegionOne"
@@ -193,31 +191,6 @@ class Keystone:
         return service_id
 
 
-def _manage(venv: Path, conf: Path, *args: str) -> None:
-    """Run one ``keystone-manage`` step; its output goes to the workdir's setup log."""
-    log = conf.parent / "keystone-manage.log"
-    with log.open("a") as out:
-        done = subprocess.run(
-            [str(venv / "bin" / "keystone-manage"), "--config-file", str(conf), *args],
-            cwd=conf.parent,
-            env=clean_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=300,
-            check=False,
-        )
-    if done.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"keystone-manage {args[0]} failed:\n{tail}")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
     """Build (once) Keystone's venv, set up a fresh sqlite Keystone in ``workdir`` and serve it on loopback."""
     venv = ensure_venv("keystone", progress)
@@ -226,9 +199,9 @@ def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
     conf = workdir / "keystone.conf"
     conf.write_text(KEYSTONE_CONF.format(workdir=workdir))
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    _manage(venv, conf, "db_sync")
-    _manage(venv, conf, "fernet_setup", "--keystone-user", user, "--keystone-group", group)
-    _manage(venv, conf, "credential_setup", "--keystone-user", user, "--keystone-group", group)
+    run_manage(venv, "keystone-manage", conf, "db_sync")
+    run_manage(venv, "keystone-manage", conf, "fernet_setup", "--keystone-user", user, "--keystone-group", group)
+    run_manage(venv, "keystone-manage", conf, "credential_setup", "--keystone-user", user, "--keystone-group", group)
     password = secrets.token_urlsafe(16)
     env = {**clean_env(), "OS_KEYSTONE_CONFIG_DIR": str(workdir)}
     for attempt in range(PORT_ATTEMPTS):
@@ -238,7 +211,7 @@ def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
         bootstrap = ["bootstrap", f"--bootstrap-password={password}", "--bootstrap-region-id", REGION]
         for interface in ("public", "internal", "admin"):
             bootstrap += [f"--bootstrap-{interface}-url", url]
-        _manage(venv, conf, *bootstrap)  # re-running it moves the endpoints to the new port
+        run_manage(venv, "keystone-manage", conf, *bootstrap)  # re-running it moves the endpoints to the new port
         command = [
             str(venv / "bin" / "gunicorn"),
             "--config",
@@ -261,7 +234,7 @@ def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
         ]
         process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
         try:
-            process.wait_until(lambda url=url: _answers(url), "keystone (gunicorn)", START_TIMEOUT)
+            process.wait_until(lambda url=url: answers(url), "keystone (gunicorn)", START_TIMEOUT)
             break
         except RuntimeError:
             process.stop()

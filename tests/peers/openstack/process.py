@@ -12,6 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import requests
+
+from .venvs import clean_env
+
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
 
 
@@ -85,3 +89,29 @@ class PeerProcess:
         if self.alive():
             self.proc.wait(5)
         self._out.close()
+
+
+def run_manage(venv: Path, tool: str, conf: Path, *args: str) -> None:
+    """Run one ``<service>-manage`` setup step of a venv; its output goes to ``<tool>.log`` in the workdir."""
+    log = conf.parent / f"{tool}.log"
+    with log.open("a") as out:
+        done = subprocess.run(
+            [str(venv / "bin" / tool), "--config-file", str(conf), *args],
+            cwd=conf.parent,
+            env=clean_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{tool} {args[0] if args else ''} failed:\n{tail}")
+
+
+def answers(url: str, statuses: tuple[int, ...] = (200,)) -> bool:
+    """Whether an HTTP server answers ``url`` with one of ``statuses`` (a readiness probe)."""
+    try:
+        return requests.get(url, timeout=2).status_code in statuses
+    except requests.RequestException:
+        return False
