@@ -37,6 +37,7 @@ ERROR_CODES: dict[tuple[type[e.CloudgateError], str | None, str | None], tuple[s
     (e.InvalidParameter, None, "combination"): ("InvalidParameterCombination", 400),
     (e.InvalidParameter, None, None): ("InvalidParameterValue", 400),
     (e.Conflict, "key_pair", "duplicate"): ("InvalidKeyPair.Duplicate", 400),
+    (e.Conflict, "image", "duplicate"): ("InvalidAMIName.Duplicate", 400),
     (e.Conflict, "security_group", "duplicate"): ("InvalidGroup.Duplicate", 400),
     (e.Conflict, "security_group", "default"): ("CannotDelete", 400),
     (e.Conflict, "rule", "duplicate"): ("InvalidPermission.Duplicate", 400),

@@ -19,7 +19,6 @@ from frontends.ec2.actions.base import (
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from translator.errors import Conflict
 from translator.model import Image, ImageSpec, ImageState
 
 #: canonical image state -> EC2 image state.
@@ -149,12 +148,7 @@ def create_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         )
     (machine,) = resolve_ids(call.translator, "machine", [args["InstanceId"]])
     spec = ImageSpec(machine_id=machine, name=name, description=args.get("Description") or "")
-    try:
-        image = call.translator.create_image(call.principal, spec)
-    except Conflict as exc:
-        if exc.kind == "image" and exc.reason == "duplicate":
-            raise EC2Error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by another AMI") from None
-        raise
+    image = call.translator.create_image(call.principal, spec)
     tags = tags_from_specs(args.get("TagSpecifications"), "image")
     if tags:
         call.translator.update_tags(call.principal, "image", [image.id], dict(tags))
