@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import redis
 
-from translator.errors import InvalidParameter, Unsupported
+from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.model import (
     Address,
     Flavor,
@@ -130,6 +130,13 @@ class Backend:
 
     def console_output(self, native_id: str) -> str:
         raise self._unsupported("console output")
+
+    def machine_user_data(self, native_id: str) -> str | None:
+        """The machine's user data (base64), for clouds whose listings carry it; others read it one by one."""
+        found = next((m for m in self.list_machines() if m.native_id == native_id), None)
+        if found is None:
+            raise NotFound(f"The machine '{native_id}' does not exist.", kind="machine")
+        return found.user_data
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:

@@ -380,6 +380,13 @@ class Translator:
             raise Unsupported("This backend does not provide console output.", reason="console_output")
         return self.caller.call(account.driver, "console_output", backend.console_output, native)
 
+    def machine_user_data(self, principal: Principal, gid: str) -> str | None:
+        """User data is read one machine at a time: listings of real clouds do not carry it."""
+        authorize(principal, "read")
+        ((account, native),) = self._locate(principal, "machine", [gid])
+        backend = self.backend(account)
+        return self.caller.call(account.driver, "machine_user_data", backend.machine_user_data, native)
+
     # images --------------------------------------------------------------------------------------
     def create_image(self, principal: Principal, spec: model.ImageSpec) -> model.Image:
         ((account, _),) = self._locate(principal, "machine", [spec.machine_id])

@@ -399,6 +399,11 @@ class EC2Backend(Backend):
         # botocore decodes EC2's base64 Output already (handlers.decode_console_output).
         return str(self.call("get_console_output", "machine", InstanceId=native_id).get("Output") or "")
 
+    def machine_user_data(self, native_id: str) -> str | None:
+        # DescribeInstances does not carry user data; this answer's value is already base64 text.
+        found = self.call("describe_instance_attribute", "machine", InstanceId=native_id, Attribute="userData")
+        return (found.get("UserData") or {}).get("Value") or None
+
     # -- volumes and snapshots ---------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
         return [mapping.volume(v, self.gateway_zone) for v in self.pages("describe_volumes", "Volumes", "volume")]

@@ -146,6 +146,9 @@ class OpenStackBackend(Backend):
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self, native_id)
 
+    def machine_user_data(self, native_id: str) -> str | None:
+        return machines.user_data(self, native_id)
+
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:
         return images.list_images(self)

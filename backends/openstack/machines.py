@@ -21,7 +21,7 @@ from libcloud.compute.types import NodeState
 
 from translator.backend import Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Flavor, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import Flavor, Image, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -135,12 +135,22 @@ def _addresses(server: Mapping[str, Any]) -> tuple[str | None, str | None, str |
 
 
 class Refs:
-    """What a listing of servers looks up by name (security groups, networks), fetched once per listing."""
+    """What a listing of servers looks up elsewhere (security groups, networks, floating IPs), once per listing."""
 
     def __init__(self, b: OpenStackBackend) -> None:
         self.b = b
         self._groups: dict[str, str] | None = None
         self._networks: dict[str, str] | None = None
+        self._floating: dict[str, str] | None = None
+
+    def public_ip(self, server_id: str, cached: str | None) -> str | None:
+        """Neutron's floating IP of a server when Neutron is there: Nova's copy of it (``cached``) is only
+        refreshed when Neutron notifies Nova, seconds after an association, or a minute later without that."""
+        if not self.b.cloud.has("network") or Capability.ADDRESSES not in self.b.capabilities:
+            return cached
+        if self._floating is None:
+            self._floating = {a.machine_id: a.public_ip for a in self.b.list_addresses() if a.machine_id}
+        return self._floating.get(server_id)
 
     def group_ids(self, names: list[str]) -> list[str]:
         """Nova names a server's groups; the ids are what references carry (unknown names are skipped)."""
@@ -210,7 +220,7 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         security_group_ids=refs.group_ids([g["name"] for g in server.get("security_groups") or []]),
         network_id=refs.network_id(network_name),
         private_ip=private_ip,
-        public_ip=public_ip,
+        public_ip=refs.public_ip(server["id"], public_ip),
         volume_ids=[v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []],
         root_device="/dev/vda",
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
@@ -262,8 +272,9 @@ def _node(driver: ComputeDriver, native_id: str) -> Node:
 # -- launch ------------------------------------------------------------------------------------------
 
 
-def _check_references(b: OpenStackBackend, spec: MachineSpec) -> None:
-    """Fail before launching anything when a reference is missing, naming its kind (Nova says 400 for all)."""
+def _check_references(b: OpenStackBackend, spec: MachineSpec) -> Image:
+    """Fail before launching anything when a reference is missing, naming its kind (Nova says 400 for all);
+    the image found."""
     if spec.flavor_id not in b.flavor_index(refresh=spec.flavor_id not in b.flavor_index()):
         raise NotFound(f"The flavor '{spec.flavor_id}' does not exist.", kind="flavor")
     image = b.find_image(spec.image_id)
@@ -280,6 +291,41 @@ def _check_references(b: OpenStackBackend, spec: MachineSpec) -> None:
         raise InvalidParameter(f"The zone '{spec.zone}' is not one of {', '.join(b.account.zones)}.", kind="zone")
     if spec.count < 1:
         raise InvalidParameter("The count of machines must be at least 1.", kind="machine")
+    return image
+
+
+#: Device names EC2 clients give the root disk (the AMI's root device name); Nova's is /dev/vda.
+ROOT_DEVICES = frozenset({"/dev/vda", "/dev/sda", "/dev/sda1", "/dev/xvda"})
+BDM_VOLUME_TYPE = (2, 67)  # the first compute microversion taking a volume type in a block device mapping
+
+
+def block_device_mappings(b: OpenStackBackend, spec: MachineSpec, root_device: str) -> list[dict[str, Any]]:
+    """Nova's ``block_device_mapping_v2`` for EC2's disks: a root disk with a size boots from a new volume
+    of that size made from the image; other disks are new volumes, blank or from a Cinder snapshot."""
+    if not spec.block_devices:
+        return []
+    if Capability.VOLUMES not in b.capabilities:
+        raise Unsupported("Disks at launch need volumes, which this cloud does not offer.", reason="block_device")
+    major, minor = b.opts.compute_microversion.split(".")
+    typed = (int(major), int(minor)) >= BDM_VOLUME_TYPE
+    mappings = []
+    for disk in spec.block_devices:
+        mapping: dict[str, Any] = {"destination_type": "volume", "delete_on_termination": disk.delete_on_termination}
+        if disk.device in ROOT_DEVICES | {root_device}:
+            if not disk.size_gb:
+                continue  # the image's own disk, as without a mapping
+            mapping |= {"boot_index": 0, "source_type": "image", "uuid": spec.image_id}
+        elif disk.snapshot_id:
+            mapping |= {"boot_index": -1, "source_type": "snapshot", "uuid": disk.snapshot_id}
+        else:
+            mapping |= {"boot_index": -1, "source_type": "blank"}
+        if disk.size_gb:
+            mapping["volume_size"] = disk.size_gb
+        cinder_type = b.opts.volume_types.get(disk.volume_type)
+        if cinder_type and typed:
+            mapping["volume_type"] = cinder_type
+        mappings.append(mapping)
+    return mappings
 
 
 def _user_data(spec: MachineSpec) -> str | None:
@@ -294,7 +340,8 @@ def _user_data(spec: MachineSpec) -> str | None:
 
 def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
     """Launch ``spec.count`` servers sharing a reservation id (kept in their metadata); all or none."""
-    _check_references(b, spec)
+    image = _check_references(b, spec)
+    disks = block_device_mappings(b, spec, image.root_device)
     reservation = "r-" + uuid.uuid4().hex[:17]
     networks = b.launch_networks(spec.subnet_id)
     groups = [_SecurityGroupRef(g) for g in spec.security_group_ids]
@@ -317,6 +364,7 @@ def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
                     ex_metadata={RESERVATION_KEY: reservation},
                     networks=networks,
                     ex_availability_zone=spec.zone,
+                    ex_blockdevicemappings=disks or None,
                 )
 
             made.append(b.cloud.nova(launch, kind="machine", what="create server").id)
@@ -354,6 +402,15 @@ def act_on_machine(b: OpenStackBackend, native_id: str, action: MachineAction, f
         method = "stop_node"  # Nova has no forced stop: os-stop already cuts power after the grace period
     b.cloud.nova(lambda d: getattr(d, method)(_node(d, native_id)), kind="machine", what=f"{action} server")
     return to_machine(b, get_server(b, native_id))
+
+
+def user_data(b: OpenStackBackend, native_id: str) -> str | None:
+    """A server's user data (base64 text, as given at boot): from microversion 2.3, for the roles Nova's
+    policy lets see extended attributes (admins by default); None for the others, as for no user data."""
+    server = b.cloud.rest(
+        "GET", "compute", f"/servers/{native_id}", kind="machine", what="get server", microversion="2.3"
+    )
+    return server["server"].get("OS-EXT-SRV-ATTR:user_data") or None
 
 
 def update_machine(b: OpenStackBackend, native_id: str, update: MachineUpdate) -> Machine:

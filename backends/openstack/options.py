@@ -60,6 +60,11 @@ def _proxies(v: Any) -> str | None:
     return f"must be a list of: {', '.join(PROXIES)}"
 
 
+def _volume_types(v: Any) -> str | None:
+    ok = isinstance(v, dict) and all(isinstance(t, str) and t and isinstance(n, str) and n for t, n in v.items())
+    return None if ok else "must be a table of canonical volume type = Cinder volume type name"
+
+
 def _overrides(v: Any) -> str | None:
     if not isinstance(v, dict):
         return "must be a table of service type = URL"
@@ -96,6 +101,7 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "endpoint_override": _overrides,
     "network": _text,
     "floating_network": _text,
+    "volume_types": _volume_types,
     "terminated_retention": _non_negative,
     "delete_wait": _non_negative,
 }
@@ -150,6 +156,8 @@ class Options:
     endpoint_override: dict[str, str] = field(default_factory=dict)
     network: str | None = None
     floating_network: str | None = None
+    #: canonical (EC2) volume type -> Cinder volume type; unmapped types get Cinder's default type.
+    volume_types: dict[str, str] = field(default_factory=dict)
     terminated_retention: float = DEFAULT_RETENTION
     delete_wait: float = DEFAULT_DELETE_WAIT
 
@@ -194,6 +202,7 @@ def parse(options: Mapping[str, Any]) -> Options:
         endpoint_override={k: v.rstrip("/") for k, v in options.get("endpoint_override", {}).items()},
         network=options.get("network"),
         floating_network=options.get("floating_network"),
+        volume_types=dict(options.get("volume_types", {})),
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
         delete_wait=float(options.get("delete_wait", DEFAULT_DELETE_WAIT)),
     )

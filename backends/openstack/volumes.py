@@ -132,7 +132,15 @@ def _call(b: OpenStackBackend, method: str, path: str, kind: str, what: str, bod
     return b.cloud.rest(method, d.service, path, kind=kind, what=what, body=body, microversion=d.microversion)
 
 
-def _to_volume(d: Dialect, raw: Mapping[str, Any]) -> Volume:
+def _canonical_types(b: OpenStackBackend) -> dict[str, str]:
+    """Cinder type name -> canonical type, the first mapping listed winning; unmapped names read as they are."""
+    reverse: dict[str, str] = {}
+    for canonical, cinder in b.opts.volume_types.items():
+        reverse.setdefault(cinder, canonical)
+    return reverse
+
+
+def _to_volume(d: Dialect, raw: Mapping[str, Any], types: Mapping[str, str]) -> Volume:
     state, attachment_state = VOLUME_STATES.get(str(raw.get("status")), (VolumeState.ERROR, AttachmentState.DETACHED))
     device = (raw.get("metadata") or {}).get(DEVICE_KEY)
     attachments = [
@@ -152,7 +160,7 @@ def _to_volume(d: Dialect, raw: Mapping[str, Any]) -> Volume:
         size_gb=int(raw.get("size") or 0),
         state=state,
         zone=raw.get(d.zone) or "",
-        volume_type=raw.get(d.volume_type) or "standard",
+        volume_type=types.get(raw.get(d.volume_type) or "", raw.get(d.volume_type) or "standard"),
         snapshot_id=raw.get(d.snapshot_id) or None,
         description=raw.get(d.description) or "",
         attachments=attachments,
@@ -177,12 +185,14 @@ def _to_snapshot(d: Dialect, raw: Mapping[str, Any]) -> Snapshot:
 def list_volumes(b: OpenStackBackend) -> list[Volume]:
     d = dialect(b)
     raw = b.cloud.pages(d.service, f"{d.volumes}/detail", "volumes", microversion=d.microversion, what="list volumes")
-    return [v for v in (_to_volume(d, r) for r in raw) if v.state is not VolumeState.DELETED]
+    types = _canonical_types(b)
+    return [v for v in (_to_volume(d, r, types) for r in raw) if v.state is not VolumeState.DELETED]
 
 
 def get_volume(b: OpenStackBackend, native_id: str) -> Volume:
     d = dialect(b)
-    return _to_volume(d, _call(b, "GET", f"{d.volumes}/{native_id}", "volume", "get volume")["volume"])
+    raw = _call(b, "GET", f"{d.volumes}/{native_id}", "volume", "get volume")["volume"]
+    return _to_volume(d, raw, _canonical_types(b))
 
 
 def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
@@ -202,8 +212,10 @@ def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
         body["availability_zone"] = spec.zone
     if spec.snapshot_id:
         body["snapshot_id"] = spec.snapshot_id
+    if spec.volume_type in b.opts.volume_types:
+        body["volume_type"] = b.opts.volume_types[spec.volume_type]
     made = _call(b, "POST", d.volumes, "volume", "create volume", body={"volume": body})["volume"]
-    return _to_volume(d, made)
+    return _to_volume(d, made, _canonical_types(b))
 
 
 def delete_volume(b: OpenStackBackend, native_id: str) -> None:

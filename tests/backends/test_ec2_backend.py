@@ -274,6 +274,7 @@ def test_launch_carries_name_user_data_keys_groups_and_disks(backend: EC2Backend
     assert fresh.describe_instance_attribute(InstanceId=vm.native_id, Attribute="userData")["UserData"] == {
         "Value": user_data
     }
+    assert backend.machine_user_data(vm.native_id) == user_data  # read back one machine at a time
     disk = next(m for m in item["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdb")
     assert fresh.describe_volumes(VolumeIds=[disk["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 5
     assert disk["Ebs"]["VolumeId"] in backend._machine(vm.native_id).volume_ids
@@ -286,8 +287,12 @@ def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fres
         MinCount=2,
         MaxCount=2,
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "legacy"}]}],
+        UserData="echo legacy",  # boto3 base64-encodes it
     )
     listed = {m.native_id: m for m in backend.list_machines()}
+    assert backend.machine_user_data(made["Instances"][0]["InstanceId"]) == base64.b64encode(b"echo legacy").decode()
+    with raises(NotFound, kind="machine"):
+        backend.machine_user_data("i-0123456789abcdef0")
     for item in made["Instances"]:
         vm = listed[item["InstanceId"]]
         assert (vm.name, vm.flavor_name, vm.memory_mb, vm.reservation) == (

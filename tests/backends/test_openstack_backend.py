@@ -165,6 +165,8 @@ VALID = {"auth_url": "https://keystone.example.com:5000/v3", "username": "u", "p
         (VALID | {"endpoint_override": {"dns": "http://x"}}, "endpoint_override: unknown service 'dns'"),
         (VALID | {"endpoint_override": {"compute": "x"}}, "endpoint_override: compute: must be an http"),
         (VALID | {"region": "RegionOne"}, "region: unknown option"),
+        (VALID | {"volume_types": {"gp3": ""}}, "volume_types: must be a table"),
+        (VALID | {"volume_types": ["ssd"]}, "volume_types: must be a table"),
         (
             {"auth_url": VALID["auth_url"], "application_credential_secret": "s"},
             "application_credential_id: is required",
@@ -190,6 +192,7 @@ def test_valid_options() -> None:
         "endpoint_override": {"compute": "http://nova.example.com:8774/v2.1"},
         "network": "private",
         "floating_network": "public",
+        "volume_types": {"gp3": "ssd", "st1": "hdd"},
         "terminated_retention": 0,
         "delete_wait": 0,
     }
@@ -298,18 +301,20 @@ def test_glance_image_mapping() -> None:
 
 
 def test_cinder_volume_mapping_keeps_the_ec2_device_name() -> None:
-    volume = volumes_module._to_volume(volumes_module.CINDER, CINDER_VOLUME)
+    volume = volumes_module._to_volume(volumes_module.CINDER, CINDER_VOLUME, {})
     assert (volume.state, volume.size_gb, volume.zone, volume.volume_type) == (
         VolumeState.IN_USE,
         2,
         "nova",
         "lvmdriver-1",
     )
+    # With volume_types = {gp3 = "lvmdriver-1"}, the Cinder type reads as the canonical one.
+    assert volumes_module._to_volume(volumes_module.CINDER, CINDER_VOLUME, {"lvmdriver-1": "gp3"}).volume_type == "gp3"
     (attachment,) = volume.attachments
     assert (attachment.machine_id, attachment.device) == (CINDER_VOLUME["attachments"][0]["server_id"], "/dev/sdf")
     proxied = {"id": "v", "status": "available", "size": 1, "displayName": "old", "availabilityZone": "nova",
                "attachments": [{}]}  # fmt: skip
-    volume = volumes_module._to_volume(volumes_module.NOVA_PROXY, proxied)
+    volume = volumes_module._to_volume(volumes_module.NOVA_PROXY, proxied, {})
     assert (volume.name, volume.state, volume.attachments) == ("old", VolumeState.AVAILABLE, [])
 
 
@@ -509,13 +514,26 @@ def test_paused_server_shows_suspended_and_resumes(
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 
 
-def test_launch_details_reach_nova(nova: Nova, openstack_project: Credentials, backend: OpenStackBackend) -> None:
+def test_launch_details_reach_nova(
+    nova: Nova, keystone: Keystone, openstack_project: Credentials, backend: OpenStackBackend, services: redis.Redis
+) -> None:
     key = backend.create_key_pair("launch-key", "rsa").key_pair
     script = base64.b64encode(b"#!/bin/sh\necho hello\n").decode()
     vm = launch(backend, name="web", key_name=key.native_id, zone="nova", user_data=script)
     server = nova_server(openstack_project, nova, vm.native_id)
     assert (server["name"], server["key_name"], server["OS-EXT-AZ:availability_zone"]) == ("web", "launch-key", "nova")
     assert vm.key_name == "launch-key" and vm.zone == "nova" and vm.private_ip
+    # Nova's default policy shows user data to admins only: a member reads none, an admin account the script.
+    assert backend.machine_user_data(vm.native_id) is None
+    admin_creds = keystone.create_project_user(roles=("admin",))
+    admin = make_backend(services, options(admin_creds), key="t9/os-admin")
+    try:
+        assert admin.machine_user_data(vm.native_id) == script
+        with raises(NotFound, kind="machine"):
+            admin.machine_user_data("00000000-0000-4000-8000-000000000000")
+    finally:
+        admin.close()
+        keystone.delete_project_user(admin_creds)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
     wait_state(backend, vm.native_id, MachineState.TERMINATED)
     with raises(Conflict, kind="machine", reason="state"):

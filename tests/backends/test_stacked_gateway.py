@@ -257,6 +257,7 @@ def test_a_retried_launch_is_one_launch(backend: EC2Backend, a: Any) -> None:
 def test_user_data_and_type_changes_reach_a(backend: EC2Backend, a: Any) -> None:
     image = next(i.native_id for i in backend.list_images() if i.name == "ubuntu-24.04")
     (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro", user_data="b25l"))
+    assert backend.machine_user_data(vm.native_id) == "b25l"
     settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.STOP)
     settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.STOPPED)
@@ -265,6 +266,7 @@ def test_user_data_and_type_changes_reach_a(backend: EC2Backend, a: Any) -> None
     assert (updated.flavor_id, updated.vcpus, updated.memory_mb) == ("m5.large", 2, 8192)
     answer = a.describe_instance_attribute(InstanceId=vm.native_id, Attribute="userData")
     assert answer["UserData"]["Value"] == user_data
+    assert backend.machine_user_data(vm.native_id) == user_data
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -46,15 +46,6 @@ def tag_list(resource: Resource) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(resource.tags.items())]
 
 
-def tags_from_specs(specs: list[dict[str, Any]] | None, resource_type: str) -> tuple[tuple[str, str], ...]:
-    """The tags a TagSpecifications list gives one resource type."""
-    out: list[tuple[str, str]] = []
-    for spec in specs or []:
-        if spec.get("ResourceType") == resource_type:
-            out.extend((t.get("Key", ""), t.get("Value", "")) for t in spec.get("Tags", []))
-    return tuple(out)
-
-
 def describe(
     action: str,
     args: dict[str, Any],

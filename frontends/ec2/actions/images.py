@@ -12,10 +12,10 @@ from frontends.ec2.actions.base import (
     describe,
     reader,
     tag_list,
-    tags_from_specs,
     when,
     writer,
 )
+from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
@@ -149,7 +149,7 @@ def create_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     (machine,) = resolve_ids(call.translator, "machine", [args["InstanceId"]])
     spec = ImageSpec(machine_id=machine, name=name, description=args.get("Description") or "")
     image = call.translator.create_image(call.principal, spec)
-    tags = tags_from_specs(args.get("TagSpecifications"), "image")
+    tags = spec_tags(args, "image", also=("snapshot",))
     if tags:
         call.translator.update_tags(call.principal, "image", [image.id], dict(tags))
     return {"ImageId": public_id("image", image.id)}

@@ -100,12 +100,17 @@ def _groups(call: Call, m: Machine) -> dict[str, Any]:
     }
 
 
+def _user_data_attribute(call: Call, m: Machine) -> dict[str, Any]:
+    value = call.translator.machine_user_data(call.principal, m.id)
+    return {"UserData": {"Value": value} if value else {}}
+
+
 #: EC2 attribute name -> the output member it fills. One row per attribute of the API reference.
 ATTRIBUTES: dict[str, Reader] = {
     "instanceType": lambda call, m: {"InstanceType": {"Value": m.flavor_name}},
     "kernel": lambda call, m: {"KernelId": {}},
     "ramdisk": lambda call, m: {"RamdiskId": {}},
-    "userData": lambda call, m: {"UserData": {"Value": m.user_data} if m.user_data else {}},
+    "userData": _user_data_attribute,
     "disableApiTermination": lambda call, m: {"DisableApiTermination": {"Value": False}},
     "instanceInitiatedShutdownBehavior": lambda call, m: {"InstanceInitiatedShutdownBehavior": {"Value": "stop"}},
     "rootDeviceName": lambda call, m: {"RootDeviceName": {"Value": m.root_device}},

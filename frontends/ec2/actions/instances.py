@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, tag_list, tags_from_specs, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe, reader, tag_list, when, writer
+from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
@@ -117,6 +118,9 @@ INSTANCE_FILTERS = table(
         "vpc-id": "VpcId",
     }
 )
+
+#: TagSpecifications types RunInstances accepts besides ``instance``; the gateway tags the instances only.
+RUN_INSTANCES_TAGGABLE = ("volume", "network-interface", "spot-instances-request", "elastic-gpu")
 
 #: Pagination order: launch time, then id; neither ever changes for an instance.
 _LAUNCH_ORDER: SortKey = lambda item: (item["_Launched"], item["InstanceId"])  # noqa: E731
@@ -412,7 +416,7 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         zone=placement.get("AvailabilityZone"),
         subnet_id=resolve_ids(call.translator, "subnet", [subnet])[0] if subnet else None,
         block_devices=block_devices(call, args.get("BlockDeviceMappings") or []),
-        tags=tags_from_specs(args.get("TagSpecifications"), "instance"),
+        tags=tuple(spec_tags(args, "instance", also=RUN_INSTANCES_TAGGABLE).items()),
     )
     machines = call.translator.create_machines(
         call.principal, spec, call.region, client_token=args.get("ClientToken") or ""

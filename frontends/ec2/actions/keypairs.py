@@ -6,7 +6,8 @@ import base64
 import binascii
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, reader, tag_list, tags_from_specs, when, writer
+from frontends.ec2.actions.base import Call, Handler, reader, tag_list, when, writer
+from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import apply, table
 from frontends.ec2.ids import public_id, resolve_ids
@@ -35,7 +36,7 @@ def _by_name(call: Call) -> dict[str, KeyPair]:
 
 
 def _tag(call: Call, kp: KeyPair, args: dict[str, Any]) -> None:
-    tags = tags_from_specs(args.get("TagSpecifications"), "key-pair")
+    tags = spec_tags(args, "key-pair")
     if tags:
         call.translator.update_tags(call.principal, "key_pair", [kp.id], dict(tags))
         kp.tags = dict(tags)

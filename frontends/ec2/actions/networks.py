@@ -7,8 +7,6 @@ is the default VPC, its per-zone default subnets are ``DefaultForAz``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
@@ -16,7 +14,6 @@ from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from translator.errors import CloudgateError, Conflict, InvalidParameter
 from translator.ids import gateway_id, short_form
 from translator.model import Network, NetworkSpec, NetworkState, Subnet, SubnetSpec
 
@@ -63,36 +60,6 @@ SUBNET_FILTERS = table(
         "owner-id": "OwnerId",
     }
 )
-
-ErrorRows = dict[tuple[type[CloudgateError], str], tuple[str, Callable[[str], str]]]
-
-#: (canonical class, reason) -> EC2 code and message (from the CIDR) where CreateVpc is more precise
-#: than the frontend-wide table in errors.py.
-VPC_ERRORS: ErrorRows = {
-    (InvalidParameter, "cidr"): ("InvalidVpc.Range", lambda cidr: f"The CIDR '{cidr}' is invalid."),
-}
-
-#: The same for CreateSubnet.
-SUBNET_ERRORS: ErrorRows = {
-    (InvalidParameter, "cidr"): ("InvalidSubnet.Range", lambda cidr: f"The CIDR '{cidr}' is invalid."),
-    (Conflict, "duplicate"): (
-        "InvalidSubnet.Conflict",
-        lambda cidr: f"The CIDR '{cidr}' conflicts with another subnet",
-    ),
-}
-
-
-@contextmanager
-def _precise_errors(rows: ErrorRows, cidr: str) -> Iterator[None]:
-    try:
-        yield
-    except CloudgateError as exc:
-        for cls in type(exc).__mro__:
-            found = rows.get((cls, exc.reason or ""))
-            if found:
-                code, message = found
-                raise EC2Error(code, message(cidr)) from None
-        raise
 
 
 def _cidr(args: dict[str, Any]) -> str:
@@ -191,10 +158,9 @@ def create_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         raise EC2Error("UnsupportedOperation", "Only an IPv4 CidrBlock can be given for a VPC here.")
     cidr = _cidr(args)
     tags = spec_tags(args, "vpc")
-    with _precise_errors(VPC_ERRORS, cidr):
-        network = call.translator.create_network(
-            call.principal, NetworkSpec(cidr=cidr, name=tags.get("Name", "")), call.region
-        )
+    network = call.translator.create_network(
+        call.principal, NetworkSpec(cidr=cidr, name=tags.get("Name", "")), call.region
+    )
     _tagged(call, "network", network, tags)
     return {"Vpc": _vpc(call, network)}
 
@@ -222,8 +188,7 @@ def create_subnet(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     tags = spec_tags(args, "subnet")
     zone = args.get("AvailabilityZone") or args.get("AvailabilityZoneId")  # zone ids are zone names here
     spec = SubnetSpec(network_id=network, cidr=cidr, zone=zone, name=tags.get("Name", ""))
-    with _precise_errors(SUBNET_ERRORS, cidr):
-        subnet = call.translator.create_subnet(call.principal, spec)
+    subnet = call.translator.create_subnet(call.principal, spec)
     _tagged(call, "subnet", subnet, tags)
     return {"Subnet": _subnet(call, subnet)}
 

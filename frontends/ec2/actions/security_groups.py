@@ -14,7 +14,8 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, tags_from_specs, writer
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
+from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
@@ -356,7 +357,7 @@ def create_security_group(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         )
     spec = SecurityGroupSpec(name=name, description=description, network_id=network_id)
     group = call.translator.create_security_group(call.principal, spec, call.region)
-    tags = tags_from_specs(args.get("TagSpecifications"), "security-group")
+    tags = spec_tags(args, "security-group")
     if tags:
         call.translator.update_tags(call.principal, "security_group", [group.id], dict(tags))
         group.tags = dict(tags)
@@ -402,7 +403,7 @@ def delete_security_group(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _no_rule_tags(args: dict[str, Any]) -> None:
-    if tags_from_specs(args.get("TagSpecifications"), "security-group-rule"):
+    if spec_tags(args, "security-group-rule"):
         raise EC2Error("UnsupportedOperation", "Tagging security group rules is not supported by this gateway.")
 
 

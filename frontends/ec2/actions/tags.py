@@ -65,16 +65,23 @@ def check_tags(tags: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def spec_tags(args: dict[str, Any], resource_type: str) -> dict[str, str]:
-    """The checked tags a create action's TagSpecifications give; another ResourceType is EC2's error."""
+def spec_tags(args: dict[str, Any], resource_type: str, also: tuple[str, ...] = ()) -> dict[str, str]:
+    """The checked tags a create action's TagSpecifications give ``resource_type``.
+
+    Specifications for the types in ``also`` are valid for the action but tag nothing here (RunInstances'
+    ``volume``, CreateImage's ``snapshot``); any other ResourceType is EC2's error.
+    """
     tags: list[dict[str, Any]] = []
     for spec in args.get("TagSpecifications") or []:
         named = spec.get("ResourceType")
-        if named != resource_type:
+        if named == resource_type:
+            tags.extend(spec.get("Tags") or [])
+        elif named in also:
+            check_tags(spec.get("Tags") or [])
+        else:
             raise EC2Error(
                 "InvalidParameterValue", f"'{named}' is not a valid taggable resource type for this operation."
             )
-        tags.extend(spec.get("Tags") or [])
     return check_tags(tags)
 
 

@@ -16,10 +16,10 @@ from frontends.ec2.actions.base import (
     describe,
     reader,
     tag_list,
-    tags_from_specs,
     when,
     writer,
 )
+from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
@@ -188,7 +188,7 @@ def _volume_of(call: Call, pid: str) -> Volume:
 
 
 def _tag(call: Call, kind: str, resource: Resource, args: dict[str, Any], resource_type: str) -> None:
-    tags = tags_from_specs(args.get("TagSpecifications"), resource_type)
+    tags = spec_tags(args, resource_type)
     if tags:
         call.translator.update_tags(call.principal, kind, [resource.id], dict(tags))
         resource.tags = dict(tags)

@@ -525,3 +525,24 @@ def test_terminated_instances_stay_visible(ec2: Any) -> None:
         i["State"]["Name"] for i in instances(ec2, Filters=[{"Name": "instance-id", "Values": [inst["InstanceId"]]}])
     }
     assert states == {"terminated"}
+
+
+def test_run_instances_checks_its_tag_specifications(ec2: Any) -> None:
+    """Tags for the volumes are valid (and not put on the instance); a type RunInstances cannot tag, or a
+    reserved key, is refused before anything is launched."""
+    before = len(instances(ec2))
+    specs = [
+        {"ResourceType": "instance", "Tags": [{"Key": "role", "Value": "web"}]},
+        {"ResourceType": "volume", "Tags": [{"Key": "disk", "Value": "root"}]},
+    ]
+    (inst,) = ec2.run_instances(ImageId=image_id(ec2), MinCount=1, MaxCount=1, TagSpecifications=specs)["Instances"]
+    assert inst["Tags"] == [{"Key": "role", "Value": "web"}]
+    for bad in (
+        [{"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}],
+        [{"ResourceType": "instance", "Tags": [{"Key": "aws:owner", "Value": "me"}]}],
+        [{"ResourceType": "volume", "Tags": [{"Key": "", "Value": "empty"}]}],
+    ):
+        with pytest.raises(ClientError) as caught:
+            ec2.run_instances(ImageId=image_id(ec2), MinCount=1, MaxCount=1, TagSpecifications=bad)
+        assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert len(instances(ec2)) == before + 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,30 @@ def glance(
     Region ``RegionOne`` keeps compute only, so Nova's image proxy serves the tests that do not ask for this.
     """
     server = start_glance(tmp_path_factory.mktemp("glance"), keystone, _progress(request.config))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cinder(
+    keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A real Cinder (API, scheduler and volume service) for the whole session, ``volumev3`` in the catalog."""
+    from .cinder_peer import start_cinder
+
+    server = start_cinder(tmp_path_factory.mktemp("cinder"), keystone, _progress(request.config))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def neutron(
+    keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A real Neutron server (ML2, L3) for the whole session, ``network`` in the catalog."""
+    from .neutron_peer import start_neutron
+
+    server = start_neutron(tmp_path_factory.mktemp("neutron"), keystone, _progress(request.config))
     yield server
     server.stop()
 

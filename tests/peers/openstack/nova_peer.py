@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from .keystone_peer import Keystone
 from .process import PeerProcess
@@ -56,8 +57,21 @@ def _ready_port(ready: Path) -> int | None:
         return None
 
 
-def start_nova(workdir: Path, keystone: Keystone, progress: Progress = print) -> Nova:
-    """Build (once) Nova's venv, start the API in ``workdir``, and register it as ``compute`` in the catalog."""
+def start_nova(
+    workdir: Path,
+    keystone: Keystone,
+    progress: Progress = print,
+    *,
+    neutron: Any = None,
+    cinder: Any = None,
+    regions: tuple[str, ...] = (),
+) -> Nova:
+    """Build (once) Nova's venv, start the API in ``workdir``, and register it as ``compute`` in the catalog.
+
+    With ``neutron`` and ``cinder`` (running peers) Nova uses them instead of its harness's fakes. ``regions``
+    are catalog regions, besides Keystone's own, where Nova is registered alone: accounts there see no
+    other service and go through Nova's proxies (which reach the same Neutron and Cinder).
+    """
     venv = ensure_venv("nova", progress)
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +88,9 @@ def start_nova(workdir: Path, keystone: Keystone, progress: Progress = print) ->
                 "project_name": service.project_name,
                 "workdir": str(workdir),
                 "log_level": "INFO",
+                "region": keystone.region,
+                "neutron_url": neutron.url if neutron is not None else None,
+                "cinder": cinder is not None,
             }
         )
     )
@@ -89,7 +106,8 @@ def start_nova(workdir: Path, keystone: Keystone, progress: Progress = print) ->
     port = process.wait_until(lambda: _ready_port(ready), "nova (nova_server.py)", START_TIMEOUT)
     url = f"http://127.0.0.1:{port}/v2.1"
     try:
-        keystone.register_endpoint("compute", "nova", url)
+        for region in (keystone.region, *regions):
+            keystone.register_endpoint("compute", "nova", url, region=region)
     except Exception:
         process.stop()
         raise

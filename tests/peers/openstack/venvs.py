@@ -26,6 +26,8 @@ REQUIREMENTS = {
     "keystone": HERE / "requirements-keystone.txt",
     "nova": HERE / "requirements-nova.txt",
     "glance": HERE / "requirements-glance.txt",
+    "cinder": HERE / "requirements-cinder.txt",
+    "neutron": HERE / "requirements-neutron.txt",
 }
 MARKER = ".cloudgate-complete"
 PIP_TIMEOUT = 1800  # seconds for one pip install from a cold cache; a hang fails instead of eating CI's budget

@@ -30,6 +30,7 @@ from typing import Any
 from nova.tests import functional  # noqa: F401  isort: skip
 import eventlet
 import eventlet.wsgi
+import fixtures
 import nova.tests.fixtures as nova_fixtures
 from keystoneauth1 import loading as ks_loading
 from nova.conf import CONF
@@ -131,8 +132,25 @@ class PeerNeutron(nova_fixtures.NeutronFixture):
         return {"port": copy.deepcopy(port)}
 
 
-# _IntegratedTestBase builds its Neutron fixture by this module attribute.
-nova_fixtures.NeutronFixture = PeerNeutron
+class RealService(fixtures.Fixture):
+    """Stands in for one of the harness's fake services when the real one runs: Nova's own client talks to it."""
+
+    def __init__(self, test: Any) -> None:
+        super().__init__()
+
+
+def _service_auth(group: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Password auth options of a ``[group]`` Nova loads a keystoneauth plugin from, as the service user."""
+    CONF.register_opts(ks_loading.get_auth_plugin_conf_options("password"), group=group)
+    return {
+        "auth_type": "password",
+        "auth_url": cfg["keystone_url"],
+        "username": cfg["username"],
+        "password": cfg["password"],
+        "project_name": cfg["project_name"],
+        "user_domain_id": "default",
+        "project_domain_id": "default",
+    }
 
 
 class NovaPeer(integrated_helpers._IntegratedTestBase):
@@ -163,6 +181,22 @@ class NovaPeer(integrated_helpers._IntegratedTestBase):
             http_connect_timeout=10,
             group=group,
         )
+        region = cfg.get("region", "RegionOne")
+        if cfg.get("neutron_url"):
+            self.flags(
+                **_service_auth("neutron", cfg),
+                region_name=region,
+                endpoint_override=cfg["neutron_url"],
+                default_floating_pool=cfg.get("floating_pool", "public"),
+                group="neutron",
+            )
+        if cfg.get("cinder"):
+            self.flags(
+                **_service_auth("cinder", cfg),
+                catalog_info="volumev3:cinderv3:publicURL",
+                os_region_name=region,
+                group="cinder",
+            )
         super()._setup_services()
 
     def test_serve(self) -> None:
@@ -237,6 +271,10 @@ class Result:
 
 def main() -> int:
     NovaPeer.config = json.loads(Path(sys.argv[1]).read_text())
+    # _IntegratedTestBase builds its fake services by these module attributes.
+    nova_fixtures.NeutronFixture = RealService if NovaPeer.config.get("neutron_url") else PeerNeutron
+    if NovaPeer.config.get("cinder"):
+        nova_fixtures.CinderFixture = RealService
     os.environ["OS_TEST_TIMEOUT"] = "0"  # oslotest would otherwise end the "test" (our server) after a while
     result = Result()
     NovaPeer("test_serve").run(result)
