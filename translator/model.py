@@ -178,6 +178,7 @@ class Machine(Resource):
     volume_ids: list[str] = field(default_factory=list)
     root_device: str = "/dev/sda1"
     user_data: str | None = None
+    hibernation: bool = False  # launched able to hibernate (EC2 HibernationOptions; SUSPEND is hibernation there)
     architecture: str = "x86_64"
     platform: str = "linux"
     launched: float = 0.0
@@ -375,6 +376,7 @@ class MachineSpec:
     zone: str | None = None
     subnet_id: str | None = None
     block_devices: tuple[BlockDevice, ...] = ()
+    hibernation: bool = False
     tags: tuple[tuple[str, str], ...] = ()
 
 

@@ -79,6 +79,7 @@ class Act:
     answer: str | None
     done: frozenset[MachineState]
     refused: frozenset[MachineState]
+    params: tuple[tuple[str, Any], ...] = ()  # fixed arguments of the call
 
 
 #: Canonical action -> its call. ``done``: already there, the machine is returned as it is (EC2's idempotence).
@@ -103,6 +104,20 @@ ACTIONS: Mapping[MachineAction, Act] = {
         done=frozenset({_S.REBOOTING}),
         refused=frozenset({_S.PENDING, _S.STOPPING, _S.STOPPED, _S.SUSPENDED, _S.TERMINATING, _S.TERMINATED}),
     ),
+    # Hibernation: AWS refuses it (UnsupportedHibernationConfiguration) for an instance not launched for it.
+    MachineAction.SUSPEND: Act(
+        "stop_instances",
+        "StoppingInstances",
+        done=frozenset({_S.SUSPENDED}),
+        refused=frozenset({_S.PENDING, _S.STOPPING, _S.STOPPED, _S.TERMINATING, _S.TERMINATED}),
+        params=(("Hibernate", True),),
+    ),
+    MachineAction.RESUME: Act(
+        "start_instances",
+        "StartingInstances",
+        done=frozenset({_S.PENDING, _S.RUNNING, _S.REBOOTING}),
+        refused=frozenset({_S.STOPPING, _S.TERMINATING, _S.TERMINATED}),
+    ),
     MachineAction.TERMINATE: Act(
         "terminate_instances",
         "TerminatingInstances",
@@ -118,8 +133,8 @@ class EC2Backend(Backend):
     """An account on EC2 or an EC2-compatible cloud; thread-safe, one botocore client per process."""
 
     driver: ClassVar[str] = "ec2"
-    #: Hibernation needs instances launched for it, so no suspend. Tags are EC2's own (NATIVE_TAGS).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.MACHINE_SUSPEND}
+    #: Suspending is hibernating (for instances launched with hibernation). Tags are EC2's own (NATIVE_TAGS).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
@@ -330,6 +345,8 @@ class EC2Backend(Backend):
             params["SecurityGroupIds"] = list(spec.security_group_ids)
         if spec.user_data:
             params["UserData"] = spec.user_data
+        if spec.hibernation:
+            params["HibernationOptions"] = {"Configured": True}
         if spec.block_devices:
             params["BlockDeviceMappings"] = [
                 {
@@ -360,7 +377,7 @@ class EC2Backend(Backend):
                 kind="machine",
                 reason="state",
             )
-        params: dict[str, Any] = {"InstanceIds": [native_id]}
+        params: dict[str, Any] = {"InstanceIds": [native_id], **dict(act.params)}
         if force and action == MachineAction.STOP:
             params["Force"] = True
         answer = self.call(act.operation, "machine", **params)

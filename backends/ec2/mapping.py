@@ -178,6 +178,7 @@ ERRORS: Mapping[str, Fault] = {
     "InsufficientAddressCapacity": Fault(BackendUnavailable, "address", "capacity"),
     # What the cloud cannot do, or the account may not.
     "UnsupportedOperation": Fault(Unsupported),
+    "UnsupportedHibernationConfiguration": Fault(Unsupported, "machine", "hibernation"),
     "Unsupported": Fault(Unsupported),
     "InvalidAction": Fault(Unsupported),
     "UnauthorizedOperation": Fault(Forbidden),
@@ -377,6 +378,7 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
             m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings") or () if (m.get("Ebs") or {}).get("VolumeId")
         ],
         root_device=item.get("RootDeviceName") or "/dev/sda1",
+        hibernation=bool((item.get("HibernationOptions") or {}).get("Configured")),
         architecture=item.get("Architecture") or "x86_64",
         platform="windows" if str(item.get("Platform") or "").lower() == "windows" else "linux",
         launched=launched,

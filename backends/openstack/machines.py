@@ -325,6 +325,10 @@ def block_device_mappings(b: OpenStackBackend, spec: MachineSpec, root_device: s
         if cinder_type and typed:
             mapping["volume_type"] = cinder_type
         mappings.append(mapping)
+    if not any(m["boot_index"] == 0 for m in mappings):
+        # With a mapping list Nova wants the boot disk in it too: the image on the server's local disk.
+        local = {"boot_index": 0, "source_type": "image", "destination_type": "local", "uuid": spec.image_id}
+        mappings.insert(0, local | {"delete_on_termination": True})
     return mappings
 
 

@@ -159,6 +159,7 @@ class Options:
     #: canonical (EC2) volume type -> Cinder volume type; unmapped types get Cinder's default type.
     volume_types: dict[str, str] = field(default_factory=dict)
     terminated_retention: float = DEFAULT_RETENTION
+    #: seconds a call waits for OpenStack to catch up (deletes to finish, attachments to show, ...)
     delete_wait: float = DEFAULT_DELETE_WAIT
 
 

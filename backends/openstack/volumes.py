@@ -66,6 +66,7 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
     "error_deleting": SnapshotState.ERROR,
 }
 DEVICE_KEY = "cloudgate_device"
+MACHINE_KEY = "cloudgate_machine"  # the server an attachment is for, until Cinder lists the attachment itself
 POLL = 0.2
 
 
@@ -153,6 +154,10 @@ def _to_volume(d: Dialect, raw: Mapping[str, Any], types: Mapping[str, str]) -> 
         for a in raw.get("attachments") or []
         if a and a.get(d.server_id)
     ]
+    pending = (raw.get("metadata") or {}).get(MACHINE_KEY)
+    if not attachments and pending and attachment_state is AttachmentState.ATTACHING:
+        # Cinder lists an attachment once it is made; while "reserved" the volume shows none.
+        attachments = [Attachment(machine_id=pending, device=device or "", state=attachment_state)]
     return Volume(
         native_id=raw["id"],
         name=raw.get(d.name) or "",
@@ -251,7 +256,7 @@ def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, d
         if any(a.machine_id == machine_native_id and a.device == device for a in other.attachments):
             raise Conflict(f"The device '{device}' is already in use.", kind="attachment", reason="in_use")
     if dialect(b) is CINDER:
-        body = {"metadata": {DEVICE_KEY: device}}
+        body = {"metadata": {DEVICE_KEY: device, MACHINE_KEY: machine_native_id}}
         b.cloud.rest("POST", "volumev3", f"/volumes/{native_id}/metadata", kind="volume", what="tag volume", body=body)
     vol = StorageVolume(native_id, "", volume.size_gb, None, {})
 
@@ -259,7 +264,20 @@ def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, d
         return drv.attach_volume(_node(drv, machine_native_id), vol, device)
 
     b.cloud.nova(attach, kind="machine", what="attach volume")
+    if dialect(b) is NOVA_PROXY:
+        # No metadata of ours behind the proxy: wait (``delete_wait`` at most) for Cinder to list the
+        # attachment, which it does once Nova's compute has made it, so listings show whose volume it is.
+        return _wait_attachment(b, native_id)
     return get_volume(b, native_id)
+
+
+def _wait_attachment(b: OpenStackBackend, native_id: str) -> Volume:
+    deadline = time.monotonic() + b.opts.delete_wait
+    while True:
+        volume = get_volume(b, native_id)
+        if volume.attachments or time.monotonic() >= deadline:
+            return volume
+        time.sleep(POLL)
 
 
 def detach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -276,9 +294,10 @@ def detach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str | 
             "DELETE", f"/servers/{server}/os-volume_attachments/{native_id}", kind="volume", what="detach volume"
         )
     if dialect(b) is CINDER:
-        with contextlib.suppress(NotFound):  # attached by someone else: no device name of ours to forget
-            path = f"/volumes/{native_id}/metadata/{DEVICE_KEY}"
-            b.cloud.rest("DELETE", "volumev3", path, kind="volume", what="untag volume")
+        for key in (DEVICE_KEY, MACHINE_KEY):
+            with contextlib.suppress(NotFound):  # attached by someone else: nothing of ours to forget
+                path = f"/volumes/{native_id}/metadata/{key}"
+                b.cloud.rest("DELETE", "volumev3", path, kind="volume", what="untag volume")
     return get_volume(b, native_id)
 
 
@@ -300,6 +319,13 @@ def create_snapshot(b: OpenStackBackend, volume_native_id: str, description: str
 
 
 def delete_snapshot(b: OpenStackBackend, native_id: str) -> None:
+    """EC2 lets a snapshot go while volumes are still being made from it; Cinder would fail those volumes,
+    so the delete waits (``delete_wait`` at most) for them to be made first."""
     d = dialect(b)
+    deadline = time.monotonic() + b.opts.delete_wait
+    while time.monotonic() < deadline and any(
+        v.snapshot_id == native_id and v.state is VolumeState.CREATING for v in list_volumes(b)
+    ):
+        time.sleep(POLL)
     _call(b, "DELETE", f"{d.snapshots}/{native_id}", "snapshot", "delete snapshot")
     _wait_gone(b, lambda: _call(b, "GET", f"{d.snapshots}/{native_id}", "snapshot", "get snapshot"))

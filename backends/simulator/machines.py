@@ -215,6 +215,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     private_ip=ip,
                     root_device=image.root_device,
                     user_data=spec.user_data,
+                    hibernation=spec.hibernation,
                     architecture=image.architecture,
                     platform=image.platform,
                     launched=now,

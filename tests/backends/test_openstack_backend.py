@@ -1,11 +1,12 @@
-"""The OpenStack backend against a real Keystone and the real Nova API (``peers.openstack``), on loopback.
+"""The OpenStack backend against real Keystone, Nova, Neutron, Cinder and Glance servers (``peers.openstack``),
+on loopback.
 
-The peer Nova runs Nova's functional fixtures: its catalog has compute only and images come through
-Nova's image proxy. Its fake Neutron cannot create security groups or floating IPs and lists every
-project's networks to every project (``os-networks``); its fake Cinder cannot list volumes. So the
-accounts here allow the image proxy only (``nova_proxies``), and the contract's tests of volumes,
-addresses, networks and security groups are skipped by the capabilities the backend declares. What the
-gateway adds is tested through a real ``cloudgate serve`` with two tenants, each its own Keystone project.
+Region ``RegionOne`` of the peers' catalog has Nova, Neutron and Cinder; Nova's images come from its
+harness's fake Glance through Nova's image proxy, which the accounts here allow (``nova_proxies``). The
+contract runs there, and again in ``PROXY_REGION``, where the catalog has Nova alone and every one of Nova's
+proxy APIs stands in (reaching the same Neutron and Cinder behind Nova). The real Glance lives in a region
+of its own. What the gateway adds is tested through a real ``cloudgate serve`` with two tenants, each its
+own Keystone project.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from keystoneauth1 import exceptions as ka_exc
 from keystoneauth1.exceptions import http as ka_http
 from libcloud.common.exceptions import BaseHTTPError, RateLimitReachedError
 from netutil import free_port
-from peers.openstack import Credentials, Glance, Keystone, Nova, start_keystone, start_nova
+from peers.openstack import PROXY_REGION, Cinder, Credentials, Glance, Keystone, Nova, start_keystone, start_nova
 from peers.openstack.glance_peer import PAGE_SIZE
 
 from backends.openstack import OpenStackBackend
@@ -54,8 +55,19 @@ from translator.errors import (
     NotFound,
     QuotaExceeded,
     TransientBackendError,
+    Unsupported,
 )
-from translator.model import ImageState, MachineAction, MachineSpec, MachineState, MachineUpdate, Rule, VolumeState
+from translator.model import (
+    BlockDevice,
+    ImageState,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    Rule,
+    VolumeSpec,
+    VolumeState,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 #: Nova's proxies that the peer's fake services can serve.
@@ -74,6 +86,7 @@ def options(creds: Credentials, **extra: Any) -> dict[str, Any]:
         "user_domain_name": creds.user_domain_name,
         "project_domain_name": creds.project_domain_name,
         "nova_proxies": PEER_PROXIES,
+        "network": "private",  # Neutron's shared network; a project's own networks come and go in tests
         "timeout": 20,
         "delete_wait": 5,
     } | extra
@@ -105,7 +118,18 @@ def backend(nova: Nova, openstack_project: Credentials, services: redis.Redis) -
 
 
 class TestOpenStackContract(BackendContract):
-    """Every contract test, against Keystone + Nova; the peer's missing services skip by capability."""
+    """Every contract test, against Keystone, Nova, Neutron and Cinder (images through Nova's proxy)."""
+
+
+class TestOpenStackProxyContract(BackendContract):
+    """Every contract test in a region whose catalog has Nova alone: Nova's proxy APIs (microversion 2.35)
+    stand in for Glance, Cinder and Neutron, and reach the real Neutron and Cinder behind Nova."""
+
+    @pytest.fixture
+    def backend(self, nova: Nova, openstack_project: Credentials, services: redis.Redis) -> Iterator[OpenStackBackend]:
+        b = make_backend(services, options(openstack_project, region_name=PROXY_REGION, nova_proxies=list(PROXIES)))
+        yield b
+        b.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,14 +382,18 @@ def launch(b: OpenStackBackend, **spec: Any) -> Any:
 
 
 def test_capabilities_follow_the_catalog(nova: Nova, openstack_project: Credentials, services: redis.Redis) -> None:
-    bare = make_backend(services, options(openstack_project, nova_proxies=[]))
+    alone = options(openstack_project, region_name=PROXY_REGION)  # a region with Nova alone in the catalog
+    bare = make_backend(services, alone | {"nova_proxies": []})
     assert bare.cloud.endpoints()["compute"] == nova.url
-    assert bare.capabilities == COMPUTE_CAPABILITIES  # the peer's catalog has compute only
-    proxied = make_backend(services, options(openstack_project))
+    assert bare.capabilities == COMPUTE_CAPABILITIES
+    proxied = make_backend(services, alone)
     assert proxied.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
-    every_proxy = make_backend(services, options(openstack_project, nova_proxies=list(PROXIES)))
+    every_proxy = make_backend(services, alone | {"nova_proxies": list(PROXIES)})
     # What only Neutron can do is never claimed through Nova's proxies.
     assert every_proxy.capabilities == ALL_CAPABILITIES - {Capability.NETWORK_CREATE, Capability.EGRESS_RULES}
+    # RegionOne has Neutron and Cinder: everything but images, whose proxy the account does not allow here.
+    full = make_backend(services, options(openstack_project, nova_proxies=[]))
+    assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE}
 
 
 def test_check_reaches_keystone_and_nova(backend: OpenStackBackend) -> None:
@@ -419,14 +447,6 @@ def test_unreachable_service_is_transient(
         b.list_machines()
 
 
-def test_server_error_is_transient(nova: Nova, openstack_project: Credentials, services: redis.Redis) -> None:
-    """A real 5xx: the peer's fake Cinder cannot list volumes, so Nova's os-volumes proxy answers 500."""
-    b = make_backend(services, options(openstack_project, nova_proxies=["volumes"]))
-    assert Capability.VOLUMES in b.capabilities
-    with raises(TransientBackendError, reason="server_error"):
-        b.list_volumes()
-
-
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections and never answers (the listen backlog accepts for us)."""
@@ -450,14 +470,21 @@ def test_every_call_has_a_timeout(
         b.list_machines()
 
 
-def test_nova_stopped(services: redis.Redis, tmp_path: Path) -> None:
-    """A Keystone and Nova of its own, Nova then stopped: the account's calls become transient failures."""
+def test_nova_failing_then_stopped(services: redis.Redis, tmp_path: Path) -> None:
+    """A Keystone and Nova of their own: a real 5xx is transient, and so is every call once Nova is stopped.
+
+    This Nova runs with its harness's fake Cinder, which cannot list volumes: Nova's os-volumes proxy
+    answers 500.
+    """
     keystone = start_keystone(tmp_path / "keystone")
     try:
         nova = start_nova(tmp_path / "nova", keystone)
         try:
-            b = make_backend(services, options(keystone.create_project_user()))
+            b = make_backend(services, options(keystone.create_project_user(), nova_proxies=["volumes"]))
             b.check()
+            assert Capability.VOLUMES in b.capabilities
+            with raises(TransientBackendError, reason="server_error"):
+                b.list_volumes()
             nova.stop()
             with raises(TransientBackendError, reason="unreachable"):
                 b.check()
@@ -512,6 +539,64 @@ def test_paused_server_shows_suspended_and_resumes(
     backend.act_on_machine(vm.native_id, MachineAction.RESUME)
     wait_state(backend, vm.native_id, MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def cinder_volume(creds: Credentials, cinder: Cinder, volume_id: str) -> dict[str, Any] | None:
+    """A volume as its project sees it straight from Cinder (None once it is gone), bypassing the backend."""
+    response = creds.session().get(f"{cinder.url}/volumes/{volume_id}", raise_exc=False)
+    return response.json()["volume"] if response.status_code == 200 else None
+
+
+def test_volume_types_map_to_cinder_types(
+    cinder: Cinder, nova: Nova, openstack_project: Credentials, services: redis.Redis
+) -> None:
+    b = make_backend(services, options(openstack_project, volume_types={"gp3": "ssd", "io2": "ssd", "st1": "hdd"}))
+    fast = b.create_volume(VolumeSpec(size_gb=1, volume_type="gp3", zone="nova"))
+    cold = b.create_volume(VolumeSpec(size_gb=1, volume_type="st1", zone="nova"))
+    other = b.create_volume(VolumeSpec(size_gb=1, volume_type="gp2", zone="nova"))  # unmapped: Cinder's default
+    made = [cinder_volume(openstack_project, cinder, v.native_id)["volume_type"] for v in (fast, cold, other)]
+    assert made == ["ssd", "hdd", "__DEFAULT__"]
+    # Read back, a Cinder type is the first canonical type mapped to it; an unmapped one keeps its name.
+    listed = {v.native_id: v.volume_type for v in b.list_volumes()}
+    assert [listed[v.native_id] for v in (fast, cold, other)] == ["gp3", "st1", "__DEFAULT__"]
+    for v in (fast, cold, other):
+        b.delete_volume(v.native_id)
+
+
+def test_disks_at_launch_become_cinder_volumes(
+    cinder: Cinder, nova: Nova, openstack_project: Credentials, services: redis.Redis
+) -> None:
+    """EC2 block device mappings: a blank disk and one from a snapshot, made by Nova in Cinder, typed from
+    microversion 2.67, deleted with the server or kept, as each asks."""
+    b = make_backend(services, options(openstack_project, compute_microversion="2.67", volume_types={"gp3": "ssd"}))
+    source = b.create_volume(VolumeSpec(size_gb=1, zone="nova"))
+    settle(lambda: by_id(b.list_volumes(), source.native_id), lambda v: v.state == VolumeState.AVAILABLE)
+    snapshot = b.create_snapshot(source.native_id, "seed")
+    settle(lambda: by_id(b.list_snapshots(), snapshot.native_id), lambda s: s.state.value == "completed")
+    disks = (
+        BlockDevice(device="/dev/sdb", size_gb=2, volume_type="gp3", delete_on_termination=True),
+        BlockDevice(device="/dev/sdc", snapshot_id=snapshot.native_id, delete_on_termination=False),
+    )
+    vm = launch(b, block_devices=disks)
+    assert len(vm.volume_ids) == 2
+    made = {v: cinder_volume(openstack_project, cinder, v) for v in vm.volume_ids}
+    blank = next(v for v, raw in made.items() if not raw["snapshot_id"])
+    copied = next(v for v, raw in made.items() if raw["snapshot_id"] == snapshot.native_id)
+    assert (made[blank]["size"], made[blank]["volume_type"], made[blank]["status"]) == (2, "ssd", "in-use")
+    assert made[copied]["size"] == 1 and made[blank]["attachments"][0]["server_id"] == vm.native_id
+    b.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    wait_state(b, vm.native_id, MachineState.TERMINATED)
+    settle(lambda: cinder_volume(openstack_project, cinder, blank), lambda raw: raw is None)
+    kept = settle(lambda: by_id(b.list_volumes(), copied), lambda v: v is not None and v.state == VolumeState.AVAILABLE)
+    assert kept.attachments == []
+    # Cinder keeps a volume while it has snapshots (EC2 would not): the snapshot goes first.
+    b.delete_snapshot(snapshot.native_id)
+    for volume_id in (copied, source.native_id):
+        b.delete_volume(volume_id)
+    # Without volumes (a region with Nova alone, no proxy for them), disks at launch are refused up front.
+    alone = make_backend(services, options(openstack_project, region_name=PROXY_REGION))
+    with raises(Unsupported, reason="block_device"):
+        alone.create_machines(MachineSpec(image_id=image_id(alone), flavor_id="1", block_devices=disks[:1]))
 
 
 def test_launch_details_reach_nova(

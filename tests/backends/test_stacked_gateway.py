@@ -254,6 +254,24 @@ def test_a_retried_launch_is_one_launch(backend: EC2Backend, a: Any) -> None:
     assert {m.native_id for m in other}.isdisjoint(m.native_id for m in first)
 
 
+def test_hibernation_reaches_a(backend: EC2Backend, a: Any) -> None:
+    """Launched for hibernation, suspended (StopInstances Hibernate) and resumed (StartInstances) on A."""
+    image = next(i.native_id for i in backend.list_images() if i.name == "ubuntu-24.04")
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro", hibernation=True))
+    (plain,) = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro"))
+    items = a.describe_instances(InstanceIds=[vm.native_id, plain.native_id])["Reservations"]
+    configured = {i["InstanceId"]: i["HibernationOptions"]["Configured"] for r in items for i in r["Instances"]}
+    assert configured == {vm.native_id: True, plain.native_id: False}
+    assert (vm.hibernation, plain.hibernation) == (True, False)
+    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    backend.act_on_machine(vm.native_id, MachineAction.SUSPEND)
+    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.SUSPENDED)
+    item = a.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]
+    assert (item["State"]["Name"], item["StateReason"]["Code"]) == ("stopped", "Client.UserInitiatedHibernate")
+    backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+
+
 def test_user_data_and_type_changes_reach_a(backend: EC2Backend, a: Any) -> None:
     image = next(i.native_id for i in backend.list_images() if i.name == "ubuntu-24.04")
     (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro", user_data="b25l"))

@@ -1,4 +1,5 @@
-"""Smoke tests of the OpenStack peers: real Keystone tokens and catalog, a server's lifecycle in the real Nova API."""
+"""Smoke tests of the OpenStack peers: real Keystone tokens and catalog, a server's lifecycle in the real Nova API
+on the real Neutron."""
 
 from __future__ import annotations
 
@@ -68,9 +69,10 @@ def boot(nova_api: adapter.Adapter, name: str) -> str:
     return response.json()["server"]["id"]
 
 
-def subnet_of(address: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """The /20 an address is in: the peer's fake Neutron gives each project one."""
-    return ipaddress.ip_network(f"{address}/20", strict=False)
+def ports_of(credentials: Credentials, server_id: str) -> list[dict[str, Any]]:
+    """The Neutron ports a project sees for a server (Nova makes them in the server's project)."""
+    network = adapter.Adapter(credentials.session(), service_type="network", interface="public")
+    return network.get("/v2.0/ports", params={"device_id": server_id}).json()["ports"]
 
 
 def action(nova_api: adapter.Adapter, server_id: str, body: dict[str, Any]) -> None:
@@ -122,8 +124,11 @@ def test_server_lifecycle(nova: Nova, openstack_project: Credentials) -> None:
     assert server["name"] == name
     assert server["tenant_id"] == openstack_project.project_id
     assert server["OS-EXT-AZ:availability_zone"] == "nova"
+    # "auto": the project's only network is Neutron's shared "private", and the port is the project's own.
     (address,) = server["addresses"]["private"]
-    assert ipaddress.ip_address(address["addr"]) in ipaddress.ip_network("10.0.0.0/8")
+    assert ipaddress.ip_address(address["addr"]) in ipaddress.ip_network("10.0.0.0/16")
+    (port,) = ports_of(openstack_project, server_id)
+    assert (port["project_id"], port["fixed_ips"][0]["ip_address"]) == (openstack_project.project_id, address["addr"])
     listed = nova_api.get("/servers").json()["servers"]
     assert server_id in {s["id"] for s in listed}
 
@@ -140,24 +145,25 @@ def test_server_lifecycle(nova: Nova, openstack_project: Credentials) -> None:
     wait_gone(nova_api, server_id)
 
 
-def test_projects_are_isolated_and_get_their_own_networks(keystone: Keystone, nova: Nova) -> None:
+def test_projects_are_isolated_on_the_shared_network(keystone: Keystone, nova: Nova) -> None:
     first, second = keystone.create_project_user(), keystone.create_project_user()
     try:
         api_one, api_two = compute(first), compute(second)
         one, two = boot(api_one, "one"), boot(api_two, "two")
-        addr_one = wait_status(api_one, one, "ACTIVE")["addresses"]["private"][0]["addr"]
-        addr_two = wait_status(api_two, two, "ACTIVE")["addresses"]["private"][0]["addr"]
-        assert subnet_of(addr_one) != subnet_of(addr_two)
-        assert {s["id"] for s in api_one.get("/servers").json()["servers"]} == {one}
-        assert api_two.get(f"/servers/{one}", raise_exc=False).status_code == 404
-        # A second server of the same project shares its network but not its address.
         three = boot(api_one, "three")
-        addr_three = wait_status(api_one, three, "ACTIVE")["addresses"]["private"][0]["addr"]
-        assert addr_three != addr_one
-        assert subnet_of(addr_three) == subnet_of(addr_one)
+        addresses = [
+            wait_status(api, server_id, "ACTIVE")["addresses"]["private"][0]["addr"]
+            for api, server_id in ((api_one, one), (api_two, two), (api_one, three))
+        ]
+        assert len(set(addresses)) == 3  # one subnet, an address each
+        assert {s["id"] for s in api_one.get("/servers").json()["servers"]} == {one, three}
+        assert api_two.get(f"/servers/{one}", raise_exc=False).status_code == 404
+        assert ports_of(second, one) == [] and len(ports_of(first, one)) == 1
         for api, server_id in ((api_one, one), (api_two, two), (api_one, three)):
             api.delete(f"/servers/{server_id}")
             wait_gone(api, server_id)
+        # Nova removes the ports it made.
+        assert ports_of(first, one) == [] and ports_of(second, two) == []
     finally:
         keystone.delete_project_user(first)
         keystone.delete_project_user(second)

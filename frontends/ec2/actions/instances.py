@@ -78,6 +78,7 @@ INSTANCE_FILTERS = table(
         "metadata-options.http-put-response-hop-limit": "MetadataOptions.HttpPutResponseHopLimit",
         "metadata-options.http-tokens": "MetadataOptions.HttpTokens",
         "metadata-options.instance-metadata-tags": "MetadataOptions.InstanceMetadataTags",
+        "hibernation-options.configured": "HibernationOptions.Configured",
         "monitoring-state": "Monitoring.State",
         "network-interface.addresses.association.public-ip": (
             "NetworkInterfaces[].PrivateIpAddresses[].Association.PublicIp"
@@ -224,6 +225,8 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
     reason: dict[str, Any] | None = None
     if m.state == MachineState.ERROR:
         reason = {"Code": "Server.InternalError", "Message": m.state_reason or "Server.InternalError"}
+    elif m.state == MachineState.SUSPENDED:
+        reason = {"Code": "Client.UserInitiatedHibernate", "Message": "Client.UserInitiatedHibernate"}
     elif m.state in _SHUTDOWN_STATES:
         reason = {"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown"}
     private_dns = (
@@ -265,6 +268,7 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
         "SourceDestCheck": True,
         "CpuOptions": {"CoreCount": max(1, m.vcpus // 2), "ThreadsPerCore": 2 if m.vcpus > 1 else 1},
         "MetadataOptions": _METADATA_OPTIONS,
+        "HibernationOptions": {"Configured": m.hibernation},
         "PlatformDetails": "Linux/UNIX",
         "UsageOperation": "RunInstances",
         "BootMode": "uefi-preferred",
@@ -416,6 +420,7 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         zone=placement.get("AvailabilityZone"),
         subnet_id=resolve_ids(call.translator, "subnet", [subnet])[0] if subnet else None,
         block_devices=block_devices(call, args.get("BlockDeviceMappings") or []),
+        hibernation=bool((args.get("HibernationOptions") or {}).get("Configured")),
         tags=tuple(spec_tags(args, "instance", also=RUN_INSTANCES_TAGGABLE).items()),
     )
     machines = call.translator.create_machines(
@@ -426,13 +431,24 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     return reservation
 
 
+def _action_for(action: MachineAction, args: dict[str, Any], old: Machine) -> MachineAction:
+    """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume."""
+    if action == MachineAction.STOP and args.get("Hibernate"):
+        return MachineAction.SUSPEND
+    if action == MachineAction.START and old.state == MachineState.SUSPENDED:
+        return MachineAction.RESUME
+    return action
+
+
 def _state_change(action: MachineAction) -> Any:
     def handler(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         gids = resolve_ids(call.translator, "machine", args.get("InstanceIds") or [])
         before = call.translator.get_many(call.principal, "machine", gids)
         changes = []
         for gid, old in zip(gids, before, strict=True):
-            new = call.translator.act_on_machine(call.principal, gid, action, bool(args.get("Force")))
+            new = call.translator.act_on_machine(
+                call.principal, gid, _action_for(action, args, old), bool(args.get("Force"))
+            )
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),

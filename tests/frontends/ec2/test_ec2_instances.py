@@ -546,3 +546,21 @@ def test_run_instances_checks_its_tag_specifications(ec2: Any) -> None:
             ec2.run_instances(ImageId=image_id(ec2), MinCount=1, MaxCount=1, TagSpecifications=bad)
         assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert len(instances(ec2)) == before + 1
+
+
+def test_hibernation(ec2: Any) -> None:
+    """Launched with HibernationOptions, StopInstances(Hibernate) leaves it stopped for hibernation and
+    StartInstances wakes it; the option shows in DescribeInstances and filters."""
+    (inst,) = launch(ec2, HibernationOptions={"Configured": True})
+    iid = inst["InstanceId"]
+    assert inst["HibernationOptions"] == {"Configured": True}
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    configured = instances(ec2, Filters=[{"Name": "hibernation-options.configured", "Values": ["true"]}])
+    assert iid in [i["InstanceId"] for i in configured]
+    ec2.stop_instances(InstanceIds=[iid], Hibernate=True)
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    (item,) = instances(ec2, InstanceIds=[iid])
+    assert item["StateReason"]["Code"] == "Client.UserInitiatedHibernate"
+    ec2.start_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    ec2.terminate_instances(InstanceIds=[iid])

@@ -1,7 +1,8 @@
 """Pytest fixtures for the OpenStack peers; register with ``pytest_plugins = ["peers.openstack.fixtures"]``.
 
-``keystone``, ``nova`` and ``glance`` are session-wide: the first test that asks builds the venvs if the
-machine has none cached (about a minute) and starts the servers (seconds); the session's end stops them.
+``keystone``, ``neutron``, ``cinder``, ``nova`` and ``glance`` are session-wide: the first test that asks
+builds the venvs if the machine has none cached (about a minute each) and starts the servers (seconds);
+the session's end stops them.
 ``openstack_project`` is a fresh Keystone project with a ``member`` user for one test.
 """
 
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from .cinder_peer import Cinder, start_cinder
 from .glance_peer import Glance, start_glance
 from .keystone_peer import Credentials, Keystone, start_keystone
-from .nova_peer import Nova, start_nova
+from .neutron_peer import Neutron, start_neutron
+from .nova_peer import PROXY_REGION, Nova, start_nova
 from .venvs import Progress
 
 
@@ -43,10 +45,24 @@ def keystone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="session")
 def nova(
-    keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    keystone: Keystone,
+    neutron: Neutron,
+    cinder: Cinder,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Nova]:
-    """The real Nova API on loopback for the whole session, registered as ``compute`` in ``keystone``'s catalog."""
-    server = start_nova(tmp_path_factory.mktemp("nova"), keystone, _progress(request.config))
+    """The real Nova API on loopback for the whole session, on the real Neutron and Cinder.
+
+    ``compute`` in ``keystone``'s catalog in ``RegionOne`` (with Neutron and Cinder), and alone in ``PROXY_REGION``.
+    """
+    server = start_nova(
+        tmp_path_factory.mktemp("nova"),
+        keystone,
+        _progress(request.config),
+        neutron=neutron,
+        cinder=cinder,
+        regions=(PROXY_REGION,),
+    )
     yield server
     server.stop()
 
@@ -67,10 +83,8 @@ def glance(
 @pytest.fixture(scope="session")
 def cinder(
     keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A real Cinder (API, scheduler and volume service) for the whole session, ``volumev3`` in the catalog."""
-    from .cinder_peer import start_cinder
-
+) -> Iterator[Cinder]:
+    """A real Cinder (API, scheduler and volume service) for the whole session, ``volumev3`` in ``RegionOne``."""
     server = start_cinder(tmp_path_factory.mktemp("cinder"), keystone, _progress(request.config))
     yield server
     server.stop()
@@ -79,10 +93,8 @@ def cinder(
 @pytest.fixture(scope="session")
 def neutron(
     keystone: Keystone, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Any]:
-    """A real Neutron server (ML2, L3) for the whole session, ``network`` in the catalog."""
-    from .neutron_peer import start_neutron
-
+) -> Iterator[Neutron]:
+    """A real Neutron server (ML2, L3) for the whole session, ``network`` in the catalog's ``RegionOne``."""
     server = start_neutron(tmp_path_factory.mktemp("neutron"), keystone, _progress(request.config))
     yield server
     server.stop()

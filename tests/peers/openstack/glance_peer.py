@@ -2,7 +2,7 @@
 
 ``start_glance(workdir, keystone)`` sets up Glance from its own venv: a sqlite database (``glance-manage
 db_sync``), the ``file`` store under the workdir, keystonemiddleware validating tokens against the test
-Keystone as a ``glance-*`` service user (admin of its own project), and the API's WSGI app under
+Keystone as a ``glance-*`` service user (admin and service in its own project), and the API's WSGI app under
 gunicorn. What a client sees:
 
 - ``Glance.url`` is ``http://127.0.0.1:PORT`` (Glance's unversioned root; the API is under ``/v2``), the
@@ -20,13 +20,12 @@ gunicorn. What a client sees:
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from netutil import free_port
 
 from .keystone_peer import Keystone
-from .process import PeerProcess, answers, run_manage
+from .process import Peer, PeerProcess, answers, run_manage
 from .venvs import HERE, Progress, clean_env, ensure_venv
 
 REGION = "RegionGlance"
@@ -66,39 +65,16 @@ filesystem_store_datadir = {workdir}/tasks
 flavor = keystone
 config_file = {paste}
 
-[keystone_authtoken]
-www_authenticate_uri = {keystone_url}
-auth_url = {keystone_url}
-auth_type = password
-username = {username}
-password = {password}
-project_name = {project_name}
-user_domain_id = default
-project_domain_id = default
-interface = public
-http_connect_timeout = 10
-
+{authtoken}
 [oslo_concurrency]
 lock_path = {workdir}/locks
 """
 
 
-class Glance:
+class Glance(Peer):
     """A running Glance API: ``url`` is its root (the v2 API is under ``url + "/v2"``)."""
 
-    def __init__(self, url: str, workdir: Path, process: PeerProcess, startup: float) -> None:
-        self.url = url
-        self.region = REGION
-        self.workdir = workdir
-        self.process = process
-        self.startup_seconds = startup
-
-    def __repr__(self) -> str:
-        return f"Glance(url={self.url!r}, pid={self.process.pid})"
-
-    def stop(self) -> None:
-        """Stop gunicorn and its workers (idempotent)."""
-        self.process.stop()
+    region = REGION
 
 
 def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) -> Glance:
@@ -108,10 +84,8 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("images", "staging", "tasks", "locks"):
         (workdir / sub).mkdir(exist_ok=True)
-    # keystonemiddleware validates tokens as a service user, as in a real deployment. Its own project: the
-    # Nova peer creates the project named "service", and may start after us.
-    suffix = uuid.uuid4().hex[:6]
-    service = keystone.create_project_user(f"service-glance-{suffix}", username=f"glance-{suffix}", roles=("admin",))
+    # keystonemiddleware validates tokens as a service user, as in a real deployment.
+    service = keystone.service_user("glance")
     conf = workdir / "glance-api.conf"
     env = {**clean_env(), "OS_GLANCE_CONFIG_DIR": str(workdir)}
     for attempt in range(PORT_ATTEMPTS):
@@ -123,10 +97,7 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
                 url=url,
                 page_size=PAGE_SIZE,
                 paste=venv / "etc" / "glance" / "glance-api-paste.ini",
-                keystone_url=keystone.url,
-                username=service.username,
-                password=service.password,
-                project_name=service.project_name,
+                authtoken=keystone.authtoken_conf(service),
             )
         )
         if attempt == 0:

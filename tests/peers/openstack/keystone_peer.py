@@ -22,7 +22,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from netutil import free_port
 
-from .process import PeerProcess, answers, run_manage
+from .process import Peer, PeerProcess, answers, run_manage
 from .venvs import HERE, Progress, clean_env, ensure_venv
 
 REGION = "RegionOne"
@@ -38,7 +38,8 @@ log_file = {workdir}/keystone.log
 debug = false
 
 [database]
-connection = sqlite:///{workdir}/keystone.db
+# Wait up to 30 s for sqlite's write lock (5 s by default): many logins at once otherwise fail with 500.
+connection = sqlite:///{workdir}/keystone.db?timeout=30
 
 [token]
 provider = fernet
@@ -57,6 +58,21 @@ key_repository = {workdir}/credential-keys
 [identity]
 # bcrypt's minimum cost: every password check would otherwise take a quarter of a second.
 password_hash_rounds = 4
+"""
+
+
+AUTHTOKEN_CONF = """\
+[keystone_authtoken]
+www_authenticate_uri = {keystone_url}
+auth_url = {keystone_url}
+auth_type = password
+username = {username}
+password = {password}
+project_name = {project_name}
+user_domain_id = default
+project_domain_id = default
+interface = public
+http_connect_timeout = 10
 """
 
 
@@ -90,25 +106,33 @@ class Credentials:
         return ks_session.Session(auth=self.auth(), timeout=timeout)
 
 
-class Keystone:
+class Keystone(Peer):
     """A running Keystone: ``url`` is the v3 endpoint, ``admin`` the bootstrap admin's credentials."""
 
     def __init__(self, url: str, admin: Credentials, workdir: Path, process: PeerProcess, startup: float) -> None:
-        self.url = url
+        super().__init__(url, workdir, process, startup)
         self.admin = admin
         self.region = REGION
-        self.workdir = workdir
-        self.process = process
-        self.startup_seconds = startup
         self._admin_session: ks_session.Session | None = None
         self._roles: dict[str, str] = {}
 
-    def __repr__(self) -> str:
-        return f"Keystone(url={self.url!r}, pid={self.process.pid})"
+    def service_user(self, service: str) -> Credentials:
+        """A service's own user in a project of its own (``<service>-<suffix>``), with the ``admin`` and
+        ``service`` roles a deployment gives it: it validates tokens, and calls other services as a service."""
+        suffix = uuid.uuid4().hex[:6]
+        return self.create_project_user(
+            f"service-{service}-{suffix}", username=f"{service}-{suffix}", roles=("admin", "service")
+        )
 
-    def stop(self) -> None:
-        """Stop gunicorn and its workers (idempotent)."""
-        self.process.stop()
+    def authtoken_conf(self, service: Credentials) -> str:
+        """The ``[keystone_authtoken]`` section of a service's config: keystonemiddleware validating tokens
+        against this Keystone as ``service``."""
+        return AUTHTOKEN_CONF.format(
+            keystone_url=self.url,
+            username=service.username,
+            password=service.password,
+            project_name=service.project_name,
+        )
 
     # --- REST helpers (identity v3, as the admin) ------------------------------------------------
 
@@ -123,12 +147,14 @@ class Keystone:
         return response.json() if response.content else None
 
     def role_id(self, name: str) -> str:
-        """The id of a role by name (``admin``, ``manager``, ``member``, ``reader`` exist after bootstrap)."""
+        """The id of a role by name, made if Keystone lacks it (bootstrap makes ``admin``, ``manager``,
+        ``member`` and ``reader``; services' users also hold ``service``)."""
         if name not in self._roles:
             roles = self._call("GET", "/roles", params={"name": name})["roles"]
-            if not roles:
-                raise LookupError(f"Keystone has no role {name!r}")
-            self._roles[name] = roles[0]["id"]
+            if roles:
+                self._roles[name] = roles[0]["id"]
+            else:
+                self._roles[name] = self._call("POST", "/roles", json={"role": {"name": name}})["role"]["id"]
         return self._roles[name]
 
     def create_project_user(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import requests
 
 from .venvs import clean_env
 
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
 
 
@@ -89,6 +91,50 @@ class PeerProcess:
         if self.alive():
             self.proc.wait(5)
         self._out.close()
+
+
+class Peer:
+    """A running peer server: ``url`` its endpoint, ``stop()`` ends its process (idempotent)."""
+
+    def __init__(self, url: str, workdir: Path, process: PeerProcess, startup: float) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.process = process
+        self.startup_seconds = startup
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self.url!r}, pid={self.process.pid})"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def ready_port(ready: Path) -> int | None:
+    """The port a peer script wrote to its ready file once serving; None until then."""
+    try:
+        return int(json.loads(ready.read_text())["port"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def start_script(
+    python: Path, script: str, args: Sequence[str], workdir: Path, timeout: float, env: Mapping[str, str]
+) -> tuple[PeerProcess, int]:
+    """Run one of ``scripts/`` in a peer's venv; the process and the port it serves on.
+
+    The script writes ``workdir/ready.json`` (its port) once serving, and exits when its standard input
+    closes, so a test process that dies without stopping it leaves nothing behind.
+    """
+    ready = workdir / "ready.json"
+    ready.unlink(missing_ok=True)
+    process = PeerProcess(
+        [str(python), str(SCRIPTS / script), *args],
+        log=workdir / f"{Path(script).stem.replace('_', '-')}.out",
+        cwd=workdir,
+        env=env,
+        stdin_pipe=True,
+    )
+    return process, process.wait_until(lambda: ready_port(ready), script, timeout)
 
 
 def run_manage(venv: Path, tool: str, conf: Path, *args: str) -> None:

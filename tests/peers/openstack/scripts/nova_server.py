@@ -2,25 +2,24 @@
 
 Nova's wheel ships its functional-test harness: ``_IntegratedTestBase`` gives sqlite databases, an
 in-process conductor, scheduler and compute (fake virt driver), a real in-process Placement and fake
-Glance, Neutron and Cinder. We set one of those test cases up, then serve its ``osapi_compute`` WSGI
-app (with the real keystonemiddleware against the test Keystone) over HTTP until told to stop:
-SIGTERM, SIGINT or end of standard input (so a dead parent never leaves this process behind).
+Glance, Neutron and Cinder. We set one of those test cases up, with the real Neutron and Cinder in place
+of the fakes when the config names them, then serve its ``osapi_compute`` WSGI app (with the real
+keystonemiddleware against the test Keystone) over HTTP until told to stop: SIGTERM, SIGINT or end of
+standard input (so a dead parent never leaves this process behind).
 
 Usage: python nova_server.py CONFIG.json — the JSON names ``port`` (0: any), ``keystone_url``,
-``username``/``password``/``project_name`` (the service user keystonemiddleware validates tokens
-with), ``workdir`` (logs, ``ready.json`` with the bound port once serving) and ``log_level``.
+``username``/``password``/``project_name`` (the service user: keystonemiddleware validates tokens with
+it, and Nova calls Neutron and Cinder as it), ``workdir`` (logs, ``ready.json`` with the bound port once
+serving), ``log_level``, ``region``, ``neutron_url`` (null: the fake Neutron) and ``cinder`` (true: the
+catalog's ``volumev3`` in ``region``; false: the fake Cinder).
 """
 
 from __future__ import annotations
 
-import copy
-import ipaddress
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -32,104 +31,10 @@ import eventlet
 import eventlet.wsgi
 import fixtures
 import nova.tests.fixtures as nova_fixtures
+from green_serving import announce, run_until_stopped
 from keystoneauth1 import loading as ks_loading
 from nova.conf import CONF
 from nova.tests.functional import integrated_helpers
-from oslo_utils import uuidutils
-
-# Addresses for the per-project networks of the fake Neutron: one /20 each.
-SUBNETS = ipaddress.ip_network("10.0.0.0/8").subnets(new_prefix=20)
-
-
-class PeerNeutron(nova_fixtures.NeutronFixture):
-    """The fake Neutron, with a private network and a ``default`` security group for every project.
-
-    Upstream's fixture has one network and one security group, owned by its fixed test project, and
-    gives every port the same address; our projects are real Keystone ones made per test tenant.
-    """
-
-    def __init__(self, test: Any) -> None:
-        super().__init__(test)
-        self._project_nets: dict[str, str] = {}
-        self._next_ip: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _ensure_project(self, project_id: str) -> None:
-        with self._lock:
-            if project_id in self._project_nets or project_id == self.tenant_id:
-                return
-            cidr = next(SUBNETS)
-            net_id, subnet_id, sg_id = (uuidutils.generate_uuid() for _ in range(3))
-            hosts = cidr.hosts()
-            gateway = next(hosts)
-            self._networks[net_id] = {
-                **copy.deepcopy(self.network_1),
-                "id": net_id,
-                "name": "private",
-                "tenant_id": project_id,
-                "project_id": project_id,
-                "subnets": [subnet_id],
-            }
-            self._subnets[subnet_id] = {
-                **copy.deepcopy(self.subnet_1),
-                "id": subnet_id,
-                "network_id": net_id,
-                "tenant_id": project_id,
-                "project_id": project_id,
-                "gateway_ip": str(gateway),
-                "cidr": str(cidr),
-                "allocation_pools": [{"start": str(cidr[2]), "end": str(cidr[-2])}],
-            }
-            self._security_groups[sg_id] = {
-                **copy.deepcopy(self.security_group),
-                "id": sg_id,
-                "tenant_id": project_id,
-                "project_id": project_id,
-                "security_group_rules": [],
-            }
-            self._project_nets[project_id] = net_id
-            self._next_ip[subnet_id] = hosts
-
-    def list_networks(self, retrieve_all: bool = True, **params: Any) -> dict[str, Any]:
-        if isinstance(params.get("tenant_id"), str):
-            self._ensure_project(params["tenant_id"])
-        return super().list_networks(retrieve_all, **params)
-
-    def list_security_groups(self, retrieve_all: bool = True, **params: Any) -> dict[str, Any]:
-        if isinstance(params.get("tenant_id"), str):
-            self._ensure_project(params["tenant_id"])
-        return super().list_security_groups(retrieve_all, **params)
-
-    def list_subnets(self, retrieve_all: bool = True, **params: Any) -> dict[str, Any]:
-        wanted = params.get("id")
-        if not wanted:
-            return super().list_subnets(retrieve_all, **params)
-        ids = {wanted} if isinstance(wanted, str) else set(wanted)
-        return {"subnets": [copy.deepcopy(s) for s in self._subnets.values() if s["id"] in ids]}
-
-    def create_port(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = (body or {}).get("port", {})
-        net = self._networks.get(request.get("network_id", ""))
-        if net is None or net["tenant_id"] == self.tenant_id:
-            return super().create_port(body)
-        subnet_id = net["subnets"][0]
-        with self._lock:
-            address = str(next(self._next_ip[subnet_id]))
-        port = copy.deepcopy(request)
-        port.update(copy.deepcopy(self.default_port))
-        port.update(
-            {
-                "id": uuidutils.generate_uuid(),
-                "mac_address": "fa:16:3e:" + ":".join(f"{b:02x}" for b in os.urandom(3)),
-                "network_id": net["id"],
-                "tenant_id": net["tenant_id"],
-                "project_id": net["tenant_id"],
-                "fixed_ips": [{"ip_address": address, "subnet_id": subnet_id}],
-                "security_groups": request.get("security_groups", []),
-            }
-        )
-        self._ports[port["id"]] = port
-        return {"port": copy.deepcopy(port)}
 
 
 class RealService(fixtures.Fixture):
@@ -182,6 +87,10 @@ class NovaPeer(integrated_helpers._IntegratedTestBase):
             group=group,
         )
         region = cfg.get("region", "RegionOne")
+        if cfg.get("neutron_url") or cfg.get("cinder"):
+            # As deployments must since CVE-2023-2088: Nova's calls carry a service token beside the user's,
+            # which Neutron's and Cinder's policies ask for (a member alone cannot delete a server's port).
+            self.flags(**_service_auth("service_user", cfg), send_service_user_token=True, group="service_user")
         if cfg.get("neutron_url"):
             self.flags(
                 **_service_auth("neutron", cfg),
@@ -212,20 +121,6 @@ class NovaPeer(integrated_helpers._IntegratedTestBase):
         root.addHandler(file_handler)
         root.setLevel(self.config.get("log_level", "INFO"))
 
-        # Set from a signal handler or a greenthread and polled: a plain flag, no lock a handler could block on.
-        stopping = {"now": False}
-
-        def on_signal(signum: int, frame: Any) -> None:
-            stopping["now"] = True
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-
-        def watch_stdin() -> None:
-            while os.read(0, 4096):  # green under eventlet: yields until the pipe has data or closes
-                pass
-            stopping["now"] = True
-
         sock = eventlet.listen(("127.0.0.1", int(self.config.get("port", 0))))
         server = eventlet.spawn(
             eventlet.wsgi.server,
@@ -234,12 +129,8 @@ class NovaPeer(integrated_helpers._IntegratedTestBase):
             log=logging.getLogger("nova.peer.wsgi"),
             log_output=False,
         )
-        eventlet.spawn(watch_stdin)
-        ready = Path(self.config["workdir"]) / "ready.json"
-        ready.with_suffix(".tmp").write_text(json.dumps({"port": sock.getsockname()[1], "pid": os.getpid()}))
-        ready.with_suffix(".tmp").rename(ready)
-        while not stopping["now"]:
-            eventlet.sleep(0.1)
+        announce(Path(self.config["workdir"]) / "ready.json", sock.getsockname()[1])
+        run_until_stopped()
         server.kill()
         sock.close()
 
@@ -272,7 +163,8 @@ class Result:
 def main() -> int:
     NovaPeer.config = json.loads(Path(sys.argv[1]).read_text())
     # _IntegratedTestBase builds its fake services by these module attributes.
-    nova_fixtures.NeutronFixture = RealService if NovaPeer.config.get("neutron_url") else PeerNeutron
+    if NovaPeer.config.get("neutron_url"):
+        nova_fixtures.NeutronFixture = RealService
     if NovaPeer.config.get("cinder"):
         nova_fixtures.CinderFixture = RealService
     os.environ["OS_TEST_TIMEOUT"] = "0"  # oslotest would otherwise end the "test" (our server) after a while
