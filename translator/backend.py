@@ -23,6 +23,7 @@ from translator.model import (
     ImageSpec,
     KeyPair,
     KeyPairMaterial,
+    Limits,
     Machine,
     MachineAction,
     MachineSpec,
@@ -114,6 +115,10 @@ class Backend:
     # -- placement -------------------------------------------------------------------------------
     def list_zones(self) -> list[Zone]:
         return [Zone(name=z, region=self.account.region) for z in self.account.zones]
+
+    def limits(self) -> Limits:
+        """The account's quotas (machines, addresses, ...), where the cloud reports them."""
+        return Limits()
 
     # -- machines --------------------------------------------------------------------------------
     def list_machines(self) -> list[Machine]:

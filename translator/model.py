@@ -109,6 +109,15 @@ class Zone:
     available: bool = True
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """An account's quotas as its cloud reports them; None where the cloud has no such limit or says nothing."""
+
+    max_machines: int | None = None
+    max_addresses: int | None = None
+    max_groups_per_interface: int | None = None
+
+
 @dataclass(slots=True, kw_only=True)
 class Flavor(Resource):
     """A machine size: EC2 instance type, CIMI MachineConfiguration, OCCI resource_tpl."""

@@ -149,6 +149,13 @@ class Translator:
         backend = self.backend(account)
         return self.caller.call(account.driver, "list_zones", backend.list_zones)
 
+    def limits(self, principal: Principal, region: str | None = None) -> model.Limits:
+        """The caller's quotas in ``region``, as its cloud reports them (asked each time: read rarely)."""
+        authorize(principal, "read")
+        account = self.account(principal, region)
+        backend = self.backend(account)
+        return self.caller.call(account.driver, "limits", backend.limits)
+
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()

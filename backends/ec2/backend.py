@@ -31,6 +31,7 @@ from translator.model import (
     ImageSpec,
     KeyPair,
     KeyPairMaterial,
+    Limits,
     Machine,
     MachineAction,
     MachineSpec,
@@ -411,6 +412,11 @@ class EC2Backend(Backend):
         elif update.name == "":
             self.call("delete_tags", "machine", Resources=[native_id], Tags=[{"Key": "Name"}])
         return self._machine(native_id)
+
+    def limits(self) -> Limits:
+        names = list(mapping.LIMIT_ATTRIBUTES)
+        answer = self.call("describe_account_attributes", "account", AttributeNames=names)
+        return mapping.limits(answer.get("AccountAttributes") or [])
 
     def console_output(self, native_id: str) -> str:
         # botocore decodes EC2's base64 Output already (handlers.decode_console_output).

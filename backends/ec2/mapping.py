@@ -45,6 +45,7 @@ from translator.model import (
     Image,
     ImageState,
     KeyPair,
+    Limits,
     Machine,
     MachineState,
     Network,
@@ -384,6 +385,25 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
         launched=launched,
         reservation=reservation,
     )
+
+
+#: DescribeAccountAttributes name -> the Limits field it fills.
+LIMIT_ATTRIBUTES: Mapping[str, str] = {
+    "max-instances": "max_machines",
+    "vpc-max-elastic-ips": "max_addresses",
+    "vpc-max-security-groups-per-interface": "max_groups_per_interface",
+}
+
+
+def limits(attributes: list[Mapping[str, Any]]) -> Limits:
+    """Limits from DescribeAccountAttributes' answer (non-numeric or missing values: unknown)."""
+    found: dict[str, int] = {}
+    for attribute in attributes:
+        field_name = LIMIT_ATTRIBUTES.get(str(attribute.get("AttributeName")))
+        values = [str(v.get("AttributeValue")) for v in attribute.get("AttributeValues") or ()]
+        if field_name and values and values[0].isdigit():
+            found[field_name] = int(values[0])
+    return Limits(**found)
 
 
 def flavor(item: Mapping[str, Any]) -> Flavor:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.openstack import images, keys, machines, network, options, security_groups, volumes
+from backends.openstack import images, keys, machines, network, options, quotas, security_groups, volumes
 from backends.openstack.machines import STATE_MAP
 from backends.openstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -25,6 +25,7 @@ from translator.model import (
     ImageSpec,
     KeyPair,
     KeyPairMaterial,
+    Limits,
     Machine,
     MachineAction,
     MachineSpec,
@@ -148,6 +149,9 @@ class OpenStackBackend(Backend):
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.user_data(self, native_id)
+
+    def limits(self) -> Limits:
+        return quotas.limits(self)
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:

@@ -20,6 +20,7 @@ from translator.model import (
     ImageSpec,
     KeyPair,
     KeyPairMaterial,
+    Limits,
     Machine,
     MachineAction,
     MachineSpec,
@@ -66,6 +67,9 @@ class SimulatorBackend(Backend):
         self.services.redis.ping()
 
     # -- machines --------------------------------------------------------------------------------
+    def limits(self) -> Limits:
+        return Limits(max_machines=self.sim.settings.max_machines)
+
     def list_machines(self) -> list[Machine]:
         return machines.list_machines(self.sim)
 

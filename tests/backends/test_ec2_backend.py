@@ -47,6 +47,7 @@ from translator.model import (
     BlockDevice,
     ImageSpec,
     ImageState,
+    Limits,
     MachineAction,
     MachineSpec,
     MachineState,
@@ -312,6 +313,21 @@ def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fres
         assert vm.private_ip == item["PrivateIpAddress"] and vm.network_id == item["VpcId"]
     fresh.create_key_pair(KeyName="theirs")
     assert by_id(backend.list_key_pairs(), "theirs").key_type == "rsa"
+
+
+def test_limits_come_from_describe_account_attributes(backend: EC2Backend, fresh: Any) -> None:
+    wanted = ["max-instances", "vpc-max-elastic-ips", "vpc-max-security-groups-per-interface"]
+    # moto answers every attribute whatever AttributeNames asks (AWS: those named); the backend reads its own.
+    answer = {
+        a["AttributeName"]: int(a["AttributeValues"][0]["AttributeValue"])
+        for a in fresh.describe_account_attributes(AttributeNames=wanted)["AccountAttributes"]
+        if a["AttributeName"] in wanted
+    }
+    assert backend.limits() == Limits(
+        max_machines=answer["max-instances"],
+        max_addresses=answer["vpc-max-elastic-ips"],
+        max_groups_per_interface=answer["vpc-max-security-groups-per-interface"],
+    )
 
 
 def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) -> None:

@@ -33,7 +33,17 @@ from keystoneauth1 import exceptions as ka_exc
 from keystoneauth1.exceptions import http as ka_http
 from libcloud.common.exceptions import BaseHTTPError, RateLimitReachedError
 from netutil import free_port
-from peers.openstack import PROXY_REGION, Cinder, Credentials, Glance, Keystone, Nova, start_keystone, start_nova
+from peers.openstack import (
+    PROXY_REGION,
+    Cinder,
+    Credentials,
+    Glance,
+    Keystone,
+    Neutron,
+    Nova,
+    start_keystone,
+    start_nova,
+)
 from peers.openstack.glance_peer import PAGE_SIZE
 
 from backends.openstack import OpenStackBackend
@@ -60,6 +70,7 @@ from translator.errors import (
 from translator.model import (
     BlockDevice,
     ImageState,
+    Limits,
     MachineAction,
     MachineSpec,
     MachineState,
@@ -394,6 +405,26 @@ def test_capabilities_follow_the_catalog(nova: Nova, openstack_project: Credenti
     # RegionOne has Neutron and Cinder: everything but images, whose proxy the account does not allow here.
     full = make_backend(services, options(openstack_project, nova_proxies=[]))
     assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE}
+
+
+def test_limits_are_the_project_quotas(
+    nova: Nova, neutron: Neutron, keystone: Keystone, openstack_project: Credentials, services: redis.Redis
+) -> None:
+    """Instances from Nova's limits, floating IPs from Neutron's quotas (unknown behind Nova's proxy)."""
+    direct = make_backend(services, options(openstack_project))
+    proxied = make_backend(services, options(openstack_project, region_name=PROXY_REGION, nova_proxies=list(PROXIES)))
+    defaults = direct.limits()
+    assert defaults.max_machines == 10 and defaults.max_addresses == 50  # Nova's and Neutron's defaults
+    assert defaults.max_groups_per_interface is None  # OpenStack has no such limit
+    admin = keystone.admin_session()
+    project = openstack_project.project_id
+    admin.put(f"{nova.url}/os-quota-sets/{project}", json={"quota_set": {"instances": 7}})
+    admin.put(f"{neutron.url}/v2.0/quotas/{project}", json={"quota": {"floatingip": 3}})
+    assert direct.limits() == Limits(max_machines=7, max_addresses=3)
+    # Nova's own floating IP quota (its limits up to 2.35) is enforced by nothing: not reported.
+    assert proxied.limits() == Limits(max_machines=7)
+    admin.put(f"{nova.url}/os-quota-sets/{project}", json={"quota_set": {"instances": -1}})
+    assert direct.limits().max_machines is None  # unlimited
 
 
 def test_check_reaches_keystone_and_nova(backend: OpenStackBackend) -> None:

@@ -24,7 +24,7 @@ from gateway_process import GatewayProcess, StartGateway
 
 from backends.ec2 import EC2Backend
 from translator.backend import AccountConfig, BackendServices
-from translator.model import MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("stack-1a", "stack-1b")
@@ -252,6 +252,12 @@ def test_a_retried_launch_is_one_launch(backend: EC2Backend, a: Any) -> None:
     assert len([i for r in a.describe_instances()["Reservations"] for i in r["Instances"]]) == before + 2
     other = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro", count=2))
     assert {m.native_id for m in other}.isdisjoint(m.native_id for m in first)
+
+
+def test_limits_are_a_s(backend: EC2Backend) -> None:
+    """B reads A's DescribeAccountAttributes: A's simulator limit (the test gateways' max_machines = 1000),
+    EC2's defaults where A's backend says nothing."""
+    assert backend.limits() == Limits(max_machines=1000, max_addresses=5, max_groups_per_interface=5)
 
 
 def test_hibernation_reaches_a(backend: EC2Backend, a: Any) -> None:

@@ -4,6 +4,7 @@ DescribeIamInstanceProfileAssociations, DescribeInstanceCreditSpecifications.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -12,31 +13,45 @@ from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
-from translator.model import Machine, MachineState
+from translator.model import Limits, Machine, MachineState
 
-#: The limits EC2 reports for a new account. The translator exposes no backend limits, so these are
-#: EC2's defaults (max-instances is documented as no longer meaningful anyway).
-DEFAULT_LIMITS: dict[str, str] = {
-    "max-instances": "20",
-    "vpc-max-security-groups-per-interface": "5",
-    "max-elastic-ips": "5",
-    "vpc-max-elastic-ips": "5",
+#: The account's limits, asked of the translator at most once per request.
+LimitsOf = Callable[[], Limits]
+Reader = Callable[[Call, LimitsOf], list[str]]
+
+#: Limit attribute -> the Limits field that gives it, and EC2's default for a new account, reported when the
+#: cloud behind says nothing (max-instances is documented as no longer meaningful anyway).
+LIMITS: dict[str, tuple[str, int]] = {
+    "vpc-max-security-groups-per-interface": ("max_groups_per_interface", 5),
+    "max-elastic-ips": ("max_addresses", 5),
+    "max-instances": ("max_machines", 20),
+    "vpc-max-elastic-ips": ("max_addresses", 5),
 }
 
 
-def _default_vpc(call: Call) -> list[str]:
+def _default_vpc(call: Call, limits: LimitsOf) -> list[str]:
     networks = call.translator.list(call.principal, "network", call.region)
     found = next((n for n in networks if n.is_default), None)
     return [public_id("network", found.id) if found else "none"]
 
 
+def _limit(name: str) -> Reader:
+    field_name, default = LIMITS[name]
+
+    def read(call: Call, limits: LimitsOf) -> list[str]:
+        value = getattr(limits(), field_name)
+        return [str(default if value is None else value)]
+
+    return read
+
+
 #: attribute name -> its values, in the order EC2 lists them.
-ATTRIBUTES: dict[str, Callable[[Call], list[str]]] = {
-    "supported-platforms": lambda call: ["VPC"],
-    "vpc-max-security-groups-per-interface": lambda call: [DEFAULT_LIMITS["vpc-max-security-groups-per-interface"]],
-    "max-elastic-ips": lambda call: [DEFAULT_LIMITS["max-elastic-ips"]],
-    "max-instances": lambda call: [DEFAULT_LIMITS["max-instances"]],
-    "vpc-max-elastic-ips": lambda call: [DEFAULT_LIMITS["vpc-max-elastic-ips"]],
+ATTRIBUTES: dict[str, Reader] = {
+    "supported-platforms": lambda call, limits: ["VPC"],
+    "vpc-max-security-groups-per-interface": _limit("vpc-max-security-groups-per-interface"),
+    "max-elastic-ips": _limit("max-elastic-ips"),
+    "max-instances": _limit("max-instances"),
+    "vpc-max-elastic-ips": _limit("vpc-max-elastic-ips"),
     "default-vpc": _default_vpc,
 }
 
@@ -49,9 +64,10 @@ def describe_account_attributes(call: Call, args: dict[str, Any]) -> dict[str, A
     unknown = [n for n in names if n not in ATTRIBUTES]
     if unknown:
         raise EC2Error("InvalidParameterValue", f"Value ({unknown[0]}) for parameter attributeName is invalid.")
+    limits = functools.cache(lambda: call.translator.limits(call.principal, call.region))
     return {
         "AccountAttributes": [
-            {"AttributeName": name, "AttributeValues": [{"AttributeValue": v} for v in ATTRIBUTES[name](call)]}
+            {"AttributeName": name, "AttributeValues": [{"AttributeValue": v} for v in ATTRIBUTES[name](call, limits)]}
             for name in dict.fromkeys(names)
         ]
     }

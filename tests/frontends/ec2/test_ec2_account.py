@@ -58,6 +58,10 @@ def test_all_attributes(ec2: Any) -> None:
     for name in NUMERIC:
         (value,) = attrs[name]
         assert int(value) > 0, name
+    # The simulator's own limit (the test gateways set max_machines = 1000); where the backend says
+    # nothing, EC2's defaults for a new account.
+    assert attrs["max-instances"] == ["1000"]
+    assert attrs["max-elastic-ips"] == attrs["vpc-max-elastic-ips"] == ["5"]
 
 
 def test_named_attributes_only(ec2: Any) -> None:
