@@ -6,10 +6,10 @@ idempotency tokens, caches listings, and returns resources carrying gateway ids 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -25,6 +25,9 @@ from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Principal, Resource, Zone, in_transition
 from translator.publish import publish
 from translator.store import Store
+
+#: A quoted word of a backend's error message: where backends name resources.
+QUOTED = re.compile(r"'([^'\s]{1,128})'")
 
 R = TypeVar("R")
 
@@ -280,6 +283,8 @@ class Translator:
         try:
             result = self.caller.call(account.driver, op, getattr(backend, op), *args)
         except Exception as exc:
+            if isinstance(exc, CloudgateError):
+                self._gateway_ids_in(account, exc)
             self.jobs.finish(job, error=getattr(exc, "message", type(exc).__name__))
             self.store.invalidate(account.key, spec.invalidates)
             raise
@@ -289,11 +294,26 @@ class Translator:
         self.jobs.finish(job, target_ids=[r.id for r in published] or target_ids)
         return result
 
+    def _gateway_ids_in(self, account: AccountConfig, exc: CloudgateError) -> None:
+        """A backend's error names resources by their native ids; callers know them by gateway ids. Each
+        quoted word that is a native id the gateway knows in this account, of any kind, is replaced."""
+        words = set(QUOTED.findall(exc.message))
+        if not words:
+            return
+        candidates = [(word, gateway_id(account.key, kind, word)) for word in words for kind in RESOURCE_TYPES]
+        try:
+            rows = self.store.resolve([gid for _, gid in candidates])
+        except Exception:  # an error path must not fail on a lookup: the backend's own words then
+            return
+        for (word, gid), row in zip(candidates, rows, strict=True):
+            if row is not None and row[0] == account.key and row[2] == word:
+                exc.message = exc.message.replace(f"'{word}'", f"'{gid}'")
+        exc.args = (exc.message,)
+
     def _on(self, principal: Principal, kind: str, gid: str, op: str, *args: Any) -> Any:
         """Run ``op`` on an existing resource: locate it, then mutate with its native id first."""
         ((account, native),) = self._locate(principal, kind, [gid])
-        with _gateway_ids_in_errors({native: gid}):
-            return self._mutate(principal, account, op, kind, [gid], native, *args)
+        return self._mutate(principal, account, op, kind, [gid], native, *args)
 
     def _on_with(
         self,
@@ -312,8 +332,7 @@ class Translator:
             ((other_acc, other_native),) = self._locate(principal, other_kind, [other])
             if other_acc.key != account.key:
                 raise InvalidParameter(f"The {other_kind} '{other}' is in another region.", kind=other_kind)
-        with _gateway_ids_in_errors({native: gid, **({other_native: other} if other_native and other else {})}):
-            return self._mutate(principal, account, op, kind, [gid], native, other_native, *args)
+        return self._mutate(principal, account, op, kind, [gid], native, other_native, *args)
 
     # machines ----------------------------------------------------------------------------------
     def create_machines(
@@ -542,11 +561,10 @@ class Translator:
         if remove:  # a key given with a value goes only while it still has that value
             current = self.get(principal, kind, gid).tags
             drop = [k for k, v in remove.items() if k in current and (v is None or current[k] == v)]
-        with _gateway_ids_in_errors({native: gid}):
-            if put:
-                self._mutate(principal, account, "set_tags", kind, [gid], kind, native, put)
-            if drop:
-                self._mutate(principal, account, "remove_tags", kind, [gid], kind, native, drop)
+        if put:
+            self._mutate(principal, account, "set_tags", kind, [gid], kind, native, put)
+        if drop:
+            self._mutate(principal, account, "remove_tags", kind, [gid], kind, native, drop)
 
     def _forget_tags(self, principal: Principal, kind: str, gid: str) -> None:
         ((account, _),) = self._locate(principal, kind, [gid])
@@ -563,19 +581,6 @@ class Translator:
         if job is None:
             raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
         return job
-
-
-@contextmanager
-def _gateway_ids_in_errors(natives: dict[str, str]) -> Iterator[None]:
-    """A backend's error names resources by native ids; callers know them by gateway ids."""
-    try:
-        yield
-    except CloudgateError as exc:
-        for native, gid in natives.items():
-            if native and native in exc.message:
-                exc.message = exc.message.replace(native, gid)
-                exc.args = (exc.message,)
-        raise
 
 
 def _not_found(kind: str, gid: str) -> NotFound:
