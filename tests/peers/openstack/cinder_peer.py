@@ -4,8 +4,8 @@
 services of a deployment in one process, joined by oslo.messaging's in-process ``fake://`` transport
 instead of a broker, with the fake LVM volume driver Cinder ships for its functional tests (no disks,
 no root). A sqlite database in the workdir (``cinder-manage db sync``), Cinder's default policies, and
-keystonemiddleware validating tokens against the test Keystone as a ``cinder-*`` service user (admin
-of its own project). What a client sees:
+keystonemiddleware validating tokens against the test Keystone as a ``cinder-*`` service user (admin and
+service in its own project). What a client sees:
 
 - ``Cinder.url`` is ``http://127.0.0.1:PORT/v3`` (no project id in the path), the ``volumev3``
   endpoint (service ``cinderv3``) of ``Cinder.region`` (default ``RegionOne``) in Keystone's catalog;
