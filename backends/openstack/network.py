@@ -220,8 +220,9 @@ def list_addresses(b: OpenStackBackend) -> list[Address]:
             for a in _proxy(b, "GET", "/os-floating-ips", "address", "list addresses")["floating_ips"]
         ]
     ips = b.cloud.pages("network", "/floatingips", "floatingips", what="list addresses")
-    devices: dict[str, str] = {}
-    if any(ip.get("port_id") for ip in ips):
+    # Neutron's fip-port-details extension names the server of an associated IP; without it, the ports do.
+    devices = {ip["port_id"]: ip["port_details"].get("device_id") or "" for ip in ips if ip.get("port_details")}
+    if any(ip.get("port_id") and ip["port_id"] not in devices for ip in ips):
         ports = b.cloud.pages("network", "/ports", "ports", what="list ports")
         devices = {p["id"]: p.get("device_id") or "" for p in ports}
     return [
