@@ -16,7 +16,7 @@ user's, as deployments must; without them, the harness's fake Neutron and Cinder
   ``155d900f-4e14-4e4c-a73d-069cbf4541e6``.
 - servers boot asynchronously (BUILD, then ACTIVE); stop/start/reboot/delete work; with ``networks``
   ``"auto"`` (or omitted before 2.37) a server lands on the project's only network: Neutron's shared
-  ``private`` (10.0.0.0/16) until the project makes its own. (With the fake Neutron: a /20 of 10/8 per project.)
+  ``private`` (10.0.0.0/16) until the project makes its own.
 - Nova's default quotas (10 instances, 20 cores, 50 GiB RAM per project); admins change them with
   ``os-quota-sets``.
 """
