@@ -22,17 +22,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from netutil import free_port
-
 from .keystone_peer import Keystone
-from .process import Peer, PeerProcess, answers, run_manage
-from .venvs import HERE, Progress, clean_env, ensure_venv
+from .process import Peer, answers, run_manage, start_gunicorn
+from .venvs import Progress, clean_env, ensure_venv
 
 REGION = "RegionGlance"
 START_TIMEOUT = 120.0
 WORKERS = 2
 PAGE_SIZE = 3  # images per page of a listing without ``limit``
-PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and gunicorn binding it
 
 GLANCE_CONF = """\
 [DEFAULT]
@@ -88,8 +85,8 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
     service = keystone.service_user("glance")
     conf = workdir / "glance-api.conf"
     env = {**clean_env(), "OS_GLANCE_CONFIG_DIR": str(workdir)}
-    for attempt in range(PORT_ATTEMPTS):
-        port = free_port()
+
+    def prepare(port: int) -> str:
         url = f"http://127.0.0.1:{port}"
         conf.write_text(
             GLANCE_CONF.format(
@@ -100,36 +97,21 @@ def start_glance(workdir: Path, keystone: Keystone, progress: Progress = print) 
                 authtoken=keystone.authtoken_conf(service),
             )
         )
-        if attempt == 0:
+        if not (workdir / "glance.db").exists():
             run_manage(venv, "glance-manage", conf, "db_sync")
-        command = [
-            str(venv / "bin" / "gunicorn"),
-            "--config",
-            str(HERE / "scripts" / "gunicorn_conf.py"),  # stops when our stdin pipe closes
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "sync",
-            "--workers",
-            str(WORKERS),
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "5",
-            "--no-control-socket",  # gunicorn's default one is a single path in $HOME, shared by every master
-            "--pythonpath",
-            str(HERE / "scripts"),
-            "glance_wsgi:application",
-        ]
-        process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
-        try:
-            # The versions document at the root answers without a token, 300 Multiple Choices.
-            process.wait_until(lambda url=url: answers(url, (200, 300)), "glance (gunicorn)", START_TIMEOUT)
-            break
-        except RuntimeError:
-            process.stop()
-            if attempt == PORT_ATTEMPTS - 1:
-                raise
+        return url
+
+    process, url = start_gunicorn(
+        venv,
+        "glance_wsgi:application",
+        workdir,
+        env,
+        workers=WORKERS,
+        prepare=prepare,
+        # The versions document at the root answers without a token, 300 Multiple Choices.
+        ready=lambda url: answers(url, (200, 300)),
+        timeout=START_TIMEOUT,
+    )
     try:
         keystone.register_endpoint("image", "glance", url, region=REGION)
     except Exception:

@@ -20,17 +20,15 @@ from typing import Any
 
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
-from netutil import free_port
 
-from .process import Peer, PeerProcess, answers, run_manage
-from .venvs import HERE, Progress, clean_env, ensure_venv
+from .process import Peer, PeerProcess, answers, run_manage, start_gunicorn
+from .venvs import Progress, clean_env, ensure_venv
 
 REGION = "RegionOne"
 DOMAIN = "Default"
 HTTP_TIMEOUT = 30.0  # seconds for every call to Keystone
 START_TIMEOUT = 90.0
 WORKERS = 4  # concurrent requests Keystone serves (the gateway's workers authenticate in parallel)
-PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and gunicorn binding it
 
 KEYSTONE_CONF = """\
 [DEFAULT]
@@ -230,42 +228,26 @@ def start_keystone(workdir: Path, progress: Progress = print) -> Keystone:
     run_manage(venv, "keystone-manage", conf, "credential_setup", "--keystone-user", user, "--keystone-group", group)
     password = secrets.token_urlsafe(16)
     env = {**clean_env(), "OS_KEYSTONE_CONFIG_DIR": str(workdir)}
-    for attempt in range(PORT_ATTEMPTS):
-        port = free_port()
+
+    def prepare(port: int) -> str:
         url = f"http://127.0.0.1:{port}/v3"
         # "--opt=value": a random password may start with "-", which argparse would read as an option.
         bootstrap = ["bootstrap", f"--bootstrap-password={password}", "--bootstrap-region-id", REGION]
         for interface in ("public", "internal", "admin"):
             bootstrap += [f"--bootstrap-{interface}-url", url]
         run_manage(venv, "keystone-manage", conf, *bootstrap)  # re-running it moves the endpoints to the new port
-        command = [
-            str(venv / "bin" / "gunicorn"),
-            "--config",
-            str(HERE / "scripts" / "gunicorn_conf.py"),
-            "--pythonpath",
-            str(HERE / "scripts"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            # Sync workers answer "Connection: close": no idle keep-alive connection for a client to reuse
-            # just as the server drops it (a threaded worker's keep-alive made keystoneauth retry).
-            "--worker-class",
-            "sync",
-            "--workers",
-            str(WORKERS),
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "5",
-            "keystone_wsgi:application",
-        ]
-        process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
-        try:
-            process.wait_until(lambda url=url: answers(url), "keystone (gunicorn)", START_TIMEOUT)
-            break
-        except RuntimeError:
-            process.stop()
-            if attempt == PORT_ATTEMPTS - 1:
-                raise
+        return url
+
+    process, url = start_gunicorn(
+        venv,
+        "keystone_wsgi:application",
+        workdir,
+        env,
+        workers=WORKERS,
+        prepare=prepare,
+        ready=answers,
+        timeout=START_TIMEOUT,
+    )
     admin = Credentials(
         auth_url=url, username="admin", password=password, project_name="admin", project_id="", user_id=""
     )

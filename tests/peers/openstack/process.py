@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from netutil import free_port
 
 from .venvs import clean_env
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 STOP_GRACE = 15.0  # seconds between SIGTERM and SIGKILL
+PORT_ATTEMPTS = 3  # gunicorn peers choose a free port before binding it: so many tries
 
 
 class PeerProcess:
@@ -135,6 +137,45 @@ def start_script(
         stdin_pipe=True,
     )
     return process, process.wait_until(lambda: ready_port(ready), script, timeout)
+
+
+def start_gunicorn(
+    venv: Path,
+    app: str,
+    workdir: Path,
+    env: Mapping[str, str],
+    *,
+    workers: int,
+    prepare: Callable[[int], str],
+    ready: Callable[[str], bool],
+    timeout: float,
+) -> tuple[PeerProcess, str]:
+    """Serve a WSGI ``app`` of ``scripts/`` with the venv's gunicorn on a free loopback port; the process and
+    the URL ``prepare(port)`` made (after writing whatever config names that URL).
+
+    A free port can be taken between choosing it and gunicorn binding it: then another one is tried.
+    Sync workers answer "Connection: close", so no client reuses an idle keep-alive connection just as
+    the server drops it; ``gunicorn_conf.py`` stops the master when our stdin pipe closes.
+    """
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        url = prepare(port)
+        command = [
+            str(venv / "bin" / "gunicorn"),
+            *("--config", str(SCRIPTS / "gunicorn_conf.py"), "--pythonpath", str(SCRIPTS)),
+            *("--bind", f"127.0.0.1:{port}", "--worker-class", "sync", "--workers", str(workers)),
+            *("--timeout", "120", "--graceful-timeout", "5"),
+            app,
+        ]
+        process = PeerProcess(command, log=workdir / "gunicorn.log", cwd=workdir, env=env, stdin_pipe=True)
+        try:
+            process.wait_until(lambda url=url: ready(url), f"{app} (gunicorn)", timeout)
+            return process, url
+        except RuntimeError:
+            process.stop()
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def run_manage(venv: Path, tool: str, conf: Path, *args: str) -> None:
