@@ -232,42 +232,37 @@ def _ec2_ports(rule: Rule) -> tuple[int, int]:
     return (-1 if low is None else low, -1 if high is None else high)
 
 
-def _group_rule(call: Call, group: SecurityGroup, rule: Rule) -> dict[str, Any]:
+def _rule_fields(group: SecurityGroup, rule: Rule) -> dict[str, Any]:
+    """What a SecurityGroupRule and a RevokedSecurityGroupRule both say of a rule."""
     low, high = _ec2_ports(rule)
     return {
         "SecurityGroupRuleId": rule_id(group.id, rule),
         "GroupId": public_id("security_group", group.id),
-        "GroupOwnerId": call.account_id,
         "IsEgress": rule.direction == "egress",
         "IpProtocol": rule.protocol,
         "FromPort": low,
         "ToPort": high,
         "CidrIpv4": rule.cidr if rule.cidr and not _is_v6(rule.cidr) else None,
         "CidrIpv6": rule.cidr if _is_v6(rule.cidr) else None,
+        "Description": rule.description or None,
+    }
+
+
+def _group_rule(call: Call, group: SecurityGroup, rule: Rule) -> dict[str, Any]:
+    return {
+        **_rule_fields(group, rule),
+        "GroupOwnerId": call.account_id,
         "ReferencedGroupInfo": (
             {"GroupId": public_id("security_group", rule.group_id), "UserId": call.account_id}
             if rule.group_id
             else None
         ),
-        "Description": rule.description or None,
         "Tags": [],
     }
 
 
 def _revoked_rule(group: SecurityGroup, rule: Rule) -> dict[str, Any]:
-    low, high = _ec2_ports(rule)
-    return {
-        "SecurityGroupRuleId": rule_id(group.id, rule),
-        "GroupId": public_id("security_group", group.id),
-        "IsEgress": rule.direction == "egress",
-        "IpProtocol": rule.protocol,
-        "FromPort": low,
-        "ToPort": high,
-        "CidrIpv4": rule.cidr if rule.cidr and not _is_v6(rule.cidr) else None,
-        "CidrIpv6": rule.cidr if _is_v6(rule.cidr) else None,
-        "ReferencedGroupId": public_id("security_group", rule.group_id),
-        "Description": rule.description or None,
-    }
+    return {**_rule_fields(group, rule), "ReferencedGroupId": public_id("security_group", rule.group_id)}
 
 
 def _arn(call: Call, group_pid: str | None) -> str:
