@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.openstack.machines import get_server, parse_time
 from backends.openstack.session import PROXY_MICROVERSION
+from backends.openstack.settle import settle
 from translator.errors import Conflict, NotFound
 from translator.model import Flavor, Image, ImageSpec, ImageState
 
@@ -39,7 +40,6 @@ IMAGE_STATES: Mapping[str, ImageState] = {
 }
 #: Glance ``os_type`` -> EC2 platform.
 PLATFORMS: Mapping[str, str] = {"windows": "windows"}
-DELETE_POLL = 0.2
 
 
 def _glance(raw: Mapping[str, Any]) -> Image:
@@ -142,12 +142,11 @@ def delete_image(b: OpenStackBackend, native_id: str) -> None:
     else:
         path = f"/images/{native_id}"
         b.cloud.rest("DELETE", "compute", path, kind="image", what="delete image", microversion=PROXY_MICROVERSION)
-    deadline = time.monotonic() + b.opts.delete_wait
-    while time.monotonic() < deadline:
-        image = find_image(b, native_id)
-        if image is None or image.state is ImageState.DEREGISTERED:
-            return
-        time.sleep(DELETE_POLL)
+    settle(b.opts.delete_wait, lambda: _deregistered(find_image(b, native_id)))
+
+
+def _deregistered(image: Image | None) -> bool:
+    return image is None or image.state is ImageState.DEREGISTERED
 
 
 def list_flavors(b: OpenStackBackend) -> list[Flavor]:

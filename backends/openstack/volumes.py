@@ -22,6 +22,7 @@ from libcloud.compute.types import NodeState
 
 from backends.openstack.machines import parse_time
 from backends.openstack.session import PROXY_MICROVERSION
+from backends.openstack.settle import POLL, gone, settle
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.model import Attachment, AttachmentState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
 
@@ -67,7 +68,6 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
 }
 DEVICE_KEY = "cloudgate_device"
 MACHINE_KEY = "cloudgate_machine"  # the server an attachment is for, until Cinder lists the attachment itself
-POLL = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,17 +230,7 @@ def delete_volume(b: OpenStackBackend, native_id: str) -> None:
     if volume.attachments or volume.state is VolumeState.IN_USE:
         raise Conflict(f"The volume '{native_id}' is attached.", kind="volume", reason="in_use")
     _call(b, "DELETE", f"{d.volumes}/{native_id}", "volume", "delete volume")
-    _wait_gone(b, lambda: get_volume(b, native_id))
-
-
-def _wait_gone(b: OpenStackBackend, get: Any) -> None:
-    deadline = time.monotonic() + b.opts.delete_wait
-    while time.monotonic() < deadline:
-        try:
-            get()
-        except NotFound:
-            return
-        time.sleep(POLL)
+    settle(b.opts.delete_wait, gone(lambda: get_volume(b, native_id)))
 
 
 def _node(driver: ComputeDriver, native_id: str) -> Node:
@@ -322,10 +312,9 @@ def delete_snapshot(b: OpenStackBackend, native_id: str) -> None:
     """EC2 lets a snapshot go while volumes are still being made from it; Cinder would fail those volumes,
     so the delete waits (``delete_wait`` at most) for them to be made first."""
     d = dialect(b)
-    deadline = time.monotonic() + b.opts.delete_wait
-    while time.monotonic() < deadline and any(
-        v.snapshot_id == native_id and v.state is VolumeState.CREATING for v in list_volumes(b)
-    ):
-        time.sleep(POLL)
+    settle(
+        b.opts.delete_wait,
+        lambda: not any(v.snapshot_id == native_id and v.state is VolumeState.CREATING for v in list_volumes(b)),
+    )
     _call(b, "DELETE", f"{d.snapshots}/{native_id}", "snapshot", "delete snapshot")
-    _wait_gone(b, lambda: _call(b, "GET", f"{d.snapshots}/{native_id}", "snapshot", "get snapshot"))
+    settle(b.opts.delete_wait, gone(lambda: _call(b, "GET", f"{d.snapshots}/{native_id}", "snapshot", "get snapshot")))
