@@ -70,21 +70,14 @@ class NovaPeer(integrated_helpers._IntegratedTestBase):
         self.flags(compute_driver="fake.FakeDriver")  # 1000 vCPUs: room for every test's servers
         self.flags(allow_resize_to_same_host=True)  # one compute host: a resize must land on it
         self.flags(api_paste_config=str(Path(sys.prefix) / "etc" / "nova" / "api-paste.ini"), group="wsgi")
-        group = "keystone_authtoken"
-        ks_loading.register_auth_conf_options(CONF, group)
-        CONF.register_opts(ks_loading.get_auth_plugin_conf_options("password"), group=group)
+        # keystonemiddleware's auth options are not registered yet when the flags are set: register them first.
+        ks_loading.register_auth_conf_options(CONF, "keystone_authtoken")
         self.flags(
+            **_service_auth("keystone_authtoken", cfg),
             www_authenticate_uri=cfg["keystone_url"],
-            auth_type="password",
-            auth_url=cfg["keystone_url"],
-            username=cfg["username"],
-            password=cfg["password"],
-            project_name=cfg["project_name"],
-            user_domain_id="default",
-            project_domain_id="default",
             interface="public",
             http_connect_timeout=10,
-            group=group,
+            group="keystone_authtoken",
         )
         region = cfg.get("region", "RegionOne")
         if cfg.get("neutron_url") or cfg.get("cinder"):
