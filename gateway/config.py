@@ -106,6 +106,7 @@ _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "cache_ttl": ((int, float), _non_negative),
     "transitional_cache_ttl": ((int, float), _non_negative),
     "idempotency_ttl": ((int,), _positive),
+    "idempotency_lease": ((int, float), _positive),
     "job_ttl": ((int,), _positive),
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),

@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
-from translator.errors import BackendError, BackendUnavailable, CloudgateError, TransientBackendError
+from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
 log = logging.getLogger("cloudgate.translator")
@@ -40,13 +47,19 @@ class BackendCaller:
             0, policy.initial_wait
         )
         self._retry = retry_if_exception_type(TransientBackendError)
+        #: For a call that must not be sent twice: only faults that never reached the cloud are retried.
+        self._retry_unsent = retry_if_exception(
+            lambda exc: isinstance(exc, TransientBackendError) and not isinstance(exc, OutcomeUnknown)
+        )
 
-    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any) -> T:
+    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any, resend: bool = True) -> T:
+        """``fn(*args)``, retried on transient faults; ``resend=False`` for a create the cloud could not
+        recognise as a repeat: a fault after it may have arrived (``OutcomeUnknown``) is then not retried."""
         started = time.perf_counter()
         retrying = Retrying(
             stop=self._stop,
             wait=self._wait,
-            retry=self._retry,
+            retry=self._retry if resend else self._retry_unsent,
             before_sleep=lambda state: BACKEND_ERRORS.labels(driver, operation, "transient").inc(),
             reraise=True,
         )

@@ -79,6 +79,11 @@ class TransientBackendError(BackendError):
     status = 503
 
 
+class OutcomeUnknown(TransientBackendError):
+    """The request may have reached the cloud, but no answer came back (read timeout, connection lost after
+    sending). Retried only where the cloud can recognise a repeat (an idempotency key); else unavailable."""
+
+
 class BackendUnavailable(CloudgateError):
     """The backend kept failing after the translator's retries, or is known to be down."""
 

@@ -389,6 +389,9 @@ class MachineSpec:
     block_devices: tuple[BlockDevice, ...] = ()
     hibernation: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+    #: Names this create so that a repeat finds the first: the caller's token in, the translator's derived key
+    #: out to the backend, which hands it to the cloud (never part of what the request is compared on).
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -410,6 +413,8 @@ class VolumeSpec:
     snapshot_id: str | None = None
     name: str = ""
     description: str = ""
+    #: As ``MachineSpec.idempotency_key``.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -63,6 +63,10 @@ OPERATIONS: dict[str, Operation] = {
     "remove_tags": Operation(Capability.NATIVE_TAGS, tuple(RESOURCE_TYPES)),
 }
 
+#: Operations that make a resource: sent again after the cloud may have got them, they would make a second one,
+#: unless their spec carries an ``idempotency_key`` the backend hands to the cloud (see ``idempotency``).
+CREATES = frozenset(op for op in OPERATIONS if op.startswith(("create_", "import_", "allocate_")))
+
 
 class Mutator:
     """Runs the operations of ``OPERATIONS`` against a caller's account."""
@@ -96,7 +100,8 @@ class Mutator:
             )
         job = self.jobs.start(principal, op, target_kind, target_ids)
         try:
-            result = self.caller.call(account.driver, op, getattr(backend, op), *args)
+            resend = op not in CREATES or any(getattr(a, "idempotency_key", "") for a in args)
+            result = self.caller.call(account.driver, op, getattr(backend, op), *args, resend=resend)
         except Exception as exc:
             if isinstance(exc, CloudgateError):
                 self._gateway_ids_in(account, exc)

@@ -9,16 +9,13 @@ the parts that do the work (``accounts`` routing, ``listings`` reads, ``mutation
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from translator import model
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.calls import BackendCaller, RetryPolicy
-from translator.codec import dumps
 from translator.errors import NotFound, Unsupported
 from translator.idempotency import Idempotency
 from translator.identity import Tenant, authorize
@@ -36,6 +33,8 @@ class TranslatorSettings:
     cache_ttl: float = 5.0
     transitional_cache_ttl: float = 1.0
     idempotency_ttl: int = 86400
+    #: Seconds a pending client token stays claimed without a heartbeat (a dead worker's lapses this soon).
+    idempotency_lease: float = 5.0
     job_ttl: int = 86400
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -62,7 +61,7 @@ class Translator:
             self.routing, store, self.caller, CacheTimes(settings.cache_ttl, settings.transitional_cache_ttl)
         )
         self.mutator = Mutator(self.routing, self.listings, store, self.caller, self.jobs)
-        self.idempotency = Idempotency(store, settings.idempotency_ttl)
+        self.idempotency = Idempotency(store, settings.idempotency_ttl, settings.idempotency_lease)
         self.tags = Tags(self.routing, self.listings, self.mutator, store)
 
     # -- accounts ----------------------------------------------------------------------------
@@ -120,19 +119,17 @@ class Translator:
 
     # machines ----------------------------------------------------------------------------------
     def create_machines(
-        self, principal: Principal, spec: model.MachineSpec, region: str | None = None, client_token: str = ""
+        self, principal: Principal, spec: model.MachineSpec, region: str | None = None
     ) -> list[model.Machine]:
-        """Launch ``spec.count`` machines; a repeated ``client_token`` returns the first launch."""
+        """Launch ``spec.count`` machines; a repeated ``spec.idempotency_key`` returns the first launch."""
+        authorize(principal, "write")
         account = self.account(principal, region)
-        if not client_token:
-            return self._launch(principal, account, spec)
-        fingerprint = hashlib.sha256(dumps([account.key, _spec_dict(spec)])).hexdigest()
         return self.idempotency.run(
             principal,
-            client_token,
-            fingerprint,
+            account.key,
             "machine",
-            lambda: self._launch(principal, account, spec),
+            spec,
+            lambda keyed: self._launch(principal, account, keyed),
             lambda ids: self.get_many(principal, "machine", ids),
         )
 
@@ -180,9 +177,18 @@ class Translator:
 
     # volumes and snapshots -------------------------------------------------------------------------
     def create_volume(self, principal: Principal, spec: model.VolumeSpec, region: str | None = None) -> model.Volume:
+        """A new volume; a repeated ``spec.idempotency_key`` returns the first one."""
+        authorize(principal, "write")
         account = self.account(principal, region)
-        native_spec = self.routing.native_refs(principal, account, spec)
-        return self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)
+
+        def create(keyed: model.VolumeSpec) -> list[model.Volume]:
+            native_spec = self.routing.native_refs(principal, account, keyed)
+            return [self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)]
+
+        (volume,) = self.idempotency.run(
+            principal, account.key, "volume", spec, create, lambda ids: self.get_many(principal, "volume", ids)
+        )
+        return volume
 
     def delete_volume(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "volume", gid, "delete_volume")
@@ -299,10 +305,6 @@ class Translator:
         if job is None:
             raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
         return job
-
-
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}
 
 
 __all__ = ["OPERATIONS", "Translator", "TranslatorSettings", "gateway_id"]

@@ -46,7 +46,7 @@ def _launch(rt, principal: Principal = DEMO, count: int = 1, **kw: Any):
     t = rt.translator
     image = t.list(principal, "image")[0]
     flavor = next(f for f in t.list(principal, "flavor") if f.name == "t3.micro")
-    return t.create_machines(principal, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count), **kw)
+    return t.create_machines(principal, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count, **kw))
 
 
 def test_gateway_ids_are_the_uuid5_of_account_kind_and_native_id(runtime, redis_server) -> None:
@@ -95,15 +95,15 @@ def test_transient_faults_are_retried_then_unavailable(redis_server, redis_clien
 
 
 def test_client_tokens_are_idempotent(runtime) -> None:
-    first = _launch(runtime, count=2, client_token="tok")
-    again = _launch(runtime, count=2, client_token="tok")
+    first = _launch(runtime, count=2, idempotency_key="tok")
+    again = _launch(runtime, count=2, idempotency_key="tok")
     assert [m.id for m in again] == [m.id for m in first]
     assert len(runtime.translator.list(DEMO, "machine")) == 2
     with pytest.raises(Conflict) as excinfo:
-        _launch(runtime, count=3, client_token="tok")
+        _launch(runtime, count=3, idempotency_key="tok")
     assert excinfo.value.reason == "idempotency"
     # Tokens are per tenant.
-    assert len(_launch(runtime, OTHER, count=1, client_token="tok")) == 1
+    assert len(_launch(runtime, OTHER, count=1, idempotency_key="tok")) == 1
 
 
 def test_tenants_see_only_their_accounts(runtime) -> None:
