@@ -90,6 +90,10 @@ class FaultSettings:
     fail_first: int = 0
     fail_rate: float = 0.0
     down: bool = False
+    #: Seconds every create takes to answer once the resource is made (a slow cloud: a worker can die meanwhile).
+    create_delay: float = 0.0
+    #: The first N creates make their resource, then fail as if the answer were lost (``OutcomeUnknown``).
+    timeout_after_create: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,8 @@ def parse_settings(options: Mapping[str, Any]) -> Settings:
             fail_first=int(faults.get("fail_first", 0)),
             fail_rate=float(faults.get("fail_rate", 0.0)),
             down=bool(faults.get("down", False)),
+            create_delay=float(faults.get("create_delay", 0.0)),
+            timeout_after_create=int(faults.get("timeout_after_create", 0)),
         ),
     )
 
@@ -192,6 +198,8 @@ FAULT_FIELDS: o.Fields = {
     "fail_first": (o.non_negative_int, False),
     "fail_rate": (o.fraction, False),
     "down": (o.boolean, False),
+    "create_delay": (o.non_negative, False),
+    "timeout_after_create": (o.non_negative_int, False),
 }
 CHECKS: dict[str, o.Check | o.Nested] = {
     "boot_delay": o.non_negative,

@@ -12,7 +12,7 @@ from typing import Any
 
 from backends.simulator import network, volumes
 from backends.simulator.security_groups import DEFAULT_GROUP
-from backends.simulator.storage import Rec, Sim, Tx, new_id
+from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     Flavor,
@@ -183,6 +183,9 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
     volumes.check_block_devices(spec.block_devices)
 
     def run(tx: Tx) -> list[Machine]:
+        earlier = made_with(tx, "machine", spec.idempotency_key)
+        if earlier:
+            return earlier
         image, flavor, subnet, groups = check_launch(sim, tx, spec)
         disks = volumes.block_device_sizes(tx, spec.block_devices)
         for bd, size in zip(spec.block_devices, disks, strict=True):
@@ -194,7 +197,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                 )
         reservation, now = new_id("r"), tx.now
         launched = []
-        for ip in private_ips(tx, subnet, spec.count):
+        for index, ip in enumerate(private_ips(tx, subnet, spec.count)):
             rec = Rec(
                 Machine(
                     native_id=new_id("vm"),
@@ -223,6 +226,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                 )
             )
             move(rec, now, sim.settings.boot_delay, "pending", "running")
+            keep_key(rec, spec.idempotency_key, index)
             root = max(image.min_disk_gb, flavor.disk_gb, volumes.MIN_SIZE_GB)
             attached = []
             if not any(bd.device == image.root_device for bd in spec.block_devices):

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from gateway.app import build_runtime, seed_identity
+from gateway.config import parse
 from translator.codec import dumps
 from translator.errors import BackendUnavailable, Conflict
 from translator.idempotency import Idempotency, backend_key, fingerprint
-from translator.model import MachineSpec, Principal, VolumeSpec
+from translator.model import JobState, MachineSpec, Principal, VolumeSpec
 from translator.store import Store
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -145,3 +147,61 @@ def test_a_create_without_token_gets_a_fresh_key_of_its_own(redis_client) -> Non
         idem.run(DEMO, "demo/r1", "volume", VolumeSpec(size_gb=1), lambda k: keys.append(k.idempotency_key) or [], list)
     assert all(keys) and keys[0] != keys[1]
     assert not redis_client.keys("cg:idem:*"), "no record without a caller's token"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Through the translator and the simulator whose answers to creates get lost (faults.timeout_after_create)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lossy(redis_server, redis_client):
+    """A translator whose simulator makes the first two creates, then loses their answers; two attempts a call."""
+    config = parse(
+        {
+            "gateway": {"redis_url": redis_server.url},
+            "translator": {"cache_ttl": 0.0, "retry_attempts": 2, "retry_initial_wait": 0.0},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0, "faults": {"timeout_after_create": 2}}},
+            "tenants": {"demo": {"regions": {"r1": {"backend": "sim", "zones": ["r1a"]}}}},
+        }
+    )
+    runtime = build_runtime(config, redis_server.url)
+    seed_identity(runtime)
+    yield runtime.translator
+    runtime.close()
+
+
+def test_a_keyed_create_whose_answer_is_lost_is_resent_and_finds_the_first(lossy) -> None:
+    """No token from the caller: the translator's own key makes its resend find the machines already made."""
+    image = lossy.list(DEMO, "image")[0]
+    flavor = next(f for f in lossy.list(DEMO, "flavor") if f.name == "t3.micro")
+    spec = MachineSpec(image_id=image.id, flavor_id=flavor.id, count=2)
+    with pytest.raises(BackendUnavailable):
+        lossy.create_machines(DEMO, spec)  # made, answer lost, resent: found, answer lost again
+    assert len(lossy.list(DEMO, "machine")) == 2, "the resend made nothing new"
+    # The caller's retry carries no token: a new request, new machines (as EC2 without ClientToken).
+    assert len(lossy.create_machines(DEMO, spec)) == 2
+    assert len(lossy.list(DEMO, "machine")) == 4
+
+
+def test_a_create_whose_answer_is_lost_is_found_by_the_callers_retry_with_its_token(lossy) -> None:
+    spec = VolumeSpec(size_gb=1, zone="r1a", idempotency_key="vol-token")
+    with pytest.raises(BackendUnavailable):
+        lossy.create_volume(DEMO, spec)
+    (made,) = lossy.list(DEMO, "volume")
+    assert lossy.create_volume(DEMO, spec).id == made.id
+    assert lossy.create_volume(DEMO, spec).id == made.id
+    assert [v.id for v in lossy.list(DEMO, "volume")] == [made.id]
+
+
+def test_a_create_without_key_is_not_resent_once_it_may_have_reached_the_cloud(lossy) -> None:
+    """A key pair has no idempotency key: its lost answer is unavailable at once, not a second create (which
+    would also answer "duplicate" for the pair the first attempt made)."""
+    with pytest.raises(BackendUnavailable):
+        lossy.create_key_pair(DEMO, "k1")
+    assert [k.name for k in lossy.list(DEMO, "key_pair")] == ["k1"]
+    (job,) = [j for j in lossy.list_jobs(DEMO) if j.operation == "create_key_pair"]
+    assert job.state == JobState.FAILED
+    with pytest.raises(BackendUnavailable):
+        lossy.create_key_pair(DEMO, "k2")  # the second lost answer (resent, it would have been "duplicate")
+    assert sorted(k.name for k in lossy.list(DEMO, "key_pair")) == ["k1", "k2"]
