@@ -144,7 +144,10 @@ class Idempotency:
                 created = work(keyed)
             except BaseException:
                 # The work may have reached the cloud: a repeat carries the same key to it and finds that.
-                self.store.idempotency_release(tenant, token, pending)
+                try:
+                    self.store.idempotency_release(tenant, token, pending)
+                except Exception as exc:  # Redis away: the lease lapses by itself; the work's error is the answer
+                    log.warning("idempotency claim not released: %s", exc)
                 raise
         done = {"fp": fp, "state": "done", "result": {"ids": [r.id for r in created]}}
         self.store.idempotency_complete(tenant, token, pending, dumps(done), self.ttl)
