@@ -294,6 +294,7 @@ RULE_PROTOCOLS: dict[str, str] = {
 class Rule:
     """One security-group rule; ``protocol`` is ``tcp``, ``udp``, ``icmp`` or ``-1`` (all)."""
 
+    REFS: ClassVar[dict[str, str]] = {"group_id": "security_group"}
     direction: str  # "ingress" | "egress"
     protocol: str
     from_port: int | None = None
@@ -395,6 +396,7 @@ class MachineSpec:
         "flavor_id": "flavor",
         "subnet_id": "subnet",
         "security_group_ids": "security_group",
+        "block_devices.snapshot_id": "snapshot",
     }
     image_id: str
     flavor_id: str

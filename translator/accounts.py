@@ -1,0 +1,83 @@
+"""Routing: which backend account a caller's request goes to, and where a gateway id lives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from translator.backend import AccountConfig, Backend, BackendServices, Capability, load_driver
+from translator.errors import InvalidParameter, NotFound
+from translator.identity import Tenant
+from translator.model import Principal
+from translator.refs import map_refs
+from translator.store import Store
+
+
+def not_found(kind: str, gid: str) -> NotFound:
+    return NotFound(f"The {kind.replace('_', ' ')} ID '{gid}' does not exist", kind=kind)
+
+
+class Accounts:
+    """Tenants' backend accounts, their (lazily built) backend instances, and id location."""
+
+    def __init__(
+        self,
+        accounts: Mapping[str, AccountConfig],
+        tenants: Mapping[str, Tenant],
+        store: Store,
+        services: BackendServices,
+    ) -> None:
+        self.accounts = dict(accounts)
+        self.tenants = dict(tenants)
+        self.store = store
+        self.services = services
+        self._backends: dict[str, Backend] = {}
+
+    def backend(self, account: AccountConfig) -> Backend:
+        """The backend instance of an account, built on first use (drivers load lazily)."""
+        found = self._backends.get(account.key)
+        if found is None:
+            found = load_driver(account.driver)(account, self.services)
+            found = self._backends.setdefault(account.key, found)
+        return found
+
+    def capabilities(self, account: AccountConfig) -> frozenset[Capability]:
+        return self.backend(account).capabilities
+
+    def regions(self, principal: Principal) -> list[AccountConfig]:
+        tenant = self.tenants.get(principal.tenant)
+        return [self.accounts[k] for k in tenant.accounts] if tenant else []
+
+    def account(self, principal: Principal, region: str | None = None) -> AccountConfig:
+        """The caller's account in ``region`` (its first one when None)."""
+        for acc in self.regions(principal):
+            if region is None or acc.region == region:
+                return acc
+        raise NotFound(f"The region '{region}' does not exist or is not enabled.", kind="region")
+
+    def locate(self, principal: Principal, kind: str, gids: list[str]) -> list[tuple[AccountConfig, str]]:
+        """Account and native id of each gateway id; NotFound for unknown or other tenants' ids."""
+        tenant = self.tenants.get(principal.tenant)
+        mine = set(tenant.accounts) if tenant else set()
+        out = []
+        for gid, row in zip(gids, self.store.resolve(gids), strict=True):
+            if row is None or row[1] != kind or row[0] not in mine or row[0] not in self.accounts:
+                raise not_found(kind, gid)
+            out.append((self.accounts[row[0]], row[2]))
+        return out
+
+    def native_refs(self, principal: Principal, account: AccountConfig, spec: Any) -> Any:
+        """A copy of a request dataclass with every gateway-id reference (``REFS``, nested ones too) made
+        native; each must be the caller's and in ``account``."""
+
+        def native(kind: str, gid: str) -> str:
+            ((acc, native_id),) = self.locate(principal, kind, [gid])
+            if acc.key != account.key:
+                raise InvalidParameter(f"The {kind.replace('_', ' ')} '{gid}' is in another region.", kind=kind)
+            return native_id
+
+        return map_refs(spec, native)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
