@@ -14,6 +14,7 @@ stalled longer than a whole lease, and then only the one holding the lease can r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -28,9 +29,8 @@ from typing import Any
 import redis
 
 from translator.errors import CloudgateError, Unsupported
-from translator.ids import sortable_id
 from translator.jobs import JobOutcome, JobSpec, JobStore, parse_ref, ref_of
-from translator.model import Job, JobState
+from translator.model import Job
 
 log = logging.getLogger("cloudgate.jobs")
 
@@ -89,6 +89,9 @@ class JobRunner:
         """Stop claiming and renewing; jobs still running lose their lease and run again elsewhere."""
         self._stop.set()
         self._slot_free.set()
+        if self._threads:
+            with contextlib.suppress(redis.RedisError):  # Redis down: the dispatcher's wait times out instead
+                self.jobs.wake(self.owner)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -97,18 +100,18 @@ class JobRunner:
         self._threads = []
 
     # -- running -----------------------------------------------------------------------------
-    def run_inline(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> tuple[Job, Any]:
+    def run_inline(
+        self, tenant: str, spec: JobSpec, work: Handler | None = None, parent_id: str | None = None
+    ) -> tuple[Job, Any]:
         """Record a job and run it in the calling thread under this runner's lease (no queue hop).
 
-        Returns the ended job and the handler's value; a handler's error is recorded, then raised.
-        If this process dies meanwhile, the lease lapses and another runner runs the job from its record.
+        ``work`` does what the registered handler would, from the caller's own objects. Returns the ended
+        job and the value; an error is recorded, then raised. If this process dies meanwhile, the lease
+        lapses and another runner runs the job from its record, through the registered handler.
         """
         self.start()
-        # The lease first: if the record cannot be written, the lease lapses and finds nothing to run.
-        job_id = sortable_id()
-        self.jobs.adopt(f"{job_id}:{tenant}", self.owner)
-        job = self.jobs.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id)
-        return job, self._execute(self._track(job, 1), reraise=True)
+        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id)
+        return job, self._execute(self._track(job, 1), work, reraise=True)
 
     def _track(self, job: Job, attempt: int) -> _Active:
         active = _Active(job, attempt, ref_of(job), time.monotonic() + self.settings.run_bound)
@@ -116,9 +119,9 @@ class JobRunner:
             self._active[active.ref] = active
         return active
 
-    def _execute(self, active: _Active, *, reraise: bool) -> Any:
+    def _execute(self, active: _Active, work: Handler | None, *, reraise: bool) -> Any:
         job = active.job
-        handler = self.handlers.get(job.operation)
+        handler = work or self.handlers.get(job.operation)
         try:
             if handler is None:
                 raise Unsupported(f"No worker can run the operation '{job.operation}'.", kind="job")
@@ -140,9 +143,8 @@ class JobRunner:
                 return  # failed as overdue by the keeper: the record already says so
             del self._active[active.ref]
         try:
-            if not self.jobs.finish(active.job, active.attempt, error=error, outcome=outcome):
+            if not self.jobs.finish(active.job, active.attempt, error=error, outcome=outcome, release=self.owner):
                 log.warning("job %s ended after another runner took it over; outcome dropped", active.job.id)
-            self.jobs.release(active.ref, self.owner)
         except redis.RedisError as exc:  # the lease lapses and the job runs again: handlers are repeatable
             log.warning("job %s: could not record its end (%s)", active.job.id, exc)
 
@@ -153,7 +155,7 @@ class JobRunner:
             if job is None or self.jobs.start(job, attempt) != "ok":
                 self.jobs.release(ref, self.owner)  # expired, already ended, or superseded
                 return
-            self._execute(self._track(job, attempt), reraise=False)
+            self._execute(self._track(job, attempt), None, reraise=False)
         except redis.RedisError as exc:
             log.warning("job %s: Redis failed while starting it (%s); it will run again", ref, exc)
         finally:
@@ -175,7 +177,7 @@ class JobRunner:
             try:
                 claimed = self.jobs.claim(self.owner, free)
                 if not claimed:
-                    self.jobs.wait_for_work(self.settings.poll)
+                    self.jobs.wait_for_work(self.settings.poll, self.owner)
                     continue
             except redis.RedisError as exc:
                 log.warning("job queue unreachable (%s)", exc)
@@ -204,8 +206,7 @@ class JobRunner:
             refs = list(self._active)
         for active in overdue:
             message = f"The operation did not end within {self.settings.run_bound:g} seconds."
-            self.jobs.finish(active.job, active.attempt, error=message)
-            self.jobs.release(active.ref, self.owner)
+            self.jobs.finish(active.job, active.attempt, error=message, release=self.owner)
         for ref in self.jobs.renew(self.owner, refs):
             log.warning("job %s: lease lost to another runner", ref)
         requeued, exhausted = self.jobs.reap()

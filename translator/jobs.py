@@ -12,6 +12,7 @@ operation name and JSON arguments, so a worker that never saw the request can ru
     cg:jobq:{queue}:owners        hash: ref -> the runner holding its lease
     cg:jobq:{queue}:attempts      hash: ref -> how many times a runner took it
     cg:jobq:{queue}:bell          list: one token per enqueue, so idle runners wake at once
+    cg:jobq:{queue}:wake:<owner>  list: wakes one runner that is stopping
 
 A record changes only through the scripts below, each on one slot. Record writes are conditional on the
 attempt number a runner got when it claimed the job, so a runner that lost its lease (stalled past it)
@@ -35,7 +36,7 @@ from translator.codec import dumps, loads
 from translator.documents import Page
 from translator.errors import InvalidParameter
 from translator.ids import is_gateway_id, sortable_id
-from translator.model import Job, JobState, Principal
+from translator.model import Job, JobState
 
 MAX_PAGE = 1000
 DONE = (JobState.SUCCESS, JobState.FAILED)
@@ -77,13 +78,15 @@ return 'ok'
 """
 
 #: KEYS record, parent; ARGV attempt ('' = whichever), state, now, ttl, field/value pairs -> ok | done | stale | gone
-#: A group parent (no work of its own) ends when its last child does: failed if any child failed.
+#: The arguments go (done work needs no replay, and they may hold user data). A group parent (no work of
+#: its own) ends when its last child does: failed if any child failed.
 _FINISH = """
 local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
 if not st[1] then return 'gone' end
 if st[1] == 'success' or st[1] == 'failed' then return 'done' end
 if ARGV[1] ~= '' and st[2] ~= ARGV[1] then return 'stale' end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[3], 'finished', ARGV[3], 'progress', 100)
+redis.call('HDEL', KEYS[1], 'arguments')
 if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if KEYS[2] ~= KEYS[1] and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -326,6 +329,20 @@ class JobStore:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
+    def create_leased(self, tenant: str, spec: JobSpec, owner: str, parent_id: str | None = None) -> Job:
+        """A running job (attempt 1) leased to ``owner``, for work done in the caller's thread.
+
+        PERF: lease and record go in one round trip (two slots, so a plain pipeline, not a transaction); the
+        lease is written first, so a record that never gets written leaves a lease that lapses on nothing.
+        """
+        job_id = sortable_id()
+        pipe = self.redis.pipeline(transaction=False)
+        self.adopt(f"{job_id}:{tenant}", owner, pipe=pipe)
+        job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=pipe)
+        if not pipe.execute()[-1]:
+            raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
+        return job
+
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
         """Record a job and queue it for whichever runner is free first."""
         job = self.create(tenant, spec, parent_id=parent_id)
@@ -413,8 +430,12 @@ class JobStore:
         *,
         error: str | None = None,
         outcome: JobOutcome | None = None,
+        release: str | None = None,
     ) -> bool:
-        """Record the end of a job (failed when ``error``); False when this attempt no longer owns it."""
+        """Record the end of a job (failed when ``error``); False when this attempt no longer owns it.
+
+        With ``release`` (the runner's owner name), its lease goes in the same round trip.
+        """
         now = time.time()
         state = JobState.FAILED if error else JobState.SUCCESS
         outcome = outcome or JobOutcome()
@@ -425,16 +446,24 @@ class JobStore:
             fields += ["affected_ids", dumps(list(outcome.affected_ids))]
             if not job.target_ids:  # a create's targets are what it made
                 fields += ["target_ids", dumps(list(outcome.affected_ids))]
-                job.target_ids = list(outcome.affected_ids)
         if outcome.result is not None:
             with contextlib.suppress(InvalidParameter):  # a result that is not JSON stays with the caller
                 fields += ["result", _json(outcome.result)]
         args = ["" if attempt is None else attempt, state.value, repr(now), self.settings.ttl, *fields]
-        if _s(self._finish(keys=self._pair(job), args=args)) != "ok":
+        if release is None:
+            ended = self._finish(keys=self._pair(job), args=args)
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            self._finish(keys=self._pair(job), args=args, client=pipe)
+            self.release(ref_of(job), release, pipe=pipe)
+            ended = pipe.execute()[0]
+        if _s(ended) != "ok":
             return False
         job.state, job.updated, job.finished, job.progress = state, now, now, 100
-        job.error, job.message = error, error or outcome.message
-        job.affected_ids = list(outcome.affected_ids) or job.affected_ids
+        job.error, job.message, job.arguments = error, error or outcome.message, {}
+        if outcome.affected_ids:
+            job.affected_ids = list(outcome.affected_ids)
+            job.target_ids = job.target_ids or list(outcome.affected_ids)
         job.result = outcome.result
         return True
 
@@ -464,9 +493,10 @@ class JobStore:
         )
         return [(_s(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
-    def adopt(self, ref: str, owner: str) -> None:
+    def adopt(self, ref: str, owner: str, pipe: Any = None) -> None:
         """Lease a job that runs in the caller's thread (never queued) as attempt 1."""
-        self._adopt(keys=[self.leases, self.owners, self.attempts], args=[ref, owner, int(self.settings.lease * 1000)])
+        lease_ms = int(self.settings.lease * 1000)
+        self._adopt(keys=[self.leases, self.owners, self.attempts], args=[ref, owner, lease_ms], client=pipe)
 
     def renew(self, owner: str, refs: list[str]) -> list[str]:
         """Extend ``owner``'s leases; the refs it no longer holds."""
@@ -475,8 +505,8 @@ class JobStore:
         lost = self._renew(keys=[self.leases, self.owners], args=[owner, int(self.settings.lease * 1000), *refs])
         return [_s(r) for r in lost]
 
-    def release(self, ref: str, owner: str) -> bool:
-        return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner]))
+    def release(self, ref: str, owner: str, pipe: Any = None) -> bool:
+        return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner], client=pipe))
 
     def reap(self, limit: int = 100) -> tuple[list[str], list[str]]:
         """Jobs whose lease lapsed: (requeued, exhausted: out of attempts, for the caller to fail)."""
@@ -486,31 +516,19 @@ class JobStore:
         )
         return [_s(r) for r in requeued], [_s(r) for r in exhausted]
 
-    def wait_for_work(self, timeout: float) -> None:
-        """Block until an enqueue rings the bell or ``timeout`` passes (an idle runner's sleep)."""
-        self.redis.brpop([self.bell], timeout=timeout)
+    def wait_for_work(self, timeout: float, owner: str) -> None:
+        """Block until an enqueue rings the bell, ``wake(owner)`` is called or ``timeout`` passes."""
+        self.redis.brpop([self.bell, self._wake_key(owner)], timeout=timeout)
 
+    def wake(self, owner: str) -> None:
+        """Interrupt ``owner``'s wait at once (a stopping runner); the token expires if nobody waits."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self._wake_key(owner), 1)
+        pipe.expire(self._wake_key(owner), 10)
+        pipe.execute()
 
-class JobLog:
-    """Records the translator's mutations as jobs that run in the request thread (kept until it submits them)."""
-
-    def __init__(self, store: Any, ttl: int) -> None:
-        self.jobs = JobStore(store.redis, JobSettings(ttl=ttl))
-
-    def start(self, principal: Principal, operation: str, target_kind: str, target_ids: list[str]) -> Job:
-        return self.jobs.create(
-            principal.tenant, JobSpec(operation, target_kind, tuple(target_ids)), state=JobState.RUNNING
-        )
-
-    def finish(self, job: Job, target_ids: list[str] | None = None, error: str | None = None) -> Job:
-        self.jobs.finish(job, 1, error=error, outcome=JobOutcome(affected_ids=tuple(target_ids or ())))
-        return job
-
-    def get(self, tenant: str, job_id: str) -> Job | None:
-        return self.jobs.get(tenant, job_id)
-
-    def list(self, tenant: str) -> list[Job]:
-        return self.jobs.list(tenant, limit=MAX_PAGE).items
+    def _wake_key(self, owner: str) -> str:
+        return f"{self.ready.rsplit(':', 1)[0]}:wake:{owner}"
 
 
 # -- encoding -----------------------------------------------------------------------------------------

@@ -13,15 +13,21 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from translator.errors import Conflict, InvalidParameter
+from gateway.app import build_runtime
+from gateway.config import ConfigError, parse
+from translator import arguments
+from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.job_runner import JobRunner
 from translator.jobs import JobOutcome, JobSettings, JobSpec, JobStore
-from translator.model import Job, JobState
+from translator.model import BlockDevice, Job, JobState, MachineAction, MachineSpec, Principal, Rule
+
+DEMO = Principal(user="u", tenant="demo", role="admin")
 
 REPO = Path(__file__).resolve().parents[2]
 #: short leases so a lapsed one is noticed within about a second
@@ -76,7 +82,8 @@ def test_a_queued_job_goes_through_each_state(jobs: JobStore, runners) -> None:
     done = jobs.wait("demo", job.id, timeout=10)
     assert (done.state, done.progress, done.message, done.error) == (JobState.SUCCESS, 100, "", None)
     assert (done.result, done.affected_ids, done.target_ids) == ({"size": 20}, ["vol-1"], ["vol-1"])
-    assert done.finished >= done.started and done.arguments == {"size": 20}
+    # The work's arguments go with the work: a finished record keeps no user data.
+    assert done.finished >= done.started and running.arguments == {"size": 20} and done.arguments == {}
 
 
 def test_failures_are_recorded_as_messages_never_tracebacks(jobs: JobStore, runners) -> None:
@@ -295,3 +302,61 @@ def test_redis_down_is_an_error_for_the_caller_and_the_runner_still_stops() -> N
             runner.run_inline("demo", JobSpec("op", "machine"))
     finally:
         runner.stop()
+
+
+def test_operation_arguments_survive_json_as_the_same_objects() -> None:
+    spec = MachineSpec(
+        image_id="img",
+        flavor_id="small",
+        security_group_ids=("sg-a", "sg-b"),
+        block_devices=(BlockDevice(device="/dev/vdb", size_gb=3, snapshot_id="snap"),),
+        tags=(("Name", "web"),),
+    )
+    args = [spec, MachineAction.STOP, True, None, {"k": "v"}, [Rule(direction="ingress", protocol="tcp")], ["x"]]
+    assert arguments.decode(orjson.loads(orjson.dumps(arguments.encode(args)))) == args
+    with pytest.raises(ValueError):
+        arguments.decode({"$dc": "Popen", "v": {}})
+    with pytest.raises(TypeError):
+        arguments.encode(object())
+
+
+def _translator_runtime(url: str):
+    config = parse(
+        {
+            "gateway": {"redis_url": url},
+            "translator": {"job_lease": 1.0},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0}},
+            "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
+        }
+    )
+    return build_runtime(config, url)
+
+
+def test_a_mutation_queued_by_one_worker_is_run_by_another_from_its_record(redis_server, redis_client) -> None:
+    submitter, worker = _translator_runtime(redis_server.url), _translator_runtime(redis_server.url)
+    try:
+        t = submitter.translator
+        image = t.list(DEMO, "image")[0]
+        flavor = next(f for f in t.list(DEMO, "flavor") if f.name == "t3.micro")
+        account = t.account(DEMO)
+        native = t.routing.native_refs(DEMO, account, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=2))
+        job = t.mutator.submit(DEMO, account, "create_machines", "machine", [], native)
+        assert t.get_job(DEMO, job.id).state == JobState.QUEUED
+        worker.translator.start_jobs()  # only this one runs jobs: the submitter's runner never started
+        done = t.wait_job(DEMO, job.id, timeout=10)
+        assert done.state == JobState.SUCCESS and len(done.affected_ids) == 2
+        assert sorted(m.id for m in t.list(DEMO, "machine")) == sorted(done.affected_ids) == sorted(done.target_ids)
+        with pytest.raises(NotFound):
+            t.get_job(Principal(user="o", tenant="other", role="admin"), job.id)
+    finally:
+        submitter.close()
+        worker.close()
+
+
+@pytest.mark.parametrize("key", ["job_run_bound", "job_wait_bound"])
+def test_config_keeps_job_bounds_below_the_worker_timeout(key: str) -> None:
+    base = {"backends": {"sim": {"driver": "simulator"}}, "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}}}
+    assert getattr(parse({**base, "translator": {key: 60}}).translator, key) == 60
+    with pytest.raises(ConfigError) as refused:
+        parse({**base, "translator": {key: 120}})
+    assert f"translator.{key}" in str(refused.value)
