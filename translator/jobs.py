@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 import redis
+from redis.commands.core import Script
 
 from translator.codec import dumps, loads
 from translator.documents import Page
@@ -40,6 +41,8 @@ from translator.model import Job, JobState
 
 MAX_PAGE = 1000
 DONE = (JobState.SUCCESS, JobState.FAILED)
+#: one script call for ``JobStore._pipelined``: (script, keys, args)
+_Call = tuple[Script, list[str], list[Any]]
 
 # -- scripts on a tenant's slot ----------------------------------------------------------------------
 #: KEYS record, index, parent (= record when none); ARGV id, ttl, field/value pairs -> 0 if the parent is gone
@@ -302,7 +305,10 @@ class JobStore:
         job_id: str | None = None,
         pipe: Any = None,
     ) -> Job:
-        """Write a new job record (not queued: see ``submit``); a ``running`` one counts as attempt 1."""
+        """Write a new job record (not queued: see ``submit``); a ``running`` one counts as attempt 1.
+
+        ``pipe``: a redis-py transaction to write it in, or a list of calls for ``_pipelined``.
+        """
         now = time.time()
         running = state == JobState.RUNNING
         job = Job(
@@ -324,7 +330,11 @@ class JobStore:
             flat += ["group", "1", "open", "0", "total", "0"]
         key = _record_key(tenant, job.id)
         keys = [key, _index_key(tenant), _record_key(tenant, parent_id) if parent_id else key]
-        made = self._create(keys=keys, args=[job.id, self.settings.ttl, *flat], client=pipe)
+        args = [job.id, self.settings.ttl, *flat]
+        if isinstance(pipe, list):
+            pipe.append((self._create, keys, args))
+            return job
+        made = self._create(keys=keys, args=args, client=pipe)
         if pipe is None and not made:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
@@ -336,12 +346,29 @@ class JobStore:
         lease is written first, so a record that never gets written leaves a lease that lapses on nothing.
         """
         job_id = sortable_id()
-        pipe = self.redis.pipeline(transaction=False)
-        self.adopt(f"{job_id}:{tenant}", owner, pipe=pipe)
-        job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=pipe)
-        if not pipe.execute()[-1]:
+        calls: list[_Call] = []
+        self.adopt(f"{job_id}:{tenant}", owner, pipe=calls)
+        job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=calls)
+        if not self._pipelined(calls)[-1]:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
+
+    def _pipelined(self, calls: list[_Call]) -> list[Any]:
+        """Script calls in one round trip (a plain pipeline: they may be on several slots).
+
+        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
+        A script Redis no longer has (restart, SCRIPT FLUSH) is loaded and only its call made again.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        results = pipe.execute(raise_on_error=False)
+        for i, (result, (script, keys, args)) in enumerate(zip(results, calls, strict=True)):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                results[i] = script(keys=keys, args=args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
 
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
         """Record a job and queue it for whichever runner is free first."""
@@ -453,10 +480,13 @@ class JobStore:
         if release is None:
             ended = self._finish(keys=self._pair(job), args=args)
         else:
-            pipe = self.redis.pipeline(transaction=False)
-            self._finish(keys=self._pair(job), args=args, client=pipe)
-            self.release(ref_of(job), release, pipe=pipe)
-            ended = pipe.execute()[0]
+            release_args = [ref_of(job), release]
+            ended = self._pipelined(
+                [
+                    (self._finish, self._pair(job), args),
+                    (self._release, [self.leases, self.owners, self.attempts], release_args),
+                ]
+            )[0]
         if _s(ended) != "ok":
             return False
         job.state, job.updated, job.finished, job.progress = state, now, now, 100
@@ -493,10 +523,17 @@ class JobStore:
         )
         return [(_s(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
-    def adopt(self, ref: str, owner: str, pipe: Any = None) -> None:
+    def adopt(self, ref: str, owner: str, pipe: list[_Call] | None = None) -> None:
         """Lease a job that runs in the caller's thread (never queued) as attempt 1."""
-        lease_ms = int(self.settings.lease * 1000)
-        self._adopt(keys=[self.leases, self.owners, self.attempts], args=[ref, owner, lease_ms], client=pipe)
+        call: _Call = (
+            self._adopt,
+            [self.leases, self.owners, self.attempts],
+            [ref, owner, int(self.settings.lease * 1000)],
+        )
+        if pipe is None:
+            self._pipelined([call])
+        else:
+            pipe.append(call)
 
     def renew(self, owner: str, refs: list[str]) -> list[str]:
         """Extend ``owner``'s leases; the refs it no longer holds."""
@@ -505,8 +542,8 @@ class JobStore:
         lost = self._renew(keys=[self.leases, self.owners], args=[owner, int(self.settings.lease * 1000), *refs])
         return [_s(r) for r in lost]
 
-    def release(self, ref: str, owner: str, pipe: Any = None) -> bool:
-        return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner], client=pipe))
+    def release(self, ref: str, owner: str) -> bool:
+        return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner]))
 
     def reap(self, limit: int = 100) -> tuple[list[str], list[str]]:
         """Jobs whose lease lapsed: (requeued, exhausted: out of attempts, for the caller to fail)."""
