@@ -323,8 +323,8 @@ class Job:
     """A mutating operation (CIMI Job), kept in Redis until ``job_ttl`` after it ends.
 
     ``operation`` and ``arguments`` are the work itself, as data: any worker on any node can (re)run it
-    through the handler registered for ``operation``. ``arguments`` and ``result`` are for the job
-    engine and the translator, not for rendering.
+    through the handler registered for ``operation``. ``arguments`` (dropped when the job ends) and
+    ``result`` are for the job engine and the translator, not for rendering.
     """
 
     ENUMS: ClassVar[dict[str, type]] = {"state": JobState}
