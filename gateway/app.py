@@ -76,6 +76,7 @@ def make_app(config: Config, redis_url: str | None = None, runtime: Runtime | No
     """The WSGI app for one worker."""
     runtime = runtime or build_runtime(config, redis_url)
     seed_identity(runtime)
+    runtime.translator.start_jobs()  # here, in each worker: gunicorn forks before it calls make_app
     app = falcon.App(middleware=[ServedByMiddleware(), MetricsMiddleware()])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False

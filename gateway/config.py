@@ -70,6 +70,14 @@ def _non_negative(v: Any) -> str | None:
     return None if v >= 0 else "must not be negative"
 
 
+#: gunicorn's worker timeout (gateway/server.py): no job and no wait for one may outlive it.
+WORKER_TIMEOUT = 120
+
+
+def _below_worker_timeout(v: Any) -> str | None:
+    return None if 0 < v < WORKER_TIMEOUT else f"must be greater than 0 and below {WORKER_TIMEOUT} (the worker timeout)"
+
+
 _BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$|^unix:/.+$")
 
 #: [gateway] and [cache]/[backend_calls]-style scalar settings: key -> (types, default, check).
@@ -108,6 +116,10 @@ _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "idempotency_ttl": ((int,), _positive),
     "idempotency_lease": ((int, float), _positive),
     "job_ttl": ((int,), _positive),
+    "job_lease": ((int, float), _positive),
+    "job_run_bound": ((int, float), _below_worker_timeout),
+    "job_wait_bound": ((int, float), _below_worker_timeout),
+    "job_threads": ((int,), _positive),
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),
     "retry_max_wait": ((int, float), _non_negative),

@@ -43,6 +43,12 @@ class Conflict(CloudgateError):
     status = 409
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write (``If-Match``) named a version that is no longer current (``reason="etag"``)."""
+
+    status = 412
+
+
 class Unsupported(CloudgateError):
     """The backend behind the caller's account cannot do this (declared by its capabilities)."""
 

@@ -200,7 +200,7 @@ def test_a_create_without_key_is_not_resent_once_it_may_have_reached_the_cloud(l
     with pytest.raises(BackendUnavailable):
         lossy.create_key_pair(DEMO, "k1")
     assert [k.name for k in lossy.list(DEMO, "key_pair")] == ["k1"]
-    (job,) = [j for j in lossy.list_jobs(DEMO) if j.operation == "create_key_pair"]
+    (job,) = [j for j in lossy.list_jobs(DEMO).items if j.operation == "create_key_pair"]
     assert job.state == JobState.FAILED
     with pytest.raises(BackendUnavailable):
         lossy.create_key_pair(DEMO, "k2")  # the second lost answer (resent, it would have been "duplicate")

@@ -89,7 +89,7 @@ def test_transient_faults_are_retried_then_unavailable(redis_server, redis_clien
         failing.translator.list(DEMO, "image")
     with pytest.raises(BackendUnavailable):
         failing.translator.create_key_pair(DEMO, "k")
-    (job,) = failing.translator.list_jobs(DEMO)
+    (job,) = failing.translator.list_jobs(DEMO).items
     assert job.state == JobState.FAILED and job.operation == "create_key_pair"
     failing.close()
 
@@ -135,7 +135,7 @@ def test_tags_live_in_redis_and_merge_into_listings(runtime) -> None:
 def test_every_mutation_records_a_job(runtime) -> None:
     (machine,) = _launch(runtime)
     runtime.translator.act_on_machine(DEMO, machine.id, "terminate")
-    jobs = runtime.translator.list_jobs(DEMO)
+    jobs = runtime.translator.list_jobs(DEMO).items
     assert [j.operation for j in jobs] == ["act_on_machine", "create_machines"]
     assert all(j.state == JobState.SUCCESS and j.target_ids == [machine.id] for j in jobs)
     assert runtime.translator.get_job(DEMO, jobs[0].id).id == jobs[0].id
