@@ -510,6 +510,8 @@ def test_rules_are_read_as_neutron_keeps_them(backend: OpenStackBackend) -> None
     assert ("ingress", "tcp", 22, 22, "203.0.113.0/24", None) in {r.key() for r in group.rules}
     with raises(InvalidParameter, kind="rule", reason="protocol"):
         backend.authorize_rules(group.native_id, [Rule(direction="ingress", protocol="gre", cidr="0.0.0.0/0")])
+    with raises(Conflict, kind="security_group", reason="duplicate"):  # Nova names a server's groups by name
+        backend.create_security_group(SecurityGroupSpec(name="numbers", description="again"))
     backend.delete_security_group(group.native_id)
 
 

@@ -742,6 +742,33 @@ def test_network_rules(backend: SimulatorBackend) -> None:
     assert all(g.network_id != net.native_id for g in backend.list_security_groups())
 
 
+def test_what_the_simulated_cloud_refuses(backend: SimulatorBackend) -> None:
+    """Rules of the simulator's own (EC2's, which the contract leaves to each cloud)."""
+    vm = launch(backend)[0]
+    group = backend.create_security_group(SecurityGroupSpec(name="twice", description="one"))
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="twice", description="two"))
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="named-once"))
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.create_image(ImageSpec(machine_id=vm.native_id, name="named-once"))
+    address = backend.associate_address(backend.allocate_address().native_id, vm.native_id)
+    with raises(Conflict, kind="address", reason="in_use"):
+        backend.release_address(address.native_id)
+    net = backend.create_network(NetworkSpec(cidr="10.50.0.0/16"))
+    sub = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.50.1.0/24", zone=ZONES[0]))
+    with raises(Conflict, kind="network", reason="dependency"):
+        backend.delete_network(net.native_id)
+    for undo in (
+        lambda: backend.delete_subnet(sub.native_id),
+        lambda: backend.delete_network(net.native_id),
+        lambda: backend.disassociate_address(address.native_id),
+        lambda: backend.release_address(address.native_id),
+        lambda: backend.delete_image(image.native_id),
+        lambda: backend.delete_security_group(group.native_id),
+    ):
+        undo()
+
+
 def test_address_moves_between_machines(backend: SimulatorBackend) -> None:
     one, two = launch(backend, count=2)
     first, second = backend.allocate_address(), backend.allocate_address()
