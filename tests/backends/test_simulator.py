@@ -610,12 +610,11 @@ def test_console_output_names_machine_and_ip(backend: SimulatorBackend) -> None:
 
 
 def test_listing_a_thousand_machines(redis_client: redis.Redis) -> None:
+    """One launch of a thousand, each its own address; how fast they list is bench/bench_simulator.py's."""
     b = make_backend(redis_client, max_machines=1000, boot_delay=0)
     b.create_machines(MachineSpec(image_id=UBUNTU, flavor_id="t3.micro", count=1000))
-    start = time.perf_counter()
     listed = b.list_machines()
     assert len(listed) == 1000 and len({m.private_ip for m in listed}) == 1000
-    assert time.perf_counter() - start < 1.0
     assert all(m.state == MachineState.RUNNING for m in listed)
 
 
