@@ -416,10 +416,10 @@ def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
     groups = [_SecurityGroupRef(g) for g in spec.security_group_ids]
     user_data = _user_data(spec)
     base = spec.name or "server-" + uuid.uuid4().hex[:8]
-    made: list[str] = [earlier[i]["id"] for i in sorted(earlier)]
+    made: dict[int, str] = {i: server["id"] for i, server in earlier.items()}
     try:
         for i in range(spec.count):
-            if i in earlier:
+            if i in made:
                 continue
             name = base if spec.count == 1 else f"{base}-{i + 1}"
 
@@ -437,13 +437,13 @@ def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
                     ex_blockdevicemappings=disks or None,
                 )
 
-            made.append(b.cloud.nova(launch, kind="machine", what="create server").id)
+            made[i] = b.cloud.nova(launch, kind="machine", what="create server").id
     except Exception:
-        for native_id in made:  # all or none, as EC2's RunInstances with MinCount = MaxCount
+        for native_id in made.values():  # all or none, as EC2's RunInstances with MinCount = MaxCount
             with contextlib.suppress(CloudgateError):  # the launch's error is the one to report
                 b.cloud.nova(lambda d, i=native_id: d.destroy_node(_node(d, i)), kind="machine")
         raise
-    return [to_machine(b, get_server(b, native_id), refs) for native_id in made]
+    return [to_machine(b, get_server(b, made[i]), refs) for i in sorted(made)]
 
 
 class _SecurityGroupRef:
