@@ -105,6 +105,7 @@ class EmbeddedRedis:
         os.chmod(self.socket_dir, 0o700)
         if self.alive():
             self.owned = True
+            self._proc = None  # not our child: watched through its pid file
             return self.url
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()

@@ -94,17 +94,20 @@ class EC2Frontend:
             return self.options.public_endpoint.rstrip("/")
         return f"{req.scheme}://{self._signed_host(req)}"
 
-    def _read_body(self, req: falcon.Request) -> bytes:
-        """The body as sent (what SigV4's payload hash covers), bounded; its content coding checked first."""
+    def _read_body(self, req: falcon.Request) -> tuple[bytes, bytes]:
+        """The body as sent (what SigV4's payload hash covers) and as the form to parse (inflated), bounded.
+
+        An unknown content coding is refused before anything is read.
+        """
         limit = self.options.max_body_bytes
-        _content_coding(req)  # refuse an unknown coding before reading anything
+        coding = _content_coding(req)
         length = req.content_length
         if length is not None and length > limit:
             raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
         body = req.bounded_stream.read(limit + 1)
         if len(body) > limit:
             raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
-        return body
+        return body, (_inflate(body, limit) if body and coding == "gzip" else body)
 
     def _handle(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = str(uuid.uuid4())
@@ -137,8 +140,7 @@ class EC2Frontend:
         resp.data = (sts.error if req.context.sts else _ec2_error)(code, message, request_id, status)
 
     def _dispatch(self, req: falcon.Request, request_id: str) -> bytes:
-        body = self._read_body(req)
-        form = _inflate(body, self.options.max_body_bytes) if body and _content_coding(req) == "gzip" else body
+        body, form = self._read_body(req)
         query_string = req.query_string
         if len(query_string) > self.options.max_body_bytes:
             raise EC2Error(
