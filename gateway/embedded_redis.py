@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 SOCKET_NAME = "redis.sock"
 PID_NAME = "redis.pid"
@@ -87,10 +89,19 @@ class EmbeddedRedis:
         digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"cloudgate-{os.getuid()}-{digest}"
 
+    def _client(self, timeout: float) -> redis.Redis:
+        """A one-off client that asks once: redis-py's constructor would retry a refused connection for seconds."""
+        return redis.Redis(
+            unix_socket_path=str(self.socket),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+
     def alive(self) -> bool:
         if not self.socket.exists():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, socket_connect_timeout=1)
+        client = self._client(1.0)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -190,7 +201,7 @@ class EmbeddedRedis:
         if not self.owned:
             return
         self.owned = False
-        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5)
+        client = self._client(5.0)
         try:
             client.shutdown(nosave=False)
         except redis.RedisError:
