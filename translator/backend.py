@@ -40,6 +40,7 @@ from translator.model import (
     VolumeSpec,
     Zone,
 )
+from translator.redact import safe_repr
 
 
 class Capability(StrEnum):
@@ -77,6 +78,9 @@ class AccountConfig:
     driver: str
     zones: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return safe_repr(self)  # options hold the account's credentials
 
 
 @dataclass(frozen=True, slots=True)
