@@ -249,6 +249,7 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
     image = server.get("image") or {}
     network_name, private_ip, public_ip = _addresses(server)
     fault = server.get("fault") or {}
+    metadata = server.get("metadata") or {}
     created = parse_time(server.get("created"))
     return Machine(
         native_id=server["id"],
@@ -271,6 +272,7 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         root_device=server.get("OS-EXT-SRV-ATTR:root_device_name") or ROOT_DEVICE,
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
         state_reason=str(fault.get("message", "")) if state is MachineState.ERROR else "",
+        launch_key=str(metadata.get(IDEMPOTENCY_KEY) or ""),
     )
 
 
