@@ -22,6 +22,7 @@ from backends import options as o
 from backends import tiers
 from backends.ec2 import mapping
 from translator.model import VolumeTier
+from translator.redact import safe_repr
 
 #: The EC2 volume type each tier is made as unless ``volume_types`` says otherwise (types every
 #: EC2-compatible cloud knows: gp3 and io2 came late).
@@ -94,6 +95,9 @@ class Settings:
     instance_types: tuple[str, ...]
     catalog_ttl: float
     volume_types: tiers.TierMap
+
+    def __repr__(self) -> str:
+        return safe_repr(self)  # credentials never in the clear (translator.redact)
 
 
 def parse_settings(options: Mapping[str, Any], region: str, zones: tuple[str, ...]) -> Settings:

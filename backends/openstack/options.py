@@ -13,6 +13,7 @@ from typing import Any
 
 from backends import options as o
 from backends import tiers
+from translator.redact import safe_repr
 
 INTERFACES = ("public", "internal", "admin")
 #: Services read from the catalog; without one, its Nova proxy API (if allowed in ``nova_proxies``) stands in.
@@ -123,6 +124,9 @@ class Options:
     terminated_retention: float = DEFAULT_RETENTION
     #: seconds a call waits for OpenStack to catch up (deletes to finish, attachments to show, ...)
     delete_wait: float = DEFAULT_DELETE_WAIT
+
+    def __repr__(self) -> str:
+        return safe_repr(self)  # credentials never in the clear (translator.redact)
 
 
 #: Options handed to keystoneauth1's v3 plugins as they are.

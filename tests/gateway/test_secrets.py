@@ -18,7 +18,10 @@ from gateway_process import GatewayProcess
 from netutil import free_port
 from redis_process import RedisProcess
 
+from backends.ec2.settings import parse_settings
+from backends.openstack.options import parse as parse_options
 from gateway.config import load
+from translator.backend import AccountConfig
 
 SECRETS = {
     "redis": "redis-pw-5d1c9e",
@@ -102,11 +105,19 @@ role = "admin"
     return path
 
 
+def _parsed_options(account: AccountConfig) -> object:
+    if account.driver == "ec2":
+        return parse_settings(account.options, account.region, account.zones)
+    return parse_options(account.options)
+
+
 def test_no_secret_in_reprs_logs_or_readiness(tmp_path: Path, password_redis: str, gateways) -> None:
     config_path = _config(tmp_path / "gw.toml", password_redis)
     config = load(config_path)
     shown = repr(config) + "".join(repr(a) for a in config.accounts.values()) + repr(config.gateway)
     shown += "".join(repr(u) for u in config.users) + repr(config.keystone)
+    # What each backend parses its account's options into (a backend object logs or raises with these).
+    shown += "".join(repr(_parsed_options(a)) for a in config.accounts.values() if a.driver != "simulator")
     assert [name for name, value in SECRETS.items() if value in shown] == []
 
     gw: GatewayProcess = gateways(config_path, workers=1)
