@@ -107,6 +107,7 @@ _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "transitional_cache_ttl": ((int, float), _non_negative),
     "idempotency_ttl": ((int,), _positive),
     "job_ttl": ((int,), _positive),
+    "prune_grace": ((int, float), _non_negative),
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),
     "retry_max_wait": ((int, float), _non_negative),
