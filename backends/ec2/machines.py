@@ -88,6 +88,10 @@ def list_machines(b: EC2Backend) -> list[Machine]:
     return _machines(b, b.pages("describe_instances", "Reservations", "machine"))
 
 
+def get_machines(b: EC2Backend, native_ids: list[str]) -> list[Machine]:
+    return _machines(b, b.named("describe_instances", "Reservations", "machine", "instance-id", native_ids))
+
+
 def instance(b: EC2Backend, native_id: str) -> tuple[dict[str, Any], str]:
     """The raw EC2 item of one instance and its reservation id."""
     answer = b.call("describe_instances", "machine", InstanceIds=[native_id])
