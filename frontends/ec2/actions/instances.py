@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from frontends.ec2.paging import SortKey, refuse_with_ids
+from frontends.ec2.paging import refuse_with_ids
 from translator.ids import gateway_id, short_form
+from translator.listings import sort_key
 from translator.model import Attachment, BlockDevice, Machine, MachineAction, MachineSpec, MachineState, Volume
 
 #: canonical state -> (EC2 state name, EC2 state code). Every canonical state has a row.
@@ -123,9 +125,6 @@ INSTANCE_FILTERS = table(
 #: TagSpecifications types RunInstances accepts besides ``instance``; the gateway tags the instances only.
 RUN_INSTANCES_TAGGABLE = ("volume", "network-interface", "spot-instances-request", "elastic-gpu")
 
-#: Pagination order: launch time, then id; neither ever changes for an instance.
-_LAUNCH_ORDER: SortKey = lambda item: (item["_Launched"], item["InstanceId"])  # noqa: E731
-
 _METADATA_OPTIONS = {
     "State": "applied",
     "HttpTokens": "optional",
@@ -136,28 +135,37 @@ _METADATA_OPTIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Related:
-    """What instance items show of other resources, listed once per request."""
+    """What instance items show of other resources: each listed once per request, when first needed."""
 
-    group_names: dict[str, str]
-    volumes: dict[str, list[tuple[Attachment, Volume]]]
+    def __init__(self, call: Call, volumes_too: bool = True) -> None:
+        self.call = call
+        self.volumes_too = volumes_too
 
     @classmethod
     def of(cls, call: Call, machines: list[Machine], volumes_too: bool = True) -> Related:
-        names = {}
-        if any(m.security_group_ids for m in machines):
-            names = {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
-        volumes: dict[str, list[tuple[Attachment, Volume]]] = {}
-        if volumes_too and any(m.volume_ids for m in machines):
+        return cls(call, volumes_too)
+
+    @functools.cached_property
+    def group_names(self) -> dict[str, str]:
+        call = self.call
+        return {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
+
+    @functools.cached_property
+    def volumes(self) -> dict[str, list[tuple[Attachment, Volume]]]:
+        found: dict[str, list[tuple[Attachment, Volume]]] = {}
+        if self.volumes_too:
+            call = self.call
             for v in call.translator.list(call.principal, "volume", call.region):
                 for a in v.attachments:
-                    volumes.setdefault(a.machine_id, []).append((a, v))
-        return cls(names, volumes)
+                    found.setdefault(a.machine_id, []).append((a, v))
+        return found
 
 
 def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     """The EBS volumes attached to an instance, root device first."""
+    if not m.volume_ids:
+        return []
     attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != m.root_device, av[0].device))
     return [
         {
@@ -290,23 +298,32 @@ def reservations(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
-def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
-    related = Related.of(call, machines, volumes_too)
+def instance_renderer(call: Call, volumes_too: bool = True) -> Callable[[Machine], dict[str, Any]]:
+    """Renders instances given in sort-key order, counting each reservation's launch index as it goes."""
+    related = Related(call, volumes_too)
     indexes: dict[str, int] = {}
-    items = []
-    for m in sorted(machines, key=lambda m: (m.launched or m.created, m.id)):
+
+    def render(m: Machine) -> dict[str, Any]:
         rid = reservation_id(m)
         indexes[rid] = indexes.get(rid, -1) + 1
-        items.append(instance_item(m, indexes[rid], related, call.account_id))
-    return items
+        return instance_item(m, indexes[rid], related, call.account_id)
+
+    return render
+
+
+def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
+    render = instance_renderer(call, volumes_too)
+    return [render(m) for m in sorted(machines, key=sort_key)]
 
 
 def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """A reservation split across two pages counts its launch indexes from each page's first instance."""
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    items = instance_items(call, selected(call, "machine", ids))
-    page = describe("DescribeInstances", args, items, INSTANCE_FILTERS, _LAUNCH_ORDER)
-    return {"Reservations": reservations(call, page.items), "NextToken": page.next_token}
+    items, token = describe_resources(
+        call, "DescribeInstances", "machine", args, instance_renderer(call), INSTANCE_FILTERS, ids=ids
+    )
+    return {"Reservations": reservations(call, items), "NextToken": token}
 
 
 def flavor_id_of(call: Call, instance_type: str | None) -> str:
