@@ -175,14 +175,15 @@ class Listings:
             raise InvalidParameter(f"The page size must be at least 1, not {limit}.", reason="limit")
         after = decode_cursor(cursor) if cursor else None
         down: list[str] = []
+        tagged: set[str] = set()  # accounts whose resources of this kind may have tags in Redis
         if ids is not None:
             named = sorted(self._named(principal, kind, list(ids), region), key=sort_key)
             stream: Iterator[Resource] = iter(named)
         else:
             accounts = [self.accounts.account(principal, region)] if region else self.accounts.regions(principal)
-            streams, down = self._fan_out(accounts, kind, after)
+            streams, down, tagged = self._fan_out(accounts, kind, after)
             stream = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(streams[0] if streams else ())
-        items, more = self._walk(kind, stream, after, match, where, limit, tagged=ids is not None)
+        items, more = self._walk(kind, stream, after, match, where, limit, tagged)
         return Page(items, encode_cursor(sort_key(items[-1])) if more else None, tuple(down))
 
     def list(self, principal: Principal, kind: str, region: str | None = None) -> list[Resource]:
@@ -217,15 +218,16 @@ class Listings:
         match: Match | None,
         where: Where | None,
         limit: int | None,
-        tagged: bool,
+        tagged: set[str],
     ) -> tuple[list[Resource], bool]:
-        """Up to ``limit`` passing resources, and whether another one follows them."""
+        """Up to ``limit`` passing resources (with the Redis tags of ``tagged`` accounts merged), and whether
+        another one follows them."""
         out: list[Resource] = []
         size = WALK_CHUNK if limit is None else max(MIN_CHUNK, min(limit + 1, WALK_CHUNK))
         while chunk := list(islice(stream, size)):
             chunk = [r for r in chunk if (after is None or sort_key(r) > after) and matches(r, match)]
-            if not tagged:
-                self._merge_tags(kind, chunk)
+            if tagged:
+                self._merge_tags(kind, chunk, tagged)
             for r in chunk:
                 if where is not None and not where(r):
                     continue
@@ -236,43 +238,51 @@ class Listings:
 
     def _fan_out(
         self, accounts: list[AccountConfig], kind: str, after: SortKey | None
-    ) -> tuple[list[Iterator[Resource]], list[str]]:
-        """Each account's ordered stream, read concurrently; the regions whose backend is down are left out."""
+    ) -> tuple[list[Iterator[Resource]], list[str], set[str]]:
+        """Each account's ordered stream, read concurrently; the regions whose backend is down are left out.
+        Also the accounts whose resources may have tags in Redis."""
         if len(accounts) == 1:
-            return [self._ordered(accounts[0], kind, after)], []
+            stream, has_tags = self._ordered(accounts[0], kind, after)
+            return [stream], [], {accounts[0].key} if has_tags else set()
         futures = [(acc, _POOL.submit(self._ordered, acc, kind, after)) for acc in accounts]
-        streams, down, failure = [], [], None
+        streams, down, tagged, failure = [], [], set(), None
         for acc, future in futures:
             try:
-                streams.append(future.result())
+                stream, has_tags = future.result()
             except BackendUnavailable as exc:
                 log.warning("listing %s: region %s is unavailable; answering without it", kind, acc.region)
                 down.append(acc.region)
                 failure = failure or exc
+                continue
+            streams.append(stream)
+            if has_tags:
+                tagged.add(acc.key)
         if failure is not None and not streams:
             raise failure
-        return streams, down
+        return streams, down, tagged
 
-    def _ordered(self, account: AccountConfig, kind: str, after: SortKey | None) -> Iterator[Resource]:
-        """The account's resources of ``kind`` after ``after``, in sort-key order, without Redis tags.
+    def _ordered(self, account: AccountConfig, kind: str, after: SortKey | None) -> tuple[Iterator[Resource], bool]:
+        """The account's resources of ``kind`` after ``after``, in sort-key order, without Redis tags, and
+        whether any of them has tags there.
 
         Reads its source now (so a backend failure raises here) and decodes lazily, as the walk asks.
         """
-        rows = self._rows(account, kind)
+        rows, has_tags = self._rows(account, kind)
         start = bisect_right(rows, after, key=_row_key) if after is not None else 0
         cls = RESOURCE_TYPES[kind]
-        return (from_dict(cls, rows[i]) for i in range(start, len(rows)))
+        return (from_dict(cls, rows[i]) for i in range(start, len(rows))), has_tags
 
-    def _rows(self, account: AccountConfig, kind: str) -> list[dict[str, Any]]:
-        """The account's listing of ``kind`` as sorted plain rows: from the cache, else from the backend."""
+    def _rows(self, account: AccountConfig, kind: str) -> tuple[list[dict[str, Any]], bool]:
+        """The account's listing of ``kind`` as sorted plain rows (from the cache, else from the backend), and
+        whether Redis holds tags of that kind in that account."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         if listing.capability not in backend.capabilities:
-            return []
-        generation, payload = self.store.cache_read(account.key, kind)
+            return [], False
+        generation, payload, tagged = self.store.cache_read(account.key, kind)
         if payload is not None:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
-            return loads(payload)
+            return loads(payload), tagged > 0
         CACHE_LOOKUPS.labels(kind, "miss").inc()
         records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
         self.publish_all(account, records)
@@ -284,13 +294,13 @@ class Listings:
         gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
         if gone:
             log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
-        return rows
+        return rows, tagged > 0
 
-    def _merge_tags(self, kind: str, resources: list[Resource]) -> None:
-        """Merge the Redis tags of just these resources (backends with NATIVE_TAGS bring their own)."""
+    def _merge_tags(self, kind: str, resources: list[Resource], tagged: set[str]) -> None:
+        """Merge the Redis tags of just these resources, for those of ``tagged`` accounts."""
         wanted: dict[tuple[str, str], list[str]] = {}
         for r in resources:
-            if not self._native_tags(r.account):
+            if r.account in tagged:
                 wanted.setdefault((r.account, kind), []).append(r.id)
         tags = self.store.tags_of(wanted)
         for r in resources:
@@ -298,47 +308,61 @@ class Listings:
             if extra:
                 r.tags = {**r.tags, **extra}
 
-    def _native_tags(self, account_key: str) -> bool:
-        account = self.accounts.accounts.get(account_key)
-        return account is not None and Capability.NATIVE_TAGS in self.accounts.capabilities(account)
-
     # -- reads by id ---------------------------------------------------------------------------------
     def _named(self, principal: Principal, kind: str, gids: list[str], region: str | None) -> list[Resource]:
         """The named resources (each once, with tags), read from fresh caches or by id from the backends."""
         wanted = list(dict.fromkeys(gids))
-        by_account: dict[str, tuple[AccountConfig, list[str], list[str]]] = {}
-        for gid, where in zip(wanted, self.accounts.find(principal, kind, wanted), strict=True):
-            if where is not None and (region is None or where[0].region == region):
-                account, native = where
-                entry = by_account.setdefault(account.key, (account, [], []))
-                entry[1].append(gid)
-                entry[2].append(native)
+        # Account -> its ids, and their native ids where already looked up (None: look up on a cache miss).
+        groups: dict[str, tuple[AccountConfig, list[str], list[str] | None]] = {}
+        if region is not None:  # PERF: one account; its cached listing alone tells which ids it holds
+            account = self.accounts.account(principal, region)
+            groups[account.key] = (account, wanted, None)
+        else:
+            for gid, where in zip(wanted, self.accounts.find(principal, kind, wanted), strict=True):
+                if where is not None:
+                    account, native = where
+                    entry = groups.setdefault(account.key, (account, [], []))
+                    entry[1].append(gid)
+                    entry[2].append(native)  # type: ignore[union-attr]
         found: dict[str, Resource] = {}
-        for account, account_gids, natives in by_account.values():
-            found.update(self._fetch(account, kind, account_gids, natives))
+        tagged: set[str] = set()
+        for account, account_gids, natives in groups.values():
+            some, has_tags = self._fetch(principal, account, kind, account_gids, natives)
+            found.update(some)
+            if has_tags:
+                tagged.add(account.key)
         missing = [g for g in wanted if g not in found]
         if missing:
             raise MissingIds(kind, missing)
         named = [found[g] for g in wanted]
-        self._merge_tags(kind, named)
+        if tagged:
+            self._merge_tags(kind, named, tagged)
         return named
 
-    def _fetch(self, account: AccountConfig, kind: str, gids: list[str], natives: list[str]) -> dict[str, Resource]:
-        """Those of ``gids`` that exist: from the cached listing when fresh, else asked of the backend by id."""
+    def _fetch(
+        self, principal: Principal, account: AccountConfig, kind: str, gids: list[str], natives: list[str] | None
+    ) -> tuple[dict[str, Resource], bool]:
+        """Those of ``gids`` in ``account`` (from its cached listing when fresh, else asked of the backend by
+        native id), and whether Redis holds tags of that kind in that account."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         if listing.capability not in backend.capabilities:
-            return {}
+            return {}, False
         wanted = set(gids)
-        _generation, payload = self.store.cache_read(account.key, kind)
+        _generation, payload, tagged = self.store.cache_read(account.key, kind)
         if payload is not None:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
             cls = RESOURCE_TYPES[kind]
-            return {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}
+            return {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}, tagged > 0
         CACHE_LOOKUPS.labels(kind, "miss").inc()
-        records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
-        self.publish_all(account, records)
-        return {r.id: r for r in records if r.id in wanted}
+        if natives is None:
+            located = self.accounts.find(principal, kind, gids)
+            natives = [where[1] for where in located if where is not None and where[0].key == account.key]
+        records = []
+        if natives:
+            records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
+            self.publish_all(account, records)
+        return {r.id: r for r in records if r.id in wanted}, tagged > 0
 
     def publish_all(self, account: AccountConfig, records: Iterable[Any]) -> None:
         """Stamp gateway ids on backend records and remember the reverse mapping."""

@@ -24,9 +24,10 @@ from translator.ids import short_form
 SEP = "\x1f"
 
 # PERF: one round trip for "current generation, then the cache entry of that generation".
+#: The tags hash's size comes along, so a kind nobody tagged costs no tag read.
 _CACHE_GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', KEYS[2] .. gen)}
+return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HLEN', KEYS[3])}
 """
 #: A listing is stored only while its generation is current: one read before a mutation is never kept.
 _CACHE_PUT = """
@@ -169,11 +170,13 @@ class Store:
         return out
 
     # -- listing cache -----------------------------------------------------------------------
-    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None]:
-        """(generation, cached listing or None) of one kind in one account."""
-        # PERF: one script call instead of two commands: listings are on every request's path.
-        gen, payload = self._cache_get(keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:"])
-        return int(gen), payload
+    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None, int]:
+        """(generation, cached listing or None, how many of its resources have tags here) of one kind in one account."""
+        # PERF: one script call instead of three commands: listings are on every request's path.
+        gen, payload, tagged = self._cache_get(
+            keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:", f"cg:tags:{account}:{kind}"]
+        )
+        return int(gen), payload, int(tagged)
 
     def cache_write(self, account: str, kind: str, generation: int, payload: bytes, ttl: float) -> None:
         """Cache a listing read at ``generation``, unless a mutation has made it stale meanwhile."""

@@ -123,7 +123,7 @@ def test_resources_are_forgotten_only_once_unseen_for_the_grace_period(make_runt
 def test_a_listing_read_before_a_mutation_forgets_nothing(make_runtime, redis_client) -> None:
     store = make_runtime().store
     gid = "11111111-2222-5333-8444-555555555555"
-    generation, _ = store.cache_read(ACCOUNT, "machine")
+    generation, _, _ = store.cache_read(ACCOUNT, "machine")
     store.remember([(gid, ACCOUNT, "machine", "vm-1")])
     store.invalidate(ACCOUNT, ["machine"])  # the create that published it lands after the listing was read
     assert store.reconcile(ACCOUNT, "machine", generation, [], grace=0.0) == []

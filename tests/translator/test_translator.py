@@ -72,7 +72,7 @@ def test_listing_cache_is_invalidated_by_mutations(runtime) -> None:
 
 def test_a_listing_fetched_before_a_mutation_is_never_served_after_it(runtime) -> None:
     store = runtime.store
-    generation, payload = store.cache_read("demo/r1", "machine")
+    generation, payload, _tags = store.cache_read("demo/r1", "machine")
     assert payload is None
     store.invalidate("demo/r1", ["machine"])  # a mutation lands while the listing is in flight
     store.cache_write("demo/r1", "machine", generation, b"[]", 60)  # the stale listing arrives

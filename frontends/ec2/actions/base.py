@@ -98,13 +98,15 @@ def describe_resources(
     ids: list[str] | None = None,
     keep: Callable[[Any], bool] | None = None,
     match: Match | None = None,
+    prepare: Callable[[list[Any]], None] | None = None,
     lowest: int = 5,
     highest: int = 1000,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a Describe* action over one kind, and its NextToken: the translator walks the caller's
     resources in order and stops at ``MaxResults`` matches; each is rendered once (``render``, in walk order)
     for the ``Filters`` and the answer. ``ids`` are public ids (every one the caller cannot see is named in
-    EC2's NotFound); ``keep`` and ``match`` narrow by the resource itself."""
+    EC2's NotFound); ``keep`` and ``match`` narrow by the resource itself. ``prepare`` is given the page's
+    resources not yet rendered, before they are (to read what they refer to in one go)."""
     paging = page_args(action, args, lowest=lowest, highest=highest)
     filters = compile_filters(args.get("Filters"), filter_table)
     gids = resolve_ids(call.translator, kind, ids) if ids else None
@@ -132,6 +134,8 @@ def describe_resources(
         )
     except MissingIds as exc:
         raise not_found(kind, exc.ids) from None
+    if prepare is not None:
+        prepare([r for r in page.items if r.id not in rendered])
     return [item(r) for r in page.items], token_for(action, page.next_cursor)
 
 

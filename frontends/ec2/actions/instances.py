@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, when, writer
@@ -13,7 +12,7 @@ from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
 from translator.ids import gateway_id, short_form
-from translator.listings import sort_key
+from translator.listings import MissingIds, sort_key
 from translator.model import Attachment, BlockDevice, Machine, MachineAction, MachineSpec, MachineState, Volume
 
 #: canonical state -> (EC2 state name, EC2 state code). Every canonical state has a row.
@@ -153,12 +152,28 @@ class Related:
 
     @functools.cached_property
     def volumes(self) -> dict[str, list[tuple[Attachment, Volume]]]:
+        """Attachments by machine, from the region's volume listing (unless ``prefetch`` read them first)."""
+        call = self.call
+        return self._by_machine(call.translator.list(call.principal, "volume", call.region) if self.volumes_too else [])
+
+    def prefetch(self, machines: list[Machine]) -> None:
+        """Read just the volumes of ``machines`` (by id, in one call), not the region's listing."""
+        if not self.volumes_too or "volumes" in self.__dict__:
+            return
+        call = self.call
+        wanted = list(dict.fromkeys(v for m in machines for v in m.volume_ids))
+        try:
+            found = call.translator.page(call.principal, "volume", ids=wanted, region=call.region).items
+        except MissingIds:  # a volume gone since a machine was listed: the listing says who holds what now
+            return
+        self.__dict__["volumes"] = self._by_machine(found)
+
+    @staticmethod
+    def _by_machine(volumes: list[Any]) -> dict[str, list[tuple[Attachment, Volume]]]:
         found: dict[str, list[tuple[Attachment, Volume]]] = {}
-        if self.volumes_too:
-            call = self.call
-            for v in call.translator.list(call.principal, "volume", call.region):
-                for a in v.attachments:
-                    found.setdefault(a.machine_id, []).append((a, v))
+        for v in volumes:
+            for a in v.attachments:
+                found.setdefault(a.machine_id, []).append((a, v))
         return found
 
 
@@ -298,30 +313,34 @@ def reservations(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
-def instance_renderer(call: Call, volumes_too: bool = True) -> Callable[[Machine], dict[str, Any]]:
+class InstanceRenderer:
     """Renders instances given in sort-key order, counting each reservation's launch index as it goes."""
-    related = Related(call, volumes_too)
-    indexes: dict[str, int] = {}
 
-    def render(m: Machine) -> dict[str, Any]:
+    def __init__(self, call: Call, volumes_too: bool = True) -> None:
+        self.call = call
+        self.related = Related(call, volumes_too)
+        self.indexes: dict[str, int] = {}
+
+    def __call__(self, m: Machine) -> dict[str, Any]:
         rid = reservation_id(m)
-        indexes[rid] = indexes.get(rid, -1) + 1
-        return instance_item(m, indexes[rid], related, call.account_id)
-
-    return render
+        self.indexes[rid] = self.indexes.get(rid, -1) + 1
+        return instance_item(m, self.indexes[rid], self.related, self.call.account_id)
 
 
 def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
-    render = instance_renderer(call, volumes_too)
-    return [render(m) for m in sorted(machines, key=sort_key)]
+    render = InstanceRenderer(call, volumes_too)
+    ordered = sorted(machines, key=sort_key)
+    render.related.prefetch(ordered)
+    return [render(m) for m in ordered]
 
 
 def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     """A reservation split across two pages counts its launch indexes from each page's first instance."""
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
+    render = InstanceRenderer(call)
     items, token = describe_resources(
-        call, "DescribeInstances", "machine", args, instance_renderer(call), INSTANCE_FILTERS, ids=ids
+        call, "DescribeInstances", "machine", args, render, INSTANCE_FILTERS, ids=ids, prepare=render.related.prefetch
     )
     return {"Reservations": reservations(call, items), "NextToken": token}
 
