@@ -78,6 +78,7 @@ class EC2Backend(Backend):
     #: Suspending is hibernating (for instances launched with hibernation). Tags are EC2's own (NATIVE_TAGS).
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = mapping.NATIVE_STATES
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from backends.openstack.machines import get_server, parse_time
 from backends.openstack.session import PROXY_MICROVERSION
 from backends.openstack.settle import settle
-from translator.errors import Conflict, NotFound
+from translator.errors import NotFound
 from translator.model import Flavor, Image, ImageSpec, ImageState
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ IMAGE_STATES: Mapping[str, ImageState] = {
     "UNKNOWN": ImageState.FAILED,
     "DELETED": ImageState.DEREGISTERED,
 }
-#: Glance ``os_type`` -> EC2 platform.
+#: Glance ``os_type`` -> canonical platform.
 PLATFORMS: Mapping[str, str] = {"windows": "windows"}
 
 
@@ -56,6 +56,7 @@ def _glance(raw: Mapping[str, Any]) -> Image:
         owner=str(raw.get("owner") or ""),
         public=raw.get("visibility") in ("public", "community"),
         min_disk_gb=int(raw.get("min_disk") or 0),
+        root_device=str(raw.get("root_device_name") or ""),
         source_machine_id=raw.get("instance_uuid") or None,
     )
 
@@ -103,12 +104,9 @@ def find_image(b: OpenStackBackend, native_id: str) -> Image | None:
 
 
 def create_image(b: OpenStackBackend, spec: ImageSpec) -> Image:
-    """A snapshot of a server (Nova's createImage); names are unique per project, as EC2's are per account."""
+    """A snapshot of a server (Nova's createImage); Glance takes any name, a used one included."""
     server = get_server(b, spec.machine_id)
     project = b.cloud.project_id()
-    taken = [i for i in list_images(b) if i.name == spec.name and (not i.owner or i.owner == project)]
-    if any(i.state is not ImageState.DEREGISTERED for i in taken):
-        raise Conflict(f"An image named '{spec.name}' already exists.", kind="image", reason="duplicate")
     body: dict[str, Any] = {"name": spec.name}
     if spec.description:
         body["metadata"] = {"description": spec.description}

@@ -1,5 +1,9 @@
 """The backend contract: the canonical lifecycle every backend must get right, whatever its cloud.
 
+It asserts what clouds do, not what one protocol wants: EC2's rules that not every cloud has (unique image
+and group names, no release of an associated address, no VPC deleted with its subnets, device names) are
+the EC2 frontend's to enforce, and tested there; a backend whose cloud has one tests it on its own.
+
 Subclass ``BackendContract`` in a backend's test module and give it a ``backend`` fixture. Tests needing a
 capability the backend lacks are skipped, naming the capability. Nothing here knows a particular cloud:
 images, flavors and zones are discovered, and transitions are awaited with ``settle``.
@@ -131,8 +135,12 @@ class BackendContract:
         assert any(i.state == ImageState.AVAILABLE for i in images)
         assert len({i.native_id for i in images}) == len(images)
 
-    def test_state_map_is_complete(self, backend: Backend) -> None:
-        assert set(MachineState) <= set(backend.STATE_MAP.values())
+    def test_state_map_is_real_and_total(self, backend: Backend) -> None:
+        """One row for each state the cloud reports, and none for a state it does not (padding): what
+        ``NATIVE_STATES`` declares, itself checked against the cloud's own list by each backend's tests."""
+        assert backend.NATIVE_STATES, "the backend declares its cloud's machine states"
+        assert set(backend.STATE_MAP) == set(backend.NATIVE_STATES)
+        assert all(isinstance(state, MachineState) for state in backend.STATE_MAP.values())
 
     # -- key pairs -------------------------------------------------------------------------------
     def test_key_pair_create_and_duplicate(self, backend: Backend) -> None:
@@ -182,8 +190,6 @@ class BackendContract:
         assert all(r.key() != ssh.key() for r in group.rules)
         with raises(NotFound, kind="rule"):
             backend.revoke_rules(group.native_id, [ssh])
-        with raises(Conflict, kind="security_group", reason="duplicate"):
-            backend.create_security_group(SecurityGroupSpec(name="web", description="again"))
         backend.delete_security_group(group.native_id)
         assert by_id(backend.list_security_groups(), group.native_id) is None
         with raises(NotFound, kind="security_group"):
@@ -205,7 +211,6 @@ class BackendContract:
             MachineSpec(image_id=self.image_id(backend), flavor_id=self.flavors(backend)[0], count=3, name="trio")
         )
         assert len(made) == 3 and len({m.native_id for m in made}) == 3
-        assert len({m.reservation for m in made}) == 1
         assert all(m.state in (MachineState.PENDING, MachineState.RUNNING) for m in made)
         vm = self.wait_machine(backend, made[0].native_id, MachineState.RUNNING)
         assert vm.private_ip and vm.vcpus > 0 and vm.memory_mb > 0 and vm.zone
@@ -300,16 +305,17 @@ class BackendContract:
     def test_volume_attach_detach(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.VOLUMES)
         vm = self.launch(backend, zone=self.zone(backend))[0]
-        first, second = self.new_volume(backend), self.new_volume(backend)
-        attached = backend.attach_volume(first, vm.native_id, "/dev/sdf")
-        attached = settle(lambda: by_id(backend.list_volumes(), first), lambda v: v.state == VolumeState.IN_USE)
+        first = self.new_volume(backend)
+        backend.attach_volume(first, vm.native_id, "/dev/vdb")  # a hint: the cloud may pick its own device
+        attached = settle(
+            lambda: by_id(backend.list_volumes(), first),
+            lambda v: v.state == VolumeState.IN_USE and bool(v.attachments) and bool(v.attachments[0].device),
+        )
         assert attached.attachments[0].machine_id == vm.native_id
-        assert attached.attachments[0].device == "/dev/sdf"
+        assert attached.attachments[0].device.startswith("/dev/")
         assert first in self.machine(backend, vm.native_id).volume_ids
-        with raises(Conflict, kind="attachment", reason="in_use"):
-            backend.attach_volume(second, vm.native_id, "/dev/sdf")
         with raises(Conflict, kind="volume", reason="in_use"):
-            backend.attach_volume(first, vm.native_id, "/dev/sdg")
+            backend.attach_volume(first, vm.native_id, "/dev/vdc")
         with raises(Conflict, kind="volume", reason="in_use"):
             backend.delete_volume(first)
 
@@ -323,7 +329,7 @@ class BackendContract:
         with raises(NotFound, kind="volume"):
             backend.delete_volume(first)
         with raises(NotFound, kind="volume"):
-            backend.attach_volume("vol-missing", vm.native_id, "/dev/sdh")
+            backend.attach_volume("vol-missing", vm.native_id, "/dev/vdd")
 
     def test_snapshots(self, backend: Backend) -> None:
         need(backend, Capability.VOLUMES, Capability.SNAPSHOTS)
@@ -352,8 +358,6 @@ class BackendContract:
         address = backend.associate_address(address.native_id, vm.native_id)
         assert address.machine_id == vm.native_id
         assert self.machine(backend, vm.native_id).public_ip == address.public_ip
-        with raises(Conflict, kind="address", reason="in_use"):
-            backend.release_address(address.native_id)
         address = backend.disassociate_address(address.native_id)
         assert address.machine_id is None
         assert self.machine(backend, vm.native_id).public_ip != address.public_ip
@@ -376,14 +380,10 @@ class BackendContract:
         assert by_id(backend.list_networks(), net.native_id).cidr == "10.20.0.0/16"
         sub = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.1.0/24", zone=self.zone(backend)))
         assert sub.network_id == net.native_id and sub.zone == self.zone(backend)
-        with raises(InvalidParameter, kind="subnet", reason="cidr"):
-            backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.0.0/24"))
         with raises(InvalidParameter, reason="cidr"):
             backend.create_network(NetworkSpec(cidr="10.40.0.0/33"))
         with raises(Conflict, kind="subnet"):
             backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.1.128/25"))
-        with raises(Conflict, kind="network", reason="dependency"):
-            backend.delete_network(net.native_id)
         backend.delete_subnet(sub.native_id)
         backend.delete_network(net.native_id)
         assert by_id(backend.list_networks(), net.native_id) is None
@@ -399,8 +399,6 @@ class BackendContract:
         image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden", description="snap"))
         image = settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
         assert image.name == "golden"
-        with raises(Conflict, kind="image", reason="duplicate"):
-            backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden"))
         with raises(NotFound, kind="machine"):
             backend.create_image(ImageSpec(machine_id="vm-missing", name="other"))
         backend.delete_image(image.native_id)
