@@ -35,7 +35,7 @@ def list_volumes(b: EC2Backend) -> list[Volume]:
 
 def get_volumes(b: EC2Backend, native_ids: list[str]) -> list[Volume]:
     items = b.named("describe_volumes", "Volumes", "volume", "volume-id", native_ids)
-    return [mapping.volume(v, b.gateway_zone) for v in items]
+    return [mapping.volume(v, b.gateway_zone, b.settings.volume_types) for v in items]
 
 
 def volume(b: EC2Backend, native_id: str) -> Volume:
