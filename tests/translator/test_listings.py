@@ -192,6 +192,20 @@ def test_the_smallest_flavor_that_fits(runtime) -> None:
     assert excinfo.value.kind == "flavor" and excinfo.value.reason == "no_fit"
 
 
+def test_pages_across_accounts_merge_them_in_one_order(runtime) -> None:
+    launched = [m for region in ("r1", "small", "r1") for m in _launch(runtime, count=3, region=region)]
+    t = runtime.translator
+    seen, cursor = [], None
+    for _ in range(10):
+        page = t.page(DEMO, "machine", limit=4, cursor=cursor)
+        seen += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert [m.id for m in seen] == [m.id for m in sorted(launched, key=sort_key)]
+    assert {m.account for m in seen} == {"demo/r1", "demo/small"} and not page.partial
+
+
 def test_a_listing_across_accounts_leaves_out_the_ones_that_are_down(runtime, caplog) -> None:
     (machine,) = _launch(runtime, MULTI, region="up")
     t = runtime.translator
