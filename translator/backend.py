@@ -40,6 +40,7 @@ from translator.model import (
     VolumeSpec,
     Zone,
 )
+from translator.redact import safe_repr
 
 
 class Capability(StrEnum):
@@ -77,6 +78,9 @@ class AccountConfig:
     driver: str
     zones: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return safe_repr(self)  # options hold the account's credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +127,16 @@ class Backend:
         return [Zone(name=z, region=self.account.region) for z in self.account.zones]
 
     def limits(self) -> Limits:
-        """The account's quotas (machines, addresses, ...), where the cloud reports them."""
+        """The account's quotas (machines, addresses, ...), where the cloud reports them; None for the others."""
         return Limits()
 
     # -- machines --------------------------------------------------------------------------------
     def list_machines(self) -> list[Machine]:
+        """Every machine of the account, recently terminated ones included while the cloud still shows them.
+
+        ``root_device`` is the boot disk's device as the cloud names it (empty when it names none);
+        ``created`` is when the machine was made, not when it last started.
+        """
         raise self._unsupported("machines")
 
     def get_machines(self, native_ids: list[str]) -> list[Machine]:
@@ -136,6 +145,12 @@ class Backend:
         return _named(self.list_machines(), native_ids)
 
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        """Launch ``spec.count`` machines, all or none; they are returned pending or running.
+
+        A ``BlockDevice`` with ``boot`` resizes or retypes the boot disk made from the image (its device is
+        the cloud's); the others are new volumes at their device, blank or from a snapshot, of their tier.
+        Missing references are ``NotFound`` of their kind, raised before anything is made.
+        """
         raise self._unsupported("machines")
 
     def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
@@ -164,6 +179,7 @@ class Backend:
         return _named(self.list_images(), native_ids)
 
     def create_image(self, spec: ImageSpec) -> Image:
+        """Capture a machine as an image (pending at first); names need be unique only where the cloud says."""
         raise self._unsupported("image creation")
 
     def delete_image(self, native_id: str) -> None:
@@ -187,12 +203,17 @@ class Backend:
         return _named(self.list_volumes(), native_ids)
 
     def create_volume(self, spec: VolumeSpec) -> Volume:
+        """A new volume of ``spec.tier``, made as the native type the account's ``volume_types`` maps it to
+        (the cloud's default type for a tier it does not map); listings read native types back as tiers."""
         raise self._unsupported("volumes")
 
     def delete_volume(self, native_id: str) -> None:
+        """Delete a volume; one still attached is ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volumes")
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+        """Attach; ``device`` is a wish the cloud may not follow: the attachment reports the device it chose
+        (possibly only once attached). A volume in use is ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volume attachment")
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -222,9 +243,12 @@ class Backend:
         return _named(self.list_networks(), native_ids)
 
     def create_network(self, spec: NetworkSpec) -> Network:
+        """A network of the address range ``spec.cidr`` (any valid range the cloud takes: protocol limits are
+        the frontends'), keeping the name and description given."""
         raise self._unsupported("network creation")
 
     def delete_network(self, native_id: str) -> None:
+        """Delete a network as the cloud does: some take its subnets along, some refuse (``Conflict``)."""
         raise self._unsupported("network deletion")
 
     def list_subnets(self) -> list[Subnet]:
@@ -260,6 +284,7 @@ class Backend:
         raise self._unsupported("addresses")
 
     def release_address(self, native_id: str) -> None:
+        """Give the address back; whether an associated one may go is the cloud's rule (``Conflict`` if not)."""
         raise self._unsupported("addresses")
 
     # -- key pairs -------------------------------------------------------------------------------

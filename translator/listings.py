@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -29,6 +29,7 @@ from translator.accounts import Accounts
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
 from translator.codec import dumps, from_dict, loads, to_dict
+from translator.documents import Page
 from translator.errors import BackendUnavailable, InvalidParameter, NotFound
 from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
@@ -85,13 +86,11 @@ class CacheTimes:
     prune_grace: float = 60.0
 
 
-@dataclass(slots=True)
-class Page(Generic[R]):
-    """One page of a listing; ``next_cursor`` is None on the last. ``unavailable_regions`` names the accounts
-    whose backends were down: the page holds the others' resources only (a partial result)."""
+@dataclass(frozen=True, slots=True)
+class ResourcePage(Page[R]):
+    """A page of resources; ``unavailable_regions`` names the accounts whose backends were down: the page holds
+    the others' resources only (a partial result)."""
 
-    items: list[R]
-    next_cursor: str | None = None
     unavailable_regions: tuple[str, ...] = ()
 
     @property
@@ -164,7 +163,7 @@ class Listings:
         where: Where | None = None,
         match: Match | None = None,
         region: str | None = None,
-    ) -> Page[Resource]:
+    ) -> ResourcePage[Resource]:
         """The next ``limit`` resources (all when None) after ``cursor`` that pass ``match`` and ``where``.
 
         ``ids`` narrows the walk to those gateway ids (``MissingIds`` names the ones the caller cannot see in
@@ -184,7 +183,7 @@ class Listings:
             streams, down, tagged = self._fan_out(accounts, kind, after)
             stream = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(streams[0] if streams else ())
         items, more = self._walk(kind, stream, after, match, where, limit, tagged)
-        return Page(items, encode_cursor(sort_key(items[-1])) if more else None, tuple(down))
+        return ResourcePage(items, encode_cursor(sort_key(items[-1])) if more else None, tuple(down))
 
     def list(self, principal: Principal, kind: str, region: str | None = None) -> list[Resource]:
         """Every resource of ``kind`` the caller sees, in one region or across all of them (in sort-key order)."""

@@ -33,6 +33,7 @@ from translator.errors import (
     Forbidden,
     InvalidParameter,
     NotFound,
+    OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
     Unsupported,
@@ -237,7 +238,7 @@ ERROR_STATUSES: tuple[tuple[Callable[[int], bool], Fault], ...] = (
 #: botocore's own exceptions (no answer from EC2), first match wins.
 EXCEPTIONS: tuple[tuple[type[Exception], Fault], ...] = (
     (BotoConnectionError, _TRANSIENT),  # refused, DNS, connect timeout, TLS, proxy
-    (HTTPClientError, _TRANSIENT),  # read timeout, connection closed mid-answer
+    (HTTPClientError, Fault(OutcomeUnknown)),  # read timeout, connection closed mid-answer: EC2 may have acted
     (ResponseParserError, _TRANSIENT),  # not an EC2 answer at all (a proxy's HTML error page)
     (NoCredentialsError, _CREDENTIALS),
     (PartialCredentialsError, _CREDENTIALS),
@@ -406,6 +407,7 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
         architecture=item.get("Architecture") or "x86_64",
         platform="windows" if str(item.get("Platform") or "").lower() == "windows" else "linux",
         launched=launched,
+        launch_key=str(item.get("ClientToken") or ""),
     )
 
 

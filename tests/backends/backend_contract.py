@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -300,6 +301,24 @@ class BackendContract:
         assert len(backend.list_machines()) == before
         with raises(NotFound, kind="machine"):
             backend.act_on_machine("vm-missing", MachineAction.STOP)
+
+    def test_a_create_repeated_with_its_idempotency_key_finds_the_first(self, backend: Backend) -> None:
+        """The translator resends a create whose answer was lost with the same key: the cloud (or the backend's
+        lookup) answers with what the first call made; another key makes new resources."""
+        need(backend, Capability.MACHINES)
+        fields = {"image_id": self.image_id(backend), "flavor_id": self.flavors(backend)[0], "count": 2}
+        key = uuid.uuid4().hex
+        first = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
+        again = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
+        assert sorted(m.native_id for m in again) == sorted(m.native_id for m in first)
+        # Machines made together carry the create's key where the cloud keeps it (a stacked gateway does not).
+        launch_keys = {m.native_id: m.launch_key for m in backend.list_machines()}
+        assert {launch_keys[m.native_id] for m in first} in ({key}, {""})
+        other = backend.create_machines(MachineSpec(**fields, idempotency_key=uuid.uuid4().hex))
+        assert {m.native_id for m in other}.isdisjoint(m.native_id for m in first)
+        if Capability.VOLUMES in backend.capabilities:
+            spec = VolumeSpec(size_gb=1, zone=self.zone(backend), idempotency_key=uuid.uuid4().hex)
+            assert backend.create_volume(spec).native_id == backend.create_volume(spec).native_id
 
     # -- volumes and snapshots -------------------------------------------------------------------
     def test_volume_attach_detach(self, backend: Backend) -> None:
