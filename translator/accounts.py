@@ -57,14 +57,23 @@ class Accounts:
 
     def locate(self, principal: Principal, kind: str, gids: list[str]) -> list[tuple[AccountConfig, str]]:
         """Account and native id of each gateway id; NotFound for unknown or other tenants' ids."""
+        out = []
+        for gid, where in zip(gids, self.find(principal, kind, gids), strict=True):
+            if where is None:
+                raise not_found(kind, gid)
+            out.append(where)
+        return out
+
+    def find(self, principal: Principal, kind: str, gids: list[str]) -> list[tuple[AccountConfig, str] | None]:
+        """Like ``locate``, with None for each id that is unknown, of another kind or another tenant's."""
         tenant = self.tenants.get(principal.tenant)
         mine = set(tenant.accounts) if tenant else set()
-        out = []
-        for gid, row in zip(gids, self.store.resolve(gids), strict=True):
-            if row is None or row[1] != kind or row[0] not in mine or row[0] not in self.accounts:
-                raise not_found(kind, gid)
-            out.append((self.accounts[row[0]], row[2]))
-        return out
+        return [
+            None
+            if row is None or row[1] != kind or row[0] not in mine or row[0] not in self.accounts
+            else (self.accounts[row[0]], row[2])
+            for row in self.store.resolve(gids)
+        ]
 
     def native_refs(self, principal: Principal, account: AccountConfig, spec: Any) -> Any:
         """A copy of a request dataclass with every gateway-id reference (``REFS``, nested ones too) made

@@ -139,6 +139,11 @@ class Backend:
         """
         raise self._unsupported("machines")
 
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        """The named machines that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_machines(), native_ids)
+
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         """Launch ``spec.count`` machines, all or none; they are returned pending or running.
 
@@ -168,6 +173,11 @@ class Backend:
     def list_images(self) -> list[Image]:
         raise self._unsupported("images")
 
+    def get_images(self, native_ids: list[str]) -> list[Image]:
+        """The named images that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_images(), native_ids)
+
     def create_image(self, spec: ImageSpec) -> Image:
         """Capture a machine as an image (pending at first); names need be unique only where the cloud says."""
         raise self._unsupported("image creation")
@@ -178,9 +188,19 @@ class Backend:
     def list_flavors(self) -> list[Flavor]:
         raise self._unsupported("flavors")
 
+    def get_flavors(self, native_ids: list[str]) -> list[Flavor]:
+        """The named flavors that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_flavors(), native_ids)
+
     # -- volumes and snapshots -------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
         raise self._unsupported("volumes")
+
+    def get_volumes(self, native_ids: list[str]) -> list[Volume]:
+        """The named volumes that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_volumes(), native_ids)
 
     def create_volume(self, spec: VolumeSpec) -> Volume:
         """A new volume of ``spec.tier``, made as the native type the account's ``volume_types`` maps it to
@@ -202,6 +222,11 @@ class Backend:
     def list_snapshots(self) -> list[Snapshot]:
         raise self._unsupported("snapshots")
 
+    def get_snapshots(self, native_ids: list[str]) -> list[Snapshot]:
+        """The named snapshots that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_snapshots(), native_ids)
+
     def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
         raise self._unsupported("snapshots")
 
@@ -211,6 +236,11 @@ class Backend:
     # -- networks --------------------------------------------------------------------------------
     def list_networks(self) -> list[Network]:
         raise self._unsupported("networks")
+
+    def get_networks(self, native_ids: list[str]) -> list[Network]:
+        """The named networks that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_networks(), native_ids)
 
     def create_network(self, spec: NetworkSpec) -> Network:
         """A network of the address range ``spec.cidr`` (any valid range the cloud takes: protocol limits are
@@ -224,6 +254,11 @@ class Backend:
     def list_subnets(self) -> list[Subnet]:
         raise self._unsupported("networks")
 
+    def get_subnets(self, native_ids: list[str]) -> list[Subnet]:
+        """The named subnets that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_subnets(), native_ids)
+
     def create_subnet(self, spec: SubnetSpec) -> Subnet:
         raise self._unsupported("network creation")
 
@@ -233,6 +268,11 @@ class Backend:
     # -- addresses -------------------------------------------------------------------------------
     def list_addresses(self) -> list[Address]:
         raise self._unsupported("addresses")
+
+    def get_addresses(self, native_ids: list[str]) -> list[Address]:
+        """The named addresses that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_addresses(), native_ids)
 
     def allocate_address(self) -> Address:
         raise self._unsupported("addresses")
@@ -251,6 +291,11 @@ class Backend:
     def list_key_pairs(self) -> list[KeyPair]:
         raise self._unsupported("key pairs")
 
+    def get_key_pairs(self, native_ids: list[str]) -> list[KeyPair]:
+        """The named key pairs that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_key_pairs(), native_ids)
+
     def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
         raise self._unsupported("key pair generation")
 
@@ -263,6 +308,11 @@ class Backend:
     # -- security groups -------------------------------------------------------------------------
     def list_security_groups(self) -> list[SecurityGroup]:
         raise self._unsupported("security groups")
+
+    def get_security_groups(self, native_ids: list[str]) -> list[SecurityGroup]:
+        """The named security groups that exist, in any order; missing ones are left out, never an error. Optional:
+        this default filters the listing; override it where the cloud reads by id."""
+        return _named(self.list_security_groups(), native_ids)
 
     def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
         raise self._unsupported("security groups")
@@ -283,6 +333,11 @@ class Backend:
 
     def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
         raise self._unsupported("native tags")
+
+
+def _named(resources: list[Any], native_ids: list[str]) -> list[Any]:
+    wanted = set(native_ids)
+    return [r for r in resources if r.native_id in wanted]
 
 
 ENTRY_POINT_GROUP = "cloudgate.backends"

@@ -1,34 +1,78 @@
-"""Reads: listings per account (cached in Redis, fanned out over a tenant's accounts) and reads by id."""
+"""Reads: pages of one kind in a stable order, fanned out over a tenant's accounts, and reads by id.
+
+Every read walks resources in one order that never changes for a resource: creation time, then gateway
+id (``sort_key``). A page is the next ``limit`` resources after a cursor (the sort key of the last one
+returned) that pass ``match`` (canonical fields) and ``where`` (a frontend's own filters), evaluated as
+the walk goes, so a page stops at ``limit`` matches and decodes, tags and filters only what it walks.
+
+``Listings._ordered`` is the one place that knows where that order comes from: today an account's
+cached listing, sorted once when it is written; a per-account sorted index can take its place without
+changing a caller.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import heapq
+import logging
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
-from translator.accounts import Accounts, not_found
+import orjson
+
+from translator.accounts import Accounts
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
 from translator.codec import dumps, from_dict, loads, to_dict
+from translator.documents import Page
+from translator.errors import BackendUnavailable, InvalidParameter, NotFound
 from translator.metrics import CACHE_LOOKUPS
-from translator.model import RESOURCE_TYPES, Principal, Resource, in_transition
+from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
 from translator.publish import publish
 from translator.store import Store
 
-#: Kind -> (backend listing method, capability needed to list it).
-LISTINGS: dict[str, tuple[str, Capability]] = {
-    "machine": ("list_machines", Capability.MACHINES),
-    "image": ("list_images", Capability.IMAGES),
-    "flavor": ("list_flavors", Capability.MACHINES),
-    "volume": ("list_volumes", Capability.VOLUMES),
-    "snapshot": ("list_snapshots", Capability.SNAPSHOTS),
-    "network": ("list_networks", Capability.NETWORKS),
-    "subnet": ("list_subnets", Capability.NETWORKS),
-    "address": ("list_addresses", Capability.ADDRESSES),
-    "key_pair": ("list_key_pairs", Capability.KEY_PAIRS),
-    "security_group": ("list_security_groups", Capability.SECURITY_GROUPS),
+log = logging.getLogger("cloudgate.translator")
+
+R = TypeVar("R", bound=Resource)
+#: Where a resource sits in every listing: (creation time, gateway id).
+SortKey = tuple[float, str]
+#: A frontend's filter, asked of each resource the walk reaches (with its tags).
+Where = Callable[[Resource], bool]
+#: Canonical filters: field name -> the values accepted (compared as strings; a list field matches on any member).
+Match = Mapping[str, Collection[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How the backend lists a kind, reads some of it by id, and what capability that needs."""
+
+    method: str
+    fetch: str
+    capability: Capability
+
+
+#: Kind -> its backend methods. One table, no if-chain.
+LISTINGS: dict[str, Listing] = {
+    "machine": Listing("list_machines", "get_machines", Capability.MACHINES),
+    "image": Listing("list_images", "get_images", Capability.IMAGES),
+    "flavor": Listing("list_flavors", "get_flavors", Capability.MACHINES),
+    "volume": Listing("list_volumes", "get_volumes", Capability.VOLUMES),
+    "snapshot": Listing("list_snapshots", "get_snapshots", Capability.SNAPSHOTS),
+    "network": Listing("list_networks", "get_networks", Capability.NETWORKS),
+    "subnet": Listing("list_subnets", "get_subnets", Capability.NETWORKS),
+    "address": Listing("list_addresses", "get_addresses", Capability.ADDRESSES),
+    "key_pair": Listing("list_key_pairs", "get_key_pairs", Capability.KEY_PAIRS),
+    "security_group": Listing("list_security_groups", "get_security_groups", Capability.SECURITY_GROUPS),
 }
+
+#: Resources walked per round of tag reads and filtering: a page costs a few rounds, not the account.
+WALK_CHUNK = 256
+MIN_CHUNK = 16
 
 # One pool per process for fanning a listing out over a tenant's accounts.
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cg-fanout")
@@ -38,10 +82,68 @@ _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cg-fanout")
 class CacheTimes:
     ttl: float
     transitional_ttl: float
+    #: A published resource missing from listings is forgotten once unseen this long (listings may lag creates).
+    prune_grace: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePage(Page[R]):
+    """A page of resources; ``unavailable_regions`` names the accounts whose backends were down: the page holds
+    the others' resources only (a partial result)."""
+
+    unavailable_regions: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.unavailable_regions)
+
+
+class MissingIds(NotFound):
+    """Some named resources do not exist for the caller; ``ids`` lists every one of them (gateway ids)."""
+
+    def __init__(self, kind: str, ids: list[str]) -> None:
+        super().__init__(f"The {kind.replace('_', ' ')} ID '{', '.join(ids)}' does not exist", kind=kind)
+        self.ids = ids
+
+
+def sort_key(resource: Resource) -> SortKey:
+    return (resource.created, resource.id)
+
+
+def _row_key(row: dict[str, Any]) -> SortKey:
+    return (row["created"], row["id"])
+
+
+def encode_cursor(key: SortKey) -> str:
+    """An opaque, URL-safe cursor: the sort key of the last resource of a page."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> SortKey:
+    """The sort key in a cursor; ``InvalidParameter(reason="cursor")`` for anything else."""
+    try:
+        created, gid = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(created, int | float) and not isinstance(created, bool) and isinstance(gid, str):
+            return (float(created), gid)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        pass
+    raise InvalidParameter("The pagination cursor is not valid.", reason="cursor")
+
+
+def matches(resource: Resource, match: Match | None) -> bool:
+    """Whether every canonical filter of ``match`` accepts the resource."""
+    if not match:
+        return True
+    for name, accepted in match.items():
+        value = getattr(resource, name, None)
+        values = value if isinstance(value, list) else [value]
+        if not any(("" if v is None else str(v)) in accepted for v in values):
+            return False
+    return True
 
 
 class Listings:
-    """Every resource of a kind an account holds, served from Redis while fresh."""
+    """Every read of resources: pages, whole listings, reads by id, all served from Redis while fresh."""
 
     def __init__(self, accounts: Accounts, store: Store, caller: BackendCaller, times: CacheTimes) -> None:
         self.accounts = accounts
@@ -49,53 +151,217 @@ class Listings:
         self.caller = caller
         self.times = times
 
+    # -- pages ---------------------------------------------------------------------------------------
+    def page(
+        self,
+        principal: Principal,
+        kind: str,
+        *,
+        cursor: str | None = None,
+        limit: int | None = None,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        match: Match | None = None,
+        region: str | None = None,
+    ) -> ResourcePage[Resource]:
+        """The next ``limit`` resources (all when None) after ``cursor`` that pass ``match`` and ``where``.
+
+        ``ids`` narrows the walk to those gateway ids (``MissingIds`` names the ones the caller cannot see in
+        ``region``). Without ``region`` the caller's accounts are read concurrently; one whose backend is
+        down is left out and named in ``unavailable_regions``, and only all of them down is an error.
+        """
+        if limit is not None and limit < 1:
+            raise InvalidParameter(f"The page size must be at least 1, not {limit}.", reason="limit")
+        after = decode_cursor(cursor) if cursor else None
+        down: list[str] = []
+        tagged: set[str] = set()  # accounts whose resources of this kind may have tags in Redis
+        if ids is not None:
+            named = sorted(self._named(principal, kind, list(ids), region), key=sort_key)
+            stream: Iterator[Resource] = iter(named)
+        else:
+            accounts = [self.accounts.account(principal, region)] if region else self.accounts.regions(principal)
+            streams, down, tagged = self._fan_out(accounts, kind, after)
+            stream = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(streams[0] if streams else ())
+        items, more = self._walk(kind, stream, after, match, where, limit, tagged)
+        return ResourcePage(items, encode_cursor(sort_key(items[-1])) if more else None, tuple(down))
+
     def list(self, principal: Principal, kind: str, region: str | None = None) -> list[Resource]:
-        """Every resource of ``kind`` the caller sees, in one region or across all of them."""
-        accounts = [self.accounts.account(principal, region)] if region else self.accounts.regions(principal)
-        if len(accounts) == 1:
-            return self.list_account(accounts[0], kind)
-        results = _POOL.map(lambda acc: self.list_account(acc, kind), accounts)
-        return [r for batch in results for r in batch]
+        """Every resource of ``kind`` the caller sees, in one region or across all of them (in sort-key order)."""
+        return self.page(principal, kind, region=region).items
 
     def get_many(self, principal: Principal, kind: str, gids: Iterable[str]) -> list[Resource]:
-        """The named resources in order; NotFound names the first that does not exist for the caller."""
+        """The named resources in order; ``MissingIds`` names those that do not exist for the caller."""
         gids = list(gids)
-        located = self.accounts.locate(principal, kind, gids)
-        by_account: dict[str, dict[str, Resource]] = {}
-        out = []
-        for gid, (account, _native) in zip(gids, located, strict=True):
-            if account.key not in by_account:
-                by_account[account.key] = {r.id: r for r in self.list_account(account, kind)}
-            found = by_account[account.key].get(gid)
-            if found is None:
-                raise not_found(kind, gid)
-            out.append(found)
-        return out
+        by_id = {r.id: r for r in self._named(principal, kind, gids, None)}
+        return [by_id[g] for g in gids]
 
-    def list_account(self, account: AccountConfig, kind: str) -> list[Resource]:
-        method, capability = LISTINGS[kind]
-        backend = self.accounts.backend(account)
-        if capability not in backend.capabilities:
-            return []
+    def smallest_flavor(self, principal: Principal, vcpus: int, memory_mb: int, region: str | None = None) -> Flavor:
+        """The smallest flavor with at least ``vcpus`` and ``memory_mb``: fewest vCPUs, then least memory, then name."""
+        account = self.accounts.account(principal, region)
+        flavors: list[Any] = self.page(principal, "flavor", region=account.region).items
+        fits = [f for f in flavors if f.vcpus >= vcpus and f.memory_mb >= memory_mb]
+        if not fits:
+            raise NotFound(
+                f"No flavor in region {account.region} has {vcpus} vCPUs and {memory_mb} MiB of memory or more.",
+                kind="flavor",
+                reason="no_fit",
+            )
+        return min(fits, key=lambda f: (f.vcpus, f.memory_mb, f.name))
+
+    # -- the walk ------------------------------------------------------------------------------------
+    def _walk(
+        self,
+        kind: str,
+        stream: Iterator[Resource],
+        after: SortKey | None,
+        match: Match | None,
+        where: Where | None,
+        limit: int | None,
+        tagged: set[str],
+    ) -> tuple[list[Resource], bool]:
+        """Up to ``limit`` passing resources (with the Redis tags of ``tagged`` accounts merged), and whether
+        another one follows them."""
+        out: list[Resource] = []
+        size = WALK_CHUNK if limit is None else max(MIN_CHUNK, min(limit + 1, WALK_CHUNK))
+        while chunk := list(islice(stream, size)):
+            chunk = [r for r in chunk if (after is None or sort_key(r) > after) and matches(r, match)]
+            if tagged:
+                self._merge_tags(kind, chunk, tagged)
+            for r in chunk:
+                if where is not None and not where(r):
+                    continue
+                if limit is not None and len(out) == limit:
+                    return out, True
+                out.append(r)
+        return out, False
+
+    def _fan_out(
+        self, accounts: list[AccountConfig], kind: str, after: SortKey | None
+    ) -> tuple[list[Iterator[Resource]], list[str], set[str]]:
+        """Each account's ordered stream, read concurrently; the regions whose backend is down are left out.
+        Also the accounts whose resources may have tags in Redis."""
+        if len(accounts) == 1:
+            stream, has_tags = self._ordered(accounts[0], kind, after)
+            return [stream], [], {accounts[0].key} if has_tags else set()
+        futures = [(acc, _POOL.submit(self._ordered, acc, kind, after)) for acc in accounts]
+        streams, down, tagged, failure = [], [], set(), None
+        for acc, future in futures:
+            try:
+                stream, has_tags = future.result()
+            except BackendUnavailable as exc:
+                log.warning("listing %s: region %s is unavailable; answering without it", kind, acc.region)
+                down.append(acc.region)
+                failure = failure or exc
+                continue
+            streams.append(stream)
+            if has_tags:
+                tagged.add(acc.key)
+        if failure is not None and not streams:
+            raise failure
+        return streams, down, tagged
+
+    def _ordered(self, account: AccountConfig, kind: str, after: SortKey | None) -> tuple[Iterator[Resource], bool]:
+        """The account's resources of ``kind`` after ``after``, in sort-key order, without Redis tags, and
+        whether any of them has tags there.
+
+        Reads its source now (so a backend failure raises here) and decodes lazily, as the walk asks.
+        """
+        rows, has_tags = self._rows(account, kind)
+        start = bisect_right(rows, after, key=_row_key) if after is not None else 0
         cls = RESOURCE_TYPES[kind]
-        generation, payload, tags = self.store.cache_read(account.key, kind)
+        return (from_dict(cls, rows[i]) for i in range(start, len(rows))), has_tags
+
+    def _rows(self, account: AccountConfig, kind: str) -> tuple[list[dict[str, Any]], bool]:
+        """The account's listing of ``kind`` as sorted plain rows (from the cache, else from the backend), and
+        whether Redis holds tags of that kind in that account."""
+        listing = LISTINGS[kind]
+        backend = self.accounts.backend(account)
+        if listing.capability not in backend.capabilities:
+            return [], False
+        generation, payload, tagged = self.store.cache_read(account.key, kind)
         if payload is not None:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
-            records = [from_dict(cls, d) for d in loads(payload)]
+            return loads(payload), tagged > 0
+        CACHE_LOOKUPS.labels(kind, "miss").inc()
+        records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
+        self.publish_all(account, records)
+        ttl = self.times.ttl
+        if any(in_transition(r) for r in records):
+            ttl = min(ttl, self.times.transitional_ttl)
+        rows = sorted((to_dict(r) for r in records), key=_row_key)
+        self.store.cache_write(account.key, kind, generation, dumps(rows), ttl)
+        gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
+        if gone:
+            log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
+        return rows, tagged > 0
+
+    def _merge_tags(self, kind: str, resources: list[Resource], tagged: set[str]) -> None:
+        """Merge the Redis tags of just these resources, for those of ``tagged`` accounts."""
+        wanted: dict[tuple[str, str], list[str]] = {}
+        for r in resources:
+            if r.account in tagged:
+                wanted.setdefault((r.account, kind), []).append(r.id)
+        tags = self.store.tags_of(wanted)
+        for r in resources:
+            extra = tags.get(r.id)
+            if extra:
+                r.tags = {**r.tags, **extra}
+
+    # -- reads by id ---------------------------------------------------------------------------------
+    def _named(self, principal: Principal, kind: str, gids: list[str], region: str | None) -> list[Resource]:
+        """The named resources (each once, with tags), read from fresh caches or by id from the backends."""
+        wanted = list(dict.fromkeys(gids))
+        # Account -> its ids, and their native ids where already looked up (None: look up on a cache miss).
+        groups: dict[str, tuple[AccountConfig, list[str], list[str] | None]] = {}
+        if region is not None:  # PERF: one account; its cached listing alone tells which ids it holds
+            account = self.accounts.account(principal, region)
+            groups[account.key] = (account, wanted, None)
         else:
-            CACHE_LOOKUPS.labels(kind, "miss").inc()
-            records = self.caller.call(account.driver, method, getattr(backend, method))
+            for gid, where in zip(wanted, self.accounts.find(principal, kind, wanted), strict=True):
+                if where is not None:
+                    account, native = where
+                    entry = groups.setdefault(account.key, (account, [], []))
+                    entry[1].append(gid)
+                    entry[2].append(native)  # type: ignore[union-attr]
+        found: dict[str, Resource] = {}
+        tagged: set[str] = set()
+        for account, account_gids, natives in groups.values():
+            some, has_tags = self._fetch(principal, account, kind, account_gids, natives)
+            found.update(some)
+            if has_tags:
+                tagged.add(account.key)
+        missing = [g for g in wanted if g not in found]
+        if missing:
+            raise MissingIds(kind, missing)
+        named = [found[g] for g in wanted]
+        if tagged:
+            self._merge_tags(kind, named, tagged)
+        return named
+
+    def _fetch(
+        self, principal: Principal, account: AccountConfig, kind: str, gids: list[str], natives: list[str] | None
+    ) -> tuple[dict[str, Resource], bool]:
+        """Those of ``gids`` in ``account`` (from its cached listing when fresh, else asked of the backend by
+        native id), and whether Redis holds tags of that kind in that account."""
+        listing = LISTINGS[kind]
+        backend = self.accounts.backend(account)
+        if listing.capability not in backend.capabilities:
+            return {}, False
+        wanted = set(gids)
+        _generation, payload, tagged = self.store.cache_read(account.key, kind)
+        if payload is not None:
+            CACHE_LOOKUPS.labels(kind, "hit").inc()
+            cls = RESOURCE_TYPES[kind]
+            return {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}, tagged > 0
+        CACHE_LOOKUPS.labels(kind, "miss").inc()
+        if natives is None:
+            located = self.accounts.find(principal, kind, gids)
+            natives = [where[1] for where in located if where is not None and where[0].key == account.key]
+        records = []
+        if natives:
+            records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
             self.publish_all(account, records)
-            ttl = self.times.ttl
-            if any(in_transition(r) for r in records):
-                ttl = min(ttl, self.times.transitional_ttl)
-            self.store.cache_write(account.key, kind, generation, dumps([to_dict(r) for r in records]), ttl)
-        if tags:
-            for r in records:
-                extra = tags.get(r.id)
-                if extra:
-                    r.tags = {**r.tags, **extra}
-        return records
+        return {r.id: r for r in records if r.id in wanted}, tagged > 0
 
     def publish_all(self, account: AccountConfig, records: Iterable[Any]) -> None:
         """Stamp gateway ids on backend records and remember the reverse mapping."""

@@ -3,11 +3,17 @@
 Keys are namespaced ``cg:<kind>:...``. Listing caches are versioned by a per-(account, kind)
 generation counter that every mutation bumps, so a listing fetched before a mutation and written
 after it lands under a stale generation and is never read (no lock, no race).
+
+Nothing here grows forever: every published gateway id is also in ``cg:known:<account>:<kind>`` (a
+sorted set scored by when it was last seen), so a full listing can tell which published resources are
+gone and ``reconcile`` drops their id-map rows and tags; a successful delete drops them at once
+(``forget``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -18,10 +24,24 @@ from translator.ids import short_form
 SEP = "\x1f"
 
 # PERF: one round trip for "current generation, then the cache entry of that generation".
-#: generation, the listing cached for it (or nil) and the kind's tags, in one round trip.
+#: The tags hash's size comes along, so a kind nobody tagged costs no tag read.
 _CACHE_GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HGETALL', KEYS[3])}
+return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HLEN', KEYS[3])}
+"""
+#: A listing is stored only while its generation is current: one read before a mutation is never kept.
+_CACHE_PUT = """
+if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then
+  redis.call('SET', KEYS[2] .. ARGV[1], ARGV[2], 'PX', ARGV[3])
+end
+"""
+#: Each (generation, cache prefix) key pair: bump the generation and drop the listing cached for the old one
+#: at once, so a busy account never holds a stale copy of its listing per mutation until the TTL.
+_INVALIDATE = """
+for i = 1, #KEYS, 2 do
+  local gen = redis.call('INCR', KEYS[i])
+  redis.call('DEL', KEYS[i + 1] .. (gen - 1))
+end
 """
 
 #: Claim a client token: the pending record for ARGV[2] ms if it is free, else what holds it.
@@ -56,27 +76,39 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _known(account: str, kind: str) -> str:
+    """The sorted set of the gateway ids published for one kind in one account, scored by when last seen."""
+    return f"cg:known:{account}:{kind}"
+
+
 class Store:
     """Typed access to the ``cg:`` keyspace; one instance (and one connection pool) per worker."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._cache_get = client.register_script(_CACHE_GET)
+        self._cache_put = client.register_script(_CACHE_PUT)
+        self._invalidate = client.register_script(_INVALIDATE)
         self._idem_claim = client.register_script(_IDEM_CLAIM)
         self._idem_if_held = client.register_script(_IDEM_IF_HELD)
 
     # -- id map ------------------------------------------------------------------------------
     def remember(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
-        """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups."""
+        """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups, seen now."""
         ids: dict[str, str] = {}
         shorts: dict[str, str] = {}
+        known: dict[str, dict[str, float]] = {}
+        now = time.time()
         for gid, account, kind, native in entries:
             ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
             shorts[short_form(gid)] = gid
+            known.setdefault(_known(account, kind), {})[gid] = now
         if ids:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hset("cg:ids", mapping=ids)
             pipe.hset("cg:short", mapping=shorts)
+            for key, seen in known.items():
+                pipe.zadd(key, seen)
             pipe.execute()
 
     def resolve(self, gids: list[str]) -> list[tuple[str, str, str] | None]:
@@ -90,6 +122,46 @@ class Store:
         if not shorts:
             return []
         return [_s(r) if r else None for r in self.redis.hmget("cg:short", shorts)]
+
+    def forget(self, account: str, kind: str, gids: list[str]) -> None:
+        """Drop everything kept for deleted resources: id-map rows, short forms, tags."""
+        if not gids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        self._drop(pipe, account, kind, gids)
+        pipe.execute()
+
+    def reconcile(self, account: str, kind: str, generation: int, present: Iterable[str], grace: float) -> list[str]:
+        """After a full listing read at ``generation``: forget the published resources it no longer holds.
+
+        Only ids last seen more than ``grace`` seconds ago go (a cloud's listings may lag its creates), and
+        only while no mutation has bumped the generation since the listing was read (a resource created
+        meanwhile may be missing from it). Returns the ids forgotten.
+        """
+        known_key, gen_key = _known(account, kind), f"cg:gen:{account}:{kind}"
+        present = set(present)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(gen_key)
+                if int(pipe.get(gen_key) or 0) != generation or pipe.zcard(known_key) <= len(present):
+                    return []  # PERF: every known id was just seen (published before this): nothing is gone
+                stale = [_s(g) for g in pipe.zrangebyscore(known_key, "-inf", f"({time.time() - grace}")]
+                gone = [g for g in stale if g not in present]
+                if not gone:
+                    return []
+                pipe.multi()
+                self._drop(pipe, account, kind, gone)
+                pipe.execute()
+            except redis.WatchError:  # a mutation landed: the next listing reconciles
+                return []
+        return gone
+
+    @staticmethod
+    def _drop(pipe: Any, account: str, kind: str, gids: list[str]) -> None:
+        pipe.hdel("cg:ids", *gids)
+        pipe.hdel("cg:short", *[short_form(g) for g in gids])
+        pipe.hdel(f"cg:tags:{account}:{kind}", *gids)
+        pipe.zrem(_known(account, kind), *gids)
 
     # -- tags --------------------------------------------------------------------------------
     def update_tags(
@@ -113,28 +185,39 @@ class Store:
 
         self.redis.transaction(apply, key)
 
-    def drop_tags(self, account: str, kind: str, gids: list[str]) -> None:
-        if gids:
-            self.redis.hdel(f"cg:tags:{account}:{kind}", *gids)
+    def tags_of(self, wanted: Mapping[tuple[str, str], list[str]]) -> dict[str, dict[str, str]]:
+        """Tags of just these resources (``(account, kind) -> gateway ids``) in one round trip; untagged: absent."""
+        groups = [(key, gids) for key, gids in wanted.items() if gids]
+        if not groups:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for (account, kind), gids in groups:
+            pipe.hmget(f"cg:tags:{account}:{kind}", gids)
+        out: dict[str, dict[str, str]] = {}
+        for (_, gids), rows in zip(groups, pipe.execute(), strict=True):
+            out.update((gid, loads(raw)) for gid, raw in zip(gids, rows, strict=True) if raw)
+        return out
 
     # -- listing cache -----------------------------------------------------------------------
-    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None, dict[str, dict[str, str]]]:
-        """(generation, cached listing or None, tags by gateway id) of one kind in one account."""
+    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None, int]:
+        """(generation, cached listing or None, how many of its resources have tags here) of one kind in one account."""
         # PERF: one script call instead of three commands: listings are on every request's path.
-        gen, payload, flat = self._cache_get(
+        gen, payload, tagged = self._cache_get(
             keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:", f"cg:tags:{account}:{kind}"]
         )
-        tags = {_s(flat[i]): loads(flat[i + 1]) for i in range(0, len(flat), 2)}
-        return int(gen), payload, tags
+        return int(gen), payload, int(tagged)
 
     def cache_write(self, account: str, kind: str, generation: int, payload: bytes, ttl: float) -> None:
-        self.redis.set(f"cg:cache:{account}:{kind}:{generation}", payload, px=max(1, int(ttl * 1000)))
+        """Cache a listing read at ``generation``, unless a mutation has made it stale meanwhile."""
+        self._cache_put(
+            keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:"],
+            args=[generation, payload, max(1, int(ttl * 1000))],
+        )
 
     def invalidate(self, account: str, kinds: Iterable[str]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for kind in kinds:
-            pipe.incr(f"cg:gen:{account}:{kind}")
-        pipe.execute()
+        keys = [key for kind in kinds for key in (f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:")]
+        if keys:
+            self._invalidate(keys=keys)
 
     # -- idempotency -------------------------------------------------------------------------
     def idempotency_claim(self, tenant: str, token: str, pending: bytes, lease: float) -> dict[str, Any] | None:

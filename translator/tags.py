@@ -63,5 +63,6 @@ class Tags:
             r.tags = {**r.tags, **tags}
 
     def forget(self, principal: Principal, kind: str, gid: str) -> None:
+        """After a successful delete: the resource's tags and id-map rows go with it."""
         ((account, _),) = self.accounts.locate(principal, kind, [gid])
-        self.store.drop_tags(account.key, kind, [gid])
+        self.store.forget(account.key, kind, [gid])

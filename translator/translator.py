@@ -23,7 +23,7 @@ from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
 from translator.job_runner import JobRunner
 from translator.jobs import JobSettings, JobStore
-from translator.listings import CacheTimes, Listings
+from translator.listings import CacheTimes, Listings, Match, MissingIds, ResourcePage, Where
 from translator.model import Principal, Resource, Zone
 from translator.mutations import OPERATIONS, Mutator
 from translator.store import Store
@@ -46,6 +46,8 @@ class TranslatorSettings:
     job_wait_bound: float = 25.0
     #: threads per worker process running queued jobs
     job_threads: int = 4
+    #: Seconds a published resource may be missing from its listings before its ids and tags are forgotten.
+    prune_grace: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def job_settings(self) -> JobSettings:
@@ -79,7 +81,10 @@ class Translator:
         self.jobs = JobStore(store.redis, settings.job_settings())
         self.runner = JobRunner(self.jobs)
         self.listings = Listings(
-            self.routing, store, self.caller, CacheTimes(settings.cache_ttl, settings.transitional_cache_ttl)
+            self.routing,
+            store,
+            self.caller,
+            CacheTimes(settings.cache_ttl, settings.transitional_cache_ttl, settings.prune_grace),
         )
         self.mutator = Mutator(self.routing, self.listings, store, self.caller, self.runner)
         self.idempotency = Idempotency(store, settings.idempotency_ttl, settings.idempotency_lease)
@@ -122,8 +127,30 @@ class Translator:
         self.routing.close()
 
     # -- reads -------------------------------------------------------------------------------
+    def page(
+        self,
+        principal: Principal,
+        kind: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        match: Match | None = None,
+        region: str | None = None,
+    ) -> ResourcePage[Resource]:
+        """One page of ``kind`` in creation-time-then-id order, and the cursor of the next (see ``Listings.page``).
+
+        ``ids`` restricts it to those gateway ids (``MissingIds``, a NotFound, names every one the caller cannot
+        see); ``match`` holds canonical filters, ``where`` the frontend's own, both applied as the page fills.
+        """
+        authorize(principal, "read")
+        return self.listings.page(
+            principal, kind, cursor=cursor, limit=limit, ids=ids, where=where, match=match, region=region
+        )
+
     def list(self, principal: Principal, kind: str, region: str | None = None) -> list[Resource]:
-        """Every resource of ``kind`` the caller sees, in one region or across all of them."""
+        """Every resource of ``kind`` the caller sees, in one region or across all of them (those reachable)."""
         authorize(principal, "read")
         return self.listings.list(principal, kind, region)
 
@@ -131,9 +158,18 @@ class Translator:
         return self.get_many(principal, kind, [gid])[0]
 
     def get_many(self, principal: Principal, kind: str, gids: Iterable[str]) -> list[Resource]:
-        """The named resources in order; NotFound names the first that does not exist for the caller."""
+        """The named resources in order, read by id where the listing is not cached; ``MissingIds`` names those
+        that do not exist for the caller."""
         authorize(principal, "read")
         return self.listings.get_many(principal, kind, gids)
+
+    def smallest_flavor(
+        self, principal: Principal, vcpus: int, memory_mb: int, region: str | None = None
+    ) -> model.Flavor:
+        """The smallest flavor that fits (fewest vCPUs, then least memory, then name); NotFound when none does.
+        For requests that size a machine rather than name a flavor (CIMI, OCCI)."""
+        authorize(principal, "read")
+        return self.listings.smallest_flavor(principal, vcpus, memory_mb, region)
 
     def kinds_of(self, gids: list[str]) -> list[str | None]:
         """The kind of each gateway id ever published (None for one never seen)."""
@@ -342,4 +378,14 @@ class Translator:
         return job
 
 
-__all__ = ["OPERATIONS", "Translator", "TranslatorSettings", "gateway_id"]
+__all__ = [
+    "OPERATIONS",
+    "Match",
+    "MissingIds",
+    "Page",
+    "ResourcePage",
+    "Translator",
+    "TranslatorSettings",
+    "Where",
+    "gateway_id",
+]

@@ -65,6 +65,8 @@ PAGE_SIZES: Mapping[str, int] = {
 }
 #: Pages read per listing at most (a bounded loop, whatever a cloud's NextToken does).
 MAX_PAGES = 100
+#: Values one EC2 filter takes (AWS's documented limit).
+FILTER_VALUES = 200
 #: RunInstances client tokens remembered per backend, so the translator's retry of a launch is not a second one.
 TOKENS_KEPT = 64
 
@@ -138,6 +140,15 @@ class EC2Backend(Backend):
         log.warning("ec2 %s: %s still had pages after %d; listing truncated", self.account.key, operation, MAX_PAGES)
         return items
 
+    def named(self, operation: str, key: str, kind: str, id_filter: str, native_ids: list[str]) -> list[dict[str, Any]]:
+        """The items of a Describe call with these ids. An id filter, not ``<Kind>Ids``: EC2 fails a whole
+        call naming one missing id, and a read by id must leave the missing out."""
+        items: list[dict[str, Any]] = []
+        for start in range(0, len(native_ids), FILTER_VALUES):
+            chunk = native_ids[start : start + FILTER_VALUES]
+            items += self.pages(operation, key, kind, Filters=[{"Name": id_filter, "Values": chunk}])
+        return items
+
     def client_token(self, spec: MachineSpec) -> str:
         """One RunInstances token per launch request: the translator retries with the very same spec object."""
         with self._lock:
@@ -202,6 +213,9 @@ class EC2Backend(Backend):
     def list_machines(self) -> list[Machine]:
         return machines.list_machines(self)
 
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        return machines.get_machines(self, native_ids)
+
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 
@@ -221,6 +235,9 @@ class EC2Backend(Backend):
     def list_images(self) -> list[Image]:
         return images.list_images(self)
 
+    def get_images(self, native_ids: list[str]) -> list[Image]:
+        return images.get_images(self, native_ids)
+
     def create_image(self, spec: ImageSpec) -> Image:
         return images.create_image(self, spec)
 
@@ -233,6 +250,9 @@ class EC2Backend(Backend):
     # -- volumes and snapshots -------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
         return volumes.list_volumes(self)
+
+    def get_volumes(self, native_ids: list[str]) -> list[Volume]:
+        return volumes.get_volumes(self, native_ids)
 
     def create_volume(self, spec: VolumeSpec) -> Volume:
         return volumes.create_volume(self, spec)
@@ -248,6 +268,9 @@ class EC2Backend(Backend):
 
     def list_snapshots(self) -> list[Snapshot]:
         return volumes.list_snapshots(self)
+
+    def get_snapshots(self, native_ids: list[str]) -> list[Snapshot]:
+        return volumes.get_snapshots(self, native_ids)
 
     def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
         return volumes.create_snapshot(self, volume_native_id, description)

@@ -35,6 +35,10 @@ def list_images(b: EC2Backend) -> list[Image]:
     return [mapping.image(item) for item in unique.values()]
 
 
+def get_images(b: EC2Backend, native_ids: list[str]) -> list[Image]:
+    return [mapping.image(item) for item in b.named("describe_images", "Images", "image", "image-id", native_ids)]
+
+
 def image(b: EC2Backend, native_id: str) -> Image:
     """One image, read by id."""
     found = b.call("describe_images", "image", ImageIds=[native_id]).get("Images") or []

@@ -75,10 +75,17 @@ ACTIONS: Mapping[MachineAction, Act] = {
 UPDATABLE_STATES = frozenset({MachineState.STOPPED})
 
 
-def list_machines(b: EC2Backend) -> list[Machine]:
+def _machines(b: EC2Backend, reservations: list[dict[str, Any]]) -> list[Machine]:
     flavors = b.flavors()
-    reservations = b.pages("describe_instances", "Reservations", "machine")
     return [mapping.machine(item, b.gateway_zone, flavors) for r in reservations for item in r.get("Instances") or ()]
+
+
+def list_machines(b: EC2Backend) -> list[Machine]:
+    return _machines(b, b.pages("describe_instances", "Reservations", "machine"))
+
+
+def get_machines(b: EC2Backend, native_ids: list[str]) -> list[Machine]:
+    return _machines(b, b.named("describe_instances", "Reservations", "machine", "instance-id", native_ids))
 
 
 def instance(b: EC2Backend, native_id: str) -> dict[str, Any]:

@@ -33,6 +33,11 @@ def list_volumes(b: EC2Backend) -> list[Volume]:
     return [mapping.volume(v, b.gateway_zone, tiers) for v in b.pages("describe_volumes", "Volumes", "volume")]
 
 
+def get_volumes(b: EC2Backend, native_ids: list[str]) -> list[Volume]:
+    items = b.named("describe_volumes", "Volumes", "volume", "volume-id", native_ids)
+    return [mapping.volume(v, b.gateway_zone, b.settings.volume_types) for v in items]
+
+
 def volume(b: EC2Backend, native_id: str) -> Volume:
     """One volume, read by id."""
     found = b.call("describe_volumes", "volume", VolumeIds=[native_id]).get("Volumes") or []
@@ -90,6 +95,11 @@ def detach_volume(b: EC2Backend, native_id: str, machine_native_id: str | None, 
 
 def list_snapshots(b: EC2Backend) -> list[Snapshot]:
     items = b.pages("describe_snapshots", "Snapshots", "snapshot", OwnerIds=["self"])
+    return [mapping.snapshot(s) for s in items]
+
+
+def get_snapshots(b: EC2Backend, native_ids: list[str]) -> list[Snapshot]:
+    items = b.named("describe_snapshots", "Snapshots", "snapshot", "snapshot-id", native_ids)
     return [mapping.snapshot(s) for s in items]
 
 

@@ -136,6 +136,9 @@ class OpenStackBackend(Backend):
     def list_machines(self) -> list[Machine]:
         return machines.list_machines(self)
 
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        return machines.get_machines(self, native_ids)
+
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 

@@ -311,6 +311,25 @@ def get_server(b: OpenStackBackend, native_id: str) -> dict[str, Any]:
     raise NotFound(f"The machine '{native_id}' does not exist.", kind="machine")
 
 
+#: Up to this many servers are read one by one (GET /servers/{id}); more, and one listing is cheaper.
+BY_ID_MAX = 10
+
+
+def get_machines(b: OpenStackBackend, native_ids: list[str]) -> list[Machine]:
+    """The named servers that exist (recently deleted ones included), read by id when they are few."""
+    if len(native_ids) > BY_ID_MAX:
+        wanted = set(native_ids)
+        return [m for m in list_machines(b) if m.native_id in wanted]
+    refs = Refs(b)
+    found = []
+    for native_id in dict.fromkeys(native_ids):
+        try:
+            found.append(to_machine(b, get_server(b, native_id), refs))
+        except NotFound:
+            continue
+    return found
+
+
 def _node(driver: ComputeDriver, native_id: str) -> Node:
     """The minimal libcloud Node its driver methods need (they use only the id)."""
     return Node(id=native_id, name="", state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=driver)

@@ -74,6 +74,9 @@ class SimulatorBackend(Backend):
     def list_machines(self) -> list[Machine]:
         return machines.list_machines(self.sim)
 
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        return [r.obj for r in self.sim.store.some("machine", native_ids)]
+
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self.sim, spec)
 
@@ -90,6 +93,10 @@ class SimulatorBackend(Backend):
     def list_images(self) -> list[Image]:
         return images.list_images(self.sim)
 
+    def get_images(self, native_ids: list[str]) -> list[Image]:
+        catalog = [i for i in self.sim.settings.images if i.native_id in native_ids]
+        return [*catalog, *(r.obj for r in self.sim.store.some("image", native_ids))]
+
     def create_image(self, spec: ImageSpec) -> Image:
         return images.create_image(self.sim, spec)
 
@@ -102,6 +109,9 @@ class SimulatorBackend(Backend):
     # -- volumes and snapshots -------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
         return volumes.list_volumes(self.sim)
+
+    def get_volumes(self, native_ids: list[str]) -> list[Volume]:
+        return [r.obj for r in self.sim.store.some("volume", native_ids)]
 
     def create_volume(self, spec: VolumeSpec) -> Volume:
         return volumes.create_volume(self.sim, spec)
@@ -118,6 +128,9 @@ class SimulatorBackend(Backend):
     def list_snapshots(self) -> list[Snapshot]:
         return volumes.list_snapshots(self.sim)
 
+    def get_snapshots(self, native_ids: list[str]) -> list[Snapshot]:
+        return [r.obj for r in self.sim.store.some("snapshot", native_ids)]
+
     def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
         return volumes.create_snapshot(self.sim, volume_native_id, description)
 
@@ -127,6 +140,9 @@ class SimulatorBackend(Backend):
     # -- networks --------------------------------------------------------------------------------
     def list_networks(self) -> list[Network]:
         return network.list_networks(self.sim)
+
+    def get_networks(self, native_ids: list[str]) -> list[Network]:
+        return [r.obj for r in self.sim.store.some("network", native_ids)]
 
     def create_network(self, spec: NetworkSpec) -> Network:
         return network.create_network(self.sim, spec)
@@ -147,6 +163,9 @@ class SimulatorBackend(Backend):
     def list_addresses(self) -> list[Address]:
         return network.list_addresses(self.sim)
 
+    def get_addresses(self, native_ids: list[str]) -> list[Address]:
+        return [r.obj for r in self.sim.store.some("address", native_ids)]
+
     def allocate_address(self) -> Address:
         return network.allocate_address(self.sim)
 
@@ -163,6 +182,9 @@ class SimulatorBackend(Backend):
     def list_key_pairs(self) -> list[KeyPair]:
         return keys.list_key_pairs(self.sim)
 
+    def get_key_pairs(self, native_ids: list[str]) -> list[KeyPair]:
+        return [r.obj for r in self.sim.store.some("key_pair", native_ids)]
+
     def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
         return keys.create_key_pair(self.sim, name, key_type)
 
@@ -175,6 +197,9 @@ class SimulatorBackend(Backend):
     # -- security groups -------------------------------------------------------------------------
     def list_security_groups(self) -> list[SecurityGroup]:
         return security_groups.list_security_groups(self.sim)
+
+    def get_security_groups(self, native_ids: list[str]) -> list[SecurityGroup]:
+        return [r.obj for r in self.sim.store.some("security_group", native_ids)]
 
     def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
         return security_groups.create_security_group(self.sim, spec, network.default_network_id(self.sim))

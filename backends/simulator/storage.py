@@ -130,6 +130,14 @@ class Store:
         rec = decode(kind, raw, now)
         return rec if self.visible(kind, rec, now) else None
 
+    def some(self, kind: str, native_ids: list[str]) -> list[Rec[Any]]:
+        """The visible records among ``native_ids`` (missing ones left out). PERF: one HMGET."""
+        if not native_ids:
+            return []
+        now = time.time()
+        recs = [decode(kind, raw, now) for raw in self.redis.hmget(self.key(kind), native_ids) if raw is not None]
+        return [r for r in recs if self.visible(kind, r, now)]
+
     def all(self, kind: str) -> list[Rec[Any]]:
         """Every visible record of a kind. PERF: a single HGETALL, then orjson per record."""
         now = time.time()

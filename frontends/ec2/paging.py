@@ -2,8 +2,11 @@
 
 A token carries the sort key of the last item returned, not an offset: the next page starts after
 that key, so resources created or deleted between pages never shift, repeat or skip the others.
-Items are sorted by a key that never changes for a resource (its launch or creation time, then its
-id). Tokens name their action, so one action's token is refused by another.
+Items are sorted by a key that never changes for a resource (its creation time, then its id). Tokens
+name their action, so one action's token is refused by another.
+
+Describe* actions over one kind of resource page in the translator (``page_args`` and ``token_for``
+wrap its cursor in a token); ``paginate`` slices what an action builds itself (DescribeTags, ...).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 import orjson
 
 from frontends.ec2.errors import EC2Error
+from translator.errors import InvalidParameter
+from translator.listings import decode_cursor
 
 SortKey = Callable[[dict[str, Any]], tuple[Any, ...]]
 
@@ -25,6 +30,35 @@ SortKey = Callable[[dict[str, Any]], tuple[Any, ...]]
 class Page:
     items: list[dict[str, Any]]
     next_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    """What a request asks of the translator's page: its size (None: all) and the cursor to resume after."""
+
+    limit: int | None
+    cursor: str | None
+
+
+def page_args(action: str, args: dict[str, Any], *, lowest: int = 5, highest: int = 1000) -> PageArgs:
+    """``MaxResults`` checked against the action's bounds and ``NextToken`` opened (refused if not this action's)."""
+    limit = _limit(args, lowest, highest)
+    token = args.get("NextToken")
+    if not token:
+        return PageArgs(limit, None)
+    cursor = _open(action, token)
+    if not isinstance(cursor, str):
+        raise _bad_token()
+    try:
+        decode_cursor(cursor)
+    except InvalidParameter:
+        raise _bad_token() from None
+    return PageArgs(limit, cursor)
+
+
+def token_for(action: str, cursor: str | None) -> str | None:
+    """The ``NextToken`` carrying the translator's cursor, or None on the last page."""
+    return None if cursor is None else _seal(action, cursor)
 
 
 def paginate(
@@ -37,13 +71,8 @@ def paginate(
     highest: int = 1000,
 ) -> Page:
     """One page of ``items`` (already filtered) in key order, as ``MaxResults``/``NextToken`` ask."""
-    limit = args.get("MaxResults")
+    limit = _limit(args, lowest, highest)
     token = args.get("NextToken")
-    if limit is not None and not lowest <= limit <= highest:
-        raise EC2Error(
-            "InvalidParameterValue",
-            f"Value ( {limit} ) for parameter maxResults is invalid. Expecting a value between {lowest} and {highest}.",
-        )
     ordered = sorted(items, key=key)
     if token:
         after = _decode(action, token)
@@ -62,19 +91,44 @@ def refuse_with_ids(args: dict[str, Any], ids: Any, wire_name: str) -> None:
         )
 
 
+def _limit(args: dict[str, Any], lowest: int, highest: int) -> int | None:
+    limit = args.get("MaxResults")
+    if limit is not None and not lowest <= limit <= highest:
+        raise EC2Error(
+            "InvalidParameterValue",
+            f"Value ( {limit} ) for parameter maxResults is invalid. Expecting a value between {lowest} and {highest}.",
+        )
+    return limit
+
+
+def _seal(action: str, content: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([action, content])).decode().rstrip("=")
+
+
+def _open(action: str, token: str) -> Any:
+    """What a token of ``action`` carries; InvalidPaginationToken for another action's or a broken one."""
+    try:
+        name, content = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _bad_token() from None
+    if name != action:
+        raise _bad_token()
+    return content
+
+
+def _bad_token() -> EC2Error:
+    return EC2Error("InvalidPaginationToken", "The specified pagination token is not valid or is expired.")
+
+
 def _encode(action: str, last: tuple[Any, ...]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([action, list(last)])).decode().rstrip("=")
+    return _seal(action, list(last))
 
 
 def _decode(action: str, token: str) -> tuple[Any, ...]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        name, last = orjson.loads(raw)
-        if name != action or not isinstance(last, list):
-            raise ValueError(token)
-        return _comparable(tuple(last))
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise EC2Error("InvalidPaginationToken", "The specified pagination token is not valid or is expired.") from None
+    last = _open(action, token)
+    if not isinstance(last, list):
+        raise _bad_token()
+    return _comparable(tuple(last))
 
 
 def _comparable(key: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -237,6 +237,23 @@ class BackendContract:
         with raises(Conflict, kind="machine", reason="state"):
             backend.act_on_machine(vm.native_id, MachineAction.START)
 
+    def test_reads_by_id(self, backend: Backend) -> None:
+        """``get_<kinds>`` return the named resources that exist and leave the missing out, without an error."""
+        need(backend, Capability.MACHINES)
+        first, second = self.launch(backend, count=2)
+        got = backend.get_machines([second.native_id, "missing-0000", first.native_id])
+        assert sorted(m.native_id for m in got) == sorted([first.native_id, second.native_id])
+        assert all(m.state == MachineState.RUNNING and m.private_ip for m in got)
+        assert backend.get_machines(["missing-0000"]) == [] and backend.get_machines([]) == []
+        image = self.image_id(backend)
+        assert [i.native_id for i in backend.get_images([image, "missing-0000"])] == [image]
+        if Capability.VOLUMES in backend.capabilities:
+            volume = self.new_volume(backend)
+            assert [v.native_id for v in backend.get_volumes(["missing-0000", volume])] == [volume]
+            backend.delete_volume(volume)
+        for m in (first, second):
+            backend.act_on_machine(m.native_id, MachineAction.TERMINATE)
+
     def test_update_machine_while_stopped(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.MACHINE_RESIZE)
         vm = self.launch(backend)[0]

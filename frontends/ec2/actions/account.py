@@ -8,12 +8,12 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, describe_resources, reader
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id
 from frontends.ec2.paging import refuse_with_ids
-from translator.model import Limits, Machine, MachineState
+from translator.model import Limits, MachineState
 
 #: The account's limits, asked of the translator at most once per request.
 LimitsOf = Callable[[], Limits]
@@ -85,15 +85,17 @@ def describe_instance_credit_specifications(call: Call, args: dict[str, Any]) ->
     """Every instance runs with standard CPU credits; without ids, the non-terminated instances."""
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    machines: list[Machine] = selected(call, "machine", ids)
-    if not ids:
-        machines = [m for m in machines if m.state != MachineState.TERMINATED]
-    items = [
-        {"InstanceId": public_id("machine", m.id), "CpuCredits": "standard", "_Created": m.launched or m.created}
-        for m in machines
-    ]
-    page = describe("DescribeInstanceCreditSpecifications", args, items, CREDIT_FILTERS, by_created("InstanceId"))
-    return {"InstanceCreditSpecifications": page.items, "NextToken": page.next_token}
+    items, token = describe_resources(
+        call,
+        "DescribeInstanceCreditSpecifications",
+        "machine",
+        args,
+        lambda m: {"InstanceId": public_id("machine", m.id), "CpuCredits": "standard"},
+        CREDIT_FILTERS,
+        ids=ids,
+        keep=None if ids else lambda m: m.state != MachineState.TERMINATED,
+    )
+    return {"InstanceCreditSpecifications": items, "NextToken": token}
 
 
 ACTIONS: dict[str, Handler] = {

@@ -5,12 +5,13 @@ or, for old tools, by its PublicIp.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, pick, reader, selected, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, pick, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
-from frontends.ec2.filters import apply, table
+from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.vocabulary import association_id
 from translator.errors import Conflict
@@ -97,14 +98,20 @@ def allocate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 def describe_addresses(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     """No MaxResults/NextToken: EC2 returns every address of the region at once."""
-    addresses = _addresses(call)
-    if args.get("AllocationIds"):
-        addresses = _by_allocation(call, args["AllocationIds"])
-    if args.get("PublicIps"):
-        wanted = {a.id for a in _by_ip(call, args["PublicIps"])}
-        addresses = [a for a in addresses if a.id in wanted]
-    items = apply([_address(call, a) for a in addresses], args.get("Filters"), ADDRESS_FILTERS)
-    return {"Addresses": sorted(items, key=by_created("AllocationId"))}
+    ips = args.get("PublicIps") or []
+    if ips:
+        _by_ip(call, ips)  # InvalidAddress.NotFound for an address the caller does not hold
+    items, _ = describe_resources(
+        call,
+        "DescribeAddresses",
+        "address",
+        args,
+        functools.partial(_address, call),
+        ADDRESS_FILTERS,
+        ids=args.get("AllocationIds"),
+        match={"public_ip": set(ips)} if ips else None,
+    )
+    return {"Addresses": items}
 
 
 def associate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
@@ -163,15 +170,18 @@ def describe_addresses_attribute(call: Call, args: dict[str, Any]) -> dict[str, 
     attribute = args.get("Attribute") or "domain-name"
     if attribute != "domain-name":
         raise EC2Error("InvalidParameterValue", f"Invalid value '{attribute}' for Attribute.")
-    ids = args.get("AllocationIds")
-    addresses = _by_allocation(call, ids) if ids else _addresses(call)
-    items = [
-        {"PublicIp": a.public_ip, "AllocationId": public_id("address", a.id), "_Created": a.created} for a in addresses
-    ]
-    page = describe(
-        "DescribeAddressesAttribute", args, items, NO_FILTERS, by_created("AllocationId"), lowest=1, highest=1000
+    items, token = describe_resources(
+        call,
+        "DescribeAddressesAttribute",
+        "address",
+        args,
+        lambda a: {"PublicIp": a.public_ip, "AllocationId": public_id("address", a.id)},
+        NO_FILTERS,
+        ids=args.get("AllocationIds"),
+        lowest=1,
+        highest=1000,
     )
-    return {"Addresses": page.items, "NextToken": page.next_token}
+    return {"Addresses": items, "NextToken": token}
 
 
 ACTIONS: dict[str, Handler] = {

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from frontends.ec2.actions.base import (
     Call,
     Handler,
-    by_created,
-    describe,
+    describe_resources,
     reader,
-    selected,
     tag_list,
     when,
     writer,
@@ -123,13 +122,15 @@ def _owned_by(call: Call, image: Image, owners: set[str]) -> bool:
 
 
 def describe_images(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    images = selected(call, "image", args.get("ImageIds"))
     owners = set(args.get("Owners") or [])
-    if owners:
-        images = [i for i in images if _owned_by(call, i, owners)]
-    items = [_image(call, i) for i in images if i.state != ImageState.DEREGISTERED]
-    page = describe("DescribeImages", args, items, IMAGE_FILTERS, by_created("ImageId"))
-    return {"Images": page.items, "NextToken": page.next_token}
+
+    def keep(image: Image) -> bool:
+        return image.state != ImageState.DEREGISTERED and (not owners or _owned_by(call, image, owners))
+
+    ids = args.get("ImageIds")
+    render = functools.partial(_image, call)
+    items, token = describe_resources(call, "DescribeImages", "image", args, render, IMAGE_FILTERS, ids=ids, keep=keep)
+    return {"Images": items, "NextToken": token}
 
 
 def create_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:

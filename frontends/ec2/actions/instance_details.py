@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, writer
 from frontends.ec2.actions.instances import (
     Related,
     block_device_mappings,
@@ -63,26 +63,29 @@ def _status(check: tuple[str, str] | None) -> dict[str, Any]:
     return {"Status": check[0], "Details": [{"Name": "reachability", "Status": check[1]}]}
 
 
+#: States DescribeInstanceStatus shows without IncludeAllInstances.
+_RUNNING = {str(MachineState.RUNNING), str(MachineState.REBOOTING)}
+
+
+def _status_item(m: Machine) -> dict[str, Any]:
+    return {
+        "AvailabilityZone": m.zone,
+        "InstanceId": public_id("machine", m.id),
+        "InstanceState": ec2_state(m.state),
+        "InstanceStatus": _status(STATUS_CHECKS[m.state]),
+        "SystemStatus": _status(STATUS_CHECKS[m.state]),
+        "Events": [],
+    }
+
+
 def describe_instance_status(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    machines = selected(call, "machine", ids)
-    if not args.get("IncludeAllInstances"):
-        machines = [m for m in machines if m.state in (MachineState.RUNNING, MachineState.REBOOTING)]
-    items = [
-        {
-            "AvailabilityZone": m.zone,
-            "InstanceId": public_id("machine", m.id),
-            "InstanceState": ec2_state(m.state),
-            "InstanceStatus": _status(STATUS_CHECKS[m.state]),
-            "SystemStatus": _status(STATUS_CHECKS[m.state]),
-            "Events": [],
-            "_Launched": m.launched or m.created,
-        }
-        for m in machines
-    ]
-    page = describe("DescribeInstanceStatus", args, items, STATUS_FILTERS, lambda i: (i["_Launched"], i["InstanceId"]))
-    return {"InstanceStatuses": page.items, "NextToken": page.next_token}
+    match = None if args.get("IncludeAllInstances") else {"state": _RUNNING}
+    items, token = describe_resources(
+        call, "DescribeInstanceStatus", "machine", args, _status_item, STATUS_FILTERS, ids=ids, match=match
+    )
+    return {"InstanceStatuses": items, "NextToken": token}
 
 
 # -- DescribeInstanceAttribute / ModifyInstanceAttribute ------------------------------------------------

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from typing import Any, cast
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
-from frontends.ec2.paging import SortKey, refuse_with_ids
+from frontends.ec2.paging import refuse_with_ids
 from frontends.ec2.vocabulary import check_device, reservation_id, root_device, tier_of
 from translator.ids import short_form
+from translator.listings import MissingIds, sort_key
 from translator.model import (
     Attachment,
     BlockDevice,
@@ -129,9 +130,6 @@ INSTANCE_FILTERS = table(
 #: TagSpecifications types RunInstances accepts besides ``instance``; the gateway tags the instances only.
 RUN_INSTANCES_TAGGABLE = ("volume", "network-interface", "spot-instances-request", "elastic-gpu")
 
-#: Pagination order: launch time, then id; neither ever changes for an instance.
-_LAUNCH_ORDER: SortKey = lambda item: (item["_Launched"], item["InstanceId"])  # noqa: E731
-
 _METADATA_OPTIONS = {
     "State": "applied",
     "HttpTokens": "optional",
@@ -142,28 +140,53 @@ _METADATA_OPTIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Related:
-    """What instance items show of other resources, listed once per request."""
+    """What instance items show of other resources: each listed once per request, when first needed."""
 
-    group_names: dict[str, str]
-    volumes: dict[str, list[tuple[Attachment, Volume]]]
+    def __init__(self, call: Call, volumes_too: bool = True) -> None:
+        self.call = call
+        self.volumes_too = volumes_too
 
     @classmethod
     def of(cls, call: Call, machines: list[Machine], volumes_too: bool = True) -> Related:
-        names = {}
-        if any(m.security_group_ids for m in machines):
-            names = {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
-        volumes: dict[str, list[tuple[Attachment, Volume]]] = {}
-        if volumes_too and any(m.volume_ids for m in machines):
-            for v in call.translator.list(call.principal, "volume", call.region):
-                for a in v.attachments:
-                    volumes.setdefault(a.machine_id, []).append((a, v))
-        return cls(names, volumes)
+        return cls(call, volumes_too)
+
+    @functools.cached_property
+    def group_names(self) -> dict[str, str]:
+        call = self.call
+        return {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
+
+    @functools.cached_property
+    def volumes(self) -> dict[str, list[tuple[Attachment, Volume]]]:
+        """Attachments by machine, from the region's volume listing (unless ``prefetch`` read them first)."""
+        call = self.call
+        return self._by_machine(call.translator.list(call.principal, "volume", call.region) if self.volumes_too else [])
+
+    def prefetch(self, machines: list[Machine]) -> None:
+        """Read just the volumes of ``machines`` (by id, in one call), not the region's listing."""
+        if not self.volumes_too or "volumes" in self.__dict__:
+            return
+        call = self.call
+        wanted = list(dict.fromkeys(v for m in machines for v in m.volume_ids))
+        try:
+            found = call.translator.page(call.principal, "volume", ids=wanted, region=call.region).items
+        except MissingIds:  # a volume gone since a machine was listed: the listing says who holds what now
+            return
+        self.__dict__["volumes"] = self._by_machine(found)
+
+    @staticmethod
+    def _by_machine(volumes: list[Any]) -> dict[str, list[tuple[Attachment, Volume]]]:
+        found: dict[str, list[tuple[Attachment, Volume]]] = {}
+        for v in volumes:
+            for a in v.attachments:
+                found.setdefault(a.machine_id, []).append((a, v))
+        return found
 
 
 def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     """The EBS volumes attached to an instance, root device first."""
+    if not m.volume_ids:
+        return []
     root = root_device(m)
     attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != root, av[0].device))
     return [
@@ -297,23 +320,36 @@ def reservations(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]
     ]
 
 
-def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
-    related = Related.of(call, machines, volumes_too)
-    indexes: dict[str, int] = {}
-    items = []
-    for m in sorted(machines, key=lambda m: (m.launched or m.created, m.id)):
+class InstanceRenderer:
+    """Renders instances given in sort-key order, counting each reservation's launch index as it goes."""
+
+    def __init__(self, call: Call, volumes_too: bool = True) -> None:
+        self.call = call
+        self.related = Related(call, volumes_too)
+        self.indexes: dict[str, int] = {}
+
+    def __call__(self, m: Machine) -> dict[str, Any]:
         rid = reservation_id(m)
-        indexes[rid] = indexes.get(rid, -1) + 1
-        items.append(instance_item(m, indexes[rid], related, call.account_id))
-    return items
+        self.indexes[rid] = self.indexes.get(rid, -1) + 1
+        return instance_item(m, self.indexes[rid], self.related, self.call.account_id)
+
+
+def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True) -> list[dict[str, Any]]:
+    render = InstanceRenderer(call, volumes_too)
+    ordered = sorted(machines, key=sort_key)
+    render.related.prefetch(ordered)
+    return [render(m) for m in ordered]
 
 
 def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
+    """A reservation split across two pages counts its launch indexes from each page's first instance."""
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    items = instance_items(call, selected(call, "machine", ids))
-    page = describe("DescribeInstances", args, items, INSTANCE_FILTERS, _LAUNCH_ORDER)
-    return {"Reservations": reservations(call, page.items), "NextToken": page.next_token}
+    render = InstanceRenderer(call)
+    items, token = describe_resources(
+        call, "DescribeInstances", "machine", args, render, INSTANCE_FILTERS, ids=ids, prepare=render.related.prefetch
+    )
+    return {"Reservations": reservations(call, items), "NextToken": token}
 
 
 def flavor_id_of(call: Call, instance_type: str | None) -> str:

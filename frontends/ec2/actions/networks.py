@@ -6,10 +6,11 @@ is the default VPC, its per-zone default subnets are ``DefaultForAz``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any, cast
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -142,9 +143,11 @@ def _tagged(call: Call, kind: str, resource: Any, tags: dict[str, str]) -> None:
 
 
 def describe_vpcs(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    networks = selected(call, "network", args.get("VpcIds"))
-    page = describe("DescribeVpcs", args, [_vpc(call, n) for n in networks], VPC_FILTERS, by_created("VpcId"))
-    return {"Vpcs": page.items, "NextToken": page.next_token}
+    render = functools.partial(_vpc, call)
+    items, token = describe_resources(
+        call, "DescribeVpcs", "network", args, render, VPC_FILTERS, ids=args.get("VpcIds")
+    )
+    return {"Vpcs": items, "NextToken": token}
 
 
 def create_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
@@ -171,11 +174,11 @@ def delete_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_subnets(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    subnets = selected(call, "subnet", args.get("SubnetIds"))
-    page = describe(
-        "DescribeSubnets", args, [_subnet(call, s) for s in subnets], SUBNET_FILTERS, by_created("SubnetId")
+    render = functools.partial(_subnet, call)
+    items, token = describe_resources(
+        call, "DescribeSubnets", "subnet", args, render, SUBNET_FILTERS, ids=args.get("SubnetIds")
     )
-    return {"Subnets": page.items, "NextToken": page.next_token}
+    return {"Subnets": items, "NextToken": token}
 
 
 def create_subnet(call: Call, args: dict[str, Any]) -> dict[str, Any]:

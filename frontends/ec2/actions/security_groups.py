@@ -9,12 +9,13 @@ are derived from the group and the rule's identity, so every worker names a rule
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -266,7 +267,8 @@ def _arn(call: Call, group_pid: str | None) -> str:
     return f"arn:aws:ec2:{call.region}:{call.account_id}:security-group/{group_pid}"
 
 
-def _group(call: Call, g: SecurityGroup, names: dict[str, str]) -> dict[str, Any]:
+def _group(call: Call, g: SecurityGroup, names: Callable[[], dict[str, str]]) -> dict[str, Any]:
+    """One group in DescribeSecurityGroups' shape; ``names()`` gives group names by id (read when a rule names one)."""
     pid = public_id("security_group", g.id)
     return {
         "GroupId": pid,
@@ -280,8 +282,8 @@ def _group(call: Call, g: SecurityGroup, names: dict[str, str]) -> dict[str, Any
         "SecurityGroupArn": _arn(call, pid),
         # hidden fields, for filters and the stable page order
         "_Created": g.created,
-        "_IngressGroupNames": [names.get(r.group_id, "") for r in g.rules if r.group_id and r.direction == "ingress"],
-        "_EgressGroupNames": [names.get(r.group_id, "") for r in g.rules if r.group_id and r.direction == "egress"],
+        "_IngressGroupNames": [names().get(r.group_id, "") for r in g.rules if r.group_id and r.direction == "ingress"],
+        "_EgressGroupNames": [names().get(r.group_id, "") for r in g.rules if r.group_id and r.direction == "egress"],
     }
 
 
@@ -360,16 +362,24 @@ def create_security_group(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 def describe_security_groups(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids, names = args.get("GroupIds") or [], args.get("GroupNames") or []
     refuse_with_ids(args, ids or names, "groupIds" if ids else "groupNames")
-    groups = _Groups(call)
-    selected = list(groups.by_id.values())
-    if ids or names:
-        chosen = {g.id: g for g in (groups.by_public_id(call, pid) for pid in ids)}
-        chosen.update({g.id: g for g in (groups.by_name(n) for n in names)})
-        selected = list(chosen.values())
-    group_names = {g.id: g.name for g in groups.by_id.values()}
-    items = [_group(call, g, group_names) for g in selected]
-    page = describe("DescribeSecurityGroups", args, items, FILTERS, by_created("GroupId"), lowest=5, highest=1000)
-    return {"SecurityGroups": page.items, "NextToken": page.next_token}
+    if names:  # names address the default VPC's groups: found in the region's listing
+        groups = _Groups(call)
+        ids = [*ids, *(public_id("security_group", groups.by_name(n).id) or "" for n in names)]
+
+    @functools.cache
+    def group_names() -> dict[str, str]:
+        return {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
+
+    items, token = describe_resources(
+        call,
+        "DescribeSecurityGroups",
+        "security_group",
+        args,
+        lambda g: _group(call, g, group_names),
+        FILTERS,
+        ids=ids,
+    )
+    return {"SecurityGroups": items, "NextToken": token}
 
 
 def delete_security_group(call: Call, args: dict[str, Any]) -> dict[str, Any]:

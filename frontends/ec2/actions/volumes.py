@@ -7,15 +7,14 @@ them atomically, so a race only changes the wording of the error, never the outc
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from frontends.ec2.actions.base import (
     Call,
     Handler,
-    by_created,
-    describe,
+    describe_resources,
     reader,
-    selected,
     tag_list,
     when,
     writer,
@@ -215,13 +214,11 @@ def create_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 def describe_volumes(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("VolumeIds") or []
     page_args = _page_args(args, ids, "volumeIds", VOLUME_PAGE)
-    volumes = selected(call, "volume", ids)
-    items = [_volume(cast(Volume, v)) for v in volumes]
     low, high = VOLUME_PAGE
-    page = describe(
-        "DescribeVolumes", page_args, items, VOLUME_FILTERS, by_created("VolumeId"), lowest=low, highest=high
+    items, token = describe_resources(
+        call, "DescribeVolumes", "volume", page_args, _volume, VOLUME_FILTERS, ids=ids, lowest=low, highest=high
     )
-    return {"Volumes": page.items, "NextToken": page.next_token}
+    return {"Volumes": items, "NextToken": token}
 
 
 def delete_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
@@ -300,15 +297,21 @@ def _owned(call: Call, owners: list[str]) -> bool:
 def describe_snapshots(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("SnapshotIds") or []
     page_args = _page_args(args, ids, "snapshotIds", SNAPSHOT_PAGE)
-    snapshots = selected(call, "snapshot", ids)
-    if not (_owned(call, args.get("OwnerIds") or []) and _owned(call, args.get("RestorableByUserIds") or [])):
-        snapshots = []
-    items = [_snapshot(call, cast(Snapshot, s)) for s in snapshots]
+    owned = _owned(call, args.get("OwnerIds") or []) and _owned(call, args.get("RestorableByUserIds") or [])
     low, high = SNAPSHOT_PAGE
-    page = describe(
-        "DescribeSnapshots", page_args, items, SNAPSHOT_FILTERS, by_created("SnapshotId"), lowest=low, highest=high
+    items, token = describe_resources(
+        call,
+        "DescribeSnapshots",
+        "snapshot",
+        page_args,
+        functools.partial(_snapshot, call),
+        SNAPSHOT_FILTERS,
+        ids=ids,
+        keep=None if owned else lambda s: False,
+        lowest=low,
+        highest=high,
     )
-    return {"Snapshots": page.items, "NextToken": page.next_token}
+    return {"Snapshots": items, "NextToken": token}
 
 
 def delete_snapshot(call: Call, args: dict[str, Any]) -> dict[str, Any]:
