@@ -15,22 +15,27 @@ class IdForm:
     prefix: str
     malformed: str
     not_found: str
+    noun: str  # how EC2's messages name one: "The <noun> ID '...' does not exist"
 
 
 #: canonical kind -> how EC2 names it. One table for every action.
 ID_FORMS: dict[str, IdForm] = {
-    "machine": IdForm("i-", "InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound"),
-    "image": IdForm("ami-", "InvalidAMIID.Malformed", "InvalidAMIID.NotFound"),
-    "volume": IdForm("vol-", "InvalidVolumeID.Malformed", "InvalidVolume.NotFound"),
-    "snapshot": IdForm("snap-", "InvalidSnapshotID.Malformed", "InvalidSnapshot.NotFound"),
-    "security_group": IdForm("sg-", "InvalidGroupId.Malformed", "InvalidGroup.NotFound"),
-    "address": IdForm("eipalloc-", "InvalidAllocationID.Malformed", "InvalidAllocationID.NotFound"),
-    "network": IdForm("vpc-", "InvalidVpcID.Malformed", "InvalidVpcID.NotFound"),
-    "subnet": IdForm("subnet-", "InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound"),
-    "key_pair": IdForm("key-", "InvalidKeyPair.Malformed", "InvalidKeyPair.NotFound"),
-    "association": IdForm("eipassoc-", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound"),
-    "network_interface": IdForm("eni-", "InvalidNetworkInterfaceID.Malformed", "InvalidNetworkInterfaceID.NotFound"),
-    "reservation": IdForm("r-", "InvalidReservationID.Malformed", "InvalidReservationID.NotFound"),
+    "machine": IdForm("i-", "InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound", "instance"),
+    "image": IdForm("ami-", "InvalidAMIID.Malformed", "InvalidAMIID.NotFound", "image"),
+    "volume": IdForm("vol-", "InvalidVolumeID.Malformed", "InvalidVolume.NotFound", "volume"),
+    "snapshot": IdForm("snap-", "InvalidSnapshotID.Malformed", "InvalidSnapshot.NotFound", "snapshot"),
+    "security_group": IdForm("sg-", "InvalidGroupId.Malformed", "InvalidGroup.NotFound", "security group"),
+    "address": IdForm("eipalloc-", "InvalidAllocationID.Malformed", "InvalidAllocationID.NotFound", "allocation"),
+    "network": IdForm("vpc-", "InvalidVpcID.Malformed", "InvalidVpcID.NotFound", "vpc"),
+    "subnet": IdForm("subnet-", "InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound", "subnet"),
+    "key_pair": IdForm("key-", "InvalidKeyPair.Malformed", "InvalidKeyPair.NotFound", "key pair"),
+    "association": IdForm(
+        "eipassoc-", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound", "association"
+    ),
+    "network_interface": IdForm(
+        "eni-", "InvalidNetworkInterfaceID.Malformed", "InvalidNetworkInterfaceID.NotFound", "networkInterface"
+    ),
+    "reservation": IdForm("r-", "InvalidReservationID.Malformed", "InvalidReservationID.NotFound", "reservation"),
 }
 
 _SHORT = re.compile(r"^[0-9a-f]{17}$")
@@ -53,11 +58,5 @@ def resolve_ids(translator: Translator, kind: str, public: list[str]) -> list[st
     gids = translator.expand_short(shorts)
     missing = [pid for pid, gid in zip(public, gids, strict=True) if gid is None]
     if missing:
-        raise EC2Error(form.not_found, f"The {_noun(kind)} ID '{', '.join(missing)}' does not exist")
+        raise EC2Error(form.not_found, f"The {form.noun} ID '{', '.join(missing)}' does not exist")
     return [g for g in gids if g is not None]
-
-
-def _noun(kind: str) -> str:
-    return {"machine": "instance", "image": "image", "security_group": "security group"}.get(
-        kind, kind.replace("_", " ")
-    )

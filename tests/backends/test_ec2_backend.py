@@ -27,7 +27,7 @@ from gateway_process import GatewayProcess
 from netutil import free_port
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
-from backends.ec2 import EC2Backend, mapping
+from backends.ec2 import EC2Backend, machines, mapping, volumes
 from backends.ec2.settings import OPTIONS, parse_settings
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -286,7 +286,7 @@ def test_launch_carries_name_user_data_keys_groups_and_disks(backend: EC2Backend
     assert backend.machine_user_data(vm.native_id) == user_data  # read back one machine at a time
     disk = next(m for m in item["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdb")
     assert fresh.describe_volumes(VolumeIds=[disk["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 5
-    assert disk["Ebs"]["VolumeId"] in backend._machine(vm.native_id).volume_ids
+    assert disk["Ebs"]["VolumeId"] in machines.machine(backend, vm.native_id).volume_ids
 
 
 def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fresh: Any) -> None:
@@ -332,7 +332,7 @@ def test_limits_come_from_describe_account_attributes(backend: EC2Backend, fresh
 
 def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) -> None:
     (vm,) = backend.create_machines(MachineSpec(image_id=image_named(fresh, "ubuntu-24.04"), flavor_id="t3.micro"))
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
     # RebootInstances answers no state; the machine is reported rebooting until EC2 lists it again.
     assert backend.act_on_machine(vm.native_id, MachineAction.REBOOT).state == MachineState.REBOOTING
     assert backend.act_on_machine(vm.native_id, MachineAction.STOP, force=True).state in (
@@ -342,7 +342,7 @@ def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) ->
     # Hibernating a stopping instance: EC2's IncorrectInstanceState, answered before calling.
     with raises(Conflict, kind="machine", reason="state"):
         backend.act_on_machine(vm.native_id, MachineAction.SUSPEND)
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.STOPPED)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.STOPPED)
     renamed = backend.update_machine(vm.native_id, MachineUpdate(name="renamed", flavor_id="t3.small"))
     assert (renamed.name, renamed.flavor_id) == ("renamed", "t3.small")
 
@@ -381,7 +381,7 @@ def test_where_moto_differs_from_aws_the_backend_answers_as_aws(backend: EC2Back
     with raises(TransientBackendError):
         backend.call("detach_volume", "volume", VolumeId=vol)
     backend.detach_volume(vol, None)
-    settle(lambda: backend._volume(vol).state, lambda s: s == VolumeState.AVAILABLE)
+    settle(lambda: volumes.volume(backend, vol).state, lambda s: s == VolumeState.AVAILABLE)
 
     address = backend.associate_address(backend.allocate_address().native_id, vm.native_id)
     # Releasing an associated address: AWS InvalidIPAddress.InUse; moto releases it.
@@ -549,8 +549,8 @@ def test_tags_set_through_the_translator_are_ec2_tags(fresh: Any, moto: MotoServ
 def test_client_token_is_kept_for_the_same_launch_only(backend: EC2Backend) -> None:
     spec = MachineSpec(image_id="ami-1", flavor_id="t3.micro")
     twin = MachineSpec(image_id="ami-1", flavor_id="t3.micro")
-    assert backend._client_token(spec) == backend._client_token(spec)
-    assert backend._client_token(twin) != backend._client_token(spec)
+    assert backend.client_token(spec) == backend.client_token(spec)
+    assert backend.client_token(twin) != backend.client_token(spec)
 
 
 # ---------------------------------------------------------------------------------------------------

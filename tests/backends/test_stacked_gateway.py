@@ -22,7 +22,7 @@ from backend_contract import BackendContract, settle
 from botocore.exceptions import ClientError
 from gateway_process import GatewayProcess, StartGateway
 
-from backends.ec2 import EC2Backend
+from backends.ec2 import EC2Backend, machines
 from translator.backend import AccountConfig, BackendServices
 from translator.model import Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
 
@@ -269,22 +269,22 @@ def test_hibernation_reaches_a(backend: EC2Backend, a: Any) -> None:
     configured = {i["InstanceId"]: i["HibernationOptions"]["Configured"] for r in items for i in r["Instances"]}
     assert configured == {vm.native_id: True, plain.native_id: False}
     assert (vm.hibernation, plain.hibernation) == (True, False)
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.SUSPEND)
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.SUSPENDED)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.SUSPENDED)
     item = a.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]
     assert (item["State"]["Name"], item["StateReason"]["Code"]) == ("stopped", "Client.UserInitiatedHibernate")
     backend.act_on_machine(vm.native_id, MachineAction.RESUME)
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
 
 
 def test_user_data_and_type_changes_reach_a(backend: EC2Backend, a: Any) -> None:
     image = next(i.native_id for i in backend.list_images() if i.name == "ubuntu-24.04")
     (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id="t3.micro", user_data="b25l"))
     assert backend.machine_user_data(vm.native_id) == "b25l"
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.RUNNING)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.STOP)
-    settle(lambda: backend._machine(vm.native_id).state, lambda s: s == MachineState.STOPPED)
+    settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.STOPPED)
     user_data = base64.b64encode(b"#cloud-config\n").decode()
     updated = backend.update_machine(vm.native_id, MachineUpdate(flavor_id="m5.large", user_data=user_data))
     assert (updated.flavor_id, updated.vcpus, updated.memory_mb) == ("m5.large", 2, 8192)

@@ -8,10 +8,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
-from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.ids import public_id
 from frontends.ec2.paging import refuse_with_ids
 from translator.model import Limits, Machine, MachineState
 
@@ -85,15 +85,8 @@ def describe_instance_credit_specifications(call: Call, args: dict[str, Any]) ->
     """Every instance runs with standard CPU credits; without ids, the non-terminated instances."""
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    machines: list[Machine] = call.translator.list(call.principal, "machine", call.region)
-    if ids:
-        gids = resolve_ids(call.translator, "machine", ids)
-        mine = {m.id: m for m in machines}
-        missing = [pid for pid, gid in zip(ids, gids, strict=True) if gid not in mine]
-        if missing:
-            raise EC2Error("InvalidInstanceID.NotFound", f"The instance ID '{', '.join(missing)}' does not exist")
-        machines = [mine[g] for g in dict.fromkeys(gids)]
-    else:
+    machines: list[Machine] = selected(call, "machine", ids)
+    if not ids:
         machines = [m for m in machines if m.state != MachineState.TERMINATED]
     items = [
         {"InstanceId": public_id("machine", m.id), "CpuCredits": "standard", "_Created": m.launched or m.created}

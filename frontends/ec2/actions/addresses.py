@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, pick, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import apply, table
@@ -75,20 +75,11 @@ def _addresses(call: Call) -> list[Address]:
 
 def _by_allocation(call: Call, allocation_ids: list[str]) -> list[Address]:
     """The caller's addresses for ``eipalloc-`` ids, in order; another tenant's id is NotFound too."""
-    mine = {a.id: a for a in _addresses(call)}
-    gids = resolve_ids(call.translator, "address", allocation_ids)
-    missing = [pid for pid, gid in zip(allocation_ids, gids, strict=True) if gid not in mine]
-    if missing:
-        raise EC2Error("InvalidAllocationID.NotFound", f"The allocation IDs '{', '.join(missing)}' do not exist")
-    return [mine[g] for g in dict.fromkeys(gids)]
+    return selected(call, "address", allocation_ids, _addresses(call))
 
 
 def _by_ip(call: Call, ips: list[str]) -> list[Address]:
-    mine = {a.public_ip: a for a in _addresses(call)}
-    missing = [ip for ip in ips if ip not in mine]
-    if missing:
-        raise EC2Error("InvalidAddress.NotFound", f"Address '{missing[0]}' not found.")
-    return [mine[ip] for ip in dict.fromkeys(ips)]
+    return pick(_addresses(call), ips, lambda a: a.public_ip, "InvalidAddress.NotFound", "address")
 
 
 def _one(call: Call, args: dict[str, Any]) -> Address:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import FilterTable, apply
+from frontends.ec2.ids import ID_FORMS, public_id, resolve_ids
 from frontends.ec2.paging import Page, SortKey, paginate
 from translator.model import Principal, Resource
 from translator.translator import Translator
@@ -36,6 +38,32 @@ def reader(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
 
 def writer(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
     return Handler(fn, mutating=True)
+
+
+R = TypeVar("R")
+
+
+def pick(resources: Iterable[R], wanted: list[str], key: Callable[[R], str], code: str, noun: str) -> list[R]:
+    """The resources whose ``key`` is wanted, in request order and once each; EC2's ``code`` names the missing.
+
+    The one place an EC2 action selects what a request names: another tenant's resource is missing too.
+    """
+    found = {key(r): r for r in resources}
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise EC2Error(code, f"The {noun} '{', '.join(dict.fromkeys(missing))}' does not exist")
+    return [found[w] for w in dict.fromkeys(wanted)]
+
+
+def selected(call: Call, kind: str, ids: list[str] | None, resources: list[Any] | None = None) -> list[Any]:
+    """The caller's resources of ``kind`` in the region (or ``resources``), narrowed to the public ``ids`` if given."""
+    if resources is None:
+        resources = call.translator.list(call.principal, kind, call.region)
+    if not ids:
+        return resources
+    resolve_ids(call.translator, kind, ids)  # Malformed, or NotFound for an id never seen
+    form = ID_FORMS[kind]
+    return pick(resources, ids, lambda r: public_id(kind, r.id) or "", form.not_found, f"{form.noun} ID")
 
 
 def when(epoch: float) -> datetime | None:

@@ -11,6 +11,7 @@ from frontends.ec2.actions.base import (
     by_created,
     describe,
     reader,
+    selected,
     tag_list,
     when,
     writer,
@@ -121,15 +122,7 @@ def _owned_by(call: Call, image: Image, owners: set[str]) -> bool:
 
 
 def describe_images(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    images = call.translator.list(call.principal, "image", call.region)
-    ids = args.get("ImageIds")
-    if ids:
-        wanted = resolve_ids(call.translator, "image", ids)
-        visible = {i.id: i for i in images}
-        missing = [pid for pid, gid in zip(ids, wanted, strict=True) if gid not in visible]
-        if missing:
-            raise EC2Error("InvalidAMIID.NotFound", f"The image id '[{', '.join(missing)}]' does not exist")
-        images = [visible[g] for g in dict.fromkeys(wanted)]
+    images = selected(call, "image", args.get("ImageIds"))
     owners = set(args.get("Owners") or [])
     if owners:
         images = [i for i in images if _owned_by(call, i, owners)]

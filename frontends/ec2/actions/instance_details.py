@@ -7,13 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, writer
+from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, writer
 from frontends.ec2.actions.instances import (
     Related,
     block_device_mappings,
     ec2_state,
     flavor_id_of,
-    machines_by_ids,
 )
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -66,7 +65,7 @@ def _status(check: tuple[str, str] | None) -> dict[str, Any]:
 def describe_instance_status(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    machines = machines_by_ids(call, ids)
+    machines = selected(call, "machine", ids)
     if not args.get("IncludeAllInstances"):
         machines = [m for m in machines if m.state in (MachineState.RUNNING, MachineState.REBOOTING)]
     items = [

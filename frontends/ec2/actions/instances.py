@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -301,23 +301,10 @@ def instance_items(call: Call, machines: list[Machine], volumes_too: bool = True
     return items
 
 
-def machines_by_ids(call: Call, ids: list[str] | None) -> list[Machine]:
-    """The tenant's machines, or those named (InvalidInstanceID.NotFound for one it cannot see)."""
-    machines = call.translator.list(call.principal, "machine", call.region)
-    if not ids:
-        return machines
-    wanted = resolve_ids(call.translator, "machine", ids)
-    by_id = {m.id: m for m in machines}
-    missing = [pid for pid, gid in zip(ids, wanted, strict=True) if gid not in by_id]
-    if missing:
-        raise EC2Error("InvalidInstanceID.NotFound", f"The instance ID '{', '.join(missing)}' does not exist")
-    return [by_id[g] for g in dict.fromkeys(wanted)]
-
-
 def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("InstanceIds")
     refuse_with_ids(args, ids, "instancesSet")
-    items = instance_items(call, machines_by_ids(call, ids))
+    items = instance_items(call, selected(call, "machine", ids))
     page = describe("DescribeInstances", args, items, INSTANCE_FILTERS, _LAUNCH_ORDER)
     return {"Reservations": reservations(call, page.items), "NextToken": page.next_token}
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, reader, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, pick, reader, selected, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import apply, table
@@ -76,23 +76,12 @@ def import_key_pair(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_key_pairs(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    pairs = _by_name(call)
-    selected = list(pairs.values())
+    pairs = list(_by_name(call).values())
     names = args.get("KeyNames")
     if names:
-        missing = [n for n in names if n not in pairs]
-        if missing:
-            raise EC2Error("InvalidKeyPair.NotFound", f"The key pair '{missing[0]}' does not exist")
-        selected = [pairs[n] for n in dict.fromkeys(names)]
-    key_ids = args.get("KeyPairIds")
-    if key_ids:
-        wanted = resolve_ids(call.translator, "key_pair", key_ids)
-        by_id = {k.id: k for k in selected}
-        missing = [pid for pid, gid in zip(key_ids, wanted, strict=True) if gid not in by_id]
-        if missing:
-            raise EC2Error("InvalidKeyPair.NotFound", f"The key pair ID '{missing[0]}' does not exist")
-        selected = [by_id[g] for g in dict.fromkeys(wanted)]
-    items = [_key_pair(k, bool(args.get("IncludePublicKey"))) for k in selected]
+        pairs = pick(pairs, names, lambda k: k.name, "InvalidKeyPair.NotFound", "key pair")
+    pairs = selected(call, "key_pair", args.get("KeyPairIds"), pairs)
+    items = [_key_pair(k, bool(args.get("IncludePublicKey"))) for k in pairs]
     items = apply(items, args.get("Filters"), KEY_PAIR_FILTERS)
     return {"KeyPairs": sorted(items, key=lambda k: k["KeyName"])}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -128,19 +128,6 @@ def _subnet(call: Call, s: Subnet) -> dict[str, Any]:
     }
 
 
-def _selected(call: Call, kind: str, ids: list[str] | None, not_found: str, noun: str) -> list[Any]:
-    """The caller's resources of ``kind``, narrowed to ``ids`` when given (others' ids are NotFound too)."""
-    resources = call.translator.list(call.principal, kind, call.region)
-    if not ids:
-        return resources
-    gids = resolve_ids(call.translator, kind, ids)
-    mine = {r.id: r for r in resources}
-    missing = [pid for pid, gid in zip(ids, gids, strict=True) if gid not in mine]
-    if missing:
-        raise EC2Error(not_found, f"The {noun} ID '{', '.join(missing)}' does not exist")
-    return [mine[g] for g in dict.fromkeys(gids)]
-
-
 def _tagged(call: Call, kind: str, resource: Any, tags: dict[str, str]) -> None:
     if tags:
         call.translator.update_tags(call.principal, kind, [resource.id], tags)
@@ -148,7 +135,7 @@ def _tagged(call: Call, kind: str, resource: Any, tags: dict[str, str]) -> None:
 
 
 def describe_vpcs(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    networks = _selected(call, "network", args.get("VpcIds"), "InvalidVpcID.NotFound", "vpc")
+    networks = selected(call, "network", args.get("VpcIds"))
     page = describe("DescribeVpcs", args, [_vpc(call, n) for n in networks], VPC_FILTERS, by_created("VpcId"))
     return {"Vpcs": page.items, "NextToken": page.next_token}
 
@@ -173,7 +160,7 @@ def delete_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_subnets(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    subnets = _selected(call, "subnet", args.get("SubnetIds"), "InvalidSubnetID.NotFound", "subnet")
+    subnets = selected(call, "subnet", args.get("SubnetIds"))
     page = describe(
         "DescribeSubnets", args, [_subnet(call, s) for s in subnets], SUBNET_FILTERS, by_created("SubnetId")
     )

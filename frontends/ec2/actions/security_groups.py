@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -50,10 +50,7 @@ class _Groups:
         self.default_vpc: str | None = next((n.id for n in networks if getattr(n, "is_default", False)), None)
 
     def by_public_id(self, call: Call, pid: str) -> SecurityGroup:
-        (gid,) = resolve_ids(call.translator, "security_group", [pid])
-        found = self.by_id.get(gid)
-        if found is None:  # another tenant's group: EC2 says it does not exist
-            raise EC2Error("InvalidGroup.NotFound", f"The security group '{pid}' does not exist")
+        (found,) = selected(call, "security_group", [pid], list(self.by_id.values()))
         return found
 
     def by_name(self, name: str) -> SecurityGroup:

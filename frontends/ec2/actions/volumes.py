@@ -15,6 +15,7 @@ from frontends.ec2.actions.base import (
     by_created,
     describe,
     reader,
+    selected,
     tag_list,
     when,
     writer,
@@ -173,15 +174,6 @@ def _page_args(args: dict[str, Any], ids: list[str], ids_param: str, bounds: tup
     return {**args, "MaxResults": min(limit, bounds[1])}
 
 
-def _select(resources: list[Resource], wanted: list[str], gids: list[str], code: str, noun: str) -> list[Resource]:
-    """The named resources in request order; EC2's NotFound for one the caller does not own."""
-    by_id = {r.id: r for r in resources}
-    for pid, gid in zip(wanted, gids, strict=True):
-        if gid not in by_id:
-            raise EC2Error(code, f"The {noun} '{pid}' does not exist.")
-    return [by_id[g] for g in dict.fromkeys(gids)]
-
-
 def _volume_of(call: Call, pid: str) -> Volume:
     (gid,) = resolve_ids(call.translator, "volume", [pid])
     return cast(Volume, call.translator.get(call.principal, "volume", gid))
@@ -222,10 +214,7 @@ def create_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 def describe_volumes(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("VolumeIds") or []
     page_args = _page_args(args, ids, "volumeIds", VOLUME_PAGE)
-    volumes = call.translator.list(call.principal, "volume", call.region)
-    if ids:
-        gids = resolve_ids(call.translator, "volume", ids)
-        volumes = _select(volumes, ids, gids, "InvalidVolume.NotFound", "volume")
+    volumes = selected(call, "volume", ids)
     items = [_volume(cast(Volume, v)) for v in volumes]
     low, high = VOLUME_PAGE
     page = describe(
@@ -308,10 +297,7 @@ def _owned(call: Call, owners: list[str]) -> bool:
 def describe_snapshots(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     ids = args.get("SnapshotIds") or []
     page_args = _page_args(args, ids, "snapshotIds", SNAPSHOT_PAGE)
-    snapshots = call.translator.list(call.principal, "snapshot", call.region)
-    if ids:
-        gids = resolve_ids(call.translator, "snapshot", ids)
-        snapshots = _select(snapshots, ids, gids, "InvalidSnapshot.NotFound", "snapshot")
+    snapshots = selected(call, "snapshot", ids)
     if not (_owned(call, args.get("OwnerIds") or []) and _owned(call, args.get("RestorableByUserIds") or [])):
         snapshots = []
     items = [_snapshot(call, cast(Snapshot, s)) for s in snapshots]

@@ -1,0 +1,212 @@
+"""EC2 instances as machines: listing, launch (with a client token per launch), lifecycle actions, updates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from backends.ec2 import mapping, to_ec2
+from translator.errors import Conflict, NotFound
+from translator.model import Limits, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
+
+if TYPE_CHECKING:
+    from backends.ec2.backend import EC2Backend
+
+_S = MachineState
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """How a lifecycle action runs: the EC2 call, where its answer is, and the states that decide before it."""
+
+    operation: str
+    answer: str | None
+    done: frozenset[MachineState]
+    refused: frozenset[MachineState]
+    params: tuple[tuple[str, Any], ...] = ()  # fixed arguments of the call
+
+
+#: Canonical action -> its call. ``done``: already there, the machine is returned as it is (EC2's idempotence).
+#: ``refused``: EC2's IncorrectInstanceState, answered before calling because not every cloud checks (moto
+#: restarts a terminated instance and "reboots" a stopped one into running). Any other state: EC2 decides.
+ACTIONS: Mapping[MachineAction, Act] = {
+    MachineAction.START: Act(
+        "start_instances",
+        "StartingInstances",
+        done=frozenset({_S.PENDING, _S.RUNNING, _S.REBOOTING}),
+        refused=frozenset({_S.STOPPING, _S.TERMINATING, _S.TERMINATED}),
+    ),
+    MachineAction.STOP: Act(
+        "stop_instances",
+        "StoppingInstances",
+        done=frozenset({_S.STOPPING, _S.STOPPED, _S.SUSPENDED}),
+        refused=frozenset({_S.PENDING, _S.TERMINATING, _S.TERMINATED}),
+    ),
+    MachineAction.REBOOT: Act(
+        "reboot_instances",
+        None,
+        done=frozenset({_S.REBOOTING}),
+        refused=frozenset({_S.PENDING, _S.STOPPING, _S.STOPPED, _S.SUSPENDED, _S.TERMINATING, _S.TERMINATED}),
+    ),
+    # Hibernation: AWS refuses it (UnsupportedHibernationConfiguration) for an instance not launched for it.
+    MachineAction.SUSPEND: Act(
+        "stop_instances",
+        "StoppingInstances",
+        done=frozenset({_S.SUSPENDED}),
+        refused=frozenset({_S.PENDING, _S.STOPPING, _S.STOPPED, _S.TERMINATING, _S.TERMINATED}),
+        params=(("Hibernate", True),),
+    ),
+    MachineAction.RESUME: Act(
+        "start_instances",
+        "StartingInstances",
+        done=frozenset({_S.PENDING, _S.RUNNING, _S.REBOOTING}),
+        refused=frozenset({_S.STOPPING, _S.TERMINATING, _S.TERMINATED}),
+    ),
+    MachineAction.TERMINATE: Act(
+        "terminate_instances",
+        "TerminatingInstances",
+        done=frozenset({_S.TERMINATING, _S.TERMINATED}),
+        refused=frozenset(),
+    ),
+}
+#: EC2 changes an instance's type or user data only while it is stopped.
+UPDATABLE_STATES = frozenset({MachineState.STOPPED})
+
+
+def _machines(b: EC2Backend, reservations: list[dict[str, Any]]) -> list[Machine]:
+    flavors = b.flavors()
+    return [
+        mapping.machine(item, r.get("ReservationId") or "", b.gateway_zone, flavors)
+        for r in reservations
+        for item in r.get("Instances") or ()
+    ]
+
+
+def list_machines(b: EC2Backend) -> list[Machine]:
+    return _machines(b, b.pages("describe_instances", "Reservations", "machine"))
+
+
+def instance(b: EC2Backend, native_id: str) -> tuple[dict[str, Any], str]:
+    """The raw EC2 item of one instance and its reservation id."""
+    answer = b.call("describe_instances", "machine", InstanceIds=[native_id])
+    for r in answer.get("Reservations") or ():
+        for item in r.get("Instances") or ():
+            if item.get("InstanceId") == native_id:
+                return item, r.get("ReservationId") or ""
+    raise NotFound(f"The instance ID '{native_id}' does not exist", kind="machine")
+
+
+def machine(b: EC2Backend, native_id: str) -> Machine:
+    """One machine, read by id."""
+    item, reservation = instance(b, native_id)
+    return mapping.machine(item, reservation, b.gateway_zone, b.flavors())
+
+
+def create_machines(b: EC2Backend, spec: MachineSpec) -> list[Machine]:
+    flavors = b.flavors()
+    # EC2 answers an unknown type with InvalidParameterValue (no kind); the catalogue answers precisely.
+    if spec.flavor_id not in flavors:
+        raise NotFound(f"The instance type '{spec.flavor_id}' is not offered.", kind="flavor")
+    params: dict[str, Any] = {
+        "ImageId": spec.image_id,
+        "InstanceType": spec.flavor_id,
+        "MinCount": spec.count,
+        "MaxCount": spec.count,
+        "ClientToken": b.client_token(spec),
+        "TagSpecifications": to_ec2.name_tags("instance", spec.name, spec.tags),
+    }
+    if spec.subnet_id:
+        params["SubnetId"] = spec.subnet_id
+    if spec.zone is not None or not spec.subnet_id:
+        params["Placement"] = {"AvailabilityZone": b.ec2_zone(spec.zone)}
+    if spec.key_name is not None:
+        params["KeyName"] = spec.key_name
+    if spec.security_group_ids:
+        params["SecurityGroupIds"] = list(spec.security_group_ids)
+    if spec.user_data:
+        params["UserData"] = spec.user_data
+    if spec.hibernation:
+        params["HibernationOptions"] = {"Configured": True}
+    if spec.block_devices:
+        params["BlockDeviceMappings"] = [
+            {
+                "DeviceName": d.device,
+                "Ebs": {
+                    "VolumeType": d.volume_type,
+                    "DeleteOnTermination": d.delete_on_termination,
+                    **({"VolumeSize": d.size_gb} if d.size_gb else {}),
+                    **({"SnapshotId": d.snapshot_id} if d.snapshot_id else {}),
+                },
+            }
+            for d in spec.block_devices
+        ]
+    answer = b.call("run_instances", "machine", **params)
+    reservation = answer.get("ReservationId") or ""
+    return [mapping.machine(i, reservation, b.gateway_zone, flavors) for i in answer.get("Instances") or ()]
+
+
+def act_on_machine(b: EC2Backend, native_id: str, action: MachineAction, force: bool) -> Machine:
+    act = ACTIONS.get(action)
+    if act is None:
+        raise b._unsupported(f"machine action {action}")
+    current = machine(b, native_id)
+    if current.state in act.done:
+        return current
+    if current.state in act.refused:
+        raise Conflict(
+            f"The instance '{native_id}' is {current.state}: it cannot {action} now.", kind="machine", reason="state"
+        )
+    params: dict[str, Any] = {"InstanceIds": [native_id], **dict(act.params)}
+    if force and action == MachineAction.STOP:
+        params["Force"] = True
+    answer = b.call(act.operation, "machine", **params)
+    changes = (answer.get(act.answer) or []) if act.answer else []
+    if changes:
+        current.state = mapping.machine_state({"State": changes[0].get("CurrentState") or {}})
+    elif action == MachineAction.REBOOT:
+        current.state = mapping.STATE_MAP["rebooting"]
+    current.updated = time.time()
+    return current
+
+
+def update_machine(b: EC2Backend, native_id: str, update: MachineUpdate) -> Machine:
+    current = machine(b, native_id)
+    changes: list[dict[str, Any]] = []
+    if update.flavor_id is not None:
+        if update.flavor_id not in b.flavors():
+            raise NotFound(f"The instance type '{update.flavor_id}' is not offered.", kind="flavor")
+        changes.append({"InstanceType": {"Value": update.flavor_id}})
+    if update.user_data is not None:
+        changes.append({"UserData": {"Value": to_ec2.user_data_blob(update.user_data)}})
+    if changes and current.state not in UPDATABLE_STATES:
+        raise Conflict(
+            f"The instance '{native_id}' is {current.state}; it must be stopped to change it.",
+            kind="machine",
+            reason="state",
+        )
+    for change in changes:
+        b.call("modify_instance_attribute", "machine", InstanceId=native_id, **change)
+    if update.name:
+        b.call("create_tags", "machine", Resources=[native_id], Tags=[{"Key": "Name", "Value": update.name}])
+    elif update.name == "":
+        b.call("delete_tags", "machine", Resources=[native_id], Tags=[{"Key": "Name"}])
+    return machine(b, native_id)
+
+
+def limits(b: EC2Backend) -> Limits:
+    names = list(mapping.LIMIT_ATTRIBUTES)
+    answer = b.call("describe_account_attributes", "account", AttributeNames=names)
+    return mapping.limits(answer.get("AccountAttributes") or [])
+
+
+def console_output(b: EC2Backend, native_id: str) -> str:
+    # botocore decodes EC2's base64 Output already (handlers.decode_console_output).
+    return str(b.call("get_console_output", "machine", InstanceId=native_id).get("Output") or "")
+
+
+def user_data(b: EC2Backend, native_id: str) -> str | None:
+    # DescribeInstances does not carry user data; this answer's value is already base64 text.
+    found = b.call("describe_instance_attribute", "machine", InstanceId=native_id, Attribute="userData")
+    return (found.get("UserData") or {}).get("Value") or None
