@@ -21,6 +21,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -29,6 +30,7 @@ from translator.model import (
     MachineSpec,
     MachineUpdate,
     Network,
+    NetworkInterface,
     NetworkSpec,
     Rule,
     SecurityGroup,
@@ -59,6 +61,8 @@ class Capability(StrEnum):
     SECURITY_GROUPS = "security_groups"
     EGRESS_RULES = "egress_rules"
     NATIVE_TAGS = "native_tags"
+    #: attach_interface / detach_interface: interfaces added to and removed from a machine.
+    MACHINE_INTERFACES = "machine_interfaces"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,18 @@ class Backend:
 
     def console_output(self, native_id: str) -> str:
         raise self._unsupported("console output")
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        """Optional (MACHINE_INTERFACES). Add an interface on ``spec``'s subnet, or on its network (a subnet in the
+        machine's zone); return it. NotFound for the machine, network or subnet; Conflict(reason="state") if the
+        machine's state refuses it; InvalidParameter(reason="zone") for a subnet elsewhere."""
+        raise self._unsupported("network interfaces")
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        """Optional (MACHINE_INTERFACES). Remove one of the machine's interfaces (it may take a while to go).
+        NotFound(kind="network_interface") if the machine has no such interface; Conflict where the cloud refuses
+        (reason="primary" for a primary interface it cannot lose)."""
+        raise self._unsupported("network interfaces")
 
     def machine_user_data(self, native_id: str) -> str | None:
         """The machine's user data (base64), for clouds whose listings carry it; others read it one by one."""

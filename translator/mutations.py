@@ -35,6 +35,8 @@ OPERATIONS: dict[str, Operation] = {
     "create_machines": Operation(Capability.MACHINES, ("machine", "volume", "subnet", "security_group")),
     "act_on_machine": Operation(Capability.MACHINES, ("machine", "volume", "address")),
     "update_machine": Operation(Capability.MACHINE_RESIZE, ("machine",)),
+    "attach_interface": Operation(Capability.MACHINE_INTERFACES, ("machine", "subnet")),
+    "detach_interface": Operation(Capability.MACHINE_INTERFACES, ("machine", "subnet", "address")),
     "create_image": Operation(Capability.IMAGE_CREATE, ("image", "snapshot")),
     "delete_image": Operation(Capability.IMAGES, ("image",)),
     "create_volume": Operation(Capability.VOLUMES, ("volume",)),

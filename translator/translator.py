@@ -19,7 +19,7 @@ from translator.accounts import Accounts
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.calls import BackendCaller, RetryPolicy
 from translator.codec import dumps
-from translator.errors import NotFound, Unsupported
+from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.idempotency import Idempotency
 from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
@@ -27,6 +27,7 @@ from translator.jobs import JobLog
 from translator.listings import CacheTimes, Listings
 from translator.model import Principal, Resource, Zone
 from translator.mutations import OPERATIONS, Mutator
+from translator.publish import publish_part
 from translator.store import Store
 from translator.tags import Tags
 
@@ -152,6 +153,27 @@ class Translator:
         ((account, native),) = self.routing.locate(principal, "machine", [gid])
         native_update = self.routing.native_refs(principal, account, update)
         return self.mutator.mutate(principal, account, "update_machine", "machine", [gid], native, native_update)
+
+    def attach_interface(self, principal: Principal, gid: str, spec: model.InterfaceSpec) -> model.NetworkInterface:
+        """Add an interface to a machine, on a subnet or on a network; the new interface, with gateway ids."""
+        if not (spec.network_id or spec.subnet_id):
+            raise InvalidParameter("A network interface needs a network or a subnet.", kind="network_interface")
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        native_spec = self.routing.native_refs(principal, account, spec)
+        made = self.mutator.mutate(principal, account, "attach_interface", "machine", [gid], native, native_spec)
+        return publish_part(account, made)
+
+    def detach_interface(self, principal: Principal, gid: str, interface_id: str) -> None:
+        """Remove one of a machine's interfaces, named by its gateway id (as the machine lists it)."""
+        authorize(principal, "write")
+        machine = self.get(principal, "machine", gid)
+        found = next((i for i in getattr(machine, "interfaces", ()) if i.id == interface_id), None)
+        if found is None:
+            raise NotFound(
+                f"The network interface '{interface_id}' is not attached to machine '{gid}'.", kind="network_interface"
+            )
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        self.mutator.mutate(principal, account, "detach_interface", "machine", [gid], native, found.native_id)
 
     def console_output(self, principal: Principal, gid: str) -> str:
         authorize(principal, "read")

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from botocore.client import BaseClient
 
-from backends.ec2 import images, keys, machines, mapping, native_tags, network, security_groups, volumes
+from backends.ec2 import images, interfaces, keys, machines, mapping, native_tags, network, security_groups, volumes
 from backends.ec2.settings import Settings, make_client, parse_settings, validate_options
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, NotFound
@@ -29,6 +29,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -38,6 +39,7 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkInterface,
     NetworkSpec,
     Rule,
     SecurityGroup,
@@ -212,6 +214,12 @@ class EC2Backend(Backend):
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self, native_id, interface_native_id)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.user_data(self, native_id)

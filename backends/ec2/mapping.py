@@ -44,11 +44,13 @@ from translator.model import (
     Flavor,
     Image,
     ImageState,
+    InterfaceState,
     KeyPair,
     Limits,
     Machine,
     MachineState,
     Network,
+    NetworkInterface,
     NetworkState,
     Rule,
     SecurityGroup,
@@ -135,6 +137,9 @@ ERRORS: Mapping[str, Fault] = {
     "InvalidSubnetID.NotFound": Fault(NotFound, "subnet"),
     "InvalidSubnetID.Malformed": Fault(NotFound, "subnet", "malformed"),
     "InvalidAttachment.NotFound": Fault(NotFound, "attachment"),
+    "InvalidNetworkInterfaceID.NotFound": Fault(NotFound, "network_interface"),
+    "InvalidNetworkInterfaceID.Malformed": Fault(NotFound, "network_interface", "malformed"),
+    "InvalidAttachmentID.NotFound": Fault(NotFound, "network_interface"),
     "InvalidZone.NotFound": Fault(NotFound, "zone"),
     # Clashes with the current state.
     "InvalidKeyPair.Duplicate": Fault(Conflict, "key_pair", "duplicate"),
@@ -350,6 +355,42 @@ def machine_state(item: Mapping[str, Any]) -> MachineState:
     return found
 
 
+#: EC2 network interface attachment status -> canonical interface state (a "detached" one is not the instance's).
+INTERFACE_STATES: Mapping[str, InterfaceState] = {
+    "attaching": InterfaceState.ATTACHING,
+    "attached": InterfaceState.ACTIVE,
+    "detaching": InterfaceState.DETACHING,
+}
+
+
+def interface(eni: Mapping[str, Any]) -> NetworkInterface:
+    """One ENI, from an instance's ``NetworkInterfaces`` or DescribeNetworkInterfaces."""
+    attachment = eni.get("Attachment") or {}
+    return NetworkInterface(
+        native_id=eni["NetworkInterfaceId"],
+        network_id=eni.get("VpcId") or None,
+        subnet_id=eni.get("SubnetId") or None,
+        private_ip=eni.get("PrivateIpAddress") or None,
+        public_ip=(eni.get("Association") or {}).get("PublicIp") or None,
+        mac=str(eni.get("MacAddress") or "").lower(),
+        state=INTERFACE_STATES.get(str(attachment.get("Status") or "attached"), InterfaceState.ERROR),
+        attached=epoch(attachment.get("AttachTime")),
+    )
+
+
+def interfaces(item: Mapping[str, Any]) -> list[NetworkInterface]:
+    """An instance's ENIs by device index (the primary, 0, first); none once it is terminated, as on AWS."""
+    if machine_state(item) in (MachineState.TERMINATED, MachineState.TERMINATING):
+        return []
+    attached = [
+        e
+        for e in item.get("NetworkInterfaces") or ()
+        if e.get("NetworkInterfaceId") and (e.get("Attachment") or {}).get("Status") != "detached"
+    ]
+    attached.sort(key=lambda e: int((e.get("Attachment") or {}).get("DeviceIndex") or 0))
+    return [interface(e) for e in attached]
+
+
 def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors: Mapping[str, Flavor]) -> Machine:
     instance_type = str(item.get("InstanceType") or "")
     known = flavors.get(instance_type)
@@ -378,6 +419,7 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
         volume_ids=[
             m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings") or () if (m.get("Ebs") or {}).get("VolumeId")
         ],
+        interfaces=interfaces(item),
         root_device=item.get("RootDeviceName") or "/dev/sda1",
         hibernation=bool((item.get("HibernationOptions") or {}).get("Configured")),
         architecture=item.get("Architecture") or "x86_64",

@@ -13,7 +13,17 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.openstack import images, keys, machines, network, options, quotas, security_groups, volumes
+from backends.openstack import (
+    images,
+    interfaces,
+    keys,
+    machines,
+    network,
+    options,
+    quotas,
+    security_groups,
+    volumes,
+)
 from backends.openstack.machines import STATE_MAP
 from backends.openstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -23,6 +33,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -32,6 +43,7 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkInterface,
     NetworkSpec,
     Rule,
     SecurityGroup,
@@ -52,6 +64,7 @@ COMPUTE_CAPABILITIES = frozenset(
         Capability.CONSOLE_OUTPUT,
         Capability.KEY_PAIRS,
         Capability.KEY_PAIR_CREATE,
+        Capability.MACHINE_INTERFACES,  # Nova's os-interface (Nova always has Neutron behind it)
     }
 )
 #: capability -> (catalog service providing it, Nova proxy standing in without it; None: no stand-in).
@@ -146,6 +159,12 @@ class OpenStackBackend(Backend):
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self, native_id, interface_native_id)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.user_data(self, native_id)

@@ -19,9 +19,19 @@ from typing import TYPE_CHECKING, Any
 from libcloud.compute.base import Node, NodeImage, NodeSize
 from libcloud.compute.types import NodeState
 
+from backends.openstack import interfaces
 from translator.backend import Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Flavor, Image, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import (
+    Flavor,
+    Image,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    NetworkInterface,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -142,15 +152,32 @@ class Refs:
         self._groups: dict[str, str] | None = None
         self._networks: dict[str, str] | None = None
         self._floating: dict[str, str] | None = None
+        self._ports: dict[str, list[dict[str, Any]]] | None = None
 
-    def public_ip(self, server_id: str, cached: str | None) -> str | None:
-        """Neutron's floating IP of a server when Neutron is there: Nova's copy of it (``cached``) is only
-        refreshed when Neutron notifies Nova, seconds after an association, or a minute later without that."""
-        if not self.b.cloud.has("network") or Capability.ADDRESSES not in self.b.capabilities:
-            return cached
+    def floating(self) -> dict[str, str]:
+        """Neutron's floating IPs by the port they are on: Nova's copy of them is only refreshed when Neutron
+        notifies Nova, seconds after an association, or a minute later without that."""
+        if Capability.ADDRESSES not in self.b.capabilities:
+            return {}
         if self._floating is None:
-            self._floating = {a.machine_id: a.public_ip for a in self.b.list_addresses() if a.machine_id}
-        return self._floating.get(server_id)
+            ips = self.b.cloud.pages("network", "/floatingips", "floatingips", what="list addresses")
+            self._floating = {ip["port_id"]: ip["floating_ip_address"] for ip in ips if ip.get("port_id")}
+        return self._floating
+
+    def ports(self, server_id: str) -> list[dict[str, Any]]:
+        """A server's Neutron ports (every port of the project is listed once per listing)."""
+        if self._ports is None:
+            self._ports = {}
+            for port in self.b.cloud.pages("network", "/ports", "ports", what="list ports"):
+                if port.get("device_id"):
+                    self._ports.setdefault(port["device_id"], []).append(port)
+        return self._ports.get(server_id, [])
+
+    def interfaces(self, server: Mapping[str, Any], zone: str) -> list[NetworkInterface]:
+        """A server's interfaces: its Neutron ports where Neutron is in the catalog, else Nova's addresses."""
+        if self.b.cloud.has("network"):
+            return interfaces.from_ports(self.ports(server["id"]), self.floating())
+        return interfaces.from_addresses(server, self.network_id, zone)
 
     def group_ids(self, names: list[str]) -> list[str]:
         """Nova names a server's groups; the ids are what references carry (unknown names are skipped)."""
@@ -201,6 +228,13 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
     flavor_id, flavor = _flavor(b, server.get("flavor") or {})
     image = server.get("image") or {}
     network_name, private_ip, public_ip = _addresses(server)
+    network_id = refs.network_id(network_name)
+    zone = server.get("OS-EXT-AZ:availability_zone") or ""
+    nics = [] if state is MachineState.TERMINATED else refs.interfaces(server, zone or b.account.zones[0])
+    if nics:  # the machine's own address and network are its primary interface's
+        private_ip, network_id = nics[0].private_ip, nics[0].network_id
+        if b.cloud.has("network"):  # Neutron's word, fresher than Nova's copy
+            public_ip = next((n.public_ip for n in nics if n.public_ip), None)
     fault = server.get("fault") or {}
     metadata = server.get("metadata") or {}
     created = parse_time(server.get("created"))
@@ -215,13 +249,15 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         flavor_name=flavor.name,
         vcpus=flavor.vcpus,
         memory_mb=flavor.memory_mb,
-        zone=server.get("OS-EXT-AZ:availability_zone") or "",
+        zone=zone,
         key_name=server.get("key_name") or None,
         security_group_ids=refs.group_ids([g["name"] for g in server.get("security_groups") or []]),
-        network_id=refs.network_id(network_name),
+        network_id=network_id,
+        subnet_id=nics[0].subnet_id if nics else None,
         private_ip=private_ip,
-        public_ip=refs.public_ip(server["id"], public_ip),
+        public_ip=public_ip,
         volume_ids=[v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []],
+        interfaces=nics,
         root_device="/dev/vda",
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
         state_reason=str(fault.get("message", "")) if state is MachineState.ERROR else "",

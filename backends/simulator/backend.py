@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.simulator import catalog, images, keys, machines, network, security_groups, volumes
+from backends.simulator import catalog, images, interfaces, keys, machines, network, security_groups, volumes
 from backends.simulator.faults import FaultInjector, gate_operations
 from backends.simulator.storage import Sim, Store
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -18,6 +18,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -27,6 +28,7 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkInterface,
     NetworkSpec,
     Rule,
     SecurityGroup,
@@ -84,6 +86,12 @@ class SimulatorBackend(Backend):
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self.sim, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self.sim, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self.sim, native_id, interface_native_id)
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:

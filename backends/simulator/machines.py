@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from backends.simulator import network, volumes
+from backends.simulator import interfaces, network, volumes
 from backends.simulator.security_groups import DEFAULT_GROUP
 from backends.simulator.storage import Rec, Sim, Tx, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
@@ -23,6 +23,7 @@ from translator.model import (
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkState,
     Subnet,
     Volume,
 )
@@ -142,25 +143,6 @@ def security_groups_of(tx: Tx, spec: MachineSpec, network_id: str) -> list[str]:
     return found[:1]
 
 
-def private_ips(tx: Tx, subnet: Subnet, count: int) -> list[str]:
-    used = {
-        m.obj.private_ip
-        for m in tx.all("machine")
-        if m.obj.subnet_id == subnet.native_id and m.obj.state is not MachineState.TERMINATED
-    }
-    free: list[str] = []
-    for ip in network.usable_ips(subnet.cidr):
-        if ip not in used:
-            free.append(ip)
-            if len(free) == count:
-                return free
-    raise QuotaExceeded(
-        f"The subnet '{subnet.native_id}' has fewer than {count} free addresses.",
-        kind="subnet",
-        reason="addresses",
-    )
-
-
 def check_launch(sim: Sim, tx: Tx, spec: MachineSpec) -> tuple[Image, Flavor, Subnet, list[str]]:
     """Everything a launch refers to, checked before anything is written."""
     if spec.count < 1:
@@ -193,8 +175,10 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     reason="size",
                 )
         reservation, now = new_id("r"), tx.now
+        net = tx.get("network", subnet.network_id)
+        up = net is None or net.obj.state is not NetworkState.DOWN
         launched = []
-        for ip in private_ips(tx, subnet, spec.count):
+        for ip in interfaces.free_ips(tx, subnet, spec.count):
             rec = Rec(
                 Machine(
                     native_id=new_id("vm"),
@@ -213,6 +197,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     network_id=subnet.network_id,
                     subnet_id=subnet.native_id,
                     private_ip=ip,
+                    interfaces=[interfaces.new_interface(subnet, ip, now, up)],
                     root_device=image.root_device,
                     user_data=spec.user_data,
                     hibernation=spec.hibernation,
@@ -246,7 +231,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
 
 
 def release_resources(tx: Tx, rec: Rec[Machine]) -> None:
-    """On termination: delete delete-on-termination volumes, detach the others, let addresses go."""
+    """On termination: delete delete-on-termination volumes, detach the others, let addresses and interfaces go."""
     for vid in list(rec.obj.volume_ids):  # a copy: detaching edits the list
         vol: Rec[Volume] | None = tx.get("volume", vid)
         if vol is None:
@@ -259,6 +244,7 @@ def release_resources(tx: Tx, rec: Rec[Machine]) -> None:
         if address.obj.machine_id == rec.obj.native_id:
             network.unlink_address(tx, address)
     rec.obj.volume_ids = []
+    rec.obj.interfaces = []
 
 
 def act_on_machine(sim: Sim, native_id: str, action: MachineAction, force: bool = False) -> Machine:
@@ -315,7 +301,7 @@ def update_machine(sim: Sim, native_id: str, update: MachineUpdate) -> Machine:
 
 
 def list_machines(sim: Sim) -> list[Machine]:
-    return [r.obj for r in sim.store.all("machine")]
+    return [interfaces.shown(r.obj) for r in sim.store.all("machine")]
 
 
 def console_output(sim: Sim, native_id: str) -> str:

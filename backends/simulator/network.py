@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from backends.simulator import security_groups
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
-from translator.model import Address, MachineState, Network, NetworkSpec, Subnet, SubnetSpec
+from translator.model import Address, Machine, MachineState, Network, NetworkSpec, Subnet, SubnetSpec
 
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_SUBNET_PREFIX = 20
@@ -139,6 +139,11 @@ def _live_machines(tx: Tx) -> list[Rec]:
     return [m for m in tx.all("machine") if m.obj.state is not MachineState.TERMINATED]
 
 
+def _held(machine: Machine, field: str) -> set[str | None]:
+    """The networks (or subnets) a machine is on: its own and each of its interfaces'."""
+    return {getattr(machine, field), *(getattr(i, field) for i in machine.interfaces)}
+
+
 # -- networks and subnets --------------------------------------------------------------------------
 
 
@@ -167,7 +172,7 @@ def delete_network(sim: Sim, native_id: str) -> None:
                 kind="network",
                 reason="dependency",
             )
-        if any(m.obj.network_id == native_id for m in _live_machines(tx)):
+        if any(native_id in _held(m.obj, "network_id") for m in _live_machines(tx)):
             raise Conflict(
                 f"The network '{native_id}' has machines and cannot be deleted.",
                 kind="network",
@@ -188,11 +193,15 @@ def delete_network(sim: Sim, native_id: str) -> None:
 
 
 def list_subnets(sim: Sim) -> list[Subnet]:
-    """Subnets with their free address count (from the machines holding an address in each)."""
+    """Subnets with their free address count (from the interfaces holding an address in each)."""
     used: dict[str, int] = {}
     for m in sim.store.all("machine"):
-        if m.obj.subnet_id and m.obj.state is not MachineState.TERMINATED:
-            used[m.obj.subnet_id] = used.get(m.obj.subnet_id, 0) + 1
+        if m.obj.state is MachineState.TERMINATED:
+            continue
+        held = [i.subnet_id for i in m.obj.interfaces] or [m.obj.subnet_id]  # records older than interfaces
+        for subnet_id in held:
+            if subnet_id:
+                used[subnet_id] = used.get(subnet_id, 0) + 1
     subnets = [r.obj for r in sim.store.all("subnet")]
     for s in subnets:
         s.available_ips = usable_count(s.cidr) - used.get(s.native_id, 0)
@@ -237,7 +246,7 @@ def create_subnet(sim: Sim, spec: SubnetSpec) -> Subnet:
 def delete_subnet(sim: Sim, native_id: str) -> None:
     def run(tx: Tx) -> None:
         tx.require("subnet", native_id)
-        if any(m.obj.subnet_id == native_id for m in _live_machines(tx)):
+        if any(native_id in _held(m.obj, "subnet_id") for m in _live_machines(tx)):
             raise Conflict(
                 f"The subnet '{native_id}' has machines and cannot be deleted.",
                 kind="subnet",

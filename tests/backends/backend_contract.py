@@ -8,6 +8,7 @@ images, flavors and zones are discovered, and transitions are awaited with ``set
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -21,6 +22,8 @@ from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFou
 from translator.model import (
     ImageSpec,
     ImageState,
+    InterfaceSpec,
+    InterfaceState,
     Machine,
     MachineAction,
     MachineSpec,
@@ -36,6 +39,8 @@ from translator.model import (
 )
 
 T = TypeVar("T")
+
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 SETTLE_TIMEOUT = 10.0
 SETTLE_PAUSE = 0.03
@@ -132,7 +137,11 @@ class BackendContract:
         assert len({i.native_id for i in images}) == len(images)
 
     def test_state_map_is_complete(self, backend: Backend) -> None:
-        assert set(MachineState) <= set(backend.STATE_MAP.values())
+        """Every row names a canonical state (no cloud has them all: EC2 has no paused); every cloud's
+        machines pass through these."""
+        states = set(backend.STATE_MAP.values())
+        assert states <= set(MachineState)
+        assert {MachineState.PENDING, MachineState.RUNNING, MachineState.STOPPED, MachineState.TERMINATED} <= states
 
     # -- key pairs -------------------------------------------------------------------------------
     def test_key_pair_create_and_duplicate(self, backend: Backend) -> None:
@@ -278,6 +287,57 @@ class BackendContract:
         assert len(backend.list_machines()) == before
         with raises(NotFound, kind="machine"):
             backend.act_on_machine("vm-missing", MachineAction.STOP)
+
+    # -- network interfaces ----------------------------------------------------------------------
+    @staticmethod
+    def interface_ids(machine: Machine) -> list[str]:
+        return [i.native_id for i in machine.interfaces]
+
+    def test_machine_lists_its_interfaces(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES)
+        vm = self.launch(backend)[0]
+        primary = vm.interfaces[0]
+        assert len(set(self.interface_ids(vm))) == len(vm.interfaces)
+        assert primary.native_id and primary.private_ip == vm.private_ip and MAC.match(primary.mac)
+        assert primary.state in set(InterfaceState) and primary.network_id == vm.network_id
+        backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+        gone = self.wait_machine(backend, vm.native_id, MachineState.TERMINATED)
+        assert gone.interfaces == []
+
+    def test_interface_attach_detach(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.NETWORKS, Capability.MACHINE_INTERFACES)
+        vm = self.launch(backend)[0]
+        primary = vm.interfaces[0]
+        subnet = next(s for s in backend.list_subnets() if s.network_id == vm.network_id and s.zone == vm.zone)
+        made = backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=subnet.native_id))
+        assert made.native_id not in self.interface_ids(vm) and made.subnet_id == subnet.native_id
+        listed = settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id in self.interface_ids(m))
+        assert listed.interfaces[0].native_id == primary.native_id
+        second = by_id(listed.interfaces, made.native_id)
+        assert second.network_id == vm.network_id and second.private_ip not in (None, primary.private_ip)
+        assert MAC.match(second.mac) and second.mac != primary.mac
+
+        backend.detach_interface(vm.native_id, made.native_id)
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id not in self.interface_ids(m))
+        assert self.interface_ids(self.machine(backend, vm.native_id)) == [primary.native_id]
+        with raises(NotFound, kind="network_interface"):
+            backend.detach_interface(vm.native_id, made.native_id)
+        with raises(NotFound, kind="machine"):
+            backend.attach_interface("vm-missing", InterfaceSpec(subnet_id=subnet.native_id))
+        with raises(NotFound, kind="subnet"):
+            backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id="subnet-missing"))
+
+    def test_interface_on_a_network(self, backend: Backend) -> None:
+        """Given a network only, the cloud picks a subnet of it that the machine can use."""
+        need(backend, Capability.MACHINES, Capability.NETWORKS, Capability.MACHINE_INTERFACES)
+        vm = self.launch(backend)[0]
+        made = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+        assert made.network_id == vm.network_id
+        subnet = by_id(backend.list_subnets(), made.subnet_id)
+        assert subnet is not None and subnet.zone == vm.zone
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id in self.interface_ids(m))
+        backend.detach_interface(vm.native_id, made.native_id)
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id not in self.interface_ids(m))
 
     # -- volumes and snapshots -------------------------------------------------------------------
     def test_volume_attach_detach(self, backend: Backend) -> None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from backend_contract import BackendContract, by_id, raises, settle
@@ -40,6 +41,7 @@ from translator.model import (
     BlockDevice,
     ImageSpec,
     ImageState,
+    InterfaceSpec,
     KeyPairMaterial,
     Machine,
     MachineAction,
@@ -736,6 +738,53 @@ def test_address_moves_between_machines(backend: SimulatorBackend) -> None:
         backend.disassociate_address(first.native_id)
     with raises(NotFound, kind="machine"):
         backend.associate_address(first.native_id, "vm-missing")
+
+
+def test_interface_rules(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    (primary,) = vm.interfaces
+    with raises(Conflict, kind="network_interface", reason="primary"):
+        backend.detach_interface(vm.native_id, primary.native_id)
+    elsewhere = next(s for s in backend.list_subnets() if s.zone == ZONES[1])
+    with raises(InvalidParameter, kind="subnet", reason="zone"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=elsewhere.native_id))
+    lab = backend.create_network(NetworkSpec(cidr="172.16.0.0/16"))
+    with raises(InvalidParameter, kind="network", reason="zone"):  # no subnet of it in the machine's zone
+        backend.attach_interface(vm.native_id, InterfaceSpec(network_id=lab.native_id))
+    sub = backend.create_subnet(SubnetSpec(network_id=lab.native_id, cidr="172.16.1.0/28", zone=ZONES[0]))
+    nic = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=lab.native_id))
+    assert (nic.subnet_id, nic.private_ip) == (sub.native_id, "172.16.1.4")
+    assert by_id(backend.list_subnets(), sub.native_id).available_ips == 10
+    with raises(Conflict, kind="subnet", reason="dependency"):
+        backend.delete_subnet(sub.native_id)
+    # Interfaces change on stopped machines too.
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: by_id(backend.list_machines(), vm.native_id), lambda m: m.state == MachineState.STOPPED)
+    backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    for _ in range(5):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    with raises(QuotaExceeded, kind="network_interface"):  # eight interfaces at most
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    # Termination lets every interface and its address go.
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    assert by_id(backend.list_subnets(), sub.native_id).available_ips == 11
+    backend.delete_subnet(sub.native_id)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+
+
+def test_a_machine_recorded_before_interfaces_shows_its_primary(
+    backend: SimulatorBackend, redis_client: redis.Redis
+) -> None:
+    vm = launch(backend)[0]
+    key = f"cg:sim:{backend.account.key}:machine"
+    record = orjson.loads(redis_client.hget(key, vm.native_id))
+    del record["interfaces"]
+    redis_client.hset(key, vm.native_id, orjson.dumps(record))
+    (old,) = by_id(backend.list_machines(), vm.native_id).interfaces
+    assert (old.subnet_id, old.private_ip) == (vm.subnet_id, vm.private_ip)
+    # its address stays taken: the next machine on that subnet gets another one
+    assert launch(backend, zone=vm.zone)[0].private_ip != vm.private_ip
 
 
 def test_address_pool_exhaustion(backend: SimulatorBackend) -> None:

@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 import redis
 import requests
-from backend_contract import BackendContract, settle
+from backend_contract import BackendContract, raises, settle
 from botocore.exceptions import ClientError
 from gateway_process import GatewayProcess, StartGateway
 
 from backends.ec2 import EC2Backend, machines
 from translator.backend import AccountConfig, BackendServices
-from translator.model import Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.errors import Unsupported
+from translator.model import InterfaceSpec, Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("stack-1a", "stack-1b")
@@ -324,3 +325,18 @@ def backend(gateway_a: GatewayProcess, redis_server: Any) -> Iterator[EC2Backend
 
 class TestStackedContract(BackendContract):
     """Every contract test, through the EC2 backend, against cloudgate's EC2 frontend over the simulator."""
+
+    # The gateway's EC2 frontend offers no ENI actions (Create/Attach/DetachNetworkInterface): the backend's
+    # attach is refused as unsupported by the gateway behind, before anything changes there.
+    def test_interface_attach_detach(self, backend: EC2Backend) -> None:
+        vm = self.launch(backend)[0]
+        with raises(Unsupported):
+            backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=vm.subnet_id))
+        assert [i.native_id for i in self.machine(backend, vm.native_id).interfaces] == [
+            i.native_id for i in vm.interfaces
+        ]
+
+    def test_interface_on_a_network(self, backend: EC2Backend) -> None:
+        vm = self.launch(backend)[0]
+        with raises(Unsupported):
+            backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))

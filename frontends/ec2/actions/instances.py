@@ -12,7 +12,17 @@ from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import SortKey, refuse_with_ids
 from translator.ids import gateway_id, short_form
-from translator.model import Attachment, BlockDevice, Machine, MachineAction, MachineSpec, MachineState, Volume
+from translator.model import (
+    Attachment,
+    BlockDevice,
+    InterfaceState,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    NetworkInterface,
+    Volume,
+)
 
 #: canonical state -> (EC2 state name, EC2 state code). Every canonical state has a row.
 EC2_STATES: dict[MachineState, tuple[str, int]] = {
@@ -173,51 +183,67 @@ def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     ]
 
 
-def _mac(gid: str) -> str:
-    """A stable locally administered MAC address for an instance's primary interface."""
-    digits = gid.replace("-", "")[-10:]
-    return "02:" + ":".join(digits[i : i + 2] for i in range(0, 10, 2))
+#: canonical interface state -> (ENI Status, its Attachment.Status). Every canonical state has a row.
+EC2_INTERFACE_STATES: dict[InterfaceState, tuple[str, str]] = {
+    InterfaceState.ATTACHING: ("attaching", "attaching"),
+    InterfaceState.ACTIVE: ("in-use", "attached"),
+    InterfaceState.INACTIVE: ("in-use", "attached"),  # EC2 has no link state: an attached ENI is in use
+    InterfaceState.DETACHING: ("detaching", "detaching"),
+    InterfaceState.ERROR: ("in-use", "attached"),
+}
+
+
+def interface_gid(m: Machine, index: int, nic: NetworkInterface) -> str:
+    """The gateway id an ENI id is made from: the instance's for the primary interface (its ENI id is what it was
+    before interfaces were listed), the interface's own for the others."""
+    return m.id if index == 0 else nic.id
 
 
 def network_interfaces(m: Machine, groups: list[dict[str, Any]], private_dns: str, owner: str) -> list[dict[str, Any]]:
-    """The primary interface EC2 shows for an instance in a VPC; gone once it is terminated."""
-    if m.state in (MachineState.TERMINATED, MachineState.TERMINATING) or not m.subnet_id:
+    """The instance's interfaces as the backend lists them, primary first; none once it is terminated."""
+    if m.state in (MachineState.TERMINATED, MachineState.TERMINATING):
         return []
-    association = {"PublicIp": m.public_ip, "PublicDnsName": "", "IpOwnerId": "amazon"} if m.public_ip else None
-    return [
-        {
-            "Association": association,
-            "Attachment": {
-                "AttachTime": when(m.launched or m.created),
-                "AttachmentId": "eni-attach-" + short_form(m.id),
-                "DeleteOnTermination": True,
-                "DeviceIndex": 0,
-                "NetworkCardIndex": 0,
-                "Status": "attached",
-            },
-            "Description": "",
-            "Groups": groups,
-            "InterfaceType": "interface",
-            "MacAddress": _mac(m.id),
-            "NetworkInterfaceId": public_id("network_interface", m.id),
-            "OwnerId": owner,
-            "PrivateDnsName": private_dns,
-            "PrivateIpAddress": m.private_ip,
-            "PrivateIpAddresses": [
-                {
-                    "Association": association,
-                    "Primary": True,
-                    "PrivateDnsName": private_dns,
-                    "PrivateIpAddress": m.private_ip,
-                }
-            ],
-            "SourceDestCheck": True,
-            "Status": "in-use",
-            "SubnetId": public_id("subnet", m.subnet_id),
-            "VpcId": public_id("network", m.network_id),
-            "Ipv6Addresses": [],
-        }
-    ]
+    out = []
+    for index, nic in enumerate(m.interfaces):
+        association = {"PublicIp": nic.public_ip, "PublicDnsName": "", "IpOwnerId": "amazon"} if nic.public_ip else None
+        status, attachment_status = EC2_INTERFACE_STATES[nic.state]
+        dns = private_dns if index == 0 else ""
+        gid = interface_gid(m, index, nic)
+        out.append(
+            {
+                "Association": association,
+                "Attachment": {
+                    "AttachTime": when(nic.attached or m.launched or m.created),
+                    "AttachmentId": "eni-attach-" + short_form(gid),
+                    "DeleteOnTermination": True,
+                    "DeviceIndex": index,
+                    "NetworkCardIndex": 0,
+                    "Status": attachment_status,
+                },
+                "Description": "",
+                "Groups": groups,
+                "InterfaceType": "interface",
+                "MacAddress": nic.mac,
+                "NetworkInterfaceId": public_id("network_interface", gid),
+                "OwnerId": owner,
+                "PrivateDnsName": dns,
+                "PrivateIpAddress": nic.private_ip,
+                "PrivateIpAddresses": [
+                    {
+                        "Association": association,
+                        "Primary": True,
+                        "PrivateDnsName": dns,
+                        "PrivateIpAddress": nic.private_ip,
+                    }
+                ],
+                "SourceDestCheck": True,
+                "Status": status,
+                "SubnetId": public_id("subnet", nic.subnet_id),
+                "VpcId": public_id("network", nic.network_id),
+                "Ipv6Addresses": [],
+            }
+        )
+    return out
 
 
 def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[str, Any]:
