@@ -7,10 +7,9 @@ so a call is tried ``retry_attempts`` times in all, never that times botocore's 
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,93 +18,46 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.handlers import base64_encode_user_data
 
-Check = Callable[[Any], str | None]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(value: Any) -> str | None:
-    return None if _number(value) and value > 0 else f"must be a number > 0, got {value!r}"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if _number(value) and value >= 0 else f"must be a number >= 0, got {value!r}"
-
-
-def _positive_int(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return None if ok else f"must be an integer > 0, got {value!r}"
-
-
-def _text(value: Any) -> str | None:
-    return None if isinstance(value, str) else f"must be a string, got {value!r}"
-
-
-def _url(value: Any) -> str | None:
-    ok = isinstance(value, str) and (value == "" or value.startswith(("http://", "https://")))
-    return None if ok else f"must be an http:// or https:// URL (or empty for AWS), got {value!r}"
-
-
-def _tls(value: Any) -> str | None:
-    ok = isinstance(value, bool) or (isinstance(value, str) and value != "")
-    return None if ok else f"must be true, false or the path of a CA bundle, got {value!r}"
-
-
-def _names(value: Any) -> str | None:
-    ok = isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-    return None if ok else f"must be a list of non-empty strings, got {value!r}"
-
-
-def _zone_map(value: Any) -> str | None:
-    ok = isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items())
-    return None if ok else f"must be a table of gateway zone = EC2 zone names, got {value!r}"
-
-
-def _filters(value: Any) -> str | None:
-    ok = isinstance(value, Mapping) and all(_names(v) is None and v for v in value.values())
-    return None if ok else f"must be a table of filter name = [values] (EC2 Filter.N), got {value!r}"
+from backends import options as o
 
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    check: Check
+    check: o.Check
     default: Any
     help: str
 
 
 #: Every option of the ``ec2`` driver: check, default, and what it is for (conf/examples/ec2.toml says more).
 OPTIONS: dict[str, Option] = {
-    "endpoint_url": Option(_url, "", "EC2 endpoint; empty = AWS's endpoint for aws_region"),
-    "aws_region": Option(_text, "", "region on the EC2 side; empty = the gateway region's name"),
-    "access_key_id": Option(_text, "", "the account's credentials; both empty = botocore's default chain"),
-    "secret_access_key": Option(_text, "", "secret of access_key_id"),
-    "session_token": Option(_text, "", "for temporary (STS) credentials"),
-    "connect_timeout": Option(_positive, 5.0, "seconds to connect"),
-    "timeout": Option(_positive, 30.0, "seconds to wait for a response"),
-    "max_pool_connections": Option(_positive_int, 10, "HTTP connections kept per worker and account"),
-    "tls_verify": Option(_tls, True, "verify TLS certificates: true, false, or a CA bundle path"),
-    "zone_map": Option(_zone_map, {}, "gateway zone = EC2 zone; zones not named map to themselves"),
-    "image_owners": Option(_names, ["self"], "DescribeImages Owners: self, amazon, aws-marketplace, account ids"),
-    "image_filters": Option(_filters, {}, "DescribeImages filters, name = [values]"),
-    "image_ids": Option(_names, [], "AMIs always offered, whoever owns them"),
-    "instance_types": Option(_names, [], "instance types offered (wildcards allowed); empty = all"),
-    "catalog_ttl": Option(_non_negative, 3600.0, "seconds a worker keeps the instance-type catalogue"),
+    "endpoint_url": Option(o.url_or_empty, "", "EC2 endpoint; empty = AWS's endpoint for aws_region"),
+    "aws_region": Option(o.text, "", "region on the EC2 side; empty = the gateway region's name"),
+    "access_key_id": Option(o.text, "", "the account's credentials; both empty = botocore's default chain"),
+    "secret_access_key": Option(o.text, "", "secret of access_key_id"),
+    "session_token": Option(o.text, "", "for temporary (STS) credentials"),
+    "connect_timeout": Option(o.positive, 5.0, "seconds to connect"),
+    "timeout": Option(o.positive, 30.0, "seconds to wait for a response"),
+    "max_pool_connections": Option(o.positive_int, 10, "HTTP connections kept per worker and account"),
+    "tls_verify": Option(o.tls, True, "verify TLS certificates: true, false, or a CA bundle path"),
+    "zone_map": Option(
+        o.string_table("gateway zone = EC2 zone names"),
+        {},
+        "gateway zone = EC2 zone; zones not named map to themselves",
+    ),
+    "image_owners": Option(o.names, ["self"], "DescribeImages Owners: self, amazon, aws-marketplace, account ids"),
+    "image_filters": Option(
+        o.list_table("filter name = [values] (EC2 Filter.N)"), {}, "DescribeImages filters, name = [values]"
+    ),
+    "image_ids": Option(o.names, [], "AMIs always offered, whoever owns them"),
+    "instance_types": Option(o.names, [], "instance types offered (wildcards allowed); empty = all"),
+    "catalog_ttl": Option(o.non_negative, 3600.0, "seconds a worker keeps the instance-type catalogue"),
 }
+CHECKS: dict[str, o.Check] = {key: option.check for key, option in OPTIONS.items()}
 
 
 def validate_options(options: Mapping[str, Any]) -> list[str]:
     """Every problem with the options, as ``key: what is wrong``; unknown keys are reported (typos)."""
-    problems: list[str] = []
-    for key, value in options.items():
-        option = OPTIONS.get(key)
-        if option is None:
-            problems.append(f"{key}: unknown option (known: {', '.join(OPTIONS)})")
-            continue
-        wrong = option.check(value)
-        if wrong:
-            problems.append(f"{key}: {wrong}")
+    problems = o.validate(options, CHECKS)
     if bool(options.get("access_key_id")) != bool(options.get("secret_access_key")):
         problems.append("access_key_id: access_key_id and secret_access_key go together (or both empty)")
     return problems

@@ -7,9 +7,11 @@ with the tenant and endpoints with the backend. Every problem is one ``key: what
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from backends import options as o
 
 INTERFACES = ("public", "internal", "admin")
 #: Services read from the catalog; without one, its Nova proxy API (if allowed in ``nova_proxies``) stands in.
@@ -24,45 +26,8 @@ DEFAULT_DELETE_WAIT = 10.0
 _MICROVERSION = re.compile(r"^2\.\d{1,3}$")
 
 
-def _url(v: Any) -> str | None:
-    return None if isinstance(v, str) and re.match(r"^https?://\S+$", v) else "must be an http:// or https:// URL"
-
-
-def _text(v: Any) -> str | None:
-    return None if isinstance(v, str) and v else "must be a non-empty string"
-
-
-def _seconds(v: Any) -> str | None:
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-    return None if ok else "must be a number of seconds > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
-    return None if ok else "must be a number of seconds >= 0"
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
-
-
-def _interface(v: Any) -> str | None:
-    return None if v in INTERFACES else f"must be one of {', '.join(INTERFACES)}"
-
-
 def _microversion(v: Any) -> str | None:
     return None if isinstance(v, str) and _MICROVERSION.match(v) else "must be a compute microversion like '2.1'"
-
-
-def _proxies(v: Any) -> str | None:
-    if isinstance(v, list) and all(p in PROXIES for p in v):
-        return None
-    return f"must be a list of: {', '.join(PROXIES)}"
-
-
-def _volume_types(v: Any) -> str | None:
-    ok = isinstance(v, dict) and all(isinstance(t, str) and t and isinstance(n, str) and n for t, n in v.items())
-    return None if ok else "must be a table of canonical volume type = Cinder volume type name"
 
 
 def _overrides(v: Any) -> str | None:
@@ -71,50 +36,45 @@ def _overrides(v: Any) -> str | None:
     for service, url in v.items():
         if service not in SERVICES:
             return f"unknown service {service!r} (known: {', '.join(SERVICES)})"
-        if _url(url):
+        if o.url(url):
             return f"{service}: must be an http:// or https:// URL"
     return None
 
 
 #: option -> check (None when fine, else what is wrong). Anything else in the table is an unknown option.
-CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "auth_url": _url,
-    "region_name": _text,
-    "interface": _interface,
-    "timeout": _seconds,
-    "verify": _bool,
-    "cacert": _text,
-    "username": _text,
-    "user_id": _text,
-    "password": _text,
-    "user_domain_name": _text,
-    "user_domain_id": _text,
-    "project_name": _text,
-    "project_id": _text,
-    "project_domain_name": _text,
-    "project_domain_id": _text,
-    "application_credential_id": _text,
-    "application_credential_name": _text,
-    "application_credential_secret": _text,
+CHECKS: dict[str, o.Check] = {
+    "auth_url": o.url,
+    "region_name": o.non_empty,
+    "interface": o.one_of(INTERFACES),
+    "timeout": o.positive,
+    "verify": o.boolean,
+    "cacert": o.non_empty,
+    "username": o.non_empty,
+    "user_id": o.non_empty,
+    "password": o.non_empty,
+    "user_domain_name": o.non_empty,
+    "user_domain_id": o.non_empty,
+    "project_name": o.non_empty,
+    "project_id": o.non_empty,
+    "project_domain_name": o.non_empty,
+    "project_domain_id": o.non_empty,
+    "application_credential_id": o.non_empty,
+    "application_credential_name": o.non_empty,
+    "application_credential_secret": o.non_empty,
     "compute_microversion": _microversion,
-    "nova_proxies": _proxies,
+    "nova_proxies": o.names_of(PROXIES),
     "endpoint_override": _overrides,
-    "network": _text,
-    "floating_network": _text,
-    "volume_types": _volume_types,
-    "terminated_retention": _non_negative,
-    "delete_wait": _non_negative,
+    "network": o.non_empty,
+    "floating_network": o.non_empty,
+    "volume_types": o.string_table("canonical volume type = Cinder volume type name"),
+    "terminated_retention": o.non_negative,
+    "delete_wait": o.non_negative,
 }
 
 
 def validate_options(options: Mapping[str, Any]) -> list[str]:
     """Problems with an account's options, one ``key: what`` line each (empty when fine)."""
-    problems = [f"{key}: unknown option" for key in options if key not in CHECKS]
-    for key, value in options.items():
-        check = CHECKS.get(key)
-        problem = check(value) if check else None
-        if problem:
-            problems.append(f"{key}: {problem}")
+    problems = o.validate(options, CHECKS)
     if "auth_url" not in options:
         problems.append("auth_url: is required (the Keystone v3 URL, e.g. https://keystone.example.com:5000/v3)")
     problems.extend(_credential_problems(options))

@@ -6,12 +6,12 @@ few current instance types, and two well-known Linux images.
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backends import options as o
 from translator.model import Flavor, Image
 
 DEFAULT_BOOT_DELAY = 0.5
@@ -161,44 +161,8 @@ def parse_settings(options: Mapping[str, Any]) -> Settings:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Validation: each check returns "what is wrong" or None; tables say which check applies to which key.
+# Validation: one table of checks (backends.options), nested field tables for the images, flavors and faults.
 # ---------------------------------------------------------------------------------------------------
-
-Check = Callable[[Any], str | None]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def non_negative_number(value: Any) -> str | None:
-    return None if _number(value) and value >= 0 else f"must be a number >= 0, got {value!r}"
-
-
-def positive_int(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return None if ok else f"must be an integer > 0, got {value!r}"
-
-
-def non_negative_int(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    return None if ok else f"must be an integer >= 0, got {value!r}"
-
-
-def fraction(value: Any) -> str | None:
-    return None if _number(value) and 0 <= value <= 1 else f"must be a number between 0 and 1, got {value!r}"
-
-
-def boolean(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
-
-
-def text(value: Any) -> str | None:
-    return None if isinstance(value, str) else f"must be a string, got {value!r}"
-
-
-def name(value: Any) -> str | None:
-    return None if isinstance(value, str) and value.strip() else f"must be a non-empty string, got {value!r}"
 
 
 def device(value: Any) -> str | None:
@@ -206,75 +170,39 @@ def device(value: Any) -> str | None:
     return None if ok else f"must be a device path like /dev/sda1, got {value!r}"
 
 
-#: field -> (check, required) for each table of the ``images`` and ``flavors`` lists.
-IMAGE_FIELDS: dict[str, tuple[Check, bool]] = {
-    "name": (name, True),
-    "description": (text, False),
-    "os": (text, False),
-    "architecture": (name, False),
-    "platform": (name, False),
-    "min_disk_gb": (non_negative_int, False),
+IMAGE_FIELDS: o.Fields = {
+    "name": (o.non_empty, True),
+    "description": (o.text, False),
+    "os": (o.text, False),
+    "architecture": (o.non_empty, False),
+    "platform": (o.non_empty, False),
+    "min_disk_gb": (o.non_negative_int, False),
     "root_device": (device, False),
 }
-FLAVOR_FIELDS: dict[str, tuple[Check, bool]] = {
-    "name": (name, True),
-    "vcpus": (positive_int, True),
-    "memory_mb": (positive_int, True),
-    "disk_gb": (non_negative_int, False),
-    "architecture": (name, False),
-    "network_performance": (text, False),
-    "description": (text, False),
+FLAVOR_FIELDS: o.Fields = {
+    "name": (o.non_empty, True),
+    "vcpus": (o.positive_int, True),
+    "memory_mb": (o.positive_int, True),
+    "disk_gb": (o.non_negative_int, False),
+    "architecture": (o.non_empty, False),
+    "network_performance": (o.text, False),
+    "description": (o.text, False),
 }
-FAULT_FIELDS: dict[str, tuple[Check, bool]] = {
-    "fail_first": (non_negative_int, False),
-    "fail_rate": (fraction, False),
-    "down": (boolean, False),
+FAULT_FIELDS: o.Fields = {
+    "fail_first": (o.non_negative_int, False),
+    "fail_rate": (o.fraction, False),
+    "down": (o.boolean, False),
 }
-
-
-def check_table(prefix: str, table: Any, fields: Mapping[str, tuple[Check, bool]]) -> list[str]:
-    """Problems of one table against its field table: unknown, missing and malformed keys."""
-    if not isinstance(table, Mapping):
-        return [f"{prefix}: must be a table, got {table!r}"]
-    problems = [f"{prefix}.{k}: unknown field (known: {', '.join(fields)})" for k in table if k not in fields]
-    for key, (check, required) in fields.items():
-        if key not in table:
-            if required:
-                problems.append(f"{prefix}.{key}: is required")
-            continue
-        wrong = check(table[key])
-        if wrong:
-            problems.append(f"{prefix}.{key}: {wrong}")
-    return problems
-
-
-def check_list(prefix: str, value: Any, fields: Mapping[str, tuple[Check, bool]]) -> list[str]:
-    """A non-empty list of tables with unique names."""
-    if not isinstance(value, list | tuple) or not value:
-        return [f"{prefix}: must be a non-empty list of tables"]
-    problems = [p for i, t in enumerate(value) for p in check_table(f"{prefix}[{i}]", t, fields)]
-    names = [t.get("name") for t in value if isinstance(t, Mapping)]
-    problems += [f"{prefix}: duplicate name {n!r}" for n in sorted({n for n in names if names.count(n) > 1})]
-    return problems
-
-
-OPTION_CHECKS: dict[str, Callable[[str, Any], list[str]]] = {
-    "boot_delay": lambda k, v: [f"{k}: {e}"] if (e := non_negative_number(v)) else [],
-    "max_machines": lambda k, v: [f"{k}: {e}"] if (e := non_negative_int(v)) else [],
-    "terminated_retention": lambda k, v: [f"{k}: {e}"] if (e := non_negative_number(v)) else [],
-    "images": lambda k, v: check_list(k, v, IMAGE_FIELDS),
-    "flavors": lambda k, v: check_list(k, v, FLAVOR_FIELDS),
-    "faults": lambda k, v: check_table(k, v, FAULT_FIELDS),
+CHECKS: dict[str, o.Check | o.Nested] = {
+    "boot_delay": o.non_negative,
+    "max_machines": o.non_negative_int,
+    "terminated_retention": o.non_negative,
+    "images": o.named_tables(IMAGE_FIELDS),
+    "flavors": o.named_tables(FLAVOR_FIELDS),
+    "faults": o.table(FAULT_FIELDS),
 }
 
 
 def validate_options(options: Mapping[str, Any]) -> list[str]:
     """Every problem with the options, as ``key: what is wrong``; unknown keys are reported (typos)."""
-    problems: list[str] = []
-    for key, value in options.items():
-        check = OPTION_CHECKS.get(key)
-        if check is None:
-            problems.append(f"{key}: unknown option (known: {', '.join(OPTION_CHECKS)})")
-        else:
-            problems += check(key, value)
-    return problems
+    return o.validate(options, CHECKS)
