@@ -182,7 +182,9 @@ class Backend:
     def delete_volume(self, native_id: str) -> None:
         raise self._unsupported("volumes")
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+        """Attach as ``device``, or as a device the backend or its cloud picks (None); the volume, whose attachment
+        reports the device once the cloud names it. NotFound for either; Conflict(reason="in_use") for a taken one."""
         raise self._unsupported("volume attachment")
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:

@@ -210,7 +210,8 @@ class Translator:
         self.mutator.on(principal, "volume", gid, "delete_volume")
         self.tags.forget(principal, "volume", gid)
 
-    def attach_volume(self, principal: Principal, gid: str, machine_id: str, device: str) -> model.Volume:
+    def attach_volume(self, principal: Principal, gid: str, machine_id: str, device: str | None = None) -> model.Volume:
+        """Attach a volume as ``device``, or as the device the backend picks (None) and reports in the attachment."""
         return self.mutator.on_with(principal, "volume", gid, "machine", machine_id, "attach_volume", device)
 
     def detach_volume(

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.ec2 import mapping, to_ec2
 from backends.ec2.machines import instance
-from translator.errors import Conflict, NotFound
+from translator.errors import Conflict, NotFound, QuotaExceeded
 from translator.model import Snapshot, Volume, VolumeSpec, VolumeState
 
 if TYPE_CHECKING:
@@ -42,14 +42,33 @@ def delete_volume(b: EC2Backend, native_id: str) -> None:
     b.call("delete_volume", "volume", VolumeId=native_id)
 
 
-def attach_volume(b: EC2Backend, native_id: str, machine_native_id: str, device: str) -> Volume:
+#: Device names EC2 recommends for EBS volumes on Linux, tried in order when an attach names none (EC2 needs one).
+FREE_DEVICES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
+
+
+def _letters(devices: list[str]) -> set[str]:
+    """The drive letters in use: ``/dev/sdf`` and ``/dev/xvdf`` are the same disk to a Linux guest."""
+    return {d.removeprefix("/dev/").removeprefix("xvd").removeprefix("sd")[:1] for d in devices}
+
+
+def pick_device(taken: list[str]) -> str:
+    used = _letters(taken)
+    found = next((d for d in FREE_DEVICES if d[-1] not in used), None)
+    if found is None:
+        raise QuotaExceeded(f"Every one of {', '.join(FREE_DEVICES)} is in use.", kind="attachment")
+    return found
+
+
+def attach_volume(b: EC2Backend, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
     # Looked up first: EC2 answers both clashes below with codes that do not say which (and moto takes both).
     vol = volume(b, native_id)
     if vol.state != VolumeState.AVAILABLE:
         reason = "in_use" if vol.state == VolumeState.IN_USE else "state"
         raise Conflict(f"vol '{native_id}' is not 'available'. It is '{vol.state}'.", kind="volume", reason=reason)
     item, _ = instance(b, machine_native_id)
-    if any(m.get("DeviceName") == device for m in item.get("BlockDeviceMappings") or ()):
+    mapped = [str(m.get("DeviceName") or "") for m in item.get("BlockDeviceMappings") or ()]
+    device = device or pick_device(mapped)
+    if device in mapped:
         raise Conflict(f"Attachment point {device} is already in use", kind="attachment", reason="in_use")
     b.call("attach_volume", "volume", VolumeId=native_id, InstanceId=machine_native_id, Device=device)
     return volume(b, native_id)

@@ -195,7 +195,7 @@ class OpenStackBackend(Backend):
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:

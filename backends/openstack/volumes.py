@@ -237,21 +237,23 @@ def _node(driver: ComputeDriver, native_id: str) -> Node:
     return Node(id=native_id, name="", state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=driver)
 
 
-def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str) -> Volume:
-    """Attach through Nova, after EC2's checks: the volume is free and the device name unused on the machine."""
+def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+    """Attach through Nova, after EC2's checks: the volume is free and the device name unused on the machine.
+    Without a device Nova picks one (``/dev/vdb``...), which Cinder lists once the attachment is made."""
     volume = get_volume(b, native_id)
     if volume.attachments or volume.state is not VolumeState.AVAILABLE:
         raise Conflict(f"The volume '{native_id}' is {volume.state}.", kind="volume", reason="in_use")
-    for other in list_volumes(b):
-        if any(a.machine_id == machine_native_id and a.device == device for a in other.attachments):
-            raise Conflict(f"The device '{device}' is already in use.", kind="attachment", reason="in_use")
+    if device is not None:
+        for other in list_volumes(b):
+            if any(a.machine_id == machine_native_id and a.device == device for a in other.attachments):
+                raise Conflict(f"The device '{device}' is already in use.", kind="attachment", reason="in_use")
     if dialect(b) is CINDER:
-        body = {"metadata": {DEVICE_KEY: device, MACHINE_KEY: machine_native_id}}
+        body = {"metadata": {MACHINE_KEY: machine_native_id} | ({DEVICE_KEY: device} if device else {})}
         b.cloud.rest("POST", "volumev3", f"/volumes/{native_id}/metadata", kind="volume", what="tag volume", body=body)
     vol = StorageVolume(native_id, "", volume.size_gb, None, {})
 
     def attach(drv: ComputeDriver) -> bool:
-        return drv.attach_volume(_node(drv, machine_native_id), vol, device)
+        return drv.attach_volume(_node(drv, machine_native_id), vol, device or "auto")
 
     b.cloud.nova(attach, kind="machine", what="attach volume")
     if dialect(b) is NOVA_PROXY:

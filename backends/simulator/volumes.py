@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from backends.simulator.storage import Rec, Sim, Tx, new_id
-from translator.errors import Conflict, InvalidParameter, NotFound
+from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     Attachment,
     BlockDevice,
@@ -28,6 +28,8 @@ VOLUME_TYPES = frozenset({"standard", "gp2", "gp3", "io1", "io2", "st1", "sc1"})
 #: Linux device names EC2 accepts: /dev/sdf, /dev/xvdb, /dev/sda1, /dev/vdc ...
 DEVICE = re.compile(r"^/dev/(sd|xvd|vd|hd)[a-z]{1,2}[0-9]{0,2}$")
 ATTACHABLE_MACHINE_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
+#: Devices handed out, in order, when an attach names none (virtio disks after a KVM guest's root disk).
+PICKED_DEVICES = tuple(f"/dev/vd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
 
 
 def check_device(device: str) -> None:
@@ -187,8 +189,18 @@ def delete_volume(sim: Sim, native_id: str) -> None:
     sim.store.transact(run)
 
 
-def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str) -> Volume:
-    check_device(device)
+def next_device(taken: set[str]) -> str:
+    """The first of ``PICKED_DEVICES`` no volume of the machine uses."""
+    found = next((d for d in PICKED_DEVICES if d not in taken), None)
+    if found is None:
+        raise QuotaExceeded(f"Every one of {len(PICKED_DEVICES)} device names is in use.", kind="attachment")
+    return found
+
+
+def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+    """Attach as ``device``, or as the machine's next free device when the caller names none."""
+    if device is not None:
+        check_device(device)
 
     def run(tx: Tx) -> Volume:
         vol = tx.require("volume", native_id)
@@ -216,15 +228,19 @@ def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str)
                 kind="volume",
                 reason="zone",
             )
+        taken: dict[str, str] = {}
         for other_id in machine.obj.volume_ids:
             other = tx.get("volume", other_id)
-            if other is not None and any(a.device == device for a in other.obj.attachments):
-                raise Conflict(
-                    f"The device {device} is already used by '{other_id}' on machine '{machine_native_id}'.",
-                    kind="attachment",
-                    reason="in_use",
-                )
-        vol.obj.attachments = [Attachment(machine_id=machine_native_id, device=device, attached=tx.now)]
+            for a in other.obj.attachments if other is not None else ():
+                taken[a.device] = other_id
+        if device in taken:
+            raise Conflict(
+                f"The device {device} is already used by '{taken[device]}' on machine '{machine_native_id}'.",
+                kind="attachment",
+                reason="in_use",
+            )
+        picked = device or next_device(set(taken))
+        vol.obj.attachments = [Attachment(machine_id=machine_native_id, device=picked, attached=tx.now)]
         vol.obj.state = VolumeState.IN_USE
         vol.obj.updated = machine.obj.updated = tx.now
         machine.obj.volume_ids.append(native_id)

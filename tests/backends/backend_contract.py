@@ -368,6 +368,30 @@ class BackendContract:
         with raises(NotFound, kind="volume"):
             backend.attach_volume("vol-missing", vm.native_id, "/dev/sdh")
 
+    def test_volume_attach_picks_a_device(self, backend: Backend) -> None:
+        """Without a device the backend or its cloud picks a free one, and the attachment says which."""
+        need(backend, Capability.MACHINES, Capability.VOLUMES)
+        vm = self.launch(backend, zone=self.zone(backend))[0]
+        first, second = self.new_volume(backend), self.new_volume(backend)
+
+        def named(v: Any) -> bool:
+            return v.state == VolumeState.IN_USE and bool(v.attachments) and bool(v.attachments[0].device)
+
+        devices = []
+        for vol in (first, second):
+            backend.attach_volume(vol, vm.native_id)
+            attached = settle(lambda vol=vol: by_id(backend.list_volumes(), vol), named)
+            assert attached.attachments[0].machine_id == vm.native_id
+            devices.append(attached.attachments[0].device)
+        # distinct from each other and from every other disk of the machine (its root volume, where it has one)
+        on_vm = [a.device for v in backend.list_volumes() for a in v.attachments if a.machine_id == vm.native_id]
+        assert len(set(devices)) == 2 and all(d.startswith("/dev/") for d in devices)
+        assert len(set(on_vm)) == len(on_vm) and set(devices) <= set(on_vm)
+        for vol in (first, second):
+            backend.detach_volume(vol, vm.native_id)
+        for vol in (first, second):
+            settle(lambda vol=vol: by_id(backend.list_volumes(), vol), lambda v: v.state == VolumeState.AVAILABLE)
+
     def test_snapshots(self, backend: Backend) -> None:
         need(backend, Capability.VOLUMES, Capability.SNAPSHOTS)
         vol = self.new_volume(backend, size=3)

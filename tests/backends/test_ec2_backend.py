@@ -347,6 +347,13 @@ def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) ->
     assert (renamed.name, renamed.flavor_id) == ("renamed", "t3.small")
 
 
+def test_a_picked_device_is_one_ec2_recommends_and_no_alias_of_a_taken_one() -> None:
+    assert volumes.pick_device(["/dev/sda1"]) == "/dev/sdf"
+    assert volumes.pick_device(["/dev/xvda", "/dev/xvdf", "/dev/sdg"]) == "/dev/sdh"
+    with raises(QuotaExceeded, kind="attachment"):
+        volumes.pick_device(list(volumes.FREE_DEVICES))
+
+
 def test_where_moto_differs_from_aws_the_backend_answers_as_aws(backend: EC2Backend, fresh: Any) -> None:
     """Each case: what AWS answers, what moto does instead, and that the backend answers as AWS without
     leaving moto changed."""

@@ -638,6 +638,15 @@ def test_volume_rules(backend: SimulatorBackend) -> None:
     assert backend.detach_volume(near, None).state == VolumeState.AVAILABLE
 
 
+def test_picked_devices_follow_the_root_disk(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    first, second, third = volume(backend), volume(backend), volume(backend)
+    backend.attach_volume(first, vm.native_id, "/dev/vdb")
+    assert backend.attach_volume(second, vm.native_id).attachments[0].device == "/dev/vdc"
+    backend.detach_volume(first, vm.native_id)
+    assert backend.attach_volume(third, vm.native_id).attachments[0].device == "/dev/vdb"
+
+
 def test_snapshot_sizes(backend: SimulatorBackend) -> None:
     snap = backend.create_snapshot(volume(backend, size=5), "")
     assert snap.state == SnapshotState.PENDING and snap.progress == 0
