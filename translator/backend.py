@@ -17,6 +17,7 @@ import redis
 
 from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
@@ -63,6 +64,11 @@ class Capability(StrEnum):
     NATIVE_TAGS = "native_tags"
     #: attach_interface / detach_interface: interfaces added to and removed from a machine.
     MACHINE_INTERFACES = "machine_interfaces"
+    #: MachineAction.PAUSE and UNPAUSE.
+    MACHINE_PAUSE = "machine_pause"
+    #: ActionMethod.HARD with STOP (power cut) and REBOOT (reset).
+    STOP_HARD = "stop_hard"
+    REBOOT_HARD = "reboot_hard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +137,12 @@ class Backend:
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         raise self._unsupported("machines")
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        """Start, stop, reboot, suspend, resume, pause, unpause or terminate (``method``: graceful, or hard for STOP
+        and REBOOT, given STOP_HARD/REBOOT_HARD); the machine after. Already there: the machine as it is;
+        Conflict(reason="state") where its state refuses the action; NotFound for the machine."""
         raise self._unsupported(f"machine action {action}")
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:

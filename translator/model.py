@@ -19,7 +19,9 @@ class MachineState(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     SUSPENDED = "suspended"
+    PAUSED = "paused"  # frozen in memory, not saved to disk (Nova pause); resumed by UNPAUSE
     REBOOTING = "rebooting"
+    CAPTURING = "capturing"  # an image is being made of it (Nova image_snapshot task)
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     ERROR = "error"
@@ -394,6 +396,7 @@ TRANSITIONAL_STATES: dict[str, frozenset[Any]] = {
             MachineState.PENDING,
             MachineState.STOPPING,
             MachineState.REBOOTING,
+            MachineState.CAPTURING,
             MachineState.TERMINATING,
         }
     ),

@@ -15,7 +15,7 @@ from translator.identity import authorize
 from translator.ids import gateway_id
 from translator.jobs import JobLog
 from translator.listings import Listings
-from translator.model import RESOURCE_TYPES, KeyPairMaterial, Principal, Resource
+from translator.model import RESOURCE_TYPES, ActionMethod, KeyPairMaterial, MachineAction, Principal, Resource
 from translator.store import Store
 
 #: A quoted word of a backend's error message: where backends name resources.
@@ -66,6 +66,22 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+#: (machine action, method) -> the capability it needs besides act_on_machine's (None: that one only). A pair
+#: missing here is refused as an invalid parameter: there is no hard start, and no graceful way to do otherwise.
+MACHINE_ACTIONS: dict[tuple[MachineAction, ActionMethod], Capability | None] = {
+    (MachineAction.START, ActionMethod.GRACEFUL): None,
+    (MachineAction.STOP, ActionMethod.GRACEFUL): None,
+    (MachineAction.STOP, ActionMethod.HARD): Capability.STOP_HARD,
+    (MachineAction.REBOOT, ActionMethod.GRACEFUL): None,
+    (MachineAction.REBOOT, ActionMethod.HARD): Capability.REBOOT_HARD,
+    (MachineAction.SUSPEND, ActionMethod.GRACEFUL): Capability.MACHINE_SUSPEND,
+    (MachineAction.RESUME, ActionMethod.GRACEFUL): Capability.MACHINE_SUSPEND,
+    (MachineAction.PAUSE, ActionMethod.GRACEFUL): Capability.MACHINE_PAUSE,
+    (MachineAction.UNPAUSE, ActionMethod.GRACEFUL): Capability.MACHINE_PAUSE,
+    (MachineAction.TERMINATE, ActionMethod.GRACEFUL): None,
+}
+
+
 class Mutator:
     """Runs the operations of ``OPERATIONS`` against a caller's account."""
 
@@ -86,16 +102,19 @@ class Mutator:
         target_kind: str,
         target_ids: list[str],
         *args: Any,
+        needs: Capability | None = None,
     ) -> Any:
-        """Authorize, check capability, record a job, call (retried), invalidate, publish."""
+        """Authorize, check capability (the operation's, and ``needs`` for what these arguments ask besides),
+        record a job, call (retried), invalidate, publish."""
         authorize(principal, "write")
         spec = OPERATIONS[op]
         backend = self.accounts.backend(account)
-        if spec.capability not in backend.capabilities:
-            raise Unsupported(
-                f"The {account.driver} backend of region {account.region} does not support this operation.",
-                reason=str(spec.capability),
-            )
+        for capability in (spec.capability, needs):
+            if capability is not None and capability not in backend.capabilities:
+                raise Unsupported(
+                    f"The {account.driver} backend of region {account.region} does not support this operation.",
+                    reason=str(capability),
+                )
         job = self.jobs.start(principal, op, target_kind, target_ids)
         try:
             result = self.caller.call(account.driver, op, getattr(backend, op), *args)

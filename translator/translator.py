@@ -26,7 +26,7 @@ from translator.ids import gateway_id
 from translator.jobs import JobLog
 from translator.listings import CacheTimes, Listings
 from translator.model import Principal, Resource, Zone
-from translator.mutations import OPERATIONS, Mutator
+from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
 from translator.publish import publish_part
 from translator.store import Store
 from translator.tags import Tags
@@ -145,9 +145,24 @@ class Translator:
         return machines
 
     def act_on_machine(
-        self, principal: Principal, gid: str, action: model.MachineAction, force: bool = False
+        self,
+        principal: Principal,
+        gid: str,
+        action: model.MachineAction | str,
+        method: model.ActionMethod | str = model.ActionMethod.GRACEFUL,
     ) -> model.Machine:
-        return self.mutator.on(principal, "machine", gid, "act_on_machine", action, force)
+        """Start, stop, reboot... a machine, gracefully or (stop, reboot) hard, where its backend can."""
+        try:
+            action, method = model.MachineAction(action), model.ActionMethod(method)
+        except ValueError:
+            raise InvalidParameter(f"Unknown machine action '{action}' or method '{method}'.", kind="machine") from None
+        if (action, method) not in MACHINE_ACTIONS:
+            raise InvalidParameter(f"A machine cannot {action} {method}.", kind="machine", reason="method")
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        needs = MACHINE_ACTIONS[(action, method)]
+        return self.mutator.mutate(
+            principal, account, "act_on_machine", "machine", [gid], native, action, method, needs=needs
+        )
 
     def update_machine(self, principal: Principal, gid: str, update: model.MachineUpdate) -> model.Machine:
         ((account, native),) = self.routing.locate(principal, "machine", [gid])

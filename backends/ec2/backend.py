@@ -25,6 +25,7 @@ from backends.ec2.settings import Settings, make_client, parse_settings, validat
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, NotFound
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
@@ -71,12 +72,17 @@ MAX_PAGES = 100
 TOKENS_KEPT = 64
 
 
+#: What EC2 cannot do, or what moto (the cloud it is tested against) does not keep.
+UNSUPPORTED = frozenset({Capability.MACHINE_PAUSE, Capability.REBOOT_HARD})
+
+
 class EC2Backend(Backend):
     """An account on EC2 or an EC2-compatible cloud; thread-safe, one botocore client per process."""
 
     driver: ClassVar[str] = "ec2"
     #: Suspending is hibernating (for instances launched with hibernation). Tags are EC2's own (NATIVE_TAGS).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    #: EC2 has no paused state and no hard reboot (a hard stop is StopInstances' Force).
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - UNSUPPORTED
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
@@ -206,8 +212,10 @@ class EC2Backend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self, native_id, update)

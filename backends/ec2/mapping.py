@@ -74,10 +74,11 @@ STATE_MAP: Mapping[str, MachineState] = {
     "terminated": MachineState.TERMINATED,
     # AWS: a hibernated instance is "stopped" for this reason.
     "stopped/Client.UserInitiatedHibernate": MachineState.SUSPENDED,
-    # What an instance in error looks like through cloudgate's own EC2 frontend (a stacked gateway).
+    # What an instance in error, or paused, looks like through cloudgate's own EC2 frontend (a stacked gateway).
     "stopped/Server.InternalError": MachineState.ERROR,
+    "stopped/Client.UserInitiatedPause": MachineState.PAUSED,
     # Names EC2-compatible clouds send: OpenStack's EC2 API passes its own VM states through.
-    "pause": MachineState.SUSPENDED,
+    "pause": MachineState.PAUSED,
     "suspend": MachineState.SUSPENDED,
     "error": MachineState.ERROR,
     "shelved": MachineState.STOPPED,

@@ -29,6 +29,7 @@ from backends.openstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
@@ -65,6 +66,8 @@ COMPUTE_CAPABILITIES = frozenset(
         Capability.KEY_PAIRS,
         Capability.KEY_PAIR_CREATE,
         Capability.MACHINE_INTERFACES,  # Nova's os-interface (Nova always has Neutron behind it)
+        Capability.MACHINE_PAUSE,
+        Capability.REBOOT_HARD,
     }
 )
 #: capability -> (catalog service providing it, Nova proxy standing in without it; None: no stand-in).
@@ -151,8 +154,10 @@ class OpenStackBackend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self, native_id, update)

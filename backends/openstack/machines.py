@@ -23,6 +23,7 @@ from backends.openstack import interfaces
 from translator.backend import Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    ActionMethod,
     Flavor,
     Image,
     Machine,
@@ -52,7 +53,7 @@ STATE_MAP: Mapping[str, MachineState] = {
     "SHUTOFF": MachineState.STOPPED,
     "SHELVED": MachineState.STOPPED,
     "SHELVED_OFFLOADED": MachineState.STOPPED,
-    "PAUSED": MachineState.SUSPENDED,
+    "PAUSED": MachineState.PAUSED,
     "SUSPENDED": MachineState.SUSPENDED,
     "REBOOT": MachineState.REBOOTING,
     "HARD_REBOOT": MachineState.REBOOTING,
@@ -72,6 +73,11 @@ STATE_MAP: Mapping[str, MachineState] = {
     "*:reboot_started_hard": MachineState.REBOOTING,
     "*:deleting": MachineState.TERMINATING,
     "*:soft-deleting": MachineState.TERMINATING,
+    # An image is being made of the server (ACTIVE or SHUTOFF meanwhile): createImage's task states.
+    "*:image_snapshot": MachineState.CAPTURING,
+    "*:image_snapshot_pending": MachineState.CAPTURING,
+    "*:image_pending_upload": MachineState.CAPTURING,
+    "*:image_uploading": MachineState.CAPTURING,
 }
 
 #: action -> canonical state the server is in -> libcloud driver method to call (None: already there, EC2's
@@ -96,14 +102,26 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
         MachineState.RUNNING: None,
         MachineState.PENDING: None,
     },
+    MachineAction.PAUSE: {MachineState.RUNNING: "ex_pause_node", MachineState.PAUSED: None},
+    MachineAction.UNPAUSE: {
+        MachineState.PAUSED: "ex_unpause_node",
+        MachineState.RUNNING: None,
+        MachineState.PENDING: None,
+    },
     MachineAction.TERMINATE: {
         **{s: "destroy_node" for s in MachineState if s not in (MachineState.TERMINATING, MachineState.TERMINATED)},
         MachineState.TERMINATING: None,
         MachineState.TERMINATED: None,
     },
 }
-#: Nova status -> the method that replaces ACTIONS' choice there (a paused server resumes by ``unpause``).
-BY_STATUS: Mapping[tuple[MachineAction, str], str] = {(MachineAction.RESUME, "PAUSED"): "ex_unpause_node"}
+#: The hard methods, replacing ACTIONS' row of their action. Nova resets a server (reboot HARD) from more
+#: states than it reboots one softly; it has no hard stop (os-stop cuts power after the guest's grace period).
+HARD: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
+    MachineAction.REBOOT: {
+        s: "ex_hard_reboot_node"
+        for s in (MachineState.RUNNING, MachineState.REBOOTING, MachineState.PAUSED, MachineState.ERROR)
+    },
+}
 
 RESERVATION_KEY = "cloudgate:reservation"
 RESIZE_POLL = 0.2
@@ -426,21 +444,23 @@ class _SecurityGroupRef:
 # -- lifecycle ---------------------------------------------------------------------------------------
 
 
-def act_on_machine(b: OpenStackBackend, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-    """Start, stop, reboot, suspend, resume or terminate, with EC2's rules (ACTIONS); the machine after."""
-    server = get_server(b, native_id)
-    machine = to_machine(b, server)
-    row = ACTIONS[action]
+def act_on_machine(
+    b: OpenStackBackend, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+) -> Machine:
+    """Start, stop, reboot, suspend, resume, pause, unpause or terminate, with EC2's rules (ACTIONS; HARD for a
+    hard reboot); the machine after."""
+    machine = to_machine(b, get_server(b, native_id))
+    row = (HARD if method is ActionMethod.HARD else ACTIONS).get(action)
+    if row is None:
+        raise Unsupported(f"Nova has no {method} {action}.", reason="method")
     if machine.state not in row:
         raise Conflict(
             f"The machine '{native_id}' is {machine.state}: it cannot {action}.", kind="machine", reason="state"
         )
-    method = BY_STATUS.get((action, str(server.get("status")).upper()), row[machine.state])
-    if method is None:
+    call = row[machine.state]
+    if call is None:
         return machine
-    if action is MachineAction.STOP and force and machine.state is MachineState.RUNNING:
-        method = "stop_node"  # Nova has no forced stop: os-stop already cuts power after the grace period
-    b.cloud.nova(lambda d: getattr(d, method)(_node(d, native_id)), kind="machine", what=f"{action} server")
+    b.cloud.nova(lambda d: getattr(d, call)(_node(d, native_id)), kind="machine", what=f"{action} server")
     return to_machine(b, get_server(b, native_id))
 
 

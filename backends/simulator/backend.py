@@ -14,6 +14,7 @@ from backends.simulator.faults import FaultInjector, gate_operations
 from backends.simulator.storage import Sim, Store
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
@@ -78,8 +79,10 @@ class SimulatorBackend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self.sim, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self.sim, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self.sim, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self.sim, native_id, update)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backends.simulator import machines
 from backends.simulator.storage import Rec, Sim, Tx, new_id
 from translator.errors import Conflict, Forbidden
 from translator.model import Flavor, Image, ImageSpec, ImageState, MachineState
@@ -31,6 +32,9 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
 
     def run(tx: Tx) -> Image:
         machine = tx.require("machine", spec.machine_id).obj
+        taken = {i.name for i in sim.settings.images} | {r.obj.name for r in tx.all("image")}
+        if spec.name in taken:
+            raise Conflict(f"The image name '{spec.name}' is already in use.", kind="image", reason="duplicate")
         if machine.state not in SOURCE_STATES:
             raise Conflict(
                 f"The machine '{spec.machine_id}' is {machine.state}; images are made from running "
@@ -38,9 +42,6 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
                 kind="machine",
                 reason="state",
             )
-        taken = {i.name for i in sim.settings.images} | {r.obj.name for r in tx.all("image")}
-        if spec.name in taken:
-            raise Conflict(f"The image name '{spec.name}' is already in use.", kind="image", reason="duplicate")
         root = next(
             (
                 v.obj
@@ -70,6 +71,10 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
         )
         rec.schedule(tx.now, sim.settings.boot_delay, state=ImageState.AVAILABLE)
         tx.put("image", rec)
+        # The machine is captured meanwhile (as a Nova server in its image_snapshot task), then back as it was.
+        source = tx.require("machine", spec.machine_id)
+        machines.move(source, tx.now, sim.settings.boot_delay, "capturing", source.sim.get("_native", "running"))
+        tx.put("machine", source)
         return rec.obj
 
     return sim.store.transact(run)

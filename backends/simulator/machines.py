@@ -1,6 +1,7 @@
 """Machines: launch, lifecycle actions with EC2's rules, updates while stopped, console output.
 
-A machine's native state (``_native``, EC2's vocabulary plus ``suspended``) is kept next to the canonical
+A machine's native state (``_native``, EC2's vocabulary plus ``suspended``, ``paused`` and ``capturing``, the
+last while an image is made of it) is kept next to the canonical
 one; ``STATE_MAP`` is the one table between them. Transitions are scheduled, not run: see ``storage``.
 """
 
@@ -15,6 +16,7 @@ from backends.simulator.security_groups import DEFAULT_GROUP
 from backends.simulator.storage import Rec, Sim, Tx, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
+    ActionMethod,
     Flavor,
     Image,
     ImageState,
@@ -35,7 +37,9 @@ STATE_MAP: Mapping[str, MachineState] = {
     "stopping": MachineState.STOPPING,
     "stopped": MachineState.STOPPED,
     "suspended": MachineState.SUSPENDED,
+    "paused": MachineState.PAUSED,
     "rebooting": MachineState.REBOOTING,
+    "capturing": MachineState.CAPTURING,
     "shutting-down": MachineState.TERMINATING,
     "terminated": MachineState.TERMINATED,
     "error": MachineState.ERROR,
@@ -57,17 +61,35 @@ ACTIONS: Mapping[MachineAction, Mapping[str, Move]] = {
         "running": ("stopping", "stopped"),
         "rebooting": ("stopping", "stopped"),
         "suspended": ("stopping", "stopped"),
+        "paused": ("stopping", "stopped"),
         "stopping": None,
         "stopped": None,
     },
     MachineAction.REBOOT: {"running": ("rebooting", "running"), "rebooting": None},
     MachineAction.SUSPEND: {"running": ("suspended", None), "suspended": None},
     MachineAction.RESUME: {"suspended": ("pending", "running"), "running": None, "pending": None},
+    MachineAction.PAUSE: {"running": ("paused", None), "paused": None},
+    MachineAction.UNPAUSE: {"paused": ("pending", "running"), "running": None, "pending": None},
     MachineAction.TERMINATE: {
-        **{s: _TERMINATE for s in ("pending", "running", "stopping", "stopped", "suspended", "rebooting", "error")},
+        **{
+            s: _TERMINATE
+            for s in ("pending", "running", "stopping", "stopped", "suspended", "paused", "rebooting", "capturing")
+        },
+        "error": _TERMINATE,
         "shutting-down": None,
         "terminated": None,
     },
+}
+_CUT: Move = ("stopped", None)
+_RESET: Move = ("rebooting", "running")
+#: The hard methods (power cut, reset), replacing ``ACTIONS``' row of their action: at once, and from where a
+#: graceful stop or reboot would wait (a stop under way, a machine in error).
+HARD: Mapping[MachineAction, Mapping[str, Move]] = {
+    MachineAction.STOP: {
+        **{s: _CUT for s in ("running", "rebooting", "suspended", "paused", "stopping", "error")},
+        "stopped": None,
+    },
+    MachineAction.REBOOT: {s: _RESET for s in ("running", "rebooting", "error")},
 }
 #: state_reason shown once an action has been taken (EC2's wording).
 REASONS: Mapping[MachineAction, str] = {
@@ -247,11 +269,14 @@ def release_resources(tx: Tx, rec: Rec[Machine]) -> None:
     rec.obj.interfaces = []
 
 
-def act_on_machine(sim: Sim, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-    """Apply an action by the ``ACTIONS`` table (``force`` changes nothing: the simulator never hangs)."""
-    row = ACTIONS.get(action) if action in ACTIONS else None
+def act_on_machine(
+    sim: Sim, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+) -> Machine:
+    """Apply an action by the ``ACTIONS`` table, or ``HARD``'s for a hard stop or reboot."""
+    table = HARD if method is ActionMethod.HARD else ACTIONS
+    row = table.get(action)
     if row is None:
-        raise InvalidParameter(f"Unknown machine action '{action}'.", kind="machine", reason="action")
+        raise InvalidParameter(f"Unknown machine action '{action} ({method})'.", kind="machine", reason="action")
 
     def run(tx: Tx) -> Machine:
         rec = tx.require("machine", native_id)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from translator.backend import Backend, Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound
 from translator.model import (
+    ActionMethod,
     ImageSpec,
     ImageState,
     InterfaceSpec,
@@ -262,6 +263,38 @@ class BackendContract:
         backend.act_on_machine(vm.native_id, MachineAction.RESUME)
         self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
 
+    def test_pause_unpause(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.MACHINE_PAUSE)
+        vm = self.launch(backend)[0]
+        assert backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE).state == MachineState.RUNNING
+        backend.act_on_machine(vm.native_id, MachineAction.PAUSE)
+        self.wait_machine(backend, vm.native_id, MachineState.PAUSED)
+        assert backend.act_on_machine(vm.native_id, MachineAction.PAUSE).state == MachineState.PAUSED
+        with raises(Conflict, kind="machine", reason="state"):
+            backend.act_on_machine(vm.native_id, MachineAction.RESUME)  # resume is for suspended machines
+        backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_hard_stop(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.STOP_HARD)
+        vm = self.launch(backend)[0]
+        cut = backend.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD)
+        assert cut.state in (MachineState.STOPPING, MachineState.STOPPED)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        backend.act_on_machine(vm.native_id, MachineAction.START)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_hard_reboot(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.REBOOT_HARD)
+        vm = self.launch(backend)[0]
+        reset = backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD)
+        assert reset.state in (MachineState.REBOOTING, MachineState.RUNNING)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+        backend.act_on_machine(vm.native_id, MachineAction.STOP)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        with raises(Conflict, kind="machine", reason="state"):  # a stopped machine is started, not reset
+            backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD)
+
     def test_console_output(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.CONSOLE_OUTPUT)
         vm = self.launch(backend)[0]
@@ -464,7 +497,10 @@ class BackendContract:
         need(backend, Capability.MACHINES, Capability.IMAGE_CREATE)
         vm = self.launch(backend)[0]
         image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden", description="snap"))
+        # Meanwhile the machine may show it is being captured (where the cloud says so); then it is back as it was.
+        assert self.machine(backend, vm.native_id).state in (MachineState.CAPTURING, MachineState.RUNNING)
         image = settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
         assert image.name == "golden"
         with raises(Conflict, kind="image", reason="duplicate"):
             backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden"))

@@ -28,6 +28,7 @@ from netutil import free_port
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
 from backends.ec2 import EC2Backend, machines, mapping, volumes
+from backends.ec2.backend import UNSUPPORTED
 from backends.ec2.settings import OPTIONS, parse_settings
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -41,9 +42,11 @@ from translator.errors import (
     NotFound,
     QuotaExceeded,
     TransientBackendError,
+    Unsupported,
 )
 from translator.identity import Tenant
 from translator.model import (
+    ActionMethod,
     BlockDevice,
     ImageSpec,
     ImageState,
@@ -131,11 +134,13 @@ class TestEC2Contract(BackendContract):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_declares_everything() -> None:
+def test_declares_everything_ec2_has() -> None:
     assert EC2Backend.driver == "ec2"
     # Suspend is hibernation (for instances launched for it); tags are EC2's own (NATIVE_TAGS).
-    assert EC2Backend.capabilities == frozenset(Capability)
-    assert set(mapping.STATE_MAP.values()) == set(MachineState)
+    assert EC2Backend.capabilities == frozenset(Capability) - UNSUPPORTED
+    assert Capability.MACHINE_PAUSE in UNSUPPORTED and Capability.STOP_HARD not in UNSUPPORTED
+    # EC2 never shows an instance while its image is made; paused is what EC2-compatible clouds may send.
+    assert set(mapping.STATE_MAP.values()) == set(MachineState) - {MachineState.CAPTURING}
     assert set(mapping.STATE_CODES.values()) <= set(mapping.STATE_MAP)
 
 
@@ -335,7 +340,7 @@ def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) ->
     settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
     # RebootInstances answers no state; the machine is reported rebooting until EC2 lists it again.
     assert backend.act_on_machine(vm.native_id, MachineAction.REBOOT).state == MachineState.REBOOTING
-    assert backend.act_on_machine(vm.native_id, MachineAction.STOP, force=True).state in (
+    assert backend.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD).state in (
         MachineState.STOPPING,
         MachineState.STOPPED,
     )
@@ -550,6 +555,38 @@ def test_tags_set_through_the_translator_are_ec2_tags(fresh: Any, moto: MotoServ
     assert {t["Key"]: t["Value"] for t in vol.get("Tags") or ()} == {"team": "blue"}
     assert translator.get(who, "volume", volume.id).tags == {"team": "blue"}
     assert not redis_client.keys("cg:tags:*"), "native tags are never kept in Redis"
+    translator.close()
+
+
+def test_what_ec2_cannot_do_is_refused_before_ec2_is_asked(
+    fresh: Any, moto: MotoServer, redis_client: redis.Redis
+) -> None:
+    """The translator refuses an operation whose capability EC2 lacks, and leaves the cloud as it was."""
+    account = AccountConfig(
+        key=f"t1/{REGION}", tenant="t1", region=REGION, backend="aws", driver="ec2", zones=ZONES,
+        options=options(moto),
+    )  # fmt: skip
+    translator = Translator(
+        TranslatorSettings(),
+        {account.key: account},
+        {"t1": Tenant(name="t1", account_id="111111111111", accounts=(account.key,))},
+        Store(redis_client),
+        BackendServices(redis_client),
+    )
+    who = Principal(user="u", tenant="t1", role="admin")
+    image = next(i for i in translator.list(who, "image") if i.name == "ubuntu-24.04")
+    flavor = next(f for f in translator.list(who, "flavor") if f.name == "t3.micro")
+    (machine,) = translator.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id))
+    settle(lambda: translator.get(who, "machine", machine.id).state, lambda s: s == MachineState.RUNNING)
+    refused = [
+        (lambda: translator.act_on_machine(who, machine.id, MachineAction.PAUSE), "machine_pause"),
+        (lambda: translator.act_on_machine(who, machine.id, MachineAction.REBOOT, "hard"), "reboot_hard"),
+    ]
+    for call, capability in refused:
+        with raises(Unsupported, reason=capability):
+            call()
+    (item,) = fresh.describe_instances(InstanceIds=[machine.native_id])["Reservations"][0]["Instances"]
+    assert item["State"]["Name"] == "running"
     translator.close()
 
 

@@ -163,7 +163,9 @@ def test_entry_point_is_declared() -> None:
         ("ACTIVE", "powering-off", MachineState.STOPPING),
         ("SHUTOFF", None, MachineState.STOPPED),
         ("SHUTOFF", "powering-on", MachineState.PENDING),
-        ("PAUSED", None, MachineState.SUSPENDED),
+        ("PAUSED", None, MachineState.PAUSED),
+        ("ACTIVE", "image_snapshot", MachineState.CAPTURING),
+        ("SHUTOFF", "image_uploading", MachineState.CAPTURING),
         ("SUSPENDED", None, MachineState.SUSPENDED),
         ("REBOOT", None, MachineState.REBOOTING),
         ("HARD_REBOOT", None, MachineState.REBOOTING),
@@ -559,15 +561,17 @@ def test_revoked_token_is_reissued(
     assert b.cloud.token() != token
 
 
-def test_paused_server_shows_suspended_and_resumes(
+def test_a_server_paused_by_another_client_shows_paused_and_unpauses(
     nova: Nova, openstack_project: Credentials, backend: OpenStackBackend
 ) -> None:
-    """Nova's pause (done by another client) reads as suspended; RESUME unpauses it."""
+    """Nova's pause, done by another client, reads as paused (not suspended); RESUME is refused, UNPAUSE wakes it."""
     vm = launch(backend)
     openstack_project.session().post(f"{nova.url}/servers/{vm.native_id}/action", json={"pause": None})
-    wait_state(backend, vm.native_id, MachineState.SUSPENDED)
+    wait_state(backend, vm.native_id, MachineState.PAUSED)
     assert nova_server(openstack_project, nova, vm.native_id)["status"] == "PAUSED"
-    backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+    backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE)
     wait_state(backend, vm.native_id, MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 

@@ -37,6 +37,7 @@ from translator.errors import (
     TransientBackendError,
 )
 from translator.model import (
+    ActionMethod,
     Address,
     BlockDevice,
     ImageSpec,
@@ -540,6 +541,29 @@ def test_actions_by_state(backend: SimulatorBackend) -> None:
         backend.act_on_machine(vm.native_id, MachineAction.START)
     with raises(InvalidParameter, kind="machine", reason="action"):
         backend.act_on_machine(vm.native_id, "explode")  # type: ignore[arg-type]
+
+
+def test_capture_pause_and_hard_methods(redis_client: redis.Redis) -> None:
+    b = make_backend(redis_client, boot_delay=0.3)
+    vm = launch(b)[0]
+    b.create_image(ImageSpec(machine_id=vm.native_id, name="captured"))
+    assert by_id(b.list_machines(), vm.native_id).state == MachineState.CAPTURING
+    for action in (MachineAction.STOP, MachineAction.PAUSE, MachineAction.REBOOT):
+        with raises(Conflict, kind="machine", reason="state"):
+            b.act_on_machine(vm.native_id, action)
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    # A hard stop cuts power at once, even while a graceful stop is under way.
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPING
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD).state == MachineState.STOPPED
+    b.act_on_machine(vm.native_id, MachineAction.START)
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    assert b.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD).state == MachineState.REBOOTING
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    # A paused machine stops, and the hard way has no start.
+    assert b.act_on_machine(vm.native_id, MachineAction.PAUSE).state == MachineState.PAUSED
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPING
+    with raises(InvalidParameter, kind="machine", reason="action"):
+        b.act_on_machine(vm.native_id, MachineAction.START, ActionMethod.HARD)
 
 
 def test_conflict_message_names_machine_and_state(backend: SimulatorBackend) -> None:

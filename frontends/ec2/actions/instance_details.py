@@ -30,6 +30,8 @@ STATUS_CHECKS: dict[MachineState, tuple[str, str] | None] = {
     MachineState.STOPPING: None,
     MachineState.STOPPED: None,
     MachineState.SUSPENDED: None,
+    MachineState.PAUSED: None,  # shown stopped
+    MachineState.CAPTURING: ("ok", "passed"),  # shown running
     MachineState.TERMINATING: None,
     MachineState.TERMINATED: None,
     MachineState.ERROR: ("impaired", "failed"),
@@ -67,7 +69,7 @@ def describe_instance_status(call: Call, args: dict[str, Any]) -> dict[str, Any]
     refuse_with_ids(args, ids, "instancesSet")
     machines = selected(call, "machine", ids)
     if not args.get("IncludeAllInstances"):
-        machines = [m for m in machines if m.state in (MachineState.RUNNING, MachineState.REBOOTING)]
+        machines = [m for m in machines if ec2_state(m.state)["Name"] == "running"]
     items = [
         {
             "AvailabilityZone": m.zone,

@@ -13,6 +13,7 @@ from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import SortKey, refuse_with_ids
 from translator.ids import gateway_id, short_form
 from translator.model import (
+    ActionMethod,
     Attachment,
     BlockDevice,
     InterfaceState,
@@ -32,9 +33,14 @@ EC2_STATES: dict[MachineState, tuple[str, int]] = {
     MachineState.STOPPING: ("stopping", 64),
     MachineState.STOPPED: ("stopped", 80),
     MachineState.SUSPENDED: ("stopped", 80),  # EC2 hibernation ends in "stopped"
+    # EC2 has no paused state. A paused machine runs no code, as a stopped one, and StartInstances wakes it
+    # (UNPAUSE), so EC2 clients see "stopped", with StateReason Client.UserInitiatedPause (see instance_item).
+    MachineState.PAUSED: ("stopped", 80),
+    # EC2 keeps an instance "running" while CreateImage copies it.
+    MachineState.CAPTURING: ("running", 16),
     MachineState.TERMINATING: ("shutting-down", 32),
     MachineState.TERMINATED: ("terminated", 48),
-    MachineState.ERROR: ("stopped", 80),  # with StateReason Server.InternalError, see _instance
+    MachineState.ERROR: ("stopped", 80),  # with StateReason Server.InternalError, see instance_item
 }
 
 
@@ -253,6 +259,8 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
         reason = {"Code": "Server.InternalError", "Message": m.state_reason or "Server.InternalError"}
     elif m.state == MachineState.SUSPENDED:
         reason = {"Code": "Client.UserInitiatedHibernate", "Message": "Client.UserInitiatedHibernate"}
+    elif m.state == MachineState.PAUSED:
+        reason = {"Code": "Client.UserInitiatedPause", "Message": "Client.UserInitiatedPause: the instance is paused"}
     elif m.state in _SHUTDOWN_STATES:
         reason = {"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown"}
     private_dns = (
@@ -445,11 +453,14 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _action_for(action: MachineAction, args: dict[str, Any], old: Machine) -> MachineAction:
-    """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume."""
+    """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume; a
+    paused machine, shown stopped, is woken by StartInstances too."""
     if action == MachineAction.STOP and args.get("Hibernate"):
         return MachineAction.SUSPEND
     if action == MachineAction.START and old.state == MachineState.SUSPENDED:
         return MachineAction.RESUME
+    if action == MachineAction.START and old.state == MachineState.PAUSED:
+        return MachineAction.UNPAUSE
     return action
 
 
@@ -459,9 +470,8 @@ def _state_change(action: MachineAction) -> Any:
         before = call.translator.get_many(call.principal, "machine", gids)
         changes = []
         for gid, old in zip(gids, before, strict=True):
-            new = call.translator.act_on_machine(
-                call.principal, gid, _action_for(action, args, old), bool(args.get("Force"))
-            )
+            method = ActionMethod.HARD if args.get("Force") else ActionMethod.GRACEFUL
+            new = call.translator.act_on_machine(call.principal, gid, _action_for(action, args, old), method)
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),

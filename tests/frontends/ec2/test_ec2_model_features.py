@@ -1,8 +1,8 @@
-"""DescribeInstances' NetworkInterfaces, rendered from the interfaces the backend lists.
+"""What the canonical model has and EC2 shows its own way: a machine's interfaces, paused machines, hard stops.
 
 The EC2 frontend has no action that adds an interface to an instance the way the canonical model does (EC2
-attaches ENIs made beforehand), so the interface is attached through the translator of the same gateway's
-configuration, on the same Redis, and the gateway is asked over HTTP what it shows.
+attaches ENIs made beforehand), nor one that pauses: those are done through the translator of the same
+gateway's configuration, on the same Redis, and the gateway is asked over HTTP what it shows.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gateway_process import GatewayProcess
 from gateway.app import Runtime, build_runtime
 from gateway.config import load
 from translator.errors import NotFound
-from translator.model import InterfaceSpec, Principal
+from translator.model import InterfaceSpec, MachineAction, Principal
 
 DEMO = Principal(user="test", tenant="demo", role="admin")
 FAST = {"Delay": 0.2, "MaxAttempts": 50}
@@ -87,3 +87,24 @@ def test_an_unknown_interface_is_not_found(ec2: Any, runtime: Runtime) -> None:
         runtime.translator.detach_interface(DEMO, machine_id, "00000000-0000-0000-0000-000000000000")
     assert info.value.kind == "network_interface"
     ec2.terminate_instances(InstanceIds=[launched["InstanceId"]])
+
+
+def test_a_paused_instance_is_stopped_to_ec2_and_started_again(ec2: Any, runtime: Runtime) -> None:
+    (launched,) = ec2.run_instances(ImageId=_image(ec2), InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    iid = launched["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    (machine_id,) = runtime.translator.expand_short([iid.removeprefix("i-")])
+    runtime.translator.act_on_machine(DEMO, machine_id, MachineAction.PAUSE)
+    paused = instance(ec2, iid)
+    assert paused["State"] == {"Code": 80, "Name": "stopped"}
+    assert paused["StateReason"]["Code"] == "Client.UserInitiatedPause"
+    status = ec2.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)["InstanceStatuses"]
+    assert status[0]["InstanceStatus"]["Status"] == "not-applicable"
+    # StartInstances wakes it (UNPAUSE), as it would start a stopped instance.
+    (change,) = ec2.start_instances(InstanceIds=[iid])["StartingInstances"]
+    assert change["PreviousState"]["Name"] == "stopped"
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
+    # Force is a hard stop: the simulator cuts power at once.
+    (stopped,) = ec2.stop_instances(InstanceIds=[iid], Force=True)["StoppingInstances"]
+    assert stopped["CurrentState"]["Name"] == "stopped"
+    ec2.terminate_instances(InstanceIds=[iid])

@@ -1,0 +1,88 @@
+"""The translator's side of interfaces, action methods, network states and updates, over a real Redis and the
+simulator: gateway ids in and out, references checked per tenant, capabilities and invalid combinations
+refused before any backend is called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.app import Runtime, build_runtime, seed_identity
+from gateway.config import parse
+from translator.errors import CloudgateError, Forbidden, InvalidParameter, NotFound
+from translator.ids import gateway_id
+from translator.model import ActionMethod, InterfaceSpec, MachineAction, MachineSpec, MachineState, Principal
+
+DEMO = Principal(user="u", tenant="demo", role="admin")
+OTHER = Principal(user="o", tenant="other", role="admin")
+READER = Principal(user="r", tenant="demo", role="reader")
+
+
+@pytest.fixture
+def runtime(redis_server: Any, redis_client: Any) -> Any:
+    config = parse(
+        {
+            "gateway": {"redis_url": redis_server.url},
+            "translator": {"cache_ttl": 60.0, "retry_initial_wait": 0.0},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0}},
+            "tenants": {
+                "demo": {"regions": {"r1": {"backend": "sim"}}},
+                "other": {"regions": {"r1": {"backend": "sim"}}},
+            },
+        }
+    )
+    rt = build_runtime(config, redis_server.url)
+    seed_identity(rt)
+    yield rt
+    rt.close()
+
+
+def launch(rt: Runtime, principal: Principal = DEMO) -> Any:
+    t = rt.translator
+    image = t.list(principal, "image")[0]
+    flavor = next(f for f in t.list(principal, "flavor") if f.name == "t3.micro")
+    (machine,) = t.create_machines(principal, MachineSpec(image_id=image.id, flavor_id=flavor.id))
+    return t.get(principal, "machine", machine.id)
+
+
+def refused(cls: type[CloudgateError], call: Any, **attrs: str) -> None:
+    with pytest.raises(cls) as info:
+        call()
+    for name, value in attrs.items():
+        assert getattr(info.value, name) == value, repr(info.value)
+
+
+def test_interfaces_carry_gateway_ids_and_references_are_the_callers(runtime: Runtime) -> None:
+    t = runtime.translator
+    vm = launch(runtime)
+    t.list(DEMO, "network")  # ids are learned from listings of their own kind
+    (primary,) = vm.interfaces
+    assert primary.id == gateway_id("demo/r1", "network_interface", primary.native_id)
+    assert (primary.network_id, primary.subnet_id) == (vm.network_id, vm.subnet_id)
+    made = t.attach_interface(DEMO, vm.id, InterfaceSpec(network_id=vm.network_id))
+    assert made.id == gateway_id("demo/r1", "network_interface", made.native_id) and made.network_id == vm.network_id
+    assert [i.id for i in t.get(DEMO, "machine", vm.id).interfaces] == [primary.id, made.id]
+    # Another tenant's network is not the caller's to name; a spec naming nothing is refused first.
+    theirs = launch(runtime, OTHER)
+    t.list(OTHER, "network")
+    refused(NotFound, lambda: t.attach_interface(DEMO, vm.id, InterfaceSpec(network_id=theirs.network_id)))
+    refused(InvalidParameter, lambda: t.attach_interface(DEMO, vm.id, InterfaceSpec()), kind="network_interface")
+    refused(Forbidden, lambda: t.detach_interface(READER, vm.id, made.id))
+    refused(NotFound, lambda: t.detach_interface(OTHER, vm.id, made.id), kind="machine")
+    t.detach_interface(DEMO, vm.id, made.id)
+    assert [i.id for i in t.get(DEMO, "machine", vm.id).interfaces] == [primary.id]
+    (job, *_) = t.list_jobs(DEMO)
+    assert job.operation == "detach_interface" and job.target_ids == [vm.id]
+
+
+def test_action_methods(runtime: Runtime) -> None:
+    t = runtime.translator
+    vm = launch(runtime)
+    refused(InvalidParameter, lambda: t.act_on_machine(DEMO, vm.id, MachineAction.START, "hard"), reason="method")
+    refused(InvalidParameter, lambda: t.act_on_machine(DEMO, vm.id, "explode"), kind="machine")
+    refused(InvalidParameter, lambda: t.act_on_machine(DEMO, vm.id, "stop", "gentle"), kind="machine")
+    assert t.act_on_machine(DEMO, vm.id, MachineAction.PAUSE).state == MachineState.PAUSED
+    assert t.act_on_machine(DEMO, vm.id, "unpause").state in (MachineState.PENDING, MachineState.RUNNING)
+    assert t.get(DEMO, "machine", vm.id).state == MachineState.RUNNING
+    assert t.act_on_machine(DEMO, vm.id, "stop", ActionMethod.HARD).state == MachineState.STOPPED
