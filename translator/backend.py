@@ -101,7 +101,13 @@ class Backend:
 
     driver: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
-    #: native state -> canonical state, one table per backend (checked by tests for completeness).
+    #: Every machine state the cloud reports (as STATE_MAP's keys spell them), from its API reference or its
+    #: client library's own enum; the contract suite checks STATE_MAP has exactly these keys, so a row for a
+    #: state the cloud never reports fails, and so does a state with no row.
+    NATIVE_STATES: ClassVar[frozenset[str]] = frozenset()
+    #: native machine state -> canonical state, one lossless table per backend: each row the canonical state
+    #: the cloud's state is (not the nearest one a frontend happens to show). A canonical state the cloud
+    #: never reaches simply has no row.
     STATE_MAP: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:

@@ -56,6 +56,16 @@ class ImageState(StrEnum):
     DEREGISTERED = "deregistered"
 
 
+class VolumeTier(StrEnum):
+    """What kind of storage a volume is, named the same on every cloud; each backend maps tiers to its own
+    volume types (``[backends.NAME.volume_types]``), each frontend names them in its protocol's words."""
+
+    STANDARD = "standard"  # the cloud's default storage: what a volume gets when nobody asks for more
+    SSD = "ssd"  # general-purpose solid state
+    HDD = "hdd"  # magnetic: throughput-oriented or cold
+    IO = "io"  # solid state with provisioned IOPS, for databases
+
+
 class NetworkState(StrEnum):
     PENDING = "pending"
     AVAILABLE = "available"
@@ -125,6 +135,7 @@ class Resource:
     tenant: str = ""
     account: str = ""
     name: str = ""
+    description: str = ""
     created: float = 0.0
     updated: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
@@ -143,7 +154,6 @@ class Limits:
 
     max_machines: int | None = None
     max_addresses: int | None = None
-    max_groups_per_interface: int | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -155,8 +165,6 @@ class Flavor(Resource):
     memory_mb: int
     disk_gb: int = 0
     architecture: str = "x86_64"
-    network_performance: str = "Up to 5 Gigabit"
-    description: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -165,24 +173,29 @@ class Image(Resource):
     REFS: ClassVar[dict[str, str]] = {"source_machine_id": "machine"}
     ENUMS: ClassVar[dict[str, type]] = {"state": ImageState}
     state: ImageState = ImageState.AVAILABLE
-    description: str = ""
     architecture: str = "x86_64"
     platform: str = "linux"
     os: str = ""
     owner: str = ""
     public: bool = True
     min_disk_gb: int = 0
-    root_device: str = "/dev/sda1"
+    #: The device name the cloud gives a machine's boot disk from this image; empty when it names none.
+    root_device: str = ""
     source_machine_id: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class BlockDevice:
-    """A disk a machine is launched with (EC2 BlockDeviceMapping, CIMI disks)."""
+    """A disk a machine is launched with (EC2 BlockDeviceMapping, CIMI disks).
 
-    device: str
+    ``boot``: this is the boot disk, made from the image; its size and tier replace the image's defaults and
+    its device is the cloud's. Otherwise a new volume, blank or from a snapshot, at ``device``.
+    """
+
+    device: str = ""
+    boot: bool = False
     size_gb: int | None = None
-    volume_type: str = "standard"
+    tier: VolumeTier = VolumeTier.STANDARD
     snapshot_id: str | None = None
     delete_on_termination: bool = True
 
@@ -239,14 +252,14 @@ class Machine(Resource):
     public_ip: str | None = None
     volume_ids: list[str] = field(default_factory=list)
     interfaces: list[NetworkInterface] = field(default_factory=list)
-    root_device: str = "/dev/sda1"
+    #: The device name of the boot disk as the cloud reports it; empty when it names none.
+    root_device: str = ""
     user_data: str | None = None
     hibernation: bool = False  # launched able to hibernate (EC2 HibernationOptions; SUSPEND is hibernation there)
     architecture: str = "x86_64"
     platform: str = "linux"
     launched: float = 0.0
     state_reason: str = ""
-    reservation: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -263,13 +276,12 @@ class Volume(Resource):
     KIND: ClassVar[str] = "volume"
     REFS: ClassVar[dict[str, str]] = {"snapshot_id": "snapshot", "attachments.machine_id": "machine"}
     NESTED: ClassVar[dict[str, type]] = {"attachments": Attachment}
-    ENUMS: ClassVar[dict[str, type]] = {"state": VolumeState}
+    ENUMS: ClassVar[dict[str, type]] = {"state": VolumeState, "tier": VolumeTier}
     size_gb: int
     state: VolumeState = VolumeState.AVAILABLE
     zone: str = ""
-    volume_type: str = "standard"
+    tier: VolumeTier = VolumeTier.STANDARD
     snapshot_id: str | None = None
-    description: str = ""
     attachments: list[Attachment] = field(default_factory=list)
 
 
@@ -282,7 +294,6 @@ class Snapshot(Resource):
     size_gb: int
     state: SnapshotState = SnapshotState.COMPLETED
     progress: int = 100
-    description: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -320,7 +331,6 @@ class Address(Resource):
     public_ip: str
     machine_id: str | None = None
     private_ip: str | None = None
-    association_id: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -367,7 +377,6 @@ class SecurityGroup(Resource):
     KIND: ClassVar[str] = "security_group"
     REFS: ClassVar[dict[str, str]] = {"network_id": "network", "rules.group_id": "security_group"}
     NESTED: ClassVar[dict[str, type]] = {"rules": Rule}
-    description: str = ""
     network_id: str | None = None
     rules: list[Rule] = field(default_factory=list)
 
@@ -469,7 +478,7 @@ class VolumeSpec:
     REFS: ClassVar[dict[str, str]] = {"snapshot_id": "snapshot"}
     size_gb: int | None = None
     zone: str | None = None
-    volume_type: str = "standard"
+    tier: VolumeTier = VolumeTier.STANDARD
     snapshot_id: str | None = None
     name: str = ""
     description: str = ""
@@ -487,6 +496,7 @@ class ImageSpec:
 class NetworkSpec:
     cidr: str
     name: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -496,6 +506,7 @@ class SubnetSpec:
     cidr: str
     zone: str | None = None
     name: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -84,6 +84,7 @@ class EC2Backend(Backend):
     #: EC2 has no paused state and no hard reboot (a hard stop is StopInstances' Force).
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - UNSUPPORTED
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = mapping.NATIVE_STATES
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)

@@ -51,7 +51,7 @@ def _subnet(b: EC2Backend, item: dict[str, Any], spec: InterfaceSpec) -> str:
 
 
 def attach_interface(b: EC2Backend, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
-    item, _ = instance(b, native_id)
+    item = instance(b, native_id)
     subnet = _subnet(b, item, spec)
     groups = [g["GroupId"] for g in item.get("SecurityGroups") or () if g.get("GroupId")]
     made = b.call(
@@ -80,7 +80,7 @@ def attach_interface(b: EC2Backend, native_id: str, spec: InterfaceSpec) -> Netw
 
 
 def detach_interface(b: EC2Backend, native_id: str, interface_native_id: str) -> None:
-    item, _ = instance(b, native_id)
+    item = instance(b, native_id)
     eni = next(
         (e for e in item.get("NetworkInterfaces") or () if e.get("NetworkInterfaceId") == interface_native_id), None
     )

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import mapping, to_ec2
-from translator.errors import Conflict, NotFound
+from backends.ec2 import images, mapping, to_ec2, volumes
+from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.model import ActionMethod, Limits, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
 
 if TYPE_CHECKING:
@@ -75,33 +75,46 @@ ACTIONS: Mapping[MachineAction, Act] = {
 UPDATABLE_STATES = frozenset({MachineState.STOPPED})
 
 
-def _machines(b: EC2Backend, reservations: list[dict[str, Any]]) -> list[Machine]:
-    flavors = b.flavors()
-    return [
-        mapping.machine(item, r.get("ReservationId") or "", b.gateway_zone, flavors)
-        for r in reservations
-        for item in r.get("Instances") or ()
-    ]
-
-
 def list_machines(b: EC2Backend) -> list[Machine]:
-    return _machines(b, b.pages("describe_instances", "Reservations", "machine"))
+    flavors = b.flavors()
+    reservations = b.pages("describe_instances", "Reservations", "machine")
+    return [mapping.machine(item, b.gateway_zone, flavors) for r in reservations for item in r.get("Instances") or ()]
 
 
-def instance(b: EC2Backend, native_id: str) -> tuple[dict[str, Any], str]:
-    """The raw EC2 item of one instance and its reservation id."""
+def instance(b: EC2Backend, native_id: str) -> dict[str, Any]:
+    """The raw EC2 item of one instance."""
     answer = b.call("describe_instances", "machine", InstanceIds=[native_id])
     for r in answer.get("Reservations") or ():
         for item in r.get("Instances") or ():
             if item.get("InstanceId") == native_id:
-                return item, r.get("ReservationId") or ""
+                return dict(item)
     raise NotFound(f"The instance ID '{native_id}' does not exist", kind="machine")
 
 
 def machine(b: EC2Backend, native_id: str) -> Machine:
     """One machine, read by id."""
-    item, reservation = instance(b, native_id)
-    return mapping.machine(item, reservation, b.gateway_zone, b.flavors())
+    return mapping.machine(instance(b, native_id), b.gateway_zone, b.flavors())
+
+
+def _block_device_mappings(b: EC2Backend, spec: MachineSpec) -> list[dict[str, Any]]:
+    """EC2's BlockDeviceMappings for the launch's disks; the boot disk is the AMI's root device."""
+    out = []
+    for d in spec.block_devices:
+        device = d.device
+        if d.boot:
+            device = images.image(b, spec.image_id).root_device
+            if not device:
+                raise InvalidParameter(
+                    f"The image '{spec.image_id}' names no root device to resize.", kind="machine", reason="device"
+                )
+        ebs = {
+            "DeleteOnTermination": d.delete_on_termination,
+            **volumes.volume_type(b, d.tier, d.size_gb),
+            **({"VolumeSize": d.size_gb} if d.size_gb else {}),
+            **({"SnapshotId": d.snapshot_id} if d.snapshot_id and not d.boot else {}),
+        }
+        out.append({"DeviceName": device, "Ebs": ebs})
+    return out
 
 
 def create_machines(b: EC2Backend, spec: MachineSpec) -> list[Machine]:
@@ -130,21 +143,9 @@ def create_machines(b: EC2Backend, spec: MachineSpec) -> list[Machine]:
     if spec.hibernation:
         params["HibernationOptions"] = {"Configured": True}
     if spec.block_devices:
-        params["BlockDeviceMappings"] = [
-            {
-                "DeviceName": d.device,
-                "Ebs": {
-                    "VolumeType": d.volume_type,
-                    "DeleteOnTermination": d.delete_on_termination,
-                    **({"VolumeSize": d.size_gb} if d.size_gb else {}),
-                    **({"SnapshotId": d.snapshot_id} if d.snapshot_id else {}),
-                },
-            }
-            for d in spec.block_devices
-        ]
+        params["BlockDeviceMappings"] = _block_device_mappings(b, spec)
     answer = b.call("run_instances", "machine", **params)
-    reservation = answer.get("ReservationId") or ""
-    return [mapping.machine(i, reservation, b.gateway_zone, flavors) for i in answer.get("Instances") or ()]
+    return [mapping.machine(i, b.gateway_zone, flavors) for i in answer.get("Instances") or ()]
 
 
 def act_on_machine(
@@ -169,7 +170,7 @@ def act_on_machine(
     if changes:
         current.state = mapping.machine_state({"State": changes[0].get("CurrentState") or {}})
     elif action == MachineAction.REBOOT:
-        current.state = mapping.STATE_MAP["rebooting"]
+        current.state = MachineState.REBOOTING  # EC2 answers RebootInstances with no state: it is rebooting
     current.updated = time.time()
     return current
 

@@ -24,6 +24,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
+from backends.tiers import TierMap
 from translator.errors import (
     BackendError,
     BackendUnavailable,
@@ -59,11 +60,23 @@ from translator.model import (
     Subnet,
     Volume,
     VolumeState,
+    VolumeTier,
 )
 
 # ---------------------------------------------------------------------------------------------------
 # Machine states. Keys are EC2 state names, or "name/StateReason.Code" where the reason tells more.
 # ---------------------------------------------------------------------------------------------------
+
+#: The states an EC2 instance has: botocore's ``InstanceStateName`` enum (a test checks it), the
+#: state-reason pairs read below, and what OpenStack's EC2 API sends besides (nova's ``inst_state``
+#: names for paused, suspended, rescued and resized servers, and the VM states it passes through as they
+#: are: ``error``, ``shelved``, ``shelved_offloaded``). Every one has a row in STATE_MAP and nothing else does.
+EC2_STATES = frozenset({"pending", "running", "shutting-down", "terminated", "stopping", "stopped"})
+REASON_STATES = frozenset(
+    {"stopped/Client.UserInitiatedHibernate", "stopped/Server.InternalError", "stopped/Client.UserInitiatedPause"}
+)
+OPENSTACK_EC2_STATES = frozenset({"pause", "suspend", "rescue", "resize", "error", "shelved", "shelved_offloaded"})
+NATIVE_STATES = EC2_STATES | REASON_STATES | OPENSTACK_EC2_STATES
 
 STATE_MAP: Mapping[str, MachineState] = {
     "pending": MachineState.PENDING,
@@ -77,14 +90,14 @@ STATE_MAP: Mapping[str, MachineState] = {
     # What an instance in error, or paused, looks like through cloudgate's own EC2 frontend (a stacked gateway).
     "stopped/Server.InternalError": MachineState.ERROR,
     "stopped/Client.UserInitiatedPause": MachineState.PAUSED,
-    # Names EC2-compatible clouds send: OpenStack's EC2 API passes its own VM states through.
+    # OpenStack's EC2 API.
     "pause": MachineState.PAUSED,
     "suspend": MachineState.SUSPENDED,
+    "rescue": MachineState.RUNNING,
+    "resize": MachineState.PENDING,
     "error": MachineState.ERROR,
     "shelved": MachineState.STOPPED,
     "shelved_offloaded": MachineState.STOPPED,
-    # Not an EC2 state: RebootInstances answers no state, so act_on_machine reports this one right after it.
-    "rebooting": MachineState.REBOOTING,
 }
 #: A name missing above is read by its code (the low byte), which every EC2-compatible cloud sends.
 STATE_CODES: Mapping[int, str] = {
@@ -313,7 +326,9 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
 NETWORK_STATES: Mapping[str, NetworkState] = {
     "pending": NetworkState.PENDING,
     "available": NetworkState.AVAILABLE,
-    "unavailable": NetworkState.PENDING,
+    "unavailable": NetworkState.ERROR,
+    "failed": NetworkState.ERROR,
+    "failed-insufficient-capacity": NetworkState.ERROR,
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -392,7 +407,16 @@ def interfaces(item: Mapping[str, Any]) -> list[NetworkInterface]:
     return [interface(e) for e in attached]
 
 
-def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors: Mapping[str, Flavor]) -> Machine:
+def created_of(item: Mapping[str, Any]) -> float:
+    """When an instance was made: its primary interface's attach time, which (unlike LaunchTime) a stop and
+    start leave alone; LaunchTime where the cloud shows no interface."""
+    primary = next(
+        (n for n in item.get("NetworkInterfaces") or () if (n.get("Attachment") or {}).get("DeviceIndex") == 0), None
+    )
+    return epoch(((primary or {}).get("Attachment") or {}).get("AttachTime")) or epoch(item.get("LaunchTime"))
+
+
+def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flavor]) -> Machine:
     instance_type = str(item.get("InstanceType") or "")
     known = flavors.get(instance_type)
     cpu = item.get("CpuOptions") or {}
@@ -401,7 +425,7 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
         native_id=item["InstanceId"],
         name=name_tag(item),
         tags=tags_of(item),
-        created=launched,
+        created=created_of(item),
         updated=launched,
         state=machine_state(item),
         state_reason=str((item.get("StateReason") or {}).get("Message") or item.get("StateTransitionReason") or ""),
@@ -421,12 +445,11 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
             m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings") or () if (m.get("Ebs") or {}).get("VolumeId")
         ],
         interfaces=interfaces(item),
-        root_device=item.get("RootDeviceName") or "/dev/sda1",
+        root_device=item.get("RootDeviceName") or "",
         hibernation=bool((item.get("HibernationOptions") or {}).get("Configured")),
         architecture=item.get("Architecture") or "x86_64",
         platform="windows" if str(item.get("Platform") or "").lower() == "windows" else "linux",
         launched=launched,
-        reservation=reservation,
     )
 
 
@@ -434,7 +457,6 @@ def machine(item: Mapping[str, Any], reservation: str, zone_of: ZoneOf, flavors:
 LIMIT_ATTRIBUTES: Mapping[str, str] = {
     "max-instances": "max_machines",
     "vpc-max-elastic-ips": "max_addresses",
-    "vpc-max-security-groups-per-interface": "max_groups_per_interface",
 }
 
 
@@ -460,14 +482,14 @@ def flavor(item: Mapping[str, Any]) -> Flavor:
         memory_mb=int((item.get("MemoryInfo") or {}).get("SizeInMiB") or 0),
         disk_gb=int(storage.get("TotalSizeInGB") or 0),
         architecture=architectures[0],
-        network_performance=str((item.get("NetworkInfo") or {}).get("NetworkPerformance") or ""),
     )
 
 
 def image(item: Mapping[str, Any]) -> Image:
-    root = item.get("RootDeviceName") or "/dev/sda1"
+    root = item.get("RootDeviceName") or ""
     root_ebs = next(
-        (m.get("Ebs") or {} for m in item.get("BlockDeviceMappings") or () if m.get("DeviceName") == root), {}
+        (m.get("Ebs") or {} for m in item.get("BlockDeviceMappings") or () if root and m.get("DeviceName") == root),
+        {},
     )
     created = epoch(item.get("CreationDate"))
     return Image(
@@ -488,7 +510,19 @@ def image(item: Mapping[str, Any]) -> Image:
     )
 
 
-def volume(item: Mapping[str, Any], zone_of: ZoneOf) -> Volume:
+#: EC2's volume types -> the tier each is; ``settings.volume_types`` says which type a tier is made as.
+VOLUME_TIERS: Mapping[str, VolumeTier] = {
+    "standard": VolumeTier.STANDARD,
+    "gp2": VolumeTier.SSD,
+    "gp3": VolumeTier.SSD,
+    "io1": VolumeTier.IO,
+    "io2": VolumeTier.IO,
+    "st1": VolumeTier.HDD,
+    "sc1": VolumeTier.HDD,
+}
+
+
+def volume(item: Mapping[str, Any], zone_of: ZoneOf, tiers: TierMap) -> Volume:
     created = epoch(item.get("CreateTime"))
     return Volume(
         native_id=item["VolumeId"],
@@ -499,7 +533,7 @@ def volume(item: Mapping[str, Any], zone_of: ZoneOf) -> Volume:
         size_gb=int(item.get("Size") or 0),
         state=VOLUME_STATES.get(str(item.get("State") or ""), VolumeState.ERROR),
         zone=zone_of(str(item.get("AvailabilityZone") or "")),
-        volume_type=item.get("VolumeType") or "standard",
+        tier=tiers.tier(item.get("VolumeType")),
         snapshot_id=item.get("SnapshotId") or None,
         attachments=[
             Attachment(
@@ -567,7 +601,6 @@ def address(item: Mapping[str, Any]) -> Address:
         public_ip=item["PublicIp"],
         machine_id=item.get("InstanceId") or None,
         private_ip=item.get("PrivateIpAddress") or None,
-        association_id=item.get("AssociationId") or None,
     )
 
 

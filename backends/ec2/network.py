@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backends.ec2 import mapping, to_ec2
 from translator.errors import Conflict, NotFound
@@ -17,6 +17,7 @@ def list_networks(b: EC2Backend) -> list[Network]:
 
 
 def create_network(b: EC2Backend, spec: NetworkSpec) -> Network:
+    """EC2 VPCs have no description: one given is not kept."""
     cidr = to_ec2.check_cidr(spec.cidr, "network")
     made = b.call("create_vpc", "network", CidrBlock=cidr, TagSpecifications=to_ec2.name_tags("vpc", spec.name))
     return mapping.network(made["Vpc"])
@@ -59,14 +60,18 @@ def list_addresses(b: EC2Backend) -> list[Address]:
     return [mapping.address(a) for a in b.call("describe_addresses", "address").get("Addresses") or ()]
 
 
-def address(b: EC2Backend, native_id: str) -> Address:
-    """One address, read by id."""
+def _raw_address(b: EC2Backend, native_id: str) -> dict[str, Any]:
     ref = _address_ref(native_id)
     query = {"PublicIps": [native_id]} if "PublicIp" in ref else {"AllocationIds": [native_id]}
     found = b.call("describe_addresses", "address", **query).get("Addresses") or []
     if not found:
         raise NotFound(f"The allocation ID '{native_id}' does not exist", kind="address")
-    return mapping.address(found[0])
+    return dict(found[0])
+
+
+def address(b: EC2Backend, native_id: str) -> Address:
+    """One address, read by id."""
+    return mapping.address(_raw_address(b, native_id))
 
 
 def allocate_address(b: EC2Backend) -> Address:
@@ -79,20 +84,21 @@ def associate_address(b: EC2Backend, native_id: str, machine_native_id: str) -> 
 
 
 def disassociate_address(b: EC2Backend, native_id: str) -> Address:
-    found = address(b, native_id)
-    if not (found.association_id or found.machine_id):
+    """By EC2's association id (a VPC address), else by the public IP (EC2-Classic)."""
+    raw = _raw_address(b, native_id)
+    if not (raw.get("AssociationId") or raw.get("InstanceId")):
         raise Conflict(f"The address '{native_id}' is not associated.", kind="address", reason="state")
-    ref = {"AssociationId": found.association_id} if found.association_id else {"PublicIp": found.public_ip}
+    ref = {"AssociationId": raw["AssociationId"]} if raw.get("AssociationId") else {"PublicIp": raw["PublicIp"]}
     b.call("disassociate_address", "address", **ref)
     return address(b, native_id)
 
 
 def release_address(b: EC2Backend, native_id: str) -> None:
     # AWS refuses to release an associated VPC address (InvalidIPAddress.InUse); moto releases it.
-    found = address(b, native_id)
-    if found.association_id or found.machine_id:
+    raw = _raw_address(b, native_id)
+    if raw.get("AssociationId") or raw.get("InstanceId"):
         raise Conflict(
-            f"The address '{native_id}' is associated with '{found.machine_id}'; disassociate it first.",
+            f"The address '{native_id}' is associated with '{raw.get('InstanceId')}'; disassociate it first.",
             kind="address",
             reason="in_use",
         )

@@ -19,6 +19,18 @@ from botocore.config import Config
 from botocore.handlers import base64_encode_user_data
 
 from backends import options as o
+from backends import tiers
+from backends.ec2 import mapping
+from translator.model import VolumeTier
+
+#: The EC2 volume type each tier is made as unless ``volume_types`` says otherwise (types every
+#: EC2-compatible cloud knows: gp3 and io2 came late).
+DEFAULT_VOLUME_TYPES: Mapping[VolumeTier, str] = {
+    VolumeTier.STANDARD: "standard",
+    VolumeTier.SSD: "gp2",
+    VolumeTier.HDD: "st1",
+    VolumeTier.IO: "io1",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,7 @@ OPTIONS: dict[str, Option] = {
     "image_ids": Option(o.names, [], "AMIs always offered, whoever owns them"),
     "instance_types": Option(o.names, [], "instance types offered (wildcards allowed); empty = all"),
     "catalog_ttl": Option(o.non_negative, 3600.0, "seconds a worker keeps the instance-type catalogue"),
+    "volume_types": Option(tiers.CHECK, {}, "tier = EC2 volume type, over standard, gp2, st1 and io1"),
 }
 CHECKS: dict[str, o.Check] = {key: option.check for key, option in OPTIONS.items()}
 
@@ -80,6 +93,7 @@ class Settings:
     image_ids: tuple[str, ...]
     instance_types: tuple[str, ...]
     catalog_ttl: float
+    volume_types: tiers.TierMap
 
 
 def parse_settings(options: Mapping[str, Any], region: str, zones: tuple[str, ...]) -> Settings:
@@ -103,6 +117,7 @@ def parse_settings(options: Mapping[str, Any], region: str, zones: tuple[str, ..
         image_ids=tuple(value["image_ids"]),
         instance_types=tuple(value["instance_types"]),
         catalog_ttl=float(value["catalog_ttl"]),
+        volume_types=tiers.TierMap.of(value["volume_types"], DEFAULT_VOLUME_TYPES, mapping.VOLUME_TIERS),
     )
 
 

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import mapping, to_ec2
-from backends.ec2.machines import instance
+from backends.ec2 import machines, mapping, to_ec2
 from translator.errors import Conflict, NotFound, QuotaExceeded
-from translator.model import Snapshot, Volume, VolumeSpec, VolumeState
+from translator.model import Snapshot, Volume, VolumeSpec, VolumeState, VolumeTier
 
 if TYPE_CHECKING:
     from backends.ec2.backend import EC2Backend
 
 
+#: EC2 volume types that need provisioned IOPS, and the IOPS per GiB given (EC2's largest ratio for io1),
+#: within EC2's bounds.
+PROVISIONED_IOPS = frozenset({"io1", "io2"})
+IOPS_PER_GB, MIN_IOPS, MAX_IOPS = 50, 100, 64000
+
+
+def volume_type(b: EC2Backend, tier: VolumeTier, size_gb: int | None) -> dict[str, Any]:
+    """VolumeType (and Iops where EC2 wants them) for a tier; nothing for a tier the options leave unmapped."""
+    native = b.settings.volume_types.native(tier)
+    if native is None:
+        return {}
+    if native not in PROVISIONED_IOPS:
+        return {"VolumeType": native}
+    return {"VolumeType": native, "Iops": min(max(IOPS_PER_GB * (size_gb or 0), MIN_IOPS), MAX_IOPS)}
+
+
 def list_volumes(b: EC2Backend) -> list[Volume]:
-    return [mapping.volume(v, b.gateway_zone) for v in b.pages("describe_volumes", "Volumes", "volume")]
+    tiers = b.settings.volume_types
+    return [mapping.volume(v, b.gateway_zone, tiers) for v in b.pages("describe_volumes", "Volumes", "volume")]
 
 
 def volume(b: EC2Backend, native_id: str) -> Volume:
@@ -22,20 +38,20 @@ def volume(b: EC2Backend, native_id: str) -> Volume:
     found = b.call("describe_volumes", "volume", VolumeIds=[native_id]).get("Volumes") or []
     if not found:
         raise NotFound(f"The volume '{native_id}' does not exist.", kind="volume")
-    return mapping.volume(found[0], b.gateway_zone)
+    return mapping.volume(found[0], b.gateway_zone, b.settings.volume_types)
 
 
 def create_volume(b: EC2Backend, spec: VolumeSpec) -> Volume:
     params: dict[str, Any] = {
         "AvailabilityZone": b.ec2_zone(spec.zone),
-        "VolumeType": spec.volume_type,
         "TagSpecifications": to_ec2.name_tags("volume", spec.name),
+        **volume_type(b, spec.tier, spec.size_gb),
     }
     if spec.size_gb:
         params["Size"] = spec.size_gb
     if spec.snapshot_id:
         params["SnapshotId"] = spec.snapshot_id
-    return mapping.volume(b.call("create_volume", "volume", **params), b.gateway_zone)
+    return mapping.volume(b.call("create_volume", "volume", **params), b.gateway_zone, b.settings.volume_types)
 
 
 def delete_volume(b: EC2Backend, native_id: str) -> None:
@@ -65,7 +81,7 @@ def attach_volume(b: EC2Backend, native_id: str, machine_native_id: str, device:
     if vol.state != VolumeState.AVAILABLE:
         reason = "in_use" if vol.state == VolumeState.IN_USE else "state"
         raise Conflict(f"vol '{native_id}' is not 'available'. It is '{vol.state}'.", kind="volume", reason=reason)
-    item, _ = instance(b, machine_native_id)
+    item = machines.instance(b, machine_native_id)
     mapped = [str(m.get("DeviceName") or "") for m in item.get("BlockDeviceMappings") or ()]
     device = device or pick_device(mapped)
     if device in mapped:

@@ -24,7 +24,7 @@ from backends.openstack import (
     security_groups,
     volumes,
 )
-from backends.openstack.machines import STATE_MAP
+from backends.openstack.machines import NATIVE_STATES, STATE_MAP
 from backends.openstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError
@@ -93,6 +93,7 @@ class OpenStackBackend(Backend):
 
     driver: ClassVar[str] = "openstack"
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)

@@ -38,7 +38,7 @@ IMAGE_STATES: Mapping[str, ImageState] = {
     "UNKNOWN": ImageState.FAILED,
     "DELETED": ImageState.DEREGISTERED,
 }
-#: Glance ``os_type`` -> EC2 platform.
+#: Glance ``os_type`` -> canonical platform.
 PLATFORMS: Mapping[str, str] = {"windows": "windows"}
 
 
@@ -56,6 +56,7 @@ def _glance(raw: Mapping[str, Any]) -> Image:
         owner=str(raw.get("owner") or ""),
         public=raw.get("visibility") in ("public", "community"),
         min_disk_gb=int(raw.get("min_disk") or 0),
+        root_device=str(raw.get("root_device_name") or ""),
         source_machine_id=raw.get("instance_uuid") or None,
     )
 

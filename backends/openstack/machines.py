@@ -38,8 +38,57 @@ if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
     from backends.openstack.session import ComputeDriver
 
-#: Nova server status (or ``status:task_state``, ``*:task_state``) -> canonical state. Task states come
-#: first: Nova keeps a server ``ACTIVE`` while it powers off or is deleted, and the task says where it goes.
+#: The server statuses Nova's API reports (``nova.api.openstack.common``: its state map's values and the
+#: ``UNKNOWN`` of a VM state it does not know), and the task states read below (``nova.compute.task_states``);
+#: the peer tests check both lists against the Nova they run.
+NOVA_STATUSES = frozenset(
+    {
+        "ACTIVE",
+        "BUILD",
+        "DELETED",
+        "ERROR",
+        "HARD_REBOOT",
+        "MIGRATING",
+        "PASSWORD",
+        "PAUSED",
+        "REBOOT",
+        "REBUILD",
+        "RESCUE",
+        "RESIZE",
+        "REVERT_RESIZE",
+        "SHELVED",
+        "SHELVED_OFFLOADED",
+        "SHUTOFF",
+        "SOFT_DELETED",
+        "SUSPENDED",
+        "UNKNOWN",
+        "VERIFY_RESIZE",
+    }
+)
+NOVA_TASKS = frozenset(
+    {
+        "powering-off",
+        "shelving",
+        "powering-on",
+        "unshelving",
+        "resuming",
+        "unpausing",
+        "rebooting",
+        "reboot_started",
+        "rebooting_hard",
+        "reboot_started_hard",
+        "deleting",
+        "soft-deleting",
+        "image_snapshot",
+        "image_snapshot_pending",
+        "image_pending_upload",
+        "image_uploading",
+    }
+)
+NATIVE_STATES = NOVA_STATUSES | {f"*:{task}" for task in NOVA_TASKS}
+
+#: Nova server status (or ``*:task_state``) -> canonical state. Task states come first: Nova keeps a
+#: server ``ACTIVE`` while it powers off or is deleted, and the task says where it goes.
 STATE_MAP: Mapping[str, MachineState] = {
     "BUILD": MachineState.PENDING,
     "REBUILD": MachineState.PENDING,
@@ -123,13 +172,14 @@ HARD: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
     },
 }
 
-RESERVATION_KEY = "cloudgate:reservation"
 RESIZE_POLL = 0.2
+#: Nova's name for the boot disk on the hypervisors it runs on (libvirt/KVM, its fake driver).
+ROOT_DEVICE = "/dev/vda"
 
 
 def machine_state(status: str, task: str | None) -> MachineState:
     """The canonical state of a server: its task's row, else its status's (unknown statuses are errors)."""
-    keys = (f"{status}:{task}", f"*:{task}", status) if task else (status,)
+    keys = (f"*:{task}", status) if task else (status,)
     return next((STATE_MAP[k] for k in keys if k in STATE_MAP), MachineState.ERROR)
 
 
@@ -236,10 +286,7 @@ def _flavor(b: OpenStackBackend, raw: Mapping[str, Any]) -> tuple[str | None, Fl
 
 
 def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None = None) -> Machine:
-    """A canonical machine from Nova's server JSON (any microversion from 2.1).
-
-    A deleted server has lost its metadata, so its reservation id is derived from its own id.
-    """
+    """A canonical machine from Nova's server JSON (any microversion from 2.1)."""
     refs = refs or Refs(b)
     status = str(server.get("status", "UNKNOWN")).upper()
     state = machine_state(status, server.get("OS-EXT-STS:task_state"))
@@ -254,7 +301,6 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         if b.cloud.has("network"):  # Neutron's word, fresher than Nova's copy
             public_ip = next((n.public_ip for n in nics if n.public_ip), None)
     fault = server.get("fault") or {}
-    metadata = server.get("metadata") or {}
     created = parse_time(server.get("created"))
     return Machine(
         native_id=server["id"],
@@ -276,10 +322,9 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         public_ip=public_ip,
         volume_ids=[v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []],
         interfaces=nics,
-        root_device="/dev/vda",
+        root_device=server.get("OS-EXT-SRV-ATTR:root_device_name") or ROOT_DEVICE,
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
         state_reason=str(fault.get("message", "")) if state is MachineState.ERROR else "",
-        reservation=metadata.get(RESERVATION_KEY) or "r-" + uuid.uuid5(uuid.NAMESPACE_URL, server["id"]).hex[:17],
     )
 
 
@@ -348,14 +393,12 @@ def _check_references(b: OpenStackBackend, spec: MachineSpec) -> Image:
     return image
 
 
-#: Device names EC2 clients give the root disk (the AMI's root device name); Nova's is /dev/vda.
-ROOT_DEVICES = frozenset({"/dev/vda", "/dev/sda", "/dev/sda1", "/dev/xvda"})
 BDM_VOLUME_TYPE = (2, 67)  # the first compute microversion taking a volume type in a block device mapping
 
 
-def block_device_mappings(b: OpenStackBackend, spec: MachineSpec, root_device: str) -> list[dict[str, Any]]:
-    """Nova's ``block_device_mapping_v2`` for EC2's disks: a root disk with a size boots from a new volume
-    of that size made from the image; other disks are new volumes, blank or from a Cinder snapshot."""
+def block_device_mappings(b: OpenStackBackend, spec: MachineSpec) -> list[dict[str, Any]]:
+    """Nova's ``block_device_mapping_v2`` for the launch's disks: a boot disk with a size boots from a new
+    volume of that size made from the image; other disks are new volumes, blank or from a Cinder snapshot."""
     if not spec.block_devices:
         return []
     if Capability.VOLUMES not in b.capabilities:
@@ -365,7 +408,7 @@ def block_device_mappings(b: OpenStackBackend, spec: MachineSpec, root_device: s
     mappings = []
     for disk in spec.block_devices:
         mapping: dict[str, Any] = {"destination_type": "volume", "delete_on_termination": disk.delete_on_termination}
-        if disk.device in ROOT_DEVICES | {root_device}:
+        if disk.boot:
             if not disk.size_gb:
                 continue  # the image's own disk, as without a mapping
             mapping |= {"boot_index": 0, "source_type": "image", "uuid": spec.image_id}
@@ -375,7 +418,7 @@ def block_device_mappings(b: OpenStackBackend, spec: MachineSpec, root_device: s
             mapping |= {"boot_index": -1, "source_type": "blank"}
         if disk.size_gb:
             mapping["volume_size"] = disk.size_gb
-        cinder_type = b.opts.volume_types.get(disk.volume_type)
+        cinder_type = b.opts.volume_types.native(disk.tier)
         if cinder_type and typed:
             mapping["volume_type"] = cinder_type
         mappings.append(mapping)
@@ -397,14 +440,13 @@ def _user_data(spec: MachineSpec) -> str | None:
 
 
 def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
-    """Launch ``spec.count`` servers sharing a reservation id (kept in their metadata); all or none."""
-    image = _check_references(b, spec)
-    disks = block_device_mappings(b, spec, image.root_device)
-    reservation = "r-" + uuid.uuid4().hex[:17]
+    """Launch ``spec.count`` servers, all or none; unnamed ones get a name (Nova needs one)."""
+    _check_references(b, spec)
+    disks = block_device_mappings(b, spec)
     networks = b.launch_networks(spec.subnet_id)
     groups = [_SecurityGroupRef(g) for g in spec.security_group_ids]
     user_data = _user_data(spec)
-    base = spec.name or reservation
+    base = spec.name or "server-" + uuid.uuid4().hex[:8]
     made: list[str] = []
     refs = Refs(b)
     try:
@@ -419,7 +461,6 @@ def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
                     ex_keyname=spec.key_name,
                     ex_userdata=user_data,
                     ex_security_groups=groups,
-                    ex_metadata={RESERVATION_KEY: reservation},
                     networks=networks,
                     ex_availability_zone=spec.zone,
                     ex_blockdevicemappings=disks or None,

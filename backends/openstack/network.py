@@ -1,13 +1,15 @@
 """Networks, subnets and floating IPs: Neutron from the catalog, else Nova's proxies (microversion 2.35).
 
 REST through the keystoneauth1 session: libcloud's Neutron calls need its own catalog lookup (bypassed
-here) and it has no floating-IP association by port. Neutron networks carry no address range, so the
-range a network was created with (EC2's VPC CIDR) is kept in its description. Behind Nova's proxy a
-network is flat: it shows one subnet per zone of the account, as the simulator's default network does.
+here) and it has no floating-IP association by port. Neutron networks carry no address range of their own
+(their subnets do): the range a network is created with is kept as a Neutron tag on it, and a network
+without one shows its first IPv4 subnet's. Behind Nova's proxy a network is flat: it shows one subnet per
+zone of the account, as the simulator's default network does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,11 +27,11 @@ if TYPE_CHECKING:
 NETWORK_STATES: Mapping[str, NetworkState] = {
     "ACTIVE": NetworkState.AVAILABLE,
     "BUILD": NetworkState.PENDING,
+    # TODO(network down): "DOWN" (admin_state_up false) reads as AVAILABLE until networks can be up or down.
     "DOWN": NetworkState.AVAILABLE,
-    "ERROR": NetworkState.AVAILABLE,
+    "ERROR": NetworkState.ERROR,
 }
 CIDR_TAG = "cloudgate:cidr="
-VPC_PREFIXES = range(16, 29)  # EC2 VPCs and subnets: /16 to /28
 
 
 def _neutron(b: OpenStackBackend) -> bool:
@@ -45,12 +47,13 @@ def _proxy(b: OpenStackBackend, method: str, path: str, kind: str, what: str, bo
 
 
 def _parse_cidr(cidr: str, kind: str) -> ipaddress.IPv4Network:
+    """An IPv4 CIDR with no host bits set, as Neutron takes (this backend makes IPv4 subnets only)."""
     try:
         net = ipaddress.ip_network(cidr, strict=True)
     except ValueError:
         raise InvalidParameter(f"The CIDR '{cidr}' is invalid.", kind=kind, reason="cidr") from None
-    if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen not in VPC_PREFIXES:
-        raise InvalidParameter(f"The CIDR '{cidr}' must be IPv4, /16 to /28.", kind=kind, reason="cidr")
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise InvalidParameter(f"The CIDR '{cidr}' is not IPv4.", kind=kind, reason="cidr")
     return net
 
 
@@ -85,13 +88,15 @@ def list_networks(b: OpenStackBackend) -> list[Network]:
     default = _default_id(b, raw, "name")
     out = []
     for n in raw:
-        description = str(n.get("description") or "")
-        cidr = description.split(CIDR_TAG, 1)[1].split()[0] if CIDR_TAG in description else ""
-        cidr = cidr or next((s["cidr"] for s in subnets if s["network_id"] == n["id"] and s.get("ip_version") == 4), "")
+        tagged = next((t[len(CIDR_TAG) :] for t in n.get("tags") or () if t.startswith(CIDR_TAG)), "")
+        cidr = tagged or next(
+            (s["cidr"] for s in subnets if s["network_id"] == n["id"] and s.get("ip_version") == 4), ""
+        )
         out.append(
             Network(
                 native_id=n["id"],
                 name=n.get("name") or "",
+                description=str(n.get("description") or ""),
                 created=parse_time(n.get("created_at")),
                 cidr=cidr,
                 state=NETWORK_STATES.get(str(n.get("status")), NetworkState.AVAILABLE),
@@ -102,10 +107,21 @@ def list_networks(b: OpenStackBackend) -> list[Network]:
 
 
 def create_network(b: OpenStackBackend, spec: NetworkSpec) -> Network:
+    """A Neutron network, its address range in a tag (Neutron's ``standard-attr-tag``, on by default)."""
     cidr = _parse_cidr(spec.cidr, "network")
-    body = {"network": {"name": spec.name or f"vpc-{cidr}", "description": f"{CIDR_TAG}{cidr}"}}
+    body = {"network": {"name": spec.name, "description": spec.description}}
     made = _net(b, "POST", "/networks", "network", "create network", body)["network"]
-    return Network(native_id=made["id"], name=made.get("name") or "", cidr=str(cidr), state=NetworkState.AVAILABLE)
+    with contextlib.suppress(NotFound):  # a Neutron without tags: the range shows through the subnets only
+        tags = {"tags": [f"{CIDR_TAG}{cidr}"]}
+        _net(b, "PUT", f"/networks/{made['id']}/tags", "network", "tag network", tags)
+    return Network(
+        native_id=made["id"],
+        name=made.get("name") or "",
+        description=str(made.get("description") or ""),
+        created=parse_time(made.get("created_at")),
+        cidr=str(cidr),
+        state=NetworkState.AVAILABLE,
+    )
 
 
 def delete_network(b: OpenStackBackend, native_id: str) -> None:
@@ -148,6 +164,7 @@ def list_subnets(b: OpenStackBackend) -> list[Subnet]:
         Subnet(
             native_id=s["id"],
             name=s.get("name") or "",
+            description=str(s.get("description") or ""),
             created=parse_time(s.get("created_at")),
             network_id=s["network_id"],
             cidr=s["cidr"],
@@ -165,18 +182,25 @@ def create_subnet(b: OpenStackBackend, spec: SubnetSpec) -> Subnet:
     if network is None:
         raise NotFound(f"The network '{spec.network_id}' does not exist.", kind="network")
     cidr = _parse_cidr(spec.cidr, "subnet")
-    if network.cidr and not cidr.subnet_of(ipaddress.ip_network(network.cidr)):
-        raise InvalidParameter(f"The CIDR '{cidr}' is outside {network.cidr}.", kind="subnet", reason="cidr")
     for s in _neutron_subnets(b):
         if s["network_id"] == spec.network_id and ipaddress.ip_network(s["cidr"]).overlaps(cidr):
             raise Conflict(f"The CIDR '{cidr}' overlaps subnet {s['id']}.", kind="subnet", reason="duplicate")
     if spec.zone is not None and spec.zone not in b.account.zones:
         raise InvalidParameter(f"The zone '{spec.zone}' is not one of this region's.", kind="zone")
-    body = {"subnet": {"network_id": spec.network_id, "cidr": str(cidr), "ip_version": 4, "name": spec.name}}
+    body = {
+        "subnet": {
+            "network_id": spec.network_id,
+            "cidr": str(cidr),
+            "ip_version": 4,
+            "name": spec.name,
+            "description": spec.description,
+        }
+    }
     made = _net(b, "POST", "/subnets", "subnet", "create subnet", body)["subnet"]
     return Subnet(
         native_id=made["id"],
         name=made.get("name") or "",
+        description=str(made.get("description") or ""),
         network_id=spec.network_id,
         cidr=made["cidr"],
         zone=spec.zone or b.account.zones[0],
@@ -232,7 +256,6 @@ def list_addresses(b: OpenStackBackend) -> list[Address]:
             public_ip=ip["floating_ip_address"],
             machine_id=devices.get(ip.get("port_id") or "") or None,
             private_ip=ip.get("fixed_ip_address"),
-            association_id=ip.get("port_id"),
         )
         for ip in ips
     ]
@@ -244,7 +267,6 @@ def _proxied_address(raw: Mapping[str, Any]) -> Address:
         public_ip=raw["ip"],
         machine_id=raw.get("instance_id") or None,
         private_ip=raw.get("fixed_ip"),
-        association_id=raw.get("instance_id") or None,
     )
 
 

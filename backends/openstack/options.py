@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends import options as o
+from backends import tiers
 
 INTERFACES = ("public", "internal", "admin")
 #: Services read from the catalog; without one, its Nova proxy API (if allowed in ``nova_proxies``) stands in.
@@ -66,7 +67,7 @@ CHECKS: dict[str, o.Check] = {
     "endpoint_override": _overrides,
     "network": o.non_empty,
     "floating_network": o.non_empty,
-    "volume_types": o.string_table("canonical volume type = Cinder volume type name"),
+    "volume_types": tiers.CHECK,
     "terminated_retention": o.non_negative,
     "delete_wait": o.non_negative,
 }
@@ -116,8 +117,9 @@ class Options:
     endpoint_override: dict[str, str] = field(default_factory=dict)
     network: str | None = None
     floating_network: str | None = None
-    #: canonical (EC2) volume type -> Cinder volume type; unmapped types get Cinder's default type.
-    volume_types: dict[str, str] = field(default_factory=dict)
+    #: tier -> Cinder volume type; an unmapped tier gets Cinder's default type, an unmapped Cinder type reads
+    #: as the standard tier.
+    volume_types: tiers.TierMap = field(default_factory=tiers.TierMap)
     terminated_retention: float = DEFAULT_RETENTION
     #: seconds a call waits for OpenStack to catch up (deletes to finish, attachments to show, ...)
     delete_wait: float = DEFAULT_DELETE_WAIT
@@ -163,7 +165,7 @@ def parse(options: Mapping[str, Any]) -> Options:
         endpoint_override={k: v.rstrip("/") for k, v in options.get("endpoint_override", {}).items()},
         network=options.get("network"),
         floating_network=options.get("floating_network"),
-        volume_types=dict(options.get("volume_types", {})),
+        volume_types=tiers.TierMap.of(options.get("volume_types")),
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
         delete_wait=float(options.get("delete_wait", DEFAULT_DELETE_WAIT)),
     )

@@ -1,8 +1,8 @@
 """The account's quotas: instances from Nova's limits, floating IPs from Neutron's quotas.
 
 Behind Nova's proxy the floating IP quota is unknown: the one Nova's limits show up to microversion 2.35
-is Nova's own, which nothing enforces since Neutron took networking over. OpenStack has no limit of
-security groups per port, and -1 is its "unlimited": both read as no limit (None).
+is Nova's own, which nothing enforces since Neutron took networking over. -1 is OpenStack's "unlimited":
+it reads as no limit (None).
 """
 
 from __future__ import annotations

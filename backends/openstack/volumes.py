@@ -5,8 +5,8 @@ catalog lookup, which we bypass, and has no proxy path. The two APIs differ only
 so one ``Dialect`` row per API carries those, and the mapping below reads through it. Attaching goes
 through Nova in both cases (``os-volume_attachments``, via libcloud).
 
-EC2 names the device a volume is attached as; Nova picks its own (``/dev/vdb``) on most hypervisors, so
-the name asked for is kept in Cinder's volume metadata (or, behind the proxy, nowhere: Nova's is shown).
+The device asked for is only a hint: Nova picks its own (``/dev/vdb``) on most hypervisors, and that is the
+device reported. Volume types are tiers through the ``volume_types`` option.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from libcloud.compute.types import NodeState
 from backends.openstack.machines import parse_time
 from backends.openstack.session import PROXY_MICROVERSION
 from backends.openstack.settle import POLL, gone, settle
+from backends.tiers import TierMap
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.model import Attachment, AttachmentState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
 
@@ -66,7 +67,6 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
     "error": SnapshotState.ERROR,
     "error_deleting": SnapshotState.ERROR,
 }
-DEVICE_KEY = "cloudgate_device"
 MACHINE_KEY = "cloudgate_machine"  # the server an attachment is for, until Cinder lists the attachment itself
 
 
@@ -133,21 +133,12 @@ def _call(b: OpenStackBackend, method: str, path: str, kind: str, what: str, bod
     return b.cloud.rest(method, d.service, path, kind=kind, what=what, body=body, microversion=d.microversion)
 
 
-def _canonical_types(b: OpenStackBackend) -> dict[str, str]:
-    """Cinder type name -> canonical type, the first mapping listed winning; unmapped names read as they are."""
-    reverse: dict[str, str] = {}
-    for canonical, cinder in b.opts.volume_types.items():
-        reverse.setdefault(cinder, canonical)
-    return reverse
-
-
-def _to_volume(d: Dialect, raw: Mapping[str, Any], types: Mapping[str, str]) -> Volume:
+def _to_volume(d: Dialect, raw: Mapping[str, Any], tiers: TierMap) -> Volume:
     state, attachment_state = VOLUME_STATES.get(str(raw.get("status")), (VolumeState.ERROR, AttachmentState.DETACHED))
-    device = (raw.get("metadata") or {}).get(DEVICE_KEY)
     attachments = [
         Attachment(
             machine_id=a[d.server_id],
-            device=device or a.get("device") or "",
+            device=a.get("device") or "",
             state=attachment_state,
             attached=parse_time(a.get("attached_at")),
         )
@@ -157,7 +148,7 @@ def _to_volume(d: Dialect, raw: Mapping[str, Any], types: Mapping[str, str]) -> 
     pending = (raw.get("metadata") or {}).get(MACHINE_KEY)
     if not attachments and pending and attachment_state is AttachmentState.ATTACHING:
         # Cinder lists an attachment once it is made; while "reserved" the volume shows none.
-        attachments = [Attachment(machine_id=pending, device=device or "", state=attachment_state)]
+        attachments = [Attachment(machine_id=pending, device="", state=attachment_state)]
     return Volume(
         native_id=raw["id"],
         name=raw.get(d.name) or "",
@@ -165,7 +156,7 @@ def _to_volume(d: Dialect, raw: Mapping[str, Any], types: Mapping[str, str]) -> 
         size_gb=int(raw.get("size") or 0),
         state=state,
         zone=raw.get(d.zone) or "",
-        volume_type=types.get(raw.get(d.volume_type) or "", raw.get(d.volume_type) or "standard"),
+        tier=tiers.tier(raw.get(d.volume_type)),
         snapshot_id=raw.get(d.snapshot_id) or None,
         description=raw.get(d.description) or "",
         attachments=attachments,
@@ -190,14 +181,13 @@ def _to_snapshot(d: Dialect, raw: Mapping[str, Any]) -> Snapshot:
 def list_volumes(b: OpenStackBackend) -> list[Volume]:
     d = dialect(b)
     raw = b.cloud.pages(d.service, f"{d.volumes}/detail", "volumes", microversion=d.microversion, what="list volumes")
-    types = _canonical_types(b)
-    return [v for v in (_to_volume(d, r, types) for r in raw) if v.state is not VolumeState.DELETED]
+    return [v for v in (_to_volume(d, r, b.opts.volume_types) for r in raw) if v.state is not VolumeState.DELETED]
 
 
 def get_volume(b: OpenStackBackend, native_id: str) -> Volume:
     d = dialect(b)
     raw = _call(b, "GET", f"{d.volumes}/{native_id}", "volume", "get volume")["volume"]
-    return _to_volume(d, raw, _canonical_types(b))
+    return _to_volume(d, raw, b.opts.volume_types)
 
 
 def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
@@ -217,10 +207,11 @@ def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
         body["availability_zone"] = spec.zone
     if spec.snapshot_id:
         body["snapshot_id"] = spec.snapshot_id
-    if spec.volume_type in b.opts.volume_types:
-        body["volume_type"] = b.opts.volume_types[spec.volume_type]
+    cinder_type = b.opts.volume_types.native(spec.tier)
+    if cinder_type:
+        body["volume_type"] = cinder_type
     made = _call(b, "POST", d.volumes, "volume", "create volume", body={"volume": body})["volume"]
-    return _to_volume(d, made, _canonical_types(b))
+    return _to_volume(d, made, b.opts.volume_types)
 
 
 def delete_volume(b: OpenStackBackend, native_id: str) -> None:
@@ -238,17 +229,13 @@ def _node(driver: ComputeDriver, native_id: str) -> Node:
 
 
 def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
-    """Attach through Nova, after EC2's checks: the volume is free and the device name unused on the machine.
-    Without a device Nova picks one (``/dev/vdb``...), which Cinder lists once the attachment is made."""
+    """Attach through Nova (``device`` a hint it may not follow; without one Nova picks, ``/dev/vdb``...), once
+    the volume is known to be free. Cinder lists the device Nova chose once the attachment is made."""
     volume = get_volume(b, native_id)
     if volume.attachments or volume.state is not VolumeState.AVAILABLE:
         raise Conflict(f"The volume '{native_id}' is {volume.state}.", kind="volume", reason="in_use")
-    if device is not None:
-        for other in list_volumes(b):
-            if any(a.machine_id == machine_native_id and a.device == device for a in other.attachments):
-                raise Conflict(f"The device '{device}' is already in use.", kind="attachment", reason="in_use")
     if dialect(b) is CINDER:
-        body = {"metadata": {MACHINE_KEY: machine_native_id} | ({DEVICE_KEY: device} if device else {})}
+        body = {"metadata": {MACHINE_KEY: machine_native_id}}
         b.cloud.rest("POST", "volumev3", f"/volumes/{native_id}/metadata", kind="volume", what="tag volume", body=body)
     vol = StorageVolume(native_id, "", volume.size_gb, None, {})
 
@@ -286,10 +273,9 @@ def detach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str | 
             "DELETE", f"/servers/{server}/os-volume_attachments/{native_id}", kind="volume", what="detach volume"
         )
     if dialect(b) is CINDER:
-        for key in (DEVICE_KEY, MACHINE_KEY):
-            with contextlib.suppress(NotFound):  # attached by someone else: nothing of ours to forget
-                path = f"/volumes/{native_id}/metadata/{key}"
-                b.cloud.rest("DELETE", "volumev3", path, kind="volume", what="untag volume")
+        with contextlib.suppress(NotFound):  # attached by someone else: nothing of ours to forget
+            path = f"/volumes/{native_id}/metadata/{MACHINE_KEY}"
+            b.cloud.rest("DELETE", "volumev3", path, kind="volume", what="untag volume")
     return get_volume(b, native_id)
 
 

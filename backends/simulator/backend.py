@@ -50,6 +50,7 @@ class SimulatorBackend(Backend):
     #: Everything but native tags: the translator keeps tags for the simulator.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - {Capability.NATIVE_TAGS}
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = machines.STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = machines.NATIVE_STATES
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)

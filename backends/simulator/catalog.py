@@ -47,35 +47,30 @@ DEFAULT_FLAVORS: tuple[dict[str, Any], ...] = (
         "vcpus": 2,
         "memory_mb": 1024,
         "disk_gb": 0,
-        "network_performance": "Up to 5 Gigabit",
     },
     {
         "name": "t3.small",
         "vcpus": 2,
         "memory_mb": 2048,
         "disk_gb": 0,
-        "network_performance": "Up to 5 Gigabit",
     },
     {
         "name": "t3.medium",
         "vcpus": 2,
         "memory_mb": 4096,
         "disk_gb": 0,
-        "network_performance": "Up to 5 Gigabit",
     },
     {
         "name": "m5.large",
         "vcpus": 2,
         "memory_mb": 8192,
         "disk_gb": 0,
-        "network_performance": "Up to 10 Gigabit",
     },
     {
         "name": "c5.xlarge",
         "vcpus": 4,
         "memory_mb": 8192,
         "disk_gb": 0,
-        "network_performance": "Up to 10 Gigabit",
     },
 )
 
@@ -90,6 +85,7 @@ class FaultSettings:
     fail_first: int = 0
     fail_rate: float = 0.0
     down: bool = False
+    boot_failure_rate: float = 0.0  # launched machines that fail to boot end in the "error" state
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +120,7 @@ def make_image(table: Mapping[str, Any]) -> Image:
         architecture=table.get("architecture", "x86_64"),
         platform=table.get("platform", "linux"),
         min_disk_gb=int(table.get("min_disk_gb", 0)),
-        root_device=table.get("root_device", "/dev/sda1"),
+        root_device=table.get("root_device", ""),
         owner="simulator",
         public=True,
     )
@@ -138,7 +134,6 @@ def make_flavor(table: Mapping[str, Any]) -> Flavor:
         memory_mb=int(table["memory_mb"]),
         disk_gb=int(table.get("disk_gb", 0)),
         architecture=table.get("architecture", "x86_64"),
-        network_performance=table.get("network_performance", "Moderate"),
         description=table.get("description", ""),
     )
 
@@ -156,6 +151,7 @@ def parse_settings(options: Mapping[str, Any]) -> Settings:
             fail_first=int(faults.get("fail_first", 0)),
             fail_rate=float(faults.get("fail_rate", 0.0)),
             down=bool(faults.get("down", False)),
+            boot_failure_rate=float(faults.get("boot_failure_rate", 0.0)),
         ),
     )
 
@@ -167,7 +163,7 @@ def parse_settings(options: Mapping[str, Any]) -> Settings:
 
 def device(value: Any) -> str | None:
     ok = isinstance(value, str) and value.startswith("/dev/")
-    return None if ok else f"must be a device path like /dev/sda1, got {value!r}"
+    return None if ok else f"must be a device path like /dev/vda, got {value!r}"
 
 
 IMAGE_FIELDS: o.Fields = {
@@ -185,13 +181,13 @@ FLAVOR_FIELDS: o.Fields = {
     "memory_mb": (o.positive_int, True),
     "disk_gb": (o.non_negative_int, False),
     "architecture": (o.non_empty, False),
-    "network_performance": (o.text, False),
     "description": (o.text, False),
 }
 FAULT_FIELDS: o.Fields = {
     "fail_first": (o.non_negative_int, False),
     "fail_rate": (o.fraction, False),
     "down": (o.boolean, False),
+    "boot_failure_rate": (o.fraction, False),
 }
 CHECKS: dict[str, o.Check | o.Nested] = {
     "boot_delay": o.non_negative,

@@ -73,7 +73,7 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
         tx.put("image", rec)
         # The machine is captured meanwhile (as a Nova server in its image_snapshot task), then back as it was.
         source = tx.require("machine", spec.machine_id)
-        machines.move(source, tx.now, sim.settings.boot_delay, "capturing", source.sim.get("_native", "running"))
+        machines.move(source, tx.now, sim.settings.boot_delay, machines.CAPTURING, source.sim.get("_native", "running"))
         tx.put("machine", source)
         return rec.obj
 

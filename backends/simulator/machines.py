@@ -7,6 +7,7 @@ one; ``STATE_MAP`` is the one table between them. Transitions are scheduled, not
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from translator.model import (
     NetworkState,
     Subnet,
     Volume,
+    VolumeTier,
 )
 
 #: The simulator's native machine states -> canonical states (complete: a test checks every value).
@@ -91,6 +93,24 @@ HARD: Mapping[MachineAction, Mapping[str, Move]] = {
     },
     MachineAction.REBOOT: {s: _RESET for s in ("running", "rebooting", "error")},
 }
+#: Where a launch goes: running, or error for a machine that fails to boot (``faults.boot_failure_rate``).
+LAUNCH: tuple[str, str] = ("pending", "running")
+BOOT_FAILURE = "simulator: the machine failed to boot (faults.boot_failure_rate)"
+#: The state of a machine while an image is made of it (``images.create_image``).
+CAPTURING = "capturing"
+#: Every state a simulated machine can be in: a launch's, a capture's, and those the actions above move it to.
+NATIVE_STATES = frozenset(
+    {*LAUNCH, "error", CAPTURING}
+    | {
+        state
+        for table in (ACTIONS, HARD)
+        for row in table.values()
+        for move in row.values()
+        if move
+        for state in move
+        if state
+    }
+)
 #: state_reason shown once an action has been taken (EC2's wording).
 REASONS: Mapping[MachineAction, str] = {
     MachineAction.STOP: "Client.UserInitiatedShutdown: User initiated shutdown",
@@ -111,7 +131,9 @@ def move(rec: Rec[Machine], now: float, delay: float, to: str, then: str | None)
     rec.obj.state = STATE_MAP[to]
     rec.obj.updated = now
     if then is not None:
-        extra = {"_booted": True} if then == "running" else {}
+        extra: dict[str, Any] = {"_booted": True} if then == "running" else {}
+        if then == "error":
+            extra["state_reason"] = BOOT_FAILURE
         rec.schedule(now, delay, state=STATE_MAP[then], _native=then, **extra)
 
 
@@ -188,15 +210,21 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
 
     def run(tx: Tx) -> list[Machine]:
         image, flavor, subnet, groups = check_launch(sim, tx, spec)
-        disks = volumes.block_device_sizes(tx, spec.block_devices)
+        root_size = max(image.min_disk_gb, flavor.disk_gb, volumes.MIN_SIZE_GB)
+        root_device = image.root_device or volumes.ROOT_DEVICE
+        disks = volumes.block_device_sizes(tx, spec.block_devices, root_size)
         for bd, size in zip(spec.block_devices, disks, strict=True):
-            if bd.device == image.root_device and size < image.min_disk_gb:
+            if bd.boot and size < image.min_disk_gb:
                 raise InvalidParameter(
                     f"The root volume of {size} GiB is smaller than image's {image.min_disk_gb} GiB.",
                     kind="volume",
                     reason="size",
                 )
-        reservation, now = new_id("r"), tx.now
+            if not bd.boot and bd.device == root_device:
+                raise InvalidParameter(
+                    f"The device {bd.device} is the boot disk's.", kind="attachment", reason="device"
+                )
+        now = tx.now
         net = tx.get("network", subnet.network_id)
         up = net is None or net.obj.state is not NetworkState.DOWN
         launched = []
@@ -220,24 +248,31 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     subnet_id=subnet.native_id,
                     private_ip=ip,
                     interfaces=[interfaces.new_interface(subnet, ip, now, up)],
-                    root_device=image.root_device,
+                    root_device=root_device,
                     user_data=spec.user_data,
                     hibernation=spec.hibernation,
                     architecture=image.architecture,
                     platform=image.platform,
                     launched=now,
-                    reservation=reservation,
                 )
             )
-            move(rec, now, sim.settings.boot_delay, "pending", "running")
-            root = max(image.min_disk_gb, flavor.disk_gb, volumes.MIN_SIZE_GB)
+            fails = random.random() < sim.settings.faults.boot_failure_rate
+            move(rec, now, sim.settings.boot_delay, LAUNCH[0], "error" if fails else LAUNCH[1])
             attached = []
-            if not any(bd.device == image.root_device for bd in spec.block_devices):
-                attached.append(volumes.new_attached(tx, rec.obj, image.root_device, root, "standard", None, True))
-            # A mapping of the image's root device replaces the default root disk (as on EC2).
+            if not any(bd.boot for bd in spec.block_devices):
+                attached.append(
+                    volumes.new_attached(tx, rec.obj, root_device, root_size, VolumeTier.STANDARD, None, True)
+                )
+            # A boot disk given at launch replaces the default one.
             attached += [
                 volumes.new_attached(
-                    tx, rec.obj, bd.device, size, bd.volume_type, bd.snapshot_id, bd.delete_on_termination
+                    tx,
+                    rec.obj,
+                    root_device if bd.boot else bd.device,
+                    size,
+                    bd.tier,
+                    None if bd.boot else bd.snapshot_id,
+                    bd.delete_on_termination,
                 )
                 for bd, size in zip(spec.block_devices, disks, strict=True)
             ]

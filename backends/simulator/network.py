@@ -18,9 +18,11 @@ DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_SUBNET_PREFIX = 20
 #: Elastic addresses come from TEST-NET-2 (RFC 5737): never routable, obviously fake.
 ADDRESS_POOL = ipaddress.ip_network("198.51.100.0/24")
-#: EC2 limits: networks and subnets between /16 and /28; the first four and the last address are reserved.
-MIN_PREFIX, MAX_PREFIX = 16, 28
+#: Addresses the simulated cloud keeps in every subnet: the first four (network, gateway, DHCP and DNS, one
+#: spare) and the last (broadcast).
 RESERVED_LOW, RESERVED_HIGH = 4, 1
+#: The longest prefix that leaves a machine an address after the reserved ones.
+MAX_PREFIX = 29
 ADDRESS_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
 
 
@@ -101,7 +103,7 @@ def default_subnet(tx: Tx, network_id: str, zone: str) -> Rec[Subnet]:
 
 
 def usable_ips(cidr: str) -> Iterator[str]:
-    """Host addresses a machine can get (EC2 reserves the first four and the last)."""
+    """Host addresses a machine can get (all but the reserved ones)."""
     net = ipaddress.ip_network(cidr)
     first, last = int(net.network_address) + RESERVED_LOW, int(net.broadcast_address) - RESERVED_HIGH
     return (str(ipaddress.ip_address(i)) for i in range(first, last + 1))
@@ -121,16 +123,14 @@ def zone_of(sim: Sim, zone: str | None) -> str:
 
 
 def parse_cidr(kind: str, cidr: str) -> ipaddress.IPv4Network:
-    """An IPv4 CIDR between /16 and /28 with no host bits set, else ``InvalidParameter(reason="cidr")``."""
+    """An IPv4 CIDR with no host bits set and room for a machine, else ``InvalidParameter(reason="cidr")``."""
     try:
         net = ipaddress.ip_network(cidr, strict=True)
     except ValueError:
         raise InvalidParameter(f"The CIDR '{cidr}' is invalid.", kind=kind, reason="cidr") from None
-    if not isinstance(net, ipaddress.IPv4Network) or not MIN_PREFIX <= net.prefixlen <= MAX_PREFIX:
+    if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > MAX_PREFIX:
         raise InvalidParameter(
-            f"The CIDR '{cidr}' must be an IPv4 block between /{MIN_PREFIX} and /{MAX_PREFIX}.",
-            kind=kind,
-            reason="cidr",
+            f"The CIDR '{cidr}' must be an IPv4 block of /{MAX_PREFIX} or larger.", kind=kind, reason="cidr"
         )
     return net
 
@@ -155,7 +155,16 @@ def create_network(sim: Sim, spec: NetworkSpec) -> Network:
     net = parse_cidr("network", spec.cidr)
 
     def run(tx: Tx) -> Network:
-        rec = Rec(Network(native_id=new_id("net"), name=spec.name, cidr=str(net), created=tx.now, updated=tx.now))
+        rec = Rec(
+            Network(
+                native_id=new_id("net"),
+                name=spec.name,
+                description=spec.description,
+                cidr=str(net),
+                created=tx.now,
+                updated=tx.now,
+            )
+        )
         tx.put("network", rec)
         tx.put("security_group", security_groups.default_group(sim, rec.obj.native_id, tx.now))
         return rec.obj
@@ -229,6 +238,7 @@ def create_subnet(sim: Sim, spec: SubnetSpec) -> Subnet:
             Subnet(
                 native_id=new_id("subnet"),
                 name=spec.name,
+                description=spec.description,
                 network_id=network.native_id,
                 cidr=str(cidr),
                 zone=zone,
@@ -284,13 +294,13 @@ def unlink_address(tx: Tx, address: Rec[Address]) -> None:
         machine.obj.public_ip = None
         machine.obj.updated = tx.now
         tx.put("machine", machine)
-    address.obj.machine_id = address.obj.private_ip = address.obj.association_id = None
+    address.obj.machine_id = address.obj.private_ip = None
     address.obj.updated = tx.now
     tx.put("address", address)
 
 
 def associate_address(sim: Sim, native_id: str, machine_native_id: str) -> Address:
-    """Associate; as on EC2 an associated address moves, and a machine's previous address is let go."""
+    """Associate; an associated address moves, and the machine's previous address is let go (one per machine)."""
 
     def run(tx: Tx) -> Address:
         address = tx.require("address", native_id)
@@ -311,7 +321,6 @@ def associate_address(sim: Sim, native_id: str, machine_native_id: str) -> Addre
                 unlink_address(tx, other)
         address.obj.machine_id = machine_native_id
         address.obj.private_ip = machine.obj.private_ip
-        address.obj.association_id = new_id("assoc")
         address.obj.updated = tx.now
         machine.obj.public_ip = address.obj.public_ip
         machine.obj.updated = tx.now

@@ -1,4 +1,4 @@
-"""Volumes (create, attach, detach, delete) and snapshots, with EC2's state and in-use rules.
+"""Volumes (create, attach, detach, delete) and snapshots, with the state and in-use rules of a block store.
 
 A volume's attachment and its machine's ``volume_ids`` change in the same transaction, so they never
 disagree, whichever worker made the change.
@@ -21,12 +21,14 @@ from translator.model import (
     Volume,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
 )
 
 MIN_SIZE_GB, MAX_SIZE_GB = 1, 16384
-VOLUME_TYPES = frozenset({"standard", "gp2", "gp3", "io1", "io2", "st1", "sc1"})
-#: Linux device names EC2 accepts: /dev/sdf, /dev/xvdb, /dev/sda1, /dev/vdc ...
-DEVICE = re.compile(r"^/dev/(sd|xvd|vd|hd)[a-z]{1,2}[0-9]{0,2}$")
+#: A device a disk can be attached as: a plain name under /dev (/dev/vdb, /dev/sdf, /dev/xvda1 ...).
+DEVICE = re.compile(r"^/dev/[a-z][a-z0-9]{0,15}$")
+#: Where the simulated hypervisor puts the boot disk when the image names no root device.
+ROOT_DEVICE = "/dev/vda"
 ATTACHABLE_MACHINE_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
 #: Devices handed out, in order, when an attach names none (virtio disks after a KVM guest's root disk).
 PICKED_DEVICES = tuple(f"/dev/vd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
@@ -35,7 +37,7 @@ PICKED_DEVICES = tuple(f"/dev/vd{letter}" for letter in "bcdefghijklmnopqrstuvwx
 def check_device(device: str) -> None:
     if not DEVICE.match(device or ""):
         raise InvalidParameter(
-            f"The device name '{device}' is invalid (e.g. /dev/sdf).", kind="attachment", reason="device"
+            f"The device name '{device}' is invalid (e.g. /dev/vdb).", kind="attachment", reason="device"
         )
 
 
@@ -46,23 +48,26 @@ def check_size(size: int | None) -> None:
         )
 
 
-def check_type(volume_type: str) -> None:
-    if volume_type not in VOLUME_TYPES:
-        raise InvalidParameter(
-            f"The volume type '{volume_type}' is not one of {', '.join(sorted(VOLUME_TYPES))}.",
-            kind="volume",
-            reason="volume_type",
-        )
+def check_tier(tier: str) -> VolumeTier:
+    """The simulator's volumes are of the canonical tiers themselves."""
+    try:
+        return VolumeTier(tier)
+    except ValueError:
+        known = ", ".join(VolumeTier)
+        raise InvalidParameter(f"The tier '{tier}' is not one of {known}.", kind="volume", reason="tier") from None
 
 
 def check_block_devices(devices: Sequence[BlockDevice]) -> None:
-    """Launch-time disks: valid, distinct device names, sizes and types (references are checked later)."""
-    names = [d.device for d in devices]
+    """Launch-time disks: valid, distinct device names, sizes and tiers (references are checked later)."""
+    names = [d.device for d in devices if not d.boot]
+    if sum(d.boot for d in devices) > 1:
+        raise InvalidParameter("Only one boot disk can be given.", kind="attachment", reason="device")
     for d in devices:
-        check_device(d.device)
+        if not d.boot:
+            check_device(d.device)
         check_size(d.size_gb)
-        check_type(d.volume_type)
-        if d.size_gb is None and d.snapshot_id is None:
+        check_tier(d.tier)
+        if d.size_gb is None and d.snapshot_id is None and not d.boot:
             raise InvalidParameter(
                 f"The block device {d.device} needs a size or a snapshot.", kind="volume", reason="missing"
             )
@@ -88,8 +93,9 @@ def sized_from(tx: Tx, size: int | None, snapshot_id: str | None) -> int:
     return snap.size_gb if size is None else size
 
 
-def block_device_sizes(tx: Tx, devices: Sequence[BlockDevice]) -> list[int]:
-    return [sized_from(tx, d.size_gb, d.snapshot_id) for d in devices]
+def block_device_sizes(tx: Tx, devices: Sequence[BlockDevice], boot_size: int) -> list[int]:
+    """Each launch disk's size; the boot disk's is its own or the image's (``boot_size``)."""
+    return [(d.size_gb or boot_size) if d.boot else sized_from(tx, d.size_gb, d.snapshot_id) for d in devices]
 
 
 def new_attached(
@@ -97,7 +103,7 @@ def new_attached(
     machine: Machine,
     device: str,
     size: int,
-    volume_type: str,
+    tier: VolumeTier,
     snapshot_id: str | None,
     delete_on_termination: bool,
 ) -> Volume:
@@ -113,7 +119,7 @@ def new_attached(
         size_gb=size,
         state=VolumeState.IN_USE,
         zone=machine.zone,
-        volume_type=volume_type,
+        tier=tier,
         snapshot_id=snapshot_id,
         attachments=[attachment],
         created=tx.now,
@@ -150,7 +156,7 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
     if spec.zone not in sim.account.zones:
         raise NotFound(f"The zone '{spec.zone}' does not exist (zones: {', '.join(sim.account.zones)}).", kind="zone")
     check_size(spec.size_gb)
-    check_type(spec.volume_type)
+    tier = check_tier(spec.tier)
 
     def run(tx: Tx) -> Volume:
         size = sized_from(tx, spec.size_gb, spec.snapshot_id)
@@ -161,7 +167,7 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
                 description=spec.description,
                 size_gb=size,
                 zone=spec.zone or "",
-                volume_type=spec.volume_type,
+                tier=tier,
                 snapshot_id=spec.snapshot_id,
                 state=VolumeState.CREATING,
                 created=tx.now,

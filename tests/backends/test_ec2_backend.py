@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 import redis
 import requests
@@ -60,6 +61,7 @@ from translator.model import (
     SecurityGroupSpec,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
 )
 from translator.store import Store
 from translator.translator import Translator, TranslatorSettings
@@ -139,9 +141,16 @@ def test_declares_everything_ec2_has() -> None:
     # Suspend is hibernation (for instances launched for it); tags are EC2's own (NATIVE_TAGS).
     assert EC2Backend.capabilities == frozenset(Capability) - UNSUPPORTED
     assert Capability.MACHINE_PAUSE in UNSUPPORTED and Capability.STOP_HARD not in UNSUPPORTED
-    # EC2 never shows an instance while its image is made; paused is what EC2-compatible clouds may send.
-    assert set(mapping.STATE_MAP.values()) == set(MachineState) - {MachineState.CAPTURING}
     assert set(mapping.STATE_CODES.values()) <= set(mapping.STATE_MAP)
+
+
+def test_native_states_are_ec2s() -> None:
+    """The states the table reads are botocore's InstanceStateName enum, EC2 state reasons of those, and
+    the documented extras of OpenStack's EC2 API: a row for anything else is padding."""
+    model = botocore.session.get_session().get_service_model("ec2")
+    assert set(model.shape_for("InstanceStateName").enum) == mapping.EC2_STATES
+    assert all(key.split("/")[0] in mapping.EC2_STATES for key in mapping.REASON_STATES)
+    assert set(mapping.STATE_MAP) == mapping.NATIVE_STATES == EC2Backend.NATIVE_STATES
 
 
 def test_entry_point_is_declared() -> None:
@@ -277,11 +286,14 @@ def test_launch_carries_name_user_data_keys_groups_and_disks(backend: EC2Backend
             security_group_ids=(group.native_id,),
             user_data=user_data,
             zone="moto-1b",
-            block_devices=(BlockDevice(device="/dev/sdb", size_gb=5, volume_type="gp3"),),
+            block_devices=(
+                BlockDevice(boot=True, size_gb=12),
+                BlockDevice(device="/dev/sdb", size_gb=5, tier=VolumeTier.HDD),
+            ),
         )
     )
     assert (vm.name, vm.flavor_id, vm.vcpus, vm.memory_mb, vm.zone) == ("web-1", "t3.small", 2, 2048, "moto-1b")
-    assert vm.security_group_ids == [group.native_id] and vm.key_name == "ops" and vm.reservation
+    assert vm.security_group_ids == [group.native_id] and vm.key_name == "ops"
     item = fresh.describe_instances(InstanceIds=[vm.native_id])["Reservations"][0]["Instances"][0]
     assert {"Key": "Name", "Value": "web-1"} in item["Tags"]
     # Canonical user data is base64 already: it reaches EC2 as given, not encoded twice.
@@ -289,9 +301,29 @@ def test_launch_carries_name_user_data_keys_groups_and_disks(backend: EC2Backend
         "Value": user_data
     }
     assert backend.machine_user_data(vm.native_id) == user_data  # read back one machine at a time
-    disk = next(m for m in item["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdb")
-    assert fresh.describe_volumes(VolumeIds=[disk["Ebs"]["VolumeId"]])["Volumes"][0]["Size"] == 5
-    assert disk["Ebs"]["VolumeId"] in machines.machine(backend, vm.native_id).volume_ids
+    disks = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in item["BlockDeviceMappings"]}
+    made = {v["VolumeId"]: v for v in fresh.describe_volumes(VolumeIds=list(disks.values()))["Volumes"]}
+    # The boot disk is the AMI's root device; the hdd tier is made as st1 (the default volume_types).
+    assert (made[disks[item["RootDeviceName"]]]["Size"], vm.root_device) == (12, item["RootDeviceName"])
+    assert (made[disks["/dev/sdb"]]["Size"], made[disks["/dev/sdb"]]["VolumeType"]) == (5, "st1")
+    assert disks["/dev/sdb"] in machines.machine(backend, vm.native_id).volume_ids
+
+
+def test_tiers_are_made_as_the_mapped_volume_types(fresh: Any, moto: MotoServer, redis_client: redis.Redis) -> None:
+    b = make_backend(redis_client, options(moto, volume_types={"ssd": "gp3"}))
+    made = {t: b.create_volume(VolumeSpec(size_gb=4, zone="moto-1a", tier=t)) for t in VolumeTier}
+    ec2 = {v["VolumeId"]: v for v in fresh.describe_volumes()["Volumes"]}
+    assert {t: ec2[v.native_id]["VolumeType"] for t, v in made.items()} == {
+        VolumeTier.STANDARD: "standard",
+        VolumeTier.SSD: "gp3",
+        VolumeTier.HDD: "st1",
+        VolumeTier.IO: "io1",
+    }
+    assert ec2[made[VolumeTier.IO].native_id]["Iops"] == 200  # io1 needs provisioned IOPS: 50 per GiB
+    outside = fresh.create_volume(Size=1, AvailabilityZone="us-east-1a", VolumeType="sc1")["VolumeId"]
+    listed = {v.native_id: v.tier for v in b.list_volumes()}
+    assert {t: listed[v.native_id] for t, v in made.items()} == {t: t for t in VolumeTier}
+    assert listed[outside] == VolumeTier.HDD  # an EC2 type no option names reads as its tier
 
 
 def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fresh: Any) -> None:
@@ -309,30 +341,21 @@ def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fres
         backend.machine_user_data("i-0123456789abcdef0")
     for item in made["Instances"]:
         vm = listed[item["InstanceId"]]
-        assert (vm.name, vm.flavor_name, vm.memory_mb, vm.reservation) == (
-            "legacy",
-            "m5.large",
-            8192,
-            made["ReservationId"],
-        )
+        assert (vm.name, vm.flavor_name, vm.memory_mb) == ("legacy", "m5.large", 8192)
         assert vm.private_ip == item["PrivateIpAddress"] and vm.network_id == item["VpcId"]
     fresh.create_key_pair(KeyName="theirs")
     assert by_id(backend.list_key_pairs(), "theirs").key_type == "rsa"
 
 
 def test_limits_come_from_describe_account_attributes(backend: EC2Backend, fresh: Any) -> None:
-    wanted = ["max-instances", "vpc-max-elastic-ips", "vpc-max-security-groups-per-interface"]
+    wanted = ["max-instances", "vpc-max-elastic-ips"]
     # moto answers every attribute whatever AttributeNames asks (AWS: those named); the backend reads its own.
     answer = {
         a["AttributeName"]: int(a["AttributeValues"][0]["AttributeValue"])
         for a in fresh.describe_account_attributes(AttributeNames=wanted)["AccountAttributes"]
         if a["AttributeName"] in wanted
     }
-    assert backend.limits() == Limits(
-        max_machines=answer["max-instances"],
-        max_addresses=answer["vpc-max-elastic-ips"],
-        max_groups_per_interface=answer["vpc-max-security-groups-per-interface"],
-    )
+    assert backend.limits() == Limits(max_machines=answer["max-instances"], max_addresses=answer["vpc-max-elastic-ips"])
 
 
 def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) -> None:

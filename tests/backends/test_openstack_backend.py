@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import json
 import socket
 import subprocess
 import sys
@@ -41,18 +42,17 @@ from peers.openstack import (
     Keystone,
     Neutron,
     Nova,
+    ensure_venv,
     start_keystone,
     start_nova,
 )
 from peers.openstack.glance_peer import PAGE_SIZE
+from peers.openstack.venvs import python
 
 from backends.openstack import OpenStackBackend
-from backends.openstack import images as images_module
-from backends.openstack import security_groups as sg_module
-from backends.openstack import volumes as volumes_module
 from backends.openstack.backend import ALL_CAPABILITIES, COMPUTE_CAPABILITIES
 from backends.openstack.faults import translate
-from backends.openstack.machines import STATE_MAP, machine_state
+from backends.openstack.machines import NATIVE_STATES, NOVA_STATUSES, NOVA_TASKS, STATE_MAP, machine_state
 from backends.openstack.options import CHECKS, PROXIES
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices, Capability
@@ -76,8 +76,10 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Rule,
+    SecurityGroupSpec,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,8 +182,27 @@ def test_nova_states(status: str, task: str | None, state: MachineState) -> None
     assert machine_state(status, task) is state
 
 
-def test_state_map_reaches_every_canonical_state() -> None:
-    assert set(STATE_MAP.values()) == set(MachineState)
+NOVA_STATES_SCRIPT = """
+import json, warnings
+warnings.simplefilter("ignore")
+from nova.api.openstack import common
+from nova.compute import task_states
+statuses = {s for row in common._STATE_MAP.values() for s in row.values()} | {common.status_from_state("x")}
+tasks = {v for k, v in vars(task_states).items() if k.isupper() and isinstance(v, str)}
+print(json.dumps({"statuses": sorted(statuses), "tasks": sorted(tasks)}))
+"""
+
+
+def test_native_states_are_novas(nova: Nova) -> None:
+    """The statuses and task states the table reads are those the Nova we run has (its own modules say)."""
+    venv = ensure_venv("nova", print)
+    found = subprocess.run(
+        [str(python(venv)), "-c", NOVA_STATES_SCRIPT], capture_output=True, text=True, timeout=60, check=True
+    )
+    nova_has = json.loads(found.stdout.strip().splitlines()[-1])
+    assert set(nova_has["statuses"]) == NOVA_STATUSES
+    assert set(nova_has["tasks"]) >= NOVA_TASKS
+    assert set(STATE_MAP) == NATIVE_STATES == OpenStackBackend.NATIVE_STATES
 
 
 VALID = {"auth_url": "https://keystone.example.com:5000/v3", "username": "u", "password": "p", "project_name": "x"}
@@ -202,8 +223,9 @@ VALID = {"auth_url": "https://keystone.example.com:5000/v3", "username": "u", "p
         (VALID | {"endpoint_override": {"dns": "http://x"}}, "endpoint_override: unknown service 'dns'"),
         (VALID | {"endpoint_override": {"compute": "x"}}, "endpoint_override: compute: must be an http"),
         (VALID | {"region": "RegionOne"}, "region: unknown option"),
-        (VALID | {"volume_types": {"gp3": ""}}, "volume_types: must be a table"),
+        (VALID | {"volume_types": {"ssd": ""}}, "volume_types: must be a table"),
         (VALID | {"volume_types": ["ssd"]}, "volume_types: must be a table"),
+        (VALID | {"volume_types": {"gp3": "fast"}}, "volume_types: unknown key(s) 'gp3'"),
         (
             {"auth_url": VALID["auth_url"], "application_credential_secret": "s"},
             "application_credential_id: is required",
@@ -229,7 +251,7 @@ def test_valid_options() -> None:
         "endpoint_override": {"compute": "http://nova.example.com:8774/v2.1"},
         "network": "private",
         "floating_network": "public",
-        "volume_types": {"gp3": "ssd", "st1": "hdd"},
+        "volume_types": {"ssd": "fast", "hdd": "bulk"},
         "terminated_retention": 0,
         "delete_wait": 0,
     }
@@ -279,97 +301,6 @@ def test_faults_of_our_own_pass_through() -> None:
     assert translate(KeyError("flavor"), "machine") is None
 
 
-# Documents in the shapes of the API references (no peer serves Glance, Cinder or Neutron): the mapping
-# of the services the peer lacks is checked on them.
-GLANCE_IMAGE = {
-    "id": "1bea47ed-f6a9-463b-b423-14b9cca9ad27",
-    "name": "cirros-0.6.2",
-    "status": "active",
-    "visibility": "public",
-    "owner": "c4b4f9d7a5d34f6c8e3a1f0b2d9e8c7a",
-    "min_disk": 1,
-    "created_at": "2026-01-02T03:04:05Z",
-    "updated_at": "2026-01-02T03:04:06Z",
-    "architecture": "aarch64",
-    "os_distro": "cirros",
-    "instance_uuid": "9e4a5a2c-0f1e-4a8b-9c55-3f2e1d0c9b8a",
-}
-CINDER_VOLUME = {
-    "id": "6edbc2f4-1507-44f8-ac0d-eed1d2608d38",
-    "name": "data",
-    "description": None,
-    "status": "in-use",
-    "size": 2,
-    "availability_zone": "nova",
-    "created_at": "2026-01-02T03:04:05.000000",
-    "volume_type": "lvmdriver-1",
-    "snapshot_id": None,
-    "metadata": {"cloudgate_device": "/dev/sdf"},
-    "attachments": [
-        {
-            "server_id": "9e4a5a2c-0f1e-4a8b-9c55-3f2e1d0c9b8a",
-            "attachment_id": "a1",
-            "device": "/dev/vdb",
-            "attached_at": "2026-01-02T03:05:00.000000",
-        }
-    ],
-}
-NEUTRON_RULES = [
-    {"id": "r1", "direction": "egress", "ethertype": "IPv4", "protocol": None, "port_range_min": None,
-     "port_range_max": None, "remote_ip_prefix": None, "remote_group_id": None},
-    {"id": "r2", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22,
-     "port_range_max": 22, "remote_ip_prefix": "203.0.113.0/24", "remote_group_id": None},
-    {"id": "r3", "direction": "ingress", "ethertype": "IPv6", "protocol": "udp", "port_range_min": None,
-     "port_range_max": None, "remote_ip_prefix": None, "remote_group_id": "g2"},
-]  # fmt: skip
-
-
-def test_glance_image_mapping() -> None:
-    image = images_module._glance(GLANCE_IMAGE)
-    assert (image.state, image.public, image.architecture, image.os, image.min_disk_gb) == (
-        ImageState.AVAILABLE,
-        True,
-        "aarch64",
-        "cirros",
-        1,
-    )
-    assert image.source_machine_id == GLANCE_IMAGE["instance_uuid"] and image.owner == GLANCE_IMAGE["owner"]
-    assert images_module._glance({**GLANCE_IMAGE, "status": "queued"}).state is ImageState.PENDING
-
-
-def test_cinder_volume_mapping_keeps_the_ec2_device_name() -> None:
-    volume = volumes_module._to_volume(volumes_module.CINDER, CINDER_VOLUME, {})
-    assert (volume.state, volume.size_gb, volume.zone, volume.volume_type) == (
-        VolumeState.IN_USE,
-        2,
-        "nova",
-        "lvmdriver-1",
-    )
-    # With volume_types = {gp3 = "lvmdriver-1"}, the Cinder type reads as the canonical one.
-    assert volumes_module._to_volume(volumes_module.CINDER, CINDER_VOLUME, {"lvmdriver-1": "gp3"}).volume_type == "gp3"
-    (attachment,) = volume.attachments
-    assert (attachment.machine_id, attachment.device) == (CINDER_VOLUME["attachments"][0]["server_id"], "/dev/sdf")
-    proxied = {"id": "v", "status": "available", "size": 1, "displayName": "old", "availabilityZone": "nova",
-               "attachments": [{}]}  # fmt: skip
-    volume = volumes_module._to_volume(volumes_module.NOVA_PROXY, proxied, {})
-    assert (volume.name, volume.state, volume.attachments) == ("old", VolumeState.AVAILABLE, [])
-
-
-def test_neutron_rule_mapping_and_normalising() -> None:
-    rules = [sg_module._neutron_rule(r) for r in NEUTRON_RULES]
-    assert [r.key() for r in rules] == [
-        ("egress", "-1", None, None, "0.0.0.0/0", None),
-        ("ingress", "tcp", 22, 22, "203.0.113.0/24", None),
-        ("ingress", "udp", 0, 65535, None, "g2"),
-    ]
-    asked = Rule(direction="ingress", protocol="6", from_port=22, to_port=22, cidr="203.0.113.0/24")
-    assert sg_module.normalise(asked).key() == rules[1].key()
-    with raises(InvalidParameter, kind="rule", reason="port"):
-        sg_module.normalise(Rule(direction="ingress", protocol="tcp", from_port=80, to_port=70000, cidr="0.0.0.0/0"))
-    with raises(InvalidParameter, kind="rule", reason="protocol"):
-        sg_module.normalise(Rule(direction="ingress", protocol="gre", cidr="0.0.0.0/0"))
-
-
 # ---------------------------------------------------------------------------------------------------
 # Against the peers: identity, catalog, capabilities, isolation, faults
 # ---------------------------------------------------------------------------------------------------
@@ -417,7 +348,6 @@ def test_limits_are_the_project_quotas(
     proxied = make_backend(services, options(openstack_project, region_name=PROXY_REGION, nova_proxies=list(PROXIES)))
     defaults = direct.limits()
     assert defaults.max_machines == 10 and defaults.max_addresses == 50  # Nova's and Neutron's defaults
-    assert defaults.max_groups_per_interface is None  # OpenStack has no such limit
     admin = keystone.admin_session()
     project = openstack_project.project_id
     admin.put(f"{nova.url}/os-quota-sets/{project}", json={"quota_set": {"instances": 7}})
@@ -576,24 +506,35 @@ def test_a_server_paused_by_another_client_shows_paused_and_unpauses(
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 
 
+def test_rules_are_read_as_neutron_keeps_them(backend: OpenStackBackend) -> None:
+    """Protocol numbers are Neutron's names; one Neutron lacks is refused before it is asked."""
+    group = backend.create_security_group(SecurityGroupSpec(name="numbers", description="rules by number"))
+    asked = Rule(direction="ingress", protocol="6", from_port=22, to_port=22, cidr="203.0.113.0/24")
+    group = backend.authorize_rules(group.native_id, [asked])
+    assert ("ingress", "tcp", 22, 22, "203.0.113.0/24", None) in {r.key() for r in group.rules}
+    with raises(InvalidParameter, kind="rule", reason="protocol"):
+        backend.authorize_rules(group.native_id, [Rule(direction="ingress", protocol="gre", cidr="0.0.0.0/0")])
+    backend.delete_security_group(group.native_id)
+
+
 def cinder_volume(creds: Credentials, cinder: Cinder, volume_id: str) -> dict[str, Any] | None:
     """A volume as its project sees it straight from Cinder (None once it is gone), bypassing the backend."""
     response = creds.session().get(f"{cinder.url}/volumes/{volume_id}", raise_exc=False)
     return response.json()["volume"] if response.status_code == 200 else None
 
 
-def test_volume_types_map_to_cinder_types(
+def test_volume_tiers_map_to_cinder_types(
     cinder: Cinder, nova: Nova, openstack_project: Credentials, services: redis.Redis
 ) -> None:
-    b = make_backend(services, options(openstack_project, volume_types={"gp3": "ssd", "io2": "ssd", "st1": "hdd"}))
-    fast = b.create_volume(VolumeSpec(size_gb=1, volume_type="gp3", zone="nova"))
-    cold = b.create_volume(VolumeSpec(size_gb=1, volume_type="st1", zone="nova"))
-    other = b.create_volume(VolumeSpec(size_gb=1, volume_type="gp2", zone="nova"))  # unmapped: Cinder's default
+    b = make_backend(services, options(openstack_project, volume_types={"ssd": "ssd", "io": "ssd", "hdd": "hdd"}))
+    fast = b.create_volume(VolumeSpec(size_gb=1, tier=VolumeTier.SSD, zone="nova"))
+    cold = b.create_volume(VolumeSpec(size_gb=1, tier=VolumeTier.HDD, zone="nova"))
+    other = b.create_volume(VolumeSpec(size_gb=1, zone="nova"))  # standard, unmapped: Cinder's default type
     made = [cinder_volume(openstack_project, cinder, v.native_id)["volume_type"] for v in (fast, cold, other)]
     assert made == ["ssd", "hdd", "__DEFAULT__"]
-    # Read back, a Cinder type is the first canonical type mapped to it; an unmapped one keeps its name.
-    listed = {v.native_id: v.volume_type for v in b.list_volumes()}
-    assert [listed[v.native_id] for v in (fast, cold, other)] == ["gp3", "st1", "__DEFAULT__"]
+    # Read back, a Cinder type is the first tier mapped to it; an unmapped one is the standard tier.
+    listed = {v.native_id: v.tier for v in b.list_volumes()}
+    assert [listed[v.native_id] for v in (fast, cold, other)] == [VolumeTier.SSD, VolumeTier.HDD, VolumeTier.STANDARD]
     for v in (fast, cold, other):
         b.delete_volume(v.native_id)
 
@@ -601,16 +542,16 @@ def test_volume_types_map_to_cinder_types(
 def test_disks_at_launch_become_cinder_volumes(
     cinder: Cinder, nova: Nova, openstack_project: Credentials, services: redis.Redis
 ) -> None:
-    """EC2 block device mappings: a blank disk and one from a snapshot, made by Nova in Cinder, typed from
-    microversion 2.67, deleted with the server or kept, as each asks."""
-    b = make_backend(services, options(openstack_project, compute_microversion="2.67", volume_types={"gp3": "ssd"}))
+    """Disks at launch: a blank one and one from a snapshot, made by Nova in Cinder, typed from microversion
+    2.67, deleted with the server or kept, as each asks."""
+    b = make_backend(services, options(openstack_project, compute_microversion="2.67", volume_types={"ssd": "ssd"}))
     source = b.create_volume(VolumeSpec(size_gb=1, zone="nova"))
     settle(lambda: by_id(b.list_volumes(), source.native_id), lambda v: v.state == VolumeState.AVAILABLE)
     snapshot = b.create_snapshot(source.native_id, "seed")
     settle(lambda: by_id(b.list_snapshots(), snapshot.native_id), lambda s: s.state.value == "completed")
     disks = (
-        BlockDevice(device="/dev/sdb", size_gb=2, volume_type="gp3", delete_on_termination=True),
-        BlockDevice(device="/dev/sdc", snapshot_id=snapshot.native_id, delete_on_termination=False),
+        BlockDevice(device="/dev/vdb", size_gb=2, tier=VolumeTier.SSD, delete_on_termination=True),
+        BlockDevice(device="/dev/vdc", snapshot_id=snapshot.native_id, delete_on_termination=False),
     )
     vm = launch(b, block_devices=disks)
     assert len(vm.volume_ids) == 2

@@ -57,6 +57,7 @@ from translator.model import (
     Volume,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,6 +137,7 @@ def run_threads(n: int, fn: Callable[[int], Any]) -> list[Any]:
 def test_declares_everything_but_native_tags() -> None:
     assert SimulatorBackend.driver == "simulator"
     assert SimulatorBackend.capabilities == frozenset(Capability) - {Capability.NATIVE_TAGS}
+    # Every canonical state is one the simulated cloud really takes (error: a failed boot).
     assert set(SimulatorBackend.STATE_MAP.values()) == set(MachineState)
 
 
@@ -334,6 +336,16 @@ def test_fail_first_is_counted_across_workers(redis_client: redis.Redis) -> None
     assert len(two.list_key_pairs()) == 1
 
 
+def test_a_machine_that_fails_to_boot_is_in_error(redis_client: redis.Redis) -> None:
+    """The simulator's ``error`` state is real: a failed boot (faults.boot_failure_rate) ends there."""
+    b = make_backend(redis_client, faults={"boot_failure_rate": 1.0})
+    vm = launch(b, wait=False)[0]
+    failed = settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.ERROR)
+    assert "failed to boot" in failed.state_reason
+    b.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.TERMINATED)
+
+
 def test_down_fails_every_operation_before_it_starts(redis_client: redis.Redis) -> None:
     b = make_backend(redis_client, faults={"down": True})
     with pytest.raises(TransientBackendError):
@@ -489,8 +501,9 @@ def test_launch_details(backend: SimulatorBackend) -> None:
         key_name=None,
         user_data="#!/bin/sh",
         block_devices=(
-            BlockDevice(device="/dev/sdb", size_gb=10, volume_type="gp3", delete_on_termination=False),
-            BlockDevice(device="/dev/sdc", snapshot_id=snap.native_id),
+            BlockDevice(boot=True, size_gb=12, tier=VolumeTier.SSD),
+            BlockDevice(device="/dev/vdb", size_gb=10, tier=VolumeTier.IO, delete_on_termination=False),
+            BlockDevice(device="/dev/vdc", snapshot_id=snap.native_id),
         ),
     )
     subnet = next(s for s in backend.list_subnets() if s.zone == ZONES[0] and s.is_default)
@@ -503,8 +516,9 @@ def test_launch_details(backend: SimulatorBackend) -> None:
             by_id(backend.list_volumes(), v).attachments[0].device: by_id(backend.list_volumes(), v)
             for v in vm.volume_ids
         }
-        assert {d: v.size_gb for d, v in disks.items()} == {"/dev/sda1": 8, "/dev/sdb": 10, "/dev/sdc": 4}
-        assert disks["/dev/sdc"].snapshot_id == snap.native_id and disks["/dev/sdb"].volume_type == "gp3"
+        assert {d: v.size_gb for d, v in disks.items()} == {"/dev/sda1": 12, "/dev/vdb": 10, "/dev/vdc": 4}
+        assert disks["/dev/vdc"].snapshot_id == snap.native_id and disks["/dev/vdb"].tier == VolumeTier.IO
+        assert disks["/dev/sda1"].tier == VolumeTier.SSD and disks["/dev/vdc"].tier == VolumeTier.STANDARD
     assert by_id(backend.list_subnets(), subnet.native_id).available_ips == 4091 - 2
 
 
@@ -643,8 +657,8 @@ def test_volume_rules(backend: SimulatorBackend) -> None:
         backend.create_volume(VolumeSpec(size_gb=1, zone="mars-1a"))
     with raises(InvalidParameter, kind="volume", reason="size"):
         backend.create_volume(VolumeSpec(size_gb=0, zone=ZONES[0]))
-    with raises(InvalidParameter, kind="volume", reason="volume_type"):
-        backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], volume_type="floppy"))
+    with raises(InvalidParameter, kind="volume", reason="tier"):
+        backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], tier="floppy"))  # type: ignore[arg-type]
     with raises(NotFound, kind="snapshot"):
         backend.create_volume(VolumeSpec(snapshot_id="snap-missing", zone=ZONES[0]))
     vm, other = launch(backend, count=2)
@@ -744,8 +758,15 @@ def test_new_zone_gets_a_default_subnet(redis_client: redis.Redis) -> None:
 def test_network_rules(backend: SimulatorBackend) -> None:
     with raises(InvalidParameter, kind="network", reason="cidr"):
         backend.create_network(NetworkSpec(cidr="10.0.0.1/16"))
-    with raises(InvalidParameter, kind="network", reason="cidr"):
-        backend.create_network(NetworkSpec(cidr="10.0.0.0/8"))
+    with raises(InvalidParameter, kind="network", reason="cidr"):  # no room for a machine
+        backend.create_network(NetworkSpec(cidr="10.0.0.0/30"))
+    with raises(InvalidParameter, kind="network", reason="cidr"):  # IPv4 networks only
+        backend.create_network(NetworkSpec(cidr="fd00::/64"))
+    big = backend.create_network(NetworkSpec(cidr="10.0.0.0/8", name="big", description="a cloud takes any size"))
+    assert (big.cidr, big.description) == ("10.0.0.0/8", "a cloud takes any size")
+    with raises(InvalidParameter, kind="subnet", reason="cidr"):  # a subnet is inside its network
+        backend.create_subnet(SubnetSpec(network_id=big.native_id, cidr="192.168.0.0/24"))
+    backend.delete_network(big.native_id)
     net = backend.create_network(NetworkSpec(cidr="172.16.0.0/16"))
     assert any(g.name == "default" and g.network_id == net.native_id for g in backend.list_security_groups())
     group = backend.create_security_group(SecurityGroupSpec(name="x", description="", network_id=net.native_id))

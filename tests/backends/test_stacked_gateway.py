@@ -258,7 +258,7 @@ def test_a_retried_launch_is_one_launch(backend: EC2Backend, a: Any) -> None:
 def test_limits_are_a_s(backend: EC2Backend) -> None:
     """B reads A's DescribeAccountAttributes: A's simulator limit (the test gateways' max_machines = 1000),
     EC2's defaults where A's backend says nothing."""
-    assert backend.limits() == Limits(max_machines=1000, max_addresses=5, max_groups_per_interface=5)
+    assert backend.limits() == Limits(max_machines=1000, max_addresses=5)
 
 
 def test_hibernation_reaches_a(backend: EC2Backend, a: Any) -> None:

@@ -19,10 +19,10 @@ from translator.model import Limits, Machine, MachineState
 LimitsOf = Callable[[], Limits]
 Reader = Callable[[Call, LimitsOf], list[str]]
 
-#: Limit attribute -> the Limits field that gives it, and EC2's default for a new account, reported when the
-#: cloud behind says nothing (max-instances is documented as no longer meaningful anyway).
-LIMITS: dict[str, tuple[str, int]] = {
-    "vpc-max-security-groups-per-interface": ("max_groups_per_interface", 5),
+#: Limit attribute -> the Limits field that gives it (None: a limit only EC2 has), and EC2's default for a new
+#: account, reported when the cloud behind says nothing (max-instances is documented as no longer meaningful).
+LIMITS: dict[str, tuple[str | None, int]] = {
+    "vpc-max-security-groups-per-interface": (None, 5),
     "max-elastic-ips": ("max_addresses", 5),
     "max-instances": ("max_machines", 20),
     "vpc-max-elastic-ips": ("max_addresses", 5),
@@ -39,7 +39,7 @@ def _limit(name: str) -> Reader:
     field_name, default = LIMITS[name]
 
     def read(call: Call, limits: LimitsOf) -> list[str]:
-        value = getattr(limits(), field_name)
+        value = getattr(limits(), field_name) if field_name else None
         return [str(default if value is None else value)]
 
     return read

@@ -12,9 +12,9 @@ from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import apply, table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.vocabulary import association_id
 from translator.errors import Conflict
 from translator.identity import authorize
-from translator.ids import gateway_id
 from translator.model import Address
 
 DOMAIN = "vpc"
@@ -36,21 +36,6 @@ ADDRESS_FILTERS = table(
 
 #: DescribeAddressesAttribute knows no filters.
 NO_FILTERS = table({}, tags=False)
-
-
-def association_id(address: Address) -> str | None:
-    """The public ``eipassoc-`` id of an address's current association (None when not associated).
-
-    The canonical ``association_id`` is the backend's own value (a backend without one leaves it empty,
-    then the machine id stands in). Hashing it with the address's account (uuid5, as gateway ids are)
-    gives an id every worker computes alike with nothing stored, that changes with each new association
-    as on EC2, so a stale id is refused rather than undoing a later association. DisassociateAddress
-    resolves it by scanning the caller's addresses, which are few.
-    """
-    native = address.association_id or address.machine_id
-    if not native:
-        return None
-    return public_id("association", gateway_id(address.account, "association", f"{address.id}/{native}"))
 
 
 def _address(call: Call, a: Address) -> dict[str, Any]:

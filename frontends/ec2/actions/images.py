@@ -20,6 +20,7 @@ from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.vocabulary import network_performance, root_device
 from translator.model import Image, ImageSpec, ImageState
 
 #: canonical image state -> EC2 image state.
@@ -94,14 +95,14 @@ def _image(call: Call, img: Image) -> dict[str, Any]:
         "PlatformDetails": "Linux/UNIX",
         "UsageOperation": "RunInstances",
         "RootDeviceType": "ebs",
-        "RootDeviceName": img.root_device,
+        "RootDeviceName": root_device(img),
         "VirtualizationType": "hvm",
         "Hypervisor": "xen",
         "EnaSupport": True,
         "CreationDate": created.strftime("%Y-%m-%dT%H:%M:%S.000Z") if created else None,
         "BlockDeviceMappings": [
             {
-                "DeviceName": img.root_device,
+                "DeviceName": root_device(img),
                 "Ebs": {
                     "VolumeSize": max(img.min_disk_gb, 1),
                     "VolumeType": "gp3",
@@ -174,7 +175,7 @@ def describe_instance_types(call: Call, args: dict[str, Any]) -> dict[str, Any]:
                 "MemoryInfo": {"SizeInMiB": f.memory_mb},
                 "InstanceStorageSupported": False,
                 "EbsInfo": {"EbsOptimizedSupport": "default"},
-                "NetworkInfo": {"NetworkPerformance": f.network_performance},
+                "NetworkInfo": {"NetworkPerformance": network_performance(f.vcpus)},
             }
             for f in sorted(flavors, key=lambda f: (f.vcpus, f.memory_mb, f.name))
             if not wanted or f.name in wanted

@@ -18,6 +18,7 @@ from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
+from frontends.ec2.vocabulary import root_device
 from translator.model import Machine, MachineState, MachineUpdate
 
 # -- DescribeInstanceStatus ----------------------------------------------------------------------------
@@ -114,7 +115,7 @@ ATTRIBUTES: dict[str, Reader] = {
     "userData": _user_data_attribute,
     "disableApiTermination": lambda call, m: {"DisableApiTermination": {"Value": False}},
     "instanceInitiatedShutdownBehavior": lambda call, m: {"InstanceInitiatedShutdownBehavior": {"Value": "stop"}},
-    "rootDeviceName": lambda call, m: {"RootDeviceName": {"Value": m.root_device}},
+    "rootDeviceName": lambda call, m: {"RootDeviceName": {"Value": root_device(m)}},
     "blockDeviceMapping": lambda call, m: {"BlockDeviceMappings": block_device_mappings(m, Related.of(call, [m]))},
     "productCodes": lambda call, m: {"ProductCodes": []},
     "sourceDestCheck": lambda call, m: {"SourceDestCheck": {"Value": True}},

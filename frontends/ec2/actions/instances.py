@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from frontends.ec2.actions.base import Call, Handler, describe, reader, selected, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
@@ -11,11 +11,13 @@ from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import SortKey, refuse_with_ids
-from translator.ids import gateway_id, short_form
+from frontends.ec2.vocabulary import check_device, reservation_id, root_device, tier_of
+from translator.ids import short_form
 from translator.model import (
     ActionMethod,
     Attachment,
     BlockDevice,
+    Image,
     InterfaceState,
     Machine,
     MachineAction,
@@ -52,10 +54,6 @@ _SHUTDOWN_STATES = frozenset(
 def ec2_state(state: MachineState) -> dict[str, Any]:
     name, code = EC2_STATES[state]
     return {"Code": code, "Name": name}
-
-
-def reservation_id(machine: Machine) -> str:
-    return "r-" + gateway_id(machine.account, "reservation", machine.reservation or machine.id).replace("-", "")[:17]
 
 
 #: DescribeInstances filters (EC2 API reference) -> where each reads in an instance item.
@@ -174,7 +172,8 @@ class Related:
 
 def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     """The EBS volumes attached to an instance, root device first."""
-    attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != m.root_device, av[0].device))
+    root = root_device(m)
+    attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != root, av[0].device))
     return [
         {
             "DeviceName": a.device,
@@ -289,7 +288,7 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
         "PublicIpAddress": m.public_ip,
         "Architecture": m.architecture,
         "RootDeviceType": "ebs",
-        "RootDeviceName": m.root_device,
+        "RootDeviceName": root_device(m),
         "BlockDeviceMappings": block_device_mappings(m, related),
         "NetworkInterfaces": network_interfaces(m, groups, private_dns, owner),
         "SecurityGroups": groups,
@@ -368,9 +367,13 @@ def _group_ids(call: Call, args: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
-def block_devices(call: Call, mappings: list[dict[str, Any]]) -> tuple[BlockDevice, ...]:
-    """RunInstances' EBS mappings; instance-store (VirtualName) and NoDevice entries have no volume."""
+def block_devices(call: Call, image_id: str, mappings: list[dict[str, Any]]) -> tuple[BlockDevice, ...]:
+    """RunInstances' EBS mappings; instance-store (VirtualName) and NoDevice entries have no volume.
+
+    A mapping of the AMI's root device name (as DescribeImages shows it) resizes or retypes the boot disk.
+    """
     out = []
+    root: str | None = None
     for bdm in mappings:
         device = bdm.get("DeviceName")
         if not device:
@@ -378,16 +381,21 @@ def block_devices(call: Call, mappings: list[dict[str, Any]]) -> tuple[BlockDevi
         ebs = bdm.get("Ebs")
         if ebs is None or bdm.get("NoDevice") is not None or bdm.get("VirtualName"):
             continue
+        check_device(device)
+        if root is None:
+            root = root_device(cast(Image, call.translator.get(call.principal, "image", image_id)))
         snapshot = ebs.get("SnapshotId")
         size = ebs.get("VolumeSize")
-        if size is None and not snapshot:
+        boot = device == root
+        if size is None and not snapshot and not boot:
             raise EC2Error("InvalidBlockDeviceMapping", f"The device '{device}' needs a volume size or a snapshot id.")
         out.append(
             BlockDevice(
-                device=device,
+                device="" if boot else device,
+                boot=boot,
                 size_gb=size,
-                volume_type=ebs.get("VolumeType") or "gp2",
-                snapshot_id=resolve_ids(call.translator, "snapshot", [snapshot])[0] if snapshot else None,
+                tier=tier_of(ebs.get("VolumeType")),
+                snapshot_id=resolve_ids(call.translator, "snapshot", [snapshot])[0] if snapshot and not boot else None,
                 delete_on_termination=ebs.get("DeleteOnTermination", True),
             )
         )
@@ -440,7 +448,7 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         user_data=args.get("UserData"),
         zone=placement.get("AvailabilityZone"),
         subnet_id=resolve_ids(call.translator, "subnet", [subnet])[0] if subnet else None,
-        block_devices=block_devices(call, args.get("BlockDeviceMappings") or []),
+        block_devices=block_devices(call, image, args.get("BlockDeviceMappings") or []),
         hibernation=bool((args.get("HibernationOptions") or {}).get("Configured")),
         tags=tuple(spec_tags(args, "instance", also=RUN_INSTANCES_TAGGABLE).items()),
     )

@@ -7,20 +7,27 @@ is the default VPC, its per-zone default subnets are ``DefaultForAz``.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from frontends.ec2.actions.base import Call, Handler, by_created, describe, reader, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
+from frontends.ec2.vocabulary import check_range
 from translator.ids import gateway_id, short_form
 from translator.model import Network, NetworkSpec, NetworkState, Subnet, SubnetSpec
 
-#: canonical network/subnet state -> EC2 state. Every canonical state has a row.
-EC2_NETWORK_STATES: dict[NetworkState, str] = {
+#: canonical network state -> EC2 VPC state, and subnet state. Every canonical state has a row in each.
+EC2_VPC_STATES: dict[NetworkState, str] = {
     NetworkState.PENDING: "pending",
     NetworkState.AVAILABLE: "available",
+    NetworkState.ERROR: "pending",  # EC2 has no failed VPC: one the cloud failed to make never becomes available
+}
+EC2_SUBNET_STATES: dict[NetworkState, str] = {
+    NetworkState.PENDING: "pending",
+    NetworkState.AVAILABLE: "available",
+    NetworkState.ERROR: "failed",
 }
 
 #: No DHCP options set is what EC2 calls ``default``.
@@ -85,7 +92,7 @@ def _vpc(call: Call, n: Network) -> dict[str, Any]:
     return {
         "VpcId": public_id("network", n.id),
         "CidrBlock": n.cidr,
-        "State": EC2_NETWORK_STATES[n.state],
+        "State": EC2_VPC_STATES[n.state],
         "DhcpOptionsId": DHCP_OPTIONS,
         "OwnerId": call.account_id,
         "InstanceTenancy": "default",
@@ -106,7 +113,7 @@ def _subnet(call: Call, s: Subnet) -> dict[str, Any]:
         "SubnetArn": f"arn:aws:ec2:{call.region}:{call.account_id}:subnet/{sid}",
         "VpcId": public_id("network", s.network_id),
         "CidrBlock": s.cidr,
-        "State": EC2_NETWORK_STATES[s.state],
+        "State": EC2_SUBNET_STATES[s.state],
         "AvailabilityZone": s.zone,
         "AvailabilityZoneId": s.zone,  # as DescribeAvailabilityZones reports ZoneId
         "AvailableIpAddressCount": s.available_ips,
@@ -144,6 +151,7 @@ def create_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("AmazonProvidedIpv6CidrBlock") or args.get("Ipv6CidrBlock") or args.get("Ipv4IpamPoolId"):
         raise EC2Error("UnsupportedOperation", "Only an IPv4 CidrBlock can be given for a VPC here.")
     cidr = _cidr(args)
+    check_range("network", cidr)
     tags = spec_tags(args, "vpc")
     network = call.translator.create_network(
         call.principal, NetworkSpec(cidr=cidr, name=tags.get("Name", "")), call.region
@@ -172,6 +180,7 @@ def create_subnet(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         raise EC2Error("UnsupportedOperation", "Only an IPv4 CidrBlock can be given for a subnet here.")
     (network,) = resolve_ids(call.translator, "network", [args["VpcId"]])
     cidr = _cidr(args)
+    check_range("subnet", cidr, cast(Network, call.translator.get(call.principal, "network", network)).cidr)
     tags = spec_tags(args, "subnet")
     zone = args.get("AvailabilityZone") or args.get("AvailabilityZoneId")  # zone ids are zone names here
     spec = SubnetSpec(network_id=network, cidr=cidr, zone=zone, name=tags.get("Name", ""))

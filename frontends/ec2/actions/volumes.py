@@ -25,6 +25,7 @@ from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
+from frontends.ec2.vocabulary import TIER_NAMES, check_device, tier_of
 from translator.model import (
     Attachment,
     AttachmentState,
@@ -35,6 +36,7 @@ from translator.model import (
     Volume,
     VolumeSpec,
     VolumeState,
+    replace,
 )
 
 #: canonical state -> EC2 state name, one row per canonical state.
@@ -57,8 +59,6 @@ SNAPSHOT_STATES: dict[SnapshotState, str] = {
     SnapshotState.COMPLETED: "completed",
     SnapshotState.ERROR: "error",
 }
-#: EC2's CreateVolume default volume type.
-DEFAULT_VOLUME_TYPE = "gp2"
 #: MaxResults bounds (EC2 API reference): fewer than the low bound is refused, more than the high one
 #: is served as the high one (the AWS CLI itself sends MaxResults=1000 to DescribeVolumes).
 VOLUME_PAGE = (5, 500)
@@ -91,7 +91,7 @@ def _volume(v: Volume) -> dict[str, Any]:
         "State": VOLUME_STATES[v.state],
         "CreateTime": when(v.created),
         "Attachments": [_attachment(v, a) for a in v.attachments],
-        "VolumeType": v.volume_type,
+        "VolumeType": TIER_NAMES[v.tier],
         "Encrypted": False,
         "MultiAttachEnabled": False,
         "Tags": tag_list(v) or None,
@@ -203,7 +203,7 @@ def create_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     spec = VolumeSpec(
         size_gb=size,
         zone=zone,
-        volume_type=args.get("VolumeType") or DEFAULT_VOLUME_TYPE,
+        tier=tier_of(args.get("VolumeType")),
         snapshot_id=resolve_ids(call.translator, "snapshot", [snapshot])[0] if snapshot else None,
     )
     volume = call.translator.create_volume(call.principal, spec, call.region)
@@ -236,7 +236,7 @@ def delete_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 def attach_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     pid = _required(args, "VolumeId", "VolumeId")
     instance_pid = _required(args, "InstanceId", "InstanceId")
-    device = _required(args, "Device", "Device")
+    device = check_device(_required(args, "Device", "Device"))
     volume = _volume_of(call, pid)
     (machine_id,) = resolve_ids(call.translator, "machine", [instance_pid])
     machine = cast(Machine, call.translator.get(call.principal, "machine", machine_id))
@@ -253,6 +253,8 @@ def attach_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     found = next((a for a in updated.attachments if a.machine_id == machine_id), None)
     if found is None:  # a backend that reports the attachment later
         return _attachment(updated, Attachment(machine_id=machine_id, device=device), "attaching")
+    if not found.device:  # a cloud that names the device once it is attached
+        found = replace(found, device=device)
     return _attachment(updated, found)
 
 

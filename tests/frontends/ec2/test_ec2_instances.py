@@ -564,3 +564,19 @@ def test_hibernation(ec2: Any) -> None:
     ec2.start_instances(InstanceIds=[iid])
     ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_ec2_only_attributes_are_derived_from_the_machine(ec2: Any) -> None:
+    """Network performance from the size, one reservation per launch, the AMI's root device on the instance."""
+    types = {
+        t["InstanceType"]: t["NetworkInfo"]["NetworkPerformance"]
+        for t in ec2.describe_instance_types()["InstanceTypes"]
+    }
+    assert (types["t3.micro"], types["c5.xlarge"]) == ("Up to 5 Gigabit", "Up to 10 Gigabit")  # 2 and 4 vCPUs
+    suite = unique("derived")
+    pair, single = launch(ec2, count=2, tag=suite), launch(ec2, tag=suite)
+    reservations = ec2.describe_instances(InstanceIds=ids_of(pair + single))["Reservations"]
+    assert sorted(len(r["Instances"]) for r in reservations) == [1, 2]
+    (image,) = ec2.describe_images(ImageIds=[image_id(ec2)])["Images"]
+    assert {i["RootDeviceName"] for i in pair + single} == {image["RootDeviceName"]}
+    ec2.terminate_instances(InstanceIds=ids_of(pair + single))
