@@ -31,6 +31,7 @@ from translator.model import (
     MachineSpec,
     MachineUpdate,
     Network,
+    NetworkAction,
     NetworkInterface,
     NetworkSpec,
     Rule,
@@ -69,6 +70,8 @@ class Capability(StrEnum):
     #: ActionMethod.HARD with STOP (power cut) and REBOOT (reset).
     STOP_HARD = "stop_hard"
     REBOOT_HARD = "reboot_hard"
+    #: act_on_network: a network taken down (no traffic) and up again.
+    NETWORK_UP_DOWN = "network_up_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +228,11 @@ class Backend:
 
     def delete_network(self, native_id: str) -> None:
         raise self._unsupported("network deletion")
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        """Optional (NETWORK_UP_DOWN). Take a network down (state DOWN: its interfaces carry no traffic) or up
+        again; the network after (already there: as it is). NotFound for the network."""
+        raise self._unsupported("network up and down")
 
     def list_subnets(self) -> list[Subnet]:
         raise self._unsupported("networks")

@@ -47,6 +47,7 @@ OPERATIONS: dict[str, Operation] = {
     "delete_snapshot": Operation(Capability.SNAPSHOTS, ("snapshot",)),
     "create_network": Operation(Capability.NETWORK_CREATE, ("network", "security_group")),
     "delete_network": Operation(Capability.NETWORK_CREATE, ("network", "security_group")),
+    "act_on_network": Operation(Capability.NETWORK_UP_DOWN, ("network", "subnet", "machine")),
     "create_subnet": Operation(Capability.NETWORK_CREATE, ("subnet",)),
     "delete_subnet": Operation(Capability.NETWORK_CREATE, ("subnet",)),
     "allocate_address": Operation(Capability.ADDRESSES, ("address",)),

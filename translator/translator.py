@@ -251,6 +251,14 @@ class Translator:
         self.mutator.on(principal, "network", gid, "delete_network")
         self.tags.forget(principal, "network", gid)
 
+    def act_on_network(self, principal: Principal, gid: str, action: model.NetworkAction | str) -> model.Network:
+        """Take a network down or bring it up again, where its cloud can."""
+        try:
+            action = model.NetworkAction(action)
+        except ValueError:
+            raise InvalidParameter(f"Unknown network action '{action}'.", kind="network", reason="action") from None
+        return self.mutator.on(principal, "network", gid, "act_on_network", action)
+
     def create_subnet(self, principal: Principal, spec: model.SubnetSpec) -> model.Subnet:
         ((account, _),) = self.routing.locate(principal, "network", [spec.network_id])
         native_spec = self.routing.native_refs(principal, account, spec)

@@ -73,7 +73,7 @@ TOKENS_KEPT = 64
 
 
 #: What EC2 cannot do, or what moto (the cloud it is tested against) does not keep.
-UNSUPPORTED = frozenset({Capability.MACHINE_PAUSE, Capability.REBOOT_HARD})
+UNSUPPORTED = frozenset({Capability.MACHINE_PAUSE, Capability.REBOOT_HARD, Capability.NETWORK_UP_DOWN})
 
 
 class EC2Backend(Backend):
@@ -81,7 +81,7 @@ class EC2Backend(Backend):
 
     driver: ClassVar[str] = "ec2"
     #: Suspending is hibernating (for instances launched with hibernation). Tags are EC2's own (NATIVE_TAGS).
-    #: EC2 has no paused state and no hard reboot (a hard stop is StopInstances' Force).
+    #: EC2 has no paused state, no hard reboot (a hard stop is StopInstances' Force), no VPC that is down.
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - UNSUPPORTED
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = mapping.NATIVE_STATES

@@ -44,6 +44,7 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkAction,
     NetworkInterface,
     NetworkSpec,
     Rule,
@@ -81,6 +82,7 @@ CAPABILITIES: Mapping[Capability, tuple[str, str | None]] = {
     Capability.ADDRESSES: ("network", "floating_ips"),
     Capability.SECURITY_GROUPS: ("network", "security_groups"),
     Capability.EGRESS_RULES: ("network", None),
+    Capability.NETWORK_UP_DOWN: ("network", None),
 }
 #: Everything this backend can ever do (tags live in the translator's Redis).
 ALL_CAPABILITIES = COMPUTE_CAPABILITIES | frozenset(CAPABILITIES)
@@ -225,6 +227,9 @@ class OpenStackBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self, native_id)
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        return network.act_on_network(self, native_id, action)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self)

@@ -29,6 +29,7 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkAction,
     NetworkInterface,
     NetworkSpec,
     Rule,
@@ -144,6 +145,9 @@ class SimulatorBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self.sim, native_id)
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        return network.act_on_network(self.sim, native_id, action)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self.sim)

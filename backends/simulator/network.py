@@ -7,12 +7,23 @@ lazily and idempotently, with ids derived from the account, so concurrent worker
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from backends.simulator import security_groups
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
-from translator.model import Address, Machine, MachineState, Network, NetworkSpec, Subnet, SubnetSpec
+from translator.model import (
+    Address,
+    InterfaceState,
+    Machine,
+    MachineState,
+    Network,
+    NetworkAction,
+    NetworkSpec,
+    NetworkState,
+    Subnet,
+    SubnetSpec,
+)
 
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_SUBNET_PREFIX = 20
@@ -199,6 +210,35 @@ def delete_network(sim: Sim, native_id: str) -> None:
         tx.delete("network", native_id)
 
     sim.store.transact(run)
+
+
+#: What a network action leaves a network in, and its machines' interfaces on it.
+NETWORK_ACTIONS: Mapping[NetworkAction, tuple[NetworkState, InterfaceState]] = {
+    NetworkAction.UP: (NetworkState.AVAILABLE, InterfaceState.ACTIVE),
+    NetworkAction.DOWN: (NetworkState.DOWN, InterfaceState.INACTIVE),
+}
+
+
+def act_on_network(sim: Sim, native_id: str, action: NetworkAction) -> Network:
+    """Take a network down or up, and with it the link of every interface on it (in one transaction)."""
+    state, link = NETWORK_ACTIONS[action]
+
+    def run(tx: Tx) -> Network:
+        rec = tx.require("network", native_id)
+        if rec.obj.state is state:
+            return rec.obj
+        rec.obj.state, rec.obj.updated = state, tx.now
+        tx.put("network", rec)
+        for m in tx.all("machine"):
+            on_it = [i for i in m.obj.interfaces if i.network_id == native_id]
+            for nic in on_it:
+                nic.state = link
+            if on_it:
+                m.obj.updated = tx.now
+                tx.put("machine", m)
+        return rec.obj
+
+    return sim.store.transact(run)
 
 
 def list_subnets(sim: Sim) -> list[Subnet]:

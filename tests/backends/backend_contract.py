@@ -30,7 +30,9 @@ from translator.model import (
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkAction,
     NetworkSpec,
+    NetworkState,
     Rule,
     SecurityGroupSpec,
     SnapshotState,
@@ -489,6 +491,19 @@ class BackendContract:
             backend.delete_network(net.native_id)
         with raises(NotFound, kind="network"):
             backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.2.0/24"))
+
+    def test_network_down_and_up(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS, Capability.NETWORK_CREATE, Capability.NETWORK_UP_DOWN)
+        net = backend.create_network(NetworkSpec(cidr="10.50.0.0/16", name="switched"))
+        state = lambda: by_id(backend.list_networks(), net.native_id).state  # noqa: E731
+        backend.act_on_network(net.native_id, NetworkAction.DOWN)
+        settle(state, lambda s: s == NetworkState.DOWN)
+        assert backend.act_on_network(net.native_id, NetworkAction.DOWN).state == NetworkState.DOWN
+        backend.act_on_network(net.native_id, NetworkAction.UP)
+        settle(state, lambda s: s == NetworkState.AVAILABLE)
+        backend.delete_network(net.native_id)
+        with raises(NotFound, kind="network"):
+            backend.act_on_network(net.native_id, NetworkAction.UP)
 
     # -- images ----------------------------------------------------------------------------------
     def test_create_image_from_machine(self, backend: Backend) -> None:

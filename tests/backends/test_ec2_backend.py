@@ -601,9 +601,11 @@ def test_what_ec2_cannot_do_is_refused_before_ec2_is_asked(
     flavor = next(f for f in translator.list(who, "flavor") if f.name == "t3.micro")
     (machine,) = translator.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id))
     settle(lambda: translator.get(who, "machine", machine.id).state, lambda s: s == MachineState.RUNNING)
+    translator.list(who, "network")  # ids are learned from listings of their own kind
     refused = [
         (lambda: translator.act_on_machine(who, machine.id, MachineAction.PAUSE), "machine_pause"),
         (lambda: translator.act_on_machine(who, machine.id, MachineAction.REBOOT, "hard"), "reboot_hard"),
+        (lambda: translator.act_on_network(who, machine.network_id, "down"), "network_up_down"),
     ]
     for call, capability in refused:
         with raises(Unsupported, reason=capability):

@@ -43,12 +43,14 @@ from translator.model import (
     ImageSpec,
     ImageState,
     InterfaceSpec,
+    InterfaceState,
     KeyPairMaterial,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkAction,
     NetworkSpec,
     Rule,
     SecurityGroupSpec,
@@ -839,6 +841,18 @@ def test_a_machine_recorded_before_interfaces_shows_its_primary(
     assert (old.subnet_id, old.private_ip) == (vm.subnet_id, vm.private_ip)
     # its address stays taken: the next machine on that subnet gets another one
     assert launch(backend, zone=vm.zone)[0].private_ip != vm.private_ip
+
+
+def test_a_network_down_takes_its_interfaces_down(backend: SimulatorBackend) -> None:
+    vm = launch(backend)[0]
+    backend.act_on_network(vm.network_id, NetworkAction.DOWN)
+    assert [i.state for i in by_id(backend.list_machines(), vm.native_id).interfaces] == [InterfaceState.INACTIVE]
+    # what is launched or attached there meanwhile is down too, until the network is up again
+    other = launch(backend)[0]
+    assert other.interfaces[0].state == InterfaceState.INACTIVE
+    backend.act_on_network(vm.network_id, NetworkAction.UP)
+    for m in (vm, other):
+        assert [i.state for i in by_id(backend.list_machines(), m.native_id).interfaces] == [InterfaceState.ACTIVE]
 
 
 def test_address_pool_exhaustion(backend: SimulatorBackend) -> None:

@@ -12,7 +12,17 @@ from gateway.app import Runtime, build_runtime, seed_identity
 from gateway.config import parse
 from translator.errors import CloudgateError, Forbidden, InvalidParameter, NotFound
 from translator.ids import gateway_id
-from translator.model import ActionMethod, InterfaceSpec, MachineAction, MachineSpec, MachineState, Principal
+from translator.model import (
+    ActionMethod,
+    InterfaceSpec,
+    InterfaceState,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    NetworkAction,
+    NetworkState,
+    Principal,
+)
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
 OTHER = Principal(user="o", tenant="other", role="admin")
@@ -74,6 +84,18 @@ def test_interfaces_carry_gateway_ids_and_references_are_the_callers(runtime: Ru
     assert [i.id for i in t.get(DEMO, "machine", vm.id).interfaces] == [primary.id]
     (job, *_) = t.list_jobs(DEMO)
     assert job.operation == "detach_interface" and job.target_ids == [vm.id]
+
+
+def test_network_actions(runtime: Runtime) -> None:
+    t = runtime.translator
+    vm = launch(runtime)
+    t.list(DEMO, "network")
+    assert t.act_on_network(DEMO, vm.network_id, "down").state == NetworkState.DOWN
+    assert t.get(DEMO, "network", vm.network_id).state == NetworkState.DOWN
+    assert t.get(DEMO, "machine", vm.id).interfaces[0].state == InterfaceState.INACTIVE
+    refused(InvalidParameter, lambda: t.act_on_network(DEMO, vm.network_id, "sideways"), reason="action")
+    refused(NotFound, lambda: t.act_on_network(OTHER, vm.network_id, "up"), kind="network")
+    assert t.act_on_network(DEMO, vm.network_id, NetworkAction.UP).state == NetworkState.AVAILABLE
 
 
 def test_action_methods(runtime: Runtime) -> None:
