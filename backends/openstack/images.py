@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from backends.openstack.machines import get_server, parse_time
 from backends.openstack.session import PROXY_MICROVERSION
 from backends.openstack.settle import settle
-from translator.errors import Conflict, NotFound
+from translator.errors import NotFound
 from translator.model import Flavor, Image, ImageSpec, ImageState
 
 if TYPE_CHECKING:
@@ -104,12 +104,9 @@ def find_image(b: OpenStackBackend, native_id: str) -> Image | None:
 
 
 def create_image(b: OpenStackBackend, spec: ImageSpec) -> Image:
-    """A snapshot of a server (Nova's createImage); names are unique per project, as EC2's are per account."""
+    """A snapshot of a server (Nova's createImage); Glance takes any name, a used one included."""
     server = get_server(b, spec.machine_id)
     project = b.cloud.project_id()
-    taken = [i for i in list_images(b) if i.name == spec.name and (not i.owner or i.owner == project)]
-    if any(i.state is not ImageState.DEREGISTERED for i in taken):
-        raise Conflict(f"An image named '{spec.name}' already exists.", kind="image", reason="duplicate")
     body: dict[str, Any] = {"name": spec.name}
     if spec.description:
         body["metadata"] = {"description": spec.description}

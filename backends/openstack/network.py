@@ -134,10 +134,7 @@ def create_network(b: OpenStackBackend, spec: NetworkSpec) -> Network:
 
 
 def delete_network(b: OpenStackBackend, native_id: str) -> None:
-    """EC2 wants a VPC's subnets gone first; Neutron would delete them along."""
-    _net(b, "GET", f"/networks/{native_id}", "network", "get network")
-    if any(s["network_id"] == native_id for s in _neutron_subnets(b)):
-        raise Conflict(f"The network '{native_id}' still has subnets.", kind="network", reason="dependency")
+    """Neutron deletes a network's subnets along with it, and refuses while ports (machines) use it."""
     _net(b, "DELETE", f"/networks/{native_id}", "network", "delete network")
 
 
@@ -346,10 +343,8 @@ def disassociate_address(b: OpenStackBackend, native_id: str) -> Address:
 
 
 def release_address(b: OpenStackBackend, native_id: str) -> None:
-    """EC2 refuses to release an associated address (``InvalidIPAddress.InUse``); Neutron would not."""
-    address = _address(b, native_id)
-    if address.machine_id is not None:
-        raise Conflict(f"The address '{address.public_ip}' is associated.", kind="address", reason="in_use")
+    """Released even while associated, as Neutron (and Nova's proxy) do."""
+    _address(b, native_id)
     if _neutron(b):
         _net(b, "DELETE", f"/floatingips/{native_id}", "address", "release address")
     else:

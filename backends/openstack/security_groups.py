@@ -2,8 +2,8 @@
 proxy (microversion 2.35; ingress only, so no EGRESS_RULES then).
 
 REST through the keystoneauth1 session: libcloud maps rules to its own objects without their direction
-or ether type, and reaches Neutron only through its own catalog lookup. EC2's rules are enforced here
-where OpenStack is laxer: group names are unique, duplicate rules and missing ones are errors.
+or ether type, and reaches Neutron only through its own catalog lookup. Group names are kept unique (Nova
+names a server's groups by name); a duplicate rule and a missing one are errors, as Neutron has them.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def _rest(b: OpenStackBackend, method: str, path: str, kind: str, what: str, bod
 
 
 def create_security_group(b: OpenStackBackend, spec: SecurityGroupSpec) -> SecurityGroup:
+    """Names are unique here though Neutron's are not: Nova names a server's groups by name only."""
     if any(g.name == spec.name for g in list_security_groups(b)):
         raise Conflict(f"The security group '{spec.name}' already exists.", kind="security_group", reason="duplicate")
     body = {"security_group": {"name": spec.name, "description": spec.description}}

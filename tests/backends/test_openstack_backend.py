@@ -182,29 +182,6 @@ def test_nova_states(status: str, task: str | None, state: MachineState) -> None
     assert machine_state(status, task) is state
 
 
-NOVA_STATES_SCRIPT = """
-import json, warnings
-warnings.simplefilter("ignore")
-from nova.api.openstack import common
-from nova.compute import task_states
-statuses = {s for row in common._STATE_MAP.values() for s in row.values()} | {common.status_from_state("x")}
-tasks = {v for k, v in vars(task_states).items() if k.isupper() and isinstance(v, str)}
-print(json.dumps({"statuses": sorted(statuses), "tasks": sorted(tasks)}))
-"""
-
-
-def test_native_states_are_novas(nova: Nova) -> None:
-    """The statuses and task states the table reads are those the Nova we run has (its own modules say)."""
-    venv = ensure_venv("nova", print)
-    found = subprocess.run(
-        [str(python(venv)), "-c", NOVA_STATES_SCRIPT], capture_output=True, text=True, timeout=60, check=True
-    )
-    nova_has = json.loads(found.stdout.strip().splitlines()[-1])
-    assert set(nova_has["statuses"]) == NOVA_STATUSES
-    assert set(nova_has["tasks"]) >= NOVA_TASKS
-    assert set(STATE_MAP) == NATIVE_STATES == OpenStackBackend.NATIVE_STATES
-
-
 VALID = {"auth_url": "https://keystone.example.com:5000/v3", "username": "u", "password": "p", "project_name": "x"}
 
 
@@ -323,6 +300,29 @@ def image_id(b: OpenStackBackend) -> str:
 def launch(b: OpenStackBackend, **spec: Any) -> Any:
     made = b.create_machines(MachineSpec(**({"image_id": image_id(b), "flavor_id": "1"} | spec)))[0]
     return wait_state(b, made.native_id, MachineState.RUNNING)
+
+
+NOVA_STATES_SCRIPT = """
+import json, warnings
+warnings.simplefilter("ignore")
+from nova.api.openstack import common
+from nova.compute import task_states
+statuses = {s for row in common._STATE_MAP.values() for s in row.values()} | {common.status_from_state("x")}
+tasks = {v for k, v in vars(task_states).items() if k.isupper() and isinstance(v, str)}
+print(json.dumps({"statuses": sorted(statuses), "tasks": sorted(tasks)}))
+"""
+
+
+def test_native_states_are_novas(nova: Nova) -> None:
+    """The statuses and task states the table reads are those the Nova we run has (its own modules say)."""
+    venv = ensure_venv("nova", print)
+    found = subprocess.run(
+        [str(python(venv)), "-c", NOVA_STATES_SCRIPT], capture_output=True, text=True, timeout=60, check=True
+    )
+    nova_has = json.loads(found.stdout.strip().splitlines()[-1])
+    assert set(nova_has["statuses"]) == NOVA_STATUSES
+    assert set(nova_has["tasks"]) >= NOVA_TASKS
+    assert set(STATE_MAP) == NATIVE_STATES == OpenStackBackend.NATIVE_STATES
 
 
 def test_capabilities_follow_the_catalog(nova: Nova, openstack_project: Credentials, services: redis.Redis) -> None:
@@ -514,6 +514,8 @@ def test_rules_are_read_as_neutron_keeps_them(backend: OpenStackBackend) -> None
     assert ("ingress", "tcp", 22, 22, "203.0.113.0/24", None) in {r.key() for r in group.rules}
     with raises(InvalidParameter, kind="rule", reason="protocol"):
         backend.authorize_rules(group.native_id, [Rule(direction="ingress", protocol="gre", cidr="0.0.0.0/0")])
+    with raises(Conflict, kind="security_group", reason="duplicate"):  # Nova names a server's groups by name
+        backend.create_security_group(SecurityGroupSpec(name="numbers", description="again"))
     backend.delete_security_group(group.native_id)
 
 

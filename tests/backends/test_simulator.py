@@ -638,12 +638,11 @@ def test_console_output_names_machine_and_ip(backend: SimulatorBackend) -> None:
 
 
 def test_listing_a_thousand_machines(redis_client: redis.Redis) -> None:
+    """One launch of a thousand, each its own address; how fast they list is bench/bench_simulator.py's."""
     b = make_backend(redis_client, max_machines=1000, boot_delay=0)
     b.create_machines(MachineSpec(image_id=UBUNTU, flavor_id="t3.micro", count=1000))
-    start = time.perf_counter()
     listed = b.list_machines()
     assert len(listed) == 1000 and len({m.private_ip for m in listed}) == 1000
-    assert time.perf_counter() - start < 1.0
     assert all(m.state == MachineState.RUNNING for m in listed)
 
 
@@ -777,6 +776,33 @@ def test_network_rules(backend: SimulatorBackend) -> None:
     backend.delete_security_group(group.native_id)
     backend.delete_network(net.native_id)
     assert all(g.network_id != net.native_id for g in backend.list_security_groups())
+
+
+def test_what_the_simulated_cloud_refuses(backend: SimulatorBackend) -> None:
+    """Rules of the simulator's own (EC2's, which the contract leaves to each cloud)."""
+    vm = launch(backend)[0]
+    group = backend.create_security_group(SecurityGroupSpec(name="twice", description="one"))
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="twice", description="two"))
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="named-once"))
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.create_image(ImageSpec(machine_id=vm.native_id, name="named-once"))
+    address = backend.associate_address(backend.allocate_address().native_id, vm.native_id)
+    with raises(Conflict, kind="address", reason="in_use"):
+        backend.release_address(address.native_id)
+    net = backend.create_network(NetworkSpec(cidr="10.50.0.0/16"))
+    sub = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.50.1.0/24", zone=ZONES[0]))
+    with raises(Conflict, kind="network", reason="dependency"):
+        backend.delete_network(net.native_id)
+    for undo in (
+        lambda: backend.delete_subnet(sub.native_id),
+        lambda: backend.delete_network(net.native_id),
+        lambda: backend.disassociate_address(address.native_id),
+        lambda: backend.release_address(address.native_id),
+        lambda: backend.delete_image(image.native_id),
+        lambda: backend.delete_security_group(group.native_id),
+    ):
+        undo()
 
 
 def test_address_moves_between_machines(backend: SimulatorBackend) -> None:

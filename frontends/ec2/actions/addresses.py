@@ -150,8 +150,11 @@ def disassociate_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def release_address(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    """An associated address is refused: the translator's Conflict(address, in_use) is InvalidIPAddress.InUse."""
-    call.translator.release_address(call.principal, _one(call, args).id)
+    """EC2 refuses to release an associated address (not every cloud does); so does a backend's Conflict."""
+    address = _one(call, args)
+    if address.machine_id:
+        raise EC2Error("InvalidIPAddress.InUse", f"Address {address.public_ip} is in use.")
+    call.translator.release_address(call.principal, address.id)
     return {}
 
 

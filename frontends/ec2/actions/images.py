@@ -141,6 +141,13 @@ def create_image(call: Call, args: dict[str, Any]) -> dict[str, Any]:
             "'(', ')', '.', '-', '/', '_', '[', ']', '@', ' ' and apostrophes",
         )
     (machine,) = resolve_ids(call.translator, "machine", [args["InstanceId"]])
+    # EC2's rule (not every cloud's): an account's AMI names are unique.
+    images = call.translator.list(call.principal, "image", call.region)
+    taken = next((i for i in images if i.name == name and _owner(call, i) == call.account_id), None)
+    if taken is not None and taken.state != ImageState.DEREGISTERED:
+        raise EC2Error(
+            "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {public_id('image', taken.id)}"
+        )
     spec = ImageSpec(machine_id=machine, name=name, description=args.get("Description") or "")
     image = call.translator.create_image(call.principal, spec)
     tags = spec_tags(args, "image", also=("snapshot",))

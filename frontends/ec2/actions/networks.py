@@ -163,8 +163,11 @@ def create_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_vpc(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    """Subnets or instances left in the VPC: the translator's Conflict is DependencyViolation."""
+    """Subnets left in the VPC are EC2's DependencyViolation (some clouds delete them along); so is whatever
+    else the cloud refuses to delete it with (the translator's Conflict)."""
     (gid,) = resolve_ids(call.translator, "network", [args["VpcId"]])
+    if any(s.network_id == gid for s in call.translator.list(call.principal, "subnet", call.region)):
+        raise EC2Error("DependencyViolation", f"The vpc '{args['VpcId']}' has dependencies and cannot be deleted.")
     call.translator.delete_network(call.principal, gid)
     return {}
 
