@@ -22,6 +22,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
@@ -34,14 +35,17 @@ from translator.model import (
     NetworkAction,
     NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
     Zone,
 )
 
@@ -72,6 +76,13 @@ class Capability(StrEnum):
     REBOOT_HARD = "reboot_hard"
     #: act_on_network: a network taken down (no traffic) and up again.
     NETWORK_UP_DOWN = "network_up_down"
+    #: update_volume (its name, description), and with VOLUME_RESIZE its size too.
+    VOLUME_UPDATE = "volume_update"
+    VOLUME_RESIZE = "volume_resize"
+    #: update_network, update_image, update_security_group: names and descriptions.
+    NETWORK_UPDATE = "network_update"
+    IMAGE_UPDATE = "image_update"
+    SECURITY_GROUP_UPDATE = "security_group_update"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,11 @@ class Backend:
     def delete_image(self, native_id: str) -> None:
         raise self._unsupported("image deletion")
 
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        """Optional (IMAGE_UPDATE). Change the name and/or description of one of the account's images (None: left
+        alone); the image after. NotFound; Forbidden for an image the account does not own."""
+        raise self._unsupported("image updates")
+
     def list_flavors(self) -> list[Flavor]:
         raise self._unsupported("flavors")
 
@@ -201,6 +217,13 @@ class Backend:
 
     def delete_volume(self, native_id: str) -> None:
         raise self._unsupported("volumes")
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        """Optional (VOLUME_UPDATE; a size needs VOLUME_RESIZE). Rename, describe, or grow a volume (None: left
+        alone); the volume after (a resize may still be under way). NotFound; InvalidParameter(reason="size") for a
+        smaller size; Conflict(reason="state") where the cloud resizes only some states; Unsupported(reason=field)
+        for a field the cloud does not keep, before any change."""
+        raise self._unsupported("volume updates")
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         """Attach as ``device``, or as a device the backend or its cloud picks (None); the volume, whose attachment
@@ -228,6 +251,11 @@ class Backend:
 
     def delete_network(self, native_id: str) -> None:
         raise self._unsupported("network deletion")
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        """Optional (NETWORK_UPDATE). Rename or describe a network (None: left alone); the network after. NotFound;
+        Unsupported(reason=field) for a field the cloud does not keep, before any change."""
+        raise self._unsupported("network updates")
 
     def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
         """Optional (NETWORK_UP_DOWN). Take a network down (state DOWN: its interfaces carry no traffic) or up
@@ -281,6 +309,12 @@ class Backend:
 
     def delete_security_group(self, native_id: str) -> None:
         raise self._unsupported("security groups")
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        """Optional (SECURITY_GROUP_UPDATE). Change a group's description and, where the cloud allows, its name
+        (None: left alone); the group after. NotFound; Conflict(reason="duplicate") for a name taken in its network,
+        Conflict(reason="default") for renaming a network's default group."""
+        raise self._unsupported("security group updates")
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         raise self._unsupported("security groups")

@@ -211,6 +211,10 @@ class Translator:
         native_spec = self.routing.native_refs(principal, account, spec)
         return self.mutator.mutate(principal, account, "create_image", "image", [], native_spec)
 
+    def update_image(self, principal: Principal, gid: str, update: model.ImageUpdate) -> model.Image:
+        """Rename or describe an image of the caller's."""
+        return self.mutator.on(principal, "image", gid, "update_image", update)
+
     def delete_image(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "image", gid, "delete_image")
         self.tags.forget(principal, "image", gid)
@@ -220,6 +224,14 @@ class Translator:
         account = self.account(principal, region)
         native_spec = self.routing.native_refs(principal, account, spec)
         return self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)
+
+    def update_volume(self, principal: Principal, gid: str, update: model.VolumeUpdate) -> model.Volume:
+        """Rename, describe or grow a volume (a size needs VOLUME_RESIZE besides VOLUME_UPDATE)."""
+        if update.size_gb is not None and update.size_gb < 1:
+            raise InvalidParameter(f"The size {update.size_gb} GiB is not a volume size.", kind="volume", reason="size")
+        needs = Capability.VOLUME_RESIZE if update.size_gb is not None else None
+        ((account, native),) = self.routing.locate(principal, "volume", [gid])
+        return self.mutator.mutate(principal, account, "update_volume", "volume", [gid], native, update, needs=needs)
 
     def delete_volume(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "volume", gid, "delete_volume")
@@ -250,6 +262,10 @@ class Translator:
     def delete_network(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "network", gid, "delete_network")
         self.tags.forget(principal, "network", gid)
+
+    def update_network(self, principal: Principal, gid: str, update: model.NetworkUpdate) -> model.Network:
+        """Rename or describe a network."""
+        return self.mutator.on(principal, "network", gid, "update_network", update)
 
     def act_on_network(self, principal: Principal, gid: str, action: model.NetworkAction | str) -> model.Network:
         """Take a network down or bring it up again, where its cloud can."""
@@ -307,6 +323,12 @@ class Translator:
         account = self.account(principal, region)
         native_spec = self.routing.native_refs(principal, account, spec)
         return self.mutator.mutate(principal, account, "create_security_group", "security_group", [], native_spec)
+
+    def update_security_group(
+        self, principal: Principal, gid: str, update: model.SecurityGroupUpdate
+    ) -> model.SecurityGroup:
+        """Describe, or (where the cloud allows) rename, a security group."""
+        return self.mutator.on(principal, "security_group", gid, "update_security_group", update)
 
     def delete_security_group(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "security_group", gid, "delete_security_group")

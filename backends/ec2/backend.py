@@ -42,6 +42,7 @@ from translator.model import (
     Network,
     NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
@@ -50,6 +51,7 @@ from translator.model import (
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
     Zone,
 )
 
@@ -73,7 +75,15 @@ TOKENS_KEPT = 64
 
 
 #: What EC2 cannot do, or what moto (the cloud it is tested against) does not keep.
-UNSUPPORTED = frozenset({Capability.MACHINE_PAUSE, Capability.REBOOT_HARD, Capability.NETWORK_UP_DOWN})
+UNSUPPORTED = frozenset(
+    {
+        Capability.MACHINE_PAUSE,
+        Capability.REBOOT_HARD,
+        Capability.NETWORK_UP_DOWN,
+        Capability.SECURITY_GROUP_UPDATE,  # EC2 changes neither a group's name nor its description
+        Capability.IMAGE_UPDATE,  # AMI names are fixed; ModifyImageAttribute's Description is not kept by moto
+    }
+)
 
 
 class EC2Backend(Backend):
@@ -256,6 +266,9 @@ class EC2Backend(Backend):
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
 
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
+
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
 
@@ -280,6 +293,9 @@ class EC2Backend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self, native_id, update)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import machines, mapping, to_ec2
-from translator.errors import Conflict, NotFound, QuotaExceeded
-from translator.model import Snapshot, Volume, VolumeSpec, VolumeState, VolumeTier
+from backends.ec2 import machines, mapping, native_tags, to_ec2
+from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
+from translator.model import Snapshot, Volume, VolumeSpec, VolumeState, VolumeTier, VolumeUpdate
 
 if TYPE_CHECKING:
     from backends.ec2.backend import EC2Backend
@@ -52,6 +52,23 @@ def create_volume(b: EC2Backend, spec: VolumeSpec) -> Volume:
     if spec.snapshot_id:
         params["SnapshotId"] = spec.snapshot_id
     return mapping.volume(b.call("create_volume", "volume", **params), b.gateway_zone, b.settings.volume_types)
+
+
+def update_volume(b: EC2Backend, native_id: str, update: VolumeUpdate) -> Volume:
+    """A name is the ``Name`` tag; a larger size is ModifyVolume (EC2 grows volumes in use too, in the
+    background). EC2 refuses a smaller size with a generic code (moto takes it): answered here."""
+    native_tags.no_description("volume", update.description)
+    current = volume(b, native_id)
+    if update.size_gb is not None and update.size_gb < current.size_gb:
+        raise InvalidParameter(
+            f"The volume '{native_id}' has {current.size_gb} GiB; EC2 does not shrink volumes.",
+            kind="volume",
+            reason="size",
+        )
+    native_tags.rename(b, "volume", native_id, update.name)
+    if update.size_gb is not None and update.size_gb > current.size_gb:
+        b.call("modify_volume", "volume", VolumeId=native_id, Size=update.size_gb)
+    return volume(b, native_id)
 
 
 def delete_volume(b: EC2Backend, native_id: str) -> None:

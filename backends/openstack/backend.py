@@ -34,6 +34,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
@@ -47,14 +48,17 @@ from translator.model import (
     NetworkAction,
     NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 #: What Nova alone provides.
@@ -83,6 +87,11 @@ CAPABILITIES: Mapping[Capability, tuple[str, str | None]] = {
     Capability.SECURITY_GROUPS: ("network", "security_groups"),
     Capability.EGRESS_RULES: ("network", None),
     Capability.NETWORK_UP_DOWN: ("network", None),
+    Capability.NETWORK_UPDATE: ("network", None),
+    Capability.SECURITY_GROUP_UPDATE: ("network", "security_groups"),
+    Capability.VOLUME_UPDATE: ("volumev3", None),
+    Capability.VOLUME_RESIZE: ("volumev3", None),
+    Capability.IMAGE_UPDATE: ("image", None),
 }
 #: Everything this backend can ever do (tags live in the translator's Redis).
 ALL_CAPABILITIES = COMPUTE_CAPABILITIES | frozenset(CAPABILITIES)
@@ -190,6 +199,9 @@ class OpenStackBackend(Backend):
     def delete_image(self, native_id: str) -> None:
         images.delete_image(self, native_id)
 
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self, native_id, update)
+
     def list_flavors(self) -> list[Flavor]:
         return list(self.flavor_index(refresh=True).values())
 
@@ -202,6 +214,9 @@ class OpenStackBackend(Backend):
 
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
@@ -227,6 +242,9 @@ class OpenStackBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self, native_id, update)
 
     def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
         return network.act_on_network(self, native_id, action)
@@ -278,6 +296,9 @@ class OpenStackBackend(Backend):
 
     def delete_security_group(self, native_id: str) -> None:
         security_groups.delete_security_group(self, native_id)
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        return security_groups.update_security_group(self, native_id, update)
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.authorize_rules(self, native_id, rules)

@@ -18,7 +18,16 @@ from backends.openstack.machines import parse_time
 from backends.openstack.session import PROXY_MICROVERSION
 from translator.backend import Capability
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Address, Network, NetworkAction, NetworkSpec, NetworkState, Subnet, SubnetSpec
+from translator.model import (
+    Address,
+    Network,
+    NetworkAction,
+    NetworkSpec,
+    NetworkState,
+    NetworkUpdate,
+    Subnet,
+    SubnetSpec,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -138,14 +147,25 @@ def delete_network(b: OpenStackBackend, native_id: str) -> None:
     _net(b, "DELETE", f"/networks/{native_id}", "network", "delete network")
 
 
-def act_on_network(b: OpenStackBackend, native_id: str, action: NetworkAction) -> Network:
-    """Neutron's ``admin_state_up``: false takes the network down, true brings it up."""
-    body = {"network": {"admin_state_up": action is NetworkAction.UP}}
-    _net(b, "PUT", f"/networks/{native_id}", "network", f"network {action}", body)
+def update_network(b: OpenStackBackend, native_id: str, update: NetworkUpdate) -> Network:
+    """Neutron's network update: name and description."""
+    body = {"network": {k: v for k, v in (("name", update.name), ("description", update.description)) if v is not None}}
+    _net(b, "PUT", f"/networks/{native_id}", "network", "update network", body)
+    return _network(b, native_id)
+
+
+def _network(b: OpenStackBackend, native_id: str) -> Network:
     found = next((n for n in list_networks(b) if n.native_id == native_id), None)
     if found is None:
         raise NotFound(f"The network '{native_id}' does not exist.", kind="network")
     return found
+
+
+def act_on_network(b: OpenStackBackend, native_id: str, action: NetworkAction) -> Network:
+    """Neutron's ``admin_state_up``: false takes the network down, true brings it up."""
+    body = {"network": {"admin_state_up": action is NetworkAction.UP}}
+    _net(b, "PUT", f"/networks/{native_id}", "network", f"network {action}", body)
+    return _network(b, native_id)
 
 
 # -- subnets -----------------------------------------------------------------------------------------

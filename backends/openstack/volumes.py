@@ -25,7 +25,16 @@ from backends.openstack.session import PROXY_MICROVERSION
 from backends.openstack.settle import POLL, gone, settle
 from backends.tiers import TierMap
 from translator.errors import Conflict, InvalidParameter, NotFound
-from translator.model import Attachment, AttachmentState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from translator.model import (
+    Attachment,
+    AttachmentState,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeSpec,
+    VolumeState,
+    VolumeUpdate,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -212,6 +221,25 @@ def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
         body["volume_type"] = cinder_type
     made = _call(b, "POST", d.volumes, "volume", "create volume", body={"volume": body})["volume"]
     return _to_volume(d, made, b.opts.volume_types)
+
+
+def update_volume(b: OpenStackBackend, native_id: str, update: VolumeUpdate) -> Volume:
+    """Cinder's volume update (name, description) and ``os-extend`` (a larger size, of an available volume: an
+    attached one needs Cinder 3.42 and a driver that can)."""
+    volume = get_volume(b, native_id)
+    if update.size_gb is not None and update.size_gb < volume.size_gb:
+        raise InvalidParameter(
+            f"The volume '{native_id}' has {volume.size_gb} GiB; Cinder does not shrink volumes.",
+            kind="volume",
+            reason="size",
+        )
+    fields = {k: v for k, v in (("name", update.name), ("description", update.description)) if v is not None}
+    if fields:
+        _call(b, "PUT", f"/volumes/{native_id}", "volume", "update volume", body={"volume": fields})
+    if update.size_gb is not None and update.size_gb > volume.size_gb:
+        body = {"os-extend": {"new_size": update.size_gb}}
+        _call(b, "POST", f"/volumes/{native_id}/action", "volume", "extend volume", body=body)
+    return get_volume(b, native_id)
 
 
 def delete_volume(b: OpenStackBackend, native_id: str) -> None:

@@ -19,6 +19,7 @@ from translator.model import (
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
@@ -32,14 +33,17 @@ from translator.model import (
     NetworkAction,
     NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 
@@ -108,6 +112,9 @@ class SimulatorBackend(Backend):
     def delete_image(self, native_id: str) -> None:
         images.delete_image(self.sim, native_id)
 
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self.sim, native_id, update)
+
     def list_flavors(self) -> list[Flavor]:
         return images.list_flavors(self.sim)
 
@@ -120,6 +127,9 @@ class SimulatorBackend(Backend):
 
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self.sim, native_id)
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self.sim, native_id, update)
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self.sim, native_id, machine_native_id, device)
@@ -145,6 +155,9 @@ class SimulatorBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self.sim, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self.sim, native_id, update)
 
     def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
         return network.act_on_network(self.sim, native_id, action)
@@ -196,6 +209,9 @@ class SimulatorBackend(Backend):
 
     def delete_security_group(self, native_id: str) -> None:
         security_groups.delete_security_group(self.sim, native_id)
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        return security_groups.update_security_group(self.sim, native_id, update)
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.authorize_rules(self.sim, native_id, rules)

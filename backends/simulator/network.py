@@ -21,6 +21,7 @@ from translator.model import (
     NetworkAction,
     NetworkSpec,
     NetworkState,
+    NetworkUpdate,
     Subnet,
     SubnetSpec,
 )
@@ -34,7 +35,8 @@ ADDRESS_POOL = ipaddress.ip_network("198.51.100.0/24")
 RESERVED_LOW, RESERVED_HIGH = 4, 1
 #: The longest prefix that leaves a machine an address after the reserved ones.
 MAX_PREFIX = 29
-ADDRESS_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
+#: A machine being captured keeps its addresses and takes new ones (only its disks are being copied).
+ADDRESS_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED, MachineState.CAPTURING})
 
 
 # -- the default network ---------------------------------------------------------------------------
@@ -178,6 +180,20 @@ def create_network(sim: Sim, spec: NetworkSpec) -> Network:
         )
         tx.put("network", rec)
         tx.put("security_group", security_groups.default_group(sim, rec.obj.native_id, tx.now))
+        return rec.obj
+
+    return sim.store.transact(run)
+
+
+def update_network(sim: Sim, native_id: str, update: NetworkUpdate) -> Network:
+    def run(tx: Tx) -> Network:
+        rec = tx.require("network", native_id)
+        for name in ("name", "description"):
+            value = getattr(update, name)
+            if value is not None:
+                setattr(rec.obj, name, value)
+        rec.obj.updated = tx.now
+        tx.put("network", rec)
         return rec.obj
 
     return sim.store.transact(run)

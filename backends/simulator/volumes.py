@@ -22,6 +22,7 @@ from translator.model import (
     VolumeSpec,
     VolumeState,
     VolumeTier,
+    VolumeUpdate,
 )
 
 MIN_SIZE_GB, MAX_SIZE_GB = 1, 16384
@@ -177,6 +178,31 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
         rec.schedule(tx.now, sim.settings.boot_delay, state=VolumeState.AVAILABLE)
         tx.put("volume", rec)
         return rec.obj
+
+    return sim.store.transact(run)
+
+
+def update_volume(sim: Sim, native_id: str, update: VolumeUpdate) -> Volume:
+    """Rename, describe, grow (attached or not; never shrink)."""
+    check_size(update.size_gb)
+
+    def run(tx: Tx) -> Volume:
+        vol = tx.require("volume", native_id)
+        if update.size_gb is not None and update.size_gb < vol.obj.size_gb:
+            raise InvalidParameter(
+                f"The volume '{native_id}' has {vol.obj.size_gb} GiB; it cannot shrink to {update.size_gb} GiB.",
+                kind="volume",
+                reason="size",
+            )
+        if vol.obj.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
+            raise Conflict(f"The volume '{native_id}' is {vol.obj.state}.", kind="volume", reason="state")
+        for name in ("name", "description", "size_gb"):
+            value = getattr(update, name)
+            if value is not None:
+                setattr(vol.obj, name, value)
+        vol.obj.updated = tx.now
+        tx.put("volume", vol)
+        return vol.obj
 
     return sim.store.transact(run)
 

@@ -22,11 +22,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from translator.backend import Backend, Capability
-from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
     ActionMethod,
     ImageSpec,
     ImageState,
+    ImageUpdate,
     InterfaceSpec,
     InterfaceState,
     Machine,
@@ -37,12 +38,15 @@ from translator.model import (
     NetworkAction,
     NetworkSpec,
     NetworkState,
+    NetworkUpdate,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     SnapshotState,
     SubnetSpec,
     VolumeSpec,
     VolumeState,
+    VolumeUpdate,
 )
 
 T = TypeVar("T")
@@ -202,6 +206,24 @@ class BackendContract:
         assert by_id(backend.list_security_groups(), group.native_id) is None
         with raises(NotFound, kind="security_group"):
             backend.delete_security_group(group.native_id)
+
+    def test_security_group_update(self, backend: Backend) -> None:
+        need(backend, Capability.SECURITY_GROUPS, Capability.SECURITY_GROUP_UPDATE)
+        group = backend.create_security_group(SecurityGroupSpec(name="before", description="old words"))
+        backend.update_security_group(group.native_id, SecurityGroupUpdate(description="new words"))
+        backend.update_security_group(group.native_id, SecurityGroupUpdate(name="after"))
+        listed = by_id(backend.list_security_groups(), group.native_id)
+        assert (listed.name, listed.description) == ("after", "new words")
+        other = backend.create_security_group(SecurityGroupSpec(name="other", description=""))
+        with raises(Conflict, kind="security_group", reason="duplicate"):
+            backend.update_security_group(other.native_id, SecurityGroupUpdate(name="after"))
+        default = next(g for g in backend.list_security_groups() if g.name == "default")
+        with raises(Conflict, kind="security_group", reason="default"):
+            backend.update_security_group(default.native_id, SecurityGroupUpdate(name="renamed-default"))
+        for made in (group, other):
+            backend.delete_security_group(made.native_id)
+        with raises(NotFound, kind="security_group"):
+            backend.update_security_group(group.native_id, SecurityGroupUpdate(description="gone"))
 
     def test_egress_rules(self, backend: Backend) -> None:
         need(backend, Capability.SECURITY_GROUPS, Capability.EGRESS_RULES)
@@ -447,6 +469,35 @@ class BackendContract:
         # A volume made from a snapshot outlives it, as on EC2.
         settle(lambda: by_id(backend.list_volumes(), copy.native_id), lambda v: v.state == VolumeState.AVAILABLE)
 
+    @staticmethod
+    def described(update: Callable[[], Any]) -> bool:
+        """Make an update of a description: True if the cloud keeps it, False if it refuses as it must for a
+        field it has not (Unsupported, reason "description")."""
+        try:
+            update()
+        except Unsupported as exc:
+            assert exc.reason == "description", repr(exc)
+            return False
+        return True
+
+    def test_volume_update(self, backend: Backend) -> None:
+        need(backend, Capability.VOLUMES, Capability.VOLUME_UPDATE)
+        vol = self.new_volume(backend, size=2)
+        backend.update_volume(vol, VolumeUpdate(name="renamed"))
+        assert by_id(backend.list_volumes(), vol).name == "renamed"
+        described = self.described(lambda: backend.update_volume(vol, VolumeUpdate(description="logs")))
+        assert by_id(backend.list_volumes(), vol).description == ("logs" if described else "")
+        if Capability.VOLUME_RESIZE in backend.capabilities:
+            backend.update_volume(vol, VolumeUpdate(size_gb=3))
+            settled = lambda v: v.size_gb == 3 and v.state == VolumeState.AVAILABLE  # noqa: E731
+            grown = settle(lambda: by_id(backend.list_volumes(), vol), settled)
+            assert grown.name == "renamed"
+            with raises(InvalidParameter, kind="volume", reason="size"):
+                backend.update_volume(vol, VolumeUpdate(size_gb=1))
+        with raises(NotFound, kind="volume"):
+            backend.update_volume("vol-missing", VolumeUpdate(name="x"))
+        backend.delete_volume(vol)
+
     # -- addresses -------------------------------------------------------------------------------
     def test_addresses(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.ADDRESSES)
@@ -503,6 +554,17 @@ class BackendContract:
         with raises(NotFound, kind="network"):
             backend.act_on_network(net.native_id, NetworkAction.UP)
 
+    def test_network_update(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS, Capability.NETWORK_CREATE, Capability.NETWORK_UPDATE)
+        net = backend.create_network(NetworkSpec(cidr="10.60.0.0/16", name="before"))
+        backend.update_network(net.native_id, NetworkUpdate(name="after"))
+        assert by_id(backend.list_networks(), net.native_id).name == "after"
+        described = self.described(lambda: backend.update_network(net.native_id, NetworkUpdate(description="lab")))
+        assert by_id(backend.list_networks(), net.native_id).description == ("lab" if described else "")
+        backend.delete_network(net.native_id)
+        with raises(NotFound, kind="network"):
+            backend.update_network(net.native_id, NetworkUpdate(name="gone"))
+
     # -- images ----------------------------------------------------------------------------------
     def test_create_image_from_machine(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.IMAGE_CREATE)
@@ -517,3 +579,15 @@ class BackendContract:
             backend.create_image(ImageSpec(machine_id="vm-missing", name="other"))
         backend.delete_image(image.native_id)
         assert by_id(backend.list_images(), image.native_id) is None
+
+    def test_image_update(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE)
+        vm = self.launch(backend)[0]
+        image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="first-name"))
+        settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
+        backend.update_image(image.native_id, ImageUpdate(name="second-name", description="patched"))
+        listed = by_id(backend.list_images(), image.native_id)
+        assert (listed.name, listed.description) == ("second-name", "patched")
+        backend.delete_image(image.native_id)
+        with raises(NotFound, kind="image"):
+            backend.update_image(image.native_id, ImageUpdate(name="gone"))

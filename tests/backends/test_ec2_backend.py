@@ -51,6 +51,7 @@ from translator.model import (
     BlockDevice,
     ImageSpec,
     ImageState,
+    ImageUpdate,
     Limits,
     MachineAction,
     MachineSpec,
@@ -59,6 +60,7 @@ from translator.model import (
     Principal,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     VolumeSpec,
     VolumeState,
     VolumeTier,
@@ -602,16 +604,24 @@ def test_what_ec2_cannot_do_is_refused_before_ec2_is_asked(
     (machine,) = translator.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id))
     settle(lambda: translator.get(who, "machine", machine.id).state, lambda s: s == MachineState.RUNNING)
     translator.list(who, "network")  # ids are learned from listings of their own kind
+    group = next(g for g in translator.list(who, "security_group") if g.name == "default")
     refused = [
         (lambda: translator.act_on_machine(who, machine.id, MachineAction.PAUSE), "machine_pause"),
         (lambda: translator.act_on_machine(who, machine.id, MachineAction.REBOOT, "hard"), "reboot_hard"),
         (lambda: translator.act_on_network(who, machine.network_id, "down"), "network_up_down"),
+        (lambda: translator.update_image(who, image.id, ImageUpdate(description="no")), "image_update"),
+        (
+            lambda: translator.update_security_group(who, group.id, SecurityGroupUpdate(name="no")),
+            "security_group_update",
+        ),
     ]
     for call, capability in refused:
         with raises(Unsupported, reason=capability):
             call()
     (item,) = fresh.describe_instances(InstanceIds=[machine.native_id])["Reservations"][0]["Instances"]
     assert item["State"]["Name"] == "running"
+    (ami,) = fresh.describe_images(ImageIds=[image.native_id])["Images"]
+    assert ami.get("Description", "") != "no"
     translator.close()
 
 

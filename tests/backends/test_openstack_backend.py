@@ -70,6 +70,7 @@ from translator.errors import (
 from translator.model import (
     BlockDevice,
     ImageState,
+    ImageUpdate,
     Limits,
     MachineAction,
     MachineSpec,
@@ -333,11 +334,20 @@ def test_capabilities_follow_the_catalog(nova: Nova, openstack_project: Credenti
     proxied = make_backend(services, alone)
     assert proxied.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
     every_proxy = make_backend(services, alone | {"nova_proxies": list(PROXIES)})
-    # What only Neutron can do is never claimed through Nova's proxies.
-    assert every_proxy.capabilities == ALL_CAPABILITIES - {Capability.NETWORK_CREATE, Capability.EGRESS_RULES}
+    # What only Neutron, Cinder or Glance can do is never claimed through Nova's proxies.
+    only_services = {
+        Capability.NETWORK_CREATE,
+        Capability.EGRESS_RULES,
+        Capability.NETWORK_UP_DOWN,
+        Capability.NETWORK_UPDATE,
+        Capability.VOLUME_UPDATE,
+        Capability.VOLUME_RESIZE,
+        Capability.IMAGE_UPDATE,
+    }
+    assert every_proxy.capabilities == ALL_CAPABILITIES - only_services
     # RegionOne has Neutron and Cinder: everything but images, whose proxy the account does not allow here.
     full = make_backend(services, options(openstack_project, nova_proxies=[]))
-    assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE}
+    assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE}
 
 
 def test_limits_are_the_project_quotas(
@@ -902,7 +912,8 @@ def test_glance_in_the_catalog_provides_images(nova: Nova, glance: Glance, glanc
     endpoints = glance_backend.cloud.endpoints()
     assert (endpoints["image"], endpoints["compute"]) == (f"{glance.url}/v2", nova.url)
     # Images without any Nova proxy: the catalog's image service alone gives them.
-    assert glance_backend.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
+    images = {Capability.IMAGES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE}
+    assert glance_backend.capabilities == COMPUTE_CAPABILITIES | images
     glance_backend.check()  # one authenticated call to Glance among the probes
 
 
@@ -983,6 +994,22 @@ def test_delete_image_removes_it_from_glance(
     assert image_id not in {i.native_id for i in glance_backend.list_images()}
     with raises(NotFound, kind="image"):
         glance_backend.delete_image(image_id)
+
+
+def test_image_updates_are_glance_patches(
+    glance: Glance, openstack_project: Credentials, glance_backend: OpenStackBackend
+) -> None:
+    api = glance_api(openstack_project, glance)
+    image_id = upload(api, "before")
+    updated = glance_backend.update_image(image_id, ImageUpdate(name="after", description="patched"))
+    assert (updated.name, updated.description) == ("after", "patched")
+    raw = api.get(f"/v2/images/{image_id}").json()
+    assert (raw["name"], raw["description"]) == ("after", "patched")
+    glance_backend.update_image(image_id, ImageUpdate(description="again"))  # a property there already
+    assert by_id(glance_backend.list_images(), image_id).description == "again"
+    glance_backend.delete_image(image_id)
+    with raises(NotFound, kind="image"):
+        glance_backend.update_image(image_id, ImageUpdate(name="gone"))
 
 
 GLANCE_GATEWAY_CONFIG = """

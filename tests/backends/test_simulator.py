@@ -42,6 +42,7 @@ from translator.model import (
     BlockDevice,
     ImageSpec,
     ImageState,
+    ImageUpdate,
     InterfaceSpec,
     InterfaceState,
     KeyPairMaterial,
@@ -54,12 +55,14 @@ from translator.model import (
     NetworkSpec,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     SnapshotState,
     SubnetSpec,
     Volume,
     VolumeSpec,
     VolumeState,
     VolumeTier,
+    VolumeUpdate,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -684,6 +687,23 @@ def test_picked_devices_follow_the_root_disk(backend: SimulatorBackend) -> None:
     assert backend.attach_volume(second, vm.native_id).attachments[0].device == "/dev/vdc"
     backend.detach_volume(first, vm.native_id)
     assert backend.attach_volume(third, vm.native_id).attachments[0].device == "/dev/vdb"
+
+
+def test_update_rules(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    vol = volume(backend, size=2)
+    backend.attach_volume(vol, vm.native_id)
+    assert backend.update_volume(vol, VolumeUpdate(size_gb=4)).size_gb == 4  # grown while attached
+    with raises(InvalidParameter, kind="volume", reason="size"):
+        backend.update_volume(vol, VolumeUpdate(size_gb=100_000))
+    catalogue = backend.list_images()[0]
+    with raises(Forbidden, kind="image"):
+        backend.update_image(catalogue.native_id, ImageUpdate(description="mine now"))
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="one"))
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.update_image(image.native_id, ImageUpdate(name=catalogue.name))
+    with raises(InvalidParameter, kind="security_group", reason="name"):
+        backend.update_security_group(vm.security_group_ids[0], SecurityGroupUpdate(name="sg-looks-like-an-id"))
 
 
 def test_snapshot_sizes(backend: SimulatorBackend) -> None:

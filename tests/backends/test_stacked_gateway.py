@@ -18,14 +18,22 @@ from typing import Any
 import pytest
 import redis
 import requests
-from backend_contract import BackendContract, raises, settle
+from backend_contract import BackendContract, by_id, raises, settle
 from botocore.exceptions import ClientError
 from gateway_process import GatewayProcess, StartGateway
 
 from backends.ec2 import EC2Backend, machines
 from translator.backend import AccountConfig, BackendServices
 from translator.errors import Unsupported
-from translator.model import InterfaceSpec, Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import (
+    InterfaceSpec,
+    Limits,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    VolumeUpdate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("stack-1a", "stack-1b")
@@ -340,3 +348,16 @@ class TestStackedContract(BackendContract):
         vm = self.launch(backend)[0]
         with raises(Unsupported):
             backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+
+    def test_volume_update(self, backend: EC2Backend) -> None:
+        """A rename is a Name tag, which the gateway behind keeps; it offers no ModifyVolume, so a resize is
+        refused as unsupported, and the volume is left as it was."""
+        vol = self.new_volume(backend, size=2)
+        backend.update_volume(vol, VolumeUpdate(name="renamed"))
+        assert by_id(backend.list_volumes(), vol).name == "renamed"
+        with raises(Unsupported, reason="description"):
+            backend.update_volume(vol, VolumeUpdate(description="logs"))
+        with raises(Unsupported):
+            backend.update_volume(vol, VolumeUpdate(size_gb=3))
+        assert by_id(backend.list_volumes(), vol).size_gb == 2
+        backend.delete_volume(vol)

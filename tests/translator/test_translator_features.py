@@ -14,6 +14,8 @@ from translator.errors import CloudgateError, Forbidden, InvalidParameter, NotFo
 from translator.ids import gateway_id
 from translator.model import (
     ActionMethod,
+    ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     InterfaceState,
     MachineAction,
@@ -21,7 +23,12 @@ from translator.model import (
     MachineState,
     NetworkAction,
     NetworkState,
+    NetworkUpdate,
     Principal,
+    SecurityGroupSpec,
+    SecurityGroupUpdate,
+    VolumeSpec,
+    VolumeUpdate,
 )
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -96,6 +103,28 @@ def test_network_actions(runtime: Runtime) -> None:
     refused(InvalidParameter, lambda: t.act_on_network(DEMO, vm.network_id, "sideways"), reason="action")
     refused(NotFound, lambda: t.act_on_network(OTHER, vm.network_id, "up"), kind="network")
     assert t.act_on_network(DEMO, vm.network_id, NetworkAction.UP).state == NetworkState.AVAILABLE
+
+
+def test_updates(runtime: Runtime) -> None:
+    t = runtime.translator
+    zone = t.zones(DEMO)[0].name
+    vol = t.create_volume(DEMO, VolumeSpec(size_gb=2, zone=zone, name="data"))
+    grown = t.update_volume(DEMO, vol.id, VolumeUpdate(size_gb=5, description="logs"))
+    assert (grown.id, grown.size_gb, grown.description, grown.name) == (vol.id, 5, "logs", "data")
+    assert t.get(DEMO, "volume", vol.id).size_gb == 5  # the listing is invalidated by the update
+    refused(InvalidParameter, lambda: t.update_volume(DEMO, vol.id, VolumeUpdate(size_gb=0)), reason="size")
+    refused(NotFound, lambda: t.update_volume(OTHER, vol.id, VolumeUpdate(name="theirs")), kind="volume")
+    refused(Forbidden, lambda: t.update_volume(READER, vol.id, VolumeUpdate(name="read-only")))
+    group = t.create_security_group(DEMO, SecurityGroupSpec(name="web", description="old"))
+    assert t.update_security_group(DEMO, group.id, SecurityGroupUpdate(description="new")).description == "new"
+    net = t.list(DEMO, "network")[0]
+    assert t.update_network(DEMO, net.id, NetworkUpdate(name="main")).name == "main"
+    assert t.get(DEMO, "network", net.id).name == "main"
+    vm = launch(runtime)
+    image = t.create_image(DEMO, ImageSpec(machine_id=vm.id, name="golden"))
+    assert t.update_image(DEMO, image.id, ImageUpdate(description="gold")).description == "gold"
+    operations = [j.operation for j in t.list_jobs(DEMO)]
+    assert {"update_volume", "update_security_group", "update_network", "update_image"} <= set(operations)
 
 
 def test_action_methods(runtime: Runtime) -> None:
