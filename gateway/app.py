@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import falcon
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from gateway.config import Config
 from gateway.health import HealthResource, ReadyResource, served_by
@@ -19,6 +23,12 @@ from translator.store import Store
 from translator.translator import Translator
 
 log = logging.getLogger("cloudgate")
+
+#: Failures of the gateway's own Redis (refused, timed out, loading, ...): every frontend answers them
+#: with its protocol's 503, never a 500.
+STORE_FAULTS: tuple[type[Exception], ...] = (redis.RedisError,)
+#: seconds a 503 asks clients to wait (``Retry-After``): long enough for a Redis failover or restart
+RETRY_AFTER = 2
 
 
 @dataclass(slots=True)
@@ -36,10 +46,21 @@ class Runtime:
         self.redis.close()
 
 
-def connect_redis(url: str) -> redis.Redis:
-    """A pooled client; every worker makes its own after fork."""
+def connect_redis(url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0) -> redis.Redis:
+    """A pooled client with bounded waits; every worker makes its own after fork.
+
+    The retry policy is spelled out (redis-py's defaults have changed between versions): a command is
+    retried once, at once, on a connection error only (a pooled connection a restarted Redis dropped),
+    never on a timeout, so a stalled Redis costs a request one ``socket_timeout`` and then a 503.
+    """
     return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, max_connections=64
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        retry_on_timeout=False,
+        health_check_interval=30,
+        max_connections=64,
     )
 
 
@@ -47,7 +68,8 @@ def build_runtime(config: Config, redis_url: str | None = None) -> Runtime:
     url = redis_url or config.gateway.redis_url
     if not url:
         raise ValueError("build_runtime needs a Redis URL (serve starts an embedded one)")
-    client = connect_redis(url)
+    gw = config.gateway
+    client = connect_redis(url, gw.redis_connect_timeout, gw.redis_socket_timeout)
     store = Store(client)
     keystone = None
     if config.keystone is not None:
@@ -65,6 +87,41 @@ def seed_identity(runtime: Runtime) -> None:
         runtime.identity.add_user(user, replace=True)
 
 
+def publish_identity(runtime: Runtime) -> None:
+    """Seed identity now or, if Redis is unreachable as this worker starts, as soon as it answers again.
+
+    A worker must not fail to boot for a Redis outage: gunicorn then stops the whole gateway. Until the
+    seed lands, callers get the 503s any Redis fault gets.
+    """
+    try:
+        seed_identity(runtime)
+        return
+    except STORE_FAULTS as exc:
+        log.warning(
+            "Redis unreachable as a worker starts (%s): configured users will be published when it is back", exc
+        )
+
+    def retry() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                seed_identity(runtime)
+            except STORE_FAULTS:
+                continue
+            log.info("Redis is back: configured users published")
+            return
+
+    threading.Thread(target=retry, name="cg-seed", daemon=True).start()
+
+
+def _store_unavailable(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]) -> None:
+    """Routes whose frontend does not answer Redis faults itself: a plain 503 with ``Retry-After``."""
+    log.warning("%s %s: Redis failed: %s", req.method, req.path, exc)
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", str(RETRY_AFTER))
+    resp.media = {"status": "unavailable", "message": "The service is temporarily unavailable; retry later."}
+
+
 class ServedByMiddleware:
     """Names the node and worker that answered: helps operators debug a load-balanced fleet."""
 
@@ -75,16 +132,26 @@ class ServedByMiddleware:
 def make_app(config: Config, redis_url: str | None = None, runtime: Runtime | None = None) -> falcon.App:
     """The WSGI app for one worker."""
     runtime = runtime or build_runtime(config, redis_url)
-    seed_identity(runtime)
-    app = falcon.App(middleware=[ServedByMiddleware(), MetricsMiddleware()])
+    publish_identity(runtime)
+    runtime.translator.start_jobs()  # here, in each worker: gunicorn forks before it calls make_app
+    app = falcon.App(middleware=[ServedByMiddleware(), MetricsMiddleware(_known_actions())])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(runtime.redis, runtime.translator))
     app.add_route("/metrics", MetricsResource())
+    for fault in STORE_FAULTS:
+        app.add_error_handler(fault, _store_unavailable)
     _mount_frontends(app, runtime)
     return app
+
+
+def _known_actions() -> frozenset[str]:
+    """Every action name a metric may be labelled with; anything else is counted as ``other``."""
+    from frontends.ec2.api import action_names
+
+    return frozenset({"healthz", "readyz", "metrics", *action_names()})
 
 
 def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
@@ -98,6 +165,8 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
             max_body_bytes=gw.max_body_bytes,
             public_endpoint=gw.public_endpoint,
             trusted_proxies=gw.trusted_proxies,
+            store_faults=STORE_FAULTS,
+            retry_after=RETRY_AFTER,
         ),
     )
     app.add_route("/", ec2)

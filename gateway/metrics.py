@@ -25,8 +25,19 @@ LATENCY = Histogram(
 )
 
 
+#: the action label of a request whose action is not one the gateway knows: labels stay a bounded set
+OTHER = "other"
+
+
 class MetricsMiddleware:
-    """Counts every request by frontend, action (set by the frontend) and status."""
+    """Counts every request by frontend, action (set by the frontend) and status.
+
+    Only names in ``known_actions`` become labels (a client choosing arbitrary ``Action`` values must not
+    grow the metrics without bound); any other is counted as ``other``.
+    """
+
+    def __init__(self, known_actions: frozenset[str]) -> None:
+        self.known_actions = known_actions | {"-"}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -34,6 +45,8 @@ class MetricsMiddleware:
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         frontend = req.context.get("frontend", "gateway")
         action = req.context.get("action", "-")
+        if action not in self.known_actions:
+            action = OTHER
         REQUESTS.labels(frontend, action, resp.status[:3] if isinstance(resp.status, str) else resp.status).inc()
         started = req.context.get("started")
         if started is not None:

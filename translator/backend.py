@@ -48,6 +48,7 @@ from translator.model import (
     VolumeUpdate,
     Zone,
 )
+from translator.redact import safe_repr
 
 
 class Capability(StrEnum):
@@ -102,6 +103,9 @@ class AccountConfig:
     zones: tuple[str, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return safe_repr(self)  # options hold the account's credentials
+
 
 @dataclass(frozen=True, slots=True)
 class BackendServices:
@@ -147,14 +151,25 @@ class Backend:
         return [Zone(name=z, region=self.account.region) for z in self.account.zones]
 
     def limits(self) -> Limits:
-        """The account's quotas (machines, addresses, ...), where the cloud reports them."""
+        """The account's quotas (machines, addresses, ...), where the cloud reports them; None for the others."""
         return Limits()
 
     # -- machines --------------------------------------------------------------------------------
     def list_machines(self) -> list[Machine]:
+        """Every machine of the account, recently terminated ones included while the cloud still shows them.
+
+        ``root_device`` is the boot disk's device as the cloud names it (empty when it names none);
+        ``created`` is when the machine was made, not when it last started.
+        """
         raise self._unsupported("machines")
 
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        """Launch ``spec.count`` machines, all or none; they are returned pending or running.
+
+        A ``BlockDevice`` with ``boot`` resizes or retypes the boot disk made from the image (its device is
+        the cloud's); the others are new volumes at their device, blank or from a snapshot, of their tier.
+        Missing references are ``NotFound`` of their kind, raised before anything is made.
+        """
         raise self._unsupported("machines")
 
     def act_on_machine(
@@ -195,6 +210,7 @@ class Backend:
         raise self._unsupported("images")
 
     def create_image(self, spec: ImageSpec) -> Image:
+        """Capture a machine as an image (pending at first); names need be unique only where the cloud says."""
         raise self._unsupported("image creation")
 
     def delete_image(self, native_id: str) -> None:
@@ -213,9 +229,12 @@ class Backend:
         raise self._unsupported("volumes")
 
     def create_volume(self, spec: VolumeSpec) -> Volume:
+        """A new volume of ``spec.tier``, made as the native type the account's ``volume_types`` maps it to
+        (the cloud's default type for a tier it does not map); listings read native types back as tiers."""
         raise self._unsupported("volumes")
 
     def delete_volume(self, native_id: str) -> None:
+        """Delete a volume; one still attached is ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volumes")
 
     def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
@@ -226,8 +245,9 @@ class Backend:
         raise self._unsupported("volume updates")
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
-        """Attach as ``device``, or as a device the backend or its cloud picks (None); the volume, whose attachment
-        reports the device once the cloud names it. NotFound for either; Conflict(reason="in_use") for a taken one."""
+        """Attach; ``device`` is a wish the cloud may not follow, and without one the backend or its cloud picks:
+        the attachment reports the device it chose (possibly only once attached). A volume in use is
+        ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volume attachment")
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -247,9 +267,12 @@ class Backend:
         raise self._unsupported("networks")
 
     def create_network(self, spec: NetworkSpec) -> Network:
+        """A network of the address range ``spec.cidr`` (any valid range the cloud takes: protocol limits are
+        the frontends'), keeping the name and description given."""
         raise self._unsupported("network creation")
 
     def delete_network(self, native_id: str) -> None:
+        """Delete a network as the cloud does: some take its subnets along, some refuse (``Conflict``)."""
         raise self._unsupported("network deletion")
 
     def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
@@ -285,6 +308,7 @@ class Backend:
         raise self._unsupported("addresses")
 
     def release_address(self, native_id: str) -> None:
+        """Give the address back; whether an associated one may go is the cloud's rule (``Conflict`` if not)."""
         raise self._unsupported("addresses")
 
     # -- key pairs -------------------------------------------------------------------------------

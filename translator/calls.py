@@ -2,24 +2,57 @@
 
 Whatever a backend raises leaves here as a canonical error: transient faults still failing after the
 retries become ``BackendUnavailable``; anything that is not a canonical error (a bug, an unexpected
-client-library exception) becomes ``BackendError``, never a bare exception that would be a 500.
+client-library exception) becomes ``BackendError``, never a bare exception that would be a 500. A fault
+of the gateway's own Redis passes through untouched: the frontends answer it as their 503.
+
+A cloud's error message reaches API clients, so it is cut down to the message itself (no traceback, no
+HTML page, one line) and capped at ``MESSAGE_LIMIT`` characters.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
+import redis
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
 
-from translator.errors import BackendError, BackendUnavailable, CloudgateError, TransientBackendError
+from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
 log = logging.getLogger("cloudgate.translator")
 T = TypeVar("T")
+
+#: characters of a backend's error message a client may see
+MESSAGE_LIMIT = 512
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s+File \"")
+_PAGE = re.compile(r"<(?:!doctype|html|head|body|\?xml)\b", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z!?][^<>]{0,2000}>")
+_SPACE = re.compile(r"\s+")
+
+
+def client_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """A backend's error message as a client may see it: no traceback or markup, one line, at most ``limit``."""
+    found = _TRACEBACK.search(text)
+    if found:
+        text = text[: found.start()]
+    if _PAGE.search(text):  # an error page, not words: keep its text only
+        text = _TAG.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
+    return text or "The backend failed to process the request."
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +73,19 @@ class BackendCaller:
             0, policy.initial_wait
         )
         self._retry = retry_if_exception_type(TransientBackendError)
+        #: For a call that must not be sent twice: only faults that never reached the cloud are retried.
+        self._retry_unsent = retry_if_exception(
+            lambda exc: isinstance(exc, TransientBackendError) and not isinstance(exc, OutcomeUnknown)
+        )
 
-    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any) -> T:
+    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any, resend: bool = True) -> T:
+        """``fn(*args)``, retried on transient faults; ``resend=False`` for a create the cloud could not
+        recognise as a repeat: a fault after it may have arrived (``OutcomeUnknown``) is then not retried."""
         started = time.perf_counter()
         retrying = Retrying(
             stop=self._stop,
             wait=self._wait,
-            retry=self._retry,
+            retry=self._retry if resend else self._retry_unsent,
             before_sleep=lambda state: BACKEND_ERRORS.labels(driver, operation, "transient").inc(),
             reraise=True,
         )
@@ -59,13 +98,18 @@ class BackendCaller:
                 driver,
                 operation,
                 self.policy.attempts,
-                exc.message,
+                client_message(exc.message),
             )
             raise BackendUnavailable(
                 "The backend is temporarily unavailable; retry later.", reason="unavailable"
             ) from exc
         except CloudgateError as exc:
             BACKEND_ERRORS.labels(driver, operation, type(exc).__name__).inc()
+            exc.message = client_message(exc.message)
+            exc.args = (exc.message,)
+            raise
+        except redis.RedisError:
+            BACKEND_ERRORS.labels(driver, operation, "store").inc()
             raise
         except Exception as exc:
             BACKEND_ERRORS.labels(driver, operation, "internal").inc()

@@ -43,6 +43,12 @@ class Conflict(CloudgateError):
     status = 409
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write (``If-Match``) named a version that is no longer current (``reason="etag"``)."""
+
+    status = 412
+
+
 class Unsupported(CloudgateError):
     """The backend behind the caller's account cannot do this (declared by its capabilities)."""
 
@@ -77,6 +83,11 @@ class TransientBackendError(BackendError):
     """A failure worth retrying (refused, timeout, 5xx, throttling); never leaves the translator."""
 
     status = 503
+
+
+class OutcomeUnknown(TransientBackendError):
+    """The request may have reached the cloud, but no answer came back (read timeout, connection lost after
+    sending). Retried only where the cloud can recognise a repeat (an idempotency key); else unavailable."""
 
 
 class BackendUnavailable(CloudgateError):

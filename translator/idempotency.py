@@ -1,57 +1,154 @@
-"""Client tokens: a create repeated with the same token returns the first attempt's resources."""
+"""Idempotency keys: a create repeated with the same key makes nothing new and answers with the first result.
+
+A repeat can come from two places, so there are two guards:
+
+- the caller's token (EC2 ``ClientToken``, a CIMI/OCCI request id) is claimed in Redis: the first request does
+  the work, a repeat waits for it and answers with the same resources, a repeat with other arguments is
+  refused. The claim is a short lease renewed by a heartbeat while the work runs, so a worker killed
+  mid-create lets it lapse within seconds and the next repeat takes the token over;
+- the key the backend gets (derived from the token and the request, or fresh for a request that came without
+  one) reaches the cloud, so the translator's own retries after a timeout, and a take-over after a dead
+  worker, find what the first attempt made instead of making it again.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, Protocol, TypeVar
 
-from translator.errors import Conflict
+from translator.codec import dumps
+from translator.errors import BackendUnavailable, Conflict
 from translator.model import Principal
 from translator.store import Store
 
+log = logging.getLogger("cloudgate.translator")
+
+
+class Keyed(Protocol):
+    """A create's spec: ``MachineSpec``, ``VolumeSpec``."""
+
+    idempotency_key: str
+
+
+S = TypeVar("S", bound=Keyed)
+R = TypeVar("R")
+
+HOST = socket.gethostname()
+#: A cloud's field for the key takes at least this many characters (EC2 ``ClientToken``: 64).
+KEY_LENGTH = 32
+
+
+def fingerprint(account_key: str, spec: Any) -> str:
+    """What a repeat must match: the account and every field of the request but its key."""
+    values = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "idempotency_key"}
+    return hashlib.sha256(dumps([account_key, values])).hexdigest()
+
+
+def backend_key(account_key: str, token: str, fp: str) -> str:
+    """The key the cloud sees for a caller's token: the same for every repeat of one request, different across
+    tenants, regions and arguments (so a token reused for other arguments never finds another request's work)."""
+    return hashlib.sha256(f"{account_key}\x1f{token}\x1f{fp}".encode()).hexdigest()[:KEY_LENGTH]
+
+
+class Heartbeat:
+    """Renews a claim every third of its lease while the work runs, in a thread: the work blocks the caller's."""
+
+    def __init__(self, renew: Callable[[], bool], every: float) -> None:
+        self.renew = renew
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="cloudgate-idempotency-lease", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                if not self.renew():
+                    log.warning("idempotency claim lapsed while its work ran; another worker may take it over")
+                    return
+            except Exception as exc:  # a Redis blip: the next beat tries again, the lease covers the gap
+                log.warning("idempotency claim not renewed: %s", exc)
+
 
 class Idempotency:
-    """Claims a token in Redis before the work, records the result after it."""
+    """Claims a caller's token in Redis around a create, and hands the backend a key it can give the cloud."""
 
-    def __init__(self, store: Store, ttl: int, wait: float = 30.0) -> None:
+    def __init__(self, store: Store, ttl: int, lease: float = 5.0, wait: float = 20.0, poll: float = 0.05) -> None:
         self.store = store
         self.ttl = ttl
+        self.lease = lease
         self.wait = wait
+        self.poll = poll
 
     def run(
         self,
         principal: Principal,
-        token: str,
-        fingerprint: str,
+        account_key: str,
         kind: str,
-        work: Callable[[], list[Any]],
-        fetch: Callable[[list[str]], list[Any]],
-    ) -> list[Any]:
-        """``work()`` once per token; a repeat gets ``fetch(ids of the first result)``, a repeat with other
-        arguments ``Conflict(reason="idempotency")``."""
+        spec: S,
+        work: Callable[[S], list[R]],
+        fetch: Callable[[list[str]], list[R]],
+    ) -> list[R]:
+        """``work(spec with the backend's key)`` once per token; a repeat gets ``fetch(ids of the first result)``,
+        a repeat with other arguments ``Conflict(reason="idempotency")``, one still waiting for the first after
+        ``wait`` seconds ``BackendUnavailable(reason="in_progress")`` (retry later, with the same token)."""
+        token = spec.idempotency_key
+        if not token:
+            # No token from the caller: a key of this request alone still makes the translator's retries safe.
+            return work(replace(spec, idempotency_key=uuid.uuid4().hex))
+        fp = fingerprint(account_key, spec)
+        keyed = replace(spec, idempotency_key=backend_key(account_key, token, fp))
+        tenant = principal.tenant
+        pending = dumps(
+            {
+                "fp": fp,
+                "state": "pending",
+                "worker": f"{HOST}/{os.getpid()}",
+                "claim": uuid.uuid4().hex,
+                "at": time.time(),
+            }
+        )
         deadline = time.monotonic() + self.wait
-        while True:
-            existing = self.store.idempotency_claim(principal.tenant, token, fingerprint, self.ttl)
-            if existing is None:
-                break
-            if existing.get("fp") != fingerprint:
+        while (held := self.store.idempotency_claim(tenant, token, pending, self.lease)) is not None:
+            if held.get("fp") != fp:
                 raise Conflict(
                     f"Arguments on this idempotent request are inconsistent with arguments used in previous "
                     f"request(s) with client token '{token}'.",
                     kind=kind,
                     reason="idempotency",
                 )
-            if existing.get("state") == "done":
-                return fetch(existing["result"]["ids"])
+            if held.get("state") == "done":
+                return fetch(held["result"]["ids"])
             if time.monotonic() > deadline:
-                raise Conflict(f"A request with client token '{token}' is still in progress.", reason="in_progress")
-            time.sleep(0.05)
-        try:
-            created = work()
-        except BaseException:
-            self.store.idempotency_release(principal.tenant, token)
-            raise
-        ids = [r.id for r in created]
-        self.store.idempotency_complete(principal.tenant, token, fingerprint, {"ids": ids}, self.ttl)
+                raise BackendUnavailable(
+                    f"A request with client token '{token}' is still in progress; retry it later.", reason="in_progress"
+                )
+            time.sleep(self.poll)
+        with Heartbeat(lambda: self.store.idempotency_renew(tenant, token, pending, self.lease), self.lease / 3):
+            try:
+                created = work(keyed)
+            except BaseException:
+                # The work may have reached the cloud: a repeat carries the same key to it and finds that.
+                try:
+                    self.store.idempotency_release(tenant, token, pending)
+                except Exception as exc:  # Redis away: the lease lapses by itself; the work's error is the answer
+                    log.warning("idempotency claim not released: %s", exc)
+                raise
+        done = {"fp": fp, "state": "done", "result": {"ids": [r.id for r in created]}}
+        self.store.idempotency_complete(tenant, token, pending, dumps(done), self.ttl)
         return created

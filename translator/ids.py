@@ -7,7 +7,10 @@ forms (EC2 ``i-`` + 17 hex digits) are the gateway id's first 17 hex digits.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
 import uuid
 
 NAMESPACE = uuid.UUID("6f1c2a0e-4b1d-5c3e-9a7f-0c1a0d5e7a11")
@@ -33,3 +36,24 @@ def is_short(text: str) -> bool:
 
 def is_gateway_id(text: str) -> bool:
     return bool(_UUID_RE.match(text))
+
+
+_last_id = [0, 0]  # (milliseconds, sequence) of this process's latest sortable id
+_id_lock = threading.Lock()
+
+
+def sortable_id() -> str:
+    """A UUIDv7 for what only the gateway owns (jobs, documents): ids sort by creation time (to the
+    millisecond across processes, strictly within one), so a listing pages over a lexicographic index."""
+    now = time.time_ns() // 1_000_000
+    with _id_lock:
+        millis, seq = _last_id
+        if now > millis:
+            millis, seq = now, int.from_bytes(os.urandom(2), "big") & 0x7FF
+        elif seq < 0xFFF:
+            seq += 1
+        else:  # 4,096 ids in one millisecond: borrow the next one
+            millis, seq = millis + 1, 0
+        _last_id[:] = [millis, seq]
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    return str(uuid.UUID(int=(millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand))

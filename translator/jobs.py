@@ -1,55 +1,624 @@
-"""Jobs: one record per mutating operation, kept in Redis (CIMI exposes them as Job resources)."""
+"""Jobs in Redis: one record per mutating operation, and the queue any worker on any node runs them from.
+
+A job's record says what happened (state ``queued → running → success | failed``, progress, status
+message, times, affected resources, parent and children) and holds the work itself as data: an
+operation name and JSON arguments, so a worker that never saw the request can run it
+(translator/job_runner.py). Records live in the tenant's slot, the queue in the deployment's:
+
+    cg:job:{tenant}:<id>          hash: the job's fields (lists and arguments as JSON)
+    cg:jobs:{tenant}              zset (all scores 0) of ids; ids are UUIDv7, so lexicographic = newest last
+    cg:jobq:{queue}:ready         zset: "<id>:<tenant>" refs waiting for a worker, by enqueue time
+    cg:jobq:{queue}:leases        zset: refs being run, by lease expiry (Redis server time, ms)
+    cg:jobq:{queue}:owners        hash: ref -> the runner holding its lease
+    cg:jobq:{queue}:attempts      hash: ref -> how many times a runner took it
+    cg:jobq:{queue}:bell          list: one token per enqueue, so idle runners wake at once
+    cg:jobq:{queue}:wake:<owner>  list: wakes one runner that is stopping
+
+A record changes only through the scripts below, each on one slot. Record writes are conditional on the
+attempt number a runner got when it claimed the job, so a runner that lost its lease (stalled past it)
+can no longer overwrite what the runner that took over records. Every record expires ``ttl`` seconds
+after its last change (a queued job nobody runs too); index entries of expired records are dropped by
+listings and, two at a time, by every new job.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from translator.codec import dumps, from_dict, loads
-from translator.model import Job, JobState, Principal
-from translator.store import Store
+import orjson
+import redis
+from redis.commands.core import Script
+
+from translator.codec import dumps, loads
+from translator.documents import Page
+from translator.errors import InvalidParameter
+from translator.ids import is_gateway_id, sortable_id
+from translator.model import Job, JobState
+
+MAX_PAGE = 1000
+DONE = (JobState.SUCCESS, JobState.FAILED)
+#: one script call for ``JobStore._pipelined``: (script, keys, args)
+_Call = tuple[Script, list[str], list[Any]]
+
+# -- scripts on a tenant's slot ----------------------------------------------------------------------
+#: KEYS record, index, parent (= record when none); ARGV id, ttl, field/value pairs -> 0 if the parent is gone
+_CREATE = """
+local child = KEYS[3] ~= KEYS[1]
+if child and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if child then
+  local kids = redis.call('HGET', KEYS[3], 'child_ids')
+  redis.call('HSET', KEYS[3], 'child_ids', (kids and kids ~= '') and (kids .. ' ' .. ARGV[1]) or ARGV[1])
+  redis.call('HINCRBY', KEYS[3], 'open', 1)
+  redis.call('HINCRBY', KEYS[3], 'total', 1)
+end
+-- The two oldest index entries whose records expired go (their keys share this slot's hash tag).
+local prefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1])
+for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, 1)) do
+  if redis.call('EXISTS', prefix .. old) == 0 then redis.call('ZREM', KEYS[2], old) end
+end
+return 1
+"""
+
+#: KEYS record, parent; ARGV attempt, now, ttl -> ok | done | stale | gone
+_START = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
+if not st[1] then return 'gone' end
+if st[1] == 'success' or st[1] == 'failed' then return 'done' end
+if tonumber(st[2] or '0') >= tonumber(ARGV[1]) then return 'stale' end
+redis.call('HSET', KEYS[1], 'state', 'running', 'attempts', ARGV[1], 'started', ARGV[2], 'updated', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if KEYS[2] ~= KEYS[1] and redis.call('HGET', KEYS[2], 'state') == 'queued' then
+  redis.call('HSET', KEYS[2], 'state', 'running', 'started', ARGV[2], 'updated', ARGV[2])
+end
+return 'ok'
+"""
+
+#: KEYS record, parent; ARGV attempt ('' = whichever), state, now, ttl, field/value pairs -> ok | done | stale | gone
+#: The arguments go (done work needs no replay, and they may hold user data). A group parent (no work of
+#: its own) ends when its last child does: failed if any child failed.
+_FINISH = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
+if not st[1] then return 'gone' end
+if st[1] == 'success' or st[1] == 'failed' then return 'done' end
+if ARGV[1] ~= '' and st[2] ~= ARGV[1] then return 'stale' end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated', ARGV[3], 'finished', ARGV[3], 'progress', 100)
+redis.call('HDEL', KEYS[1], 'arguments')
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if KEYS[2] ~= KEYS[1] and redis.call('EXISTS', KEYS[2]) == 1 then
+  local open = redis.call('HINCRBY', KEYS[2], 'open', -1)
+  if ARGV[2] == 'failed' then redis.call('HINCRBY', KEYS[2], 'failures', 1) end
+  local p = redis.call('HMGET', KEYS[2], 'group', 'state', 'total', 'failures')
+  if p[1] == '1' and p[2] ~= 'success' and p[2] ~= 'failed' then
+    local total, failures = tonumber(p[3]), tonumber(p[4] or '0')
+    if open <= 0 then
+      local state, msg = 'success', ''
+      if failures > 0 then
+        state, msg = 'failed', failures .. ' of ' .. total .. ' failed'
+        redis.call('HSET', KEYS[2], 'error', msg)
+      end
+      redis.call('HSET', KEYS[2], 'state', state, 'message', msg, 'progress', 100,
+                 'updated', ARGV[3], 'finished', ARGV[3])
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
+    else
+      redis.call('HSET', KEYS[2], 'progress', math.floor(100 * (total - open) / total), 'updated', ARGV[3])
+    end
+  end
+end
+return 'ok'
+"""
+
+#: KEYS record; ARGV attempt, progress, message, now -> 1 if the job is still this attempt's
+_REPORT = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
+if st[1] ~= 'running' or st[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'message', ARGV[3], 'updated', ARGV[4])
+return 1
+"""
+
+# -- scripts on the queue's slot (lease times are Redis's clock, the same for every node) ------------------
+_NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+#: KEYS ready, bell; ARGV refs
+_ENQUEUE = (
+    _NOW
+    + """
+for i = 1, #ARGV do
+  redis.call('ZADD', KEYS[1], 'NX', now, ARGV[i])
+  redis.call('LPUSH', KEYS[2], 1)
+end
+redis.call('LTRIM', KEYS[2], 0, 63)
+return #ARGV
+"""
+)
+
+#: KEYS ready, leases, owners, attempts; ARGV owner, lease ms, how many -> {ref, attempt, ref, attempt, ...}
+_CLAIM = (
+    _NOW
+    + """
+local out = {}
+for _ = 1, tonumber(ARGV[3]) do
+  local got = redis.call('ZPOPMIN', KEYS[1])
+  if #got == 0 then break end
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), got[1])
+  redis.call('HSET', KEYS[3], got[1], ARGV[1])
+  out[#out + 1] = got[1]
+  out[#out + 1] = redis.call('HINCRBY', KEYS[4], got[1], 1)
+end
+return out
+"""
+)
+
+#: KEYS leases, owners, attempts; ARGV ref, owner, lease ms: lease a job that was never queued (run inline)
+_ADOPT = (
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], 1)
+return 1
+"""
+)
+
+#: KEYS leases, owners; ARGV owner, lease ms, refs -> the refs this owner no longer holds
+_RENEW = (
+    _NOW
+    + """
+local lost = {}
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[i])
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+"""
+)
+
+#: KEYS leases, owners, attempts; ARGV ref, owner -> 1 if released, 0 if another runner holds it
+_RELEASE = """
+if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+"""
+
+#: KEYS ready, leases, owners, attempts, bell; ARGV max attempts, limit -> {requeued refs, exhausted refs}
+_REAP = (
+    _NOW
+    + """
+local requeued, exhausted = {}, {}
+for _, ref in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))) do
+  redis.call('ZREM', KEYS[2], ref)
+  redis.call('HDEL', KEYS[3], ref)
+  if tonumber(redis.call('HGET', KEYS[4], ref) or '0') >= tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[4], ref)
+    exhausted[#exhausted + 1] = ref
+  else
+    redis.call('ZADD', KEYS[1], now, ref)
+    redis.call('LPUSH', KEYS[5], 1)
+    requeued[#requeued + 1] = ref
+  end
+end
+redis.call('LTRIM', KEYS[5], 0, 63)
+return {requeued, exhausted}
+"""
+)
 
 
-class JobLog:
-    """Writes a job when a mutation starts and again when it ends."""
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """How long jobs live, how leases work and how long anything may wait or run."""
 
-    def __init__(self, store: Store, ttl: int) -> None:
-        self.store = store
-        self.ttl = ttl
+    ttl: int = 86400
+    #: a running job whose runner has not renewed it for this long is taken over by another runner
+    lease: float = 15.0
+    #: how often a runner renews its leases and looks for lapsed ones (well under ``lease``)
+    heartbeat: float = 5.0
+    #: a job whose runners died this many times fails instead of running again
+    max_attempts: int = 3
+    #: a job running longer is failed (and never re-run); below gunicorn's worker timeout
+    run_bound: float = 100.0
+    #: the longest any caller waits for a job
+    wait_bound: float = 25.0
+    #: runner threads per worker process
+    threads: int = 4
+    #: an idle runner looks at the queue at least this often (an enqueue wakes it sooner)
+    poll: float = 1.0
+    queue: str = "default"
 
-    def start(self, principal: Principal, operation: str, target_kind: str, target_ids: list[str]) -> Job:
+    def __post_init__(self) -> None:
+        if not 0 < self.heartbeat * 2 <= self.lease:
+            raise ValueError("the job heartbeat must be positive and at most half the lease")
+        if min(self.ttl, self.max_attempts, self.run_bound, self.wait_bound, self.threads, self.poll) <= 0:
+            raise ValueError("job settings must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """The work of a job, as data: an operation a handler is registered for, and its JSON arguments."""
+
+    operation: str
+    target_kind: str
+    target_ids: tuple[str, ...] = ()
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What a handler returns: ``value`` goes back to an inline caller and is never stored."""
+
+    affected_ids: tuple[str, ...] = ()
+    result: Any = None
+    message: str = ""
+    value: Any = None
+
+
+def ref_of(job: Job) -> str:
+    return f"{job.id}:{job.tenant}"
+
+
+def parse_ref(ref: bytes | str) -> tuple[str, str]:
+    """(tenant, job id) of a queue entry."""
+    job_id, tenant = _s(ref).split(":", 1)
+    return tenant, job_id
+
+
+class JobStore:
+    """Job records and the shared queue; one per worker process, over the worker's connection pool."""
+
+    def __init__(self, client: redis.Redis, settings: JobSettings) -> None:
+        self.redis = client
+        self.settings = settings
+        self._create = client.register_script(_CREATE)
+        self._start = client.register_script(_START)
+        self._finish = client.register_script(_FINISH)
+        self._report = client.register_script(_REPORT)
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._claim = client.register_script(_CLAIM)
+        self._adopt = client.register_script(_ADOPT)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._reap = client.register_script(_REAP)
+        queue = f"cg:jobq:{{{settings.queue}}}"
+        self.ready, self.leases, self.owners = f"{queue}:ready", f"{queue}:leases", f"{queue}:owners"
+        self.attempts, self.bell = f"{queue}:attempts", f"{queue}:bell"
+
+    # -- records -----------------------------------------------------------------------------
+    def create(
+        self,
+        tenant: str,
+        spec: JobSpec,
+        *,
+        state: JobState = JobState.QUEUED,
+        parent_id: str | None = None,
+        group: bool = False,
+        job_id: str | None = None,
+        pipe: Any = None,
+    ) -> Job:
+        """Write a new job record (not queued: see ``submit``); a ``running`` one counts as attempt 1.
+
+        ``pipe``: a redis-py transaction to write it in, or a list of calls for ``_pipelined``.
+        """
         now = time.time()
+        running = state == JobState.RUNNING
         job = Job(
-            id=str(uuid.uuid4()),
-            tenant=principal.tenant,
-            operation=operation,
-            target_kind=target_kind,
-            target_ids=list(target_ids),
-            state=JobState.RUNNING,
+            id=job_id or sortable_id(),
+            tenant=tenant,
+            operation=spec.operation,
+            target_kind=spec.target_kind,
+            target_ids=list(spec.target_ids),
+            state=state,
             created=now,
             updated=now,
+            started=now if running else None,
+            parent_id=parent_id,
+            arguments=dict(spec.arguments),
+            attempts=1 if running else 0,
         )
-        self._save(job)
+        flat = _encode(job)
+        if group:
+            flat += ["group", "1", "open", "0", "total", "0"]
+        key = _record_key(tenant, job.id)
+        keys = [key, _index_key(tenant), _record_key(tenant, parent_id) if parent_id else key]
+        args = [job.id, self.settings.ttl, *flat]
+        if isinstance(pipe, list):
+            pipe.append((self._create, keys, args))
+            return job
+        made = self._create(keys=keys, args=args, client=pipe)
+        if pipe is None and not made:
+            raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
-    def finish(self, job: Job, target_ids: list[str] | None = None, error: str | None = None) -> Job:
-        job.updated = time.time()
-        job.state = JobState.FAILED if error else JobState.SUCCESS
-        job.progress = 100
-        job.error = error
-        if target_ids is not None:
-            job.target_ids = list(target_ids)
-        self._save(job)
+    def create_leased(self, tenant: str, spec: JobSpec, owner: str, parent_id: str | None = None) -> Job:
+        """A running job (attempt 1) leased to ``owner``, for work done in the caller's thread.
+
+        PERF: lease and record go in one round trip (two slots, so a plain pipeline, not a transaction); the
+        lease is written first, so a record that never gets written leaves a lease that lapses on nothing.
+        """
+        job_id = sortable_id()
+        calls: list[_Call] = []
+        self.adopt(f"{job_id}:{tenant}", owner, pipe=calls)
+        job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=calls)
+        if not self._pipelined(calls)[-1]:
+            raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
-    def _save(self, job: Job) -> None:
-        self.store.put_job(job.tenant, job.id, job.created, dumps(job), self.ttl)
+    def _pipelined(self, calls: list[_Call]) -> list[Any]:
+        """Script calls in one round trip (a plain pipeline: they may be on several slots).
+
+        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
+        A script Redis no longer has (restart, SCRIPT FLUSH) is loaded and only its call made again.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        results = pipe.execute(raise_on_error=False)
+        for i, (result, (script, keys, args)) in enumerate(zip(results, calls, strict=True)):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                results[i] = script(keys=keys, args=args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
+
+    def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
+        """Record a job and queue it for whichever runner is free first."""
+        job = self.create(tenant, spec, parent_id=parent_id)
+        self.enqueue([job])
+        return job
+
+    def submit_group(self, tenant: str, spec: JobSpec, children: Iterable[JobSpec]) -> tuple[Job, list[Job]]:
+        """A parent with no work of its own, and its children; it ends when they all have (failed if any did).
+
+        Parent and children are written in one transaction, so no child can end before its siblings exist.
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        parent = self.create(tenant, spec, group=True, pipe=pipe)
+        kids = [self.create(tenant, child, parent_id=parent.id, pipe=pipe) for child in children]
+        pipe.execute()
+        parent.child_ids = [k.id for k in kids]
+        self.enqueue(kids)
+        return parent, kids
 
     def get(self, tenant: str, job_id: str) -> Job | None:
-        raw = self.store.get_job(job_id)
-        job = from_dict(Job, loads(raw)) if raw else None
-        return job if job and job.tenant == tenant else None
+        """The tenant's job, or None (unknown, expired, or another tenant's)."""
+        if not is_gateway_id(job_id):
+            return None
+        return _decode(self.redis.hgetall(_record_key(tenant, job_id)))
 
-    def list(self, tenant: str) -> list[Job]:
-        ids = self.store.job_ids(tenant)
-        return [from_dict(Job, loads(raw)) for raw in self.store.get_jobs(ids) if raw]
+    def list(self, tenant: str, cursor: str | None = None, limit: int = 100) -> Page[Job]:
+        """The tenant's jobs, newest first, after ``cursor``; drops index entries of expired jobs it meets."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidParameter(f"The page size must be between 1 and {MAX_PAGE}.", reason="limit")
+        if cursor is not None and not is_gateway_id(cursor):
+            raise InvalidParameter("The job listing cursor is not valid.", reason="cursor")
+        index = _index_key(tenant)
+        items: list[Job] = []
+        position = cursor
+        for _ in range(8):  # bounded: a page full of expired entries ends early with a cursor to go on
+            want = limit - len(items) + 1
+            ids = [_s(i) for i in self.redis.zrevrangebylex(index, f"({position}" if position else "+", "-", 0, want)]
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hgetall(_record_key(tenant, job_id))
+            dead = []
+            for job_id, raw in zip(ids, pipe.execute(), strict=True):
+                job = _decode(raw)
+                if job is None:
+                    dead.append(job_id)
+                elif len(items) == limit:
+                    self._forget(index, dead)
+                    return Page(items, items[-1].id)
+                else:
+                    items.append(job)
+            self._forget(index, dead)
+            if len(ids) < want:
+                return Page(items, None)
+            position = ids[-1]
+        return Page(items, position)
+
+    def _forget(self, index: str, dead: list[str]) -> None:
+        if dead:
+            self.redis.zrem(index, *dead)
+
+    def wait(self, tenant: str, job_id: str, timeout: float) -> Job | None:
+        """The job once it has ended, or as it is when ``timeout`` (capped by ``wait_bound``) runs out."""
+        deadline = time.monotonic() + max(0.0, min(timeout, self.settings.wait_bound))
+        key = _record_key(tenant, job_id)
+        pause = 0.01
+        while True:
+            state = self.redis.hget(key, "state")
+            if state is None or _s(state) in DONE or time.monotonic() >= deadline:
+                return self.get(tenant, job_id)
+            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.2)
+
+    def start(self, job: Job, attempt: int) -> str:
+        """Mark a claimed job running for this attempt: ``ok``, or ``done``/``stale``/``gone`` (do not run it)."""
+        now = time.time()
+        outcome = _s(self._start(keys=self._pair(job), args=[attempt, repr(now), self.settings.ttl]))
+        if outcome == "ok":
+            job.state, job.attempts, job.started, job.updated = JobState.RUNNING, attempt, now, now
+        return outcome
+
+    def finish(
+        self,
+        job: Job,
+        attempt: int | None,
+        *,
+        error: str | None = None,
+        outcome: JobOutcome | None = None,
+        release: str | None = None,
+    ) -> bool:
+        """Record the end of a job (failed when ``error``); False when this attempt no longer owns it.
+
+        With ``release`` (the runner's owner name), its lease goes in the same round trip.
+        """
+        now = time.time()
+        state = JobState.FAILED if error else JobState.SUCCESS
+        outcome = outcome or JobOutcome()
+        fields: list[Any] = ["message", error or outcome.message]
+        if error:
+            fields += ["error", error]
+        if outcome.affected_ids:
+            fields += ["affected_ids", dumps(list(outcome.affected_ids))]
+            if not job.target_ids:  # a create's targets are what it made
+                fields += ["target_ids", dumps(list(outcome.affected_ids))]
+        if outcome.result is not None:
+            with contextlib.suppress(InvalidParameter):  # a result that is not JSON stays with the caller
+                fields += ["result", _json(outcome.result)]
+        args = ["" if attempt is None else attempt, state.value, repr(now), self.settings.ttl, *fields]
+        if release is None:
+            ended = self._finish(keys=self._pair(job), args=args)
+        else:
+            release_args = [ref_of(job), release]
+            ended = self._pipelined(
+                [
+                    (self._finish, self._pair(job), args),
+                    (self._release, [self.leases, self.owners, self.attempts], release_args),
+                ]
+            )[0]
+        if _s(ended) != "ok":
+            return False
+        job.state, job.updated, job.finished, job.progress = state, now, now, 100
+        job.error, job.message, job.arguments = error, error or outcome.message, {}
+        if outcome.affected_ids:
+            job.affected_ids = list(outcome.affected_ids)
+            job.target_ids = job.target_ids or list(outcome.affected_ids)
+        job.result = outcome.result
+        return True
+
+    def report(self, job: Job, progress: int, message: str = "") -> bool:
+        """Progress of a running job, from its handler; False when this attempt no longer owns it."""
+        progress = max(0, min(99, int(progress)))
+        done = self._report(
+            keys=[_record_key(job.tenant, job.id)], args=[job.attempts, progress, message, repr(time.time())]
+        )
+        return bool(done)
+
+    def _pair(self, job: Job) -> list[str]:
+        key = _record_key(job.tenant, job.id)
+        return [key, _record_key(job.tenant, job.parent_id) if job.parent_id else key]
+
+    # -- queue -------------------------------------------------------------------------------
+    def enqueue(self, jobs: Iterable[Job]) -> None:
+        refs = [ref_of(j) for j in jobs]
+        if refs:
+            self._enqueue(keys=[self.ready, self.bell], args=refs)
+
+    def claim(self, owner: str, count: int) -> list[tuple[str, int]]:
+        """Up to ``count`` queued refs, leased to ``owner``, with the attempt number each is on."""
+        flat = self._claim(
+            keys=[self.ready, self.leases, self.owners, self.attempts],
+            args=[owner, int(self.settings.lease * 1000), count],
+        )
+        return [(_s(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def adopt(self, ref: str, owner: str, pipe: list[_Call] | None = None) -> None:
+        """Lease a job that runs in the caller's thread (never queued) as attempt 1."""
+        call: _Call = (
+            self._adopt,
+            [self.leases, self.owners, self.attempts],
+            [ref, owner, int(self.settings.lease * 1000)],
+        )
+        if pipe is None:
+            self._pipelined([call])
+        else:
+            pipe.append(call)
+
+    def renew(self, owner: str, refs: list[str]) -> list[str]:
+        """Extend ``owner``'s leases; the refs it no longer holds."""
+        if not refs:
+            return []
+        lost = self._renew(keys=[self.leases, self.owners], args=[owner, int(self.settings.lease * 1000), *refs])
+        return [_s(r) for r in lost]
+
+    def release(self, ref: str, owner: str) -> bool:
+        return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner]))
+
+    def reap(self, limit: int = 100) -> tuple[list[str], list[str]]:
+        """Jobs whose lease lapsed: (requeued, exhausted: out of attempts, for the caller to fail)."""
+        requeued, exhausted = self._reap(
+            keys=[self.ready, self.leases, self.owners, self.attempts, self.bell],
+            args=[self.settings.max_attempts, limit],
+        )
+        return [_s(r) for r in requeued], [_s(r) for r in exhausted]
+
+    def wait_for_work(self, timeout: float, owner: str) -> None:
+        """Block until an enqueue rings the bell, ``wake(owner)`` is called or ``timeout`` passes."""
+        self.redis.brpop([self.bell, self._wake_key(owner)], timeout=timeout)
+
+    def wake(self, owner: str) -> None:
+        """Interrupt ``owner``'s wait at once (a stopping runner); the token expires if nobody waits."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(self._wake_key(owner), 1)
+        pipe.expire(self._wake_key(owner), 10)
+        pipe.execute()
+
+    def _wake_key(self, owner: str) -> str:
+        return f"{self.ready.rsplit(':', 1)[0]}:wake:{owner}"
+
+
+# -- encoding -----------------------------------------------------------------------------------------
+_JSON_FIELDS = ("target_ids", "affected_ids", "arguments", "result")
+_FLOAT_FIELDS = ("created", "updated", "started", "finished")
+_INT_FIELDS = ("progress", "attempts")
+_TEXT_FIELDS = ("id", "tenant", "operation", "target_kind", "state", "error", "message", "parent_id")
+
+
+def _encode(job: Job) -> list[Any]:
+    flat: list[Any] = []
+    for name in _TEXT_FIELDS + _INT_FIELDS:
+        value = getattr(job, name)
+        if value is not None:
+            flat += [name, str(value)]
+    for name in _FLOAT_FIELDS:
+        value = getattr(job, name)
+        if value is not None:
+            flat += [name, repr(value)]
+    for name in _JSON_FIELDS:
+        flat += [name, _json(getattr(job, name))]
+    flat += ["child_ids", " ".join(job.child_ids)]
+    return flat
+
+
+def _decode(raw: dict[bytes, bytes]) -> Job | None:
+    if not raw or b"state" not in raw:
+        return None
+    get = {k.decode(): v for k, v in raw.items()}
+    values: dict[str, Any] = {name: get[name].decode() for name in _TEXT_FIELDS if name in get}
+    values.update({name: int(get[name]) for name in _INT_FIELDS if name in get})
+    values.update({name: float(get[name]) for name in _FLOAT_FIELDS if name in get})
+    values.update({name: loads(get[name]) for name in _JSON_FIELDS if name in get})
+    values["child_ids"] = get.get("child_ids", b"").decode().split()
+    values["state"] = JobState(values["state"])
+    values["error"] = values.get("error") or None
+    return Job(**values)
+
+
+def _json(value: Any) -> bytes:
+    try:
+        return dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        raise InvalidParameter("A job's arguments and result must be plain JSON.", reason="job") from None
+
+
+def _record_key(tenant: str, job_id: str) -> str:
+    return f"cg:job:{{{tenant}}}:{job_id}"
+
+
+def _index_key(tenant: str) -> str:
+    return f"cg:jobs:{{{tenant}}}"
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

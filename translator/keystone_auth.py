@@ -10,6 +10,7 @@ never past the token's own expiry, so every worker shares them and Keystone sees
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,10 @@ from translator.model import Principal
 #: Keystone role name -> gateway role; the strongest role a token carries wins.
 DEFAULT_ROLE_MAP: dict[str, str] = {"admin": "admin", "member": "member", "_member_": "member", "reader": "reader"}
 _STRENGTH = {"reader": 0, "member": 1, "admin": 2}
+#: what a caller hears when Keystone cannot answer; why (its URL, the library's words) goes to the log only
+_UNAVAILABLE = "The identity service is temporarily unavailable; retry later."
+
+log = logging.getLogger("cloudgate.keystone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +91,17 @@ class KeystoneTokens:
                     headers={"X-Subject-Token": token},
                     raise_exc=False,
                 )
-            except ks_exc.ConnectFailure as exc:
-                raise BackendUnavailable(f"Keystone is unreachable: {exc}") from None
             except ks_exc.ClientException as exc:
-                raise BackendUnavailable(f"Keystone failed: {exc}") from None
+                log.warning("Keystone token check failed: %s: %s", type(exc).__name__, exc)
+                raise BackendUnavailable(_UNAVAILABLE, reason="identity") from None
             if response.status_code == 401 and attempt == 1:
                 self.session.invalidate()  # our own service token lapsed: get a new one, once
                 continue
             if response.status_code in (401, 404):
                 raise AuthFailure("The token is not valid or has expired.")
             if response.status_code != 200:
-                raise BackendUnavailable(f"Keystone answered {response.status_code} to a token check.")
+                log.warning("Keystone answered %s to a token check", response.status_code)
+                raise BackendUnavailable(_UNAVAILABLE, reason="identity")
             return response.json()["token"]
         raise AuthFailure("The token is not valid or has expired.")
 

@@ -383,7 +383,12 @@ class SecurityGroup(Resource):
 
 @dataclass(slots=True, kw_only=True)
 class Job:
-    """A record of a mutating operation (CIMI Job); kept in Redis for a while after it ends."""
+    """A mutating operation (CIMI Job), kept in Redis until ``job_ttl`` after it ends.
+
+    ``operation`` and ``arguments`` are the work itself, as data: any worker on any node can (re)run it
+    through the handler registered for ``operation``. ``arguments`` (dropped when the job ends) and
+    ``result`` are for the job engine and the translator, not for rendering.
+    """
 
     ENUMS: ClassVar[dict[str, type]] = {"state": JobState}
     id: str
@@ -394,8 +399,24 @@ class Job:
     state: JobState
     created: float
     updated: float
+    #: the failure, for a failed job (the status message then says the same)
     error: str | None = None
     progress: int = 0
+    message: str = ""
+    #: gateway ids of the resources the operation made or changed (known once it ends)
+    affected_ids: list[str] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    parent_id: str | None = None
+    child_ids: list[str] = field(default_factory=list)
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    #: how many times a worker took the job (more than one when a worker died holding it)
+    attempts: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.state in (JobState.SUCCESS, JobState.FAILED)
 
 
 #: kind -> states in which a resource is on its way to another; listings holding one are cached briefly.
@@ -461,6 +482,9 @@ class MachineSpec:
     block_devices: tuple[BlockDevice, ...] = ()
     hibernation: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+    #: Names this create so that a repeat finds the first: the caller's token in, the translator's derived key
+    #: out to the backend, which hands it to the cloud (never part of what the request is compared on).
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -482,6 +506,8 @@ class VolumeSpec:
     snapshot_id: str | None = None
     name: str = ""
     description: str = ""
+    #: As ``MachineSpec.idempotency_key``.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

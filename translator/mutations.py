@@ -1,5 +1,12 @@
 """Mutations: authorize, check the backend's capability, record a job, call (retried), invalidate
-the listings it makes stale, publish what it returns, and name resources by gateway id in its errors."""
+the listings it makes stale, publish what it returns, and name resources by gateway id in its errors.
+
+Every mutation is a job whose work is data (operation, account, arguments with native ids), so any
+worker can run it. The translator runs it in the request thread (``run_inline``): EC2 answers with the
+resource the backend returned, at the cost of two Redis round trips, with no queue hop or polling; the
+job's lease means a worker that dies mid-call leaves the job to another. ``submit`` queues it instead,
+for protocols that answer with the job (CIMI's 202).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.accounts import Accounts
+from translator.arguments import decode, encode
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
-from translator.errors import CloudgateError, InvalidParameter, Unsupported
+from translator.errors import CloudgateError, InvalidParameter, NotFound, Unsupported
 from translator.identity import authorize
 from translator.ids import gateway_id
-from translator.jobs import JobLog
+from translator.job_runner import JobRunner
+from translator.jobs import JobOutcome, JobSpec
 from translator.listings import Listings
-from translator.model import RESOURCE_TYPES, ActionMethod, KeyPairMaterial, MachineAction, Principal, Resource
+from translator.model import RESOURCE_TYPES, ActionMethod, Job, KeyPairMaterial, MachineAction, Principal, Resource
 from translator.store import Store
 
 #: A quoted word of a backend's error message: where backends name resources.
@@ -70,6 +79,12 @@ OPERATIONS: dict[str, Operation] = {
     "remove_tags": Operation(Capability.NATIVE_TAGS, tuple(RESOURCE_TYPES)),
 }
 
+#: Operations that make a resource: sent again after the cloud may have got them, they would make a second one,
+#: unless their spec carries an ``idempotency_key`` the backend hands to the cloud (see ``idempotency``).
+CREATES = frozenset(op for op in OPERATIONS if op.startswith(("create_", "import_", "allocate_"))) | {
+    "attach_interface"  # makes an interface (an ENI, a port) as it attaches it
+}
+
 
 #: (machine action, method) -> the capability it needs besides act_on_machine's (None: that one only). A pair
 #: missing here is refused as an invalid parameter: there is no hard start, and no graceful way to do otherwise.
@@ -88,16 +103,18 @@ MACHINE_ACTIONS: dict[tuple[MachineAction, ActionMethod], Capability | None] = {
 
 
 class Mutator:
-    """Runs the operations of ``OPERATIONS`` against a caller's account."""
+    """Runs the operations of ``OPERATIONS`` against a caller's account, each as a job."""
 
     def __init__(
-        self, accounts: Accounts, listings: Listings, store: Store, caller: BackendCaller, jobs: JobLog
+        self, accounts: Accounts, listings: Listings, store: Store, caller: BackendCaller, runner: JobRunner
     ) -> None:
         self.accounts = accounts
         self.listings = listings
         self.store = store
         self.caller = caller
-        self.jobs = jobs
+        self.runner = runner
+        for op in OPERATIONS:
+            runner.register(op, self.run_job)
 
     def mutate(
         self,
@@ -109,31 +126,70 @@ class Mutator:
         *args: Any,
         needs: Capability | None = None,
     ) -> Any:
-        """Authorize, check capability (the operation's, and ``needs`` for what these arguments ask besides),
-        record a job, call (retried), invalidate, publish."""
+        """Authorize, check capability (the operation's, and ``needs`` for what these arguments ask besides), then
+        run the operation as a job in this thread; its result."""
+        spec = self._spec(principal, account, op, target_kind, target_ids, args, needs)
+        # PERF: the inline run uses the arguments as given; only a worker taking the job over decodes them.
+        _, result = self.runner.run_inline(principal.tenant, spec, lambda job: self._call(account, op, args))
+        return result
+
+    def submit(
+        self,
+        principal: Principal,
+        account: AccountConfig,
+        op: str,
+        target_kind: str,
+        target_ids: list[str],
+        *args: Any,
+        needs: Capability | None = None,
+    ) -> Job:
+        """Authorize, check capability and queue the operation; the job, at once (any worker runs it)."""
+        spec = self._spec(principal, account, op, target_kind, target_ids, args, needs)
+        return self.runner.jobs.submit(principal.tenant, spec)
+
+    def run_job(self, job: Job) -> JobOutcome:
+        """The handler of every operation: the work as the job's record holds it."""
+        account = self.accounts.accounts.get(job.arguments.get("account", ""))
+        if account is None or account.tenant != job.tenant:
+            raise NotFound("The region of this job is no longer configured.", kind="region")
+        return self._call(account, job.operation, tuple(decode(job.arguments["args"])))
+
+    def _spec(
+        self,
+        principal: Principal,
+        account: AccountConfig,
+        op: str,
+        target_kind: str,
+        target_ids: list[str],
+        args: tuple[Any, ...],
+        needs: Capability | None = None,
+    ) -> JobSpec:
         authorize(principal, "write")
-        spec = OPERATIONS[op]
-        backend = self.accounts.backend(account)
-        for capability in (spec.capability, needs):
-            if capability is not None and capability not in backend.capabilities:
+        capabilities = self.accounts.backend(account).capabilities
+        for capability in (OPERATIONS[op].capability, needs):
+            if capability is not None and capability not in capabilities:
                 raise Unsupported(
                     f"The {account.driver} backend of region {account.region} does not support this operation.",
                     reason=str(capability),
                 )
-        job = self.jobs.start(principal, op, target_kind, target_ids)
+        return job_spec(account.key, principal.user, op, target_kind, target_ids, args)
+
+    def _call(self, account: AccountConfig, op: str, args: tuple[Any, ...]) -> JobOutcome:
+        """Call the backend (retried), invalidate, publish; the resources it returned are the affected ones."""
+        spec = OPERATIONS[op]
+        backend = self.accounts.backend(account)
         try:
-            result = self.caller.call(account.driver, op, getattr(backend, op), *args)
+            resend = op not in CREATES or any(getattr(a, "idempotency_key", "") for a in args)
+            result = self.caller.call(account.driver, op, getattr(backend, op), *args, resend=resend)
         except Exception as exc:
             if isinstance(exc, CloudgateError):
                 self._gateway_ids_in(account, exc)
-            self.jobs.finish(job, error=getattr(exc, "message", type(exc).__name__))
             self.store.invalidate(account.key, spec.invalidates)
             raise
         self.store.invalidate(account.key, spec.invalidates)
         published = _resources_in(result)
         self.listings.publish_all(account, published)
-        self.jobs.finish(job, target_ids=[r.id for r in published] or target_ids)
-        return result
+        return JobOutcome(affected_ids=tuple(r.id for r in published), value=result)
 
     def on(self, principal: Principal, kind: str, gid: str, op: str, *args: Any) -> Any:
         """Run ``op`` on an existing resource: locate it, then mutate with its native id first."""
@@ -174,6 +230,14 @@ class Mutator:
             if row is not None and row[0] == account.key and row[2] == word:
                 exc.message = exc.message.replace(f"'{word}'", f"'{gid}'")
         exc.args = (exc.message,)
+
+
+def job_spec(
+    account_key: str, user: str, op: str, target_kind: str, target_ids: list[str], args: tuple[Any, ...]
+) -> JobSpec:
+    """The job of one backend operation on an account, its arguments (native ids) as data."""
+    arguments = {"account": account_key, "user": user, "args": encode(list(args))}
+    return JobSpec(op, target_kind, tuple(target_ids), arguments)
 
 
 def _resources_in(result: Any) -> list[Resource]:

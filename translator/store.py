@@ -7,7 +7,6 @@ after it lands under a stale generation and is never read (no lock, no race).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +24,33 @@ local gen = redis.call('GET', KEYS[1]) or '0'
 return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HGETALL', KEYS[3])}
 """
 
+#: Claim a client token: the pending record for ARGV[2] ms if it is free, else what holds it.
+_IDEM_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+"""
+#: Renew, complete or release a claim, only while the record is still the claimer's own pending one (a
+#: claimer that stalled past its lease must not undo the worker that took the token over).
+_IDEM_IF_HELD = """
+local held = redis.call('GET', KEYS[1])
+if ARGV[2] == 'complete' then
+  if held and held ~= ARGV[1] then return 0 end
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+  return 1
+end
+if held ~= ARGV[1] then return 0 end
+if ARGV[2] == 'renew' then return redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return redis.call('DEL', KEYS[1])
+"""
+
+
+def _idem_key(tenant: str, token: str) -> str:
+    return f"cg:idem:{tenant}:{token}"
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -36,6 +62,8 @@ class Store:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._cache_get = client.register_script(_CACHE_GET)
+        self._idem_claim = client.register_script(_IDEM_CLAIM)
+        self._idem_if_held = client.register_script(_IDEM_IF_HELD)
 
     # -- id map ------------------------------------------------------------------------------
     def remember(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
@@ -109,21 +137,23 @@ class Store:
         pipe.execute()
 
     # -- idempotency -------------------------------------------------------------------------
-    def idempotency_claim(self, tenant: str, token: str, fingerprint: str, ttl: int) -> dict[str, Any] | None:
-        """Claim a client token; None when claimed now, else the existing record."""
-        key = f"cg:idem:{tenant}:{token}"
-        record = {"fp": fingerprint, "state": "pending", "at": time.time()}
-        if self.redis.set(key, dumps(record), nx=True, ex=ttl):
-            return None
-        raw = self.redis.get(key)
-        return loads(raw) if raw else {"fp": fingerprint, "state": "gone"}
+    def idempotency_claim(self, tenant: str, token: str, pending: bytes, lease: float) -> dict[str, Any] | None:
+        """Claim a client token with a ``pending`` record that lapses after ``lease`` seconds unless renewed;
+        None when claimed now, else the record that holds it."""
+        held = self._idem_claim(keys=[_idem_key(tenant, token)], args=[pending, _ms(lease)])
+        return None if held is None else loads(held)
 
-    def idempotency_complete(self, tenant: str, token: str, fingerprint: str, result: dict[str, Any], ttl: int) -> None:
-        record = {"fp": fingerprint, "state": "done", "result": result}
-        self.redis.set(f"cg:idem:{tenant}:{token}", dumps(record), ex=ttl)
+    def idempotency_renew(self, tenant: str, token: str, pending: bytes, lease: float) -> bool:
+        """Extend a claim by ``lease`` seconds from now; False once the token is no longer held by ``pending``."""
+        return bool(self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "renew", _ms(lease)]))
 
-    def idempotency_release(self, tenant: str, token: str) -> None:
-        self.redis.delete(f"cg:idem:{tenant}:{token}")
+    def idempotency_complete(self, tenant: str, token: str, pending: bytes, done: bytes, ttl: int) -> None:
+        """Replace the claim by the ``done`` record, kept ``ttl`` seconds (unless another claim holds the token)."""
+        self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "complete", ttl * 1000, done])
+
+    def idempotency_release(self, tenant: str, token: str, pending: bytes) -> None:
+        """Give a claim up (the work failed): the next request with the token starts afresh."""
+        self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "release"])
 
     # -- jobs --------------------------------------------------------------------------------
     def put_job(self, tenant: str, job_id: str, created: float, payload: bytes, ttl: int) -> None:

@@ -9,21 +9,20 @@ the parts that do the work (``accounts`` routing, ``listings`` reads, ``mutation
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from translator import model
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.calls import BackendCaller, RetryPolicy
-from translator.codec import dumps
+from translator.documents import Page
 from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.idempotency import Idempotency
 from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
-from translator.jobs import JobLog
+from translator.job_runner import JobRunner
+from translator.jobs import JobSettings, JobStore
 from translator.listings import CacheTimes, Listings
 from translator.model import Principal, Resource, Zone
 from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
@@ -37,8 +36,28 @@ class TranslatorSettings:
     cache_ttl: float = 5.0
     transitional_cache_ttl: float = 1.0
     idempotency_ttl: int = 86400
+    #: Seconds a pending client token stays claimed without a heartbeat (a dead worker's lapses this soon).
+    idempotency_lease: float = 5.0
     job_ttl: int = 86400
+    #: seconds a worker holds a running job without renewing it before another worker takes it over
+    job_lease: float = 15.0
+    #: a job running longer fails; below gunicorn's worker timeout
+    job_run_bound: float = 100.0
+    #: the longest a caller waits for a job (``wait_job``)
+    job_wait_bound: float = 25.0
+    #: threads per worker process running queued jobs
+    job_threads: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def job_settings(self) -> JobSettings:
+        return JobSettings(
+            ttl=self.job_ttl,
+            lease=self.job_lease,
+            heartbeat=self.job_lease / 3,
+            run_bound=self.job_run_bound,
+            wait_bound=self.job_wait_bound,
+            threads=self.job_threads,
+        )
 
 
 class Translator:
@@ -58,12 +77,13 @@ class Translator:
         self.routing = Accounts(accounts, tenants, store, services)
         self.accounts = self.routing.accounts
         self.tenants = self.routing.tenants
-        self.jobs = JobLog(store, settings.job_ttl)
+        self.jobs = JobStore(store.redis, settings.job_settings())
+        self.runner = JobRunner(self.jobs)
         self.listings = Listings(
             self.routing, store, self.caller, CacheTimes(settings.cache_ttl, settings.transitional_cache_ttl)
         )
-        self.mutator = Mutator(self.routing, self.listings, store, self.caller, self.jobs)
-        self.idempotency = Idempotency(store, settings.idempotency_ttl)
+        self.mutator = Mutator(self.routing, self.listings, store, self.caller, self.runner)
+        self.idempotency = Idempotency(store, settings.idempotency_ttl, settings.idempotency_lease)
         self.tags = Tags(self.routing, self.listings, self.mutator, store)
 
     # -- accounts ----------------------------------------------------------------------------
@@ -94,7 +114,12 @@ class Translator:
         backend = self.backend(account)
         return self.caller.call(account.driver, "limits", backend.limits)
 
+    def start_jobs(self) -> None:
+        """Start this worker's job runner (after gunicorn forks: threads do not survive a fork)."""
+        self.runner.start()
+
     def close(self) -> None:
+        self.runner.stop()
         self.routing.close()
 
     # -- reads -------------------------------------------------------------------------------
@@ -121,19 +146,17 @@ class Translator:
 
     # machines ----------------------------------------------------------------------------------
     def create_machines(
-        self, principal: Principal, spec: model.MachineSpec, region: str | None = None, client_token: str = ""
+        self, principal: Principal, spec: model.MachineSpec, region: str | None = None
     ) -> list[model.Machine]:
-        """Launch ``spec.count`` machines; a repeated ``client_token`` returns the first launch."""
+        """Launch ``spec.count`` machines; a repeated ``spec.idempotency_key`` returns the first launch."""
+        authorize(principal, "write")
         account = self.account(principal, region)
-        if not client_token:
-            return self._launch(principal, account, spec)
-        fingerprint = hashlib.sha256(dumps([account.key, _spec_dict(spec)])).hexdigest()
         return self.idempotency.run(
             principal,
-            client_token,
-            fingerprint,
+            account.key,
             "machine",
-            lambda: self._launch(principal, account, spec),
+            spec,
+            lambda keyed: self._launch(principal, account, keyed),
             lambda ids: self.get_many(principal, "machine", ids),
         )
 
@@ -221,9 +244,18 @@ class Translator:
 
     # volumes and snapshots -------------------------------------------------------------------------
     def create_volume(self, principal: Principal, spec: model.VolumeSpec, region: str | None = None) -> model.Volume:
+        """A new volume; a repeated ``spec.idempotency_key`` returns the first one."""
+        authorize(principal, "write")
         account = self.account(principal, region)
-        native_spec = self.routing.native_refs(principal, account, spec)
-        return self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)
+
+        def create(keyed: model.VolumeSpec) -> list[model.Volume]:
+            native_spec = self.routing.native_refs(principal, account, keyed)
+            return [self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)]
+
+        (volume,) = self.idempotency.run(
+            principal, account.key, "volume", spec, create, lambda ids: self.get_many(principal, "volume", ids)
+        )
+        return volume
 
     def update_volume(self, principal: Principal, gid: str, update: model.VolumeUpdate) -> model.Volume:
         """Rename, describe or grow a volume (a size needs VOLUME_RESIZE besides VOLUME_UPDATE)."""
@@ -357,9 +389,10 @@ class Translator:
         self.tags.update(principal, kind, gids, put, remove)
 
     # jobs ----------------------------------------------------------------------------------------
-    def list_jobs(self, principal: Principal) -> list[model.Job]:
+    def list_jobs(self, principal: Principal, cursor: str | None = None, limit: int = 100) -> Page[model.Job]:
+        """The caller's tenant's jobs, newest first, a page after ``cursor``."""
         authorize(principal, "read")
-        return self.jobs.list(principal.tenant)
+        return self.jobs.list(principal.tenant, cursor, limit)
 
     def get_job(self, principal: Principal, job_id: str) -> model.Job:
         authorize(principal, "read")
@@ -368,9 +401,13 @@ class Translator:
             raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
         return job
 
-
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}
+    def wait_job(self, principal: Principal, job_id: str, timeout: float) -> model.Job:
+        """The job once it has ended, or as it is after ``timeout`` (capped by ``job_wait_bound``)."""
+        authorize(principal, "read")
+        job = self.jobs.wait(principal.tenant, job_id, timeout)
+        if job is None:
+            raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
+        return job
 
 
 __all__ = ["OPERATIONS", "Translator", "TranslatorSettings", "gateway_id"]

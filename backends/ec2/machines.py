@@ -127,7 +127,8 @@ def create_machines(b: EC2Backend, spec: MachineSpec) -> list[Machine]:
         "InstanceType": spec.flavor_id,
         "MinCount": spec.count,
         "MaxCount": spec.count,
-        "ClientToken": b.client_token(spec),
+        # The translator's idempotency key: EC2 answers a repeat (a retry after a lost answer) with the first launch.
+        "ClientToken": spec.idempotency_key or b.client_token(spec),
         "TagSpecifications": to_ec2.name_tags("instance", spec.name, spec.tags),
     }
     if spec.subnet_id:

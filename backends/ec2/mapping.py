@@ -33,6 +33,7 @@ from translator.errors import (
     Forbidden,
     InvalidParameter,
     NotFound,
+    OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
     Unsupported,
@@ -244,7 +245,7 @@ ERROR_STATUSES: tuple[tuple[Callable[[int], bool], Fault], ...] = (
 #: botocore's own exceptions (no answer from EC2), first match wins.
 EXCEPTIONS: tuple[tuple[type[Exception], Fault], ...] = (
     (BotoConnectionError, _TRANSIENT),  # refused, DNS, connect timeout, TLS, proxy
-    (HTTPClientError, _TRANSIENT),  # read timeout, connection closed mid-answer
+    (HTTPClientError, Fault(OutcomeUnknown)),  # read timeout, connection closed mid-answer: EC2 may have acted
     (ResponseParserError, _TRANSIENT),  # not an EC2 answer at all (a proxy's HTML error page)
     (NoCredentialsError, _CREDENTIALS),
     (PartialCredentialsError, _CREDENTIALS),

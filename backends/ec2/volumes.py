@@ -51,6 +51,8 @@ def create_volume(b: EC2Backend, spec: VolumeSpec) -> Volume:
         params["Size"] = spec.size_gb
     if spec.snapshot_id:
         params["SnapshotId"] = spec.snapshot_id
+    if spec.idempotency_key:
+        params["ClientToken"] = spec.idempotency_key
     return mapping.volume(b.call("create_volume", "volume", **params), b.gateway_zone, b.settings.volume_types)
 
 

@@ -4,7 +4,8 @@ Both client libraries end here: keystoneauth1 (REST calls and authentication) an
 An HTTP fault is classified by its status, refined by a phrase of the service's message where one status
 means several things (Nova answers 403 for a quota and for a policy, 409 for a state and a duplicate).
 Transient faults (refused or timed-out connections, 5xx, 429) become ``TransientBackendError``, which the
-translator retries.
+translator retries; one after the request may have reached the service (a read timeout, a connection lost
+mid-answer) is ``OutcomeUnknown``, resent only for a create the service can recognise by its idempotency key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+import urllib3
 from keystoneauth1 import exceptions as ka
 from libcloud.common.exceptions import BaseHTTPError
 from libcloud.common.types import InvalidCredsError, LibcloudError, MalformedResponseError
@@ -31,6 +33,7 @@ from translator.errors import (
     Forbidden,
     InvalidParameter,
     NotFound,
+    OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
     Unsupported,
@@ -93,6 +96,30 @@ EXCEPTION_FAULTS: tuple[tuple[type[BaseException] | tuple[type[BaseException], .
 )
 
 
+#: Failures of the connection itself: the request cannot have reached the service (safe to send again).
+UNSENT: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectTimeout,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    ConnectionRefusedError,
+    socket.gaierror,
+)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when a failure shows the request never left (refused, DNS, connect timeout). keystoneauth re-raises
+    requests' errors as its own, all timeouts as ``ConnectTimeout``, so the chain of causes is what tells."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # bounded: a chain is a few links long
+        if seen is None:
+            return False
+        reason = getattr(seen.args[0], "reason", None) if seen.args else None  # urllib3's MaxRetryError
+        if isinstance(seen, UNSENT) or isinstance(reason, UNSENT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def status_of(exc: BaseException) -> int | None:
     """The HTTP status a client-library exception carries, if any."""
     if isinstance(exc, ka.HttpError):
@@ -151,6 +178,8 @@ def translate(exc: BaseException, kind: str | None = None, what: str = "") -> Cl
     if row is None:
         return None
     cls, reason = row
+    if cls is TransientBackendError and status is None and not never_sent(exc):
+        cls = OutcomeUnknown  # sent, then no answer: the service may have acted on it
     prefix = f"openstack: {what}: " if what else "openstack: "
     if status is not None:
         prefix += f"HTTP {status}: "

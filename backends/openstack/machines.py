@@ -172,6 +172,9 @@ HARD: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
     },
 }
 
+#: Server metadata naming the create that made a server (the translator's idempotency key) and its place in it.
+IDEMPOTENCY_KEY, LAUNCH_INDEX = "cloudgate:idempotency_key", "cloudgate:launch_index"
+GONE = frozenset({MachineState.TERMINATING, MachineState.TERMINATED})
 RESIZE_POLL = 0.2
 #: Nova's name for the boot disk on the hypervisors it runs on (libvirt/KVM, its fake driver).
 ROOT_DEVICE = "/dev/vda"
@@ -439,21 +442,45 @@ def _user_data(spec: MachineSpec) -> str | None:
         raise InvalidParameter("The user data must be base64-encoded.", kind="machine", reason="user_data") from None
 
 
+def launched_with(b: OpenStackBackend, key: str) -> dict[int, dict[str, Any]]:
+    """The servers an earlier launch with this idempotency key made (its answer lost, or its worker dead), by
+    their index in it. PERF: Nova filters servers by neither metadata nor tag before 2.26: one listing a launch."""
+    if not key:
+        return {}
+    found = {}
+    for server in _servers(b):
+        metadata = server.get("metadata") or {}
+        state = machine_state(str(server.get("status", "")).upper(), server.get("OS-EXT-STS:task_state"))
+        if metadata.get(IDEMPOTENCY_KEY) == key and state not in GONE:  # not one a failed launch rolled back
+            found[int(metadata.get(LAUNCH_INDEX) or 0)] = server
+    return found
+
+
+def _launch_marks(key: str, index: int) -> dict[str, str]:
+    return {IDEMPOTENCY_KEY: key, LAUNCH_INDEX: str(index)} if key else {}
+
+
 def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
-    """Launch ``spec.count`` servers, all or none; unnamed ones get a name (Nova needs one)."""
+    """Launch ``spec.count`` servers, all or none; unnamed ones get a name (Nova needs one). A launch repeated
+    with its idempotency key finds the servers the first made, and launches only those missing."""
+    refs = Refs(b)
+    earlier = launched_with(b, spec.idempotency_key)
+    if len(earlier) >= spec.count:
+        return [to_machine(b, earlier[i], refs) for i in sorted(earlier)[: spec.count]]
     _check_references(b, spec)
     disks = block_device_mappings(b, spec)
     networks = b.launch_networks(spec.subnet_id)
     groups = [_SecurityGroupRef(g) for g in spec.security_group_ids]
     user_data = _user_data(spec)
     base = spec.name or "server-" + uuid.uuid4().hex[:8]
-    made: list[str] = []
-    refs = Refs(b)
+    made: dict[int, str] = {i: server["id"] for i, server in earlier.items()}
     try:
         for i in range(spec.count):
+            if i in made:
+                continue
             name = base if spec.count == 1 else f"{base}-{i + 1}"
 
-            def launch(d: ComputeDriver, name: str = name) -> Node:
+            def launch(d: ComputeDriver, name: str = name, i: int = i) -> Node:
                 return d.create_node(
                     name=name,
                     size=NodeSize(spec.flavor_id, "", 0, 0, 0, 0, d),
@@ -461,18 +488,19 @@ def create_machines(b: OpenStackBackend, spec: MachineSpec) -> list[Machine]:
                     ex_keyname=spec.key_name,
                     ex_userdata=user_data,
                     ex_security_groups=groups,
+                    ex_metadata=_launch_marks(spec.idempotency_key, i),
                     networks=networks,
                     ex_availability_zone=spec.zone,
                     ex_blockdevicemappings=disks or None,
                 )
 
-            made.append(b.cloud.nova(launch, kind="machine", what="create server").id)
+            made[i] = b.cloud.nova(launch, kind="machine", what="create server").id
     except Exception:
-        for native_id in made:  # all or none, as EC2's RunInstances with MinCount = MaxCount
+        for native_id in made.values():  # all or none, as EC2's RunInstances with MinCount = MaxCount
             with contextlib.suppress(CloudgateError):  # the launch's error is the one to report
                 b.cloud.nova(lambda d, i=native_id: d.destroy_node(_node(d, i)), kind="machine")
         raise
-    return [to_machine(b, get_server(b, native_id), refs) for native_id in made]
+    return [to_machine(b, get_server(b, made[i]), refs) for i in sorted(made)]
 
 
 class _SecurityGroupRef:

@@ -77,6 +77,7 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
     "error_deleting": SnapshotState.ERROR,
 }
 MACHINE_KEY = "cloudgate_machine"  # the server an attachment is for, until Cinder lists the attachment itself
+IDEMPOTENCY_KEY = "cloudgate_idempotency_key"  # the create that made a volume: a repeat finds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +200,25 @@ def get_volume(b: OpenStackBackend, native_id: str) -> Volume:
     return _to_volume(d, raw, b.opts.volume_types)
 
 
-def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
+def made_with(b: OpenStackBackend, key: str) -> dict[str, Any] | None:
+    """The volume an earlier create with this idempotency key made (its answer lost), if any. PERF: the volume
+    APIs cannot filter on metadata through both dialects; one listing a keyed create."""
+    if not key:
+        return None
     d = dialect(b)
+    raw = b.cloud.pages(d.service, f"{d.volumes}/detail", "volumes", microversion=d.microversion, what="list volumes")
+    gone = ("deleting", "deleted", "error_deleting")
+    return next(
+        (v for v in raw if (v.get("metadata") or {}).get(IDEMPOTENCY_KEY) == key and v.get("status") not in gone), None
+    )
+
+
+def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
+    """A new volume; repeated with its idempotency key (kept in the volume's metadata), the first one."""
+    d = dialect(b)
+    earlier = made_with(b, spec.idempotency_key)
+    if earlier is not None:
+        return _to_volume(d, earlier, b.opts.volume_types)
     size = spec.size_gb
     if spec.snapshot_id:
         snapshot = _call(b, "GET", f"{d.snapshots}/{spec.snapshot_id}", "snapshot", "get snapshot")["snapshot"]
@@ -219,6 +237,8 @@ def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
     cinder_type = b.opts.volume_types.native(spec.tier)
     if cinder_type:
         body["volume_type"] = cinder_type
+    if spec.idempotency_key:
+        body["metadata"] = {IDEMPOTENCY_KEY: spec.idempotency_key}
     made = _call(b, "POST", d.volumes, "volume", "create volume", body={"volume": body})["volume"]
     return _to_volume(d, made, b.opts.volume_types)
 

@@ -86,6 +86,10 @@ class FaultSettings:
     fail_rate: float = 0.0
     down: bool = False
     boot_failure_rate: float = 0.0  # launched machines that fail to boot end in the "error" state
+    #: Seconds every create takes to answer once the resource is made (a slow cloud: a worker can die meanwhile).
+    create_delay: float = 0.0
+    #: The first N creates make their resource, then fail as if the answer were lost (``OutcomeUnknown``).
+    timeout_after_create: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,8 @@ def parse_settings(options: Mapping[str, Any]) -> Settings:
             fail_rate=float(faults.get("fail_rate", 0.0)),
             down=bool(faults.get("down", False)),
             boot_failure_rate=float(faults.get("boot_failure_rate", 0.0)),
+            create_delay=float(faults.get("create_delay", 0.0)),
+            timeout_after_create=int(faults.get("timeout_after_create", 0)),
         ),
     )
 
@@ -188,6 +194,8 @@ FAULT_FIELDS: o.Fields = {
     "fail_rate": (o.fraction, False),
     "down": (o.boolean, False),
     "boot_failure_rate": (o.fraction, False),
+    "create_delay": (o.non_negative, False),
+    "timeout_after_create": (o.non_negative_int, False),
 }
 CHECKS: dict[str, o.Check | o.Nested] = {
     "boot_delay": o.non_negative,

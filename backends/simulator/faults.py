@@ -1,13 +1,16 @@
 """The one gate every public operation of the simulator passes: fault injection, Redis errors, defaults.
 
-Faults fire before the operation touches anything, so a failed call never leaves a partial change: the
-translator may retry it blindly, which is what the injected ``TransientBackendError`` asks for.
+Most faults fire before the operation touches anything, so a failed call never leaves a partial change: the
+translator may retry it blindly, which is what the injected ``TransientBackendError`` asks for. Two model a
+slow or lossy cloud after a create has been carried out: ``create_delay`` holds the answer back, and
+``timeout_after_create`` loses it (``OutcomeUnknown``: only a create with an idempotency key may be resent).
 """
 
 from __future__ import annotations
 
 import functools
 import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,7 +18,7 @@ import redis
 
 from backends.simulator.catalog import FaultSettings
 from translator.backend import Backend
-from translator.errors import TransientBackendError
+from translator.errors import OutcomeUnknown, TransientBackendError
 
 B = TypeVar("B", bound=type[Backend])
 
@@ -27,6 +30,8 @@ OPERATIONS: tuple[str, ...] = tuple(
     for name, value in vars(Backend).items()
     if not name.startswith("_") and name not in NOT_OPERATIONS and callable(value)
 )
+#: Operations that make a resource: the ones ``create_delay`` and ``timeout_after_create`` apply to.
+CREATES = frozenset(name for name in OPERATIONS if name.startswith(("create_", "import_", "allocate_")))
 
 
 class FaultInjector:
@@ -36,8 +41,10 @@ class FaultInjector:
         self.settings = settings
         self.redis = client
         self.counter_key = counter_key
+        self.lost_key = counter_key + ":lost"
         #: PERF: once the shared counter is past ``fail_first`` it can only grow; stop counting.
         self._past_first = settings.fail_first == 0
+        self._past_lost = settings.timeout_after_create == 0
 
     def before_call(self, operation: str) -> None:
         """Raise ``TransientBackendError`` if this call is to fail."""
@@ -51,6 +58,17 @@ class FaultInjector:
         if s.fail_rate and random.random() < s.fail_rate:
             raise TransientBackendError(f"simulator: injected failure of {operation} (faults.fail_rate)")
 
+    def after_create(self, operation: str) -> None:
+        """Once a create is carried out: hold its answer back ``create_delay`` seconds, and lose the first
+        ``timeout_after_create`` answers (counted across workers)."""
+        s = self.settings
+        if s.create_delay:
+            time.sleep(s.create_delay)
+        if not self._past_lost:
+            if self.redis.incr(self.lost_key) <= s.timeout_after_create:
+                raise OutcomeUnknown(f"simulator: {operation} done, its answer lost (faults.timeout_after_create)")
+            self._past_lost = True
+
 
 def _gate(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
@@ -58,9 +76,14 @@ def _gate(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             self.faults.before_call(name)
             self.prepare()
-            return method(self, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            result = method(self, *args, **kwargs)
+            if name in CREATES:
+                self.faults.after_create(name)
+            return result
+        except redis.ConnectionError as exc:
             raise TransientBackendError(f"simulator: Redis is unreachable ({exc})") from exc
+        except redis.TimeoutError as exc:  # a write may have landed before the answer timed out
+            raise OutcomeUnknown(f"simulator: Redis did not answer in time ({exc})") from exc
 
     gated.__wrapped_operation__ = True  # type: ignore[attr-defined]
     return gated

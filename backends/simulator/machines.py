@@ -14,7 +14,7 @@ from typing import Any
 
 from backends.simulator import interfaces, network, volumes
 from backends.simulator.security_groups import DEFAULT_GROUP
-from backends.simulator.storage import Rec, Sim, Tx, new_id
+from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     ActionMethod,
@@ -209,6 +209,9 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
     volumes.check_block_devices(spec.block_devices)
 
     def run(tx: Tx) -> list[Machine]:
+        earlier = made_with(tx, "machine", spec.idempotency_key)
+        if earlier:
+            return earlier
         image, flavor, subnet, groups = check_launch(sim, tx, spec)
         root_size = max(image.min_disk_gb, flavor.disk_gb, volumes.MIN_SIZE_GB)
         root_device = image.root_device or volumes.ROOT_DEVICE
@@ -228,7 +231,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
         net = tx.get("network", subnet.network_id)
         up = net is None or net.obj.state is not NetworkState.DOWN
         launched = []
-        for ip in interfaces.free_ips(tx, subnet, spec.count):
+        for index, ip in enumerate(interfaces.free_ips(tx, subnet, spec.count)):
             rec = Rec(
                 Machine(
                     native_id=new_id("vm"),
@@ -258,6 +261,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
             )
             fails = random.random() < sim.settings.faults.boot_failure_rate
             move(rec, now, sim.settings.boot_delay, LAUNCH[0], "error" if fails else LAUNCH[1])
+            keep_key(rec, spec.idempotency_key, index)
             attached = []
             if not any(bd.boot for bd in spec.block_devices):
                 attached.append(

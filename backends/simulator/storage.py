@@ -3,7 +3,8 @@
 Layout, per account: ``cg:sim:<account key>:<kind>`` is a hash native id -> JSON record. A record is
 a canonical dataclass (``translator.codec``) plus the simulator's own fields, whose names start with
 ``_`` (so ``from_dict`` drops them): ``_native`` (a machine's native state), ``_next`` (a pending
-transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ...
+transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ``_key`` and ``_key_index`` (the
+idempotency key of the create that made it, and its place among what that create made), ...
 
 Transitions are settled lazily when a record is read, so no background thread is needed and every
 worker on every node sees the same state at the same wall-clock time.
@@ -75,6 +76,21 @@ def decode(kind: str, raw: bytes, now: float) -> Rec[Any]:
     data = settle(loads(raw), now)
     sim = {k: v for k, v in data.items() if k[0] == "_"}
     return Rec(from_dict(RESOURCE_TYPES[kind], data), sim)
+
+
+def made_with(tx: Tx, kind: str, key: str) -> list[Any]:
+    """What an earlier create with this idempotency key made, in order; [] when there is none (or no key)."""
+    if not key:
+        return []
+    found = [r for r in tx.all(kind) if r.sim.get("_key") == key]
+    return [r.obj for r in sorted(found, key=lambda r: r.sim.get("_key_index", 0))]
+
+
+def keep_key(rec: Rec[Any], key: str, index: int = 0) -> None:
+    """Remember the create's idempotency key on what it made, so a repeat finds it (and it goes with it)."""
+    if key:
+        rec.sim["_key"] = key
+        rec.sim["_key_index"] = index
 
 
 @dataclass(slots=True)

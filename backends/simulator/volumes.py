@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from backends.simulator.storage import Rec, Sim, Tx, new_id
+from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     Attachment,
@@ -160,6 +160,9 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
     tier = check_tier(spec.tier)
 
     def run(tx: Tx) -> Volume:
+        earlier = made_with(tx, "volume", spec.idempotency_key)
+        if earlier:
+            return earlier[0]
         size = sized_from(tx, spec.size_gb, spec.snapshot_id)
         rec = Rec(
             Volume(
@@ -176,6 +179,7 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
             )
         )
         rec.schedule(tx.now, sim.settings.boot_delay, state=VolumeState.AVAILABLE)
+        keep_key(rec, spec.idempotency_key)
         tx.put("volume", rec)
         return rec.obj
 

@@ -1,14 +1,22 @@
 """The EC2 Query endpoint at ``/``: read, authenticate, parse, dispatch, render.
 
 Every failure leaves as EC2's ``<Response><Errors>`` document with EC2's code and status; an
-unexpected exception is logged and answered ``InternalError`` without a traceback.
+unexpected exception is logged and answered ``InternalError`` without a traceback. A fault of the
+gateway's own store (the exception types the gateway passes in ``store_faults``) is ``ServiceUnavailable``;
+every 503 carries ``Retry-After``.
+
+Bodies may come gzip-compressed (``Content-Encoding: gzip``): they are inflated up to ``max_body_bytes``
+(413 past it); any other content coding is refused with 415 before the body is read.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +26,7 @@ import falcon
 
 from frontends.ec2 import service, sts
 from frontends.ec2.actions import ACTIONS, Call
-from frontends.ec2.errors import EC2Error, ec2_error
+from frontends.ec2.errors import SERVICE_UNAVAILABLE, EC2Error, ec2_error
 from frontends.ec2.ids import ID_FORMS, public_id
 from frontends.ec2.query import QueryError, parse_form, parse_params, parse_query_string
 from frontends.ec2.render import precompile, render_error, render_response
@@ -37,6 +45,21 @@ class EC2Options:
     max_body_bytes: int = 1_048_576
     public_endpoint: str = ""
     trusted_proxies: tuple[str, ...] = ()
+    #: exceptions meaning the gateway's own store is down (the gateway passes Redis's): ``ServiceUnavailable``
+    store_faults: tuple[type[Exception], ...] = ()
+    #: seconds a 503 asks the client to wait
+    retry_after: int = 2
+
+
+#: STS actions answered on the EC2 endpoint, as metrics label them
+STS_ACTIONS = ("GetCallerIdentity",)
+#: what a request's action is labelled when it names no action this frontend knows
+OTHER_ACTION = "other"
+
+
+def action_names() -> tuple[str, ...]:
+    """Every action label this frontend sets (EC2's model, then STS's): metrics accept no others."""
+    return (*service.action_names(), *(f"sts:{a}" for a in STS_ACTIONS))
 
 
 class EC2Frontend:
@@ -47,6 +70,7 @@ class EC2Frontend:
         self.identity = identity
         self.options = options
         self.public_host = signed_host_of(options.public_endpoint) if options.public_endpoint else ""
+        self._store_log = ThrottledLog(log, 10.0)
         # PERF: walk the whole model once per worker at start-up, never per request.
         precompile(service.get_model())
 
@@ -64,15 +88,26 @@ class EC2Frontend:
             return forwarded.split(",")[0].strip()
         return req.get_header("Host") or ""
 
-    def _read_body(self, req: falcon.Request) -> bytes:
+    def _endpoint(self, req: falcon.Request) -> str:
+        """The URL clients reach this gateway at: ``public_endpoint``, else this request's scheme and host."""
+        if self.options.public_endpoint:
+            return self.options.public_endpoint.rstrip("/")
+        return f"{req.scheme}://{self._signed_host(req)}"
+
+    def _read_body(self, req: falcon.Request) -> tuple[bytes, bytes]:
+        """The body as sent (what SigV4's payload hash covers) and as the form to parse (inflated), bounded.
+
+        An unknown content coding is refused before anything is read.
+        """
         limit = self.options.max_body_bytes
+        coding = _content_coding(req)
         length = req.content_length
         if length is not None and length > limit:
             raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
         body = req.bounded_stream.read(limit + 1)
         if len(body) > limit:
             raise EC2Error("RequestEntityTooLarge", f"The request body exceeds {limit} bytes.", 413)
-        return body
+        return body, (_inflate(body, limit) if body and coding == "gzip" else body)
 
     def _handle(self, req: falcon.Request, resp: falcon.Response) -> None:
         request_id = str(uuid.uuid4())
@@ -88,19 +123,24 @@ class EC2Frontend:
         except CloudgateError as exc:
             code, status = ec2_error(exc)
             self._error(req, resp, code, self._public_message(exc), status, request_id)
+        except self.options.store_faults as exc:
+            self._store_log.warning("EC2 request %s: the gateway's Redis failed: %s", request_id, exc)
+            code, status, message = SERVICE_UNAVAILABLE
+            self._error(req, resp, code, message, status, request_id)
         except Exception:
             log.exception("EC2 request %s failed", request_id)
             self._error(req, resp, "InternalError", "An internal error has occurred.", 500, request_id)
 
-    @staticmethod
     def _error(
-        req: falcon.Request, resp: falcon.Response, code: str, message: str, status: int, request_id: str
+        self, req: falcon.Request, resp: falcon.Response, code: str, message: str, status: int, request_id: str
     ) -> None:
         resp.status = status
+        if status == 503:
+            resp.set_header("Retry-After", str(self.options.retry_after))
         resp.data = (sts.error if req.context.sts else _ec2_error)(code, message, request_id, status)
 
     def _dispatch(self, req: falcon.Request, request_id: str) -> bytes:
-        body = self._read_body(req)
+        body, form = self._read_body(req)
         query_string = req.query_string
         if len(query_string) > self.options.max_body_bytes:
             raise EC2Error(
@@ -108,8 +148,8 @@ class EC2Frontend:
             )
         params = parse_query_string(query_string) if query_string else {}
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
-        if body and content_type in ("application/x-www-form-urlencoded", ""):
-            params.update(parse_form(body))
+        if form and content_type in ("application/x-www-form-urlencoded", ""):
+            params.update(parse_form(form))
         found: dict[str, User | None] = {}
 
         def lookup_secret(access_key: str) -> str | None:
@@ -141,7 +181,7 @@ class EC2Frontend:
         if not action:
             raise EC2Error("MissingAction", "The request must contain the parameter Action.")
         operation = service.find_operation(action)
-        req.context.action = operation.name if operation else "unknown"
+        req.context.action = operation.name if operation else OTHER_ACTION
         if operation is None:
             raise EC2Error("InvalidAction", f"The action {action} is not valid for this web service.")
         handler = ACTIONS.get(operation.name)
@@ -156,6 +196,7 @@ class EC2Frontend:
             region=region or self.translator.account(principal).region,
             request_id=request_id,
             account_id=self.translator.tenant_of(principal).account_id,
+            endpoint=self._endpoint(req),
         )
         args = parse_params(operation, params)
         if args.get("DryRun"):
@@ -182,7 +223,7 @@ class EC2Frontend:
     ) -> bytes:
         """STS on the same endpoint: only GetCallerIdentity, which any role may call."""
         action = _param(params, "Action")
-        req.context.action = "sts:" + (action or "")
+        req.context.action = f"sts:{action}" if action in STS_ACTIONS else OTHER_ACTION
         if action != "GetCallerIdentity":
             raise EC2Error("InvalidAction", f"Could not find operation {action} for version 2011-06-15")
         account_id = self.translator.tenant_of(principal).account_id
@@ -202,6 +243,57 @@ def signed_host_of(endpoint: str) -> str:
     if parts.port is not None and parts.port != _DEFAULT_PORTS.get(parts.scheme.lower()):
         host += f":{parts.port}"
     return host
+
+
+#: Content-Encoding value -> how the body is read ("gzip" inflated, "" as is)
+CONTENT_CODINGS: dict[str, str] = {"": "", "identity": "", "gzip": "gzip", "x-gzip": "gzip"}
+
+
+def _content_coding(req: falcon.Request) -> str:
+    """The body's one content coding we can undo; 415 for any other (the body is then never read)."""
+    header = req.get_header("Content-Encoding") or ""
+    codings = [c.strip().lower() for c in header.split(",")]
+    undo = [CONTENT_CODINGS.get(c) for c in codings]
+    if None in undo or sum(1 for u in undo if u) > 1:
+        raise EC2Error(
+            "UnsupportedMediaType", f"The content encoding {header[:64]!r} is not supported; use gzip or none.", 415
+        )
+    return next((u for u in undo if u), "")
+
+
+def _inflate(body: bytes, limit: int) -> bytes:
+    """A gzip body inflated, never past ``limit`` bytes (a small bomb must not cost memory)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise EC2Error("MalformedQueryString", "The request body is not valid gzip data.") from None
+    if len(data) > limit:
+        raise EC2Error("RequestEntityTooLarge", f"The decompressed request body exceeds {limit} bytes.", 413)
+    if not inflater.eof or inflater.unused_data:
+        raise EC2Error("MalformedQueryString", "The request body is not one complete gzip stream.")
+    return data
+
+
+class ThrottledLog:
+    """Logs a recurring failure (Redis down: every request fails alike) at most once per ``interval``."""
+
+    def __init__(self, logger: logging.Logger, interval: float) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._skipped = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._next = self._skipped, 0, now + self.interval
+        suffix = f" ({skipped} more like it not logged)" if skipped else ""
+        self.logger.warning(message + suffix, *args)
 
 
 def _ec2_error(code: str, message: str, request_id: str, status: int) -> bytes:

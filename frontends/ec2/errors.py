@@ -15,6 +15,11 @@ class EC2Error(Exception):
         self.status = status
 
 
+#: The gateway's own state store (Redis) failed, is stalled or is loading: EC2's code for "the request has
+#: failed due to a temporary failure of the server" (``Unavailable`` is a backend that keeps failing).
+SERVICE_UNAVAILABLE = ("ServiceUnavailable", 503, "The service is temporarily unavailable; retry later.")
+
+
 #: (canonical class, kind, reason) -> (EC2 code, HTTP status). None matches any kind/reason.
 ERROR_CODES: dict[tuple[type[e.CloudgateError], str | None, str | None], tuple[str, int]] = {
     (e.NotFound, "machine", None): ("InvalidInstanceID.NotFound", 400),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -396,6 +397,21 @@ class BackendContract:
         settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id in self.interface_ids(m))
         backend.detach_interface(vm.native_id, made.native_id)
         settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id not in self.interface_ids(m))
+
+    def test_a_create_repeated_with_its_idempotency_key_finds_the_first(self, backend: Backend) -> None:
+        """The translator resends a create whose answer was lost with the same key: the cloud (or the backend's
+        lookup) answers with what the first call made; another key makes new resources."""
+        need(backend, Capability.MACHINES)
+        fields = {"image_id": self.image_id(backend), "flavor_id": self.flavors(backend)[0], "count": 2}
+        key = uuid.uuid4().hex
+        first = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
+        again = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
+        assert sorted(m.native_id for m in again) == sorted(m.native_id for m in first)
+        other = backend.create_machines(MachineSpec(**fields, idempotency_key=uuid.uuid4().hex))
+        assert {m.native_id for m in other}.isdisjoint(m.native_id for m in first)
+        if Capability.VOLUMES in backend.capabilities:
+            spec = VolumeSpec(size_gb=1, zone=self.zone(backend), idempotency_key=uuid.uuid4().hex)
+            assert backend.create_volume(spec).native_id == backend.create_volume(spec).native_id
 
     # -- volumes and snapshots -------------------------------------------------------------------
     def test_volume_attach_detach(self, backend: Backend) -> None:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tomllib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from translator.errors import (
     Forbidden,
     InvalidParameter,
     NotFound,
+    OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
     Unsupported,
@@ -131,6 +133,17 @@ class TestEC2Contract(BackendContract):
         self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
         backend.act_on_machine(vm.native_id, MachineAction.RESUME)
         self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_a_create_repeated_with_its_idempotency_key_finds_the_first(self, backend: Backend, fresh: Any) -> None:
+        """moto keeps a RunInstances ClientToken but launches again for a repeat, where AWS answers with the
+        first launch (the contract's own test of this runs on the stacked gateway): here, the key must reach
+        EC2 as the ClientToken of every instance of the launch."""
+        key = uuid.uuid4().hex
+        made = backend.create_machines(
+            MachineSpec(image_id=self.image_id(backend), flavor_id="t3.micro", count=2, idempotency_key=key)
+        )
+        items = fresh.describe_instances(InstanceIds=[m.native_id for m in made])["Reservations"][0]["Instances"]
+        assert [i["ClientToken"] for i in items] == [key, key]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -510,8 +523,9 @@ def test_an_exception_not_from_botocore_is_left_to_the_translator() -> None:
 
 def test_refused_connections_and_silent_servers_are_transient(redis_client: redis.Redis) -> None:
     down = make_backend(redis_client, options_for(f"http://127.0.0.1:{free_port()}", aws_region="us-east-1"))
-    with raises(TransientBackendError):
+    with pytest.raises(TransientBackendError) as refused:
         down.list_machines()
+    assert not isinstance(refused.value, OutcomeUnknown), "a refused connection never reached EC2: safe to resend"
     with raises(TransientBackendError):
         down.check()
     # A server that takes the connection and never answers: the read timeout ends the call.
@@ -520,7 +534,7 @@ def test_refused_connections_and_silent_servers_are_transient(redis_client: redi
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         slow = make_backend(redis_client, options_for(url, aws_region="us-east-1", timeout=0.5, connect_timeout=0.5))
-        with raises(TransientBackendError):
+        with raises(OutcomeUnknown):  # the request was sent: EC2 may have acted on it
             slow.list_images()
         slow.close()
     down.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, default_config_path, load, parse
+from gateway.config import ConfigError, default_config_path, load, parse, redact_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,3 +59,58 @@ def test_keystone_identity_mistakes_name_the_key(identity: dict, key: str) -> No
     with pytest.raises(ConfigError) as excinfo:
         parse({**BASE, "identity": identity})
     assert excinfo.value.key == key
+
+
+def test_redis_timeouts_and_log_level() -> None:
+    defaults = parse(BASE).gateway
+    assert (defaults.redis_connect_timeout, defaults.redis_socket_timeout) == (1.0, 2.0)
+    gw = parse({**BASE, "gateway": {"redis_connect_timeout": 0.5, "redis_socket_timeout": 3, "log_level": "DEBUG"}})
+    assert (gw.gateway.redis_connect_timeout, gw.gateway.redis_socket_timeout) == (0.5, 3.0)
+    assert gw.gateway.log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    ("gateway", "key"),
+    [
+        ({"redis_socket_timeout": 0}, "gateway.redis_socket_timeout"),
+        ({"redis_connect_timeout": -1}, "gateway.redis_connect_timeout"),
+        ({"redis_connect_timeout": "1s"}, "gateway.redis_connect_timeout"),
+        ({"log_level": "chatty"}, "gateway.log_level"),
+    ],
+)
+def test_gateway_mistakes_name_the_key(gateway: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse({**BASE, "gateway": gateway})
+    assert excinfo.value.key == key
+
+
+def test_reprs_hide_every_credential() -> None:
+    openstack = {"driver": "openstack", "auth_url": "http://127.0.0.1:5000/v3", "project_name": "p"}
+    config = parse(
+        {
+            "gateway": {"redis_url": "redis://user:redis-pw@127.0.0.1:6379/0"},
+            "backends": {"os": openstack},
+            "tenants": {
+                "t": {"regions": {"r": {"backend": "os", "username": "u", "password": "os-pw"}}},
+            },
+            "users": [{"access_key": "k", "secret": "user-secret", "tenant": "t"}],
+            "identity": {"keystone": KEYSTONE},
+        }
+    )
+    shown = repr(config)
+    assert "user:***@127.0.0.1" in shown and "'password': '***'" in shown and "'username': 'u'" in shown
+    for secret in ("redis-pw", "os-pw", "user-secret", "'pw'"):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@h:6379/0", "redis://:***@h:6379/0"),
+        ("rediss://default:pw@h:6380", "rediss://default:***@h:6380"),
+        ("unix:///run/redis.sock?db=2&password=pw", "unix:///run/redis.sock?db=2&password=***"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

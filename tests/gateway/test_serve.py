@@ -130,7 +130,7 @@ def test_lifecycle_jobs_and_idempotency(tmp_path: Path, redis_server, redis_clie
     ec2.terminate_instances(InstanceIds=ids)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 0.3, "MaxAttempts": 50})
     # Every mutation left a job in Redis, shared by all workers.
-    jobs = redis_client.zrange("cg:jobs:demo", 0, -1)
+    jobs = redis_client.zrange("cg:jobs:{demo}", 0, -1)
     assert len(jobs) >= 3
 
 

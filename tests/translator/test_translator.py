@@ -46,7 +46,7 @@ def _launch(rt, principal: Principal = DEMO, count: int = 1, **kw: Any):
     t = rt.translator
     image = t.list(principal, "image")[0]
     flavor = next(f for f in t.list(principal, "flavor") if f.name == "t3.micro")
-    return t.create_machines(principal, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count), **kw)
+    return t.create_machines(principal, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count, **kw))
 
 
 def test_gateway_ids_are_the_uuid5_of_account_kind_and_native_id(runtime, redis_server) -> None:
@@ -89,21 +89,21 @@ def test_transient_faults_are_retried_then_unavailable(redis_server, redis_clien
         failing.translator.list(DEMO, "image")
     with pytest.raises(BackendUnavailable):
         failing.translator.create_key_pair(DEMO, "k")
-    (job,) = failing.translator.list_jobs(DEMO)
+    (job,) = failing.translator.list_jobs(DEMO).items
     assert job.state == JobState.FAILED and job.operation == "create_key_pair"
     failing.close()
 
 
 def test_client_tokens_are_idempotent(runtime) -> None:
-    first = _launch(runtime, count=2, client_token="tok")
-    again = _launch(runtime, count=2, client_token="tok")
+    first = _launch(runtime, count=2, idempotency_key="tok")
+    again = _launch(runtime, count=2, idempotency_key="tok")
     assert [m.id for m in again] == [m.id for m in first]
     assert len(runtime.translator.list(DEMO, "machine")) == 2
     with pytest.raises(Conflict) as excinfo:
-        _launch(runtime, count=3, client_token="tok")
+        _launch(runtime, count=3, idempotency_key="tok")
     assert excinfo.value.reason == "idempotency"
     # Tokens are per tenant.
-    assert len(_launch(runtime, OTHER, count=1, client_token="tok")) == 1
+    assert len(_launch(runtime, OTHER, count=1, idempotency_key="tok")) == 1
 
 
 def test_tenants_see_only_their_accounts(runtime) -> None:
@@ -135,7 +135,7 @@ def test_tags_live_in_redis_and_merge_into_listings(runtime) -> None:
 def test_every_mutation_records_a_job(runtime) -> None:
     (machine,) = _launch(runtime)
     runtime.translator.act_on_machine(DEMO, machine.id, "terminate")
-    jobs = runtime.translator.list_jobs(DEMO)
+    jobs = runtime.translator.list_jobs(DEMO).items
     assert [j.operation for j in jobs] == ["act_on_machine", "create_machines"]
     assert all(j.state == JobState.SUCCESS and j.target_ids == [machine.id] for j in jobs)
     assert runtime.translator.get_job(DEMO, jobs[0].id).id == jobs[0].id

@@ -89,7 +89,7 @@ def test_interfaces_carry_gateway_ids_and_references_are_the_callers(runtime: Ru
     refused(NotFound, lambda: t.detach_interface(OTHER, vm.id, made.id), kind="machine")
     t.detach_interface(DEMO, vm.id, made.id)
     assert [i.id for i in t.get(DEMO, "machine", vm.id).interfaces] == [primary.id]
-    (job, *_) = t.list_jobs(DEMO)
+    (job, *_) = t.list_jobs(DEMO).items
     assert job.operation == "detach_interface" and job.target_ids == [vm.id]
 
 
@@ -123,7 +123,7 @@ def test_updates(runtime: Runtime) -> None:
     vm = launch(runtime)
     image = t.create_image(DEMO, ImageSpec(machine_id=vm.id, name="golden"))
     assert t.update_image(DEMO, image.id, ImageUpdate(description="gold")).description == "gold"
-    operations = [j.operation for j in t.list_jobs(DEMO)]
+    operations = [j.operation for j in t.list_jobs(DEMO).items]
     assert {"update_volume", "update_security_group", "update_network", "update_image"} <= set(operations)
 
 

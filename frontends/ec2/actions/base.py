@@ -24,6 +24,8 @@ class Call:
     region: str
     request_id: str
     account_id: str
+    #: the URL the client reached this gateway at (DescribeRegions' Endpoint)
+    endpoint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

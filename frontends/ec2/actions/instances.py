@@ -451,10 +451,9 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         block_devices=block_devices(call, image, args.get("BlockDeviceMappings") or []),
         hibernation=bool((args.get("HibernationOptions") or {}).get("Configured")),
         tags=tuple(spec_tags(args, "instance", also=RUN_INSTANCES_TAGGABLE).items()),
+        idempotency_key=args.get("ClientToken") or "",
     )
-    machines = call.translator.create_machines(
-        call.principal, spec, call.region, client_token=args.get("ClientToken") or ""
-    )
+    machines = call.translator.create_machines(call.principal, spec, call.region)
     # EC2 answers RunInstances before the disks are attached: no block device mappings yet.
     (reservation,) = reservations(call, instance_items(call, machines, volumes_too=False)) if machines else [{}]
     return reservation

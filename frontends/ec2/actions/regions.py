@@ -16,7 +16,7 @@ def describe_regions(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         raise EC2Error("InvalidParameterValue", f"Invalid region: {unknown}")
     return {
         "Regions": [
-            {"RegionName": r, "Endpoint": "", "OptInStatus": "opt-in-not-required"}
+            {"RegionName": r, "Endpoint": call.endpoint, "OptInStatus": "opt-in-not-required"}
             for r in regions
             if not wanted or r in wanted
         ]

@@ -205,6 +205,7 @@ def create_volume(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         zone=zone,
         tier=tier_of(args.get("VolumeType")),
         snapshot_id=resolve_ids(call.translator, "snapshot", [snapshot])[0] if snapshot else None,
+        idempotency_key=args.get("ClientToken") or "",
     )
     volume = call.translator.create_volume(call.principal, spec, call.region)
     _tag(call, "volume", volume, args, "volume")
