@@ -260,6 +260,9 @@ class Machine(Resource):
     platform: str = "linux"
     launched: float = 0.0
     state_reason: str = ""
+    #: The idempotency key of the create that made the machine, where the cloud keeps it: machines launched
+    #: together share it (EC2's reservation is derived from it). Empty for machines made outside the gateway.
+    launch_key: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -451,6 +451,7 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
         architecture=item.get("Architecture") or "x86_64",
         platform="windows" if str(item.get("Platform") or "").lower() == "windows" else "linux",
         launched=launched,
+        launch_key=str(item.get("ClientToken") or ""),
     )
 
 

@@ -304,6 +304,7 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         if b.cloud.has("network"):  # Neutron's word, fresher than Nova's copy
             public_ip = next((n.public_ip for n in nics if n.public_ip), None)
     fault = server.get("fault") or {}
+    metadata = server.get("metadata") or {}
     created = parse_time(server.get("created"))
     return Machine(
         native_id=server["id"],
@@ -328,6 +329,7 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         root_device=server.get("OS-EXT-SRV-ATTR:root_device_name") or ROOT_DEVICE,
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
         state_reason=str(fault.get("message", "")) if state is MachineState.ERROR else "",
+        launch_key=str(metadata.get(IDEMPOTENCY_KEY) or ""),
     )
 
 

@@ -257,6 +257,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     architecture=image.architecture,
                     platform=image.platform,
                     launched=now,
+                    launch_key=spec.idempotency_key,
                 )
             )
             fails = random.random() < sim.settings.faults.boot_failure_rate

@@ -107,11 +107,12 @@ def network_performance(vcpus: int) -> str:
 def reservation_id(machine: Machine) -> str:
     """EC2's ``r-`` id of the launch a machine came from, computed alike by every worker from the machine.
 
-    A launch is the machines of one account made at one time from one image, type, key, zone, subnet and
-    groups: what RunInstances shares between the instances of a reservation. Clouds that stamp a launch's
-    machines with one creation time group them so; one that stamps each machine alone makes a reservation
-    of each.
+    A launch is named by the idempotency key its machines carry in the cloud. A machine made outside the
+    gateway has none: its launch is then the machines of the account made at one time from one image, type,
+    key, zone, subnet and groups (what RunInstances shares between the instances of a reservation).
     """
+    if machine.launch_key:
+        return "r-" + short_form(gateway_id(machine.account, "reservation", "key/" + machine.launch_key))
     launch = "/".join(
         (
             repr(machine.created),

@@ -407,6 +407,9 @@ class BackendContract:
         first = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
         again = backend.create_machines(MachineSpec(**fields, idempotency_key=key))
         assert sorted(m.native_id for m in again) == sorted(m.native_id for m in first)
+        # Machines made together carry the create's key where the cloud keeps it (a stacked gateway does not).
+        launch_keys = {m.native_id: m.launch_key for m in backend.list_machines()}
+        assert {launch_keys[m.native_id] for m in first} in ({key}, {""})
         other = backend.create_machines(MachineSpec(**fields, idempotency_key=uuid.uuid4().hex))
         assert {m.native_id for m in other}.isdisjoint(m.native_id for m in first)
         if Capability.VOLUMES in backend.capabilities:

@@ -354,6 +354,7 @@ def test_resources_made_outside_the_gateway_are_listed(backend: EC2Backend, fres
     assert backend.machine_user_data(made["Instances"][0]["InstanceId"]) == base64.b64encode(b"echo legacy").decode()
     with raises(NotFound, kind="machine"):
         backend.machine_user_data("i-0123456789abcdef0")
+    assert {listed[i["InstanceId"]].launch_key for i in made["Instances"]} == {made["Instances"][0]["ClientToken"]}
     for item in made["Instances"]:
         vm = listed[item["InstanceId"]]
         assert (vm.name, vm.flavor_name, vm.memory_mb) == ("legacy", "m5.large", 8192)

@@ -976,3 +976,11 @@ def test_security_group_deletion_rules(backend: SimulatorBackend) -> None:
     settle(lambda: by_id(backend.list_machines(), vm.native_id), lambda m: m.state == MachineState.TERMINATED)
     backend.delete_security_group(used.native_id)
     backend.delete_security_group(referenced.native_id)
+
+
+def test_machines_carry_the_key_of_their_launch(backend: SimulatorBackend) -> None:
+    """What EC2's reservations are derived from: one key for the machines of one create."""
+    pair = launch(backend, count=2, idempotency_key="launch-1")
+    single = launch(backend, idempotency_key="launch-2")
+    assert [m.launch_key for m in pair + single] == ["launch-1", "launch-1", "launch-2"]
+    assert launch(backend)[0].launch_key == ""  # a create without a key

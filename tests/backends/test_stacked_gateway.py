@@ -231,8 +231,8 @@ def test_wrong_upstream_credentials_are_unavailable_not_500(
     gw = GatewayProcess(config, data_dir=tmp / "data")
     try:
         ready = requests.get(f"{gw.url}/readyz", timeout=30)
-        assert ready.status_code == 503
-        assert "AuthFailure" in ready.json()["checks"]["backend:stack/stack-1"]
+        assert ready.status_code == 503  # its only account is down; why is the log's and `cloudgate check`'s
+        assert ready.json()["checks"]["backend:stack/stack-1"] == "unavailable"
         with pytest.raises(ClientError) as info:
             gw.client("stacker", "stacker-secret", region="stack-1").describe_instances()
         assert info.value.response["Error"]["Code"] == "Unavailable"
