@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from gateway_process import GatewayProcess
 
+from frontends.ec2.actions.instances import EC2_INTERFACE_STATES
+from frontends.ec2.actions.networks import EC2_SUBNET_STATES, EC2_VPC_STATES
 from gateway.app import Runtime, build_runtime
 from gateway.config import load
 from translator.errors import NotFound
-from translator.model import InterfaceSpec, MachineAction, Principal
+from translator.model import InterfaceSpec, InterfaceState, MachineAction, NetworkState, Principal
 
 DEMO = Principal(user="test", tenant="demo", role="admin")
 FAST = {"Delay": 0.2, "MaxAttempts": 50}
@@ -108,3 +110,8 @@ def test_a_paused_instance_is_stopped_to_ec2_and_started_again(ec2: Any, runtime
     (stopped,) = ec2.stop_instances(InstanceIds=[iid], Force=True)["StoppingInstances"]
     assert stopped["CurrentState"]["Name"] == "stopped"
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_every_canonical_interface_and_network_state_has_an_ec2_row() -> None:
+    assert set(EC2_INTERFACE_STATES) == set(InterfaceState)
+    assert set(EC2_VPC_STATES) == set(EC2_SUBNET_STATES) == set(NetworkState)
