@@ -984,3 +984,14 @@ def test_machines_carry_the_key_of_their_launch(backend: SimulatorBackend) -> No
     single = launch(backend, idempotency_key="launch-2")
     assert [m.launch_key for m in pair + single] == ["launch-1", "launch-1", "launch-2"]
     assert launch(backend)[0].launch_key == ""  # a create without a key
+
+
+def test_a_padded_state_table_fails_the_contract() -> None:
+    """A row for a state the cloud never takes (here a made-up one) is what the contract's check refuses."""
+
+    class Padded(SimulatorBackend):
+        STATE_MAP = {**SimulatorBackend.STATE_MAP, "hibernating": MachineState.SUSPENDED}
+
+    TestSimulatorContract().test_state_map_is_real_and_total(SimulatorBackend.__new__(SimulatorBackend))
+    with pytest.raises(AssertionError):
+        TestSimulatorContract().test_state_map_is_real_and_total(Padded.__new__(Padded))
