@@ -91,6 +91,7 @@ class GatewayProcess:
     """Starts ``cloudgate serve``; ``stop()`` (always called by the fixture) ends it and its workers."""
 
     def __init__(self, config: Path, data_dir: Path | None = None, workers: int = 2) -> None:
+        self.config = config
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),

@@ -17,10 +17,13 @@ import redis
 
 from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -29,15 +32,20 @@ from translator.model import (
     MachineSpec,
     MachineUpdate,
     Network,
+    NetworkAction,
+    NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
     Zone,
 )
 from translator.redact import safe_repr
@@ -60,6 +68,22 @@ class Capability(StrEnum):
     SECURITY_GROUPS = "security_groups"
     EGRESS_RULES = "egress_rules"
     NATIVE_TAGS = "native_tags"
+    #: attach_interface / detach_interface: interfaces added to and removed from a machine.
+    MACHINE_INTERFACES = "machine_interfaces"
+    #: MachineAction.PAUSE and UNPAUSE.
+    MACHINE_PAUSE = "machine_pause"
+    #: ActionMethod.HARD with STOP (power cut) and REBOOT (reset).
+    STOP_HARD = "stop_hard"
+    REBOOT_HARD = "reboot_hard"
+    #: act_on_network: a network taken down (no traffic) and up again.
+    NETWORK_UP_DOWN = "network_up_down"
+    #: update_volume (its name, description), and with VOLUME_RESIZE its size too.
+    VOLUME_UPDATE = "volume_update"
+    VOLUME_RESIZE = "volume_resize"
+    #: update_network, update_image, update_security_group: names and descriptions.
+    NETWORK_UPDATE = "network_update"
+    IMAGE_UPDATE = "image_update"
+    SECURITY_GROUP_UPDATE = "security_group_update"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +177,12 @@ class Backend:
         """
         raise self._unsupported("machines")
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        """Start, stop, reboot, suspend, resume, pause, unpause or terminate (``method``: graceful, or hard for STOP
+        and REBOOT, given STOP_HARD/REBOOT_HARD); the machine after. Already there: the machine as it is;
+        Conflict(reason="state") where its state refuses the action; NotFound for the machine."""
         raise self._unsupported(f"machine action {action}")
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
@@ -161,6 +190,18 @@ class Backend:
 
     def console_output(self, native_id: str) -> str:
         raise self._unsupported("console output")
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        """Optional (MACHINE_INTERFACES). Add an interface on ``spec``'s subnet, or on its network (a subnet in the
+        machine's zone); return it. NotFound for the machine, network or subnet; Conflict(reason="state") if the
+        machine's state refuses it; InvalidParameter(reason="zone") for a subnet elsewhere."""
+        raise self._unsupported("network interfaces")
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        """Optional (MACHINE_INTERFACES). Remove one of the machine's interfaces (it may take a while to go).
+        NotFound(kind="network_interface") if the machine has no such interface; Conflict where the cloud refuses
+        (reason="primary" for a primary interface it cannot lose)."""
+        raise self._unsupported("network interfaces")
 
     def machine_user_data(self, native_id: str) -> str | None:
         """The machine's user data (base64), for clouds whose listings carry it; others read it one by one."""
@@ -184,6 +225,11 @@ class Backend:
 
     def delete_image(self, native_id: str) -> None:
         raise self._unsupported("image deletion")
+
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        """Optional (IMAGE_UPDATE). Change the name and/or description of one of the account's images (None: left
+        alone); the image after. NotFound; Forbidden for an image the account does not own."""
+        raise self._unsupported("image updates")
 
     def list_flavors(self) -> list[Flavor]:
         raise self._unsupported("flavors")
@@ -211,9 +257,17 @@ class Backend:
         """Delete a volume; one still attached is ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volumes")
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
-        """Attach; ``device`` is a wish the cloud may not follow: the attachment reports the device it chose
-        (possibly only once attached). A volume in use is ``Conflict(kind="volume", reason="in_use")``."""
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        """Optional (VOLUME_UPDATE; a size needs VOLUME_RESIZE). Rename, describe, or grow a volume (None: left
+        alone); the volume after (a resize may still be under way). NotFound; InvalidParameter(reason="size") for a
+        smaller size; Conflict(reason="state") where the cloud resizes only some states; Unsupported(reason=field)
+        for a field the cloud does not keep, before any change."""
+        raise self._unsupported("volume updates")
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+        """Attach; ``device`` is a wish the cloud may not follow, and without one the backend or its cloud picks:
+        the attachment reports the device it chose (possibly only once attached). A volume in use is
+        ``Conflict(kind="volume", reason="in_use")``."""
         raise self._unsupported("volume attachment")
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -250,6 +304,16 @@ class Backend:
     def delete_network(self, native_id: str) -> None:
         """Delete a network as the cloud does: some take its subnets along, some refuse (``Conflict``)."""
         raise self._unsupported("network deletion")
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        """Optional (NETWORK_UPDATE). Rename or describe a network (None: left alone); the network after. NotFound;
+        Unsupported(reason=field) for a field the cloud does not keep, before any change."""
+        raise self._unsupported("network updates")
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        """Optional (NETWORK_UP_DOWN). Take a network down (state DOWN: its interfaces carry no traffic) or up
+        again; the network after (already there: as it is). NotFound for the network."""
+        raise self._unsupported("network up and down")
 
     def list_subnets(self) -> list[Subnet]:
         raise self._unsupported("networks")
@@ -319,6 +383,12 @@ class Backend:
 
     def delete_security_group(self, native_id: str) -> None:
         raise self._unsupported("security groups")
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        """Optional (SECURITY_GROUP_UPDATE). Change a group's description and, where the cloud allows, its name
+        (None: left alone); the group after. NotFound; Conflict(reason="duplicate") for a name taken in its network,
+        Conflict(reason="default") for renaming a network's default group."""
+        raise self._unsupported("security group updates")
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         raise self._unsupported("security groups")

@@ -19,7 +19,9 @@ class MachineState(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     SUSPENDED = "suspended"
+    PAUSED = "paused"  # frozen in memory, not saved to disk (Nova pause); resumed by UNPAUSE
     REBOOTING = "rebooting"
+    CAPTURING = "capturing"  # an image is being made of it (Nova image_snapshot task)
     TERMINATING = "terminating"
     TERMINATED = "terminated"
     ERROR = "error"
@@ -67,6 +69,17 @@ class VolumeTier(StrEnum):
 class NetworkState(StrEnum):
     PENDING = "pending"
     AVAILABLE = "available"
+    DOWN = "down"  # administratively down (``act_on_network(DOWN)``, Neutron admin_state_up false)
+    ERROR = "error"
+
+
+class InterfaceState(StrEnum):
+    """A machine's network interface: OCCI networkinterface active/inactive, Neutron port status."""
+
+    ATTACHING = "attaching"
+    ACTIVE = "active"
+    INACTIVE = "inactive"  # attached, no traffic (its network is down, Neutron port DOWN)
+    DETACHING = "detaching"
     ERROR = "error"
 
 
@@ -83,7 +96,21 @@ class MachineAction(StrEnum):
     REBOOT = "reboot"
     SUSPEND = "suspend"
     RESUME = "resume"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
     TERMINATE = "terminate"
+
+
+class ActionMethod(StrEnum):
+    """How a stop or restart is done: asking the guest (ACPI, reboot command) or cutting power."""
+
+    GRACEFUL = "graceful"
+    HARD = "hard"
+
+
+class NetworkAction(StrEnum):
+    UP = "up"
+    DOWN = "down"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -174,7 +201,29 @@ class BlockDevice:
 
 
 @dataclass(slots=True, kw_only=True)
+class NetworkInterface:
+    """One of a machine's network interfaces (CIMI MachineNetworkInterface, OCCI networkinterface, EC2 ENI,
+    Neutron port). ``id`` is stamped by the translator like a resource's (kind ``network_interface``)."""
+
+    KIND: ClassVar[str] = "network_interface"
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network", "subnet_id": "subnet"}
+    ENUMS: ClassVar[dict[str, type]] = {"state": InterfaceState}
+    native_id: str
+    id: str = ""
+    network_id: str | None = None
+    subnet_id: str | None = None
+    private_ip: str | None = None
+    public_ip: str | None = None
+    mac: str = ""
+    state: InterfaceState = InterfaceState.ACTIVE
+    attached: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
 class Machine(Resource):
+    """A virtual machine. ``interfaces`` lists its network interfaces, the primary first; ``network_id``,
+    ``subnet_id``, ``private_ip`` and ``public_ip`` repeat the primary's."""
+
     KIND: ClassVar[str] = "machine"
     REFS: ClassVar[dict[str, str]] = {
         "image_id": "image",
@@ -183,7 +232,10 @@ class Machine(Resource):
         "subnet_id": "subnet",
         "security_group_ids": "security_group",
         "volume_ids": "volume",
+        "interfaces.network_id": "network",
+        "interfaces.subnet_id": "subnet",
     }
+    NESTED: ClassVar[dict[str, type]] = {"interfaces": NetworkInterface}
     ENUMS: ClassVar[dict[str, type]] = {"state": MachineState}
     state: MachineState
     image_id: str | None = None
@@ -199,6 +251,7 @@ class Machine(Resource):
     private_ip: str | None = None
     public_ip: str | None = None
     volume_ids: list[str] = field(default_factory=list)
+    interfaces: list[NetworkInterface] = field(default_factory=list)
     #: The device name of the boot disk as the cloud reports it; empty when it names none.
     root_device: str = ""
     user_data: str | None = None
@@ -372,7 +425,13 @@ class Job:
 #: kind -> states in which a resource is on its way to another; listings holding one are cached briefly.
 TRANSITIONAL_STATES: dict[str, frozenset[Any]] = {
     "machine": frozenset(
-        {MachineState.PENDING, MachineState.STOPPING, MachineState.REBOOTING, MachineState.TERMINATING}
+        {
+            MachineState.PENDING,
+            MachineState.STOPPING,
+            MachineState.REBOOTING,
+            MachineState.CAPTURING,
+            MachineState.TERMINATING,
+        }
     ),
     "volume": frozenset({VolumeState.CREATING, VolumeState.DELETING}),
     "snapshot": frozenset({SnapshotState.PENDING}),
@@ -381,13 +440,16 @@ TRANSITIONAL_STATES: dict[str, frozenset[Any]] = {
     "subnet": frozenset({NetworkState.PENDING}),
 }
 _MOVING_ATTACHMENTS = frozenset({AttachmentState.ATTACHING, AttachmentState.DETACHING})
+_MOVING_INTERFACES = frozenset({InterfaceState.ATTACHING, InterfaceState.DETACHING})
 
 
 def in_transition(resource: Resource) -> bool:
-    """Whether a resource (or one of its volume attachments) is between two states."""
+    """Whether a resource (or one of its volume attachments or interfaces) is between two states."""
     if getattr(resource, "state", None) in TRANSITIONAL_STATES.get(resource.KIND, ()):
         return True
-    return any(str(a.state) in _MOVING_ATTACHMENTS for a in getattr(resource, "attachments", ()))
+    if any(str(a.state) in _MOVING_ATTACHMENTS for a in getattr(resource, "attachments", ())):
+        return True
+    return any(i.state in _MOVING_INTERFACES for i in getattr(resource, "interfaces", ()))
 
 
 RESOURCE_TYPES: dict[str, type[Resource]] = {
@@ -482,6 +544,42 @@ class SecurityGroupSpec:
     name: str
     description: str
     network_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterfaceSpec:
+    """An interface to add to a machine: on a subnet, or on a network (the cloud picks the subnet)."""
+
+    REFS: ClassVar[dict[str, str]] = {"network_id": "network", "subnet_id": "subnet"}
+    network_id: str | None = None
+    subnet_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeUpdate:
+    """Changes to a volume; None leaves a field alone. A larger ``size_gb`` is a resize (never a shrink)."""
+
+    name: str | None = None
+    description: str | None = None
+    size_gb: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkUpdate:
+    name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageUpdate:
+    name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityGroupUpdate:
+    name: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,7 +24,7 @@ from translator.ids import gateway_id
 from translator.job_runner import JobRunner
 from translator.jobs import JobOutcome, JobSpec
 from translator.listings import Listings
-from translator.model import RESOURCE_TYPES, Job, KeyPairMaterial, Principal, Resource
+from translator.model import RESOURCE_TYPES, ActionMethod, Job, KeyPairMaterial, MachineAction, Principal, Resource
 from translator.store import Store
 
 #: A quoted word of a backend's error message: where backends name resources.
@@ -44,16 +44,22 @@ OPERATIONS: dict[str, Operation] = {
     "create_machines": Operation(Capability.MACHINES, ("machine", "volume", "subnet", "security_group")),
     "act_on_machine": Operation(Capability.MACHINES, ("machine", "volume", "address")),
     "update_machine": Operation(Capability.MACHINE_RESIZE, ("machine",)),
+    "attach_interface": Operation(Capability.MACHINE_INTERFACES, ("machine", "subnet")),
+    "detach_interface": Operation(Capability.MACHINE_INTERFACES, ("machine", "subnet", "address")),
     "create_image": Operation(Capability.IMAGE_CREATE, ("image", "snapshot")),
     "delete_image": Operation(Capability.IMAGES, ("image",)),
+    "update_image": Operation(Capability.IMAGE_UPDATE, ("image",)),
     "create_volume": Operation(Capability.VOLUMES, ("volume",)),
     "delete_volume": Operation(Capability.VOLUMES, ("volume",)),
+    "update_volume": Operation(Capability.VOLUME_UPDATE, ("volume",)),
     "attach_volume": Operation(Capability.VOLUMES, ("volume", "machine")),
     "detach_volume": Operation(Capability.VOLUMES, ("volume", "machine")),
     "create_snapshot": Operation(Capability.SNAPSHOTS, ("snapshot",)),
     "delete_snapshot": Operation(Capability.SNAPSHOTS, ("snapshot",)),
     "create_network": Operation(Capability.NETWORK_CREATE, ("network", "security_group")),
     "delete_network": Operation(Capability.NETWORK_CREATE, ("network", "security_group")),
+    "act_on_network": Operation(Capability.NETWORK_UP_DOWN, ("network", "subnet", "machine")),
+    "update_network": Operation(Capability.NETWORK_UPDATE, ("network",)),
     "create_subnet": Operation(Capability.NETWORK_CREATE, ("subnet",)),
     "delete_subnet": Operation(Capability.NETWORK_CREATE, ("subnet",)),
     "allocate_address": Operation(Capability.ADDRESSES, ("address",)),
@@ -65,6 +71,7 @@ OPERATIONS: dict[str, Operation] = {
     "delete_key_pair": Operation(Capability.KEY_PAIRS, ("key_pair",)),
     "create_security_group": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
     "delete_security_group": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
+    "update_security_group": Operation(Capability.SECURITY_GROUP_UPDATE, ("security_group",)),
     "authorize_rules": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
     "revoke_rules": Operation(Capability.SECURITY_GROUPS, ("security_group",)),
     # Tags of any kind: every listing that may carry them goes stale (tag changes are rare).
@@ -74,7 +81,25 @@ OPERATIONS: dict[str, Operation] = {
 
 #: Operations that make a resource: sent again after the cloud may have got them, they would make a second one,
 #: unless their spec carries an ``idempotency_key`` the backend hands to the cloud (see ``idempotency``).
-CREATES = frozenset(op for op in OPERATIONS if op.startswith(("create_", "import_", "allocate_")))
+CREATES = frozenset(op for op in OPERATIONS if op.startswith(("create_", "import_", "allocate_"))) | {
+    "attach_interface"  # makes an interface (an ENI, a port) as it attaches it
+}
+
+
+#: (machine action, method) -> the capability it needs besides act_on_machine's (None: that one only). A pair
+#: missing here is refused as an invalid parameter: there is no hard start, and no graceful way to do otherwise.
+MACHINE_ACTIONS: dict[tuple[MachineAction, ActionMethod], Capability | None] = {
+    (MachineAction.START, ActionMethod.GRACEFUL): None,
+    (MachineAction.STOP, ActionMethod.GRACEFUL): None,
+    (MachineAction.STOP, ActionMethod.HARD): Capability.STOP_HARD,
+    (MachineAction.REBOOT, ActionMethod.GRACEFUL): None,
+    (MachineAction.REBOOT, ActionMethod.HARD): Capability.REBOOT_HARD,
+    (MachineAction.SUSPEND, ActionMethod.GRACEFUL): Capability.MACHINE_SUSPEND,
+    (MachineAction.RESUME, ActionMethod.GRACEFUL): Capability.MACHINE_SUSPEND,
+    (MachineAction.PAUSE, ActionMethod.GRACEFUL): Capability.MACHINE_PAUSE,
+    (MachineAction.UNPAUSE, ActionMethod.GRACEFUL): Capability.MACHINE_PAUSE,
+    (MachineAction.TERMINATE, ActionMethod.GRACEFUL): None,
+}
 
 
 class Mutator:
@@ -99,9 +124,11 @@ class Mutator:
         target_kind: str,
         target_ids: list[str],
         *args: Any,
+        needs: Capability | None = None,
     ) -> Any:
-        """Authorize, check capability, then run the operation as a job in this thread; its result."""
-        spec = self._spec(principal, account, op, target_kind, target_ids, args)
+        """Authorize, check capability (the operation's, and ``needs`` for what these arguments ask besides), then
+        run the operation as a job in this thread; its result."""
+        spec = self._spec(principal, account, op, target_kind, target_ids, args, needs)
         # PERF: the inline run uses the arguments as given; only a worker taking the job over decodes them.
         _, result = self.runner.run_inline(principal.tenant, spec, lambda job: self._call(account, op, args))
         return result
@@ -114,9 +141,10 @@ class Mutator:
         target_kind: str,
         target_ids: list[str],
         *args: Any,
+        needs: Capability | None = None,
     ) -> Job:
         """Authorize, check capability and queue the operation; the job, at once (any worker runs it)."""
-        spec = self._spec(principal, account, op, target_kind, target_ids, args)
+        spec = self._spec(principal, account, op, target_kind, target_ids, args, needs)
         return self.runner.jobs.submit(principal.tenant, spec)
 
     def run_job(self, job: Job) -> JobOutcome:
@@ -134,13 +162,16 @@ class Mutator:
         target_kind: str,
         target_ids: list[str],
         args: tuple[Any, ...],
+        needs: Capability | None = None,
     ) -> JobSpec:
         authorize(principal, "write")
-        if OPERATIONS[op].capability not in self.accounts.backend(account).capabilities:
-            raise Unsupported(
-                f"The {account.driver} backend of region {account.region} does not support this operation.",
-                reason=str(OPERATIONS[op].capability),
-            )
+        capabilities = self.accounts.backend(account).capabilities
+        for capability in (OPERATIONS[op].capability, needs):
+            if capability is not None and capability not in capabilities:
+                raise Unsupported(
+                    f"The {account.driver} backend of region {account.region} does not support this operation.",
+                    reason=str(capability),
+                )
         return job_spec(account.key, principal.user, op, target_kind, target_ids, args)
 
     def _call(self, account: AccountConfig, op: str, args: tuple[Any, ...]) -> JobOutcome:

@@ -17,7 +17,7 @@ from translator.accounts import Accounts
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.calls import BackendCaller, RetryPolicy
 from translator.documents import Page
-from translator.errors import NotFound, Unsupported
+from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.idempotency import Idempotency
 from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
@@ -25,7 +25,8 @@ from translator.job_runner import JobRunner
 from translator.jobs import JobSettings, JobStore
 from translator.listings import CacheTimes, Listings, Match, MissingIds, ResourcePage, Where
 from translator.model import Principal, Resource, Zone
-from translator.mutations import OPERATIONS, Mutator
+from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
+from translator.publish import publish_part
 from translator.store import Store
 from translator.tags import Tags
 
@@ -203,14 +204,50 @@ class Translator:
         return machines
 
     def act_on_machine(
-        self, principal: Principal, gid: str, action: model.MachineAction, force: bool = False
+        self,
+        principal: Principal,
+        gid: str,
+        action: model.MachineAction | str,
+        method: model.ActionMethod | str = model.ActionMethod.GRACEFUL,
     ) -> model.Machine:
-        return self.mutator.on(principal, "machine", gid, "act_on_machine", action, force)
+        """Start, stop, reboot... a machine, gracefully or (stop, reboot) hard, where its backend can."""
+        try:
+            action, method = model.MachineAction(action), model.ActionMethod(method)
+        except ValueError:
+            raise InvalidParameter(f"Unknown machine action '{action}' or method '{method}'.", kind="machine") from None
+        if (action, method) not in MACHINE_ACTIONS:
+            raise InvalidParameter(f"A machine cannot {action} {method}.", kind="machine", reason="method")
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        needs = MACHINE_ACTIONS[(action, method)]
+        return self.mutator.mutate(
+            principal, account, "act_on_machine", "machine", [gid], native, action, method, needs=needs
+        )
 
     def update_machine(self, principal: Principal, gid: str, update: model.MachineUpdate) -> model.Machine:
         ((account, native),) = self.routing.locate(principal, "machine", [gid])
         native_update = self.routing.native_refs(principal, account, update)
         return self.mutator.mutate(principal, account, "update_machine", "machine", [gid], native, native_update)
+
+    def attach_interface(self, principal: Principal, gid: str, spec: model.InterfaceSpec) -> model.NetworkInterface:
+        """Add an interface to a machine, on a subnet or on a network; the new interface, with gateway ids."""
+        if not (spec.network_id or spec.subnet_id):
+            raise InvalidParameter("A network interface needs a network or a subnet.", kind="network_interface")
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        native_spec = self.routing.native_refs(principal, account, spec)
+        made = self.mutator.mutate(principal, account, "attach_interface", "machine", [gid], native, native_spec)
+        return publish_part(account, made)
+
+    def detach_interface(self, principal: Principal, gid: str, interface_id: str) -> None:
+        """Remove one of a machine's interfaces, named by its gateway id (as the machine lists it)."""
+        authorize(principal, "write")
+        machine = self.get(principal, "machine", gid)
+        found = next((i for i in getattr(machine, "interfaces", ()) if i.id == interface_id), None)
+        if found is None:
+            raise NotFound(
+                f"The network interface '{interface_id}' is not attached to machine '{gid}'.", kind="network_interface"
+            )
+        ((account, native),) = self.routing.locate(principal, "machine", [gid])
+        self.mutator.mutate(principal, account, "detach_interface", "machine", [gid], native, found.native_id)
 
     def console_output(self, principal: Principal, gid: str) -> str:
         authorize(principal, "read")
@@ -233,6 +270,10 @@ class Translator:
         native_spec = self.routing.native_refs(principal, account, spec)
         return self.mutator.mutate(principal, account, "create_image", "image", [], native_spec)
 
+    def update_image(self, principal: Principal, gid: str, update: model.ImageUpdate) -> model.Image:
+        """Rename or describe an image of the caller's."""
+        return self.mutator.on(principal, "image", gid, "update_image", update)
+
     def delete_image(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "image", gid, "delete_image")
         self.tags.forget(principal, "image", gid)
@@ -252,11 +293,20 @@ class Translator:
         )
         return volume
 
+    def update_volume(self, principal: Principal, gid: str, update: model.VolumeUpdate) -> model.Volume:
+        """Rename, describe or grow a volume (a size needs VOLUME_RESIZE besides VOLUME_UPDATE)."""
+        if update.size_gb is not None and update.size_gb < 1:
+            raise InvalidParameter(f"The size {update.size_gb} GiB is not a volume size.", kind="volume", reason="size")
+        needs = Capability.VOLUME_RESIZE if update.size_gb is not None else None
+        ((account, native),) = self.routing.locate(principal, "volume", [gid])
+        return self.mutator.mutate(principal, account, "update_volume", "volume", [gid], native, update, needs=needs)
+
     def delete_volume(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "volume", gid, "delete_volume")
         self.tags.forget(principal, "volume", gid)
 
-    def attach_volume(self, principal: Principal, gid: str, machine_id: str, device: str) -> model.Volume:
+    def attach_volume(self, principal: Principal, gid: str, machine_id: str, device: str | None = None) -> model.Volume:
+        """Attach a volume as ``device``, or as the device the backend picks (None) and reports in the attachment."""
         return self.mutator.on_with(principal, "volume", gid, "machine", machine_id, "attach_volume", device)
 
     def detach_volume(
@@ -280,6 +330,18 @@ class Translator:
     def delete_network(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "network", gid, "delete_network")
         self.tags.forget(principal, "network", gid)
+
+    def update_network(self, principal: Principal, gid: str, update: model.NetworkUpdate) -> model.Network:
+        """Rename or describe a network."""
+        return self.mutator.on(principal, "network", gid, "update_network", update)
+
+    def act_on_network(self, principal: Principal, gid: str, action: model.NetworkAction | str) -> model.Network:
+        """Take a network down or bring it up again, where its cloud can."""
+        try:
+            action = model.NetworkAction(action)
+        except ValueError:
+            raise InvalidParameter(f"Unknown network action '{action}'.", kind="network", reason="action") from None
+        return self.mutator.on(principal, "network", gid, "act_on_network", action)
 
     def create_subnet(self, principal: Principal, spec: model.SubnetSpec) -> model.Subnet:
         ((account, _),) = self.routing.locate(principal, "network", [spec.network_id])
@@ -329,6 +391,12 @@ class Translator:
         account = self.account(principal, region)
         native_spec = self.routing.native_refs(principal, account, spec)
         return self.mutator.mutate(principal, account, "create_security_group", "security_group", [], native_spec)
+
+    def update_security_group(
+        self, principal: Principal, gid: str, update: model.SecurityGroupUpdate
+    ) -> model.SecurityGroup:
+        """Describe, or (where the cloud allows) rename, a security group."""
+        return self.mutator.on(principal, "security_group", gid, "update_security_group", update)
 
     def delete_security_group(self, principal: Principal, gid: str) -> None:
         self.mutator.on(principal, "security_group", gid, "delete_security_group")

@@ -20,15 +20,17 @@ from typing import Any, ClassVar
 
 from botocore.client import BaseClient
 
-from backends.ec2 import images, keys, machines, mapping, native_tags, network, security_groups, volumes
+from backends.ec2 import images, interfaces, keys, machines, mapping, native_tags, network, security_groups, volumes
 from backends.ec2.settings import Settings, make_client, parse_settings, validate_options
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, NotFound
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
     ImageSpec,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -38,7 +40,9 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
@@ -47,6 +51,7 @@ from translator.model import (
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
     Zone,
 )
 
@@ -71,12 +76,25 @@ FILTER_VALUES = 200
 TOKENS_KEPT = 64
 
 
+#: What EC2 cannot do, or what moto (the cloud it is tested against) does not keep.
+UNSUPPORTED = frozenset(
+    {
+        Capability.MACHINE_PAUSE,
+        Capability.REBOOT_HARD,
+        Capability.NETWORK_UP_DOWN,
+        Capability.SECURITY_GROUP_UPDATE,  # EC2 changes neither a group's name nor its description
+        Capability.IMAGE_UPDATE,  # AMI names are fixed; ModifyImageAttribute's Description is not kept by moto
+    }
+)
+
+
 class EC2Backend(Backend):
     """An account on EC2 or an EC2-compatible cloud; thread-safe, one botocore client per process."""
 
     driver: ClassVar[str] = "ec2"
     #: Suspending is hibernating (for instances launched with hibernation). Tags are EC2's own (NATIVE_TAGS).
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    #: EC2 has no paused state, no hard reboot (a hard stop is StopInstances' Force), no VPC that is down.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability) - UNSUPPORTED
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = mapping.STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = mapping.NATIVE_STATES
 
@@ -219,14 +237,22 @@ class EC2Backend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self, native_id, update)
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self, native_id, interface_native_id)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.user_data(self, native_id)
@@ -260,7 +286,10 @@ class EC2Backend(Backend):
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -287,6 +316,9 @@ class EC2Backend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self, native_id, update)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.ec2 import images, mapping, to_ec2, volumes
 from translator.errors import Conflict, InvalidParameter, NotFound
-from translator.model import Limits, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import ActionMethod, Limits, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
 
 if TYPE_CHECKING:
     from backends.ec2.backend import EC2Backend
@@ -156,10 +156,13 @@ def create_machines(b: EC2Backend, spec: MachineSpec) -> list[Machine]:
     return [mapping.machine(i, b.gateway_zone, flavors) for i in answer.get("Instances") or ()]
 
 
-def act_on_machine(b: EC2Backend, native_id: str, action: MachineAction, force: bool) -> Machine:
+def act_on_machine(
+    b: EC2Backend, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+) -> Machine:
+    """EC2's lifecycle calls (ACTIONS); a hard stop is StopInstances with Force (EC2 has no hard reboot)."""
     act = ACTIONS.get(action)
-    if act is None:
-        raise b._unsupported(f"machine action {action}")
+    if act is None or (method is ActionMethod.HARD and action != MachineAction.STOP):
+        raise b._unsupported(f"machine action {method} {action}")
     current = machine(b, native_id)
     if current.state in act.done:
         return current
@@ -168,7 +171,7 @@ def act_on_machine(b: EC2Backend, native_id: str, action: MachineAction, force: 
             f"The instance '{native_id}' is {current.state}: it cannot {action} now.", kind="machine", reason="state"
         )
     params: dict[str, Any] = {"InstanceIds": [native_id], **dict(act.params)}
-    if force and action == MachineAction.STOP:
+    if method is ActionMethod.HARD:
         params["Force"] = True
     answer = b.call(act.operation, "machine", **params)
     changes = (answer.get(act.answer) or []) if act.answer else []

@@ -46,11 +46,13 @@ from translator.model import (
     Flavor,
     Image,
     ImageState,
+    InterfaceState,
     KeyPair,
     Limits,
     Machine,
     MachineState,
     Network,
+    NetworkInterface,
     NetworkState,
     Rule,
     SecurityGroup,
@@ -71,7 +73,9 @@ from translator.model import (
 #: names for paused, suspended, rescued and resized servers, and the VM states it passes through as they
 #: are: ``error``, ``shelved``, ``shelved_offloaded``). Every one has a row in STATE_MAP and nothing else does.
 EC2_STATES = frozenset({"pending", "running", "shutting-down", "terminated", "stopping", "stopped"})
-REASON_STATES = frozenset({"stopped/Client.UserInitiatedHibernate", "stopped/Server.InternalError"})
+REASON_STATES = frozenset(
+    {"stopped/Client.UserInitiatedHibernate", "stopped/Server.InternalError", "stopped/Client.UserInitiatedPause"}
+)
 OPENSTACK_EC2_STATES = frozenset({"pause", "suspend", "rescue", "resize", "error", "shelved", "shelved_offloaded"})
 NATIVE_STATES = EC2_STATES | REASON_STATES | OPENSTACK_EC2_STATES
 
@@ -84,11 +88,11 @@ STATE_MAP: Mapping[str, MachineState] = {
     "terminated": MachineState.TERMINATED,
     # AWS: a hibernated instance is "stopped" for this reason.
     "stopped/Client.UserInitiatedHibernate": MachineState.SUSPENDED,
-    # What an instance in error looks like through cloudgate's own EC2 frontend (a stacked gateway).
+    # What an instance in error, or paused, looks like through cloudgate's own EC2 frontend (a stacked gateway).
     "stopped/Server.InternalError": MachineState.ERROR,
+    "stopped/Client.UserInitiatedPause": MachineState.PAUSED,
     # OpenStack's EC2 API.
-    # TODO(PAUSED): "pause" reads as SUSPENDED until the canonical model has PAUSED (issue 9, section 1).
-    "pause": MachineState.SUSPENDED,
+    "pause": MachineState.PAUSED,
     "suspend": MachineState.SUSPENDED,
     "rescue": MachineState.RUNNING,
     "resize": MachineState.PENDING,
@@ -148,6 +152,9 @@ ERRORS: Mapping[str, Fault] = {
     "InvalidSubnetID.NotFound": Fault(NotFound, "subnet"),
     "InvalidSubnetID.Malformed": Fault(NotFound, "subnet", "malformed"),
     "InvalidAttachment.NotFound": Fault(NotFound, "attachment"),
+    "InvalidNetworkInterfaceID.NotFound": Fault(NotFound, "network_interface"),
+    "InvalidNetworkInterfaceID.Malformed": Fault(NotFound, "network_interface", "malformed"),
+    "InvalidAttachmentID.NotFound": Fault(NotFound, "network_interface"),
     "InvalidZone.NotFound": Fault(NotFound, "zone"),
     # Clashes with the current state.
     "InvalidKeyPair.Duplicate": Fault(Conflict, "key_pair", "duplicate"),
@@ -365,6 +372,42 @@ def machine_state(item: Mapping[str, Any]) -> MachineState:
     return found
 
 
+#: EC2 network interface attachment status -> canonical interface state (a "detached" one is not the instance's).
+INTERFACE_STATES: Mapping[str, InterfaceState] = {
+    "attaching": InterfaceState.ATTACHING,
+    "attached": InterfaceState.ACTIVE,
+    "detaching": InterfaceState.DETACHING,
+}
+
+
+def interface(eni: Mapping[str, Any]) -> NetworkInterface:
+    """One ENI, from an instance's ``NetworkInterfaces`` or DescribeNetworkInterfaces."""
+    attachment = eni.get("Attachment") or {}
+    return NetworkInterface(
+        native_id=eni["NetworkInterfaceId"],
+        network_id=eni.get("VpcId") or None,
+        subnet_id=eni.get("SubnetId") or None,
+        private_ip=eni.get("PrivateIpAddress") or None,
+        public_ip=(eni.get("Association") or {}).get("PublicIp") or None,
+        mac=str(eni.get("MacAddress") or "").lower(),
+        state=INTERFACE_STATES.get(str(attachment.get("Status") or "attached"), InterfaceState.ERROR),
+        attached=epoch(attachment.get("AttachTime")),
+    )
+
+
+def interfaces(item: Mapping[str, Any]) -> list[NetworkInterface]:
+    """An instance's ENIs by device index (the primary, 0, first); none once it is terminated, as on AWS."""
+    if machine_state(item) in (MachineState.TERMINATED, MachineState.TERMINATING):
+        return []
+    attached = [
+        e
+        for e in item.get("NetworkInterfaces") or ()
+        if e.get("NetworkInterfaceId") and (e.get("Attachment") or {}).get("Status") != "detached"
+    ]
+    attached.sort(key=lambda e: int((e.get("Attachment") or {}).get("DeviceIndex") or 0))
+    return [interface(e) for e in attached]
+
+
 def created_of(item: Mapping[str, Any]) -> float:
     """When an instance was made: its primary interface's attach time, which (unlike LaunchTime) a stop and
     start leave alone; LaunchTime where the cloud shows no interface."""
@@ -402,6 +445,7 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
         volume_ids=[
             m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings") or () if (m.get("Ebs") or {}).get("VolumeId")
         ],
+        interfaces=interfaces(item),
         root_device=item.get("RootDeviceName") or "",
         hibernation=bool((item.get("HibernationOptions") or {}).get("Configured")),
         architecture=item.get("Architecture") or "x86_64",

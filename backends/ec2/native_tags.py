@@ -29,6 +29,20 @@ def set_tags(b: EC2Backend, kind: str, native_id: str, tags: dict[str, str]) -> 
         b.call("create_tags", kind, Resources=[resource], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
 
+def rename(b: EC2Backend, kind: str, native_id: str, name: str | None) -> None:
+    """EC2's names are ``Name`` tags: set, removed for an empty name, left alone for None."""
+    if name:
+        set_tags(b, kind, native_id, {"Name": name})
+    elif name == "":
+        remove_tags(b, kind, native_id, ["Name"])
+
+
+def no_description(kind: str, description: str | None) -> None:
+    """EC2 keeps no description of volumes and VPCs: a change to one is refused before anything is changed."""
+    if description is not None:
+        raise Unsupported(f"EC2 keeps no description of a {kind}.", kind=kind, reason="description")
+
+
 def remove_tags(b: EC2Backend, kind: str, native_id: str, keys: list[str]) -> None:
     if keys:
         resource = _taggable(b, kind, native_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import mapping, to_ec2
+from backends.ec2 import mapping, native_tags, to_ec2
 from translator.errors import Conflict, NotFound
-from translator.model import Address, Network, NetworkSpec, Subnet, SubnetSpec
+from translator.model import Address, Network, NetworkSpec, NetworkUpdate, Subnet, SubnetSpec
 
 if TYPE_CHECKING:
     from backends.ec2.backend import EC2Backend
@@ -21,6 +21,14 @@ def create_network(b: EC2Backend, spec: NetworkSpec) -> Network:
     cidr = to_ec2.check_cidr(spec.cidr, "network")
     made = b.call("create_vpc", "network", CidrBlock=cidr, TagSpecifications=to_ec2.name_tags("vpc", spec.name))
     return mapping.network(made["Vpc"])
+
+
+def update_network(b: EC2Backend, native_id: str, update: NetworkUpdate) -> Network:
+    """A VPC's name is its ``Name`` tag; it has no description."""
+    native_tags.no_description("network", update.description)
+    b.call("describe_vpcs", "network", VpcIds=[native_id])  # moto tags an unknown id without a word
+    native_tags.rename(b, "network", native_id, update.name)
+    return mapping.network(b.call("describe_vpcs", "network", VpcIds=[native_id])["Vpcs"][0])
 
 
 def delete_network(b: EC2Backend, native_id: str) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import machines, mapping, to_ec2
-from translator.errors import Conflict, NotFound
-from translator.model import Snapshot, Volume, VolumeSpec, VolumeState, VolumeTier
+from backends.ec2 import machines, mapping, native_tags, to_ec2
+from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
+from translator.model import Snapshot, Volume, VolumeSpec, VolumeState, VolumeTier, VolumeUpdate
 
 if TYPE_CHECKING:
     from backends.ec2.backend import EC2Backend
@@ -61,18 +61,54 @@ def create_volume(b: EC2Backend, spec: VolumeSpec) -> Volume:
     return mapping.volume(b.call("create_volume", "volume", **params), b.gateway_zone, b.settings.volume_types)
 
 
+def update_volume(b: EC2Backend, native_id: str, update: VolumeUpdate) -> Volume:
+    """A name is the ``Name`` tag; a larger size is ModifyVolume (EC2 grows volumes in use too, in the
+    background). EC2 refuses a smaller size with a generic code (moto takes it): answered here."""
+    native_tags.no_description("volume", update.description)
+    current = volume(b, native_id)
+    if update.size_gb is not None and update.size_gb < current.size_gb:
+        raise InvalidParameter(
+            f"The volume '{native_id}' has {current.size_gb} GiB; EC2 does not shrink volumes.",
+            kind="volume",
+            reason="size",
+        )
+    native_tags.rename(b, "volume", native_id, update.name)
+    if update.size_gb is not None and update.size_gb > current.size_gb:
+        b.call("modify_volume", "volume", VolumeId=native_id, Size=update.size_gb)
+    return volume(b, native_id)
+
+
 def delete_volume(b: EC2Backend, native_id: str) -> None:
     b.call("delete_volume", "volume", VolumeId=native_id)
 
 
-def attach_volume(b: EC2Backend, native_id: str, machine_native_id: str, device: str) -> Volume:
+#: Device names EC2 recommends for EBS volumes on Linux, tried in order when an attach names none (EC2 needs one).
+FREE_DEVICES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
+
+
+def _letters(devices: list[str]) -> set[str]:
+    """The drive letters in use: ``/dev/sdf`` and ``/dev/xvdf`` are the same disk to a Linux guest."""
+    return {d.removeprefix("/dev/").removeprefix("xvd").removeprefix("sd")[:1] for d in devices}
+
+
+def pick_device(taken: list[str]) -> str:
+    used = _letters(taken)
+    found = next((d for d in FREE_DEVICES if d[-1] not in used), None)
+    if found is None:
+        raise QuotaExceeded(f"Every one of {', '.join(FREE_DEVICES)} is in use.", kind="attachment")
+    return found
+
+
+def attach_volume(b: EC2Backend, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
     # Looked up first: EC2 answers both clashes below with codes that do not say which (and moto takes both).
     vol = volume(b, native_id)
     if vol.state != VolumeState.AVAILABLE:
         reason = "in_use" if vol.state == VolumeState.IN_USE else "state"
         raise Conflict(f"vol '{native_id}' is not 'available'. It is '{vol.state}'.", kind="volume", reason=reason)
     item = machines.instance(b, machine_native_id)
-    if any(m.get("DeviceName") == device for m in item.get("BlockDeviceMappings") or ()):
+    mapped = [str(m.get("DeviceName") or "") for m in item.get("BlockDeviceMappings") or ()]
+    device = device or pick_device(mapped)
+    if device in mapped:
         raise Conflict(f"Attachment point {device} is already in use", kind="attachment", reason="in_use")
     b.call("attach_volume", "volume", VolumeId=native_id, InstanceId=machine_native_id, Device=device)
     return volume(b, native_id)

@@ -13,16 +13,29 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.openstack import images, keys, machines, network, options, quotas, security_groups, volumes
+from backends.openstack import (
+    images,
+    interfaces,
+    keys,
+    machines,
+    network,
+    options,
+    quotas,
+    security_groups,
+    volumes,
+)
 from backends.openstack.machines import NATIVE_STATES, STATE_MAP
 from backends.openstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -32,15 +45,20 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkAction,
+    NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 #: What Nova alone provides.
@@ -52,6 +70,9 @@ COMPUTE_CAPABILITIES = frozenset(
         Capability.CONSOLE_OUTPUT,
         Capability.KEY_PAIRS,
         Capability.KEY_PAIR_CREATE,
+        Capability.MACHINE_INTERFACES,  # Nova's os-interface (Nova always has Neutron behind it)
+        Capability.MACHINE_PAUSE,
+        Capability.REBOOT_HARD,
     }
 )
 #: capability -> (catalog service providing it, Nova proxy standing in without it; None: no stand-in).
@@ -65,6 +86,12 @@ CAPABILITIES: Mapping[Capability, tuple[str, str | None]] = {
     Capability.ADDRESSES: ("network", "floating_ips"),
     Capability.SECURITY_GROUPS: ("network", "security_groups"),
     Capability.EGRESS_RULES: ("network", None),
+    Capability.NETWORK_UP_DOWN: ("network", None),
+    Capability.NETWORK_UPDATE: ("network", None),
+    Capability.SECURITY_GROUP_UPDATE: ("network", "security_groups"),
+    Capability.VOLUME_UPDATE: ("volumev3", None),
+    Capability.VOLUME_RESIZE: ("volumev3", None),
+    Capability.IMAGE_UPDATE: ("image", None),
 }
 #: Everything this backend can ever do (tags live in the translator's Redis).
 ALL_CAPABILITIES = COMPUTE_CAPABILITIES | frozenset(CAPABILITIES)
@@ -142,14 +169,22 @@ class OpenStackBackend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self, native_id, update)
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self, native_id, interface_native_id)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.user_data(self, native_id)
@@ -167,6 +202,9 @@ class OpenStackBackend(Backend):
     def delete_image(self, native_id: str) -> None:
         images.delete_image(self, native_id)
 
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self, native_id, update)
+
     def list_flavors(self) -> list[Flavor]:
         return list(self.flavor_index(refresh=True).values())
 
@@ -180,7 +218,10 @@ class OpenStackBackend(Backend):
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -204,6 +245,12 @@ class OpenStackBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self, native_id, update)
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        return network.act_on_network(self, native_id, action)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self)
@@ -252,6 +299,9 @@ class OpenStackBackend(Backend):
 
     def delete_security_group(self, native_id: str) -> None:
         security_groups.delete_security_group(self, native_id)
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        return security_groups.update_security_group(self, native_id, update)
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.authorize_rules(self, native_id, rules)

@@ -19,9 +19,20 @@ from typing import TYPE_CHECKING, Any
 from libcloud.compute.base import Node, NodeImage, NodeSize
 from libcloud.compute.types import NodeState
 
+from backends.openstack import interfaces
 from translator.backend import Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Flavor, Image, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.model import (
+    ActionMethod,
+    Flavor,
+    Image,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    NetworkInterface,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -68,6 +79,10 @@ NOVA_TASKS = frozenset(
         "reboot_started_hard",
         "deleting",
         "soft-deleting",
+        "image_snapshot",
+        "image_snapshot_pending",
+        "image_pending_upload",
+        "image_uploading",
     }
 )
 NATIVE_STATES = NOVA_STATUSES | {f"*:{task}" for task in NOVA_TASKS}
@@ -87,8 +102,7 @@ STATE_MAP: Mapping[str, MachineState] = {
     "SHUTOFF": MachineState.STOPPED,
     "SHELVED": MachineState.STOPPED,
     "SHELVED_OFFLOADED": MachineState.STOPPED,
-    # TODO(PAUSED): "PAUSED" reads as SUSPENDED until the canonical model has PAUSED (issue 9, section 1).
-    "PAUSED": MachineState.SUSPENDED,
+    "PAUSED": MachineState.PAUSED,
     "SUSPENDED": MachineState.SUSPENDED,
     "REBOOT": MachineState.REBOOTING,
     "HARD_REBOOT": MachineState.REBOOTING,
@@ -108,6 +122,11 @@ STATE_MAP: Mapping[str, MachineState] = {
     "*:reboot_started_hard": MachineState.REBOOTING,
     "*:deleting": MachineState.TERMINATING,
     "*:soft-deleting": MachineState.TERMINATING,
+    # An image is being made of the server (ACTIVE or SHUTOFF meanwhile): createImage's task states.
+    "*:image_snapshot": MachineState.CAPTURING,
+    "*:image_snapshot_pending": MachineState.CAPTURING,
+    "*:image_pending_upload": MachineState.CAPTURING,
+    "*:image_uploading": MachineState.CAPTURING,
 }
 
 #: action -> canonical state the server is in -> libcloud driver method to call (None: already there, EC2's
@@ -132,14 +151,26 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
         MachineState.RUNNING: None,
         MachineState.PENDING: None,
     },
+    MachineAction.PAUSE: {MachineState.RUNNING: "ex_pause_node", MachineState.PAUSED: None},
+    MachineAction.UNPAUSE: {
+        MachineState.PAUSED: "ex_unpause_node",
+        MachineState.RUNNING: None,
+        MachineState.PENDING: None,
+    },
     MachineAction.TERMINATE: {
         **{s: "destroy_node" for s in MachineState if s not in (MachineState.TERMINATING, MachineState.TERMINATED)},
         MachineState.TERMINATING: None,
         MachineState.TERMINATED: None,
     },
 }
-#: Nova status -> the method that replaces ACTIONS' choice there (a paused server resumes by ``unpause``).
-BY_STATUS: Mapping[tuple[MachineAction, str], str] = {(MachineAction.RESUME, "PAUSED"): "ex_unpause_node"}
+#: The hard methods, replacing ACTIONS' row of their action. Nova resets a server (reboot HARD) from more
+#: states than it reboots one softly; it has no hard stop (os-stop cuts power after the guest's grace period).
+HARD: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
+    MachineAction.REBOOT: {
+        s: "ex_hard_reboot_node"
+        for s in (MachineState.RUNNING, MachineState.REBOOTING, MachineState.PAUSED, MachineState.ERROR)
+    },
+}
 
 #: Server metadata naming the create that made a server (the translator's idempotency key) and its place in it.
 IDEMPOTENCY_KEY, LAUNCH_INDEX = "cloudgate:idempotency_key", "cloudgate:launch_index"
@@ -192,15 +223,32 @@ class Refs:
         self._groups: dict[str, str] | None = None
         self._networks: dict[str, str] | None = None
         self._floating: dict[str, str] | None = None
+        self._ports: dict[str, list[dict[str, Any]]] | None = None
 
-    def public_ip(self, server_id: str, cached: str | None) -> str | None:
-        """Neutron's floating IP of a server when Neutron is there: Nova's copy of it (``cached``) is only
-        refreshed when Neutron notifies Nova, seconds after an association, or a minute later without that."""
-        if not self.b.cloud.has("network") or Capability.ADDRESSES not in self.b.capabilities:
-            return cached
+    def floating(self) -> dict[str, str]:
+        """Neutron's floating IPs by the port they are on: Nova's copy of them is only refreshed when Neutron
+        notifies Nova, seconds after an association, or a minute later without that."""
+        if Capability.ADDRESSES not in self.b.capabilities:
+            return {}
         if self._floating is None:
-            self._floating = {a.machine_id: a.public_ip for a in self.b.list_addresses() if a.machine_id}
-        return self._floating.get(server_id)
+            ips = self.b.cloud.pages("network", "/floatingips", "floatingips", what="list addresses")
+            self._floating = {ip["port_id"]: ip["floating_ip_address"] for ip in ips if ip.get("port_id")}
+        return self._floating
+
+    def ports(self, server_id: str) -> list[dict[str, Any]]:
+        """A server's Neutron ports (every port of the project is listed once per listing)."""
+        if self._ports is None:
+            self._ports = {}
+            for port in self.b.cloud.pages("network", "/ports", "ports", what="list ports"):
+                if port.get("device_id"):
+                    self._ports.setdefault(port["device_id"], []).append(port)
+        return self._ports.get(server_id, [])
+
+    def interfaces(self, server: Mapping[str, Any], zone: str) -> list[NetworkInterface]:
+        """A server's interfaces: its Neutron ports where Neutron is in the catalog, else Nova's addresses."""
+        if self.b.cloud.has("network"):
+            return interfaces.from_ports(self.ports(server["id"]), self.floating())
+        return interfaces.from_addresses(server, self.network_id, zone)
 
     def group_ids(self, names: list[str]) -> list[str]:
         """Nova names a server's groups; the ids are what references carry (unknown names are skipped)."""
@@ -248,6 +296,13 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
     flavor_id, flavor = _flavor(b, server.get("flavor") or {})
     image = server.get("image") or {}
     network_name, private_ip, public_ip = _addresses(server)
+    network_id = refs.network_id(network_name)
+    zone = server.get("OS-EXT-AZ:availability_zone") or ""
+    nics = [] if state is MachineState.TERMINATED else refs.interfaces(server, zone or b.account.zones[0])
+    if nics:  # the machine's own address and network are its primary interface's
+        private_ip, network_id = nics[0].private_ip, nics[0].network_id
+        if b.cloud.has("network"):  # Neutron's word, fresher than Nova's copy
+            public_ip = next((n.public_ip for n in nics if n.public_ip), None)
     fault = server.get("fault") or {}
     metadata = server.get("metadata") or {}
     created = parse_time(server.get("created"))
@@ -262,13 +317,15 @@ def to_machine(b: OpenStackBackend, server: Mapping[str, Any], refs: Refs | None
         flavor_name=flavor.name,
         vcpus=flavor.vcpus,
         memory_mb=flavor.memory_mb,
-        zone=server.get("OS-EXT-AZ:availability_zone") or "",
+        zone=zone,
         key_name=server.get("key_name") or None,
         security_group_ids=refs.group_ids([g["name"] for g in server.get("security_groups") or []]),
-        network_id=refs.network_id(network_name),
+        network_id=network_id,
+        subnet_id=nics[0].subnet_id if nics else None,
         private_ip=private_ip,
-        public_ip=refs.public_ip(server["id"], public_ip),
+        public_ip=public_ip,
         volume_ids=[v["id"] for v in server.get("os-extended-volumes:volumes_attached") or []],
+        interfaces=nics,
         root_device=server.get("OS-EXT-SRV-ATTR:root_device_name") or ROOT_DEVICE,
         launched=parse_time(server.get("OS-SRV-USG:launched_at")) or created,
         state_reason=str(fault.get("message", "")) if state is MachineState.ERROR else "",
@@ -477,21 +534,23 @@ class _SecurityGroupRef:
 # -- lifecycle ---------------------------------------------------------------------------------------
 
 
-def act_on_machine(b: OpenStackBackend, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-    """Start, stop, reboot, suspend, resume or terminate, with EC2's rules (ACTIONS); the machine after."""
-    server = get_server(b, native_id)
-    machine = to_machine(b, server)
-    row = ACTIONS[action]
+def act_on_machine(
+    b: OpenStackBackend, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+) -> Machine:
+    """Start, stop, reboot, suspend, resume, pause, unpause or terminate, with EC2's rules (ACTIONS; HARD for a
+    hard reboot); the machine after."""
+    machine = to_machine(b, get_server(b, native_id))
+    row = (HARD if method is ActionMethod.HARD else ACTIONS).get(action)
+    if row is None:
+        raise Unsupported(f"Nova has no {method} {action}.", reason="method")
     if machine.state not in row:
         raise Conflict(
             f"The machine '{native_id}' is {machine.state}: it cannot {action}.", kind="machine", reason="state"
         )
-    method = BY_STATUS.get((action, str(server.get("status")).upper()), row[machine.state])
-    if method is None:
+    call = row[machine.state]
+    if call is None:
         return machine
-    if action is MachineAction.STOP and force and machine.state is MachineState.RUNNING:
-        method = "stop_node"  # Nova has no forced stop: os-stop already cuts power after the grace period
-    b.cloud.nova(lambda d: getattr(d, method)(_node(d, native_id)), kind="machine", what=f"{action} server")
+    b.cloud.nova(lambda d: getattr(d, call)(_node(d, native_id)), kind="machine", what=f"{action} server")
     return to_machine(b, get_server(b, native_id))
 
 

@@ -18,7 +18,16 @@ from backends.openstack.machines import parse_time
 from backends.openstack.session import PROXY_MICROVERSION
 from translator.backend import Capability
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Address, Network, NetworkSpec, NetworkState, Subnet, SubnetSpec
+from translator.model import (
+    Address,
+    Network,
+    NetworkAction,
+    NetworkSpec,
+    NetworkState,
+    NetworkUpdate,
+    Subnet,
+    SubnetSpec,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -27,10 +36,19 @@ if TYPE_CHECKING:
 NETWORK_STATES: Mapping[str, NetworkState] = {
     "ACTIVE": NetworkState.AVAILABLE,
     "BUILD": NetworkState.PENDING,
-    # TODO(network down): "DOWN" (admin_state_up false) reads as AVAILABLE until networks can be up or down.
-    "DOWN": NetworkState.AVAILABLE,
+    "DOWN": NetworkState.DOWN,
     "ERROR": NetworkState.ERROR,
 }
+
+
+def network_state(raw: Mapping[str, Any]) -> NetworkState:
+    """A network taken down (``admin_state_up`` false) is down whatever its status says: ML2 leaves that ACTIVE
+    where no agent reports on it."""
+    if raw.get("admin_state_up") is False:
+        return NetworkState.DOWN
+    return NETWORK_STATES.get(str(raw.get("status")), NetworkState.ERROR)
+
+
 CIDR_TAG = "cloudgate:cidr="
 
 
@@ -99,7 +117,7 @@ def list_networks(b: OpenStackBackend) -> list[Network]:
                 description=str(n.get("description") or ""),
                 created=parse_time(n.get("created_at")),
                 cidr=cidr,
-                state=NETWORK_STATES.get(str(n.get("status")), NetworkState.AVAILABLE),
+                state=network_state(n),
                 is_default=n["id"] == default,
             )
         )
@@ -127,6 +145,27 @@ def create_network(b: OpenStackBackend, spec: NetworkSpec) -> Network:
 def delete_network(b: OpenStackBackend, native_id: str) -> None:
     """Neutron deletes a network's subnets along with it, and refuses while ports (machines) use it."""
     _net(b, "DELETE", f"/networks/{native_id}", "network", "delete network")
+
+
+def update_network(b: OpenStackBackend, native_id: str, update: NetworkUpdate) -> Network:
+    """Neutron's network update: name and description."""
+    body = {"network": {k: v for k, v in (("name", update.name), ("description", update.description)) if v is not None}}
+    _net(b, "PUT", f"/networks/{native_id}", "network", "update network", body)
+    return _network(b, native_id)
+
+
+def _network(b: OpenStackBackend, native_id: str) -> Network:
+    found = next((n for n in list_networks(b) if n.native_id == native_id), None)
+    if found is None:
+        raise NotFound(f"The network '{native_id}' does not exist.", kind="network")
+    return found
+
+
+def act_on_network(b: OpenStackBackend, native_id: str, action: NetworkAction) -> Network:
+    """Neutron's ``admin_state_up``: false takes the network down, true brings it up."""
+    body = {"network": {"admin_state_up": action is NetworkAction.UP}}
+    _net(b, "PUT", f"/networks/{native_id}", "network", f"network {action}", body)
+    return _network(b, native_id)
 
 
 # -- subnets -----------------------------------------------------------------------------------------

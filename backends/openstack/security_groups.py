@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from backends.openstack.session import PROXY_MICROVERSION
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import RULE_PROTOCOLS, Rule, SecurityGroup, SecurityGroupSpec
+from translator.model import RULE_PROTOCOLS, Rule, SecurityGroup, SecurityGroupSpec, SecurityGroupUpdate
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -136,6 +136,23 @@ def create_security_group(b: OpenStackBackend, spec: SecurityGroupSpec) -> Secur
     path = "/security-groups" if _neutron(b) else "/os-security-groups"
     made = _rest(b, "POST", path, "security_group", "create group", body)["security_group"]
     return _group(b, str(made["id"]))
+
+
+def update_security_group(b: OpenStackBackend, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+    """Neutron's (or the proxy's) group update, both fields sent (the proxy wants both); names stay unique and
+    the default group keeps its own (Neutron refuses that)."""
+    group = _group(b, native_id)
+    name = group.name if update.name is None else update.name
+    if name != group.name:
+        if group.name == "default":
+            raise Conflict("The default security group keeps its name.", kind="security_group", reason="default")
+        if any(g.name == name for g in list_security_groups(b)):
+            raise Conflict(f"The security group '{name}' already exists.", kind="security_group", reason="duplicate")
+    description = group.description if update.description is None else update.description
+    body = {"security_group": {"name": name, "description": description}}
+    path = f"/security-groups/{native_id}" if _neutron(b) else f"/os-security-groups/{native_id}"
+    _rest(b, "PUT", path, "security_group", "update group", body)
+    return _group(b, native_id)
 
 
 def delete_security_group(b: OpenStackBackend, native_id: str) -> None:

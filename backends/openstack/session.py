@@ -148,8 +148,10 @@ class Cloud:
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         microversion: str | None = None,
+        content_type: str | None = None,
     ) -> Any:
-        """One authenticated call to a service's REST API; the decoded JSON body (None when empty)."""
+        """One authenticated call to a service's REST API; the decoded JSON body (None when empty). ``content_type``
+        names a JSON body's media type where the service wants its own (Glance's JSON patch)."""
         url = path if path.startswith("http") else self.url(service) + path
         with faults(kind, what or f"{method} {service} {path}"):
             response = self.session.request(
@@ -157,7 +159,7 @@ class Cloud:
                 method,
                 json=body,
                 params=dict(params or {}),
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json"} | ({"Content-Type": content_type} if content_type else {}),
                 microversion=microversion,
                 microversion_service_type=service if microversion else None,
                 connect_retries=0,

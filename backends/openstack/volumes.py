@@ -25,7 +25,16 @@ from backends.openstack.session import PROXY_MICROVERSION
 from backends.openstack.settle import POLL, gone, settle
 from backends.tiers import TierMap
 from translator.errors import Conflict, InvalidParameter, NotFound
-from translator.model import Attachment, AttachmentState, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from translator.model import (
+    Attachment,
+    AttachmentState,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeSpec,
+    VolumeState,
+    VolumeUpdate,
+)
 
 if TYPE_CHECKING:
     from backends.openstack.backend import OpenStackBackend
@@ -234,6 +243,25 @@ def create_volume(b: OpenStackBackend, spec: VolumeSpec) -> Volume:
     return _to_volume(d, made, b.opts.volume_types)
 
 
+def update_volume(b: OpenStackBackend, native_id: str, update: VolumeUpdate) -> Volume:
+    """Cinder's volume update (name, description) and ``os-extend`` (a larger size, of an available volume: an
+    attached one needs Cinder 3.42 and a driver that can)."""
+    volume = get_volume(b, native_id)
+    if update.size_gb is not None and update.size_gb < volume.size_gb:
+        raise InvalidParameter(
+            f"The volume '{native_id}' has {volume.size_gb} GiB; Cinder does not shrink volumes.",
+            kind="volume",
+            reason="size",
+        )
+    fields = {k: v for k, v in (("name", update.name), ("description", update.description)) if v is not None}
+    if fields:
+        _call(b, "PUT", f"/volumes/{native_id}", "volume", "update volume", body={"volume": fields})
+    if update.size_gb is not None and update.size_gb > volume.size_gb:
+        body = {"os-extend": {"new_size": update.size_gb}}
+        _call(b, "POST", f"/volumes/{native_id}/action", "volume", "extend volume", body=body)
+    return get_volume(b, native_id)
+
+
 def delete_volume(b: OpenStackBackend, native_id: str) -> None:
     """EC2 refuses to delete an attached volume (``VolumeInUse``); then wait for it to go (``delete_wait``)."""
     d = dialect(b)
@@ -248,8 +276,9 @@ def _node(driver: ComputeDriver, native_id: str) -> Node:
     return Node(id=native_id, name="", state=NodeState.UNKNOWN, public_ips=[], private_ips=[], driver=driver)
 
 
-def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str) -> Volume:
-    """Attach through Nova (``device`` a hint it may not follow), once the volume is known to be free."""
+def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+    """Attach through Nova (``device`` a hint it may not follow; without one Nova picks, ``/dev/vdb``...), once
+    the volume is known to be free. Cinder lists the device Nova chose once the attachment is made."""
     volume = get_volume(b, native_id)
     if volume.attachments or volume.state is not VolumeState.AVAILABLE:
         raise Conflict(f"The volume '{native_id}' is {volume.state}.", kind="volume", reason="in_use")
@@ -259,7 +288,7 @@ def attach_volume(b: OpenStackBackend, native_id: str, machine_native_id: str, d
     vol = StorageVolume(native_id, "", volume.size_gb, None, {})
 
     def attach(drv: ComputeDriver) -> bool:
-        return drv.attach_volume(_node(drv, machine_native_id), vol, device)
+        return drv.attach_volume(_node(drv, machine_native_id), vol, device or "auto")
 
     b.cloud.nova(attach, kind="machine", what="attach volume")
     if dialect(b) is NOVA_PROXY:

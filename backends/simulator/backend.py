@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.simulator import catalog, images, keys, machines, network, security_groups, volumes
+from backends.simulator import catalog, images, interfaces, keys, machines, network, security_groups, volumes
 from backends.simulator.faults import FaultInjector, gate_operations
 from backends.simulator.storage import Sim, Store
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.model import (
+    ActionMethod,
     Address,
     Flavor,
     Image,
     ImageSpec,
+    ImageUpdate,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Limits,
@@ -27,15 +30,20 @@ from translator.model import (
     MachineState,
     MachineUpdate,
     Network,
+    NetworkAction,
+    NetworkInterface,
     NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     Snapshot,
     Subnet,
     SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 
@@ -80,14 +88,22 @@ class SimulatorBackend(Backend):
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.create_machines(self.sim, spec)
 
-    def act_on_machine(self, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-        return machines.act_on_machine(self.sim, native_id, action, force)
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self.sim, native_id, action, method)
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
         return machines.update_machine(self.sim, native_id, update)
 
     def console_output(self, native_id: str) -> str:
         return machines.console_output(self.sim, native_id)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return interfaces.attach_interface(self.sim, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        interfaces.detach_interface(self.sim, native_id, interface_native_id)
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:
@@ -102,6 +118,9 @@ class SimulatorBackend(Backend):
 
     def delete_image(self, native_id: str) -> None:
         images.delete_image(self.sim, native_id)
+
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self.sim, native_id, update)
 
     def list_flavors(self) -> list[Flavor]:
         return images.list_flavors(self.sim)
@@ -119,7 +138,10 @@ class SimulatorBackend(Backend):
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self.sim, native_id)
 
-    def attach_volume(self, native_id: str, machine_native_id: str, device: str) -> Volume:
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self.sim, native_id, update)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self.sim, native_id, machine_native_id, device)
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
@@ -149,6 +171,12 @@ class SimulatorBackend(Backend):
 
     def delete_network(self, native_id: str) -> None:
         network.delete_network(self.sim, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return network.update_network(self.sim, native_id, update)
+
+    def act_on_network(self, native_id: str, action: NetworkAction) -> Network:
+        return network.act_on_network(self.sim, native_id, action)
 
     def list_subnets(self) -> list[Subnet]:
         return network.list_subnets(self.sim)
@@ -206,6 +234,9 @@ class SimulatorBackend(Backend):
 
     def delete_security_group(self, native_id: str) -> None:
         security_groups.delete_security_group(self.sim, native_id)
+
+    def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+        return security_groups.update_security_group(self.sim, native_id, update)
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.authorize_rules(self.sim, native_id, rules)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from backends.simulator import machines
 from backends.simulator.storage import Rec, Sim, Tx, new_id
 from translator.errors import Conflict, Forbidden
-from translator.model import Flavor, Image, ImageSpec, ImageState, MachineState
+from translator.model import Flavor, Image, ImageSpec, ImageState, ImageUpdate, MachineState
 
 SOURCE_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
 
@@ -31,6 +32,9 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
 
     def run(tx: Tx) -> Image:
         machine = tx.require("machine", spec.machine_id).obj
+        taken = {i.name for i in sim.settings.images} | {r.obj.name for r in tx.all("image")}
+        if spec.name in taken:
+            raise Conflict(f"The image name '{spec.name}' is already in use.", kind="image", reason="duplicate")
         if machine.state not in SOURCE_STATES:
             raise Conflict(
                 f"The machine '{spec.machine_id}' is {machine.state}; images are made from running "
@@ -38,9 +42,6 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
                 kind="machine",
                 reason="state",
             )
-        taken = {i.name for i in sim.settings.images} | {r.obj.name for r in tx.all("image")}
-        if spec.name in taken:
-            raise Conflict(f"The image name '{spec.name}' is already in use.", kind="image", reason="duplicate")
         root = next(
             (
                 v.obj
@@ -69,6 +70,31 @@ def create_image(sim: Sim, spec: ImageSpec) -> Image:
             )
         )
         rec.schedule(tx.now, sim.settings.boot_delay, state=ImageState.AVAILABLE)
+        tx.put("image", rec)
+        # The machine is captured meanwhile (as a Nova server in its image_snapshot task), then back as it was.
+        source = tx.require("machine", spec.machine_id)
+        machines.move(source, tx.now, sim.settings.boot_delay, machines.CAPTURING, source.sim.get("_native", "running"))
+        tx.put("machine", source)
+        return rec.obj
+
+    return sim.store.transact(run)
+
+
+def update_image(sim: Sim, native_id: str, update: ImageUpdate) -> Image:
+    """Rename or describe one of the account's images (names stay unique, as at creation)."""
+    if sim.settings.image(native_id) is not None:
+        raise Forbidden(f"The image '{native_id}' belongs to the provider and cannot be changed.", kind="image")
+
+    def run(tx: Tx) -> Image:
+        rec = tx.require("image", native_id)
+        if update.name is not None and update.name != rec.obj.name:
+            taken = {i.name for i in sim.settings.images} | {r.obj.name for r in tx.all("image")}
+            if update.name in taken:
+                raise Conflict(f"The image name '{update.name}' is already in use.", kind="image", reason="duplicate")
+            rec.obj.name = update.name
+        if update.description is not None:
+            rec.obj.description = update.description
+        rec.obj.updated = tx.now
         tx.put("image", rec)
         return rec.obj
 

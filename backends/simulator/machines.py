@@ -1,6 +1,7 @@
 """Machines: launch, lifecycle actions with EC2's rules, updates while stopped, console output.
 
-A machine's native state (``_native``, EC2's vocabulary plus ``suspended``) is kept next to the canonical
+A machine's native state (``_native``, EC2's vocabulary plus ``suspended``, ``paused`` and ``capturing``, the
+last while an image is made of it) is kept next to the canonical
 one; ``STATE_MAP`` is the one table between them. Transitions are scheduled, not run: see ``storage``.
 """
 
@@ -11,11 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from backends.simulator import network, volumes
+from backends.simulator import interfaces, network, volumes
 from backends.simulator.security_groups import DEFAULT_GROUP
 from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
+    ActionMethod,
     Flavor,
     Image,
     ImageState,
@@ -24,6 +26,7 @@ from translator.model import (
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkState,
     Subnet,
     Volume,
     VolumeTier,
@@ -36,7 +39,9 @@ STATE_MAP: Mapping[str, MachineState] = {
     "stopping": MachineState.STOPPING,
     "stopped": MachineState.STOPPED,
     "suspended": MachineState.SUSPENDED,
+    "paused": MachineState.PAUSED,
     "rebooting": MachineState.REBOOTING,
+    "capturing": MachineState.CAPTURING,
     "shutting-down": MachineState.TERMINATING,
     "terminated": MachineState.TERMINATED,
     "error": MachineState.ERROR,
@@ -58,24 +63,53 @@ ACTIONS: Mapping[MachineAction, Mapping[str, Move]] = {
         "running": ("stopping", "stopped"),
         "rebooting": ("stopping", "stopped"),
         "suspended": ("stopping", "stopped"),
+        "paused": ("stopping", "stopped"),
         "stopping": None,
         "stopped": None,
     },
     MachineAction.REBOOT: {"running": ("rebooting", "running"), "rebooting": None},
     MachineAction.SUSPEND: {"running": ("suspended", None), "suspended": None},
     MachineAction.RESUME: {"suspended": ("pending", "running"), "running": None, "pending": None},
+    MachineAction.PAUSE: {"running": ("paused", None), "paused": None},
+    MachineAction.UNPAUSE: {"paused": ("pending", "running"), "running": None, "pending": None},
     MachineAction.TERMINATE: {
-        **{s: _TERMINATE for s in ("pending", "running", "stopping", "stopped", "suspended", "rebooting", "error")},
+        **{
+            s: _TERMINATE
+            for s in ("pending", "running", "stopping", "stopped", "suspended", "paused", "rebooting", "capturing")
+        },
+        "error": _TERMINATE,
         "shutting-down": None,
         "terminated": None,
     },
 }
+_CUT: Move = ("stopped", None)
+_RESET: Move = ("rebooting", "running")
+#: The hard methods (power cut, reset), replacing ``ACTIONS``' row of their action: at once, and from where a
+#: graceful stop or reboot would wait (a stop under way, a machine in error).
+HARD: Mapping[MachineAction, Mapping[str, Move]] = {
+    MachineAction.STOP: {
+        **{s: _CUT for s in ("running", "rebooting", "suspended", "paused", "stopping", "error")},
+        "stopped": None,
+    },
+    MachineAction.REBOOT: {s: _RESET for s in ("running", "rebooting", "error")},
+}
 #: Where a launch goes: running, or error for a machine that fails to boot (``faults.boot_failure_rate``).
 LAUNCH: tuple[str, str] = ("pending", "running")
 BOOT_FAILURE = "simulator: the machine failed to boot (faults.boot_failure_rate)"
-#: Every state a simulated machine can be in: a launch's, and those the actions above move it to.
+#: The state of a machine while an image is made of it (``images.create_image``).
+CAPTURING = "capturing"
+#: Every state a simulated machine can be in: a launch's, a capture's, and those the actions above move it to.
 NATIVE_STATES = frozenset(
-    {*LAUNCH, "error"} | {state for row in ACTIONS.values() for move in row.values() if move for state in move if state}
+    {*LAUNCH, "error", CAPTURING}
+    | {
+        state
+        for table in (ACTIONS, HARD)
+        for row in table.values()
+        for move in row.values()
+        if move
+        for state in move
+        if state
+    }
 )
 #: state_reason shown once an action has been taken (EC2's wording).
 REASONS: Mapping[MachineAction, str] = {
@@ -153,25 +187,6 @@ def security_groups_of(tx: Tx, spec: MachineSpec, network_id: str) -> list[str]:
     return found[:1]
 
 
-def private_ips(tx: Tx, subnet: Subnet, count: int) -> list[str]:
-    used = {
-        m.obj.private_ip
-        for m in tx.all("machine")
-        if m.obj.subnet_id == subnet.native_id and m.obj.state is not MachineState.TERMINATED
-    }
-    free: list[str] = []
-    for ip in network.usable_ips(subnet.cidr):
-        if ip not in used:
-            free.append(ip)
-            if len(free) == count:
-                return free
-    raise QuotaExceeded(
-        f"The subnet '{subnet.native_id}' has fewer than {count} free addresses.",
-        kind="subnet",
-        reason="addresses",
-    )
-
-
 def check_launch(sim: Sim, tx: Tx, spec: MachineSpec) -> tuple[Image, Flavor, Subnet, list[str]]:
     """Everything a launch refers to, checked before anything is written."""
     if spec.count < 1:
@@ -213,8 +228,10 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     f"The device {bd.device} is the boot disk's.", kind="attachment", reason="device"
                 )
         now = tx.now
+        net = tx.get("network", subnet.network_id)
+        up = net is None or net.obj.state is not NetworkState.DOWN
         launched = []
-        for index, ip in enumerate(private_ips(tx, subnet, spec.count)):
+        for index, ip in enumerate(interfaces.free_ips(tx, subnet, spec.count)):
             rec = Rec(
                 Machine(
                     native_id=new_id("vm"),
@@ -233,6 +250,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     network_id=subnet.network_id,
                     subnet_id=subnet.native_id,
                     private_ip=ip,
+                    interfaces=[interfaces.new_interface(subnet, ip, now, up)],
                     root_device=root_device,
                     user_data=spec.user_data,
                     hibernation=spec.hibernation,
@@ -275,7 +293,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
 
 
 def release_resources(tx: Tx, rec: Rec[Machine]) -> None:
-    """On termination: delete delete-on-termination volumes, detach the others, let addresses go."""
+    """On termination: delete delete-on-termination volumes, detach the others, let addresses and interfaces go."""
     for vid in list(rec.obj.volume_ids):  # a copy: detaching edits the list
         vol: Rec[Volume] | None = tx.get("volume", vid)
         if vol is None:
@@ -288,13 +306,17 @@ def release_resources(tx: Tx, rec: Rec[Machine]) -> None:
         if address.obj.machine_id == rec.obj.native_id:
             network.unlink_address(tx, address)
     rec.obj.volume_ids = []
+    rec.obj.interfaces = []
 
 
-def act_on_machine(sim: Sim, native_id: str, action: MachineAction, force: bool = False) -> Machine:
-    """Apply an action by the ``ACTIONS`` table (``force`` changes nothing: the simulator never hangs)."""
-    row = ACTIONS.get(action) if action in ACTIONS else None
+def act_on_machine(
+    sim: Sim, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+) -> Machine:
+    """Apply an action by the ``ACTIONS`` table, or ``HARD``'s for a hard stop or reboot."""
+    table = HARD if method is ActionMethod.HARD else ACTIONS
+    row = table.get(action)
     if row is None:
-        raise InvalidParameter(f"Unknown machine action '{action}'.", kind="machine", reason="action")
+        raise InvalidParameter(f"Unknown machine action '{action} ({method})'.", kind="machine", reason="action")
 
     def run(tx: Tx) -> Machine:
         rec = tx.require("machine", native_id)
@@ -344,7 +366,7 @@ def update_machine(sim: Sim, native_id: str, update: MachineUpdate) -> Machine:
 
 
 def list_machines(sim: Sim) -> list[Machine]:
-    return [r.obj for r in sim.store.all("machine")]
+    return [interfaces.shown(r.obj) for r in sim.store.all("machine")]
 
 
 def console_output(sim: Sim, native_id: str) -> str:

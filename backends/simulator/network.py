@@ -7,12 +7,24 @@ lazily and idempotently, with ids derived from the account, so concurrent worker
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from backends.simulator import security_groups
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
-from translator.model import Address, MachineState, Network, NetworkSpec, Subnet, SubnetSpec
+from translator.model import (
+    Address,
+    InterfaceState,
+    Machine,
+    MachineState,
+    Network,
+    NetworkAction,
+    NetworkSpec,
+    NetworkState,
+    NetworkUpdate,
+    Subnet,
+    SubnetSpec,
+)
 
 DEFAULT_CIDR = "10.0.0.0/16"
 DEFAULT_SUBNET_PREFIX = 20
@@ -23,7 +35,8 @@ ADDRESS_POOL = ipaddress.ip_network("198.51.100.0/24")
 RESERVED_LOW, RESERVED_HIGH = 4, 1
 #: The longest prefix that leaves a machine an address after the reserved ones.
 MAX_PREFIX = 29
-ADDRESS_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
+#: A machine being captured keeps its addresses and takes new ones (only its disks are being copied).
+ADDRESS_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED, MachineState.CAPTURING})
 
 
 # -- the default network ---------------------------------------------------------------------------
@@ -139,6 +152,11 @@ def _live_machines(tx: Tx) -> list[Rec]:
     return [m for m in tx.all("machine") if m.obj.state is not MachineState.TERMINATED]
 
 
+def _held(machine: Machine, field: str) -> set[str | None]:
+    """The networks (or subnets) a machine is on: its own and each of its interfaces'."""
+    return {getattr(machine, field), *(getattr(i, field) for i in machine.interfaces)}
+
+
 # -- networks and subnets --------------------------------------------------------------------------
 
 
@@ -167,6 +185,20 @@ def create_network(sim: Sim, spec: NetworkSpec) -> Network:
     return sim.store.transact(run)
 
 
+def update_network(sim: Sim, native_id: str, update: NetworkUpdate) -> Network:
+    def run(tx: Tx) -> Network:
+        rec = tx.require("network", native_id)
+        for name in ("name", "description"):
+            value = getattr(update, name)
+            if value is not None:
+                setattr(rec.obj, name, value)
+        rec.obj.updated = tx.now
+        tx.put("network", rec)
+        return rec.obj
+
+    return sim.store.transact(run)
+
+
 def delete_network(sim: Sim, native_id: str) -> None:
     def run(tx: Tx) -> None:
         tx.require("network", native_id)
@@ -176,7 +208,7 @@ def delete_network(sim: Sim, native_id: str) -> None:
                 kind="network",
                 reason="dependency",
             )
-        if any(m.obj.network_id == native_id for m in _live_machines(tx)):
+        if any(native_id in _held(m.obj, "network_id") for m in _live_machines(tx)):
             raise Conflict(
                 f"The network '{native_id}' has machines and cannot be deleted.",
                 kind="network",
@@ -196,12 +228,45 @@ def delete_network(sim: Sim, native_id: str) -> None:
     sim.store.transact(run)
 
 
+#: What a network action leaves a network in, and its machines' interfaces on it.
+NETWORK_ACTIONS: Mapping[NetworkAction, tuple[NetworkState, InterfaceState]] = {
+    NetworkAction.UP: (NetworkState.AVAILABLE, InterfaceState.ACTIVE),
+    NetworkAction.DOWN: (NetworkState.DOWN, InterfaceState.INACTIVE),
+}
+
+
+def act_on_network(sim: Sim, native_id: str, action: NetworkAction) -> Network:
+    """Take a network down or up, and with it the link of every interface on it (in one transaction)."""
+    state, link = NETWORK_ACTIONS[action]
+
+    def run(tx: Tx) -> Network:
+        rec = tx.require("network", native_id)
+        if rec.obj.state is state:
+            return rec.obj
+        rec.obj.state, rec.obj.updated = state, tx.now
+        tx.put("network", rec)
+        for m in tx.all("machine"):
+            on_it = [i for i in m.obj.interfaces if i.network_id == native_id]
+            for nic in on_it:
+                nic.state = link
+            if on_it:
+                m.obj.updated = tx.now
+                tx.put("machine", m)
+        return rec.obj
+
+    return sim.store.transact(run)
+
+
 def list_subnets(sim: Sim) -> list[Subnet]:
-    """Subnets with their free address count (from the machines holding an address in each)."""
+    """Subnets with their free address count (from the interfaces holding an address in each)."""
     used: dict[str, int] = {}
     for m in sim.store.all("machine"):
-        if m.obj.subnet_id and m.obj.state is not MachineState.TERMINATED:
-            used[m.obj.subnet_id] = used.get(m.obj.subnet_id, 0) + 1
+        if m.obj.state is MachineState.TERMINATED:
+            continue
+        held = [i.subnet_id for i in m.obj.interfaces] or [m.obj.subnet_id]  # records older than interfaces
+        for subnet_id in held:
+            if subnet_id:
+                used[subnet_id] = used.get(subnet_id, 0) + 1
     subnets = [r.obj for r in sim.store.all("subnet")]
     for s in subnets:
         s.available_ips = usable_count(s.cidr) - used.get(s.native_id, 0)
@@ -247,7 +312,7 @@ def create_subnet(sim: Sim, spec: SubnetSpec) -> Subnet:
 def delete_subnet(sim: Sim, native_id: str) -> None:
     def run(tx: Tx) -> None:
         tx.require("subnet", native_id)
-        if any(m.obj.subnet_id == native_id for m in _live_machines(tx)):
+        if any(native_id in _held(m.obj, "subnet_id") for m in _live_machines(tx)):
             raise Conflict(
                 f"The subnet '{native_id}' has machines and cannot be deleted.",
                 kind="subnet",

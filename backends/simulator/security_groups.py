@@ -7,7 +7,15 @@ from collections.abc import Callable
 
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound
-from translator.model import RULE_PROTOCOLS, MachineState, Rule, SecurityGroup, SecurityGroupSpec, replace
+from translator.model import (
+    RULE_PROTOCOLS,
+    MachineState,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
+    SecurityGroupUpdate,
+    replace,
+)
 
 DEFAULT_GROUP = "default"
 DIRECTIONS = frozenset({"ingress", "egress"})
@@ -100,24 +108,33 @@ def list_security_groups(sim: Sim) -> list[SecurityGroup]:
     return [r.obj for r in sim.store.all("security_group")]
 
 
-def create_security_group(sim: Sim, spec: SecurityGroupSpec, default_network: str) -> SecurityGroup:
-    name = spec.name.strip()
+def checked_name(given: str) -> str:
+    name = given.strip()
     if not name or len(name) > MAX_NAME or name.startswith("sg-"):
         raise InvalidParameter(
-            f"The security group name '{spec.name}' is invalid (1-{MAX_NAME} characters, not starting with sg-).",
+            f"The security group name '{given}' is invalid (1-{MAX_NAME} characters, not starting with sg-).",
             kind="security_group",
             reason="name",
         )
+    return name
+
+
+def _taken(tx: Tx, name: str, network_id: str | None) -> None:
+    if any(g.obj.name == name and g.obj.network_id == network_id for g in tx.all("security_group")):
+        raise Conflict(
+            f"The security group '{name}' already exists in network '{network_id}'.",
+            kind="security_group",
+            reason="duplicate",
+        )
+
+
+def create_security_group(sim: Sim, spec: SecurityGroupSpec, default_network: str) -> SecurityGroup:
+    name = checked_name(spec.name)
     network_id = spec.network_id or default_network
 
     def run(tx: Tx) -> SecurityGroup:
         tx.require("network", network_id)
-        if any(g.obj.name == name and g.obj.network_id == network_id for g in tx.all("security_group")):
-            raise Conflict(
-                f"The security group '{name}' already exists in network '{network_id}'.",
-                kind="security_group",
-                reason="duplicate",
-            )
+        _taken(tx, name, network_id)
         rec = Rec(
             SecurityGroup(
                 native_id=new_id("sg"),
@@ -131,6 +148,28 @@ def create_security_group(sim: Sim, spec: SecurityGroupSpec, default_network: st
         )
         tx.put("security_group", rec)
         return rec.obj
+
+    return sim.store.transact(run)
+
+
+def update_security_group(sim: Sim, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
+    """Describe or rename a group; a network's default group keeps its name (launches find it by it)."""
+    name = checked_name(update.name) if update.name is not None else None
+
+    def run(tx: Tx) -> SecurityGroup:
+        group = tx.require("security_group", native_id)
+        if name is not None and name != group.obj.name:
+            if group.obj.name == DEFAULT_GROUP:
+                raise Conflict(
+                    f"The default security group '{native_id}' keeps its name.", kind="security_group", reason="default"
+                )
+            _taken(tx, name, group.obj.network_id)
+            group.obj.name = name
+        if update.description is not None:
+            group.obj.description = update.description
+        group.obj.updated = tx.now
+        tx.put("security_group", group)
+        return group.obj
 
     return sim.store.transact(run)
 

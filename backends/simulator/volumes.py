@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
-from translator.errors import Conflict, InvalidParameter, NotFound
+from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     Attachment,
     BlockDevice,
@@ -22,6 +22,7 @@ from translator.model import (
     VolumeSpec,
     VolumeState,
     VolumeTier,
+    VolumeUpdate,
 )
 
 MIN_SIZE_GB, MAX_SIZE_GB = 1, 16384
@@ -30,6 +31,8 @@ DEVICE = re.compile(r"^/dev/[a-z][a-z0-9]{0,15}$")
 #: Where the simulated hypervisor puts the boot disk when the image names no root device.
 ROOT_DEVICE = "/dev/vda"
 ATTACHABLE_MACHINE_STATES = frozenset({MachineState.RUNNING, MachineState.STOPPED})
+#: Devices handed out, in order, when an attach names none (virtio disks after a KVM guest's root disk).
+PICKED_DEVICES = tuple(f"/dev/vd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
 
 
 def check_device(device: str) -> None:
@@ -183,6 +186,31 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
     return sim.store.transact(run)
 
 
+def update_volume(sim: Sim, native_id: str, update: VolumeUpdate) -> Volume:
+    """Rename, describe, grow (attached or not; never shrink)."""
+    check_size(update.size_gb)
+
+    def run(tx: Tx) -> Volume:
+        vol = tx.require("volume", native_id)
+        if update.size_gb is not None and update.size_gb < vol.obj.size_gb:
+            raise InvalidParameter(
+                f"The volume '{native_id}' has {vol.obj.size_gb} GiB; it cannot shrink to {update.size_gb} GiB.",
+                kind="volume",
+                reason="size",
+            )
+        if vol.obj.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
+            raise Conflict(f"The volume '{native_id}' is {vol.obj.state}.", kind="volume", reason="state")
+        for name in ("name", "description", "size_gb"):
+            value = getattr(update, name)
+            if value is not None:
+                setattr(vol.obj, name, value)
+        vol.obj.updated = tx.now
+        tx.put("volume", vol)
+        return vol.obj
+
+    return sim.store.transact(run)
+
+
 def delete_volume(sim: Sim, native_id: str) -> None:
     def run(tx: Tx) -> None:
         vol = tx.require("volume", native_id).obj
@@ -197,8 +225,18 @@ def delete_volume(sim: Sim, native_id: str) -> None:
     sim.store.transact(run)
 
 
-def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str) -> Volume:
-    check_device(device)
+def next_device(taken: set[str]) -> str:
+    """The first of ``PICKED_DEVICES`` no volume of the machine uses."""
+    found = next((d for d in PICKED_DEVICES if d not in taken), None)
+    if found is None:
+        raise QuotaExceeded(f"Every one of {len(PICKED_DEVICES)} device names is in use.", kind="attachment")
+    return found
+
+
+def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+    """Attach as ``device``, or as the machine's next free device when the caller names none."""
+    if device is not None:
+        check_device(device)
 
     def run(tx: Tx) -> Volume:
         vol = tx.require("volume", native_id)
@@ -226,15 +264,19 @@ def attach_volume(sim: Sim, native_id: str, machine_native_id: str, device: str)
                 kind="volume",
                 reason="zone",
             )
+        taken: dict[str, str] = {}
         for other_id in machine.obj.volume_ids:
             other = tx.get("volume", other_id)
-            if other is not None and any(a.device == device for a in other.obj.attachments):
-                raise Conflict(
-                    f"The device {device} is already used by '{other_id}' on machine '{machine_native_id}'.",
-                    kind="attachment",
-                    reason="in_use",
-                )
-        vol.obj.attachments = [Attachment(machine_id=machine_native_id, device=device, attached=tx.now)]
+            for a in other.obj.attachments if other is not None else ():
+                taken[a.device] = other_id
+        if device in taken:
+            raise Conflict(
+                f"The device {device} is already used by '{taken[device]}' on machine '{machine_native_id}'.",
+                kind="attachment",
+                reason="in_use",
+            )
+        picked = device or next_device(set(taken))
+        vol.obj.attachments = [Attachment(machine_id=machine_native_id, device=picked, attached=tx.now)]
         vol.obj.state = VolumeState.IN_USE
         vol.obj.updated = machine.obj.updated = tx.now
         machine.obj.volume_ids.append(native_id)

@@ -12,6 +12,7 @@ images, flavors and zones are discovered, and transitions are awaited with ``set
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,25 +23,36 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from translator.backend import Backend, Capability
-from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    ActionMethod,
     ImageSpec,
     ImageState,
+    ImageUpdate,
+    InterfaceSpec,
+    InterfaceState,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkAction,
     NetworkSpec,
+    NetworkState,
+    NetworkUpdate,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     SnapshotState,
     SubnetSpec,
     VolumeSpec,
     VolumeState,
+    VolumeUpdate,
 )
 
 T = TypeVar("T")
+
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 SETTLE_TIMEOUT = 10.0
 SETTLE_PAUSE = 0.03
@@ -196,6 +208,24 @@ class BackendContract:
         with raises(NotFound, kind="security_group"):
             backend.delete_security_group(group.native_id)
 
+    def test_security_group_update(self, backend: Backend) -> None:
+        need(backend, Capability.SECURITY_GROUPS, Capability.SECURITY_GROUP_UPDATE)
+        group = backend.create_security_group(SecurityGroupSpec(name="before", description="old words"))
+        backend.update_security_group(group.native_id, SecurityGroupUpdate(description="new words"))
+        backend.update_security_group(group.native_id, SecurityGroupUpdate(name="after"))
+        listed = by_id(backend.list_security_groups(), group.native_id)
+        assert (listed.name, listed.description) == ("after", "new words")
+        other = backend.create_security_group(SecurityGroupSpec(name="other", description=""))
+        with raises(Conflict, kind="security_group", reason="duplicate"):
+            backend.update_security_group(other.native_id, SecurityGroupUpdate(name="after"))
+        default = next(g for g in backend.list_security_groups() if g.name == "default")
+        with raises(Conflict, kind="security_group", reason="default"):
+            backend.update_security_group(default.native_id, SecurityGroupUpdate(name="renamed-default"))
+        for made in (group, other):
+            backend.delete_security_group(made.native_id)
+        with raises(NotFound, kind="security_group"):
+            backend.update_security_group(group.native_id, SecurityGroupUpdate(description="gone"))
+
     def test_egress_rules(self, backend: Backend) -> None:
         need(backend, Capability.SECURITY_GROUPS, Capability.EGRESS_RULES)
         group = backend.create_security_group(SecurityGroupSpec(name="out", description="egress"))
@@ -276,6 +306,38 @@ class BackendContract:
         backend.act_on_machine(vm.native_id, MachineAction.RESUME)
         self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
 
+    def test_pause_unpause(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.MACHINE_PAUSE)
+        vm = self.launch(backend)[0]
+        assert backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE).state == MachineState.RUNNING
+        backend.act_on_machine(vm.native_id, MachineAction.PAUSE)
+        self.wait_machine(backend, vm.native_id, MachineState.PAUSED)
+        assert backend.act_on_machine(vm.native_id, MachineAction.PAUSE).state == MachineState.PAUSED
+        with raises(Conflict, kind="machine", reason="state"):
+            backend.act_on_machine(vm.native_id, MachineAction.RESUME)  # resume is for suspended machines
+        backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_hard_stop(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.STOP_HARD)
+        vm = self.launch(backend)[0]
+        cut = backend.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD)
+        assert cut.state in (MachineState.STOPPING, MachineState.STOPPED)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        backend.act_on_machine(vm.native_id, MachineAction.START)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+
+    def test_hard_reboot(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.REBOOT_HARD)
+        vm = self.launch(backend)[0]
+        reset = backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD)
+        assert reset.state in (MachineState.REBOOTING, MachineState.RUNNING)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
+        backend.act_on_machine(vm.native_id, MachineAction.STOP)
+        self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
+        with raises(Conflict, kind="machine", reason="state"):  # a stopped machine is started, not reset
+            backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD)
+
     def test_console_output(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.CONSOLE_OUTPUT)
         vm = self.launch(backend)[0]
@@ -301,6 +363,57 @@ class BackendContract:
         assert len(backend.list_machines()) == before
         with raises(NotFound, kind="machine"):
             backend.act_on_machine("vm-missing", MachineAction.STOP)
+
+    # -- network interfaces ----------------------------------------------------------------------
+    @staticmethod
+    def interface_ids(machine: Machine) -> list[str]:
+        return [i.native_id for i in machine.interfaces]
+
+    def test_machine_lists_its_interfaces(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES)
+        vm = self.launch(backend)[0]
+        primary = vm.interfaces[0]
+        assert len(set(self.interface_ids(vm))) == len(vm.interfaces)
+        assert primary.native_id and primary.private_ip == vm.private_ip and MAC.match(primary.mac)
+        assert primary.state in set(InterfaceState) and primary.network_id == vm.network_id
+        backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+        gone = self.wait_machine(backend, vm.native_id, MachineState.TERMINATED)
+        assert gone.interfaces == []
+
+    def test_interface_attach_detach(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.NETWORKS, Capability.MACHINE_INTERFACES)
+        vm = self.launch(backend)[0]
+        primary = vm.interfaces[0]
+        subnet = next(s for s in backend.list_subnets() if s.network_id == vm.network_id and s.zone == vm.zone)
+        made = backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=subnet.native_id))
+        assert made.native_id not in self.interface_ids(vm) and made.subnet_id == subnet.native_id
+        listed = settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id in self.interface_ids(m))
+        assert listed.interfaces[0].native_id == primary.native_id
+        second = by_id(listed.interfaces, made.native_id)
+        assert second.network_id == vm.network_id and second.private_ip not in (None, primary.private_ip)
+        assert MAC.match(second.mac) and second.mac != primary.mac
+
+        backend.detach_interface(vm.native_id, made.native_id)
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id not in self.interface_ids(m))
+        assert self.interface_ids(self.machine(backend, vm.native_id)) == [primary.native_id]
+        with raises(NotFound, kind="network_interface"):
+            backend.detach_interface(vm.native_id, made.native_id)
+        with raises(NotFound, kind="machine"):
+            backend.attach_interface("vm-missing", InterfaceSpec(subnet_id=subnet.native_id))
+        with raises(NotFound, kind="subnet"):
+            backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id="subnet-missing"))
+
+    def test_interface_on_a_network(self, backend: Backend) -> None:
+        """Given a network only, the cloud picks a subnet of it that the machine can use."""
+        need(backend, Capability.MACHINES, Capability.NETWORKS, Capability.MACHINE_INTERFACES)
+        vm = self.launch(backend)[0]
+        made = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+        assert made.network_id == vm.network_id
+        subnet = by_id(backend.list_subnets(), made.subnet_id)
+        assert subnet is not None and subnet.zone == vm.zone
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id in self.interface_ids(m))
+        backend.detach_interface(vm.native_id, made.native_id)
+        settle(lambda: self.machine(backend, vm.native_id), lambda m: made.native_id not in self.interface_ids(m))
 
     def test_a_create_repeated_with_its_idempotency_key_finds_the_first(self, backend: Backend) -> None:
         """The translator resends a create whose answer was lost with the same key: the cloud (or the backend's
@@ -350,6 +463,30 @@ class BackendContract:
         with raises(NotFound, kind="volume"):
             backend.attach_volume("vol-missing", vm.native_id, "/dev/vdd")
 
+    def test_volume_attach_picks_a_device(self, backend: Backend) -> None:
+        """Without a device the backend or its cloud picks a free one, and the attachment says which."""
+        need(backend, Capability.MACHINES, Capability.VOLUMES)
+        vm = self.launch(backend, zone=self.zone(backend))[0]
+        first, second = self.new_volume(backend), self.new_volume(backend)
+
+        def named(v: Any) -> bool:
+            return v.state == VolumeState.IN_USE and bool(v.attachments) and bool(v.attachments[0].device)
+
+        devices = []
+        for vol in (first, second):
+            backend.attach_volume(vol, vm.native_id)
+            attached = settle(lambda vol=vol: by_id(backend.list_volumes(), vol), named)
+            assert attached.attachments[0].machine_id == vm.native_id
+            devices.append(attached.attachments[0].device)
+        # distinct from each other and from every other disk of the machine (its root volume, where it has one)
+        on_vm = [a.device for v in backend.list_volumes() for a in v.attachments if a.machine_id == vm.native_id]
+        assert len(set(devices)) == 2 and all(d.startswith("/dev/") for d in devices)
+        assert len(set(on_vm)) == len(on_vm) and set(devices) <= set(on_vm)
+        for vol in (first, second):
+            backend.detach_volume(vol, vm.native_id)
+        for vol in (first, second):
+            settle(lambda vol=vol: by_id(backend.list_volumes(), vol), lambda v: v.state == VolumeState.AVAILABLE)
+
     def test_snapshots(self, backend: Backend) -> None:
         need(backend, Capability.VOLUMES, Capability.SNAPSHOTS)
         vol = self.new_volume(backend, size=3)
@@ -367,6 +504,35 @@ class BackendContract:
             backend.delete_snapshot(snap.native_id)
         # A volume made from a snapshot outlives it, as on EC2.
         settle(lambda: by_id(backend.list_volumes(), copy.native_id), lambda v: v.state == VolumeState.AVAILABLE)
+
+    @staticmethod
+    def described(update: Callable[[], Any]) -> bool:
+        """Make an update of a description: True if the cloud keeps it, False if it refuses as it must for a
+        field it has not (Unsupported, reason "description")."""
+        try:
+            update()
+        except Unsupported as exc:
+            assert exc.reason == "description", repr(exc)
+            return False
+        return True
+
+    def test_volume_update(self, backend: Backend) -> None:
+        need(backend, Capability.VOLUMES, Capability.VOLUME_UPDATE)
+        vol = self.new_volume(backend, size=2)
+        backend.update_volume(vol, VolumeUpdate(name="renamed"))
+        assert by_id(backend.list_volumes(), vol).name == "renamed"
+        described = self.described(lambda: backend.update_volume(vol, VolumeUpdate(description="logs")))
+        assert by_id(backend.list_volumes(), vol).description == ("logs" if described else "")
+        if Capability.VOLUME_RESIZE in backend.capabilities:
+            backend.update_volume(vol, VolumeUpdate(size_gb=3))
+            settled = lambda v: v.size_gb == 3 and v.state == VolumeState.AVAILABLE  # noqa: E731
+            grown = settle(lambda: by_id(backend.list_volumes(), vol), settled)
+            assert grown.name == "renamed"
+            with raises(InvalidParameter, kind="volume", reason="size"):
+                backend.update_volume(vol, VolumeUpdate(size_gb=1))
+        with raises(NotFound, kind="volume"):
+            backend.update_volume("vol-missing", VolumeUpdate(name="x"))
+        backend.delete_volume(vol)
 
     # -- addresses -------------------------------------------------------------------------------
     def test_addresses(self, backend: Backend) -> None:
@@ -411,14 +577,53 @@ class BackendContract:
         with raises(NotFound, kind="network"):
             backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.20.2.0/24"))
 
+    def test_network_down_and_up(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS, Capability.NETWORK_CREATE, Capability.NETWORK_UP_DOWN)
+        net = backend.create_network(NetworkSpec(cidr="10.50.0.0/16", name="switched"))
+        state = lambda: by_id(backend.list_networks(), net.native_id).state  # noqa: E731
+        backend.act_on_network(net.native_id, NetworkAction.DOWN)
+        settle(state, lambda s: s == NetworkState.DOWN)
+        assert backend.act_on_network(net.native_id, NetworkAction.DOWN).state == NetworkState.DOWN
+        backend.act_on_network(net.native_id, NetworkAction.UP)
+        settle(state, lambda s: s == NetworkState.AVAILABLE)
+        backend.delete_network(net.native_id)
+        with raises(NotFound, kind="network"):
+            backend.act_on_network(net.native_id, NetworkAction.UP)
+
+    def test_network_update(self, backend: Backend) -> None:
+        need(backend, Capability.NETWORKS, Capability.NETWORK_CREATE, Capability.NETWORK_UPDATE)
+        net = backend.create_network(NetworkSpec(cidr="10.60.0.0/16", name="before"))
+        backend.update_network(net.native_id, NetworkUpdate(name="after"))
+        assert by_id(backend.list_networks(), net.native_id).name == "after"
+        described = self.described(lambda: backend.update_network(net.native_id, NetworkUpdate(description="lab")))
+        assert by_id(backend.list_networks(), net.native_id).description == ("lab" if described else "")
+        backend.delete_network(net.native_id)
+        with raises(NotFound, kind="network"):
+            backend.update_network(net.native_id, NetworkUpdate(name="gone"))
+
     # -- images ----------------------------------------------------------------------------------
     def test_create_image_from_machine(self, backend: Backend) -> None:
         need(backend, Capability.MACHINES, Capability.IMAGE_CREATE)
         vm = self.launch(backend)[0]
         image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="golden", description="snap"))
+        # Meanwhile the machine may show it is being captured (where the cloud says so); then it is back as it was.
+        assert self.machine(backend, vm.native_id).state in (MachineState.CAPTURING, MachineState.RUNNING)
         image = settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
+        self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
         assert image.name == "golden"
         with raises(NotFound, kind="machine"):
             backend.create_image(ImageSpec(machine_id="vm-missing", name="other"))
         backend.delete_image(image.native_id)
         assert by_id(backend.list_images(), image.native_id) is None
+
+    def test_image_update(self, backend: Backend) -> None:
+        need(backend, Capability.MACHINES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE)
+        vm = self.launch(backend)[0]
+        image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="first-name"))
+        settle(lambda: by_id(backend.list_images(), image.native_id), lambda i: i.state == ImageState.AVAILABLE)
+        backend.update_image(image.native_id, ImageUpdate(name="second-name", description="patched"))
+        listed = by_id(backend.list_images(), image.native_id)
+        assert (listed.name, listed.description) == ("second-name", "patched")
+        backend.delete_image(image.native_id)
+        with raises(NotFound, kind="image"):
+            backend.update_image(image.native_id, ImageUpdate(name="gone"))

@@ -30,6 +30,7 @@ from netutil import free_port
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
 from backends.ec2 import EC2Backend, machines, mapping, volumes
+from backends.ec2.backend import UNSUPPORTED
 from backends.ec2.settings import OPTIONS, parse_settings
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -44,12 +45,15 @@ from translator.errors import (
     OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
+    Unsupported,
 )
 from translator.identity import Tenant
 from translator.model import (
+    ActionMethod,
     BlockDevice,
     ImageSpec,
     ImageState,
+    ImageUpdate,
     Limits,
     MachineAction,
     MachineSpec,
@@ -58,6 +62,7 @@ from translator.model import (
     Principal,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     VolumeSpec,
     VolumeState,
     VolumeTier,
@@ -146,10 +151,11 @@ class TestEC2Contract(BackendContract):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_declares_everything() -> None:
+def test_declares_everything_ec2_has() -> None:
     assert EC2Backend.driver == "ec2"
     # Suspend is hibernation (for instances launched for it); tags are EC2's own (NATIVE_TAGS).
-    assert EC2Backend.capabilities == frozenset(Capability)
+    assert EC2Backend.capabilities == frozenset(Capability) - UNSUPPORTED
+    assert Capability.MACHINE_PAUSE in UNSUPPORTED and Capability.STOP_HARD not in UNSUPPORTED
     assert set(mapping.STATE_CODES.values()) <= set(mapping.STATE_MAP)
 
 
@@ -373,7 +379,7 @@ def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) ->
     settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.RUNNING)
     # RebootInstances answers no state; the machine is reported rebooting until EC2 lists it again.
     assert backend.act_on_machine(vm.native_id, MachineAction.REBOOT).state == MachineState.REBOOTING
-    assert backend.act_on_machine(vm.native_id, MachineAction.STOP, force=True).state in (
+    assert backend.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD).state in (
         MachineState.STOPPING,
         MachineState.STOPPED,
     )
@@ -383,6 +389,13 @@ def test_actions_answer_the_state_they_leave(backend: EC2Backend, fresh: Any) ->
     settle(lambda: machines.machine(backend, vm.native_id).state, lambda s: s == MachineState.STOPPED)
     renamed = backend.update_machine(vm.native_id, MachineUpdate(name="renamed", flavor_id="t3.small"))
     assert (renamed.name, renamed.flavor_id) == ("renamed", "t3.small")
+
+
+def test_a_picked_device_is_one_ec2_recommends_and_no_alias_of_a_taken_one() -> None:
+    assert volumes.pick_device(["/dev/sda1"]) == "/dev/sdf"
+    assert volumes.pick_device(["/dev/xvda", "/dev/xvdf", "/dev/sdg"]) == "/dev/sdh"
+    with raises(QuotaExceeded, kind="attachment"):
+        volumes.pick_device(list(volumes.FREE_DEVICES))
 
 
 def test_where_moto_differs_from_aws_the_backend_answers_as_aws(backend: EC2Backend, fresh: Any) -> None:
@@ -582,6 +595,48 @@ def test_tags_set_through_the_translator_are_ec2_tags(fresh: Any, moto: MotoServ
     assert {t["Key"]: t["Value"] for t in vol.get("Tags") or ()} == {"team": "blue"}
     assert translator.get(who, "volume", volume.id).tags == {"team": "blue"}
     assert not redis_client.keys("cg:tags:*"), "native tags are never kept in Redis"
+    translator.close()
+
+
+def test_what_ec2_cannot_do_is_refused_before_ec2_is_asked(
+    fresh: Any, moto: MotoServer, redis_client: redis.Redis
+) -> None:
+    """The translator refuses an operation whose capability EC2 lacks, and leaves the cloud as it was."""
+    account = AccountConfig(
+        key=f"t1/{REGION}", tenant="t1", region=REGION, backend="aws", driver="ec2", zones=ZONES,
+        options=options(moto),
+    )  # fmt: skip
+    translator = Translator(
+        TranslatorSettings(),
+        {account.key: account},
+        {"t1": Tenant(name="t1", account_id="111111111111", accounts=(account.key,))},
+        Store(redis_client),
+        BackendServices(redis_client),
+    )
+    who = Principal(user="u", tenant="t1", role="admin")
+    image = next(i for i in translator.list(who, "image") if i.name == "ubuntu-24.04")
+    flavor = next(f for f in translator.list(who, "flavor") if f.name == "t3.micro")
+    (machine,) = translator.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id))
+    settle(lambda: translator.get(who, "machine", machine.id).state, lambda s: s == MachineState.RUNNING)
+    translator.list(who, "network")  # ids are learned from listings of their own kind
+    group = next(g for g in translator.list(who, "security_group") if g.name == "default")
+    refused = [
+        (lambda: translator.act_on_machine(who, machine.id, MachineAction.PAUSE), "machine_pause"),
+        (lambda: translator.act_on_machine(who, machine.id, MachineAction.REBOOT, "hard"), "reboot_hard"),
+        (lambda: translator.act_on_network(who, machine.network_id, "down"), "network_up_down"),
+        (lambda: translator.update_image(who, image.id, ImageUpdate(description="no")), "image_update"),
+        (
+            lambda: translator.update_security_group(who, group.id, SecurityGroupUpdate(name="no")),
+            "security_group_update",
+        ),
+    ]
+    for call, capability in refused:
+        with raises(Unsupported, reason=capability):
+            call()
+    (item,) = fresh.describe_instances(InstanceIds=[machine.native_id])["Reservations"][0]["Instances"]
+    assert item["State"]["Name"] == "running"
+    (ami,) = fresh.describe_images(ImageIds=[image.native_id])["Images"]
+    assert ami.get("Description", "") != "no"
     translator.close()
 
 

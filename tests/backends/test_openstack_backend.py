@@ -71,6 +71,7 @@ from translator.errors import (
 from translator.model import (
     BlockDevice,
     ImageState,
+    ImageUpdate,
     Limits,
     MachineAction,
     MachineSpec,
@@ -166,7 +167,9 @@ def test_entry_point_is_declared() -> None:
         ("ACTIVE", "powering-off", MachineState.STOPPING),
         ("SHUTOFF", None, MachineState.STOPPED),
         ("SHUTOFF", "powering-on", MachineState.PENDING),
-        ("PAUSED", None, MachineState.SUSPENDED),
+        ("PAUSED", None, MachineState.PAUSED),
+        ("ACTIVE", "image_snapshot", MachineState.CAPTURING),
+        ("SHUTOFF", "image_uploading", MachineState.CAPTURING),
         ("SUSPENDED", None, MachineState.SUSPENDED),
         ("REBOOT", None, MachineState.REBOOTING),
         ("HARD_REBOOT", None, MachineState.REBOOTING),
@@ -335,11 +338,20 @@ def test_capabilities_follow_the_catalog(nova: Nova, openstack_project: Credenti
     proxied = make_backend(services, alone)
     assert proxied.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
     every_proxy = make_backend(services, alone | {"nova_proxies": list(PROXIES)})
-    # What only Neutron can do is never claimed through Nova's proxies.
-    assert every_proxy.capabilities == ALL_CAPABILITIES - {Capability.NETWORK_CREATE, Capability.EGRESS_RULES}
+    # What only Neutron, Cinder or Glance can do is never claimed through Nova's proxies.
+    only_services = {
+        Capability.NETWORK_CREATE,
+        Capability.EGRESS_RULES,
+        Capability.NETWORK_UP_DOWN,
+        Capability.NETWORK_UPDATE,
+        Capability.VOLUME_UPDATE,
+        Capability.VOLUME_RESIZE,
+        Capability.IMAGE_UPDATE,
+    }
+    assert every_proxy.capabilities == ALL_CAPABILITIES - only_services
     # RegionOne has Neutron and Cinder: everything but images, whose proxy the account does not allow here.
     full = make_backend(services, options(openstack_project, nova_proxies=[]))
-    assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE}
+    assert full.capabilities == ALL_CAPABILITIES - {Capability.IMAGES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE}
 
 
 def test_limits_are_the_project_quotas(
@@ -493,15 +505,17 @@ def test_revoked_token_is_reissued(
     assert b.cloud.token() != token
 
 
-def test_paused_server_shows_suspended_and_resumes(
+def test_a_server_paused_by_another_client_shows_paused_and_unpauses(
     nova: Nova, openstack_project: Credentials, backend: OpenStackBackend
 ) -> None:
-    """Nova's pause (done by another client) reads as suspended; RESUME unpauses it."""
+    """Nova's pause, done by another client, reads as paused (not suspended); RESUME is refused, UNPAUSE wakes it."""
     vm = launch(backend)
     openstack_project.session().post(f"{nova.url}/servers/{vm.native_id}/action", json={"pause": None})
-    wait_state(backend, vm.native_id, MachineState.SUSPENDED)
+    wait_state(backend, vm.native_id, MachineState.PAUSED)
     assert nova_server(openstack_project, nova, vm.native_id)["status"] == "PAUSED"
-    backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.act_on_machine(vm.native_id, MachineAction.RESUME)
+    backend.act_on_machine(vm.native_id, MachineAction.UNPAUSE)
     wait_state(backend, vm.native_id, MachineState.RUNNING)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 
@@ -902,7 +916,8 @@ def test_glance_in_the_catalog_provides_images(nova: Nova, glance: Glance, glanc
     endpoints = glance_backend.cloud.endpoints()
     assert (endpoints["image"], endpoints["compute"]) == (f"{glance.url}/v2", nova.url)
     # Images without any Nova proxy: the catalog's image service alone gives them.
-    assert glance_backend.capabilities == COMPUTE_CAPABILITIES | {Capability.IMAGES, Capability.IMAGE_CREATE}
+    images = {Capability.IMAGES, Capability.IMAGE_CREATE, Capability.IMAGE_UPDATE}
+    assert glance_backend.capabilities == COMPUTE_CAPABILITIES | images
     glance_backend.check()  # one authenticated call to Glance among the probes
 
 
@@ -983,6 +998,22 @@ def test_delete_image_removes_it_from_glance(
     assert image_id not in {i.native_id for i in glance_backend.list_images()}
     with raises(NotFound, kind="image"):
         glance_backend.delete_image(image_id)
+
+
+def test_image_updates_are_glance_patches(
+    glance: Glance, openstack_project: Credentials, glance_backend: OpenStackBackend
+) -> None:
+    api = glance_api(openstack_project, glance)
+    image_id = upload(api, "before")
+    updated = glance_backend.update_image(image_id, ImageUpdate(name="after", description="patched"))
+    assert (updated.name, updated.description) == ("after", "patched")
+    raw = api.get(f"/v2/images/{image_id}").json()
+    assert (raw["name"], raw["description"]) == ("after", "patched")
+    glance_backend.update_image(image_id, ImageUpdate(description="again"))  # a property there already
+    assert by_id(glance_backend.list_images(), image_id).description == "again"
+    glance_backend.delete_image(image_id)
+    with raises(NotFound, kind="image"):
+        glance_backend.update_image(image_id, ImageUpdate(name="gone"))
 
 
 GLANCE_GATEWAY_CONFIG = """

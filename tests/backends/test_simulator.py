@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 from backend_contract import BackendContract, by_id, raises, settle
@@ -36,25 +37,32 @@ from translator.errors import (
     TransientBackendError,
 )
 from translator.model import (
+    ActionMethod,
     Address,
     BlockDevice,
     ImageSpec,
     ImageState,
+    ImageUpdate,
+    InterfaceSpec,
+    InterfaceState,
     KeyPairMaterial,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkAction,
     NetworkSpec,
     Rule,
     SecurityGroupSpec,
+    SecurityGroupUpdate,
     SnapshotState,
     SubnetSpec,
     Volume,
     VolumeSpec,
     VolumeState,
     VolumeTier,
+    VolumeUpdate,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -554,6 +562,29 @@ def test_actions_by_state(backend: SimulatorBackend) -> None:
         backend.act_on_machine(vm.native_id, "explode")  # type: ignore[arg-type]
 
 
+def test_capture_pause_and_hard_methods(redis_client: redis.Redis) -> None:
+    b = make_backend(redis_client, boot_delay=0.3)
+    vm = launch(b)[0]
+    b.create_image(ImageSpec(machine_id=vm.native_id, name="captured"))
+    assert by_id(b.list_machines(), vm.native_id).state == MachineState.CAPTURING
+    for action in (MachineAction.STOP, MachineAction.PAUSE, MachineAction.REBOOT):
+        with raises(Conflict, kind="machine", reason="state"):
+            b.act_on_machine(vm.native_id, action)
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    # A hard stop cuts power at once, even while a graceful stop is under way.
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPING
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP, ActionMethod.HARD).state == MachineState.STOPPED
+    b.act_on_machine(vm.native_id, MachineAction.START)
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    assert b.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD).state == MachineState.REBOOTING
+    settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m.state == MachineState.RUNNING)
+    # A paused machine stops, and the hard way has no start.
+    assert b.act_on_machine(vm.native_id, MachineAction.PAUSE).state == MachineState.PAUSED
+    assert b.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPING
+    with raises(InvalidParameter, kind="machine", reason="action"):
+        b.act_on_machine(vm.native_id, MachineAction.START, ActionMethod.HARD)
+
+
 def test_conflict_message_names_machine_and_state(backend: SimulatorBackend) -> None:
     vm = launch(backend)[0]
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
@@ -647,6 +678,32 @@ def test_volume_rules(backend: SimulatorBackend) -> None:
     with raises(Conflict, kind="machine", reason="state"):
         backend.detach_volume(vm.volume_ids[0], vm.native_id)  # the root volume of a running machine
     assert backend.detach_volume(near, None).state == VolumeState.AVAILABLE
+
+
+def test_picked_devices_follow_the_root_disk(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    first, second, third = volume(backend), volume(backend), volume(backend)
+    backend.attach_volume(first, vm.native_id, "/dev/vdb")
+    assert backend.attach_volume(second, vm.native_id).attachments[0].device == "/dev/vdc"
+    backend.detach_volume(first, vm.native_id)
+    assert backend.attach_volume(third, vm.native_id).attachments[0].device == "/dev/vdb"
+
+
+def test_update_rules(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    vol = volume(backend, size=2)
+    backend.attach_volume(vol, vm.native_id)
+    assert backend.update_volume(vol, VolumeUpdate(size_gb=4)).size_gb == 4  # grown while attached
+    with raises(InvalidParameter, kind="volume", reason="size"):
+        backend.update_volume(vol, VolumeUpdate(size_gb=100_000))
+    catalogue = backend.list_images()[0]
+    with raises(Forbidden, kind="image"):
+        backend.update_image(catalogue.native_id, ImageUpdate(description="mine now"))
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="one"))
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.update_image(image.native_id, ImageUpdate(name=catalogue.name))
+    with raises(InvalidParameter, kind="security_group", reason="name"):
+        backend.update_security_group(vm.security_group_ids[0], SecurityGroupUpdate(name="sg-looks-like-an-id"))
 
 
 def test_snapshot_sizes(backend: SimulatorBackend) -> None:
@@ -783,6 +840,65 @@ def test_address_moves_between_machines(backend: SimulatorBackend) -> None:
         backend.disassociate_address(first.native_id)
     with raises(NotFound, kind="machine"):
         backend.associate_address(first.native_id, "vm-missing")
+
+
+def test_interface_rules(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    (primary,) = vm.interfaces
+    with raises(Conflict, kind="network_interface", reason="primary"):
+        backend.detach_interface(vm.native_id, primary.native_id)
+    elsewhere = next(s for s in backend.list_subnets() if s.zone == ZONES[1])
+    with raises(InvalidParameter, kind="subnet", reason="zone"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=elsewhere.native_id))
+    lab = backend.create_network(NetworkSpec(cidr="172.16.0.0/16"))
+    with raises(InvalidParameter, kind="network", reason="zone"):  # no subnet of it in the machine's zone
+        backend.attach_interface(vm.native_id, InterfaceSpec(network_id=lab.native_id))
+    sub = backend.create_subnet(SubnetSpec(network_id=lab.native_id, cidr="172.16.1.0/28", zone=ZONES[0]))
+    nic = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=lab.native_id))
+    assert (nic.subnet_id, nic.private_ip) == (sub.native_id, "172.16.1.4")
+    assert by_id(backend.list_subnets(), sub.native_id).available_ips == 10
+    with raises(Conflict, kind="subnet", reason="dependency"):
+        backend.delete_subnet(sub.native_id)
+    # Interfaces change on stopped machines too.
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: by_id(backend.list_machines(), vm.native_id), lambda m: m.state == MachineState.STOPPED)
+    backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    for _ in range(5):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    with raises(QuotaExceeded, kind="network_interface"):  # eight interfaces at most
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    # Termination lets every interface and its address go.
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    assert by_id(backend.list_subnets(), sub.native_id).available_ips == 11
+    backend.delete_subnet(sub.native_id)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+
+
+def test_a_machine_recorded_before_interfaces_shows_its_primary(
+    backend: SimulatorBackend, redis_client: redis.Redis
+) -> None:
+    vm = launch(backend)[0]
+    key = f"cg:sim:{backend.account.key}:machine"
+    record = orjson.loads(redis_client.hget(key, vm.native_id))
+    del record["interfaces"]
+    redis_client.hset(key, vm.native_id, orjson.dumps(record))
+    (old,) = by_id(backend.list_machines(), vm.native_id).interfaces
+    assert (old.subnet_id, old.private_ip) == (vm.subnet_id, vm.private_ip)
+    # its address stays taken: the next machine on that subnet gets another one
+    assert launch(backend, zone=vm.zone)[0].private_ip != vm.private_ip
+
+
+def test_a_network_down_takes_its_interfaces_down(backend: SimulatorBackend) -> None:
+    vm = launch(backend)[0]
+    backend.act_on_network(vm.network_id, NetworkAction.DOWN)
+    assert [i.state for i in by_id(backend.list_machines(), vm.native_id).interfaces] == [InterfaceState.INACTIVE]
+    # what is launched or attached there meanwhile is down too, until the network is up again
+    other = launch(backend)[0]
+    assert other.interfaces[0].state == InterfaceState.INACTIVE
+    backend.act_on_network(vm.network_id, NetworkAction.UP)
+    for m in (vm, other):
+        assert [i.state for i in by_id(backend.list_machines(), m.native_id).interfaces] == [InterfaceState.ACTIVE]
 
 
 def test_address_pool_exhaustion(backend: SimulatorBackend) -> None:

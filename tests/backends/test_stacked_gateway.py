@@ -18,13 +18,22 @@ from typing import Any
 import pytest
 import redis
 import requests
-from backend_contract import BackendContract, settle
+from backend_contract import BackendContract, by_id, raises, settle
 from botocore.exceptions import ClientError
 from gateway_process import GatewayProcess, StartGateway
 
 from backends.ec2 import EC2Backend, machines
 from translator.backend import AccountConfig, BackendServices
-from translator.model import Limits, MachineAction, MachineSpec, MachineState, MachineUpdate
+from translator.errors import Unsupported
+from translator.model import (
+    InterfaceSpec,
+    Limits,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    VolumeUpdate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("stack-1a", "stack-1b")
@@ -324,3 +333,31 @@ def backend(gateway_a: GatewayProcess, redis_server: Any) -> Iterator[EC2Backend
 
 class TestStackedContract(BackendContract):
     """Every contract test, through the EC2 backend, against cloudgate's EC2 frontend over the simulator."""
+
+    # The gateway's EC2 frontend offers no ENI actions (Create/Attach/DetachNetworkInterface): the backend's
+    # attach is refused as unsupported by the gateway behind, before anything changes there.
+    def test_interface_attach_detach(self, backend: EC2Backend) -> None:
+        vm = self.launch(backend)[0]
+        with raises(Unsupported):
+            backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=vm.subnet_id))
+        assert [i.native_id for i in self.machine(backend, vm.native_id).interfaces] == [
+            i.native_id for i in vm.interfaces
+        ]
+
+    def test_interface_on_a_network(self, backend: EC2Backend) -> None:
+        vm = self.launch(backend)[0]
+        with raises(Unsupported):
+            backend.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+
+    def test_volume_update(self, backend: EC2Backend) -> None:
+        """A rename is a Name tag, which the gateway behind keeps; it offers no ModifyVolume, so a resize is
+        refused as unsupported, and the volume is left as it was."""
+        vol = self.new_volume(backend, size=2)
+        backend.update_volume(vol, VolumeUpdate(name="renamed"))
+        assert by_id(backend.list_volumes(), vol).name == "renamed"
+        with raises(Unsupported, reason="description"):
+            backend.update_volume(vol, VolumeUpdate(description="logs"))
+        with raises(Unsupported):
+            backend.update_volume(vol, VolumeUpdate(size_gb=3))
+        assert by_id(backend.list_volumes(), vol).size_gb == 2
+        backend.delete_volume(vol)

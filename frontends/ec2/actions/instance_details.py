@@ -9,6 +9,7 @@ from typing import Any
 
 from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, writer
 from frontends.ec2.actions.instances import (
+    EC2_STATES,
     Related,
     block_device_mappings,
     ec2_state,
@@ -31,6 +32,8 @@ STATUS_CHECKS: dict[MachineState, tuple[str, str] | None] = {
     MachineState.STOPPING: None,
     MachineState.STOPPED: None,
     MachineState.SUSPENDED: None,
+    MachineState.PAUSED: None,  # shown stopped
+    MachineState.CAPTURING: ("ok", "passed"),  # shown running
     MachineState.TERMINATING: None,
     MachineState.TERMINATED: None,
     MachineState.ERROR: ("impaired", "failed"),
@@ -63,8 +66,8 @@ def _status(check: tuple[str, str] | None) -> dict[str, Any]:
     return {"Status": check[0], "Details": [{"Name": "reachability", "Status": check[1]}]}
 
 
-#: States DescribeInstanceStatus shows without IncludeAllInstances.
-_RUNNING = {str(MachineState.RUNNING), str(MachineState.REBOOTING)}
+#: States DescribeInstanceStatus shows without IncludeAllInstances: those EC2 names "running".
+_RUNNING = {str(state) for state, (name, _code) in EC2_STATES.items() if name == "running"}
 
 
 def _status_item(m: Machine) -> dict[str, Any]:

@@ -15,13 +15,16 @@ from frontends.ec2.vocabulary import check_device, reservation_id, root_device, 
 from translator.ids import short_form
 from translator.listings import MissingIds, sort_key
 from translator.model import (
+    ActionMethod,
     Attachment,
     BlockDevice,
     Image,
+    InterfaceState,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
+    NetworkInterface,
     Volume,
 )
 
@@ -33,9 +36,14 @@ EC2_STATES: dict[MachineState, tuple[str, int]] = {
     MachineState.STOPPING: ("stopping", 64),
     MachineState.STOPPED: ("stopped", 80),
     MachineState.SUSPENDED: ("stopped", 80),  # EC2 hibernation ends in "stopped"
+    # EC2 has no paused state. A paused machine runs no code, as a stopped one, and StartInstances wakes it
+    # (UNPAUSE), so EC2 clients see "stopped", with StateReason Client.UserInitiatedPause (see instance_item).
+    MachineState.PAUSED: ("stopped", 80),
+    # EC2 keeps an instance "running" while CreateImage copies it.
+    MachineState.CAPTURING: ("running", 16),
     MachineState.TERMINATING: ("shutting-down", 32),
     MachineState.TERMINATED: ("terminated", 48),
-    MachineState.ERROR: ("stopped", 80),  # with StateReason Server.InternalError, see _instance
+    MachineState.ERROR: ("stopped", 80),  # with StateReason Server.InternalError, see instance_item
 }
 
 
@@ -203,51 +211,67 @@ def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     ]
 
 
-def _mac(gid: str) -> str:
-    """A stable locally administered MAC address for an instance's primary interface."""
-    digits = gid.replace("-", "")[-10:]
-    return "02:" + ":".join(digits[i : i + 2] for i in range(0, 10, 2))
+#: canonical interface state -> (ENI Status, its Attachment.Status). Every canonical state has a row.
+EC2_INTERFACE_STATES: dict[InterfaceState, tuple[str, str]] = {
+    InterfaceState.ATTACHING: ("attaching", "attaching"),
+    InterfaceState.ACTIVE: ("in-use", "attached"),
+    InterfaceState.INACTIVE: ("in-use", "attached"),  # EC2 has no link state: an attached ENI is in use
+    InterfaceState.DETACHING: ("detaching", "detaching"),
+    InterfaceState.ERROR: ("in-use", "attached"),
+}
+
+
+def interface_gid(m: Machine, index: int, nic: NetworkInterface) -> str:
+    """The gateway id an ENI id is made from: the instance's for the primary interface (its ENI id is what it was
+    before interfaces were listed), the interface's own for the others."""
+    return m.id if index == 0 else nic.id
 
 
 def network_interfaces(m: Machine, groups: list[dict[str, Any]], private_dns: str, owner: str) -> list[dict[str, Any]]:
-    """The primary interface EC2 shows for an instance in a VPC; gone once it is terminated."""
-    if m.state in (MachineState.TERMINATED, MachineState.TERMINATING) or not m.subnet_id:
+    """The instance's interfaces as the backend lists them, primary first; none once it is terminated."""
+    if m.state in (MachineState.TERMINATED, MachineState.TERMINATING):
         return []
-    association = {"PublicIp": m.public_ip, "PublicDnsName": "", "IpOwnerId": "amazon"} if m.public_ip else None
-    return [
-        {
-            "Association": association,
-            "Attachment": {
-                "AttachTime": when(m.launched or m.created),
-                "AttachmentId": "eni-attach-" + short_form(m.id),
-                "DeleteOnTermination": True,
-                "DeviceIndex": 0,
-                "NetworkCardIndex": 0,
-                "Status": "attached",
-            },
-            "Description": "",
-            "Groups": groups,
-            "InterfaceType": "interface",
-            "MacAddress": _mac(m.id),
-            "NetworkInterfaceId": public_id("network_interface", m.id),
-            "OwnerId": owner,
-            "PrivateDnsName": private_dns,
-            "PrivateIpAddress": m.private_ip,
-            "PrivateIpAddresses": [
-                {
-                    "Association": association,
-                    "Primary": True,
-                    "PrivateDnsName": private_dns,
-                    "PrivateIpAddress": m.private_ip,
-                }
-            ],
-            "SourceDestCheck": True,
-            "Status": "in-use",
-            "SubnetId": public_id("subnet", m.subnet_id),
-            "VpcId": public_id("network", m.network_id),
-            "Ipv6Addresses": [],
-        }
-    ]
+    out = []
+    for index, nic in enumerate(m.interfaces):
+        association = {"PublicIp": nic.public_ip, "PublicDnsName": "", "IpOwnerId": "amazon"} if nic.public_ip else None
+        status, attachment_status = EC2_INTERFACE_STATES[nic.state]
+        dns = private_dns if index == 0 else ""
+        gid = interface_gid(m, index, nic)
+        out.append(
+            {
+                "Association": association,
+                "Attachment": {
+                    "AttachTime": when(nic.attached or m.launched or m.created),
+                    "AttachmentId": "eni-attach-" + short_form(gid),
+                    "DeleteOnTermination": True,
+                    "DeviceIndex": index,
+                    "NetworkCardIndex": 0,
+                    "Status": attachment_status,
+                },
+                "Description": "",
+                "Groups": groups,
+                "InterfaceType": "interface",
+                "MacAddress": nic.mac,
+                "NetworkInterfaceId": public_id("network_interface", gid),
+                "OwnerId": owner,
+                "PrivateDnsName": dns,
+                "PrivateIpAddress": nic.private_ip,
+                "PrivateIpAddresses": [
+                    {
+                        "Association": association,
+                        "Primary": True,
+                        "PrivateDnsName": dns,
+                        "PrivateIpAddress": nic.private_ip,
+                    }
+                ],
+                "SourceDestCheck": True,
+                "Status": status,
+                "SubnetId": public_id("subnet", nic.subnet_id),
+                "VpcId": public_id("network", nic.network_id),
+                "Ipv6Addresses": [],
+            }
+        )
+    return out
 
 
 def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[str, Any]:
@@ -257,6 +281,8 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
         reason = {"Code": "Server.InternalError", "Message": m.state_reason or "Server.InternalError"}
     elif m.state == MachineState.SUSPENDED:
         reason = {"Code": "Client.UserInitiatedHibernate", "Message": "Client.UserInitiatedHibernate"}
+    elif m.state == MachineState.PAUSED:
+        reason = {"Code": "Client.UserInitiatedPause", "Message": "Client.UserInitiatedPause: the instance is paused"}
     elif m.state in _SHUTDOWN_STATES:
         reason = {"Code": "Client.UserInitiatedShutdown", "Message": "Client.UserInitiatedShutdown"}
     private_dns = (
@@ -470,11 +496,14 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _action_for(action: MachineAction, args: dict[str, Any], old: Machine) -> MachineAction:
-    """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume."""
+    """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume; a
+    paused machine, shown stopped, is woken by StartInstances too."""
     if action == MachineAction.STOP and args.get("Hibernate"):
         return MachineAction.SUSPEND
     if action == MachineAction.START and old.state == MachineState.SUSPENDED:
         return MachineAction.RESUME
+    if action == MachineAction.START and old.state == MachineState.PAUSED:
+        return MachineAction.UNPAUSE
     return action
 
 
@@ -484,9 +513,8 @@ def _state_change(action: MachineAction) -> Any:
         before = call.translator.get_many(call.principal, "machine", gids)
         changes = []
         for gid, old in zip(gids, before, strict=True):
-            new = call.translator.act_on_machine(
-                call.principal, gid, _action_for(action, args, old), bool(args.get("Force"))
-            )
+            method = ActionMethod.HARD if args.get("Force") else ActionMethod.GRACEFUL
+            new = call.translator.act_on_machine(call.principal, gid, _action_for(action, args, old), method)
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),

@@ -24,11 +24,13 @@ EC2_VPC_STATES: dict[NetworkState, str] = {
     NetworkState.PENDING: "pending",
     NetworkState.AVAILABLE: "available",
     NetworkState.ERROR: "pending",  # EC2 has no failed VPC: one the cloud failed to make never becomes available
+    NetworkState.DOWN: "available",  # EC2 has no VPC that is down: it is there, its subnets carry no traffic
 }
 EC2_SUBNET_STATES: dict[NetworkState, str] = {
     NetworkState.PENDING: "pending",
     NetworkState.AVAILABLE: "available",
     NetworkState.ERROR: "failed",
+    NetworkState.DOWN: "unavailable",
 }
 
 #: No DHCP options set is what EC2 calls ``default``.
