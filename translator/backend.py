@@ -1,8 +1,29 @@
 """The Backend protocol every cloud adapter implements, and how adapters are found.
 
-A backend speaks native ids only: it never sees gateway ids, tenants or protocols. It declares what
-its cloud can do in ``capabilities``; the translator raises ``Unsupported`` before calling an
-operation whose capability is missing, so the default methods below are never reached for them.
+What every method of a backend may rely on and must do (the contract suite, tests/backends/backend_contract.py,
+checks it against each backend; a new backend is written against this text and that suite):
+
+- **Native ids only.** A backend never sees gateway ids, tenants or protocols: references inside specs
+  (``REFS``, nested ones too) arrive as the cloud's ids, and returned records carry the cloud's ids in
+  ``native_id`` and in their references; the translator maps both ways.
+- **Capabilities.** ``capabilities`` declares what the cloud can do; the translator raises ``Unsupported``
+  before calling an operation whose capability is missing, so the defaults below (which raise it too)
+  are never reached for them. Methods marked *Optional* need a capability beyond the kind's basic one.
+- **Errors** are the canonical ones of ``translator.errors``, mapped from the cloud's faults in one table
+  per backend: ``NotFound(kind=...)`` for a missing resource the call names, ``InvalidParameter`` for what
+  the cloud refuses as malformed, ``Conflict(reason=...)`` (``duplicate``, ``state``, ``in_use``,
+  ``dependency``) for what clashes with current state, ``QuotaExceeded``, ``Forbidden``;
+  ``TransientBackendError`` for a failure worth retrying that certainly did not reach the cloud
+  (connection refused, throttled), ``OutcomeUnknown`` for one that may have (a read timeout): the
+  translator retries both, but resends a create (a key pair, an address...) that may have reached the
+  cloud only when it carries an idempotency key. Anything else raised
+  becomes ``BackendError`` (502), never a 500.
+- **Idempotency keys.** ``MachineSpec``/``VolumeSpec`` carry ``idempotency_key``: a create repeated with
+  the same key must return what the first made (kept in the cloud where it can keep it: EC2
+  ``ClientToken``, server/volume metadata), never a second resource.
+- **Returned records** are the resource after the call, possibly still in a transitional state; the
+  translator caches listings and re-reads until states settle. Every method may be called from
+  several threads at once (one backend instance per account and worker).
 """
 
 from __future__ import annotations
@@ -148,6 +169,7 @@ class Backend:
 
     # -- placement -------------------------------------------------------------------------------
     def list_zones(self) -> list[Zone]:
+        """The account's availability zones (default: the configured ones, all available)."""
         return [Zone(name=z, region=self.account.region) for z in self.account.zones]
 
     def limits(self) -> Limits:
@@ -186,9 +208,13 @@ class Backend:
         raise self._unsupported(f"machine action {action}")
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        """Optional (MACHINE_RESIZE). Change a stopped machine's flavor, user data or name (None: left alone); the
+        machine after. NotFound; Conflict(reason="state") unless stopped; Unsupported(reason=field) for what the cloud
+        cannot change."""
         raise self._unsupported("machine updates")
 
     def console_output(self, native_id: str) -> str:
+        """Optional (CONSOLE_OUTPUT). The machine's console log as text (may be empty). NotFound for the machine."""
         raise self._unsupported("console output")
 
     def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
@@ -212,6 +238,7 @@ class Backend:
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:
+        """Every image the account may launch from (its own and public ones the backend's options offer)."""
         raise self._unsupported("images")
 
     def get_images(self, native_ids: list[str]) -> list[Image]:
@@ -224,6 +251,7 @@ class Backend:
         raise self._unsupported("image creation")
 
     def delete_image(self, native_id: str) -> None:
+        """Delete (deregister) one of the account's images. NotFound; Forbidden for one it does not own."""
         raise self._unsupported("image deletion")
 
     def update_image(self, native_id: str, update: ImageUpdate) -> Image:
@@ -232,6 +260,7 @@ class Backend:
         raise self._unsupported("image updates")
 
     def list_flavors(self) -> list[Flavor]:
+        """Every machine size the account may launch, with vCPUs, memory and disk as the cloud reports them."""
         raise self._unsupported("flavors")
 
     def get_flavors(self, native_ids: list[str]) -> list[Flavor]:
@@ -241,6 +270,7 @@ class Backend:
 
     # -- volumes and snapshots -------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
+        """Every volume of the account with its tier, state and attachments (device as the cloud names it)."""
         raise self._unsupported("volumes")
 
     def get_volumes(self, native_ids: list[str]) -> list[Volume]:
@@ -271,9 +301,13 @@ class Backend:
         raise self._unsupported("volume attachment")
 
     def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        """Detach from ``machine_native_id`` (None: from whatever machine holds it); ``force`` where the cloud has
+        one. The volume after (``detaching`` or ``available``). NotFound; Conflict(reason="state") when not attached
+        (there)."""
         raise self._unsupported("volume attachment")
 
     def list_snapshots(self) -> list[Snapshot]:
+        """Every snapshot of the account's volumes, with its source volume (None once that is gone) and state."""
         raise self._unsupported("snapshots")
 
     def get_snapshots(self, native_ids: list[str]) -> list[Snapshot]:
@@ -282,13 +316,18 @@ class Backend:
         return _named(self.list_snapshots(), native_ids)
 
     def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        """Snapshot a volume (pending at first); the snapshot. NotFound for the volume; Conflict(reason="state")
+        where the cloud snapshots only some volume states."""
         raise self._unsupported("snapshots")
 
     def delete_snapshot(self, native_id: str) -> None:
+        """Delete a snapshot. NotFound; Conflict(reason="in_use") where the cloud keeps one that volumes or
+        images still depend on."""
         raise self._unsupported("snapshots")
 
     # -- networks --------------------------------------------------------------------------------
     def list_networks(self) -> list[Network]:
+        """Every network the account sees, with its address range (empty when the cloud gives none) and state."""
         raise self._unsupported("networks")
 
     def get_networks(self, native_ids: list[str]) -> list[Network]:
@@ -316,6 +355,7 @@ class Backend:
         raise self._unsupported("network up and down")
 
     def list_subnets(self) -> list[Subnet]:
+        """Every subnet the account sees (a cloud with flat networks reports one per network and zone)."""
         raise self._unsupported("networks")
 
     def get_subnets(self, native_ids: list[str]) -> list[Subnet]:
@@ -324,13 +364,17 @@ class Backend:
         return _named(self.list_subnets(), native_ids)
 
     def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        """A subnet of ``spec.cidr`` on ``spec.network_id`` (in ``spec.zone`` where the cloud has zones). NotFound
+        for the network; InvalidParameter(reason="cidr") for a range the cloud refuses; Conflict for an overlap."""
         raise self._unsupported("network creation")
 
     def delete_subnet(self, native_id: str) -> None:
+        """Delete a subnet. NotFound; Conflict(reason="in_use") while machines or ports use it."""
         raise self._unsupported("network deletion")
 
     # -- addresses -------------------------------------------------------------------------------
     def list_addresses(self) -> list[Address]:
+        """Every public (floating) address of the account, with the machine and private address it is bound to."""
         raise self._unsupported("addresses")
 
     def get_addresses(self, native_ids: list[str]) -> list[Address]:
@@ -339,12 +383,16 @@ class Backend:
         return _named(self.list_addresses(), native_ids)
 
     def allocate_address(self) -> Address:
+        """Take a new public address into the account; the address. QuotaExceeded when the cloud has none left."""
         raise self._unsupported("addresses")
 
     def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        """Bind the address to a machine (moving it from another if bound); the address after. NotFound for
+        either; Conflict(reason="state") for a machine that cannot take one (no interface on a routed network)."""
         raise self._unsupported("addresses")
 
     def disassociate_address(self, native_id: str) -> Address:
+        """Unbind the address (already unbound: as it is); the address after. NotFound."""
         raise self._unsupported("addresses")
 
     def release_address(self, native_id: str) -> None:
@@ -353,6 +401,7 @@ class Backend:
 
     # -- key pairs -------------------------------------------------------------------------------
     def list_key_pairs(self) -> list[KeyPair]:
+        """Every SSH key pair of the account: name, fingerprint, public key."""
         raise self._unsupported("key pairs")
 
     def get_key_pairs(self, native_ids: list[str]) -> list[KeyPair]:
@@ -361,16 +410,22 @@ class Backend:
         return _named(self.list_key_pairs(), native_ids)
 
     def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
+        """Optional (KEY_PAIR_CREATE). Generate a key pair of ``key_type`` (``rsa``, ``ed25519``); the private key is
+        returned once and never kept. Conflict(reason="duplicate") for a name in use."""
         raise self._unsupported("key pair generation")
 
     def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        """Register a public key under ``name``; the key pair. Conflict(reason="duplicate") for a name in use;
+        InvalidParameter for a key the cloud cannot read."""
         raise self._unsupported("key pairs")
 
     def delete_key_pair(self, native_id: str) -> None:
+        """Delete a key pair (machines launched with it keep it). NotFound."""
         raise self._unsupported("key pairs")
 
     # -- security groups -------------------------------------------------------------------------
     def list_security_groups(self) -> list[SecurityGroup]:
+        """Every security group of the account with its rules (each rule with a CIDR or a source group)."""
         raise self._unsupported("security groups")
 
     def get_security_groups(self, native_ids: list[str]) -> list[SecurityGroup]:
@@ -379,9 +434,12 @@ class Backend:
         return _named(self.list_security_groups(), native_ids)
 
     def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        """A group named ``spec.name`` on ``spec.network_id`` (where the cloud scopes groups by network), with the
+        cloud's default rules. Conflict(reason="duplicate") for a name taken there."""
         raise self._unsupported("security groups")
 
     def delete_security_group(self, native_id: str) -> None:
+        """Delete a group. NotFound; Conflict(reason="in_use") while machines or other groups' rules use it."""
         raise self._unsupported("security groups")
 
     def update_security_group(self, native_id: str, update: SecurityGroupUpdate) -> SecurityGroup:
@@ -391,17 +449,22 @@ class Backend:
         raise self._unsupported("security group updates")
 
     def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        """Add rules (egress ones need EGRESS_RULES); the group after. Conflict(reason="duplicate") for a rule the
+        group has; NotFound for the group or a source group."""
         raise self._unsupported("security groups")
 
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        """Remove rules; the group after. NotFound(kind="rule") for a rule the group does not have."""
         raise self._unsupported("security groups")
 
     # -- tags (only with NATIVE_TAGS, whose create_machines also applies MachineSpec.tags; otherwise the
     # translator keeps tags in Redis) -----------------------------------------------------------------
     def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
+        """Optional (NATIVE_TAGS). Add or overwrite tags on a resource of ``kind`` in the cloud itself. NotFound."""
         raise self._unsupported("native tags")
 
     def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        """Optional (NATIVE_TAGS). Remove the tags of these keys (absent ones ignored). NotFound."""
         raise self._unsupported("native tags")
 
 
