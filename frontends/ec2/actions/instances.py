@@ -12,6 +12,7 @@ from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
 from frontends.ec2.vocabulary import check_device, reservation_id, root_device, tier_of
+from translator.backend import Capability
 from translator.ids import short_form
 from translator.listings import MissingIds, sort_key
 from translator.model import (
@@ -507,14 +508,24 @@ def _action_for(action: MachineAction, args: dict[str, Any], old: Machine) -> Ma
     return action
 
 
+def _method(call: Call, args: dict[str, Any], action: MachineAction, machine: Machine) -> ActionMethod:
+    """StopInstances ``Force`` is a hard stop where the cloud has one; elsewhere (Nova) the machine is still
+    stopped, gracefully: a client that forces a stop wants the machine stopped above all."""
+    if action != MachineAction.STOP or not args.get("Force"):
+        return ActionMethod.GRACEFUL
+    account = call.translator.accounts.get(machine.account)
+    hard = account is not None and Capability.STOP_HARD in call.translator.capabilities(account)
+    return ActionMethod.HARD if hard else ActionMethod.GRACEFUL
+
+
 def _state_change(action: MachineAction) -> Any:
     def handler(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         gids = resolve_ids(call.translator, "machine", args.get("InstanceIds") or [])
         before = call.translator.get_many(call.principal, "machine", gids)
         changes = []
         for gid, old in zip(gids, before, strict=True):
-            method = ActionMethod.HARD if args.get("Force") else ActionMethod.GRACEFUL
-            new = call.translator.act_on_machine(call.principal, gid, _action_for(action, args, old), method)
+            verb = _action_for(action, args, old)
+            new = call.translator.act_on_machine(call.principal, gid, verb, _method(call, args, verb, old))
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),
