@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from translator.backend import AccountConfig, Backend, BackendServices, Capability, load_driver
@@ -32,6 +32,8 @@ class Accounts:
         self.store = store
         self.services = services
         self._backends: dict[str, Backend] = {}
+        #: Reads (and so publishes) the caller's listing of a kind; set by the translator (see ``find``).
+        self.discover: Callable[[Principal, str], object] | None = None
 
     def backend(self, account: AccountConfig) -> Backend:
         """The backend instance of an account, built on first use (drivers load lazily)."""
@@ -65,14 +67,23 @@ class Accounts:
         return out
 
     def find(self, principal: Principal, kind: str, gids: list[str]) -> list[tuple[AccountConfig, str] | None]:
-        """Like ``locate``, with None for each id that is unknown, of another kind or another tenant's."""
+        """Like ``locate``, with None for each id that is unknown, of another kind or another tenant's.
+
+        An id never published may still name a resource: one met only as a reference (a machine's network)
+        before its own kind was listed. Ids unknown to the map make the caller's listing of ``kind`` be read
+        once (``discover``, which publishes what it lists) before they count as missing.
+        """
+        rows = self.store.resolve(gids)
+        if self.discover is not None and any(row is None for row in rows):
+            self.discover(principal, kind)
+            rows = self.store.resolve(gids)
         tenant = self.tenants.get(principal.tenant)
         mine = set(tenant.accounts) if tenant else set()
         return [
             None
             if row is None or row[1] != kind or row[0] not in mine or row[0] not in self.accounts
             else (self.accounts[row[0]], row[2])
-            for row in self.store.resolve(gids)
+            for row in rows
         ]
 
     def native_refs(self, principal: Principal, account: AccountConfig, spec: Any) -> Any:

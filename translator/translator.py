@@ -23,7 +23,7 @@ from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
 from translator.job_runner import JobRunner
 from translator.jobs import JobSettings, JobStore
-from translator.listings import CacheTimes, Listings, Match, MissingIds, ResourcePage, Where
+from translator.listings import LISTINGS, CacheTimes, Listings, Match, MissingIds, ResourcePage, Where
 from translator.model import Principal, Resource, Zone
 from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
 from translator.publish import publish_part
@@ -90,6 +90,12 @@ class Translator:
         self.mutator = Mutator(self.routing, self.listings, store, self.caller, self.runner)
         self.idempotency = Idempotency(store, settings.idempotency_ttl, settings.idempotency_lease)
         self.tags = Tags(self.routing, self.listings, self.mutator, store)
+        self.routing.discover = self._discover
+
+    def _discover(self, principal: Principal, kind: str) -> None:
+        """Publish the caller's ``kind`` (an id met only as a reference becomes usable); see ``Accounts.find``."""
+        if kind in LISTINGS:
+            self.listings.list(principal, kind)
 
     # -- accounts ----------------------------------------------------------------------------
     def backend(self, account: AccountConfig) -> Backend:
