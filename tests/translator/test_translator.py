@@ -116,23 +116,19 @@ def test_tenants_see_only_their_accounts(runtime) -> None:
     assert runtime.translator.get(DEMO, "machine", machine.id).state == MachineState.RUNNING
 
 
-def test_an_id_met_only_as_a_reference_can_be_used(redis_server) -> None:
+def test_an_id_met_only_as_a_reference_can_be_used(runtime) -> None:
     """A machine names its network and subnet before anyone listed networks: those ids still work, for their
     tenant only, and an id nobody ever published is still NotFound."""
-    rt = _runtime(redis_server.url)
-    try:
-        (machine,) = _launch(rt)
-        rt.store.redis.delete("cg:ids", "cg:short")  # as on a gateway that never listed networks or subnets
-        (seen,) = rt.translator.list(DEMO, "machine")
-        assert rt.translator.get(DEMO, "network", seen.network_id).id == seen.network_id
-        assert rt.translator.get(DEMO, "subnet", seen.subnet_id).network_id == seen.network_id
-        with pytest.raises(NotFound):
-            rt.translator.get(OTHER, "network", seen.network_id)
-        with pytest.raises(NotFound):
-            rt.translator.get(DEMO, "network", gateway_id("demo/r1", "network", "no-such-network"))
-        assert machine.id == seen.id
-    finally:
-        rt.close()
+    (machine,) = _launch(runtime)
+    runtime.store.redis.delete("cg:ids", "cg:short")  # as on a gateway that never listed networks or subnets
+    (seen,) = runtime.translator.list(DEMO, "machine")
+    assert seen.id == machine.id
+    assert runtime.translator.get(DEMO, "network", seen.network_id).id == seen.network_id
+    assert runtime.translator.get(DEMO, "subnet", seen.subnet_id).network_id == seen.network_id
+    with pytest.raises(NotFound):
+        runtime.translator.get(OTHER, "network", seen.network_id)
+    with pytest.raises(NotFound):
+        runtime.translator.get(DEMO, "network", gateway_id("demo/r1", "network", "no-such-network"))
 
 
 def test_readers_cannot_mutate(runtime) -> None:
