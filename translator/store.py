@@ -1,4 +1,4 @@
-"""All shared state in Redis: id maps, tags, listing caches, idempotency tokens, jobs.
+"""Shared state in Redis: id maps, tags, listing caches, idempotency tokens (jobs: translator/jobs.py).
 
 Keys are namespaced ``cg:<kind>:...``. Listing caches are versioned by a per-(account, kind)
 generation counter that every mutation bumps, so a listing fetched before a mutation and written
@@ -237,20 +237,3 @@ class Store:
     def idempotency_release(self, tenant: str, token: str, pending: bytes) -> None:
         """Give a claim up (the work failed): the next request with the token starts afresh."""
         self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "release"])
-
-    # -- jobs --------------------------------------------------------------------------------
-    def put_job(self, tenant: str, job_id: str, created: float, payload: bytes, ttl: int) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(f"cg:job:{job_id}", payload, ex=ttl)
-        pipe.zadd(f"cg:jobs:{tenant}", {job_id: created})
-        pipe.zremrangebyscore(f"cg:jobs:{tenant}", "-inf", created - ttl)
-        pipe.execute()
-
-    def get_job(self, job_id: str) -> bytes | None:
-        return self.redis.get(f"cg:job:{job_id}")
-
-    def job_ids(self, tenant: str, limit: int = 1000) -> list[str]:
-        return [_s(j) for j in self.redis.zrevrange(f"cg:jobs:{tenant}", 0, limit - 1)]
-
-    def get_jobs(self, job_ids: list[str]) -> list[bytes | None]:
-        return self.redis.mget([f"cg:job:{j}" for j in job_ids]) if job_ids else []
