@@ -94,10 +94,11 @@ class BackendCaller:
         except TransientBackendError as exc:
             BACKEND_ERRORS.labels(driver, operation, "unavailable").inc()
             log.warning(
-                "backend %s: %s still failing after %d attempts: %s",
+                "backend %s: %s failed after %d attempt(s)%s: %s",
                 driver,
                 operation,
-                self.policy.attempts,
+                retrying.statistics.get("attempt_number", 1),
+                "" if resend or not isinstance(exc, OutcomeUnknown) else " (not resent: it may have reached the cloud)",
                 client_message(exc.message),
             )
             raise BackendUnavailable(
