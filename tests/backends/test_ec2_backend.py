@@ -737,3 +737,34 @@ def test_gateway_over_moto_then_moto_down(tmp_path: Path) -> None:
         if gw is not None:
             gw.stop()
         own.stop()
+
+
+def test_gateway_over_moto_makes_a_launch_disk_from_the_snapshot_it_names(tmp_path: Path) -> None:
+    """RunInstances' BlockDeviceMapping names a gateway snapshot id; EC2 behind gets its own snapshot id."""
+    own = MotoServer(tmp_path)
+    gw = None
+    try:
+        upstream = own.client()
+        own.register_image(upstream, "ubuntu-24.04")
+        config = tmp_path / "gw.toml"
+        config.write_text(GATEWAY_CONFIG.format(url=own.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        gw = GatewayProcess(config, data_dir=tmp_path / "data")
+        ec2 = gw.client("alice", "alice-secret", region="moto-1")
+        volume = ec2.create_volume(AvailabilityZone="moto-1a", Size=3)["VolumeId"]
+        snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+        (theirs_volume,) = [v["VolumeId"] for v in upstream.describe_volumes()["Volumes"] if v["Size"] == 3]
+        (theirs_snapshot,) = upstream.describe_snapshots(Filters=[{"Name": "volume-id", "Values": [theirs_volume]}])[
+            "Snapshots"
+        ]
+        assert snapshot != theirs_snapshot["SnapshotId"]  # the gateway's id, not EC2's
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        mapping = [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot, "DeleteOnTermination": True}}]
+        ec2.run_instances(ImageId=image, InstanceType="t3.small", MinCount=1, MaxCount=1, BlockDeviceMappings=mapping)
+        made = [
+            v for v in upstream.describe_volumes()["Volumes"] if v.get("SnapshotId") == theirs_snapshot["SnapshotId"]
+        ]
+        assert [(v["Size"], v["Attachments"][0]["Device"]) for v in made] == [(3, "/dev/sdf")]
+    finally:
+        if gw is not None:
+            gw.stop()
+        own.stop()
