@@ -801,6 +801,37 @@ def test_gateway_run_instances_lifecycle(tenants: Tenants, nova: Nova) -> None:
     assert nova_status(tenants.acme, nova, server_id) == "GONE"
 
 
+def test_gateway_launch_disk_from_a_gateway_snapshot(tenants: Tenants) -> None:
+    """A snapshot named by its gateway id inside RunInstances' BlockDeviceMapping reaches Nova as Cinder's id."""
+    client = ec2(tenants)
+    volume = client.create_volume(AvailabilityZone="nova", Size=1)["VolumeId"]
+    settle(lambda: client.describe_volumes(VolumeIds=[volume])["Volumes"][0]["State"], "available".__eq__)
+    snapshot = client.create_snapshot(VolumeId=volume)["SnapshotId"]
+    settle(lambda: client.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"], "completed".__eq__)
+    mapping = [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot, "DeleteOnTermination": True}}]
+    iid = client.run_instances(
+        ImageId=bootable_image(client), InstanceType=_smallest_type(client), MinCount=1, MaxCount=1,
+        BlockDeviceMappings=mapping,
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    try:
+        attached = settle(
+            lambda: client.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"],
+            lambda vs: any(v.get("SnapshotId") == snapshot for v in vs),
+            timeout=SETTLE,
+        )
+        # Its id is derived from the Cinder snapshot the volume names: the one the gateway's id stands for.
+        made = next(v for v in attached if v.get("SnapshotId") == snapshot)
+        assert made["Size"] == 1
+    finally:
+        client.terminate_instances(InstanceIds=[iid])
+        wait_ec2(client, iid, "terminated")
+
+
+def _smallest_type(client: Any) -> str:
+    types = client.describe_instance_types()["InstanceTypes"]
+    return min(types, key=lambda t: t["MemoryInfo"]["SizeInMiB"])["InstanceType"]
+
+
 def test_gateway_second_tenant_cannot_see(tenants: Tenants, nova: Nova) -> None:
     client, other = ec2(tenants), ec2(tenants, "globex")
     image = bootable_image(client)
