@@ -371,9 +371,17 @@ class JobStore:
         return results
 
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
-        """Record a job and queue it for whichever runner is free first."""
-        job = self.create(tenant, spec, parent_id=parent_id)
-        self.enqueue([job])
+        """Record a job and queue it for whichever runner is free first.
+
+        Record and queue entry go in one round trip (two slots: a plain pipeline), record first: a caller that
+        dies after sending leaves both or neither, never a queued record no runner will ever claim. A queue
+        entry whose record was refused (a parent that does not exist) is dropped by the runner that claims it.
+        """
+        calls: list[_Call] = []
+        job = self.create(tenant, spec, parent_id=parent_id, pipe=calls)
+        calls.append((self._enqueue, [self.ready, self.bell], [ref_of(job)]))
+        if not self._pipelined(calls)[0]:
+            raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
     def submit_group(self, tenant: str, spec: JobSpec, children: Iterable[JobSpec]) -> tuple[Job, list[Job]]:
