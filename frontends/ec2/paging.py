@@ -6,7 +6,8 @@ Items are sorted by a key that never changes for a resource (its creation time, 
 name their action, so one action's token is refused by another.
 
 Describe* actions over one kind of resource page in the translator (``page_args`` and ``token_for``
-wrap its cursor in a token); ``paginate`` slices what an action builds itself (DescribeTags, ...).
+wrap its cursor in a token; DescribeTags, which walks several kinds, seals its own with ``seal_token``);
+``paginate`` slices what an action builds itself.
 """
 
 from __future__ import annotations
@@ -59,6 +60,21 @@ def page_args(action: str, args: dict[str, Any], *, lowest: int = 5, highest: in
 def token_for(action: str, cursor: str | None) -> str | None:
     """The ``NextToken`` carrying the translator's cursor, or None on the last page."""
     return None if cursor is None else _seal(action, cursor)
+
+
+def max_results(args: dict[str, Any], *, lowest: int = 5, highest: int = 1000) -> int | None:
+    """``MaxResults`` checked against the action's bounds (None: all), for actions that build their own tokens."""
+    return _limit(args, lowest, highest)
+
+
+def seal_token(action: str, content: Any) -> str:
+    """A ``NextToken`` of ``action`` carrying ``content`` (JSON) that an action resuming more than one walk builds."""
+    return _seal(action, content)
+
+
+def open_token(action: str, token: str) -> Any:
+    """What ``seal_token`` sealed; InvalidPaginationToken for another action's token or a broken one."""
+    return _open(action, token)
 
 
 def paginate(

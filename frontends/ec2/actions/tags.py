@@ -1,18 +1,25 @@
 """Tags: CreateTags, DeleteTags, DescribeTags over every taggable kind, plus TagSpecifications checks.
 
 Tags live on each resource's ``.tags`` (the translator keeps them in Redis when the backend cannot);
-DescribeTags lists each taggable kind and returns one item per (resource, key), as EC2 does.
+DescribeTags returns one item per (resource, key), as EC2 does, paging through the taggable kinds one after
+the other with the translator's pages: its token holds the kind and the translator's cursor in it.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe, reader, writer
+from frontends.ec2.actions.base import Call, Handler, reader, writer
 from frontends.ec2.errors import EC2Error
-from frontends.ec2.filters import table
+from frontends.ec2.filters import Filter, compile_filters, table
 from frontends.ec2.ids import ID_FORMS, public_id, resolve_ids
+from frontends.ec2.paging import max_results, open_token, seal_token
+from translator.errors import InvalidParameter
+from translator.listings import decode_cursor, encode_cursor, sort_key
 from translator.model import Resource
+from translator.translator import MissingIds, Where
 
 #: canonical kind -> EC2 ResourceType of the taggable kinds; the id prefix comes from ids.ID_FORMS.
 RESOURCE_TYPES: dict[str, str] = {
@@ -135,28 +142,181 @@ def delete_tags(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@dataclass(frozen=True, slots=True)
+class TagsToken:
+    """Where the next DescribeTags page starts: in ``kind`` after the resource at the translator's ``cursor``
+    (None: at the kind's first); when ``resource`` is set, first the rest of that resource's tags after key
+    ``after_key`` (it alone held more tags than a page)."""
+
+    kind: str
+    cursor: str | None
+    resource: str | None = None
+    after_key: str | None = None
+
+    def seal(self) -> str:
+        return seal_token("DescribeTags", [self.kind, self.cursor, self.resource, self.after_key])
+
+    @classmethod
+    def open(cls, token: str) -> TagsToken:
+        content = open_token("DescribeTags", token)
+        try:
+            kind, cursor, resource, after_key = content
+            if kind not in RESOURCE_TYPES or (resource is None) != (after_key is None):
+                raise ValueError(kind)
+            if cursor is not None:
+                decode_cursor(cursor)
+            if not all(v is None or isinstance(v, str) for v in (cursor, resource, after_key)):
+                raise ValueError(content)
+            if resource is not None and cursor is None:
+                raise ValueError(content)
+        except (ValueError, TypeError, InvalidParameter):
+            raise EC2Error(
+                "InvalidPaginationToken", "The specified pagination token is not valid or is expired."
+            ) from None
+        return cls(kind, cursor, resource, after_key)
+
+
+#: What ends the literal head of a filter value: EC2's wildcards and their escape.
+_WILDCARD = re.compile(r"[*?\\]")
+_SHORT = re.compile(r"[0-9a-f]{17}")
+
+
+def _reach(values: list[str]) -> dict[str, set[str] | None]:
+    """Kind -> the exact public ids a ``resource-id`` filter names in it (None: any of that kind, by wildcard).
+
+    A value's id prefix decides its kind; a wildcard before any prefix reaches every kind."""
+    reach: dict[str, set[str] | None] = {}
+    for value in values:
+        wild = _WILDCARD.search(value)
+        head = value[: wild.start()] if wild else value
+        dash = head.find("-")
+        if dash < 0:
+            if wild:
+                return dict.fromkeys(RESOURCE_TYPES)
+            continue  # an exact value that is no id of ours names nothing
+        kind = KIND_OF_PREFIX.get(head[: dash + 1])
+        if kind is None:
+            continue
+        if wild:
+            reach[kind] = None
+        else:
+            exact = reach.setdefault(kind, set())
+            if exact is not None:
+                exact.add(value)
+    return reach
+
+
+def _scope(call: Call, raw: list[dict[str, Any]] | None, filters: list[Filter]) -> dict[str, list[str] | None]:
+    """The kinds DescribeTags reads, in walk order, each with the gateway ids to read (None: the whole kind).
+
+    Filters still judge every tag; this only spares reading kinds and resources they cannot match."""
+    scope: dict[str, set[str] | None] = dict.fromkeys(RESOURCE_TYPES)
+    for f in raw or []:
+        if f.get("Name") != "resource-id":
+            continue
+        reach = _reach(f.get("Values") or [])
+        for kind in list(scope):
+            if kind not in reach:
+                del scope[kind]
+            elif reach[kind] is not None:
+                known = scope[kind]
+                scope[kind] = reach[kind] if known is None else known & reach[kind]  # type: ignore[operator]
+    by_type = [f for f in filters if f.name == "resource-type"]
+    out: dict[str, list[str] | None] = {}
+    for kind, exact in scope.items():
+        if not all(f.matches({"ResourceType": RESOURCE_TYPES[kind]}) for f in by_type):
+            continue
+        if exact is None:
+            out[kind] = None
+            continue
+        prefix = ID_FORMS[kind].prefix
+        shorts = [pid[len(prefix) :] for pid in sorted(exact) if _SHORT.fullmatch(pid[len(prefix) :])]
+        gids = [g for g in call.translator.expand_short(shorts) if g is not None] if shorts else []
+        if gids:
+            out[kind] = gids
+    return out
+
+
+def _tag_items(kind: str, resource: Resource, filters: list[Filter]) -> list[dict[str, Any]]:
+    """The resource's tags as DescribeTags items, in key order, those every filter passes (filters are per tag)."""
+    rid, rtype = public_id(kind, resource.id), RESOURCE_TYPES[kind]
+    out = []
+    for key in sorted(resource.tags):
+        value = resource.tags[key]
+        item = {"ResourceId": rid, "ResourceType": rtype, "Key": key, "Value": value}
+        if all(f.matches({**item, "Tags": [{"Key": key, "Value": value}]}) for f in filters):
+            out.append(item)
+    return out
+
+
+def _page(
+    call: Call, kind: str, gids: list[str] | None, cursor: str | None, limit: int | None, where: Where | None
+) -> tuple[list[Resource], bool]:
+    """The caller's next resources of ``kind`` that ``where`` keeps, and whether more follow them (the named ones
+    when ``gids``; those the caller cannot see in this region are left out, as a filter leaves them out)."""
+    while True:
+        try:
+            page = call.translator.page(
+                call.principal, kind, cursor=cursor, limit=limit, ids=gids, where=where, region=call.region
+            )
+            return page.items, page.next_cursor is not None
+        except MissingIds as exc:
+            gone = set(exc.ids)
+            gids = [g for g in gids or () if g not in gone]
+            if not gids or not gone:
+                return [], False
+
+
 def describe_tags(call: Call, args: dict[str, Any]) -> dict[str, Any]:
-    items = [
-        {
-            "ResourceId": public_id(kind, r.id),
-            "ResourceType": resource_type,
-            "Key": key,
-            "Value": value,
-            "Tags": [{"Key": key, "Value": value}],  # not in the output shape: lets tag:KEY filter this tag
-            "_Created": r.created,
-        }
-        for kind, resource_type in RESOURCE_TYPES.items()
-        for r in call.translator.list(call.principal, kind, call.region)
-        for key, value in r.tags.items()
-    ]
-    page = describe(
-        "DescribeTags",
-        args,
-        items,
-        DESCRIBE_TAGS_FILTERS,
-        lambda item: (item["_Created"], item["ResourceId"], item["Key"]),
-    )
-    return {"Tags": page.items, "NextToken": page.next_token}
+    """One item per (resource, key), kind after kind (``RESOURCE_TYPES``' order), each kind in the translator's
+    order and each resource's keys sorted; a page ends at a resource boundary (so it may hold fewer than
+    ``MaxResults``), unless one resource alone holds more than a page."""
+    limit = max_results(args)
+    start = TagsToken.open(args["NextToken"]) if args.get("NextToken") else None
+    filters = compile_filters(args.get("Filters"), DESCRIBE_TAGS_FILTERS)
+    scope = _scope(call, args.get("Filters"), filters)
+    kinds = list(RESOURCE_TYPES)
+    if start is not None:
+        kinds = kinds[kinds.index(start.kind) :]
+    items: list[dict[str, Any]] = []
+
+    def answer(token: TagsToken | None) -> dict[str, Any]:
+        return {"Tags": items, "NextToken": token.seal() if token is not None else None}
+
+    for kind in kinds:
+        if kind not in scope:
+            continue
+        cursor = start.cursor if start is not None and start.kind == kind else None
+        if start is not None and start.kind == kind and start.resource is not None:  # finish a split resource
+            split, _ = _page(call, kind, [start.resource], None, None, None)
+            after_key = start.after_key or ""
+            rest = [i for r in split for i in _tag_items(kind, r, filters) if i["Key"] > after_key]
+            if limit is not None and len(rest) > limit:
+                items = rest[:limit]
+                return answer(TagsToken(kind, cursor, start.resource, items[-1]["Key"]))
+            items.extend(rest)
+        if limit is not None and len(items) == limit:
+            return answer(TagsToken(kind, cursor))
+        expanded: dict[str, list[dict[str, Any]]] = {}
+
+        def where(resource: Resource, kind: str = kind, expanded: dict[str, list[dict[str, Any]]] = expanded) -> bool:
+            found = expanded[resource.id] = _tag_items(kind, resource, filters)
+            return bool(found)
+
+        room = None if limit is None else limit - len(items)
+        resources, more = _page(call, kind, scope[kind], cursor, room, where)
+        for resource in resources:
+            tags = expanded[resource.id]
+            if limit is not None and len(items) + len(tags) > limit:
+                if items:  # the next page starts with this resource: never split one that fits a page
+                    return answer(TagsToken(kind, cursor))
+                items = tags[:limit]
+                return answer(TagsToken(kind, encode_cursor(sort_key(resource)), resource.id, items[-1]["Key"]))
+            items.extend(tags)
+            cursor = encode_cursor(sort_key(resource))
+        if more:  # the page is full (each resource kept holds a tag) and this kind goes on
+            return answer(TagsToken(kind, cursor))
+    return answer(None)
 
 
 ACTIONS: dict[str, Handler] = {

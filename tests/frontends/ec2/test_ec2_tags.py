@@ -4,12 +4,14 @@ the EC2 API reference (one DescribeTags item per resource and key, filters, pagi
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ec2util import error_of, unique
+from ec2util import assert_pages_stable, error_of, unique
 
 WAIT = {"Delay": 1, "MaxAttempts": 30}
 
@@ -244,7 +246,7 @@ def test_describe_tags_pagination_is_stable_across_creations(ec2: Any) -> None:
     expected = {(v, f"t{i}") for v in vpcs for i in range(3)}
     filters = [{"Name": "value", "Values": [run]}]
     first = ec2.describe_tags(Filters=filters, MaxResults=5)
-    assert len(first["Tags"]) == 5
+    assert len(first["Tags"]) == 3  # a page ends at a resource boundary: a second VPC's three would make six
     late = _vpc(ec2)
     ec2.create_tags(Resources=[late], Tags=[{"Key": "t0", "Value": run}])
     seen = [(t["ResourceId"], t["Key"]) for t in first["Tags"]]
@@ -260,14 +262,137 @@ def test_describe_tags_pagination_is_stable_across_creations(ec2: Any) -> None:
     assert set(seen) <= {*expected, (late, "t0")}
 
 
+def _all_pages(ec2: Any, **kwargs: Any) -> list[list[tuple[str, str, str]]]:
+    """Every page of a DescribeTags (bounded), each as (ResourceId, Key, Value) items."""
+    pages, token = [], None
+    for _ in range(50):
+        page = ec2.describe_tags(**kwargs, **({"NextToken": token} if token else {}))
+        pages.append([(t["ResourceId"], t["Key"], t["Value"]) for t in page["Tags"]])
+        token = page.get("NextToken")
+        if not token:
+            return pages
+    raise AssertionError("DescribeTags never stopped paging")
+
+
+def _tagged_across_kinds(ec2: Any, run: str, tags: int) -> set[str]:
+    """Two instances, two volumes and two security groups, each with ``tags`` tags of value ``run``."""
+    spec = [{"Key": f"k{i}", "Value": run} for i in range(tags)]
+    made = {
+        i["InstanceId"]
+        for i in ec2.run_instances(
+            ImageId=_image_id(ec2),
+            InstanceType="t3.micro",
+            MinCount=2,
+            MaxCount=2,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": spec}],
+        )["Instances"]
+    }
+    for _ in range(2):
+        made.add(
+            ec2.create_volume(
+                Size=1, AvailabilityZone="local-1a", TagSpecifications=[{"ResourceType": "volume", "Tags": spec}]
+            )["VolumeId"]
+        )
+        made.add(
+            ec2.create_security_group(
+                GroupName=unique("grp"),
+                Description="tag paging",
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": spec}],
+            )["GroupId"]
+        )
+    return made
+
+
+def test_describe_tags_pages_across_kinds_at_resource_boundaries(ec2: Any) -> None:
+    run = unique("kinds")
+    made = _tagged_across_kinds(ec2, run, tags=2)
+    filters = [{"Name": "value", "Values": [run]}]
+    whole = ec2.describe_tags(Filters=filters)["Tags"]
+    assert {t["ResourceId"] for t in whole} == made and len(whole) == 12
+    assert [t["ResourceType"] for t in whole] == ["instance"] * 4 + ["volume"] * 4 + ["security-group"] * 4
+    pages = _all_pages(ec2, Filters=filters, MaxResults=5)
+    assert [item for page in pages for item in page] == [(t["ResourceId"], t["Key"], t["Value"]) for t in whole]
+    assert all(len(page) <= 5 for page in pages)
+    for page in pages:  # each resource's two tags on one page: pages of two resources
+        assert len(page) in (0, 4) and all(page.count(item) == 1 for item in page)
+    # a resource-type filter and a resource-id filter narrow the walk, and page the same way
+    volumes = [t for t in whole if t["ResourceType"] == "volume"]
+    assert ec2.describe_tags(Filters=[*filters, {"Name": "resource-type", "Values": ["volume"]}])["Tags"] == volumes
+    named = [volumes[0]["ResourceId"], whole[-1]["ResourceId"], "vol-00000000000000000", "sg-nothex"]
+    by_id = _all_pages(ec2, Filters=[{"Name": "resource-id", "Values": named}], MaxResults=5)
+    assert [item[0] for page in by_id for item in page] == [named[0]] * 2 + [named[1]] * 2
+
+
+def test_describe_tags_pages_stable_while_tagged_resources_appear(ec2: Any) -> None:
+    run = unique("appear")
+    makers = [
+        lambda: ec2.create_volume(
+            Size=1,
+            AvailabilityZone="local-1a",
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "run", "Value": run}]}],
+        )["VolumeId"],
+        lambda: ec2.create_security_group(
+            GroupName=unique("grp"),
+            Description="tag paging",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "run", "Value": run}]}],
+        )["GroupId"],
+    ]
+    count = iter(range(100))
+    made = assert_pages_stable(
+        ec2.describe_tags,
+        "Tags",
+        "ResourceId",
+        [{"Name": "value", "Values": [run]}],
+        lambda: makers[next(count) % 2](),
+        first=7,
+        later=4,
+    )
+    assert {t["ResourceId"] for t in ec2.describe_tags(Filters=[{"Name": "value", "Values": [run]}])["Tags"]} == made
+
+
+def test_describe_tags_splits_only_a_resource_larger_than_a_page(ec2: Any) -> None:
+    vpc, small = _vpc(ec2), _vpc(ec2)
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": f"k{i:02}", "Value": "v"} for i in range(12)])
+    ec2.create_tags(Resources=[small], Tags=[{"Key": "a", "Value": "v"}, {"Key": "b", "Value": "v"}])
+    pages = _all_pages(ec2, Filters=[{"Name": "resource-id", "Values": [vpc, small]}], MaxResults=5)
+    assert [len(p) for p in pages] == [5, 5, 4]  # the last split page takes the small VPC whole
+    assert [item[:2] for page in pages for item in page] == [(vpc, f"k{i:02}") for i in range(12)] + [
+        (small, "a"),
+        (small, "b"),
+    ]
+
+
+def test_describe_tags_refuses_another_actions_token(ec2: Any) -> None:
+    for _ in range(6):
+        _vpc(ec2)
+    token = ec2.describe_vpcs(MaxResults=5)["NextToken"]
+    assert _fails(ec2.describe_tags, MaxResults=5, NextToken=token) == ("InvalidPaginationToken", 400)
+
+
 @pytest.mark.parametrize("limit", [4, 1001])
 def test_describe_tags_max_results_bounds(gateway: Any, limit: int) -> None:
     raw = gateway.client(parameter_validation=False)  # boto3 itself refuses values below 5
     assert _fails(raw.describe_tags, MaxResults=limit) == ("InvalidParameterValue", 400)
 
 
-def test_describe_tags_bad_token(ec2: Any) -> None:
-    assert _fails(ec2.describe_tags, MaxResults=5, NextToken="garbage") == ("InvalidPaginationToken", 400)
+def _forged(content: Any) -> str:
+    """A DescribeTags token holding ``content`` (the gateway's format: base64url JSON of [action, content])."""
+    return base64.urlsafe_b64encode(json.dumps(["DescribeTags", content]).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        _forged(["no_such_kind", None, None, None]),
+        _forged(["volume", "not-a-cursor", None, None]),
+        _forged(["volume", None, "0" * 36, "k"]),
+        _forged(["volume", None]),
+        _forged({"kind": "volume"}),
+    ],
+)
+def test_describe_tags_bad_token(ec2: Any, token: str) -> None:
+    assert _fails(ec2.describe_tags, MaxResults=5, NextToken=token) == ("InvalidPaginationToken", 400)
 
 
 # -- roles and tenants ---------------------------------------------------------------------------------------------
