@@ -155,6 +155,7 @@ class JobRunner:
             if job is None or self.jobs.start(job, attempt) != "ok":
                 self.jobs.release(ref, self.owner)  # expired, already ended, or superseded
                 return
+            job.attempts = attempt  # handlers tell a first run from a takeover by it
             self._execute(self._track(job, attempt), None, reraise=False)
         except redis.RedisError as exc:
             log.warning("job %s: Redis failed while starting it (%s); it will run again", ref, exc)

@@ -18,7 +18,7 @@ from translator.accounts import Accounts
 from translator.arguments import decode, encode
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
-from translator.errors import CloudgateError, InvalidParameter, NotFound, Unsupported
+from translator.errors import BackendUnavailable, CloudgateError, InvalidParameter, NotFound, Unsupported
 from translator.identity import authorize
 from translator.ids import gateway_id
 from translator.job_runner import JobRunner
@@ -152,7 +152,16 @@ class Mutator:
         account = self.accounts.accounts.get(job.arguments.get("account", ""))
         if account is None or account.tenant != job.tenant:
             raise NotFound("The region of this job is no longer configured.", kind="region")
-        return self._call(account, job.operation, tuple(decode(job.arguments["args"])))
+        args = tuple(decode(job.arguments["args"]))
+        if job.attempts > 1 and not _resendable(job.operation, args):
+            # Its first runner died after the call may have reached the cloud: running it again could make a
+            # second resource, which nothing could tell apart from the first (no idempotency key).
+            raise BackendUnavailable(
+                "The operation's worker stopped while it ran and it may have been carried out; it is not repeated "
+                "without an idempotency key. Look for what it made before asking again.",
+                reason="outcome_unknown",
+            )
+        return self._call(account, job.operation, args)
 
     def _spec(
         self,
@@ -179,7 +188,7 @@ class Mutator:
         spec = OPERATIONS[op]
         backend = self.accounts.backend(account)
         try:
-            resend = op not in CREATES or any(getattr(a, "idempotency_key", "") for a in args)
+            resend = _resendable(op, args)
             result = self.caller.call(account.driver, op, getattr(backend, op), *args, resend=resend)
         except Exception as exc:
             if isinstance(exc, CloudgateError):
@@ -238,6 +247,11 @@ def job_spec(
     """The job of one backend operation on an account, its arguments (native ids) as data."""
     arguments = {"account": account_key, "user": user, "args": encode(list(args))}
     return JobSpec(op, target_kind, tuple(target_ids), arguments)
+
+
+def _resendable(op: str, args: tuple[Any, ...]) -> bool:
+    """Whether sending ``op`` again is safe: anything but a create, or a create its cloud knows by its key."""
+    return op not in CREATES or any(getattr(a, "idempotency_key", "") for a in args)
 
 
 def _resources_in(result: Any) -> list[Resource]:

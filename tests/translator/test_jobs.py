@@ -355,6 +355,43 @@ def test_a_mutation_queued_by_one_worker_is_run_by_another_from_its_record(redis
         worker.close()
 
 
+def test_a_dead_workers_create_runs_again_only_with_an_idempotency_key(redis_server, redis_client) -> None:
+    """Inline jobs whose worker died (their lease recorded, never ended) are taken over: a create the cloud can
+    know again by its key runs again and finds the first; one without a key fails instead of making another."""
+    dead, worker = _translator_runtime(redis_server.url), _translator_runtime(redis_server.url)
+    try:
+        t = dead.translator
+        account = t.account(DEMO)
+        image = t.list(DEMO, "image")[0]
+        flavor = next(f for f in t.list(DEMO, "flavor") if f.name == "t3.micro")
+        keyed = t.routing.native_refs(
+            DEMO, account, MachineSpec(image_id=image.id, flavor_id=flavor.id, idempotency_key="k" * 32)
+        )
+        # What a worker killed mid-call leaves: a running job leased to an owner that will never renew it.
+        for op, kind, args in (("create_machines", "machine", (keyed,)), ("allocate_address", "address", ())):
+            spec = t.mutator._spec(DEMO, account, op, kind, [], args)
+            job = t.runner.jobs.create_leased("demo", spec, "gone-host/1")
+            if op == "create_machines":
+                t.mutator._call(account, op, args)  # the cloud had made the machine before the worker died
+                machine_job = job
+            else:
+                address_job = job
+        worker.translator.start_jobs()
+        machine_done = _until(lambda: _ended(t, machine_job.id), "the keyed create to end")
+        address_done = _until(lambda: _ended(t, address_job.id), "the unkeyed create to end")
+        assert machine_done.state == JobState.SUCCESS and len(t.list(DEMO, "machine")) == 1
+        assert address_done.state == JobState.FAILED and "not repeated" in (address_done.message or "")
+        assert t.list(DEMO, "address") == []
+    finally:
+        dead.close()
+        worker.close()
+
+
+def _ended(t: Any, job_id: str) -> Job | None:
+    job = t.get_job(DEMO, job_id)
+    return job if job.state in (JobState.SUCCESS, JobState.FAILED) else None
+
+
 @pytest.mark.parametrize("key", ["job_run_bound", "job_wait_bound"])
 def test_config_keeps_job_bounds_below_the_worker_timeout(key: str) -> None:
     base = {"backends": {"sim": {"driver": "simulator"}}, "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}}}
