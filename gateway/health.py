@@ -48,8 +48,9 @@ class HealthResource:
 class ReadyResource:
     """Probes Redis and every backend account (concurrently, each bounded by ``PROBE_TIMEOUT``).
 
-    A probe still running from an earlier call (a cloud that takes its full timeout to fail) is waited on
-    again, never started twice: frequent probes of a hanging backend cannot pile up.
+    A probe still running from an earlier call (a cloud that takes its full timeout to fail) is not started
+    twice nor waited on again: it counts as unavailable at once, so probes of a hanging backend cannot pile
+    up, and a caller waits at most one ``PROBE_TIMEOUT`` (those queued behind it get its fresh answer).
     """
 
     def __init__(self, client: redis.Redis, translator: Translator) -> None:
@@ -65,7 +66,8 @@ class ReadyResource:
         req.context.action = "readyz"
         with self._lock:  # one probe at a time; concurrent callers share its answer
             if self._cached is None or time.monotonic() - self._cached[0] > CACHE_SECONDS:
-                self._cached = (time.monotonic(), *self._check())
+                status, body = self._check()
+                self._cached = (time.monotonic(), status, body)  # fresh from when it was known, not asked
             _, status, body = self._cached
         resp.status = status
         resp.media = body
@@ -74,11 +76,13 @@ class ReadyResource:
         probes: dict[str, Callable[[], object]] = {"redis": self.redis.ping}
         for account in self.translator.accounts.values():
             probes[f"backend:{account.key}"] = self._account_probe(account)
+        started = []
         for name, probe in probes.items():
             if name not in self._running or self._running[name].done():
-                self._running[name] = self._pool.submit(probe)
+                self._running[name] = started_now = self._pool.submit(probe)
+                started.append(started_now)
         futures = {name: self._running[name] for name in probes}
-        wait_all(futures.values(), timeout=PROBE_TIMEOUT)
+        wait_all(started, timeout=PROBE_TIMEOUT)
         checks: dict[str, str] = {}
         for name, future in futures.items():
             why = f"no answer within {PROBE_TIMEOUT:.0f}s" if not future.done() else _failure(future.exception())
