@@ -180,10 +180,11 @@ def serve_bare(config_path: str, responses_path: str, bind: str, workers: int) -
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """A started server: its URL and the sessions (leader pids) whose processes do its work."""
+    """A started server: its URL, the sessions (leader pids) whose processes do its work, its Redis if any."""
 
     url: str
     sessions: tuple[int, ...]
+    redis_url: str = ""
 
 
 def free_port() -> int:
@@ -315,7 +316,7 @@ def gateway(tree: Path, work: Path, workers: int) -> Iterator[Gateway]:
                  "--bind", "127.0.0.1:{port}", "--workers", str(workers)]  # fmt: skip
         with http_server(serve, work / "gateway.log", f"cloudgate serve ({tree})", tree) as gw:
             image_id, bodies = prepare_gateway(gw.url)
-            yield Gateway(Server(gw.url, gw.sessions + rds.sessions), image_id, bodies)
+            yield Gateway(Server(gw.url, gw.sessions + rds.sessions, rds.url), image_id, bodies)
 
 
 def tree_label(tree: Path) -> str:
@@ -354,11 +355,16 @@ class Result:
     server_cpu: float  # CPU seconds the server's processes (and its Redis) used during the measurement
     p50_ms: float | None  # wrk's median latency; None under boto3
     misses: int | None  # listing cache misses counted by the server during the measurement; None for bare
+    redis_calls: int | None  # commands the gateway's Redis ran during the measurement; None for bare
     first_error: str
 
     @property
     def rate(self) -> float:
         return self.ops / self.seconds if self.seconds else 0.0
+
+    @property
+    def redis_per_op(self) -> float | None:
+        return None if self.redis_calls is None or not self.ops else self.redis_calls / self.ops
 
     @property
     def cpu_ms(self) -> float:
@@ -454,15 +460,26 @@ def cache_misses(url: str) -> int:
     return int(sum(float(v) for v in _CACHE_LINE.findall(text)))
 
 
+def redis_calls(url: str) -> int:
+    """Commands the Redis at ``url`` has run so far (INFO commandstats): a count that no noise changes."""
+    client = redis.Redis.from_url(url, socket_timeout=10)
+    try:
+        return sum(int(stat["calls"]) for stat in client.info("commandstats").values())
+    finally:
+        client.close()
+
+
 def measured(server: Server, gateway: bool, run: Callable[[], Load]) -> Result:
-    """``run`` the load, with the server's CPU time and (for a gateway) cache misses over it."""
+    """``run`` the load, with the server's CPU time and (for a gateway) cache misses and Redis commands."""
     misses0 = cache_misses(server.url) if gateway else 0
+    calls0 = redis_calls(server.redis_url) if server.redis_url else 0
     cpu0 = session_cpu(server.sessions)
     load = run()
     server_cpu = session_cpu(server.sessions) - cpu0
+    calls = redis_calls(server.redis_url) - calls0 - 1 if server.redis_url else None  # less our first INFO
     misses = cache_misses(server.url) - misses0 if gateway else None
     return Result(load.ops, load.errors, load.seconds, load.cpu / load.seconds if load.seconds else 0.0,
-                  server_cpu, load.p50_ms, misses, load.first_error)  # fmt: skip
+                  server_cpu, load.p50_ms, misses, calls, load.first_error)  # fmt: skip
 
 
 def presigned_describe(url: str, expires: int) -> str:
@@ -592,7 +609,7 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default 10)")
     parser.add_argument("--warmup", type=float, default=1.0, help="wrk seconds before each measurement (default 1)")
-    parser.add_argument("--rounds", type=int, default=1, help="measurements of each server (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each server (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server (default 2)")
     parser.add_argument("--compare", metavar="PATH", type=Path, help="also measure a gateway run from this tree")
     parser.add_argument("--serve-bare", metavar="BIND", help=argparse.SUPPRESS)
@@ -656,6 +673,7 @@ class Row:
     ratios: dict[str, float]
     p50s: dict[str, float | None]
     cpus: dict[str, float]
+    redis: dict[str, float | None]  # Redis commands per op, gateways only
     results: dict[str, Result] | None = None  # a round's (errors, misses and driver cpu are printed per round)
 
     @classmethod
@@ -667,7 +685,9 @@ class Row:
             if a in rates and b in rates
         }
         p50s = {k: r.p50_ms for k, r in results.items()}
-        return cls(name, ",".join(order), rates, ratios, p50s, {k: r.cpu_ms for k, r in results.items()}, results)
+        cpus = {k: r.cpu_ms for k, r in results.items()}
+        redis_ops = {k: r.redis_per_op for k, r in results.items() if r.redis_calls is not None}
+        return cls(name, ",".join(order), rates, ratios, p50s, cpus, redis_ops, results)
 
     @classmethod
     def median(cls, rows: list[Row]) -> Row:
@@ -678,7 +698,7 @@ class Row:
             first: dict[str, Any] = getattr(rows[0], field)
             return {k: med([getattr(r, field)[k] for r in rows]) for k in first}
 
-        return cls("median", "", each("rates"), each("ratios"), each("p50s"), each("cpus"))
+        return cls("median", "", each("rates"), each("ratios"), each("p50s"), each("cpus"), each("redis"))
 
     def text(self) -> str:
         line = (
@@ -688,6 +708,7 @@ class Row:
             + " ".join(f"{v:8.3f}" for v in self.ratios.values())
             + f"  {'/'.join(_fmt(p, '.2f') for p in self.p50s.values()):>20}"
             + f" {'/'.join(_fmt(c, '.2f') for c in self.cpus.values()):>22}"
+            + f" {'/'.join(_fmt(c, '.1f') for c in self.redis.values()):>14}"
         )
         if self.results is not None:
             res = self.results.values()
@@ -717,6 +738,7 @@ def report(
     if sizes:
         print("DescribeInstances body bytes: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     group = "/".join(labels)
+    gateways = "/".join(label for label in labels if label != "bare")
     ratio_names = [f"{a}/{b}" for a, b in RATIOS if a in labels and b in labels]
     for name, rounds in results:
         print(f"\n{name}")
@@ -725,7 +747,8 @@ def report(
             + " ".join(f"{label + '/s':>8}" for label in labels)
             + " "
             + " ".join(f"{r:>8}" for r in ratio_names)
-            + f"  {'p50 ms ' + group:>20} {'cpu ms/op ' + group:>22} {'errors':>9} {'misses':>7} {'driver cpu':>14}"
+            + f"  {'p50 ms ' + group:>20} {'cpu ms/op ' + group:>22} {'redis/op ' + gateways:>14}"
+            + f" {'errors':>9} {'misses':>7} {'driver cpu':>14}"
         )
         print(header)
         print("-" * len(header))
@@ -742,7 +765,8 @@ def report(
             print("WARNING: listing cache misses during a measurement: not all of it was served from the cache")
     print(
         "\ncpu ms/op: CPU time of the server's processes and its Redis per op. driver cpu: the load generator's "
-        "CPU seconds per second (boto3 threads near 1.0: the client was the limit). "
+        "CPU seconds per second (boto3 threads near 1.0: the client was the limit). redis/op: commands the "
+        "gateway's Redis ran per op (noise-free). "
         "errors: non-2xx answers and socket errors (wrk), exceptions (boto3)."
     )
 
