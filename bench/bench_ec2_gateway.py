@@ -21,6 +21,17 @@ of the per-round values (ratios included). "cpu ms/op" is the CPU time the serve
 Redis) spent per op, less sensitive than req/s to other load on a shared machine. Every process is stopped.
 """
 
+# Measured on 2026-12-01: 2 cores shared with other work (load average 4-7), Python 3.11.7, 2 workers x 4
+# threads, wrk -t2 -c8, 10 s per server; 3 invocations x 3 rounds with --compare on a checkout of 0d2f5d3
+# (gw: 7f17ad6 + this bench). Cached DescribeInstances of 50 instances (152,873-byte body, 0 cache misses),
+# medians of the 9 rounds:
+#   req/s   gw 185, cmp 184, bare 4,850; gw/bare 0.042, cmp/bare 0.043, gw/cmp 1.05 (rounds 0.63-1.43: noise)
+#   p50 ms  gw 42, cmp 43, bare 1.5
+#   server CPU ms/op  gw 6.65, cmp 6.14, bare 0.25: gw/cmp 1.066, gw higher in 9 of 9 rounds (in-process,
+#   one thread, no gunicorn: 5.07 vs 4.75 ms); Redis commands/op 13.1 both.
+# Churn (boto3, same settings): gw 44 -> 16 -> 10 pairs/s over the rounds (CPU 29 -> 118 ms/pair) against
+# cmp ~130 pairs/s (8 ms/pair): each RunInstances decodes every machine the account ever had (made_with).
+
 from __future__ import annotations
 
 import argparse
