@@ -231,7 +231,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
         net = tx.get("network", subnet.network_id)
         up = net is None or net.obj.state is not NetworkState.DOWN
         launched = []
-        for index, ip in enumerate(interfaces.free_ips(tx, subnet, spec.count)):
+        for ip in interfaces.free_ips(tx, subnet, spec.count):
             rec = Rec(
                 Machine(
                     native_id=new_id("vm"),
@@ -262,7 +262,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
             )
             fails = random.random() < sim.settings.faults.boot_failure_rate
             move(rec, now, sim.settings.boot_delay, LAUNCH[0], "error" if fails else LAUNCH[1])
-            keep_key(rec, spec.idempotency_key, index)
+            keep_key(tx, "machine", rec, spec.idempotency_key)
             attached = []
             if not any(bd.boot for bd in spec.block_devices):
                 attached.append(

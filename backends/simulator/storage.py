@@ -3,8 +3,9 @@
 Layout, per account: ``cg:sim:<account key>:<kind>`` is a hash native id -> JSON record. A record is
 a canonical dataclass (``translator.codec``) plus the simulator's own fields, whose names start with
 ``_`` (so ``from_dict`` drops them): ``_native`` (a machine's native state), ``_next`` (a pending
-transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ``_key`` and ``_key_index`` (the
-idempotency key of the create that made it, and its place among what that create made), ...
+transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ... Beside the records,
+``cg:sim:<account key>:keys:<kind>:<idempotency key>`` lists what a create with that key made, in order
+(expiring after ``KEY_INDEX_TTL``), so a repeated create finds it without reading every record.
 
 Transitions are settled lazily when a record is read, so no background thread is needed and every
 worker on every node sees the same state at the same wall-clock time.
@@ -78,19 +79,31 @@ def decode(kind: str, raw: bytes, now: float) -> Rec[Any]:
     return Rec(from_dict(RESOURCE_TYPES[kind], data), sim)
 
 
+#: Seconds an idempotency key's index is kept: longer than any client retries a create with it.
+KEY_INDEX_TTL = 7 * 86400
+
+
 def made_with(tx: Tx, kind: str, key: str) -> list[Any]:
-    """What an earlier create with this idempotency key made, in order; [] when there is none (or no key)."""
+    """What an earlier create with this idempotency key made, in order; [] when there is none (or no key).
+
+    PERF: one small index per key (``keys:<kind>:<key>``), not a scan of every record the account holds.
+    """
     if not key:
         return []
-    found = [r for r in tx.all(kind) if r.sim.get("_key") == key]
-    return [r.obj for r in sorted(found, key=lambda r: r.sim.get("_key_index", 0))]
+    ids = tx.get_aside(key_index(kind, key)) or []
+    return [rec.obj for rec in (tx.get(kind, nid) for nid in ids) if rec is not None]
 
 
-def keep_key(rec: Rec[Any], key: str, index: int = 0) -> None:
-    """Remember the create's idempotency key on what it made, so a repeat finds it (and it goes with it)."""
+def keep_key(tx: Tx, kind: str, rec: Rec[Any], key: str) -> None:
+    """Remember the create's idempotency key for what it made, in launch order, so a repeat finds it."""
     if key:
-        rec.sim["_key"] = key
-        rec.sim["_key_index"] = index
+        rec.sim["_key"] = key  # the index goes with the records (``key_index``)
+        name = key_index(kind, key)
+        tx.set_aside(name, [*(tx.get_aside(name) or []), rec.obj.native_id], KEY_INDEX_TTL)
+
+
+def key_index(kind: str, key: str) -> str:
+    return f"keys:{kind}:{key}"
 
 
 @dataclass(slots=True)
@@ -142,9 +155,14 @@ class Store:
         """Every visible record of a kind. PERF: a single HGETALL, then orjson per record."""
         now = time.time()
         recs = [decode(kind, raw, now) for raw in self.redis.hgetall(self.key(kind)).values()]
-        gone = [r.obj.native_id for r in recs if not self.visible(kind, r, now)]
+        gone = [r for r in recs if not self.visible(kind, r, now)]
         if gone:
-            self.redis.hdel(self.key(kind), *gone)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hdel(self.key(kind), *(r.obj.native_id for r in gone))
+            indexes = {self.prefix + key_index(kind, r.sim["_key"]) for r in gone if r.sim.get("_key")}
+            if indexes:  # a create whose machines are gone is one a repeat cannot find any more
+                pipe.delete(*indexes)
+            pipe.execute()
             recs = [r for r in recs if self.visible(kind, r, now)]
         return recs
 
@@ -179,6 +197,8 @@ class Tx:
         self._complete: set[str] = set()
         self._dirty: dict[tuple[str, str], None] = {}
         self._meta: dict[str, Any] = {}
+        #: key -> (value, ttl to write it with; None while only read, 0 to delete it)
+        self._aside: dict[str, tuple[Any, int | None]] = {}
 
     def _watch(self, kind: str) -> dict[str, Rec[Any] | None]:
         if kind not in self._watched:
@@ -216,8 +236,26 @@ class Tx:
         self._dirty[(kind, rec.obj.native_id)] = None
 
     def delete(self, kind: str, native_id: str) -> None:
+        old = self._watch(kind).get(native_id)
+        if old is not None and old.sim.get("_key"):
+            self._aside[self.store.prefix + key_index(kind, old.sim["_key"])] = (None, 0)  # 0: deleted at commit
         self._watch(kind)[native_id] = None
         self._dirty[(kind, native_id)] = None
+
+    def get_aside(self, name: str) -> Any:
+        """A small JSON value under its own key beside the records (watched, so only its writers contend)."""
+        key = self.store.prefix + name
+        if key not in self._aside:
+            self._pipe.watch(key)
+            raw = self._pipe.get(key)
+            self._aside[key] = (None if raw is None else loads(raw), None)
+        return self._aside[key][0]
+
+    def set_aside(self, name: str, value: Any, ttl: int) -> None:
+        """Write such a value at commit, expiring ``ttl`` (> 0) seconds later: nothing kept beside grows forever."""
+        key = self.store.prefix + name
+        self.get_aside(name)
+        self._aside[key] = (value, ttl)
 
     def get_meta(self, name: str) -> Any:
         """A small JSON value of the account (bootstrap flags), watched like records."""
@@ -234,9 +272,15 @@ class Tx:
 
     def commit(self) -> None:
         """MULTI, the buffered writes, EXEC: raises WatchError when anything read has changed."""
-        if not self._dirty:
+        written = {key: entry for key, entry in self._aside.items() if entry[1] is not None}
+        if not self._dirty and not written:
             return
         self._pipe.multi()
+        for key, (value, ttl) in written.items():
+            if ttl:
+                self._pipe.set(key, dumps(value), ex=ttl)
+            else:
+                self._pipe.delete(key)
         for kind, nid in self._dirty:
             key = self.store.key(kind)
             if kind == META:

@@ -179,7 +179,7 @@ def create_volume(sim: Sim, spec: VolumeSpec) -> Volume:
             )
         )
         rec.schedule(tx.now, sim.settings.boot_delay, state=VolumeState.AVAILABLE)
-        keep_key(rec, spec.idempotency_key)
+        keep_key(tx, "volume", rec, spec.idempotency_key)
         tx.put("volume", rec)
         return rec.obj
 
