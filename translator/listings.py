@@ -30,7 +30,7 @@ from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
 from translator.codec import dumps, from_dict, loads, to_dict
 from translator.documents import Page
-from translator.errors import BackendUnavailable, InvalidParameter, NotFound
+from translator.errors import AuthFailure, BackendError, BackendUnavailable, Forbidden, InvalidParameter, NotFound
 from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
 from translator.publish import publish
@@ -248,8 +248,9 @@ class Listings:
         for acc, future in futures:
             try:
                 stream, has_tags = future.result()
-            except BackendUnavailable as exc:
-                log.warning("listing %s: region %s is unavailable; answering without it", kind, acc.region)
+            except (BackendUnavailable, BackendError, AuthFailure, Forbidden) as exc:
+                # One account's cloud down, failing or refusing its credentials: the others still answer.
+                log.warning("listing %s: region %s failed (%s); answering without it", kind, acc.region, exc.message)
                 down.append(acc.region)
                 failure = failure or exc
                 continue
@@ -349,19 +350,26 @@ class Listings:
             return {}, False
         wanted = set(gids)
         _generation, payload, tagged = self.store.cache_read(account.key, kind)
+        found: dict[str, Resource] = {}
         if payload is not None:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
             cls = RESOURCE_TYPES[kind]
-            return {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}, tagged > 0
-        CACHE_LOOKUPS.labels(kind, "miss").inc()
+            found = {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}
+            if len(found) == len(wanted):
+                return found, tagged > 0
+            # A cached listing may predate a resource (clouds list new ones late): ask for the others by id.
+            natives = None
+            gids = [g for g in gids if g not in found]
+        else:
+            CACHE_LOOKUPS.labels(kind, "miss").inc()
         if natives is None:
             located = self.accounts.find(principal, kind, gids)
             natives = [where[1] for where in located if where is not None and where[0].key == account.key]
-        records = []
         if natives:
             records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
             self.publish_all(account, records)
-        return {r.id: r for r in records if r.id in wanted}, tagged > 0
+            found.update((r.id, r) for r in records if r.id in wanted)
+        return found, tagged > 0
 
     def publish_all(self, account: AccountConfig, records: Iterable[Any]) -> None:
         """Stamp gateway ids on backend records and remember the reverse mapping."""

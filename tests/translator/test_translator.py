@@ -131,6 +131,22 @@ def test_an_id_met_only_as_a_reference_can_be_used(runtime) -> None:
         runtime.translator.get(DEMO, "network", gateway_id("demo/r1", "network", "no-such-network"))
 
 
+def test_a_resource_missing_from_a_fresh_cached_listing_is_read_by_id(runtime) -> None:
+    """Clouds list new resources late (EC2): a listing cached just before one showed up must not hide it from
+    a read by its id, which asks the backend for it."""
+    t = runtime.translator
+    (first,) = _launch(runtime)
+    assert [m.id for m in t.list(DEMO, "machine")] == [first.id]  # cached now, for a minute
+    account = t.account(DEMO)
+    image = t.list(DEMO, "image")[0]
+    flavor = next(f for f in t.list(DEMO, "flavor") if f.name == "t3.micro")
+    spec = t.routing.native_refs(DEMO, account, MachineSpec(image_id=image.id, flavor_id=flavor.id))
+    late = t.backend(account).create_machines(spec)  # made, and known by id, but not in the cached listing
+    t.listings.publish_all(account, late)
+    assert [m.id for m in t.list(DEMO, "machine")] == [first.id]
+    assert [m.id for m in t.get_many(DEMO, "machine", [first.id, late[0].id])] == [first.id, late[0].id]
+
+
 def test_readers_cannot_mutate(runtime) -> None:
     with pytest.raises(Forbidden):
         runtime.translator.create_key_pair(READER, "nope")
