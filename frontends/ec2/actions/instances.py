@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast
 
 from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, when, writer
@@ -155,25 +154,35 @@ class Related:
     def __init__(self, call: Call, volumes_too: bool = True) -> None:
         self.call = call
         self.volumes_too = volumes_too
+        # PERF: plain per-request caches: functools.cached_property on Python 3.11 holds one lock for every
+        # instance while a value is computed (here a Redis read), so a worker's threads would wait on each other.
+        self._group_names: dict[str, str] | None = None
+        self._volumes: dict[str, list[tuple[Attachment, Volume]]] | None = None
 
     @classmethod
     def of(cls, call: Call, machines: list[Machine], volumes_too: bool = True) -> Related:
         return cls(call, volumes_too)
 
-    @functools.cached_property
+    @property
     def group_names(self) -> dict[str, str]:
-        call = self.call
-        return {g.id: g.name for g in call.translator.list(call.principal, "security_group", call.region)}
+        if self._group_names is None:
+            call = self.call
+            groups = call.translator.list(call.principal, "security_group", call.region)
+            self._group_names = {g.id: g.name for g in groups}
+        return self._group_names
 
-    @functools.cached_property
+    @property
     def volumes(self) -> dict[str, list[tuple[Attachment, Volume]]]:
         """Attachments by machine, from the region's volume listing (unless ``prefetch`` read them first)."""
-        call = self.call
-        return self._by_machine(call.translator.list(call.principal, "volume", call.region) if self.volumes_too else [])
+        if self._volumes is None:
+            call = self.call
+            listed = call.translator.list(call.principal, "volume", call.region) if self.volumes_too else []
+            self._volumes = self._by_machine(listed)
+        return self._volumes
 
     def prefetch(self, machines: list[Machine]) -> None:
         """Read just the volumes of ``machines`` (by id, in one call), not the region's listing."""
-        if not self.volumes_too or "volumes" in self.__dict__:
+        if not self.volumes_too or self._volumes is not None:
             return
         call = self.call
         wanted = list(dict.fromkeys(v for m in machines for v in m.volume_ids))
@@ -181,7 +190,7 @@ class Related:
             found = call.translator.page(call.principal, "volume", ids=wanted, region=call.region).items
         except MissingIds:  # a volume gone since a machine was listed: the listing says who holds what now
             return
-        self.__dict__["volumes"] = self._by_machine(found)
+        self._volumes = self._by_machine(found)
 
     @staticmethod
     def _by_machine(volumes: list[Any]) -> dict[str, list[tuple[Attachment, Volume]]]:
