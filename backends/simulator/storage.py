@@ -222,12 +222,19 @@ class Tx:
         return rec
 
     def all(self, kind: str) -> list[Rec[Any]]:
+        """Every visible record of a kind; those past their retention are deleted at commit.
+
+        PERF: launches read every machine, so a machine gone from view must also leave the hash here, not only
+        when something lists them: else each launch decodes every machine the account ever terminated.
+        """
         recs = self._watch(kind)
         if kind not in self._complete:
             for nid, raw in self._pipe.hgetall(self.store.key(kind)).items():
                 if nid.decode() not in recs:
                     rec = decode(kind, raw, self.now)
-                    recs[nid.decode()] = rec if self.store.visible(kind, rec, self.now) else None
+                    recs[nid.decode()] = rec
+                    if not self.store.visible(kind, rec, self.now):
+                        self.delete(kind, nid.decode())
             self._complete.add(kind)
         return [rec for rec in recs.values() if rec is not None]
 

@@ -618,6 +618,17 @@ def test_terminated_machines_disappear_after_retention(redis_client: redis.Redis
     assert redis_client.hlen(f"cg:sim:{b.account.key}:machine") == 0
 
 
+def test_a_launch_clears_machines_past_their_retention(redis_client: redis.Redis) -> None:
+    """A launch reads every machine: those gone from view must leave Redis then, not only when listed."""
+    b = make_backend(redis_client, terminated_retention=0.0, boot_delay=0.0)
+    gone = launch(b, wait=False, idempotency_key="first")[0]
+    b.act_on_machine(gone.native_id, MachineAction.TERMINATE)
+    kept = launch(b, wait=False)[0]
+    machines = redis_client.hkeys(f"cg:sim:{b.account.key}:machine")
+    assert machines == [kept.native_id.encode()]
+    assert not redis_client.exists(f"cg:sim:{b.account.key}:keys:machine:first")
+
+
 def test_update_machine(backend: SimulatorBackend) -> None:
     vm = launch(backend)[0]
     backend.act_on_machine(vm.native_id, MachineAction.STOP)
