@@ -113,7 +113,8 @@ class Idempotency:
             return work(replace(spec, idempotency_key=uuid.uuid4().hex))
         fp = fingerprint(account_key, spec)
         keyed = replace(spec, idempotency_key=backend_key(account_key, token, fp))
-        tenant = principal.tenant
+        # A token is the caller's in one account (EC2 scopes ClientToken per region): the account key names both.
+        tenant = account_key
         pending = dumps(
             {
                 "fp": fp,

@@ -64,8 +64,9 @@ return redis.call('DEL', KEYS[1])
 """
 
 
-def _idem_key(tenant: str, token: str) -> str:
-    return f"cg:idem:{tenant}:{token}"
+def _idem_key(scope: str, token: str) -> str:
+    """A client token's record: ``scope`` is the account (``<tenant>/<region>``) the token belongs to."""
+    return f"cg:idem:{scope}:{token}"
 
 
 def _ms(seconds: float) -> int:

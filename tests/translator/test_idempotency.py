@@ -110,7 +110,7 @@ def test_a_failed_create_frees_its_token_for_a_retry(redis_client) -> None:
 
     with pytest.raises(BackendUnavailable):
         idem.run(DEMO, "demo/r1", "volume", spec, failing, lambda ids: [])
-    assert not redis_client.exists("cg:idem:demo:again")
+    assert not redis_client.exists("cg:idem:demo/r1:again")
     made = idem.run(
         DEMO, "demo/r1", "volume", spec, lambda keyed: keys.append(keyed.idempotency_key) or [Made("v")], list
     )
@@ -205,3 +205,20 @@ def test_a_create_without_key_is_not_resent_once_it_may_have_reached_the_cloud(l
     with pytest.raises(BackendUnavailable):
         lossy.create_key_pair(DEMO, "k2")  # the second lost answer (resent, it would have been "duplicate")
     assert sorted(k.name for k in lossy.list(DEMO, "key_pair")) == ["k1", "k2"]
+
+
+def test_a_token_belongs_to_one_region(redis_client) -> None:
+    """EC2 scopes ClientToken per region: the same token in another of the tenant's regions is another create."""
+    idem = Idempotency(Store(redis_client), ttl=60)
+    spec = VolumeSpec(size_gb=1, idempotency_key="same-token")
+    made = [
+        idem.run(
+            DEMO, region, "volume", spec, lambda keyed, r=region: [Made(f"v-{r}")], lambda ids: [Made(i) for i in ids]
+        )
+        for region in ("demo/r1", "demo/r2", "demo/r1")
+    ]
+    assert [[v.id for v in m] for m in made] == [["v-demo/r1"], ["v-demo/r2"], ["v-demo/r1"]]
+
+
+def _fetch(ids: list[str]) -> list[Made]:
+    return [Made(i) for i in ids]

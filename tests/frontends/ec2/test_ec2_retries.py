@@ -166,7 +166,7 @@ def test_a_worker_killed_mid_launch_leaves_a_token_a_retry_takes_over(
     thread.start()
     deadline = time.monotonic() + PATIENCE
     # Held: the token claimed, the machine made (untagged yet: the gateway tags it once the backend answers).
-    while not (record := store.get(f"cg:idem:demo:{token}")) or len(every(ec2)) == len(before):
+    while not (record := store.get(f"cg:idem:demo/slow-1:{token}")) or len(every(ec2)) == len(before):
         assert time.monotonic() < deadline, "the launch never started"
         time.sleep(0.05)
     worker = int(json.loads(record)["worker"].rsplit("/", 1)[1])  # host/pid, as X-Served-By names it
