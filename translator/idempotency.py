@@ -26,7 +26,6 @@ from typing import Any, Protocol, TypeVar
 
 from translator.codec import dumps
 from translator.errors import BackendUnavailable, Conflict
-from translator.model import Principal
 from translator.store import Store
 
 log = logging.getLogger("cloudgate.translator")
@@ -97,7 +96,6 @@ class Idempotency:
 
     def run(
         self,
-        principal: Principal,
         account_key: str,
         kind: str,
         spec: S,
@@ -113,8 +111,6 @@ class Idempotency:
             return work(replace(spec, idempotency_key=uuid.uuid4().hex))
         fp = fingerprint(account_key, spec)
         keyed = replace(spec, idempotency_key=backend_key(account_key, token, fp))
-        # A token is the caller's in one account (EC2 scopes ClientToken per region): the account key names both.
-        tenant = account_key
         pending = dumps(
             {
                 "fp": fp,
@@ -125,7 +121,8 @@ class Idempotency:
             }
         )
         deadline = time.monotonic() + self.wait
-        while (held := self.store.idempotency_claim(tenant, token, pending, self.lease)) is not None:
+        # A token is the caller's in one account (EC2 scopes ClientToken per region): the account key names both.
+        while (held := self.store.idempotency_claim(account_key, token, pending, self.lease)) is not None:
             if held.get("fp") != fp:
                 raise Conflict(
                     f"Arguments on this idempotent request are inconsistent with arguments used in previous "
@@ -140,16 +137,16 @@ class Idempotency:
                     f"A request with client token '{token}' is still in progress; retry it later.", reason="in_progress"
                 )
             time.sleep(self.poll)
-        with Heartbeat(lambda: self.store.idempotency_renew(tenant, token, pending, self.lease), self.lease / 3):
+        with Heartbeat(lambda: self.store.idempotency_renew(account_key, token, pending, self.lease), self.lease / 3):
             try:
                 created = work(keyed)
             except BaseException:
                 # The work may have reached the cloud: a repeat carries the same key to it and finds that.
                 try:
-                    self.store.idempotency_release(tenant, token, pending)
+                    self.store.idempotency_release(account_key, token, pending)
                 except Exception as exc:  # Redis away: the lease lapses by itself; the work's error is the answer
                     log.warning("idempotency claim not released: %s", exc)
                 raise
         done = {"fp": fp, "state": "done", "result": {"ids": [r.id for r in created]}}
-        self.store.idempotency_complete(tenant, token, pending, dumps(done), self.ttl)
+        self.store.idempotency_complete(account_key, token, pending, dumps(done), self.ttl)
         return created

@@ -221,20 +221,20 @@ class Store:
             self._invalidate(keys=keys)
 
     # -- idempotency -------------------------------------------------------------------------
-    def idempotency_claim(self, tenant: str, token: str, pending: bytes, lease: float) -> dict[str, Any] | None:
+    def idempotency_claim(self, scope: str, token: str, pending: bytes, lease: float) -> dict[str, Any] | None:
         """Claim a client token with a ``pending`` record that lapses after ``lease`` seconds unless renewed;
         None when claimed now, else the record that holds it."""
-        held = self._idem_claim(keys=[_idem_key(tenant, token)], args=[pending, _ms(lease)])
+        held = self._idem_claim(keys=[_idem_key(scope, token)], args=[pending, _ms(lease)])
         return None if held is None else loads(held)
 
-    def idempotency_renew(self, tenant: str, token: str, pending: bytes, lease: float) -> bool:
+    def idempotency_renew(self, scope: str, token: str, pending: bytes, lease: float) -> bool:
         """Extend a claim by ``lease`` seconds from now; False once the token is no longer held by ``pending``."""
-        return bool(self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "renew", _ms(lease)]))
+        return bool(self._idem_if_held(keys=[_idem_key(scope, token)], args=[pending, "renew", _ms(lease)]))
 
-    def idempotency_complete(self, tenant: str, token: str, pending: bytes, done: bytes, ttl: int) -> None:
+    def idempotency_complete(self, scope: str, token: str, pending: bytes, done: bytes, ttl: int) -> None:
         """Replace the claim by the ``done`` record, kept ``ttl`` seconds (unless another claim holds the token)."""
-        self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "complete", ttl * 1000, done])
+        self._idem_if_held(keys=[_idem_key(scope, token)], args=[pending, "complete", ttl * 1000, done])
 
-    def idempotency_release(self, tenant: str, token: str, pending: bytes) -> None:
+    def idempotency_release(self, scope: str, token: str, pending: bytes) -> None:
         """Give a claim up (the work failed): the next request with the token starts afresh."""
-        self._idem_if_held(keys=[_idem_key(tenant, token)], args=[pending, "release"])
+        self._idem_if_held(keys=[_idem_key(scope, token)], args=[pending, "release"])

@@ -194,7 +194,6 @@ class Translator:
         authorize(principal, "write")
         account = self.account(principal, region)
         return self.idempotency.run(
-            principal,
             account.key,
             "machine",
             spec,
@@ -295,7 +294,7 @@ class Translator:
             return [self.mutator.mutate(principal, account, "create_volume", "volume", [], native_spec)]
 
         (volume,) = self.idempotency.run(
-            principal, account.key, "volume", spec, create, lambda ids: self.get_many(principal, "volume", ids)
+            account.key, "volume", spec, create, lambda ids: self.get_many(principal, "volume", ids)
         )
         return volume
 

@@ -67,14 +67,12 @@ def test_a_slow_create_keeps_its_claim_and_repeats_wait_for_its_result(redis_cli
         return [Made(i) for i in ids]
 
     with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(lambda _: idem.run(DEMO, "demo/r1", "machine", spec, work, fetch), range(6)))
+        results = list(pool.map(lambda _: idem.run("demo/r1", "machine", spec, work, fetch), range(6)))
     assert len(calls) == 1
     assert all([m.id for m in r] == ["m-1", "m-2"] for r in results)
     assert calls[0] == backend_key("demo/r1", "tok", fingerprint("demo/r1", spec))
     with pytest.raises(Conflict) as mismatch:
-        idem.run(
-            DEMO, "demo/r1", "machine", MachineSpec(image_id="i", flavor_id="g", idempotency_key="tok"), work, fetch
-        )
+        idem.run("demo/r1", "machine", MachineSpec(image_id="i", flavor_id="g", idempotency_key="tok"), work, fetch)
     assert mismatch.value.reason == "idempotency"
     assert len(calls) == 1
 
@@ -90,10 +88,10 @@ def test_a_repeat_that_waits_too_long_is_told_to_retry(redis_client) -> None:
         return [Made("v-1")]
 
     with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(idem.run, DEMO, "demo/r1", "volume", spec, slow, lambda ids: [Made(i) for i in ids])
+        first = pool.submit(idem.run, "demo/r1", "volume", spec, slow, lambda ids: [Made(i) for i in ids])
         assert started.wait(10)
         with pytest.raises(BackendUnavailable) as busy:
-            idem.run(DEMO, "demo/r1", "volume", spec, slow, lambda ids: [Made(i) for i in ids])
+            idem.run("demo/r1", "volume", spec, slow, lambda ids: [Made(i) for i in ids])
         release.set()
         assert [v.id for v in first.result(10)] == ["v-1"]
     assert busy.value.reason == "in_progress"
@@ -109,11 +107,9 @@ def test_a_failed_create_frees_its_token_for_a_retry(redis_client) -> None:
         raise BackendUnavailable("down")
 
     with pytest.raises(BackendUnavailable):
-        idem.run(DEMO, "demo/r1", "volume", spec, failing, lambda ids: [])
+        idem.run("demo/r1", "volume", spec, failing, lambda ids: [])
     assert not redis_client.exists("cg:idem:demo/r1:again")
-    made = idem.run(
-        DEMO, "demo/r1", "volume", spec, lambda keyed: keys.append(keyed.idempotency_key) or [Made("v")], list
-    )
+    made = idem.run("demo/r1", "volume", spec, lambda keyed: keys.append(keyed.idempotency_key) or [Made("v")], list)
     assert [v.id for v in made] == ["v"]
     assert keys[0] == keys[1], "the retry hands the backend the same key: it finds what the first attempt made"
 
@@ -144,7 +140,7 @@ def test_a_create_without_token_gets_a_fresh_key_of_its_own(redis_client) -> Non
     idem = Idempotency(Store(redis_client), ttl=60)
     keys: list[str] = []
     for _ in range(2):
-        idem.run(DEMO, "demo/r1", "volume", VolumeSpec(size_gb=1), lambda k: keys.append(k.idempotency_key) or [], list)
+        idem.run("demo/r1", "volume", VolumeSpec(size_gb=1), lambda k: keys.append(k.idempotency_key) or [], list)
     assert all(keys) and keys[0] != keys[1]
     assert not redis_client.keys("cg:idem:*"), "no record without a caller's token"
 
@@ -212,9 +208,7 @@ def test_a_token_belongs_to_one_region(redis_client) -> None:
     idem = Idempotency(Store(redis_client), ttl=60)
     spec = VolumeSpec(size_gb=1, idempotency_key="same-token")
     made = [
-        idem.run(
-            DEMO, region, "volume", spec, lambda keyed, r=region: [Made(f"v-{r}")], lambda ids: [Made(i) for i in ids]
-        )
+        idem.run(region, "volume", spec, lambda keyed, r=region: [Made(f"v-{r}")], lambda ids: [Made(i) for i in ids])
         for region in ("demo/r1", "demo/r2", "demo/r1")
     ]
     assert [[v.id for v in m] for m in made] == [["v-demo/r1"], ["v-demo/r2"], ["v-demo/r1"]]
