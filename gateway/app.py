@@ -170,3 +170,17 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
         ),
     )
     app.add_route("/", ec2)
+    from frontends.cimi.api import PREFIX, CimiFrontend, CimiOptions
+
+    cimi = CimiFrontend(
+        runtime.translator,
+        runtime.identity,
+        CimiOptions(
+            max_body_bytes=gw.max_body_bytes,
+            public_endpoint=gw.public_endpoint,
+            trusted_proxies=gw.trusted_proxies,
+            store_faults=STORE_FAULTS,
+            retry_after=RETRY_AFTER,
+        ),
+    )
+    app.add_sink(cimi, PREFIX + r"(?:/|$)")

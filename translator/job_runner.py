@@ -15,6 +15,7 @@ stalled longer than a whole lease, and then only the one holding the lease can r
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import secrets
@@ -36,6 +37,8 @@ log = logging.getLogger("cloudgate.jobs")
 
 #: operation name -> the callable that does it; returns a JobOutcome or a JSON-ready result
 Handler = Callable[[Job], Any]
+#: The job whose work this thread is doing: jobs run inline meanwhile become its children (nested jobs).
+CURRENT_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar("cg_current_job", default=None)
 
 
 @dataclass(slots=True)
@@ -110,7 +113,7 @@ class JobRunner:
         lapses and another runner runs the job from its record, through the registered handler.
         """
         self.start()
-        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id)
+        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id or CURRENT_JOB.get())
         return job, self._execute(self._track(job, 1), work, reraise=True)
 
     def _track(self, job: Job, attempt: int) -> _Active:
@@ -121,11 +124,16 @@ class JobRunner:
 
     def _execute(self, active: _Active, work: Handler | None, *, reraise: bool) -> Any:
         job = active.job
-        handler = work or self.handlers.get(job.operation)
+        # An operation ``name:detail`` runs through the handler of ``name`` (one handler, many labelled jobs).
+        handler = work or self.handlers.get(job.operation) or self.handlers.get(job.operation.split(":", 1)[0])
         try:
             if handler is None:
                 raise Unsupported(f"No worker can run the operation '{job.operation}'.", kind="job")
-            value = handler(job)
+            token = CURRENT_JOB.set(job.id)
+            try:
+                value = handler(job)
+            finally:
+                CURRENT_JOB.reset(token)
         except BaseException as exc:
             if not isinstance(exc, CloudgateError):
                 log.exception("job %s (%s) failed", job.id, job.operation)

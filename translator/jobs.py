@@ -517,6 +517,26 @@ class JobStore:
         key = _record_key(job.tenant, job.id)
         return [key, _record_key(job.tenant, job.parent_id) if job.parent_id else key]
 
+    def queue_with(self, job: Job, target_ids: Iterable[str], arguments: dict[str, Any]) -> None:
+        """Queue a job recorded (queued) earlier, now that its targets and work are known.
+
+        Record first, then the queue entry, in one round trip (two slots: a plain pipeline).
+        """
+        job.target_ids, job.arguments = list(target_ids), dict(arguments)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(
+            _record_key(job.tenant, job.id),
+            mapping={"target_ids": _json(job.target_ids), "arguments": _json(job.arguments)},
+        )
+        pipe.evalsha(self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
+        results = pipe.execute(raise_on_error=False)
+        if isinstance(results[1], redis.exceptions.NoScriptError):
+            self.enqueue([job])
+        elif isinstance(results[1], Exception):
+            raise results[1]
+        if isinstance(results[0], Exception):
+            raise results[0]
+
     # -- queue -------------------------------------------------------------------------------
     def enqueue(self, jobs: Iterable[Job]) -> None:
         refs = [ref_of(j) for j in jobs]

@@ -9,15 +9,18 @@ the parts that do the work (``accounts`` routing, ``listings`` reads, ``mutation
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from translator import model
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.calls import BackendCaller, RetryPolicy
-from translator.documents import Page
+from translator.documents import DocumentStore, Page
 from translator.errors import InvalidParameter, NotFound, Unsupported
+from translator.follow import OPERATION as FOLLOW
+from translator.follow import Follower, Goal, Step
 from translator.idempotency import Idempotency
 from translator.identity import Tenant, authorize
 from translator.ids import gateway_id
@@ -29,6 +32,8 @@ from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
 from translator.publish import publish_part
 from translator.store import Store
 from translator.tags import Tags
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,10 @@ class Translator:
         self.idempotency = Idempotency(store, settings.idempotency_ttl, settings.idempotency_lease)
         self.tags = Tags(self.routing, self.listings, self.mutator, store)
         self.routing.discover = self._discover
+        #: what only the gateway holds (CIMI templates and systems, OCCI user mixins), per tenant
+        self.documents = DocumentStore(store.redis)
+        self.follower = Follower(self, self.jobs)
+        self.runner.register(FOLLOW, self.follower.run)
 
     def _discover(self, principal: Principal, kind: str) -> None:
         """Publish the caller's ``kind`` (an id met only as a reference becomes usable); see ``Accounts.find``."""
@@ -177,6 +186,12 @@ class Translator:
         For requests that size a machine rather than name a flavor (CIMI, OCCI)."""
         authorize(principal, "read")
         return self.listings.smallest_flavor(principal, vcpus, memory_mb, region)
+
+    def region_of(self, principal: Principal, kind: str, gid: str) -> str:
+        """The region (backend account) a resource lives in: where what refers to it must be made."""
+        authorize(principal, "read")
+        ((account, _),) = self.routing.locate(principal, kind, [gid])
+        return account.region
 
     def kinds_of(self, gids: list[str]) -> list[str | None]:
         """The kind of each gateway id ever published (None for one never seen)."""
@@ -442,6 +457,18 @@ class Translator:
             raise NotFound(f"The job '{job_id}' does not exist.", kind="job")
         return job
 
+    def follow(
+        self,
+        principal: Principal,
+        action: str,
+        goal: Goal,
+        call: Callable[[], T],
+        targets: Sequence[str] = (),
+    ) -> tuple[model.Job, T]:
+        """Run ``call`` (a mutation of this facade) now, under a job that then follows ``goal`` on any worker:
+        for protocols answering with a job (CIMI's 202). The job and what ``call`` returned."""
+        return self.follower.follow(principal, action, goal, call, targets)
+
     def wait_job(self, principal: Principal, job_id: str, timeout: float) -> model.Job:
         """The job once it has ended, or as it is after ``timeout`` (capped by ``job_wait_bound``)."""
         authorize(principal, "read")
@@ -453,10 +480,12 @@ class Translator:
 
 __all__ = [
     "OPERATIONS",
+    "Goal",
     "Match",
     "MissingIds",
     "Page",
     "ResourcePage",
+    "Step",
     "Translator",
     "TranslatorSettings",
     "Where",

@@ -1,0 +1,5 @@
+"""Placeholder until the real filter module lands."""
+
+
+class FilterError(ValueError):
+    pass

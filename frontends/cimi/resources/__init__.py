@@ -1,0 +1,31 @@
+"""Every CIMI collection's controller, in the order the entry point names them."""
+
+from __future__ import annotations
+
+from frontends.cimi.controller import Controller
+from frontends.cimi.jobs import Jobs
+from frontends.cimi.resources.configs import MachineConfigs, VolumeConfigs
+from frontends.cimi.resources.credentials import Credentials
+from frontends.cimi.resources.images import MachineImages
+from frontends.cimi.resources.machines import Machines
+from frontends.cimi.resources.templates import (
+    AddressTemplates,
+    CredentialTemplates,
+    MachineTemplates,
+    NetworkTemplates,
+    VolumeTemplates,
+)
+
+REGISTRY: tuple[Controller, ...] = (
+    Machines(),
+    MachineTemplates(),
+    MachineConfigs(),
+    MachineImages(),
+    Credentials(),
+    CredentialTemplates(),
+    VolumeTemplates(),
+    VolumeConfigs(),
+    NetworkTemplates(),
+    AddressTemplates(),
+    Jobs(),
+)

@@ -1,0 +1,166 @@
+"""Operations answered with a job that follows their effect (CIMI's ``202 Accepted``).
+
+The call itself runs at once, in the request thread, as every mutation does: a refusal is an immediate
+answer, and what the call made is known (CIMI's ``Location``). A job recorded just before the call becomes
+the parent of the call's own job; once queued it follows the resources, on whichever worker claims it,
+until they reach the state the operation aims at (a machine started, a volume attached, an image
+available), fail, or the job outlives ``job_run_bound``. Following only reads, so a runner that takes the
+job over from a dead one simply reads again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+
+from translator.errors import BackendError, CloudgateError
+from translator.identity import authorize
+from translator.job_runner import CURRENT_JOB
+from translator.jobs import JobOutcome, JobSpec, JobStore
+from translator.listings import MissingIds
+from translator.model import Job, Principal, Resource
+
+if TYPE_CHECKING:
+    from translator.translator import Translator
+
+T = TypeVar("T")
+
+#: the handler every followed operation runs through; jobs are named ``follow:<action>``
+OPERATION = "follow"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One stage of a goal: every target in one of ``states`` (none: reached at once), or gone with ``gone``.
+
+    ``act`` is a machine action the step starts with, for targets not yet in ``states`` (a machine created to
+    be stopped is started first, then stopped).
+    """
+
+    states: tuple[str, ...] = ()
+    gone: bool = False
+    act: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What a followed operation waits for, in canonical states of ``kind``."""
+
+    kind: str
+    steps: tuple[Step, ...] = ()
+    #: states that end the job as failed
+    failed: tuple[str, ...] = ("error", "failed")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "steps": [asdict(s) for s in self.steps], "failed": list(self.failed)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Goal:
+        steps = tuple(
+            Step(tuple(s.get("states", ())), bool(s.get("gone")), str(s.get("act", ""))) for s in data["steps"]
+        )
+        return cls(str(data["kind"]), steps, tuple(data.get("failed", ())))
+
+
+class Follower:
+    """Records followed operations and runs their jobs (the ``follow`` handler)."""
+
+    def __init__(self, translator: Translator, jobs: JobStore, poll: float = 0.25) -> None:
+        self.translator = translator
+        self.jobs = jobs
+        self.poll = poll
+
+    def follow(
+        self,
+        principal: Principal,
+        action: str,
+        goal: Goal,
+        call: Callable[[], T],
+        targets: Sequence[str] = (),
+    ) -> tuple[Job, T]:
+        """Run ``call`` under a new job ``follow:<action>`` and queue that job to follow ``goal``.
+
+        The targets are ``targets`` or, for a create, the resources ``call`` returned. A failing call ends the
+        job as failed and raises.
+        """
+        authorize(principal, "write")
+        job = self.jobs.create(principal.tenant, JobSpec(f"{OPERATION}:{action}", goal.kind, tuple(targets)))
+        token = CURRENT_JOB.set(job.id)
+        try:
+            result = call()
+        except BaseException as exc:
+            with contextlib.suppress(redis.RedisError):
+                self.jobs.finish(job, None, error=exc.message if isinstance(exc, CloudgateError) else "Internal error.")
+            raise
+        finally:
+            CURRENT_JOB.reset(token)
+        ids = list(targets) or [r.id for r in _resources(result)]
+        arguments = {"principal": {"user": principal.user, "tenant": principal.tenant, "role": principal.role}}
+        arguments["goal"] = goal.to_json()
+        self.jobs.queue_with(job, ids, arguments)
+        return job, result
+
+    def run(self, job: Job) -> JobOutcome:
+        """Follow a job's targets through its goal's steps (the runner's handler for ``follow:*``)."""
+        principal = Principal(**job.arguments["principal"])
+        goal = Goal.from_json(job.arguments["goal"])
+        ids = list(job.target_ids)
+        deadline = time.monotonic() + self.jobs.settings.run_bound
+        for number, step in enumerate(goal.steps):
+            self._wait(principal, job, goal, step, ids, deadline, (number, len(goal.steps)))
+        return JobOutcome(affected_ids=tuple(ids))
+
+    def _wait(
+        self,
+        principal: Principal,
+        job: Job,
+        goal: Goal,
+        step: Step,
+        ids: list[str],
+        deadline: float,
+        stage: tuple[int, int],
+    ) -> None:
+        acted = not step.act
+        while True:
+            try:
+                resources = self.translator.get_many(principal, goal.kind, ids) if ids else []
+            except MissingIds as exc:
+                if step.gone:
+                    ids = [i for i in ids if i not in set(exc.ids)]
+                    if not ids:
+                        return
+                    continue
+                raise
+            states = [str(getattr(r, "state", "")) for r in resources]
+            for resource, state in zip(resources, states, strict=True):
+                if state in goal.failed and state not in step.states:
+                    reason = getattr(resource, "state_reason", "") or "no reason given"
+                    raise BackendError(f"The {goal.kind} '{resource.id}' went into state {state}: {reason}.")
+            waiting = [r.id for r, s in zip(resources, states, strict=True) if step.states and s not in step.states]
+            if not waiting:
+                return
+            if not acted:
+                for gid in waiting:
+                    self.translator.act_on_machine(principal, gid, step.act)
+                acted = True
+            done = len(ids) - len(waiting)
+            progress = int(100 * (stage[0] * len(ids) + done) / (stage[1] * max(1, len(ids))))
+            if not self.jobs.report(job, progress, f"{done} of {len(ids)} done"):
+                raise BackendError("Another worker took this job over.")  # its record is no longer ours
+            if time.monotonic() > deadline:
+                raise BackendError(f"The {goal.kind} did not reach {' or '.join(step.states)} in time.")
+            time.sleep(self.poll)
+
+
+def _resources(result: Any) -> list[Resource]:
+    if isinstance(result, Resource):
+        return [result]
+    if isinstance(result, list | tuple):
+        return [r for r in result if isinstance(r, Resource)]
+    key_pair = getattr(result, "key_pair", None)
+    return [key_pair] if isinstance(key_pair, Resource) else []
