@@ -23,7 +23,7 @@ Our decisions where the spec is silent or loose:
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -120,7 +120,7 @@ class Filter:
         raise NotImplementedError
 
     def attributes(self) -> set[str]:
-        """Top-level-or-dotted attribute names the filter reads (`properties` for property[...])."""
+        """The (possibly dotted) attribute names the filter reads; `properties` for property[...] tests."""
         raise NotImplementedError
 
     def _render(self, inside: type[Filter] | None) -> str:
@@ -237,7 +237,8 @@ def equalities(filter: Filter | None, attributes: Collection[str]) -> dict[str, 
     """What a caller may push down to a store: for each of `attributes` constrained by a top-level conjunct
     of the form `attr='s'` (or an `or` of such tests on that one attribute), the set of string values a
     matching document must have there. The result is necessary, not sufficient: the caller narrows its
-    candidates with it and still runs `matches` on them. Two conjuncts on one attribute intersect."""
+    candidates with it and still runs `matches` on them. Two conjuncts on one attribute intersect. Name only
+    attributes that hold plain strings (state, name, ids): a number or a list compares more loosely."""
     if filter is None:
         return {}
     conjuncts = filter.terms if isinstance(filter, And) else (filter,)
@@ -491,17 +492,6 @@ def is_attribute_name(text: str) -> bool:
     return bool(_NAME_RE.fullmatch(text)) and text.split(".")[0].lower() not in _KEYWORDS
 
 
-def iter_comparisons(filter: Filter) -> Iterator[Filter]:
-    """Every leaf comparison of a filter (for callers that translate filters to a store's query)."""
-    stack = [filter]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, And | Or):
-            stack.extend(reversed(node.terms))
-        else:
-            yield node
-
-
 __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
@@ -512,7 +502,11 @@ __all__ = [
     "Literal",
     "Or",
     "PropertyComparison",
+    "as_number",
     "combine",
     "equalities",
+    "is_attribute_name",
+    "parse_datetime",
     "parse_filter",
+    "resolve",
 ]
