@@ -11,7 +11,7 @@ from typing import Any
 
 from frontends.cimi.context import Ctx, Reply
 from frontends.cimi.errors import CimiError
-from frontends.cimi.query import CollectionQuery, apply_select, sort_key, window
+from frontends.cimi.query import CollectionQuery, apply_select, orderby_key, window
 from translator.model import Resource
 
 #: the most members one collection read may sort in memory (``$orderby`` on an attribute the paging order lacks)
@@ -110,10 +110,8 @@ def windowed(docs: Iterable[dict[str, Any]], query: CollectionQuery) -> list[dic
 
 
 def ordered(docs: list[dict[str, Any]], query: CollectionQuery) -> list[dict[str, Any]]:
-    """``$orderby``: stable sorts from the last key to the first."""
-    for attr, descending in reversed(query.orderby):
-        docs = sorted(docs, key=lambda d, a=attr: sort_key(d, a), reverse=descending)
-    return docs
+    """``$orderby``: every term in its direction, ties broken by id."""
+    return sorted(docs, key=orderby_key(query.orderby))
 
 
 def resource_listing(

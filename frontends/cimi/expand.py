@@ -16,18 +16,17 @@ NEVER = frozenset({"id", "resourceURI", "operations", "properties"})
 def expand(ctx: Ctx, doc: dict[str, Any], query: CollectionQuery) -> None:
     """Expand the references ``query.expand`` names (every one for ``*``), in a member or in each member
     of a collection."""
-    names = query.expand
-    if not names:
+    if not (query.expand or query.expand_all):
         return
     members = [d for value in doc.values() if isinstance(value, list) for d in value if isinstance(d, dict)]
     is_collection = "count" in doc
     for target in members if is_collection else [doc]:
-        _expand_one(ctx, target, names)
+        _expand_one(ctx, target, query)
 
 
-def _expand_one(ctx: Ctx, doc: dict[str, Any], names: frozenset[str]) -> None:
+def _expand_one(ctx: Ctx, doc: dict[str, Any], query: CollectionQuery) -> None:
     for attr, value in list(doc.items()):
-        if attr in NEVER or ("*" not in names and attr not in names):
+        if attr in NEVER or not query.expands(attr):
             continue
         if _is_ref(value):
             doc[attr] = _fetch(ctx, value) or value
