@@ -144,14 +144,6 @@ def _esc_attr(value: Any) -> str:
     return _ATTR_SPECIAL.sub(_escape_char, text)
 
 
-def _scalar_text(kind: Kind, value: Any) -> str:
-    if kind is Kind.BOOLEAN:
-        return "true" if value is True or value == "true" else "false"
-    if kind is Kind.INTEGER and type(value) is int:
-        return str(value)
-    return _esc(value)
-
-
 # -- compiled shapes -----------------------------------------------------------------------------------------
 
 _HREF = vocabulary.u("href")
@@ -261,55 +253,77 @@ def _plan(shape: _Shape, version: str) -> tuple[tuple[str, Emit], ...]:
     return plan
 
 
-def _open_tag(shape: _Shape, tag: str, doc: dict[str, Any], version: str) -> tuple[str, int]:
-    """`<tag a="..."` for the XML attributes present in `doc`, and how many of its keys they used."""
-    parts = [tag]
-    used = 0
-    for name, attr in shape.xml_attrs.items():
-        value = doc.get(name, _MISSING)
-        if value is _MISSING:
-            continue
-        used += 1
-        if value is None:
-            continue
-        parts.append(f' {attr.wire_name(version)}="{_esc_attr(_scalar_attr(attr.kind, value))}"')
-    return "".join(parts), used
+def _unknown(shape: _Shape, doc: dict[str, Any]) -> KeyError:
+    unknown = sorted(set(doc) - {a.name for a in shape.attrs} - set(shape.xml_attrs))
+    # A controller bug, not bad input: fail loudly rather than drop information from one rendering.
+    return KeyError(f"{shape.label}: attributes not in the vocabulary: {', '.join(unknown)}")
 
 
-def _scalar_attr(kind: Kind, value: Any) -> Any:
-    if kind is Kind.BOOLEAN:
-        return "true" if value is True or value == "true" else "false"
-    return value
-
-
-def _children(shape: _Shape, doc: Any, out: list[str], version: str, used: int) -> None:
-    if type(doc) is not dict:
-        raise TypeError(f"{shape.label}: a document must be a dict, got {_describe(doc)}")
-    seen = used
-    for key, emit in _plan(shape, version):
-        value = doc.get(key, _MISSING)
-        if value is _MISSING:
-            continue
-        seen += 1
-        if value is not None:
-            emit(value, out)
-    if seen != len(doc):
-        unknown = sorted(set(doc) - {a.name for a in shape.attrs} - set(shape.xml_attrs))
-        # A controller bug, not bad input: fail loudly rather than drop information from one rendering.
-        raise KeyError(f"{shape.label}: attributes not in the vocabulary: {', '.join(unknown)}")
-
-
-def _element(shape: _Shape, tag: str, version: str) -> Emit:
-    """Emitter of a document, struct or reference element `<tag ...>children</tag>`."""
+def _element(shape: _Shape, tag: str, version: str, head: str = "") -> Emit:
+    """Emitter of a document, struct or reference element `<tag [head] a="..">children</tag>`."""
     close = f"</{tag}>"
+    open_ = f"<{tag}{head}"
+    attrs = tuple(
+        (name, f' {attr.wire_name(version)}="', attr.kind is Kind.BOOLEAN) for name, attr in shape.xml_attrs.items()
+    )
+    # PERF: most references are a bare {"href": ...}; they skip the general path.
+    bare_ref = f'<{tag}{head} href="' if "href" in shape.xml_attrs else None
+    plan: list[tuple[tuple[str, Emit], ...]] = []  # filled on first use: recursive types compile lazily
+
+    if all(a.name in shape.xml_attrs for a in shape.attrs) and not head:
+        # PERF: an element of XML attributes only (`<operation rel=.. href=../>`), the commonest element of all.
+        def emit_empty(doc: Any, out: list[str]) -> None:
+            if type(doc) is not dict:
+                raise TypeError(f"{tag}: expected a dict, got {_describe(doc)}")
+            start = open_
+            seen = 0
+            for name, prefix, boolean in attrs:
+                value = doc.get(name, _MISSING)
+                if value is _MISSING:
+                    continue
+                seen += 1
+                if value is not None:
+                    if boolean:
+                        value = "true" if value is True or value == "true" else "false"
+                    start += prefix + _esc_attr(value) + '"'
+            if seen != len(doc):
+                raise _unknown(shape, doc)
+            out.append(start + "/>")
+
+        return emit_empty
 
     def emit(doc: Any, out: list[str]) -> None:
         if type(doc) is not dict:
             raise TypeError(f"{tag}: expected a dict, got {_describe(doc)}")
-        start, used = _open_tag(shape, "<" + tag, doc, version)
+        if bare_ref is not None and len(doc) == 1:
+            href = doc.get("href")
+            if href is not None:
+                out.append(bare_ref + _esc_attr(href) + '"/>')
+                return
+        start = open_
+        seen = 0
+        for name, prefix, boolean in attrs:
+            value = doc.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            seen += 1
+            if value is not None:
+                if boolean:
+                    value = "true" if value is True or value == "true" else "false"
+                start += prefix + _esc_attr(value) + '"'
         at = len(out)
-        out.append("")
-        _children(shape, doc, out, version, used)
+        out.append(start)
+        if not plan:
+            plan.append(_plan(shape, version))
+        for key, emit_one in plan[0]:
+            value = doc.get(key, _MISSING)
+            if value is _MISSING:
+                continue
+            seen += 1
+            if value is not None:
+                emit_one(value, out)
+        if seen != len(doc):
+            raise _unknown(shape, doc)
         if len(out) == at + 1:
             out[at] = start + "/>"
         else:
@@ -319,13 +333,22 @@ def _element(shape: _Shape, tag: str, version: str) -> Emit:
     return emit
 
 
+def _scalar_emitter(kind: Kind, tag: str) -> Emit:
+    open_, close = f"<{tag}>", f"</{tag}>"
+    if kind is Kind.BOOLEAN:
+        true, false = f"{open_}true{close}", f"{open_}false{close}"
+        return lambda value, out: out.append(true if value is True or value == "true" else false)
+    if kind is Kind.INTEGER:
+        return lambda value, out: out.append(open_ + (str(value) if type(value) is int else _esc(value)) + close)
+    return lambda value, out: out.append(open_ + _esc(value) + close)
+
+
 def _emitter(attr: Attr, version: str) -> Emit:
     """How one attribute is written in `version`'s XML."""
     tag = attr.wire_name(version)
     kind = attr.kind
     if kind in SCALARS:
-        open_, close = f"<{tag}>", f"</{tag}>"
-        return lambda value, out: out.append(open_ + _scalar_text(kind, value) + close)
+        return _scalar_emitter(kind, tag)
     if kind is Kind.MAP:
 
         def emit_map(value: dict[str, Any], out: list[str]) -> None:
@@ -364,14 +387,18 @@ def _root_shape(type_name: str) -> _Shape:
     return _shape(type_name)
 
 
+_ROOTS: dict[tuple[str, str], Emit] = {}
+
+
 def render_xml(doc: dict[str, Any], type_name: str, version: str) -> bytes:
     """`doc` as `version`'s XML: root element `type_name` in the version's namespace, children in vocabulary order."""
-    shape = _root_shape(type_name)
-    start, used = _open_tag(shape, f'<{type_name} xmlns="{NAMESPACE[version]}"', doc, version)
-    out = [start + ">"]
-    _children(shape, doc, out, version, used)
-    out.append(f"</{type_name}>")
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + "".join(out)).encode()
+    emit = _ROOTS.get((type_name, version))
+    if emit is None:
+        emit = _element(_root_shape(type_name), type_name, version, f' xmlns="{NAMESPACE[version]}"')
+        _ROOTS[type_name, version] = emit
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n']
+    emit(doc, out)
+    return "".join(out).encode()
 
 
 def _needs_rename(shape: _Shape, version: str, visiting: set[int] | None = None) -> bool:
@@ -674,6 +701,7 @@ def _compile() -> None:
     for name in TYPES:
         shape = _shape(name)
         for version in vocabulary.VERSIONS:
+            _ROOTS[name, version] = _element(shape, name, version, f' xmlns="{NAMESPACE[version]}"')
             _plan(shape, version)
             _needs_rename(shape, version)
     # and the shapes reached only through references, until no new one appears
