@@ -104,7 +104,7 @@ class CimiFrontend:
             resp.data = codec.render_xml(reply.doc, reply.type_name, version)
         else:
             resp.content_type = "application/json"
-            resp.data = codec.render_json(reply.doc, version)
+            resp.data = codec.render_json(reply.doc, version, reply.type_name or None)
 
     # -- requests ----------------------------------------------------------------------------
     def _handle(self, req: falcon.Request, version: str) -> Reply:

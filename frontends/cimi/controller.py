@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from frontends.cimi import vocabulary
 from frontends.cimi.context import Ctx, Reply
 from frontends.cimi.errors import CimiError
 from frontends.cimi.query import CollectionQuery, apply_select, orderby_key, window
@@ -92,7 +93,7 @@ def collection(ctx: Ctx, controller: Controller, docs: list[dict[str, Any]], que
         "resourceURI": ctx.uri(f"{controller.type_name}Collection"),
         "id": ctx.href(controller.name),
         "count": len(members),
-        controller.name: members,
+        vocabulary.TYPES[controller.type_name].collection_attr or controller.name: members,
     }
     ops = controller.collection_operations(ctx)
     if ops:

@@ -8,6 +8,7 @@ from frontends.cimi.resources.configs import MachineConfigs, VolumeConfigs
 from frontends.cimi.resources.credentials import Credentials
 from frontends.cimi.resources.images import MachineImages
 from frontends.cimi.resources.machines import Machines
+from frontends.cimi.resources.metadata import ResourceMetadataCollection
 from frontends.cimi.resources.templates import (
     AddressTemplates,
     CredentialTemplates,
@@ -28,4 +29,5 @@ REGISTRY: tuple[Controller, ...] = (
     NetworkTemplates(),
     AddressTemplates(),
     Jobs(),
+    ResourceMetadataCollection(),
 )

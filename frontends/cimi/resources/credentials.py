@@ -21,8 +21,7 @@ def credential_doc(ctx: Ctx, key: Resource) -> dict[str, Any]:
     href = ctx.href("credentials", key.id)
     doc = common(ctx, "Credential", href, key)
     doc["name"] = key.name
-    doc["publicKey"] = key.public_key
-    doc["fingerprint"] = key.fingerprint
+    doc["key"] = key.public_key
     doc["operations"] = operations(ctx, href, ["delete"])
     return doc
 
@@ -51,7 +50,7 @@ class Credentials(Controller):
         name = str(body.get("name") or tmpl.get("name") or "")
         if not name:
             raise CimiError(400, "A credential needs a 'name'.")
-        public_key = tmpl.get("publicKey")
+        public_key = tmpl.get("key")
         if public_key:
             key = ctx.translator.import_key_pair(ctx.principal, name, str(public_key).strip())
             doc = credential_doc(ctx, key)

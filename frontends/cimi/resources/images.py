@@ -24,7 +24,7 @@ def image_doc(ctx: Ctx, image: Resource) -> dict[str, Any]:
     doc = common(ctx, "MachineImage", href, image)
     doc["state"] = states.IMAGE[image.state]
     doc["type"] = "IMAGE"
-    doc["imageLocation"] = {"href": href}
+    doc["imageLocation"] = href
     if image.source_machine_id:
         doc["relatedImage"] = {"href": ctx.href("machines", image.source_machine_id)}
     names = []

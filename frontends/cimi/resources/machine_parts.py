@@ -78,7 +78,7 @@ def disks(ctx: Ctx, m: Machine, base: str, rest: list[str], method: str, query: 
         raise CimiError(405, "A machine's disks are read-only.", headers={"Allow": "GET"})
     docs = _disks(ctx, m, base)
     if not rest:
-        return _collection(ctx, "MachineDisk", f"{base}/disks", "machineDisks", docs, query, False)
+        return _collection(ctx, "MachineDisk", f"{base}/disks", "disks", docs, query, False)
     return Reply(200, _member(docs, f"{base}/disks/{rest[0]}", "disk"), "MachineDisk")
 
 
@@ -104,7 +104,7 @@ def volumes(ctx: Ctx, m: Machine, base: str, rest: list[str], method: str, query
     if not rest:
         if method == "GET":
             docs = _machine_volumes(ctx, m, base)
-            return _collection(ctx, "MachineVolume", href, "machineVolumes", docs, query, True)
+            return _collection(ctx, "MachineVolume", href, "volumes", docs, query, True)
         if method == "POST":
             return _attach(ctx, m, base, ctx.parse("MachineVolume"))
         raise CimiError(405, f"{method} is not allowed here.", headers={"Allow": "GET, POST"})
@@ -197,7 +197,7 @@ def interfaces(ctx: Ctx, m: Machine, base: str, rest: list[str], method: str, qu
         if method == "GET":
             docs = _interfaces(ctx, m, base)
             add = Capability.MACHINE_INTERFACES in ctx.capabilities(m)
-            return _collection(ctx, "MachineNetworkInterface", href, "machineNetworkInterfaces", docs, query, add)
+            return _collection(ctx, "MachineNetworkInterface", href, "networkInterfaces", docs, query, add)
         if method == "POST":
             body = ctx.parse("MachineNetworkInterface")
             nid = ctx.ref_id(body.get("network"), "networks", "network")
@@ -233,9 +233,7 @@ def _interface_addresses(
     docs = _addresses(ctx, m, href) if primary else []
     if not rest:
         if method == "GET":
-            return _collection(
-                ctx, "MachineNetworkInterfaceAddress", href, "machineNetworkInterfaceAddresses", docs, query, primary
-            )
+            return _collection(ctx, "MachineNetworkInterfaceAddress", href, "addresses", docs, query, primary)
         if method == "POST":
             if not primary:
                 raise CimiError(501, "Addresses are associated through a machine's primary interface here.")

@@ -118,6 +118,8 @@ def metadata_doc(ctx: Ctx, meta: TypeMetadata, caps: frozenset[Capability]) -> d
             {"uri": ctx.action(a.name), "name": a.name, "method": "POST", "inputMessage": "application/json"}
             for a in actions
         ]
+    if meta.type_name == "Machine":
+        doc["initialStates"] = ["STARTED", "STOPPED"]
     doc["operations"] = []
     return doc
 

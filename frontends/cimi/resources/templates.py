@@ -246,7 +246,7 @@ def _flavor(ctx: Ctx, config: Any, region: str) -> str:
 
 
 def _credential(ctx: Ctx, credential: Any, region: str) -> str | None:
-    """The key-pair name a credential names: a reference to a Credential, or one by value (its publicKey
+    """The key-pair name a credential names: a reference to a Credential, or one by value (its public key
     is imported into the machine's region under a name derived from the key)."""
     if credential is None:
         return None
@@ -255,9 +255,9 @@ def _credential(ctx: Ctx, credential: Any, region: str) -> str | None:
     if "href" in credential:
         gid = ctx.ref_id(credential, "credentials", "credential")
         return existing(ctx, "key_pair", gid, "credential").name
-    public_key = credential.get("publicKey")
+    public_key = credential.get("key")
     if not isinstance(public_key, str) or not public_key.strip():
-        raise CimiError(400, "A credential by value needs a 'publicKey'.")
+        raise CimiError(400, "A credential by value needs its public 'key'.")
     name = str(credential.get("name") or f"cimi-{hashlib.sha256(public_key.encode()).hexdigest()[:16]}")
     try:
         return ctx.translator.import_key_pair(ctx.principal, name, public_key.strip(), region).name
