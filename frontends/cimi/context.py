@@ -97,11 +97,18 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The tag EC2 tools name resources by. A resource's CIMI name is its name or, lacking one, this tag; a name given
+#: in CIMI is also set as this tag, so EC2 clients see the same name. It is not repeated among the properties.
+NAME_TAG = "Name"
+
+
 def common(ctx: Ctx, type_name: str, href: str, resource: Any) -> dict[str, Any]:
     """The attributes every CIMI resource carries, from a canonical resource."""
     doc: dict[str, Any] = {"resourceURI": ctx.uri(type_name), "id": href}
-    if resource.name:
-        doc["name"] = resource.name
+    tags = resource.tags
+    name = resource.name or tags.get(NAME_TAG, "")
+    if name:
+        doc["name"] = name
     if resource.description:
         doc["description"] = resource.description
     created, updated = iso(resource.created), iso(resource.updated or resource.created)
@@ -109,7 +116,7 @@ def common(ctx: Ctx, type_name: str, href: str, resource: Any) -> dict[str, Any]
         doc["created"] = created
     if updated:
         doc["updated"] = updated
-    doc["properties"] = dict(resource.tags)
+    doc["properties"] = {k: v for k, v in tags.items() if not (k == NAME_TAG and v == name)}
     return doc
 
 

@@ -13,6 +13,7 @@ from frontends.cimi.errors import CimiError
 from frontends.cimi.jobs import accepted
 from frontends.cimi.query import CollectionQuery, apply_select
 from translator.backend import Capability
+from translator.errors import CloudgateError
 from translator.model import Address, InterfaceSpec, InterfaceState, Machine, NetworkInterface, Volume
 from translator.translator import Goal, Step
 
@@ -57,12 +58,14 @@ def _member(docs: list[dict[str, Any]], href: str, what: str) -> dict[str, Any]:
 
 # -- disks ------------------------------------------------------------------------------------------
 def _disks(ctx: Ctx, m: Machine, base: str) -> list[dict[str, Any]]:
-    capacity = 0
-    if m.flavor_id:
-        try:
-            capacity = ctx.translator.get(ctx.principal, "flavor", m.flavor_id).disk_gb * 1024 * 1024
-        except Exception:  # a flavor no longer listed: the disk is shown without its size
-            capacity = 0
+    size_gb = 0  # the flavor's disk, else the image's minimum (EBS-style flavors have none of their own)
+    for kind, ref, attr in (("flavor", m.flavor_id, "disk_gb"), ("image", m.image_id, "min_disk_gb")):
+        if ref and not size_gb:
+            try:
+                size_gb = getattr(ctx.translator.get(ctx.principal, kind, ref), attr, 0)
+            except CloudgateError:  # no longer listed: the disk is shown without its size
+                size_gb = 0
+    capacity = size_gb * 1024 * 1024
     href = f"{base}/disks/0"
     doc: dict[str, Any] = {"resourceURI": ctx.uri("MachineDisk"), "id": href, "name": "boot"}
     if capacity:

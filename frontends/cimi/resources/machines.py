@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frontends.cimi import states
-from frontends.cimi.context import Ctx, Reply, common, operations
+from frontends.cimi.context import NAME_TAG, Ctx, Reply, common, operations
 from frontends.cimi.controller import Controller, resource_listing
 from frontends.cimi.errors import CimiError
 from frontends.cimi.jobs import accepted
@@ -216,6 +216,9 @@ def replace_properties(ctx: Ctx, kind: str, resource: Resource, properties: Any)
     if not isinstance(properties, dict):
         raise CimiError(400, "'properties' must be a map of strings.")
     wanted = {str(k): str(v) for k, v in properties.items()}
+    shown_name = resource.name or resource.tags.get(NAME_TAG, "")
+    if resource.tags.get(NAME_TAG) == shown_name and NAME_TAG not in wanted:
+        wanted[NAME_TAG] = shown_name  # the name's tag is not a property: an edit of properties keeps it
     put = {k: v for k, v in wanted.items() if resource.tags.get(k) != v}
     remove: dict[str, str | None] = {k: None for k in resource.tags if k not in wanted}
     if put or remove:

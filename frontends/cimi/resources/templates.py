@@ -14,7 +14,7 @@ import hashlib
 import math
 from typing import Any
 
-from frontends.cimi.context import Ctx, Reply, iso
+from frontends.cimi.context import NAME_TAG, Ctx, Reply, iso
 from frontends.cimi.controller import Controller, collection, windowed
 from frontends.cimi.errors import CimiError
 from frontends.cimi.query import CollectionQuery
@@ -201,16 +201,19 @@ def machine_spec(ctx: Ctx, body: dict[str, Any]) -> tuple[MachineSpec, str, str]
         raise CimiError(501, "Attaching existing volumes at creation is not supported yet: add them afterwards.")
     devices = tuple(_block_device(ctx, v, i) for i, v in enumerate(tmpl.get("volumeTemplates") or ()))
     subnet_id = _subnet(ctx, tmpl.get("networkInterfaces") or [])
-    properties = body.get("properties") or {}
+    properties = {str(k): str(v) for k, v in (body.get("properties") or {}).items()}
+    name = str(body.get("name") or "")
+    if name:
+        properties.setdefault(NAME_TAG, name)
     spec = MachineSpec(
         image_id=image.id,
         flavor_id=flavor_id,
-        name=str(body.get("name") or ""),
+        name=name,
         key_name=key_name,
         user_data=user_data,
         subnet_id=subnet_id,
         block_devices=devices,
-        tags=tuple((str(k), str(v)) for k, v in properties.items()),
+        tags=tuple(properties.items()),
         idempotency_key=ctx.idempotency_key,
     )
     return spec, region, initial
