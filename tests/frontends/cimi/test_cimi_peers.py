@@ -1,0 +1,167 @@
+"""The CIMI primer's scenario through real clouds' APIs: moto's EC2 server behind the ``ec2`` backend, and
+the real Keystone and Nova (fake virt driver), Cinder, Glance and Neutron behind the ``openstack`` backend.
+A cloud that goes away is CIMI's 503 with ``Retry-After``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from cimiclient import JSON, XML, Cimi
+from gateway_process import GatewayProcess
+from moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from primer import run_primer
+
+MOTO_CONFIG = """
+[gateway]
+workers = 2
+threads = 4
+
+[translator]
+cache_ttl = 2.0
+transitional_cache_ttl = 0.2
+retry_attempts = 2
+retry_initial_wait = 0.01
+retry_max_wait = 0.05
+
+[backends.aws]
+driver = "ec2"
+endpoint_url = "{url}"
+aws_region = "us-east-1"
+instance_types = ["t3.micro", "t3.small", "m5.large"]
+connect_timeout = 2
+timeout = 10
+
+[tenants.acme]
+account_id = "123456789012"
+[tenants.acme.regions.moto-1]
+backend = "aws"
+zones = ["moto-1a", "moto-1b"]
+zone_map = {{ "moto-1a" = "us-east-1a", "moto-1b" = "us-east-1b" }}
+access_key_id = "{key}"
+secret_access_key = "{secret}"
+
+[[users]]
+access_key = "alice"
+secret = "alice-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+OPENSTACK_CONFIG = """
+[gateway]
+workers = 2
+threads = 4
+
+[translator]
+cache_ttl = 2.0
+transitional_cache_ttl = 0.5
+retry_attempts = 2
+retry_initial_wait = 0.05
+retry_max_wait = 0.2
+
+[backends.os]
+driver = "openstack"
+auth_url = "{auth_url}"
+region_name = "{region}"
+nova_proxies = ["images"]
+network = "private"
+timeout = 20
+delete_wait = 5
+
+[tenants.acme]
+account_id = "123456789012"
+[tenants.acme.regions.os-1]
+backend = "os"
+zones = ["nova"]
+username = "{username}"
+password = "{password}"
+project_name = "{project}"
+user_domain_name = "{user_domain}"
+project_domain_name = "{project_domain}"
+
+[[users]]
+access_key = "alice"
+secret = "alice-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+
+@pytest.fixture(scope="module")
+def moto_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MotoServer, GatewayProcess]]:
+    tmp = tmp_path_factory.mktemp("cimi-moto")
+    moto = MotoServer(tmp)
+    gw = None
+    try:
+        moto.register_image(moto.client(), "ubuntu-24.04")
+        config = tmp / "gw.toml"
+        config.write_text(MOTO_CONFIG.format(url=moto.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        gw = GatewayProcess(config, data_dir=tmp / "data")
+        yield moto, gw
+    finally:
+        if gw is not None:
+            gw.stop()
+        moto.stop()
+
+
+@pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "2"), (JSON, "1"), (XML, "1")])
+def test_primer_on_moto(moto_gateway: tuple[MotoServer, GatewayProcess], media: str, version: str) -> None:
+    _, gw = moto_gateway
+    run_primer(Cimi(gw.url, media, version, auth=("alice", "alice-secret")))
+
+
+def test_moto_down_is_a_cimi_503(tmp_path: Path) -> None:
+    moto = MotoServer(tmp_path)
+    gw = None
+    try:
+        moto.register_image(moto.client(), "ubuntu-24.04")
+        config = tmp_path / "gw.toml"
+        config.write_text(
+            MOTO_CONFIG.format(url=moto.url, key=ACCESS_KEY, secret=SECRET_KEY).replace(
+                "cache_ttl = 2.0", "cache_ttl = 0.0"
+            )
+        )
+        gw = GatewayProcess(config, data_dir=tmp_path / "data")
+        c = Cimi(gw.url, auth=("alice", "alice-secret"))
+        assert c.get("machines").status == 200
+        moto.stop()
+        deadline = time.monotonic() + 30
+        while (answer := c.get("machines")).status != 503:
+            assert answer.status == 200 and time.monotonic() < deadline, answer.raw[:300]
+            time.sleep(0.2)
+        assert answer.headers["Retry-After"].isdigit() and answer.doc["status"] == 503
+        xml = requests.get(
+            f"{gw.url}/cimi/machineImages", auth=("alice", "alice-secret"), headers={"Accept": XML}, timeout=30
+        )
+        assert xml.status_code == 503 and b"<Error" in xml.content
+    finally:
+        if gw is not None:
+            gw.stop()
+        moto.stop()
+
+
+@pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "1")])
+def test_primer_on_openstack(nova, openstack_project, tmp_path: Path, media: str, version: str) -> None:
+    creds = openstack_project
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        OPENSTACK_CONFIG.format(
+            auth_url=creds.auth_url,
+            region=creds.region_name,
+            username=creds.username,
+            password=json.dumps(creds.password)[1:-1],
+            project=creds.project_name,
+            user_domain=creds.user_domain_name,
+            project_domain=creds.project_domain_name,
+        )
+    )
+    gw = GatewayProcess(config, data_dir=tmp_path / "data")
+    try:
+        run_primer(Cimi(gw.url, media, version, auth=("alice", "alice-secret")))
+    finally:
+        gw.stop()
