@@ -6,7 +6,7 @@ import ipaddress
 import uuid
 
 import pytest
-from cimiclient import Cimi
+from cimiclient import XML, Cimi
 from dsp0263 import check, check_collection
 from ec2util import unique
 from gateway_process import GatewayProcess
@@ -183,4 +183,21 @@ def test_readers_cannot_write_and_other_tenants_cannot_see(c: Cimi, gateway: Gat
     assert network not in [n["id"] for n in other.members("networks", "networks")]
     assert address not in [a["id"] for a in other.members("addresses", "addresses")]
     delete(c, network)
+    c.ok("DELETE", address, status=204)
+
+
+@pytest.mark.parametrize("version", ["2", "1"])
+def test_collections_read_in_xml(c: Cimi, gateway: GatewayProcess, version: str) -> None:
+    address = c.ok("POST", "addresses", {}, "AddressCreate", status=201).headers["Location"]
+    x = Cimi(gateway.url, XML, version)
+    for path, type_name, attribute in (
+        ("networks", "Network", "networks"),
+        ("networkConfigs", "NetworkConfiguration", "networkConfigurations"),
+        ("addresses", "Address", "addresses"),
+        ("volumeImages", "VolumeImage", "volumeImages"),
+    ):
+        answer = x.ok("GET", path)
+        assert answer.root == f"{type_name}Collection"
+        check_collection(type_name, answer.doc, attribute)
+    assert x.ok("GET", address).doc["ip"] == c.ok("GET", address).doc["ip"]
     c.ok("DELETE", address, status=204)
