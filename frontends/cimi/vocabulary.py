@@ -312,6 +312,7 @@ _DECLARED: tuple[ResourceType, ...] = (
         s("networkType"),
         i("mtu"),
         s("classOfService"),
+        s("cidr"),  # ours: the network's address block (CIMI has none)
         ref("networkPorts"),
         ref("forwardingGroup"),
         METERS,
@@ -332,6 +333,7 @@ _DECLARED: tuple[ResourceType, ...] = (
         s("networkType"),
         i("mtu"),
         s("classOfService"),
+        s("cidr"),  # ours: the address block a network made with it gets
         collection_attr="networkConfigurations",
     ),
     resource(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from frontends.cimi.controller import Controller
 from frontends.cimi.jobs import Jobs
+from frontends.cimi.resources.addresses import Addresses
 from frontends.cimi.resources.configs import MachineConfigs, VolumeConfigs
 from frontends.cimi.resources.credentials import Credentials
 from frontends.cimi.resources.images import MachineImages
 from frontends.cimi.resources.machines import Machines
 from frontends.cimi.resources.metadata import ResourceMetadataCollection
+from frontends.cimi.resources.networks import NetworkConfigs, Networks
 from frontends.cimi.resources.templates import (
     AddressTemplates,
     CredentialTemplates,
@@ -16,6 +18,8 @@ from frontends.cimi.resources.templates import (
     NetworkTemplates,
     VolumeTemplates,
 )
+from frontends.cimi.resources.volume_images import VolumeImages
+from frontends.cimi.resources.volumes import Volumes
 
 REGISTRY: tuple[Controller, ...] = (
     Machines(),
@@ -24,9 +28,14 @@ REGISTRY: tuple[Controller, ...] = (
     MachineImages(),
     Credentials(),
     CredentialTemplates(),
+    Volumes(),
     VolumeTemplates(),
     VolumeConfigs(),
+    VolumeImages(),
+    Networks(),
     NetworkTemplates(),
+    NetworkConfigs(),
+    Addresses(),
     AddressTemplates(),
     Jobs(),
     ResourceMetadataCollection(),

@@ -129,7 +129,7 @@ class MachineTemplates(DocumentCollection):
 class VolumeTemplates(DocumentCollection):
     name = "volumeTemplates"
     type_name = "VolumeTemplate"
-    create_type = "VolumeTemplateCreate"
+    create_type = "VolumeTemplate"  # DSP0263: a template is added as itself
     doc_kind = "cimi_volume_template"
     inner = "volumeTemplate"
 
@@ -137,7 +137,7 @@ class VolumeTemplates(DocumentCollection):
 class NetworkTemplates(DocumentCollection):
     name = "networkTemplates"
     type_name = "NetworkTemplate"
-    create_type = "NetworkTemplateCreate"
+    create_type = "NetworkTemplate"
     doc_kind = "cimi_network_template"
     inner = "networkTemplate"
 
@@ -145,7 +145,7 @@ class NetworkTemplates(DocumentCollection):
 class AddressTemplates(DocumentCollection):
     name = "addressTemplates"
     type_name = "AddressTemplate"
-    create_type = "AddressTemplateCreate"
+    create_type = "AddressTemplate"
     doc_kind = "cimi_address_template"
     inner = "addressTemplate"
 
@@ -153,7 +153,7 @@ class AddressTemplates(DocumentCollection):
 class CredentialTemplates(DocumentCollection):
     name = "credentialTemplates"
     type_name = "CredentialTemplate"
-    create_type = "CredentialTemplateCreate"
+    create_type = "CredentialTemplate"
     doc_kind = "cimi_credential_template"
     inner = "credentialTemplate"
 

@@ -64,7 +64,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "VolumeConfiguration": COMMON | {"type", "format", "capacity"},
     "VolumeImage": COMMON | {"state", "imageLocation", "imageData", "bootable"},
     "Network": COMMON
-    | {"state", "networkType", "mtu", "classOfService", "networkPorts", "forwardingGroup", "meters", "eventLog"},
+    | {"state", "networkType", "mtu", "classOfService", "networkPorts", "forwardingGroup", "meters", "eventLog"}
+    | {"cidr"},  # ours: the network's address block (DSP0263 has no address plan; every cloud network needs one)
+    "NetworkConfiguration": COMMON | {"networkType", "mtu", "classOfService"} | {"cidr"},  # ours, as Network's
     "Address": COMMON
     | {"ip", "hostname", "allocation", "defaultGateway", "dns", "protocol", "mask", "network", "resource"},
     "System": COMMON
