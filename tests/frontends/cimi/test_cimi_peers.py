@@ -13,7 +13,7 @@ import pytest
 import requests
 from cimiclient import JSON, XML, Cimi
 from gateway_process import GatewayProcess
-from moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 from primer import run_primer
 
 MOTO_CONFIG = """
