@@ -450,9 +450,11 @@ def parse_wrk(out: str) -> tuple[int, float, float, int, str]:
     return int(done.group(1)), seconds, float(p50.group(1)) * _WRK_UNITS[p50.group(2)] * 1000, errors, what
 
 
-def wrk_load(url: str, seconds: float, threads: int, connections: int) -> Load:
-    """One wrk run on a plain URL; its CPU comes from the children's rusage (wrk is the only child reaped)."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url]
+def wrk_load(url: str, seconds: float, threads: int, connections: int, headers: tuple[str, ...] = ()) -> Load:
+    """One wrk run on a URL (with ``headers``, ``Name: value`` each); its CPU comes from the children's rusage
+    (wrk is the only child reaped)."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    cmd += [arg for header in headers for arg in ("-H", header)] + [url]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + START_TIMEOUT, check=True).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
