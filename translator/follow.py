@@ -39,12 +39,14 @@ class Step:
     """One stage of a goal: every target in one of ``states`` (none: reached at once), or gone with ``gone``.
 
     ``act`` is a machine action the step starts with, for targets not yet in ``states`` (a machine created to
-    be stopped is started first, then stopped).
+    be stopped is started first, then stopped). ``attach`` names volumes (id, device or "") to attach to the
+    (single) target machine once the step is reached: a machine made with existing volumes.
     """
 
     states: tuple[str, ...] = ()
     gone: bool = False
     act: str = ""
+    attach: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,13 @@ class Goal:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Goal:
         steps = tuple(
-            Step(tuple(s.get("states", ())), bool(s.get("gone")), str(s.get("act", ""))) for s in data["steps"]
+            Step(
+                tuple(s.get("states", ())),
+                bool(s.get("gone")),
+                str(s.get("act", "")),
+                tuple((str(v), str(d)) for v, d in s.get("attach", ())),
+            )
+            for s in data["steps"]
         )
         return cls(str(data["kind"]), steps, tuple(data.get("failed", ())))
 
@@ -113,6 +121,10 @@ class Follower:
         deadline = time.monotonic() + self.jobs.settings.run_bound
         for number, step in enumerate(goal.steps):
             self._wait(principal, job, goal, step, ids, deadline, (number, len(goal.steps)))
+            for volume_id, device in step.attach:
+                attached = self.translator.get(principal, "volume", volume_id)
+                if not any(a.machine_id in ids for a in getattr(attached, "attachments", ())):
+                    self.translator.attach_volume(principal, volume_id, ids[0], device or None)
         return JobOutcome(affected_ids=tuple(ids))
 
     def _wait(

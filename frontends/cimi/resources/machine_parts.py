@@ -124,6 +124,14 @@ def volumes(ctx: Ctx, m: Machine, base: str, rest: list[str], method: str, query
     raise CimiError(405, f"{method} is not allowed here.", headers={"Allow": "GET, DELETE, POST"})
 
 
+def volume_action(ctx: Ctx, m: Machine, action: str, body: dict[str, Any]) -> Reply:
+    """CIMI 2.0's ``insert`` (attach the Action's ``volume`` at its ``initialLocation``) and ``remove``."""
+    base = ctx.href("machines", m.id)
+    if action == "insert":
+        return _attach(ctx, m, base, body)
+    return _detach(ctx, m, ctx.ref_id(body.get("volume"), "volumes", "volume"))
+
+
 def _attach(ctx: Ctx, m: Machine, base: str, body: dict[str, Any]) -> Reply:
     vid = ctx.ref_id(body.get("volume"), "volumes", "volume")
     device = body.get("initialLocation") or None

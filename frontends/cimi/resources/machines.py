@@ -122,8 +122,8 @@ class Machines(Controller):
         return machine_doc(ctx, self.machine(ctx, rid))
 
     def add(self, ctx: Ctx, body: dict[str, Any]) -> Reply:
-        spec, region, initial = machine_spec(ctx, body)
-        steps = [Step(("running",))]
+        spec, region, initial, attach = machine_spec(ctx, body)
+        steps = [Step(("running",), attach=attach)]
         if initial == "STOPPED":
             steps.append(Step(("stopped",), act=MachineAction.STOP.value))
         job, machines = ctx.translator.follow(
@@ -161,6 +161,8 @@ class Machines(Controller):
         m = self.machine(ctx, rid)
         if action == "capture":
             return self.capture(ctx, m, body.get("image") or body.get("machineImage") or {})
+        if action in ("insert", "remove"):  # CIMI 2.0's volume actions on the machine: attach, detach
+            return machine_parts.volume_action(ctx, m, action, body)
         op = ACTIONS.get(action)
         if op is None:
             raise CimiError(400, f"A Machine has no action '{action}'.")

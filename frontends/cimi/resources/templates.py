@@ -181,8 +181,9 @@ def existing(ctx: Ctx, kind: str, gid: str, attribute: str) -> Any:
         raise CimiError(400, f"'{attribute}' names nothing this tenant has: '{gid}'.") from None
 
 
-def machine_spec(ctx: Ctx, body: dict[str, Any]) -> tuple[MachineSpec, str, str]:
-    """A MachineCreate as a canonical launch: the spec, the region of its image, its initial state."""
+def machine_spec(ctx: Ctx, body: dict[str, Any]) -> tuple[MachineSpec, str, str, tuple[tuple[str, str], ...]]:
+    """A MachineCreate as a canonical launch: the spec, the region of its image, its initial state and the
+    existing volumes to attach once it runs."""
     if "machineTemplate" not in body:
         raise CimiError(400, "A MachineCreate needs a 'machineTemplate'.")
     tmpl = resolve(ctx, body["machineTemplate"], "machineTemplates", "cimi_machine_template", "machineTemplate")
@@ -197,8 +198,7 @@ def machine_spec(ctx: Ctx, body: dict[str, Any]) -> tuple[MachineSpec, str, str]
     initial = tmpl.get("initialState") or "STARTED"
     if initial not in INITIAL_STATES:
         raise CimiError(400, f"'initialState' must be one of {', '.join(INITIAL_STATES)}.")
-    if tmpl.get("volumes"):
-        raise CimiError(501, "Attaching existing volumes at creation is not supported yet: add them afterwards.")
+    attach = tuple(_existing_volume(ctx, v, region) for v in tmpl.get("volumes") or [])
     devices = tuple(_block_device(ctx, v, i) for i, v in enumerate(tmpl.get("volumeTemplates") or ()))
     subnet_id = _subnet(ctx, tmpl.get("networkInterfaces") or [])
     properties = {str(k): str(v) for k, v in (body.get("properties") or {}).items()}
@@ -216,7 +216,21 @@ def machine_spec(ctx: Ctx, body: dict[str, Any]) -> tuple[MachineSpec, str, str]
         tags=tuple(properties.items()),
         idempotency_key=ctx.idempotency_key,
     )
-    return spec, region, initial
+    return spec, region, initial, attach
+
+
+def _existing_volume(ctx: Ctx, value: Any, region: str) -> tuple[str, str]:
+    """(volume id, device) of a template's existing volume: available, in the machine's region."""
+    if not isinstance(value, dict):
+        raise CimiError(400, "Each of 'volumes' must be a reference to a volume.")
+    gid = ctx.ref_id(value, "volumes", "volumes")
+    volume = existing(ctx, "volume", gid, "volumes")
+    if ctx.translator.region_of(ctx.principal, "volume", gid) != region or volume.attachments:
+        raise CimiError(400, f"The volume '{gid}' is attached already or not where the machine will be.")
+    device = value.get("initialLocation") or ""
+    if not isinstance(device, str):
+        raise CimiError(400, "'initialLocation' must be a string.")
+    return gid, device
 
 
 def _flavor(ctx: Ctx, config: Any, region: str) -> str:

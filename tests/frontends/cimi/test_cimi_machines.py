@@ -213,3 +213,40 @@ def test_queries_on_a_collection(c: Cimi, catalog: dict[str, Any]) -> None:
     assert {"q-0", "q-1", "q-2"} <= {m["name"] for m in started}
     created = c.members("machines", "machines", **{"$filter": "created>2000-01-01T00:00:00Z and name='q-1'"})
     assert len(created) == 1
+
+
+def new_volume(c: Cimi, name: str) -> str:
+    answer = c.call(
+        "POST", "volumes", {"name": name, "volumeTemplate": {"volumeConfig": {"capacity": 1024 * 1024}}}, "VolumeCreate"
+    )
+    c.accepted(answer)
+    return answer.headers["Location"]
+
+
+def test_a_template_may_name_existing_volumes(c: Cimi, catalog: dict[str, Any]) -> None:
+    volume = new_volume(c, "at-launch")
+    href, job = create(c, catalog, "with-volume", volumes=[{"href": volume}])
+    assert volume in [a["volume"]["href"] for a in c.members(f"{href}/volumes", "volumes")]
+    assert job["nestedJobs"]  # the launch's and the attachment's own jobs
+    taken = c.call(
+        "POST",
+        "machines",
+        {
+            "machineTemplate": {
+                "machineConfig": {"href": catalog["config"]["id"]},
+                "machineImage": {"href": catalog["image"]["id"]},
+                "volumes": [{"href": volume}],
+            }
+        },
+        "MachineCreate",
+    )
+    assert taken.status == 400  # attached already: refused before anything is made
+
+
+def test_insert_and_remove_actions_attach_and_detach(c: Cimi, catalog: dict[str, Any]) -> None:
+    href, _ = create(c, catalog, "inserts")
+    volume = new_volume(c, "inserted")
+    c.accepted(c.action(href, "insert", volume={"href": volume}))
+    assert volume in [a["volume"]["href"] for a in c.members(f"{href}/volumes", "volumes")]
+    c.accepted(c.action(href, "remove", volume={"href": volume}))
+    assert volume not in [a["volume"]["href"] for a in c.members(f"{href}/volumes", "volumes")]
