@@ -145,7 +145,7 @@ def test_moto_down_is_a_cimi_503(tmp_path: Path) -> None:
         moto.stop()
 
 
-@pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "1")])
+@pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "2"), (JSON, "1"), (XML, "1")])
 def test_primer_on_openstack(nova, openstack_project, tmp_path: Path, media: str, version: str) -> None:
     creds = openstack_project
     config = tmp_path / "gw.toml"
