@@ -34,7 +34,7 @@ from frontends.cimi.filter import FilterError
 from frontends.cimi.query import QueryError, parse_query
 from frontends.cimi.resources import REGISTRY
 from frontends.cimi.resources.entry import entry_point
-from translator.errors import CloudgateError
+from translator.errors import AuthFailure, CloudgateError
 from translator.identity import Identity
 from translator.model import Principal
 from translator.translator import Translator
@@ -221,7 +221,10 @@ class CimiFrontend:
     def _authenticate(self, req: falcon.Request) -> Principal:
         token = req.get_header("X-Auth-Token")
         if token:
-            return self.identity.authenticate_token(token)
+            try:
+                return self.identity.authenticate_token(token)
+            except AuthFailure as exc:
+                raise _unauthenticated(exc.message) from None
         header = req.get_header("Authorization") or ""
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic" or not value:

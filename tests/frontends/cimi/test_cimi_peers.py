@@ -165,3 +165,51 @@ def test_primer_on_openstack(nova, openstack_project, tmp_path: Path, media: str
         run_primer(Cimi(gw.url, media, version, auth=("alice", "alice-secret")))
     finally:
         gw.stop()
+
+
+KEYSTONE_CONFIG = """
+[gateway]
+workers = 1
+threads = 4
+
+[backends.sim]
+driver = "simulator"
+boot_delay = 0.1
+
+[tenants.acme]
+account_id = "123456789012"
+keystone_project_id = "{project_id}"
+[tenants.acme.regions.local-1]
+backend = "sim"
+
+[identity.keystone]
+auth_url = "{auth_url}"
+username = "{username}"
+password = "{password}"
+project_name = "{project}"
+"""
+
+
+def test_keystone_tokens_log_in_to_cimi(keystone, tmp_path: Path) -> None:
+    """``X-Auth-Token``: a token of a project bound to a tenant is that tenant's caller; a bad token is 401."""
+    member = keystone.create_project_user()
+    admin = keystone.admin
+    config = tmp_path / "gw.toml"
+    config.write_text(
+        KEYSTONE_CONFIG.format(
+            project_id=member.project_id,
+            auth_url=keystone.url,
+            username=admin.username,
+            password=json.dumps(admin.password)[1:-1],
+            project=admin.project_name,
+        )
+    )
+    gw = GatewayProcess(config, data_dir=tmp_path / "data", workers=1)
+    try:
+        token = member.session().get_token()
+        answer = requests.get(f"{gw.url}/cimi/machineImages", headers={"X-Auth-Token": token}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["count"] >= 1
+        bad = requests.get(f"{gw.url}/cimi/machineImages", headers={"X-Auth-Token": "not-a-token"}, timeout=30)
+        assert bad.status_code == 401 and bad.json()["status"] == 401
+    finally:
+        gw.stop()
