@@ -97,8 +97,8 @@ def iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-#: The tag EC2 tools name resources by. A resource's CIMI name is its name or, lacking one, this tag; a name given
-#: in CIMI is also set as this tag, so EC2 clients see the same name. It is not repeated among the properties.
+#: The tag EC2 tools name resources by. A resource's CIMI name is this tag or, lacking it, the cloud's own name; a
+#: name given in CIMI is set as this tag, so EC2 clients see the same name. It is not repeated among the properties.
 NAME_TAG = "Name"
 
 
@@ -106,7 +106,7 @@ def common(ctx: Ctx, type_name: str, href: str, resource: Any) -> dict[str, Any]
     """The attributes every CIMI resource carries, from a canonical resource."""
     doc: dict[str, Any] = {"resourceURI": ctx.uri(type_name), "id": href}
     tags = resource.tags
-    name = resource.name or tags.get(NAME_TAG, "")
+    name = tags.get(NAME_TAG) or resource.name
     if name:
         doc["name"] = name
     if resource.description:

@@ -21,7 +21,6 @@ from translator.model import (
     Machine,
     MachineAction,
     MachineState,
-    MachineUpdate,
     Resource,
 )
 from translator.translator import Goal, Step
@@ -138,12 +137,12 @@ class Machines(Controller):
     def edit(self, ctx: Ctx, rid: str, body: dict[str, Any]) -> Reply:
         m = self.machine(ctx, rid)
         name = body.get("name")
-        if name is not None and name != m.name:
-            if Capability.MACHINE_RESIZE not in ctx.capabilities(m):
-                raise CimiError(501, "This machine's cloud cannot rename it.")
-            ctx.translator.update_machine(ctx.principal, rid, MachineUpdate(name=name))
         if "properties" in body:
             replace_properties(ctx, KIND, m, body["properties"])
+        if name is not None and name != (m.tags.get(NAME_TAG) or m.name):
+            # A machine's CIMI name is its Name tag (EC2's name): renaming sets the tag on any cloud, running
+            # or not; the cloud's own name stays what it was made with.
+            ctx.translator.update_tags(ctx.principal, KIND, [rid], {NAME_TAG: str(name)})
         return Reply(200, self.get(ctx, rid), "Machine")
 
     def delete(self, ctx: Ctx, rid: str) -> Reply:
@@ -218,7 +217,7 @@ def replace_properties(ctx: Ctx, kind: str, resource: Resource, properties: Any)
     if not isinstance(properties, dict):
         raise CimiError(400, "'properties' must be a map of strings.")
     wanted = {str(k): str(v) for k, v in properties.items()}
-    shown_name = resource.name or resource.tags.get(NAME_TAG, "")
+    shown_name = resource.tags.get(NAME_TAG) or resource.name
     if resource.tags.get(NAME_TAG) == shown_name and NAME_TAG not in wanted:
         wanted[NAME_TAG] = shown_name  # the name's tag is not a property: an edit of properties keeps it
     put = {k: v for k, v in wanted.items() if resource.tags.get(k) != v}

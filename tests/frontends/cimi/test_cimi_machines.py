@@ -134,6 +134,8 @@ def test_edit_renames_and_replaces_properties(c: Cimi, catalog: dict[str, Any]) 
     edited = c.ok("PUT", href, {"properties": {"b": "3"}}, "Machine").doc
     assert edited["properties"] == {"b": "3"}
     assert c.members("machines", "machines", **{"$filter": "property['b']='3'"})[0]["id"] == href
+    renamed = c.ok("PUT", href, {"name": "edited"}, "Machine").doc
+    assert renamed["name"] == "edited" and renamed["properties"] == {"b": "3"}
 
 
 def test_actions_follow_the_backend(c: Cimi, catalog: dict[str, Any]) -> None:
