@@ -9,6 +9,7 @@ from frontends.cimi.resources.credentials import Credentials
 from frontends.cimi.resources.images import MachineImages
 from frontends.cimi.resources.machines import Machines
 from frontends.cimi.resources.metadata import ResourceMetadataCollection
+from frontends.cimi.resources.systems import Systems, SystemTemplates
 from frontends.cimi.resources.templates import (
     AddressTemplates,
     CredentialTemplates,
@@ -28,6 +29,8 @@ REGISTRY: tuple[Controller, ...] = (
     VolumeConfigs(),
     NetworkTemplates(),
     AddressTemplates(),
+    Systems(),
+    SystemTemplates(),
     Jobs(),
     ResourceMetadataCollection(),
 )

@@ -141,7 +141,7 @@ class MachineTemplates(DocumentCollection):
 class VolumeTemplates(DocumentCollection):
     name = "volumeTemplates"
     type_name = "VolumeTemplate"
-    create_type = "VolumeTemplateCreate"
+    create_type = "VolumeTemplate"  # the vocabulary has no VolumeTemplateCreate: the template itself is posted
     doc_kind = "cimi_volume_template"
     inner = "volumeTemplate"
 
@@ -149,7 +149,7 @@ class VolumeTemplates(DocumentCollection):
 class NetworkTemplates(DocumentCollection):
     name = "networkTemplates"
     type_name = "NetworkTemplate"
-    create_type = "NetworkTemplateCreate"
+    create_type = "NetworkTemplate"  # the vocabulary has no NetworkTemplateCreate: the template itself is posted
     doc_kind = "cimi_network_template"
     inner = "networkTemplate"
 
@@ -157,7 +157,7 @@ class NetworkTemplates(DocumentCollection):
 class AddressTemplates(DocumentCollection):
     name = "addressTemplates"
     type_name = "AddressTemplate"
-    create_type = "AddressTemplateCreate"
+    create_type = "AddressTemplate"  # the vocabulary has no AddressTemplateCreate: the template itself is posted
     doc_kind = "cimi_address_template"
     inner = "addressTemplate"
 
@@ -165,7 +165,7 @@ class AddressTemplates(DocumentCollection):
 class CredentialTemplates(DocumentCollection):
     name = "credentialTemplates"
     type_name = "CredentialTemplate"
-    create_type = "CredentialTemplateCreate"
+    create_type = "CredentialTemplate"  # the vocabulary has no CredentialTemplateCreate: the template itself is posted
     doc_kind = "cimi_credential_template"
     inner = "credentialTemplate"
 
