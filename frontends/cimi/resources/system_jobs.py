@@ -188,6 +188,7 @@ class SystemWork:
                         if gid not in made[ctype.kind]:
                             made[ctype.kind].append(gid)
                         self.translator.documents.add_members(tenant, KIND, sid, [member_id(ctype.kind, gid)])
+                        self._tag(principal, ctype.kind, gid, component)
                         if initial == "STOPPED":
                             stopped.append(gid)
                         self._report(job, 80 * done // total, f"{done} of {total} components made")
@@ -220,6 +221,12 @@ class SystemWork:
             network = NetworkSpec(cidr=cidr, name=name, description=str(template.get("description") or ""))
             return t.create_network(principal, network, region).id, ""
         return t.allocate_address(principal, region).id, ""
+
+    def _tag(self, principal: Principal, kind: str, gid: str, component: dict[str, Any]) -> None:
+        """A component's properties become its members' tags (a machine is launched with them)."""
+        properties = {str(k): str(v) for k, v in (component.get("properties") or {}).items()}
+        if properties and kind != "machine":
+            self.translator.update_tags(principal, kind, [gid], properties)
 
     def _settle(self, job: Job, principal: Principal, made: dict[str, list[str]], stopped: list[str]) -> None:
         """Wait for the machines to run (and stop those to be created stopped) and the volumes to be available."""

@@ -84,7 +84,12 @@ def test_system_from_a_stored_template_is_made_acted_on_and_deleted(
                 "db",
                 machineTemplate={"machineConfig": {"href": refs["config"]}, "machineImage": {"href": refs["image"]}},
             ),
-            component("Volume", "data", volumeTemplate={"volumeConfig": {"capacity": 2 * 1024 * 1024}}),
+            component(
+                "Volume",
+                "data",
+                volumeTemplate={"volumeConfig": {"capacity": 2 * 1024 * 1024}},
+                properties={"role": "db"},
+            ),
             {"name": "net", "type": f"{V1}/Network", "networkTemplate": {"name": "n"}},  # a 1.1 type URI
             {"name": "ip", "type": "Address"},  # a bare type name, no template: an address from the pool
         ],
@@ -129,6 +134,9 @@ def test_system_from_a_stored_template_is_made_acted_on_and_deleted(
     made = live(gateway)
     # the volumes: the system's own and each machine's boot disk
     assert {k: len(made[k] - before[k]) for k in made} == {"machines": 2, "volumes": 3, "networks": 1, "addresses": 1}
+
+    tagged = gateway.client().describe_volumes(Filters=[{"Name": "tag:role", "Values": ["db"]}])["Volumes"]
+    assert [v["Size"] for v in tagged] == [2]
 
     # XML renders the same system
     assert s.get(href, headers={"Accept": "application/xml"}).status_code == 200
@@ -277,6 +285,8 @@ def test_other_tenants_and_readers(cimi: tuple[requests.Session, str], gateway: 
     assert reader.post(f"{base}/systems", json={"systemTemplate": template}).status_code == 403
 
     assert href in {d["id"] for d in s.get(f"{base}/systems").json()["systems"]}
+    found = s.get(f"{base}/systems", params={"$filter": "name='mine' and state='STARTED'"}).json()
+    assert [d["id"] for d in found["systems"]] == [href]
     r = s.post(href, json={"action": f"{V2}/action/stop"})
     assert r.status_code == 409  # a system without machines has nothing to stop
     r = s.delete(href)
