@@ -143,6 +143,10 @@ def member_name(component: dict[str, Any], index: int) -> str:
     return name if int(component["quantity"]) == 1 else f"{name}-{index + 1}"
 
 
+class LostJob(BackendError):
+    """This runner no longer holds the job (it stalled past its lease): it stops and undoes nothing."""
+
+
 class SystemWork:
     """The runner's handler of ``cimi_system:*`` jobs (one per worker; stateless between jobs)."""
 
@@ -194,6 +198,8 @@ class SystemWork:
                         self._report(job, 80 * done // total, f"{done} of {total} components made")
             current = ""
             self._settle(job, principal, made, stopped)
+        except LostJob:
+            raise  # the runner that took the job over carries on with it: nothing of its work is undone
         except Exception as exc:
             self._roll_back(job, principal, sid, made, current, exc)
         update(self.translator, tenant, sid, lambda b: b.update(phase=Phase.READY))
@@ -400,7 +406,7 @@ class SystemWork:
 
     def _report(self, job: Job, progress: int, message: str) -> None:
         if not self.translator.jobs.report(job, progress, message):
-            raise BackendError("Another worker took this job over.")
+            raise LostJob("Another worker took this job over.")
 
 
 def _reason(exc: Exception) -> str:

@@ -1,15 +1,21 @@
 """CIMI Systems and SystemTemplates over HTTP on a live gateway (simulator backend, JSON): a system made of
 machines, a volume, a network and an address created as one job, acted on and deleted; a component the
 simulator refuses rolls the system back with nothing left behind; bad templates are 400; other tenants see
-nothing."""
+nothing; a worker killed in the middle of a create leaves the job to another, which makes nothing twice."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
+from gateway_process import GatewayProcess, write_config
 
 V2 = "http://schemas.dmtf.org/cimi/2"
 V1 = "http://schemas.dmtf.org/cimi/1"
@@ -293,3 +299,71 @@ def test_other_tenants_and_readers(cimi: tuple[requests.Session, str], gateway: 
     assert r.status_code == 202
     assert finished(s, r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
     assert s.get(href).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def slow(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayProcess, redis.Redis]]:
+    """A gateway whose simulator holds every create's answer back a second (``faults.create_delay``), whose job
+    leases and create tokens lapse within two seconds of their worker's death; on Redis database 0 (emptied)."""
+    store = redis.Redis.from_url(redis_server.url)
+    store.flushdb()
+    path = write_config(
+        tmp_path_factory.mktemp("slow") / "gw.toml",
+        redis_server.url,
+        backend_extra="faults = { create_delay = 1.0 }",
+    )
+    path.write_text(
+        path.read_text().replace("[translator]\n", "[translator]\njob_lease = 2.0\nidempotency_lease = 1.0\n")
+    )
+    gw = GatewayProcess(Path(path))
+    yield gw, store
+    gw.stop()
+    store.close()
+
+
+def test_a_create_taken_over_after_its_worker_died_makes_nothing_twice(
+    slow: tuple[GatewayProcess, redis.Redis],
+) -> None:
+    gw, store = slow
+    s = requests.Session()
+    s.auth = ("demo", "demo-secret")
+    base = gw.url + "/cimi"
+    config = s.get(f"{base}/machineConfigs").json()["machineConfigurations"][0]["id"]
+    image = s.get(f"{base}/machineImages").json()["machineImages"][0]["id"]
+    template = {
+        "componentDescriptors": [
+            component("Volume", "disk", 2, volumeTemplate={"volumeConfig": {"capacity": 1024 * 1024}}),
+            component(
+                "Machine", "m", machineTemplate={"machineConfig": {"href": config}, "machineImage": {"href": image}}
+            ),
+        ]
+    }
+    before = live(gw)
+    r = s.post(f"{base}/systems", json={"name": "taken-over", "systemTemplate": template})
+    assert r.status_code == 202, r.text
+    href, job_uri = r.headers["Location"], r.headers["CIMI-Job-URI"]
+    job_id = job_uri.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 20
+    # the first volume recorded, the second made in the cloud with its answer held back: kill the job's worker
+    while s.get(f"{href}/volumes").json()["count"] < 1 or len(live(gw)["volumes"] - before["volumes"]) < 2:
+        assert time.monotonic() < deadline, s.get(job_uri).json()
+        time.sleep(0.05)
+    owner = store.hget("cg:jobq:{default}:owners", f"{job_id}:demo")
+    assert owner is not None, "the system's job has no runner"
+    pid = int(owner.decode().split(":")[1])
+    assert pid != gw.proc.pid
+    os.kill(pid, signal.SIGKILL)
+    s.close()  # its pooled connections may be to the dead worker
+
+    job = finished(s, job_uri)
+    assert job["state"] == "SUCCESS", job
+    assert store.hget(f"cg:job:{{demo}}:{job_id}", "attempts") == b"2"  # run again by another runner
+    assert [s.get(f"{href}/{p}").json()["count"] for p in ("volumes", "machines")] == [2, 1]
+    made = live(gw)
+    # two volumes and the machine's boot disk, one machine: nothing made twice
+    assert {k: len(made[k] - before[k]) for k in made} == {"machines": 1, "volumes": 3, "networks": 0, "addresses": 0}
+
+    r = s.delete(href)
+    assert r.status_code == 202
+    assert finished(s, r.headers["CIMI-Job-URI"])["state"] == "SUCCESS"
+    assert live(gw) == before
