@@ -81,6 +81,8 @@ def test_system_from_a_stored_template_is_made_acted_on_and_deleted(
 ) -> None:
     s, base = cimi
     before = live(gateway)
+    r = s.post(f"{base}/volumeTemplates", json={"name": "2g", "volumeConfig": {"capacity": 2 * 1024 * 1024}})
+    assert r.status_code == 201, r.text
     template = {
         "name": "appliance",
         "componentDescriptors": [
@@ -93,7 +95,7 @@ def test_system_from_a_stored_template_is_made_acted_on_and_deleted(
             component(
                 "Volume",
                 "data",
-                volumeTemplate={"volumeConfig": {"capacity": 2 * 1024 * 1024}},
+                volumeTemplate={"href": r.headers["Location"]},
                 properties={"role": "db"},
             ),
             {"name": "net", "type": f"{V1}/Network", "networkTemplate": {"name": "n"}},  # a 1.1 type URI
