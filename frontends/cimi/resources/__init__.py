@@ -11,6 +11,7 @@ from frontends.cimi.resources.images import MachineImages
 from frontends.cimi.resources.machines import Machines
 from frontends.cimi.resources.metadata import ResourceMetadataCollection
 from frontends.cimi.resources.networks import NetworkConfigs, Networks
+from frontends.cimi.resources.systems import Systems, SystemTemplates
 from frontends.cimi.resources.templates import (
     AddressTemplates,
     CredentialTemplates,
@@ -37,6 +38,8 @@ REGISTRY: tuple[Controller, ...] = (
     NetworkConfigs(),
     Addresses(),
     AddressTemplates(),
+    Systems(),
+    SystemTemplates(),
     Jobs(),
     ResourceMetadataCollection(),
 )

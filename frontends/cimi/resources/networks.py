@@ -110,19 +110,13 @@ class Networks(Controller):
         if "networkTemplate" not in body:
             raise CimiError(400, "A NetworkCreate needs a 'networkTemplate'.")
         tmpl = resolve(ctx, body["networkTemplate"], "networkTemplates", "cimi_network_template", "networkTemplate")
-        config = network_config(ctx, tmpl.get("networkConfig"))
         region = ctx.translator.account(ctx.principal).region
-        cidr = config.get("cidr") or free_cidr(ctx, region)
-        if not isinstance(cidr, str):
-            raise CimiError(400, "'cidr' must be an IPv4 CIDR such as 10.1.0.0/16.")
-        spec = NetworkSpec(
-            cidr=cidr.strip(), name=str(body.get("name") or ""), description=str(body.get("description") or "")
-        )
+        spec = network_spec(ctx, tmpl, str(body.get("name") or ""), str(body.get("description") or ""), region)
         job, network = ctx.translator.follow(
             ctx.principal,
             "add",
             Goal(KIND, (Step(("available",)),)),
-            lambda: _create(ctx, spec, region),
+            lambda: create_with_subnet(ctx, spec, region),
         )
         properties = body.get("properties")
         if isinstance(properties, dict) and properties:
@@ -152,7 +146,7 @@ class Networks(Controller):
             ctx.principal,
             "delete",
             Goal(KIND, (Step(("deleted",), gone=True),)),
-            lambda: _delete(ctx, rid),
+            lambda: delete_with_subnets(ctx, rid),
             targets=[rid],
         )
         return accepted(ctx, job)
@@ -177,7 +171,16 @@ class Networks(Controller):
         return accepted(ctx, job, location=ctx.href("networks", rid))
 
 
-def _create(ctx: Ctx, spec: NetworkSpec, region: str) -> Network:
+def network_spec(ctx: Ctx, template: dict[str, Any], name: str, description: str, region: str) -> NetworkSpec:
+    """The canonical network a NetworkTemplate (by value) asks for: its config's ``cidr``, else a free /16."""
+    config = network_config(ctx, template.get("networkConfig"))
+    cidr = config.get("cidr") or free_cidr(ctx, region)
+    if not isinstance(cidr, str):
+        raise CimiError(400, "'cidr' must be an IPv4 CIDR such as 10.1.0.0/16.")
+    return NetworkSpec(cidr=cidr.strip(), name=name, description=description)
+
+
+def create_with_subnet(ctx: Ctx, spec: NetworkSpec, region: str) -> Network:
     """The network and its one subnet; a network whose subnet cannot be made is deleted again."""
     network = ctx.translator.create_network(ctx.principal, spec, region)
     try:
@@ -190,7 +193,7 @@ def _create(ctx: Ctx, spec: NetworkSpec, region: str) -> Network:
     return network
 
 
-def _delete(ctx: Ctx, rid: str) -> None:
+def delete_with_subnets(ctx: Ctx, rid: str) -> None:
     """The network's subnets first (the clouds refuse to delete a network that has any), then the network."""
     subnets = ctx.translator.page(ctx.principal, "subnet", match={"network_id": [rid]}).items
     for subnet in subnets:
