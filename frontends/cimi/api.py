@@ -30,6 +30,7 @@ from frontends.cimi import codec, negotiation
 from frontends.cimi.context import Ctx, Reply
 from frontends.cimi.controller import Controller
 from frontends.cimi.errors import CimiError, from_canonical
+from frontends.cimi.expand import expand
 from frontends.cimi.filter import FilterError
 from frontends.cimi.query import QueryError, parse_query
 from frontends.cimi.resources import REGISTRY
@@ -177,8 +178,6 @@ class CimiFrontend:
             raise CimiError(412, "The resource has changed since it was read (If-Match).")
 
     def _expanded(self, ctx: Ctx, reply: Reply, params: dict[str, Any]) -> Reply:
-        from frontends.cimi.expand import expand
-
         if reply.doc is not None and "$expand" in params:
             query = parse_query(params)
             expand(ctx, reply.doc, query)

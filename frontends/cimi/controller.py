@@ -6,7 +6,7 @@ content type (STYLE rule 8): it takes parsed documents as dicts in JSON shape an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from frontends.cimi import vocabulary
@@ -152,8 +152,3 @@ def resource_listing(
         page = ctx.translator.page(ctx.principal, controller.kind, where=where, limit=need)
         members = [doc_of(r) for r in page.items[offset:]]
     return collection(ctx, controller, members, query)
-
-
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from frontends.cimi.controller import Controller
 from translator.identity import authorize
 
 #: when this service's entry point came to be (it never changes while the service runs)
-_STARTED = __import__("time").time()
+_STARTED = time.time()
 
 
 def entry_point(ctx: Ctx, controllers: Mapping[str, Controller]) -> dict[str, Any]:

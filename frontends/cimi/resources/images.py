@@ -27,9 +27,9 @@ def image_doc(ctx: Ctx, image: Resource) -> dict[str, Any]:
     doc["imageLocation"] = href
     if image.source_machine_id:
         doc["relatedImage"] = {"href": ctx.href("machines", image.source_machine_id)}
-    names = []
-    if (image.owner and not image.public) or image.source_machine_id:
-        names = ["edit", "delete"]
+    # The tenant's own images (captured, or private to it) can be changed; a cloud's public catalogue cannot.
+    own = bool(image.source_machine_id) or (bool(image.owner) and not image.public)
+    names = ["edit", "delete"] if own else []
     doc["operations"] = operations(ctx, href, names)
     return doc
 

@@ -13,6 +13,7 @@ from frontends.cimi.errors import CimiError
 from frontends.cimi.jobs import accepted
 from frontends.cimi.query import CollectionQuery
 from frontends.cimi.resources import machine_parts
+from frontends.cimi.resources.images import image_doc
 from frontends.cimi.resources.templates import machine_spec
 from translator.backend import Capability
 from translator.model import (
@@ -203,8 +204,6 @@ class Machines(Controller):
             ctx.translator.update_tags(
                 ctx.principal, "image", [made.id], {str(k): str(v) for k, v in properties.items()}
             )
-        from frontends.cimi.resources.images import image_doc
-
         href = ctx.href("machineImages", made.id)
         return accepted(ctx, job, image_doc(ctx, made), "MachineImage", location=href)
 
