@@ -233,7 +233,13 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
         project = ttable.get("keystone_project_id", "")
         if not isinstance(project, str):
             raise err(f"tenants.{tname}.keystone_project_id", "must be a string (a Keystone project id)")
-        tenants[tname] = Tenant(name=tname, account_id=account_id, accounts=tuple(keys), keystone_project_id=project)
+        defaults = {key: ttable.get(key, "") for key in ("default_image", "default_flavor")}
+        for key, value in defaults.items():
+            if not isinstance(value, str):
+                raise err(f"tenants.{tname}.{key}", "must be a string (a name the tenant's backend shows)")
+        tenants[tname] = Tenant(
+            name=tname, account_id=account_id, accounts=tuple(keys), keystone_project_id=project, **defaults
+        )
     if not tenants:
         raise err("tenants", "at least one tenant is required")
 

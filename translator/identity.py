@@ -45,6 +45,10 @@ class Tenant:
     accounts: tuple[str, ...]
     #: the Keystone project whose tokens act as this tenant (translator.keystone_auth), if any
     keystone_project_id: str = ""
+    #: the image and flavor (their names) of a machine asked for with nothing but its kind (OCCI): empty = the
+    #: first available image by name, the smallest flavor
+    default_image: str = ""
+    default_flavor: str = ""
 
 
 def new_access_key() -> str:
