@@ -8,10 +8,12 @@ rendered, nor are ``array``/``object`` defaults (the spec allows only scalars); 
 five types). An empty entity collection is ``{}`` (rOCCI's entity collection needs an item in each array
 it has). A list of locations is a JSON array of URLs (rOCCI's ``locations``; the spec defines none).
 
-Requests are accepted when the specification's schema accepts them (``_SPEC`` restates its definitions),
-except that ``id`` may be left out of a resource or link a client creates; then our own checks apply:
-category identifiers ``scheme#term``, attribute names, UTF-8, no duplicate members, finite numbers, a
-bounded depth. Anything else is a ``RenderingError`` naming the JSON path.
+Requests are accepted when the specification's schema accepts them (``_DEFINITIONS`` restates its
+definitions), except that ``id`` may be left out of a resource or link a client creates; then our own checks
+apply: category identifiers ``scheme#term``, attribute names, attribute descriptions that are not nested maps,
+UTF-8, no duplicate members, finite numbers, a bounded depth. Anything else is a ``RenderingError`` whose
+message starts with the JSON path. A category filter may also be rOCCI's lists of identifiers, and a list of
+locations rOCCI's array of URLs.
 """
 
 from __future__ import annotations
@@ -165,17 +167,15 @@ _DEFINITIONS: dict[str, Any] = {
     ),
 }
 #: a category filter: the spec's category renderings (``{"term", "scheme"}``) or rOCCI's identifier lists
-_CATEGORY_REFS = {"type": "array", "items": {"anyOf": [_STRING, {"type": "object", "required": ["term", "scheme"]}]}}
-_DEFINITIONS["category_filter"] = {
-    "anyOf": [
-        {"$ref": "#/definitions/kind"},
-        {"$ref": "#/definitions/mixin"},
-        {"$ref": "#/definitions/action"},
-        _object([], kinds=_CATEGORY_REFS, mixins=_CATEGORY_REFS, actions=_CATEGORY_REFS),
-    ]
+_CATEGORY_REFS = {
+    "type": "array",
+    "items": {"anyOf": [_STRING, *({"$ref": f"#/definitions/{name}"} for name in ("kind", "mixin", "action"))]},
 }
+_DEFINITIONS["category"] = {"anyOf": [{"$ref": f"#/definitions/{name}"} for name in ("kind", "mixin", "action")]}
+_DEFINITIONS["category_lists"] = _object([], kinds=_CATEGORY_REFS, mixins=_CATEGORY_REFS, actions=_CATEGORY_REFS)
+#: what to associate with a mixin: rOCCI's list of locations, or the spec's entity collection
 _DEFINITIONS["locations"] = _STRINGS
-_DEFINITIONS["mixin_definitions"] = {"anyOf": [{"$ref": "#/definitions/mixin"}, {"$ref": "#/definitions/model"}]}
+_DEFINITIONS["entity_collection"] = _object([], resources=_array_of("resource"), links=_array_of("link"))
 
 
 def _validator(definition: str) -> Draft4Validator:
@@ -344,9 +344,10 @@ def parse_action(body: bytes, headers: Headers) -> ActionInvocation:
 
 def parse_mixins(body: bytes, headers: Headers) -> list[Mixin]:
     """User mixins to define: one mixin rendering, or a mixin collection (``{"mixins": [...]}``)."""
-    doc = _load(body, "mixin_definitions")
-    if "term" in doc:
-        return [_mixin(doc, "$")]
+    doc = _decode(body)
+    if isinstance(doc, dict) and "term" in doc:
+        return [_mixin(_valid(doc, "mixin"), "$")]
+    _valid(doc, "model")
     for member in ("kinds", "actions", "resources", "links"):
         if doc.get(member):
             raise RenderingError(f"$.{member}: only mixins can be defined")
@@ -360,9 +361,10 @@ def parse_category_ids(body: bytes, headers: Headers) -> list[str]:
     """A filter: an empty body, a category rendering, or lists of categories or their identifiers."""
     if not body.strip():
         return []
-    doc = _load(body, "category_filter")
-    if "term" in doc:
-        return [_category_of(doc, "$")]
+    doc = _decode(body)
+    if isinstance(doc, dict) and "term" in doc:
+        return [_category_of(_valid(doc, "category"), "$")]
+    _valid(doc, "category_lists")
     ids: list[str] = []
     for member in ("kinds", "mixins", "actions"):
         for index, item in enumerate(doc.get(member, [])):
@@ -372,16 +374,33 @@ def parse_category_ids(body: bytes, headers: Headers) -> list[str]:
 
 
 def parse_locations(body: bytes, headers: Headers) -> list[str]:
-    """A JSON array of locations (rOCCI's rendering of a list of locations)."""
-    locations = _load(body, "locations")
-    for index, location in enumerate(locations):
-        if not location or any(ch.isspace() for ch in location):
-            raise RenderingError(f"$[{index}]: not a location: {_quote(location)}")
-    return _unique(locations)
+    """Entities to associate with a mixin: a JSON array of locations (rOCCI's rendering), or an entity collection
+    (the HTTP Protocol's), of which the entities' ``id``s are returned (they are not paths)."""
+    doc = _decode(body)
+    if isinstance(doc, list):
+        _valid(doc, "locations")
+        for index, location in enumerate(doc):
+            if not location or any(ch.isspace() for ch in location):
+                raise RenderingError(f"$[{index}]: not a location: {_quote(location)}")
+        return _unique(doc)
+    _valid(doc, "entity_collection")
+    ids: list[str] = []
+    for member, parse in (("resources", _entity), ("links", _link)):
+        for index, item in enumerate(doc.get(member, [])):
+            path = f"$.{member}[{index}]"
+            entity = parse(item, path)
+            if not entity.id:
+                raise RenderingError(f"{path}: 'id' is a required property")
+            ids.append(entity.id)
+    return _unique(ids)
 
 
 def _load(body: bytes, definition: str) -> Any:
     """Decode a request body and check it against a definition of the spec's schema."""
+    return _valid(_decode(body), definition)
+
+
+def _decode(body: bytes) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -395,9 +414,14 @@ def _load(body: bytes, definition: str) -> Any:
     except ValueError as exc:  # a duplicate member, a non-finite or overlong number
         raise RenderingError(f"$: {_shorten(str(exc))}") from None
     _check_tree(doc)
+    return doc
+
+
+def _valid(doc: Any, definition: str) -> Any:
     error = best_match(_VALIDATORS[definition].iter_errors(doc))
     if error is not None:
-        raise RenderingError(f"{error.json_path}: {_shorten(error.message)} (not a valid {definition} rendering)")
+        what = definition.replace("_", " ")
+        raise RenderingError(f"{error.json_path}: {_shorten(error.message)} (not a valid {what} rendering)")
     return doc
 
 
