@@ -62,6 +62,8 @@ LINKS: dict[str, Any] = {
     "networkinterface": link_resources.NetworkInterfaces(),
     "storagelink": link_resources.StorageLinks(),
 }
+#: the abstract kinds' locations: each lists every entity (resources, links) of its subkinds
+ABSTRACT = ("entity", "resource", "link")
 _WITH_BODY = frozenset({"POST", "PUT", "DELETE", "GET"})
 
 
@@ -176,6 +178,12 @@ class OcciFrontend:
             if len(segments) == 1:
                 return self._collection(ctx, controller, method, request)
             return self._entity(ctx, controller, segments[1], method, request, req.get_param("action"))
+        if head in ABSTRACT and len(segments) == 1:
+            if method != "GET":
+                raise OcciError(405, f"The {head} collection is read-only.", {"Allow": "GET"})
+            entities = [] if head == "link" else [e for k in KINDS.values() for e in self._filtered(ctx, k, request)]
+            found = [] if head == "resource" else [link for c in LINKS.values() for link in c.listed(ctx)]
+            return self._collection_answer(entities, found)
         if head in LINKS and len(segments) <= 2:
             return self._links(ctx, LINKS[head], segments[1:], method, request)
         mixin = ctx.catalog.by_location(ctx.url(path if path.endswith("/") else path + "/"))
@@ -247,7 +255,7 @@ class OcciFrontend:
     def _collection_answer(self, entities: list[Entity], links: list[Link] | None = None) -> Answer:
         def render(module: ModuleType, media: str) -> Rendered:
             if media == URI_LIST:
-                return module.render_locations([e.location for e in entities], media)
+                return module.render_locations([e.location for e in [*entities, *(links or [])]], media)
             return module.render_collection(entities, links or [], media)
 
         return Answer(200, render, collection=True)

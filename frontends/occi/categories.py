@@ -25,14 +25,18 @@ NETWORK_ACTIONS = INFRA.rstrip("#") + "/network/action#"
 STORAGE_ACTIONS = INFRA.rstrip("#") + "/storage/action#"
 
 # -- core ---------------------------------------------------------------------------------------------------
-ENTITY = Kind(CORE, "entity", "Entity", (A("occi.core.id"), A("occi.core.title", mutable=True)))
-RESOURCE = Kind(CORE, "resource", "Resource", (A("occi.core.summary", mutable=True),), parent=ENTITY.id)
+# The abstract kinds have locations too (rOCCI's schema asks for one): each lists every entity of its subkinds.
+ENTITY = Kind(CORE, "entity", "Entity", (A("occi.core.id"), A("occi.core.title", mutable=True)), location="entity/")
+RESOURCE = Kind(
+    CORE, "resource", "Resource", (A("occi.core.summary", mutable=True),), parent=ENTITY.id, location="resource/"
+)
 LINK = Kind(
     CORE,
     "link",
     "Link",
     (A("occi.core.source", required=True), A("occi.core.target", required=True)),
     parent=ENTITY.id,
+    location="link/",
 )
 
 # -- actions ------------------------------------------------------------------------------------------------
