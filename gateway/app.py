@@ -184,3 +184,19 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
         ),
     )
     app.add_sink(cimi, PREFIX + r"(?:/|$)")
+    from frontends.occi.api import WELL_KNOWN, OcciFrontend, OcciOptions
+
+    occi = OcciFrontend(
+        runtime.translator,
+        runtime.identity,
+        OcciOptions(
+            max_body_bytes=gw.max_body_bytes,
+            public_endpoint=gw.public_endpoint,
+            trusted_proxies=gw.trusted_proxies,
+            store_faults=STORE_FAULTS,
+            retry_after=RETRY_AFTER,
+            keystone_url=runtime.config.keystone.auth_url if runtime.config.keystone else "",
+        ),
+    )
+    app.add_sink(occi, r"/occi(?:/|$)")
+    app.add_sink(occi, WELL_KNOWN.rstrip("/"))

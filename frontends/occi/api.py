@@ -137,7 +137,8 @@ class OcciFrontend:
         if rendered is None:
             return
         for name, value in rendered.headers:
-            resp.append_header(name, value)
+            # HTTP header values are bytes: a title's UTF-8 travels as is (WSGI hands them on as latin-1)
+            resp.append_header(name, value.encode("utf-8").decode("latin-1"))
         resp.content_type = rendered.content_type
         if req.method != "HEAD":
             resp.data = rendered.body

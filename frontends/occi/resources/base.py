@@ -46,7 +46,7 @@ class KindController:
         """Partial update (POST to the entity): mixins added, mutable attributes changed."""
         check_attributes(ctx, request, self.kind, partial=True)
         add_user_mixins(ctx, self.canonical, resource, request.mixins)
-        title = request.attributes.get("occi.core.title")
+        title = request.title or request.attributes.get("occi.core.title")
         if title is not None:
             ctx.translator.update_tags(ctx.principal, self.canonical, [resource.id], {NAME_TAG: str(title)})
         return self.entity(ctx, self.find(ctx, resource.id))
@@ -60,7 +60,7 @@ class KindController:
         current = {k[len(MIXIN_TAG) :] for k in resource.tags if k.startswith(MIXIN_TAG)}
         remove = {MIXIN_TAG + m: None for m in current - wanted}
         put = {MIXIN_TAG + m: ctx.catalog.mixins[m].title or m for m in wanted - current}
-        title = request.attributes.get("occi.core.title")
+        title = request.title or request.attributes.get("occi.core.title")
         if title is not None:
             put[NAME_TAG] = str(title)
         if put or remove:

@@ -152,7 +152,7 @@ class Computes(KindController):
         tags: dict[str, str] = {
             MIXIN_TAG + m: catalog.mixins[m].title or m for m in request.mixins if m in catalog.user
         }
-        title = attrs.get("occi.core.title")
+        title = request.title or attrs.get("occi.core.title")
         if title:
             tags[NAME_TAG] = str(title)
         subnet_id, attach = self._links(ctx, request.links)

@@ -77,7 +77,7 @@ class Networks(KindController):
             block = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             raise OcciError(400, f"occi.network.address '{cidr[:64]}' is not a CIDR.") from None
-        title = str(request.attributes.get("occi.core.title") or "")
+        title = str((request.title or request.attributes.get("occi.core.title")) or "")
         region = ctx.translator.account(ctx.principal).region
         network = ctx.translator.create_network(ctx.principal, NetworkSpec(cidr=str(block), name=title), region)
         try:

@@ -78,10 +78,9 @@ class Storages(KindController):
         for mixin_id in request.mixins:
             if mixin_id.startswith(c.ZONE_SCHEME):
                 zone = ctx.catalog.zones.get(mixin_id[len(c.ZONE_SCHEME) :])
-        title = str(request.attributes.get("occi.core.title") or "")
-        spec = VolumeSpec(
-            size_gb=size, zone=zone, name=title, description=str(request.attributes.get("occi.core.summary") or "")
-        )
+        title = str((request.title or request.attributes.get("occi.core.title")) or "")
+        summary = str((request.summary or request.attributes.get("occi.core.summary")) or "")
+        spec = VolumeSpec(size_gb=size, zone=zone, name=title, description=summary)
         volume = ctx.translator.create_volume(ctx.principal, spec)
         tags = {MIXIN_TAG + m: ctx.catalog.mixins[m].title or m for m in request.mixins if m in ctx.catalog.user}
         if title:

@@ -26,8 +26,12 @@ KINDS: dict[str, tuple[str | None, dict[str, bool], tuple[str, ...]]] = {
     ),
     INFRA + "network": (
         CORE + "resource",
-        {"occi.network.vlan": True, "occi.network.label": True, "occi.network.state": False,
-         "occi.network.state.message": False},
+        {
+            "occi.network.vlan": True,
+            "occi.network.label": True,
+            "occi.network.state": False,
+            "occi.network.state.message": False,
+        },
         ("up", "down"),
     ),  # fmt: skip
     INFRA + "storage": (
@@ -37,14 +41,22 @@ KINDS: dict[str, tuple[str | None, dict[str, bool], tuple[str, ...]]] = {
     ),
     INFRA + "networkinterface": (
         CORE + "link",
-        {"occi.networkinterface.interface": False, "occi.networkinterface.mac": True,
-         "occi.networkinterface.state": False, "occi.networkinterface.state.message": False},
+        {
+            "occi.networkinterface.interface": False,
+            "occi.networkinterface.mac": True,
+            "occi.networkinterface.state": False,
+            "occi.networkinterface.state.message": False,
+        },
         (),
     ),  # fmt: skip
     INFRA + "storagelink": (
         CORE + "link",
-        {"occi.storagelink.deviceid": True, "occi.storagelink.mountpoint": True, "occi.storagelink.state": False,
-         "occi.storagelink.state.message": False},
+        {
+            "occi.storagelink.deviceid": True,
+            "occi.storagelink.mountpoint": True,
+            "occi.storagelink.state": False,
+            "occi.storagelink.state.message": False,
+        },
         (),
     ),  # fmt: skip
 }

@@ -103,7 +103,9 @@ class Answer:
 
 
 class Occi:
-    def __init__(self, url: str, media: str = TEXT_PLAIN, auth: tuple[str, str] | None = ("demo", "demo-secret")) -> None:
+    def __init__(
+        self, url: str, media: str = TEXT_PLAIN, auth: tuple[str, str] | None = ("demo", "demo-secret")
+    ) -> None:
         self.root = url.rstrip("/")
         self.base = self.root + "/occi/"
         self.media = media
@@ -150,12 +152,26 @@ class Occi:
         return self.reader.parse_link(answer.raw, self._pairs(answer))
 
     def locations(self, answer: Answer) -> list[str]:
+        """The locations of a collection: JSON renders whole entities (by id), the text renderings locations."""
         if self.media == OCCI_JSON:
-            return [e.location for e in json_rendering.parse_collection(answer.raw)]  # type: ignore[attr-defined]
+            doc = json.loads(answer.raw)
+            found = [self.base + r["kind"].rsplit("#", 1)[1] + "/" + r["id"] for r in doc.get("resources", [])]
+            return found + [self.base + k["kind"].rsplit("#", 1)[1] + "/" + k["id"] for k in doc.get("links", [])]
         return self.reader.parse_locations(answer.raw, self._pairs(answer))
 
-    def categories(self, answer: Answer) -> list[Any]:
-        return self.reader.parse_categories(answer.raw, self._pairs(answer))  # type: ignore[attr-defined]
+    def category_ids(self, answer: Answer) -> set[str]:
+        """The identifiers of the categories of a query-interface answer."""
+        if self.media == OCCI_JSON:
+            doc = json.loads(answer.raw)
+            return {c["scheme"] + c["term"] for key in ("kinds", "mixins", "actions") for c in doc.get(key, [])}
+        return {c.id for c in text_rendering.parse_categories(answer.raw, self._pairs(answer))}
+
+    def categories(self, answer: Answer) -> dict[str, Any]:
+        """The query interface's categories by id, as JSON documents (JSON) or parsed categories (text)."""
+        if self.media == OCCI_JSON:
+            doc = json.loads(answer.raw)
+            return {c["scheme"] + c["term"]: c for key in ("kinds", "mixins", "actions") for c in doc.get(key, [])}
+        return {c.id: c for c in text_rendering.parse_categories(answer.raw, self._pairs(answer))}
 
     def get(self, path: str) -> Any:
         return self.entity(self.ok("GET", path))
