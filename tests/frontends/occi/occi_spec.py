@@ -33,7 +33,7 @@ KINDS: dict[str, tuple[str | None, dict[str, bool], tuple[str, ...]]] = {
             "occi.network.state.message": False,
         },
         ("up", "down"),
-    ),  # fmt: skip
+    ),
     INFRA + "storage": (
         CORE + "resource",
         {"occi.storage.size": True, "occi.storage.state": False, "occi.storage.state.message": False},
@@ -48,7 +48,7 @@ KINDS: dict[str, tuple[str | None, dict[str, bool], tuple[str, ...]]] = {
             "occi.networkinterface.state.message": False,
         },
         (),
-    ),  # fmt: skip
+    ),
     INFRA + "storagelink": (
         CORE + "link",
         {
@@ -58,7 +58,7 @@ KINDS: dict[str, tuple[str | None, dict[str, bool], tuple[str, ...]]] = {
             "occi.storagelink.state.message": False,
         },
         (),
-    ),  # fmt: skip
+    ),
 }
 
 #: mixin id -> its attributes (name -> mutable)

@@ -84,11 +84,14 @@ def json_body(doc: Doc) -> dict[str, Any]:
         body["target"] = {"location": doc.target}
     if doc.links:
         body["links"] = [
-            {"kind": kind, "target": {"location": target, "kind": INFRA + ("network" if "network" in kind else "storage")},
-             "attributes": attrs}
+            {"kind": kind, "target": {"location": target, "kind": _target_kind(kind)}, "attributes": attrs}
             for kind, target, attrs in doc.links
-        ]  # fmt: skip
+        ]
     return body
+
+
+def _target_kind(link_kind: str) -> str:
+    return INFRA + ("network" if link_kind.endswith("networkinterface") else "storage")
 
 
 @dataclass
