@@ -7,6 +7,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import message as gunicorn_message
+from gunicorn.http import wsgi as gunicorn_wsgi
 
 from gateway.app import make_app
 from gateway.config import WORKER_TIMEOUT, Config
@@ -19,6 +20,9 @@ REQUEST_LINE_FACTOR = 2
 #: headers a request may carry, and bytes each (SigV4's Authorization header is ~300)
 MAX_HEADER_FIELDS = 100
 MAX_HEADER_FIELD_BYTES = 8190
+#: The Server header of every answer. gunicorn writes its own and drops an application's; OCCI's HTTP
+#: protocol asks for one naming OCCI/1.2, so ours replaces gunicorn's name.
+SERVER_HEADER = "cloudgate OCCI/1.2"
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -45,6 +49,7 @@ class GatewayApplication(BaseApplication):  # type: ignore[misc]
         # bound, set before the workers fork. A line past it gets gunicorn's 414, one just past
         # max_body_bytes the frontend's own error.
         gunicorn_message.MAX_REQUEST_LINE = max(gunicorn_message.MAX_REQUEST_LINE, self.cfg.limit_request_line)
+        gunicorn_wsgi.SERVER = SERVER_HEADER
 
     def load(self) -> Any:
         return make_app(self.config, self.redis_url)

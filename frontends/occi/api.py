@@ -134,7 +134,8 @@ class OcciFrontend:
             resp.set_header("Retry-After", str(self.options.retry_after))
         for name, value in (answer.headers or {}).items():
             resp.set_header(name, value)
-        if rendered is None:
+        if rendered is None:  # 204: no body, and no Content-Type to describe one
+            resp.content_type = None
             return
         for name, value in rendered.headers:
             # HTTP header values are bytes: a title's UTF-8 travels as is (WSGI hands them on as latin-1)
@@ -212,7 +213,7 @@ class OcciFrontend:
             return Answer(200, lambda m, media: m.render_categories(made, media))
         if method == "DELETE":
             mixin_resources.delete_user_mixins(ctx, request.parse("category_ids"))
-            return Answer(200)
+            return Answer(204)
         raise OcciError(405, f"{method} is not allowed on the query interface.", {"Allow": "GET, POST, DELETE"})
 
     def _collection(self, ctx: Ctx, controller: KindController, method: str, request: Request) -> Answer:
@@ -228,14 +229,20 @@ class OcciFrontend:
         if method == "DELETE":
             for entity in self._filtered(ctx, controller, request):
                 controller.delete(ctx, controller.find(ctx, entity.id))
-            return Answer(200)
+            return Answer(204)
         raise OcciError(405, f"{method} is not allowed on a collection.", {"Allow": "GET, POST, DELETE"})
 
     def _filtered(self, ctx: Ctx, controller: KindController, request: Request) -> list[Entity]:
         """The kind's entities, filtered by the request's categories (kind or mixins) and attribute values."""
-        wanted = request.parse("category_ids") if request.body or request.media == TEXT_OCCI else []
+        wanted: list[str] = []
         attributes: dict[str, Any] = {}
-        if request.body or any(n.lower() == "x-occi-attribute" for n, _ in request.headers):
+        if request.body or request.media == TEXT_OCCI:
+            try:
+                wanted = request.parse("category_ids")
+            except OcciError:  # an entity-shaped filter (JSON): its kind, mixins and attributes
+                entity = request.parse("entity")
+                wanted, attributes = [entity.kind, *entity.mixins], entity.attributes
+        if not attributes and (request.body or any(n.lower() == "x-occi-attribute" for n, _ in request.headers)):
             try:
                 attributes = request.parse("entity").attributes
             except OcciError:
@@ -284,7 +291,7 @@ class OcciFrontend:
             return Answer(200, lambda m, media: m.render_entity(entity, media))
         if method == "DELETE":
             controller.delete(ctx, resource)
-            return Answer(200)
+            return Answer(204)
         if method == "POST":
             if action is not None:
                 invocation = request.parse("action")
@@ -321,7 +328,7 @@ class OcciFrontend:
             return Answer(200, lambda m, media: m.render_link(link, media))
         if method == "DELETE":
             controller.delete(ctx, rest[0])
-            return Answer(200)
+            return Answer(204)
         raise OcciError(405, f"{method} is not allowed on a link.", {"Allow": "GET, DELETE"})
 
     def _mixin(self, ctx: Ctx, mixin: Category, method: str, request: Request) -> Answer:
@@ -331,10 +338,10 @@ class OcciFrontend:
             return self._collection_answer(entities)
         if method in ("POST", "PUT"):
             mixin_resources.associate(ctx, mixin, request.parse("locations"), replace=method == "PUT")
-            return Answer(200)
+            return Answer(204)
         if method == "DELETE":
             mixin_resources.dissociate(ctx, mixin, request.parse("locations"))
-            return Answer(200)
+            return Answer(204)
         raise OcciError(405, f"{method} is not allowed on a mixin's location.", {"Allow": "GET, POST, PUT, DELETE"})
 
     # -- identity and URLs ---------------------------------------------------------------------------

@@ -192,7 +192,9 @@ USER_DATA = Mixin(
     applies=(COMPUTE.id,),
     location="user_data/",
 )
-AVAILABILITY_ZONE = Mixin(OWN, "availability_zone", "Availability zone", applies=(COMPUTE.id, STORAGE.id))
+AVAILABILITY_ZONE = Mixin(
+    OWN.rstrip("/") + "#", "availability_zone", "Availability zone", applies=(COMPUTE.id, STORAGE.id)
+)
 
 KINDS: tuple[Kind, ...] = (ENTITY, RESOURCE, LINK, COMPUTE, NETWORK, STORAGE, NETWORKINTERFACE, STORAGELINK)
 MIXINS: tuple[Mixin, ...] = (IPNETWORK, IPNETWORKINTERFACE, OS_TPL, RESOURCE_TPL, SSH_KEY, USER_DATA, AVAILABILITY_ZONE)

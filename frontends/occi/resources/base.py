@@ -65,6 +65,7 @@ class KindController:
             put[NAME_TAG] = str(title)
         if put or remove:
             ctx.translator.update_tags(ctx.principal, self.canonical, [resource.id], put, remove)
+            remember_members(ctx, self.canonical, resource.id, wanted - current)
         return self.entity(ctx, self.find(ctx, resource.id))
 
     def delete(self, ctx: Ctx, resource: Resource) -> None:
@@ -102,6 +103,15 @@ def add_user_mixins(ctx: Ctx, kind: str, resource: Resource, mixins: Iterable[st
             raise OcciError(400, f"The mixin '{mixin_id}' cannot be added to an existing {kind}.")
     if put:
         ctx.translator.update_tags(ctx.principal, kind, [resource.id], put)
+        remember_members(ctx, kind, resource.id, [k[len(MIXIN_TAG) :] for k in put])
+
+
+def remember_members(ctx: Ctx, kind: str, gid: str, mixin_ids: Iterable[str]) -> None:
+    """Record that a resource has these user mixins, so their locations list it."""
+    for mixin_id in mixin_ids:
+        doc_id = ctx.catalog.user.get(mixin_id)
+        if doc_id is not None:
+            ctx.documents.add_members(ctx.principal.tenant, USER_MIXINS, doc_id, [f"{kind}:{gid}"])
 
 
 def resource_mixins_fixed(ctx: Ctx, resource: Resource) -> set[str]:

@@ -22,6 +22,7 @@ from frontends.occi.resources.base import (
     KindController,
     check_attributes,
     common_attributes,
+    remember_members,
     user_mixins_of,
 )
 from frontends.occi.resources.links import interface_links, storage_links
@@ -44,7 +45,7 @@ from translator.translator import Goal, Step
 STATES: dict[MachineState, tuple[str, str]] = {
     MachineState.PENDING: ("inactive", "pending"),
     MachineState.RUNNING: ("active", ""),
-    MachineState.STOPPING: ("inactive", "stopping"),
+    MachineState.STOPPING: ("active", "stopping"),  # inactive once it has stopped
     MachineState.STOPPED: ("inactive", ""),
     MachineState.SUSPENDED: ("suspended", ""),
     MachineState.PAUSED: ("suspended", "paused"),
@@ -131,7 +132,7 @@ class Computes(KindController):
 
     def find(self, ctx: Ctx, rid: str) -> Resource:
         m = ctx.translator.get(ctx.principal, self.canonical, rid)
-        if isinstance(m, Machine) and m.state is MachineState.TERMINATED:
+        if isinstance(m, Machine) and m.state in GONE:  # deleted for OCCI once its DELETE was taken
             raise OcciError(404, f"The compute '{rid}' has been deleted.")
         return m
 
@@ -172,6 +173,7 @@ class Computes(KindController):
             Goal("machine", (Step(("running",), attach=attach),)),
             lambda: ctx.translator.create_machines(ctx.principal, spec, region),
         )
+        remember_members(ctx, "machine", machines[0].id, request.mixins)
         return self.entity(ctx, machines[0])
 
     def _image(self, ctx: Ctx, request: Entity) -> Image:

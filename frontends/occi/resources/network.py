@@ -17,6 +17,7 @@ from frontends.occi.resources.base import (
     KindController,
     check_attributes,
     common_attributes,
+    remember_members,
     user_mixins_of,
 )
 from frontends.occi.resources.links import PUBLIC
@@ -92,6 +93,7 @@ class Networks(KindController):
         if tags:
             ctx.translator.update_tags(ctx.principal, "network", [network.id], tags)
             network.tags.update(tags)
+        remember_members(ctx, "network", network.id, request.mixins)
         return self.entity(ctx, network)
 
     def delete(self, ctx: Ctx, resource: Resource) -> None:

@@ -16,6 +16,7 @@ from frontends.occi.resources.base import (
     KindController,
     check_attributes,
     common_attributes,
+    remember_members,
     user_mixins_of,
 )
 from translator.backend import Capability
@@ -78,6 +79,9 @@ class Storages(KindController):
         for mixin_id in request.mixins:
             if mixin_id.startswith(c.ZONE_SCHEME):
                 zone = ctx.catalog.zones.get(mixin_id[len(c.ZONE_SCHEME) :])
+        if zone is None:  # OCCI may name none: the first available zone of the tenant's default region
+            zones = [z for z in ctx.translator.zones(ctx.principal) if z.available]
+            zone = zones[0].name if zones else None
         title = str((request.title or request.attributes.get("occi.core.title")) or "")
         summary = str((request.summary or request.attributes.get("occi.core.summary")) or "")
         spec = VolumeSpec(size_gb=size, zone=zone, name=title, description=summary)
@@ -88,6 +92,7 @@ class Storages(KindController):
         if tags:
             ctx.translator.update_tags(ctx.principal, "volume", [volume.id], tags)
             volume.tags.update(tags)
+        remember_members(ctx, "volume", volume.id, request.mixins)
         return self.entity(ctx, volume)
 
     def update(self, ctx: Ctx, resource: Resource, request: Entity) -> Entity:

@@ -62,7 +62,7 @@ def text_lines(doc: Doc) -> list[tuple[str, str]]:
     lines += [("Category", _category(m, "mixin")) for m in doc.mixins]
     for kind, target, attrs in doc.links:
         extra = "".join(f"; {_attr(k, v)}" for k, v in attrs.items())
-        lines.append(("Link", f'<{target}>; rel="{INFRA}network"; category="{kind}"{extra}'))
+        lines.append(("Link", f'<{target}>; rel="{_target_kind(kind)}"; category="{kind}"{extra}'))
     attrs = dict(doc.attributes)
     if doc.source:
         attrs["occi.core.source"] = doc.source
