@@ -193,7 +193,11 @@ USER_DATA = Mixin(
     location="user_data/",
 )
 AVAILABILITY_ZONE = Mixin(
-    OWN.rstrip("/") + "#", "availability_zone", "Availability zone", applies=(COMPUTE.id, STORAGE.id)
+    OWN.rstrip("/") + "#",
+    "availability_zone",
+    "Availability zone",
+    applies=(COMPUTE.id, STORAGE.id),
+    location="availability_zone/",
 )
 
 KINDS: tuple[Kind, ...] = (ENTITY, RESOURCE, LINK, COMPUTE, NETWORK, STORAGE, NETWORKINTERFACE, STORAGELINK)
