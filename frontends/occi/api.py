@@ -33,13 +33,14 @@ from frontends.occi.model import Category, Entity, Link, Mixin, Rendered, Render
 from frontends.occi.rendering import JSON, OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, URI_LIST
 from frontends.occi.rendering import json as json_rendering
 from frontends.occi.rendering import text as text_rendering
+from frontends.occi.resources import aliases
 from frontends.occi.resources import links as link_resources
 from frontends.occi.resources import mixins as mixin_resources
 from frontends.occi.resources.base import KindController
 from frontends.occi.resources.compute import Computes
 from frontends.occi.resources.network import Networks
 from frontends.occi.resources.storage import Storages
-from translator.errors import AuthFailure, CloudgateError
+from translator.errors import AuthFailure, CloudgateError, NotFound
 from translator.identity import Identity
 from translator.model import Principal
 from translator.translator import Translator
@@ -276,21 +277,24 @@ class OcciFrontend:
                 raise OcciError(405, "The public network is the gateway's own.", {"Allow": "GET"})
             public = controller.public(ctx)
             return Answer(200, lambda m, media: m.render_entity(public, media))
+        alias = aliases.resolve(ctx, controller.kind.term, rid)
         if method == "PUT":
             try:
-                resource = controller.find(ctx, rid)
-            except CloudgateError:
-                raise OcciError(
-                    409, "Entities are created by POST to their kind's location here: their ids are the cloud's."
-                ) from None
+                resource = controller.find(ctx, alias or rid)
+            except NotFound:
+                made = self._put_create(ctx, controller, rid, request)
+                return Answer(201, lambda m, media: m.render_entity(made, media), {"Location": ctx.url(
+                    f"{controller.kind.term}/{rid}")})  # fmt: skip
             entity = controller.replace(ctx, resource, request.parse("entity"))
             return Answer(200, lambda m, media: m.render_entity(entity, media))
-        resource = controller.find(ctx, rid)
+        resource = controller.find(ctx, alias or rid)
         if method == "GET":
             entity = controller.entity(ctx, resource)
             return Answer(200, lambda m, media: m.render_entity(entity, media))
         if method == "DELETE":
             controller.delete(ctx, resource)
+            if alias:
+                aliases.forget(ctx, controller.kind.term, rid)
             return Answer(204)
         if method == "POST":
             if action is not None:
@@ -304,6 +308,22 @@ class OcciFrontend:
             entity = controller.update(ctx, resource, request.parse("entity"))
             return Answer(200, lambda m, media: m.render_entity(entity, media))
         raise OcciError(405, f"{method} is not allowed on an entity.", {"Allow": "GET, PUT, POST, DELETE"})
+
+    def _put_create(self, ctx: Ctx, controller: KindController, rid: str, request: Request) -> Entity:
+        """PUT to a new location creates the entity there: the cloud names it, so the location asked for becomes
+        an alias of the entity's own (every method reaches it through either)."""
+        aliases.check(rid)
+        entity = request.parse("entity")
+        if entity.kind and entity.kind != controller.kind.id:
+            raise OcciError(400, f"Put a {controller.kind.term} here, not '{entity.kind}'.")
+        aliases.reserve(ctx, controller.kind.term, rid)
+        try:
+            made = controller.create(ctx, entity)
+        except BaseException:
+            aliases.forget(ctx, controller.kind.term, rid)
+            raise
+        aliases.bind(ctx, controller.kind.term, rid, made.id)
+        return made
 
     def _links(self, ctx: Ctx, controller: Any, rest: list[str], method: str, request: Request) -> Answer:
         if not rest:

@@ -193,3 +193,19 @@ def test_user_mixins_tag_and_filter(gateway: GatewayProcess, media: str) -> None
     assert scheme + term not in o.get(tagged).mixins
     for location in (tagged, other):
         o.ok("DELETE", location, status=204)
+
+
+@pytest.mark.parametrize("media", RENDERINGS)
+def test_put_creates_at_the_location_asked_then_replaces(gateway: GatewayProcess, media: str) -> None:
+    o = Occi(gateway.url, media)
+    chosen = f"compute/mine-{media.replace('/', '-').replace('+', '-')}"
+    made = o.ok("PUT", chosen, Doc(COMPUTE, attributes={"occi.core.title": "chosen"}), status=201)
+    assert made.headers["Location"] == o.url(chosen)
+    entity = o.get(chosen)
+    assert entity.title == "chosen"
+    own = o.url(f"compute/{entity.id}")
+    assert o.get(own).title == "chosen"  # the same entity at the cloud's own id
+    replaced = o.entity(o.ok("PUT", chosen, Doc(COMPUTE, attributes={"occi.core.title": "renamed"})))
+    assert replaced.title == "renamed" and replaced.id == entity.id
+    o.ok("DELETE", chosen, status=204)
+    assert o.call("GET", chosen).status == 404 and o.call("GET", own).status == 404
