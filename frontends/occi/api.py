@@ -179,7 +179,7 @@ class OcciFrontend:
         if head in KINDS and len(segments) <= 2:
             controller = KINDS[head]
             if len(segments) == 1:
-                return self._collection(ctx, controller, method, request)
+                return self._collection(ctx, controller, method, request, media)
             return self._entity(ctx, controller, segments[1], method, request, req.get_param("action"))
         if head in ABSTRACT and len(segments) == 1:
             if method != "GET":
@@ -217,8 +217,22 @@ class OcciFrontend:
             return Answer(204)
         raise OcciError(405, f"{method} is not allowed on the query interface.", {"Allow": "GET, POST, DELETE"})
 
-    def _collection(self, ctx: Ctx, controller: KindController, method: str, request: Request) -> Answer:
+    @staticmethod
+    def _filters(request: Request) -> bool:
+        """Whether a collection GET asks for a filter (a body, or OCCI headers)."""
+        names = {"category", "x-occi-attribute"}
+        return bool(request.body) or any(n.lower() in names for n, _ in request.headers)
+
+    def _collection(self, ctx: Ctx, controller: KindController, method: str, request: Request, media: str) -> Answer:
         if method == "GET":
+            if media in (TEXT_PLAIN, TEXT_OCCI, URI_LIST) and not self._filters(request):
+                # PERF: the text renderings of a collection are its locations: no entity is built
+                stubs = [Entity(controller.kind.id, r.id, ctx.url(f"{controller.kind.term}/{r.id}"))
+                         for r in controller.listed(ctx)]  # fmt: skip
+                if isinstance(controller, Networks):
+                    stubs.append(controller.public(ctx))
+                return self._collection_answer(stubs)
+            ctx.bulk = True
             entities = self._filtered(ctx, controller, request)
             return self._collection_answer(entities)
         if method == "POST":

@@ -23,8 +23,12 @@ class Ctx:
     documents: DocumentStore
     #: scheme and host clients reach us at (``public_endpoint`` or the request's), no trailing slash
     base: str
+    #: rendering many entities at once (a collection): related resources are read as whole listings, once,
+    #: instead of by id for each entity
+    bulk: bool = False
     _capabilities: dict[str, frozenset[Capability]] = field(default_factory=dict)
     _catalog: Any = None
+    _related: dict[str, list[Resource]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         """The absolute URL of an OCCI path relative to ``/occi/`` (``compute/<id>``)."""
@@ -51,6 +55,18 @@ class Ctx:
         for account in self.translator.regions(self.principal):
             caps |= self.translator.capabilities(account)
         return frozenset(caps)
+
+    def related(self, kind: str, ids: list[str] | None = None) -> list[Resource]:
+        """Resources of ``kind`` a rendering refers to: those of ``ids`` (one read), or, in bulk, the whole
+        listing read once per request (a collection of N computes costs one read, not N)."""
+        if not self.bulk:
+            if ids is not None and not ids:
+                return []
+            return self.translator.page(self.principal, kind, ids=ids).items
+        if kind not in self._related:
+            self._related[kind] = self.translator.page(self.principal, kind).items
+        found = self._related[kind]
+        return found if ids is None else [r for r in found if r.id in set(ids)]
 
     def forget_catalog(self) -> None:
         """After a change of the tenant's categories (user mixins), the next read builds them again."""

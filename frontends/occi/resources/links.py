@@ -90,6 +90,8 @@ def interface_links(ctx: Ctx, m: Machine) -> list[Link]:
 def _addresses(ctx: Ctx, m: Machine) -> list[Address]:
     if not m.public_ip or Capability.ADDRESSES not in ctx.capabilities(m):
         return []
+    if ctx.bulk:
+        return [a for a in ctx.related("address") if isinstance(a, Address) and a.machine_id == m.id]
     found = ctx.translator.page(ctx.principal, "address", match={"machine_id": [m.id]}).items
     return [a for a in found if isinstance(a, Address)]
 
@@ -99,7 +101,7 @@ def storage_links(ctx: Ctx, m: Machine) -> list[Link]:
         return []
     source = ctx.url(f"compute/{m.id}")
     links = []
-    for volume in ctx.translator.page(ctx.principal, "volume", ids=m.volume_ids).items:
+    for volume in ctx.related("volume", m.volume_ids):
         assert isinstance(volume, Volume)
         attachment = next((a for a in volume.attachments if a.machine_id == m.id), None)
         if attachment is None:
