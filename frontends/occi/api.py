@@ -249,19 +249,7 @@ class OcciFrontend:
 
     def _filtered(self, ctx: Ctx, controller: KindController, request: Request) -> list[Entity]:
         """The kind's entities, filtered by the request's categories (kind or mixins) and attribute values."""
-        wanted: list[str] = []
-        attributes: dict[str, Any] = {}
-        if request.body or request.media == TEXT_OCCI:
-            try:
-                wanted = request.parse("category_ids")
-            except OcciError:  # an entity-shaped filter (JSON): its kind, mixins and attributes
-                entity = request.parse("entity")
-                wanted, attributes = [entity.kind, *entity.mixins], entity.attributes
-        if not attributes and (request.body or any(n.lower() == "x-occi-attribute" for n, _ in request.headers)):
-            try:
-                attributes = request.parse("entity").attributes
-            except OcciError:
-                attributes = {}
+        wanted, attributes = request.parse("filter") if request.body or request.media == TEXT_OCCI else ([], {})
         entities = [controller.entity(ctx, r) for r in controller.listed(ctx)]
         if controller is KINDS["network"]:
             entities.append(KINDS["network"].public(ctx))  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ request's ``Accept`` (responses) or ``Content-Type`` (requests) and the controll
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from frontends.occi.model import ActionInvocation, Category, Entity, Link, Mixin, Rendered
 
@@ -43,5 +43,7 @@ class Rendering(Protocol):
     def parse_mixins(self, body: bytes, headers: Headers) -> list[Mixin]: ...
 
     def parse_category_ids(self, body: bytes, headers: Headers) -> list[str]: ...
+
+    def parse_filter(self, body: bytes, headers: Headers) -> tuple[list[str], dict[str, Any]]: ...
 
     def parse_locations(self, body: bytes, headers: Headers) -> list[str]: ...

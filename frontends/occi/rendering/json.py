@@ -373,6 +373,17 @@ def parse_category_ids(body: bytes, headers: Headers) -> list[str]:
     return _unique(ids)
 
 
+def parse_filter(body: bytes, headers: Headers) -> tuple[list[str], dict[str, Any]]:
+    """A collection filter: category lists (as ``parse_category_ids``), or an entity-shaped body whose kind
+    and mixins must all be held and whose attributes (``id``, ``title``, ``summary`` included) must be equal."""
+    doc = _decode(body) if body.strip() else None
+    if not (isinstance(doc, dict) and "kind" in doc):
+        return parse_category_ids(body, headers), {}
+    entity = _entity(_valid(doc, "resource"), "$")
+    core = {name: getattr(entity, field) for name, field in _ENTITY_CORE.items() if getattr(entity, field)}
+    return [entity.kind, *entity.mixins], {**core, **entity.attributes}
+
+
 def parse_locations(body: bytes, headers: Headers) -> list[str]:
     """Entities to associate with a mixin: a JSON array of locations (rOCCI's rendering), or an entity collection
     (the HTTP Protocol's), of which the entities' ``id``s are returned (they are not paths)."""

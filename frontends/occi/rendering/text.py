@@ -381,6 +381,23 @@ def parse_category_ids(body: bytes, headers: Headers) -> list[str]:
     return [category.id for category in parse_categories(body, headers)]
 
 
+def parse_filter(body: bytes, headers: Headers) -> tuple[list[str], dict[str, Any]]:
+    """A collection filter: Category fields of any class (all must be held) and X-OCCI-Attribute values
+    (all must be equal, ``occi.core.*`` included), each optional."""
+    fields = _fields(body, headers)
+    _only(fields, "a filter", categories=True, attributes=True)
+    return _unique_ids(fields), _attributes(fields)
+
+
+def _unique_ids(fields: Fields) -> list[str]:
+    ids: list[str] = []
+    for value, where in fields.categories:
+        if value.id in ids:
+            raise RenderingError(f"{where}: category {value.id!r} given twice")
+        ids.append(value.id)
+    return ids
+
+
 def parse_locations(body: bytes, headers: Headers) -> list[str]:
     """entity_collection_rendering: X-OCCI-Location URIs (absolute), from the body, the headers
     (``Location`` headers too, as rOCCI-server lists them) or a uri-list."""

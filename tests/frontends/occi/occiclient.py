@@ -83,8 +83,15 @@ def json_body(doc: Doc) -> dict[str, Any]:
         body["source"] = {"location": doc.source}
         body["target"] = {"location": doc.target}
     if doc.links:
+        # the spec's schema wants a source; the entity being created has no location yet: its kind's collection
+        source = {"location": "/occi/" + doc.kind.rsplit("#", 1)[1] + "/", "kind": doc.kind}
         body["links"] = [
-            {"kind": kind, "target": {"location": target, "kind": _target_kind(kind)}, "attributes": attrs}
+            {
+                "kind": kind,
+                "source": source,
+                "target": {"location": target, "kind": _target_kind(kind)},
+                "attributes": attrs,
+            }
             for kind, target, attrs in doc.links
         ]
     return body
