@@ -5,10 +5,11 @@ inline and removed; and deleting everything."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from occi_spec import ACTION_SCHEMES, COMPUTE_STATES, INFRA, KINDS, MIXINS
-from occiclient import OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, Doc, Occi
+from occiclient import OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, WAIT, Doc, Occi
 
 RENDERINGS = [TEXT_PLAIN, TEXT_OCCI, OCCI_JSON]
 OS_TPL = "http://schemas.cloudgate.org/occi/template/os#"
@@ -52,7 +53,16 @@ def query_interface(o: Occi, images: int, flavors: int) -> dict[str, Any]:
 
 
 def wait_state(o: Occi, location: str, state: str) -> Any:
-    return o.wait(location, "occi.compute.state", state)
+    """The compute once in ``state`` (bounded); a failure names the state the cloud left it in, and why."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        entity = o.get(location)
+        now = entity.attributes.get("occi.compute.state")
+        if now == state:
+            return entity
+        message = entity.attributes.get("occi.compute.state.message")
+        assert time.monotonic() < deadline and now != "error", f"{location}: {now} ({message}), not {state}"
+        time.sleep(0.2)
 
 
 def computes_storage_network_links(
