@@ -65,18 +65,26 @@ def wait_state(o: Occi, location: str, state: str) -> Any:
         time.sleep(0.2)
 
 
+def title(o: Occi, category: Any) -> str:
+    return str(category.get("title", "")) if o.media == OCCI_JSON else category.title
+
+
 def computes_storage_network_links(
-    o: Occi, *, cores: int = 2, memory: float = 3.5, network_address: str = "10.77.0.0/16"
+    o: Occi, *, image: str = "", cores: int = 2, memory: float = 3.5, network_address: str = "10.77.0.0/16"
 ) -> None:
     """Computes made three ways, their actions (suspend where offered), a storage and a network, both
-    linked to a compute and read inline, the links removed, and everything deleted again."""
+    linked to a compute and read inline, the links removed, and everything deleted again. ``image``: the
+    title of the os_tpl to use (else the first)."""
     categories = o.categories(o.ok("GET", "-/"))
-    os_tpl = sorted(c for c in categories if c.startswith(OS_TPL))[0]
+    os_tpls = sorted(c for c in categories if c.startswith(OS_TPL) and (not image or title(o, categories[c]) == image))
+    os_tpl = os_tpls[0]
     resource_tpl = sorted(c for c in categories if c.startswith(RESOURCE_TPL))[0]
     before = set(o.locations(o.ok("GET", "compute/")))
     made_here: list[str] = []
     try:
-        _computes_storage_network_links(o, categories, os_tpl, resource_tpl, cores, memory, network_address, made_here)
+        _computes_storage_network_links(
+            o, categories, os_tpl, os_tpl if image else "", resource_tpl, cores, memory, network_address, made_here
+        )
     finally:  # a failed step leaves nothing behind in a shared cloud
         for location in reversed(made_here):
             o.call("DELETE", location)
@@ -87,6 +95,7 @@ def _computes_storage_network_links(
     o: Occi,
     categories: dict[str, Any],
     os_tpl: str,
+    default_os_tpl: str,
     resource_tpl: str,
     cores: int,
     memory: float,
@@ -106,6 +115,8 @@ def _computes_storage_network_links(
     made = wait_state(o, first, "active")
     assert made.attributes["occi.compute.state"] in COMPUTE_STATES
     assert any(m.startswith(OS_TPL) for m in made.mixins) and any(m.startswith(RESOURCE_TPL) for m in made.mixins)
+    if default_os_tpl:  # the tenant's default image is the one named
+        assert default_os_tpl in made.mixins, (default_os_tpl, made.mixins)
     assert set(wait_state(o, templated, "active").mixins) >= {os_tpl, resource_tpl}
     big = wait_state(o, sized, "active")
     assert big.attributes["occi.compute.cores"] >= cores and big.attributes["occi.compute.memory"] >= memory
