@@ -109,12 +109,21 @@ def user_allocate(cloud: Cloud, user: m.User, name: str, password: str, driver: 
 
 def vmpool_info(cloud: Cloud, user: m.User, flag: int = -2, start: int = -1, end: int = -1, state: int = -1,
                 query: str = "") -> str:  # fmt: skip
+    """The pool's short VM bodies (vm_pool.xsd); ``infoextended`` gives whole ones."""
+    return m.pool("VM_POOL", [m.vm_short_element(vm) for vm in _vms(cloud, user, flag, start, end, state)])
+
+
+def vmpool_infoextended(cloud: Cloud, user: m.User, flag: int = -2, start: int = -1, end: int = -1,
+                        state: int = -1, query: str = "") -> str:  # fmt: skip
+    return m.pool("VM_POOL", [m.vm_element(vm) for vm in _vms(cloud, user, flag, start, end, state)])
+
+
+def _vms(cloud: Cloud, user: m.User, flag: int, start: int, end: int, state: int) -> list[m.Vm]:
+    """``state`` -2 any, -1 any but DONE, else that STATE."""
     vms = cloud.visible("vm", user, flag, start, end)
     if state == -1:
-        vms = [vm for vm in vms if vm.state != m.DONE]
-    elif state >= 0:
-        vms = [vm for vm in vms if vm.state == state]
-    return m.pool("VM_POOL", [m.vm_element(vm) for vm in vms])
+        return [vm for vm in vms if vm.state != m.DONE]
+    return vms if state == -2 else [vm for vm in vms if vm.state == state]
 
 
 def vm_info(cloud: Cloud, user: m.User, oid: int, decrypt: bool = False) -> str:

@@ -314,6 +314,34 @@ def vm_element(vm: Vm) -> ET.Element:
     return root
 
 
+def vm_short_element(vm: Vm) -> ET.Element:
+    """A VM as ``one.vmpool.info`` lists it (vm_pool.xsd): fewer elements, a TEMPLATE of CPU/MEMORY/VCPU/DISK/NIC."""
+    root = ET.Element("VM")
+    _head(root, vm)
+    for tag, value in (
+        ("LAST_POLL", int(time.time()) if vm.state == ACTIVE else 0), ("STATE", vm.state), ("LCM_STATE", vm.lcm),
+        ("RESCHED", 0), ("STIME", vm.stime), ("ETIME", vm.etime),
+        ("DEPLOY_ID", f"one-{vm.id}" if vm.deployed_at else ""),
+    ):  # fmt: skip
+        _sub(root, tag, value)
+    short = {k: v for k, v in vm.template.items() if k in ("CPU", "MEMORY", "VCPU", "DISK", "NIC", "GRAPHICS")}
+    template = tpl.to_element({})
+    for name in ("CPU", "MEMORY", "VCPU", "DISK", "NIC", "GRAPHICS"):  # the schema's order, not sorted
+        template.extend(list(tpl.to_element({name: short[name]})) if name in short else [])
+    root.append(template)
+    _sub(root, "MONITORING")
+    root.append(tpl.to_element(vm.user_template, "USER_TEMPLATE"))
+    history = _sub(root, "HISTORY_RECORDS")
+    if vm.deployed_at:
+        record = _sub(history, "HISTORY")
+        for tag, value in (
+            ("OID", vm.id), ("SEQ", 0), ("HOSTNAME", "sim-host0"), ("HID", 0), ("CID", 0), ("DS_ID", 0),
+            ("VM_MAD", "kvm"), ("TM_MAD", "ssh"), ("ACTION", 0),
+        ):  # fmt: skip
+            _sub(record, tag, value)
+    return root
+
+
 def image_element(image: Image) -> ET.Element:
     root = ET.Element("IMAGE")
     _head(root, image)
@@ -358,11 +386,11 @@ def vnet_element(vnet: VNet, *, leases: bool) -> ET.Element:
         element = _sub(pool, "AR")
         first_ip, first_mac = ar.address(0)
         last_ip, last_mac = ar.address(ar.size - 1)
-        for tag, value in (
-            ("AR_ID", ar.ar_id), ("IP", first_ip), ("MAC", first_mac), ("NEXT_INDEX", len(ar.leases)),
-            ("SIZE", ar.size), ("TYPE", "IP4"), ("MAC_END", last_mac), ("IP_END", last_ip),
-            ("USED_LEASES", len(ar.leases)),
-        ):  # fmt: skip
+        head = (("AR_ID", ar.ar_id), ("IP", first_ip), ("MAC", first_mac), ("NEXT_INDEX", len(ar.leases)),
+                ("SIZE", ar.size), ("TYPE", "IP4"))  # fmt: skip
+        # vnet_pool.xsd's AR stops at VN_MAD; vnet.xsd's goes on with the range's end, use and leases.
+        tail = (("MAC_END", last_mac), ("IP_END", last_ip), ("USED_LEASES", len(ar.leases))) if leases else ()
+        for tag, value in (*head, *tail):
             _sub(element, tag, value)
         if leases:
             element_leases = _sub(element, "LEASES")

@@ -256,7 +256,7 @@ METHODS: dict[str, Method] = {
     "one.user.update": vm.user_update,
     "one.user.allocate": vm.user_allocate,
     "one.vmpool.info": vm.vmpool_info,
-    "one.vmpool.infoextended": vm.vmpool_info,
+    "one.vmpool.infoextended": vm.vmpool_infoextended,
     "one.vm.info": vm.vm_info,
     "one.vm.allocate": vm.vm_allocate,
     "one.vm.action": vm.vm_action,
