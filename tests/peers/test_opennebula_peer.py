@@ -313,7 +313,7 @@ def test_users_see_only_their_own_unless_oneadmin(sim: OpenNebulaSimulator) -> N
         bob.template.delete(tmpl)
 
 
-def test_error_answers_have_onedsshape(sim: OpenNebulaSimulator) -> None:
+def test_error_answers_have_oneds_shape(sim: OpenNebulaSimulator) -> None:
     bad = raw(sim, "one.vm.info", 0, session="alice:wrong")
     assert bad == [False, "[one.vm.info] User couldn't be authenticated, aborting call.", 0x0100, -1, 0]
     with pytest.raises(pyone.OneAuthenticationException):
