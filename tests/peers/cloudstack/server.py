@@ -655,6 +655,8 @@ def list_projects(call: Call) -> dict[str, Any]:
 
 
 def owned_list(call: Call, table: str, key: str, match: Callable[[dict[str, Any]], bool] = lambda r: True):
+    if call.get("projectid") not in (None, "", "-1"):
+        call.owner()  # another account's project is refused, not listed empty
     records = [r for r in call.cloud.tables[table].values() if call.visible(r) and match(r)]
     return call.listing(table, key, by_id_and_name(call, records) if table != "ips" else records)
 
@@ -1744,7 +1746,8 @@ class Handler(BaseHTTPRequestHandler):
         params: dict[str, str] = {}
         query = urlsplit(self.path).query
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
+        self.body = self.rfile.read(length) if length else b""
+        body = self.body.decode(errors="replace")
         for source in (query, body if "form-urlencoded" in (self.headers.get("Content-Type") or "") else ""):
             for key, value in parse_qsl(source, keep_blank_values=True):
                 params.setdefault(key, value)
@@ -1773,14 +1776,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def _control(self, what: str) -> None:
         cloud = self.simulator.cloud
-        length = int(self.headers.get("Content-Length") or 0)
         try:
-            data = json.loads(self.rfile.read(length) or b"{}") if self.command == "POST" else {}
+            data = json.loads(self.body or b"{}") if self.command == "POST" else {}
         except ValueError:
             return self._send(400, b"bad json", "text/plain")
         with cloud.lock:
             if what == "faults" and self.command == "POST":
-                cloud.faults = Faults(**data)
+                try:
+                    cloud.faults = Faults(**data)
+                except TypeError as error:
+                    return self._send(400, str(error).encode(), "text/plain")
                 cloud.rng = random.Random(cloud.faults.seed)
             elif what == "timings" and self.command == "POST":
                 cloud.timings.update({k: float(v) for k, v in data.items()})
