@@ -240,7 +240,7 @@ def test_xml_is_the_default_and_json_on_request(sim: CloudStackSimulator) -> Non
 
 
 def test_paging_and_count(sim: CloudStackSimulator) -> None:
-    api = client(sim, "bob")
+    api = client(sim, "bob", method="post")  # parameters in a form body: signed the same way
     for number in range(5):
         api.createSecurityGroup(name=f"paged-{number}", description="paging")
     first = api.listSecurityGroups(page=1, pagesize=2)
@@ -255,6 +255,12 @@ def test_paging_and_count(sim: CloudStackSimulator) -> None:
         api.listSecurityGroups(pagesize=2)
     assert no_page.value.error["errorcode"] == 431
     assert api.listSSHKeyPairs() == {}
+    rule = {"securitygroupname": "paged-0", "protocol": "udp", "startport": 53, "cidrlist": "10.0.0.0/8"}
+    group = api.authorizeSecurityGroupEgress(fetch_result=True, **rule)["securitygroup"]
+    [egress] = group["egressrule"]
+    assert (egress["protocol"], egress["startport"], egress["endport"], egress["cidr"]) == ("udp", 53, 53, "10.0.0.0/8")
+    assert api.revokeSecurityGroupEgress(id=egress["ruleid"], fetch_result=True) == {"success": True}
+    assert not api.listSecurityGroups(securitygroupname="paged-0")["securitygroup"][0]["egressrule"]
     for number in range(5):
         api.deleteSecurityGroup(name=f"paged-{number}")
 

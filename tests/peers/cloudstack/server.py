@@ -1706,6 +1706,8 @@ class Simulator:
                 result = COMMANDS[command.lower()](call)
             except ApiError as err:
                 return error(err)
+            except Exception as err:  # a simulator bug still answers as CloudStack does, never a dropped socket
+                return error(ApiError(INTERNAL, f"Internal error executing command {command}: {err!r}", 4250))
         if fault == "lose":
             return None
         return answer(200, result)
