@@ -11,12 +11,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import catalog, machines, options
+from backends.opennebula import catalog, keys, machines, options
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
-from translator.errors import CloudgateError, InvalidParameter, NotFound, Unsupported
-from translator.model import ActionMethod, Flavor, Image, Machine, MachineAction, MachineSpec, MachineState
+from translator.errors import CloudgateError, InvalidParameter, Unsupported
+from translator.model import ActionMethod, Flavor, Image, KeyPair, Machine, MachineAction, MachineSpec, MachineState
 
 CAPABILITIES = frozenset(
     {
@@ -25,6 +25,7 @@ CAPABILITIES = frozenset(
         Capability.IMAGES,
         Capability.STOP_HARD,
         Capability.REBOOT_HARD,
+        Capability.KEY_PAIRS,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -82,9 +83,8 @@ class OpenNebulaBackend(Backend):
                 self._flavors = (time.monotonic(), names)
         return names.get(native_id, "")
 
-    def find_key(self, name: str) -> None:
-        """Key pairs are not offered yet: any named one is missing."""
-        raise NotFound(f"The key pair '{name}' does not exist.", kind="key_pair")
+    def find_key(self, name: str) -> str:
+        return keys.find_key(self, name)
 
     # -- machines --------------------------------------------------------------------------------
     def list_machines(self) -> list[Machine]:
@@ -100,6 +100,16 @@ class OpenNebulaBackend(Backend):
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
     ) -> Machine:
         return machines.act_on_machine(self, native_id, action, method)
+
+    # -- key pairs -------------------------------------------------------------------------------
+    def list_key_pairs(self) -> list[KeyPair]:
+        return keys.list_key_pairs(self)
+
+    def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        return keys.import_key_pair(self, name, public_key)
+
+    def delete_key_pair(self, native_id: str) -> None:
+        keys.delete_key_pair(self, native_id)
 
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 KEY_ATTRIBUTE = "CLOUDGATE_IDEMPOTENCY_KEY"
 INDEX_ATTRIBUTE = "CLOUDGATE_LAUNCH_INDEX"
 ZONE_ATTRIBUTE = "CLOUDGATE_ZONE"
+KEY_NAME_ATTRIBUTE = "CLOUDGATE_KEY_PAIR"
 MINE = -3  # pool filter: the session user's own objects (the account is that user)
 ANY_STATE = -2
 
@@ -209,6 +210,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         created=float(vm.STIME or 0),
         launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
         launch_key=single(user, KEY_ATTRIBUTE),
+        key_name=single(user, KEY_NAME_ATTRIBUTE) or None,
     )
 
 
@@ -260,20 +262,27 @@ def _zone(b: OpenNebulaBackend, spec: MachineSpec) -> str:
     return spec.zone
 
 
-def _extra(spec: MachineSpec, template: Mapping[str, Any], image_id: str, zone: str, index: int) -> str:
-    """What instantiate adds to the flavor's template: the image's disk first, user data, the gateway's marks."""
+def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int) -> str:
+    """What instantiate adds to the flavor's template: the image's disk first, user data and key in its context,
+    the gateway's marks."""
     disks = vectors(template, "DISK")
-    boot: dict[str, str] = {"IMAGE_ID": image_id}
+    boot: dict[str, str] = {"IMAGE_ID": spec.image_id}
     for device in spec.block_devices:
         if not device.boot or device.snapshot_id:
             raise Unsupported("The opennebula backend launches with the boot disk only.", reason="block_devices")
         if device.size_gb:
             boot["SIZE"] = str(device.size_gb * 1024)
     extra: dict[str, Any] = {"DISK": [boot, *disks[1:]]}
+    context = (vectors(template, "CONTEXT") or [{}])[0]
     if spec.user_data:
-        context = (vectors(template, "CONTEXT") or [{}])[0]
-        extra["CONTEXT"] = context | {"USER_DATA": spec.user_data, "USERDATA_ENCODING": "base64"}
+        context |= {"USER_DATA": spec.user_data, "USERDATA_ENCODING": "base64"}
+    if public_key:
+        context |= {"SSH_PUBLIC_KEY": public_key}
+    if spec.user_data or public_key:
+        extra["CONTEXT"] = context
     extra[ZONE_ATTRIBUTE] = zone
+    if spec.key_name:
+        extra[KEY_NAME_ATTRIBUTE] = spec.key_name
     if spec.idempotency_key:
         extra[KEY_ATTRIBUTE] = spec.idempotency_key
         extra[INDEX_ATTRIBUTE] = str(index)
@@ -298,8 +307,7 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
         raise InvalidParameter("count must be at least 1.", reason="count")
     flavor, template = flavor_template(b, spec.flavor_id)
     find_image(b, spec.image_id)
-    if spec.key_name is not None:
-        b.find_key(spec.key_name)
+    public_key = b.find_key(spec.key_name) if spec.key_name is not None else None
     if spec.subnet_id is not None:
         raise NotFound(f"The subnet '{spec.subnet_id}' does not exist.", kind="subnet")
     if spec.security_group_ids:
@@ -310,7 +318,7 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
         for index in range(spec.count):
             if index in made:
                 continue
-            extra = _extra(spec, template, spec.image_id, zone, index)
+            extra = _extra(spec, template, public_key, zone, index)
             vm_id = b.one.call(
                 "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
                 kind="machine", what="instantiate",

@@ -277,3 +277,23 @@ def test_faults_map_to_canonical_errors(sim: OpenNebulaSimulator, client: Any) -
         error = translate(exc, kind="machine")
         assert type(error) is cls and error.reason == reason, (exc, error)
     assert translate(KeyError("ours")) is None
+
+
+def test_a_key_pair_is_the_users_ssh_key_and_reaches_the_context(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKt3t2Y0Xq2cC7Ue7s2k2T3p6bqvW0F0yqv8c0n3m1sW"
+    key = backend.import_key_pair("laptop", public + " me@laptop")
+    assert key.public_key == public and key.key_type == "ed25519"
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    assert alice.user.info(-1).TEMPLATE["SSH_PUBLIC_KEY"] == public  # what $USER[SSH_PUBLIC_KEY] contexts read
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            key_name="laptop",
+        )
+    )  # fmt: skip
+    assert vm.key_name == "laptop"
+    assert alice.vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]["SSH_PUBLIC_KEY"] == public
+    backend.delete_key_pair("laptop")
+    assert "SSH_PUBLIC_KEY" not in (alice.user.info(-1).TEMPLATE or {})
