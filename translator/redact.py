@@ -2,7 +2,7 @@
 
 Backend options merge a backend's and an account's tables, so credentials sit among harmless settings;
 they are told apart by name (``password``, ``secret_access_key``, ``application_credential_secret``,
-``session_token``...), at any depth.
+``session_token``, OpenNebula's ``session``...), at any depth.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 #: an option or field whose name contains one of these words holds a secret
-SECRET_NAME = re.compile(r"password|passwd|secret|token|private_key|api_?key", re.IGNORECASE)
+SECRET_NAME = re.compile(r"password|passwd|secret|token|session|private_key|api_?key", re.IGNORECASE)
 HIDDEN = "***"
 
 

@@ -1,0 +1,119 @@
+"""OpenNebulaBackend: one OpenNebula user (its ``session``) behind one oned endpoint, as a cloudgate account.
+
+Each method hands off to the module owning that resource kind. Zones are the account's configured ones (oned's
+clusters are the operator's placement, not the user's); flavors are templates the operator marks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from backends.opennebula import catalog, keys, machines, options
+from backends.opennebula.client import One
+from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
+from translator.backend import AccountConfig, Backend, BackendServices, Capability
+from translator.errors import CloudgateError, InvalidParameter, Unsupported
+from translator.model import ActionMethod, Flavor, Image, KeyPair, Machine, MachineAction, MachineSpec, MachineState
+
+CAPABILITIES = frozenset(
+    {
+        Capability.MACHINES,
+        Capability.MACHINE_SUSPEND,
+        Capability.IMAGES,
+        Capability.STOP_HARD,
+        Capability.REBOOT_HARD,
+        Capability.KEY_PAIRS,
+    }
+)
+FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
+
+
+class OpenNebulaBackend(Backend):
+    """oned's XML-RPC API through pyone, on the account's session."""
+
+    driver: ClassVar[str] = "opennebula"
+    capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
+    STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+
+    def __init__(self, account: AccountConfig, services: BackendServices) -> None:
+        super().__init__(account, services)
+        self.opts = options.parse(account.options)
+        self.one = One(self.opts)
+        self._flavors: tuple[float, dict[str, str]] = (0.0, {})
+        self._lock = threading.Lock()
+
+    @classmethod
+    def validate_options(cls, options_table: Mapping[str, Any]) -> list[str]:
+        return options.validate_options(options_table)
+
+    def check(self) -> None:
+        """Authenticate (``one.user.info``), then find at least one flavor template the user may instantiate."""
+        self.one.call("user.info", -1, False, what="check credentials")
+        if not catalog.list_flavors(self):
+            raise InvalidParameter(
+                f"opennebula: no VM template visible to this user carries {self.opts.flavor_attribute} with CPU "
+                "and MEMORY: there is no flavor to launch",
+                kind="flavor",
+                reason="flavor_attribute",
+            )
+
+    def close(self) -> None:
+        self.one.close()
+
+    def unsupported(self, what: str) -> Unsupported:
+        return self._unsupported(what)
+
+    # -- lookups shared by the resource modules ---------------------------------------------------
+    def flavor_name(self, native_id: str | None) -> str:
+        """A flavor's name by template id, from a per-process copy refreshed every minute."""
+        if native_id is None:
+            return ""
+        fetched, names = self._flavors
+        age = time.monotonic() - fetched
+        if (native_id not in names and age > 1.0) or age > FLAVOR_TTL:  # an unknown id: refresh, once a second
+            try:
+                names = {f.native_id: f.name for f in catalog.list_flavors(self)}
+            except CloudgateError:
+                return names.get(native_id, "")
+            with self._lock:
+                self._flavors = (time.monotonic(), names)
+        return names.get(native_id, "")
+
+    def find_key(self, name: str) -> str:
+        return keys.find_key(self, name)
+
+    # -- machines --------------------------------------------------------------------------------
+    def list_machines(self) -> list[Machine]:
+        return machines.list_machines(self)
+
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        return machines.get_machines(self, native_ids)
+
+    def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        return machines.create_machines(self, spec)
+
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
+
+    # -- key pairs -------------------------------------------------------------------------------
+    def list_key_pairs(self) -> list[KeyPair]:
+        return keys.list_key_pairs(self)
+
+    def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        return keys.import_key_pair(self, name, public_key)
+
+    def delete_key_pair(self, native_id: str) -> None:
+        keys.delete_key_pair(self, native_id)
+
+    # -- images and flavors ----------------------------------------------------------------------
+    def list_images(self) -> list[Image]:
+        return catalog.list_images(self)
+
+    def list_flavors(self) -> list[Flavor]:
+        return catalog.list_flavors(self)

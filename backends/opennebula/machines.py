@@ -1,0 +1,359 @@
+"""Machines: VMs instantiated from flavor templates, their STATE/LCM_STATE in one table, and their actions.
+
+Launching instantiates the flavor's template (``one.template.instantiate``) with the image's disk in place of the
+template's first disk, rather than allocating a generated template (``one.vm.allocate``): everything else the
+operator put in the template (NICs, context, scheduling requirements, graphics, OS settings) stays theirs, the
+user's rights on templates keep governing what may be launched, and the VM records its ``TEMPLATE_ID``, which is
+how a machine's flavor reads back. What the gateway needs to find again lives in the VM's ``USER_TEMPLATE``: the
+create's idempotency key (so a retried create finds its VMs even if Redis was lost), the machine's place in its
+launch, and its zone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pyone
+
+from backends.opennebula.catalog import find_image, flavor_template, oid
+from backends.opennebula.templates import number, single, to_xml, vectors
+from translator.errors import (
+    CloudgateError,
+    Conflict,
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    OutcomeUnknown,
+    Unsupported,
+)
+from translator.model import (
+    ActionMethod,
+    InterfaceState,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    NetworkInterface,
+)
+
+if TYPE_CHECKING:
+    from backends.opennebula.backend import OpenNebulaBackend
+
+KEY_ATTRIBUTE = "CLOUDGATE_IDEMPOTENCY_KEY"
+INDEX_ATTRIBUTE = "CLOUDGATE_LAUNCH_INDEX"
+ZONE_ATTRIBUTE = "CLOUDGATE_ZONE"
+KEY_NAME_ATTRIBUTE = "CLOUDGATE_KEY_PAIR"
+MINE = -3  # pool filter: the session user's own objects (the account is that user)
+ANY_STATE = -2
+
+VM_STATES = pyone.VM_STATE
+LCM_STATES = pyone.LCM_STATE
+
+
+def _lcm(state: MachineState, *names: str) -> dict[str, MachineState]:
+    return {f"ACTIVE/{name}": state for name in names}
+
+
+#: ``STATE`` (when not ACTIVE, its LCM_STATE is always LCM_INIT) or ``ACTIVE/<LCM_STATE>`` -> canonical state.
+#: Names are oned's (VirtualMachine::VmState, VirtualMachine::LcmState), as pyone's VM_STATE and LCM_STATE spell them.
+STATE_MAP: Mapping[str, MachineState] = {
+    "INIT": MachineState.PENDING,
+    "PENDING": MachineState.PENDING,
+    "HOLD": MachineState.PENDING,  # waiting for a release before the scheduler deploys it
+    "STOPPED": MachineState.STOPPED,  # saved to the datastore, off its host
+    "SUSPENDED": MachineState.SUSPENDED,
+    "DONE": MachineState.TERMINATED,
+    "FAILED": MachineState.ERROR,
+    "POWEROFF": MachineState.STOPPED,
+    "UNDEPLOYED": MachineState.STOPPED,  # off, its disks back in the datastore
+    "CLONING": MachineState.PENDING,  # its images are being copied
+    "CLONING_FAILURE": MachineState.ERROR,
+    **_lcm(MachineState.RUNNING, "RUNNING", "MIGRATE", "HOTPLUG", "HOTPLUG_NIC", "HOTPLUG_SNAPSHOT", "HOTPLUG_RESIZE"),
+    **_lcm(MachineState.RUNNING, "DISK_SNAPSHOT", "DISK_SNAPSHOT_DELETE", "DISK_RESIZE"),
+    **_lcm(MachineState.CAPTURING, "HOTPLUG_SAVEAS", "DISK_SNAPSHOT_REVERT"),
+    **_lcm(MachineState.PENDING, "PROLOG", "BOOT", "PROLOG_RESUME", "PROLOG_UNDEPLOY", "BOOT_UNDEPLOY"),
+    **_lcm(MachineState.PENDING, "BOOT_POWEROFF", "BOOT_SUSPENDED", "BOOT_STOPPED", "BOOT_UNKNOWN"),
+    **_lcm(MachineState.PENDING, "SAVE_MIGRATE", "PROLOG_MIGRATE", "BOOT_MIGRATE", "CLEANUP_RESUBMIT"),
+    **_lcm(MachineState.PENDING, "PROLOG_MIGRATE_POWEROFF", "PROLOG_MIGRATE_SUSPEND", "PROLOG_MIGRATE_UNKNOWN"),
+    **_lcm(MachineState.STOPPING, "SAVE_STOP", "SAVE_SUSPEND", "EPILOG_STOP", "SHUTDOWN_POWEROFF"),
+    **_lcm(MachineState.STOPPING, "SHUTDOWN_UNDEPLOY", "EPILOG_UNDEPLOY"),
+    **_lcm(MachineState.TERMINATING, "SHUTDOWN", "EPILOG", "CANCEL", "CLEANUP_DELETE"),
+    # Changes made while the VM is off (POWEROFF, SUSPENDED, UNDEPLOYED or STOPPED underneath): it stays off.
+    **_lcm(MachineState.STOPPED, "HOTPLUG_PROLOG_POWEROFF", "HOTPLUG_EPILOG_POWEROFF", "HOTPLUG_NIC_POWEROFF"),
+    **_lcm(MachineState.STOPPED, "DISK_SNAPSHOT_POWEROFF", "DISK_SNAPSHOT_DELETE_POWEROFF", "DISK_RESIZE_POWEROFF"),
+    **_lcm(MachineState.STOPPED, "DISK_RESIZE_UNDEPLOYED"),
+    **_lcm(MachineState.SUSPENDED, "DISK_SNAPSHOT_SUSPENDED", "DISK_SNAPSHOT_DELETE_SUSPENDED"),
+    **_lcm(MachineState.CAPTURING, "HOTPLUG_SAVEAS_POWEROFF", "HOTPLUG_SAVEAS_SUSPENDED", "HOTPLUG_SAVEAS_UNDEPLOYED"),
+    **_lcm(MachineState.CAPTURING, "HOTPLUG_SAVEAS_STOPPED", "DISK_SNAPSHOT_REVERT_POWEROFF"),
+    **_lcm(MachineState.CAPTURING, "DISK_SNAPSHOT_REVERT_SUSPENDED"),
+    # The host is lost, or a driver operation failed: the VM waits for an operator's recover.
+    **_lcm(MachineState.ERROR, "UNKNOWN", "FAILURE", "BOOT_FAILURE", "BOOT_MIGRATE_FAILURE", "PROLOG_FAILURE"),
+    **_lcm(MachineState.ERROR, "PROLOG_MIGRATE_FAILURE", "EPILOG_FAILURE", "EPILOG_STOP_FAILURE"),
+    **_lcm(MachineState.ERROR, "EPILOG_UNDEPLOY_FAILURE", "PROLOG_MIGRATE_POWEROFF_FAILURE"),
+    **_lcm(MachineState.ERROR, "PROLOG_MIGRATE_SUSPEND_FAILURE", "BOOT_UNDEPLOY_FAILURE", "BOOT_STOPPED_FAILURE"),
+    **_lcm(MachineState.ERROR, "PROLOG_RESUME_FAILURE", "PROLOG_UNDEPLOY_FAILURE", "PROLOG_MIGRATE_UNKNOWN_FAILURE"),
+}
+
+#: Every state oned reports: each VM_STATE but ACTIVE alone, and ACTIVE with each LCM_STATE but LCM_INIT.
+NATIVE_STATES: frozenset[str] = frozenset(
+    {s.name for s in VM_STATES if s is not VM_STATES.ACTIVE}
+    | {f"ACTIVE/{lcm.name}" for lcm in LCM_STATES if lcm is not LCM_STATES.LCM_INIT}
+)
+
+
+def native_state(state: int, lcm: int) -> str:
+    """The STATE_MAP key of a VM's STATE/LCM_STATE numbers (a number pyone does not know reads as itself)."""
+    try:
+        name = VM_STATES(state).name
+    except ValueError:
+        return str(state)
+    if name != "ACTIVE":
+        return name
+    try:
+        return f"ACTIVE/{LCM_STATES(lcm).name}"
+    except ValueError:
+        return f"ACTIVE/{lcm}"
+
+
+def machine_state(state: int, lcm: int) -> MachineState:
+    return STATE_MAP.get(native_state(state, lcm), MachineState.ERROR)
+
+
+#: action -> canonical state the VM is in -> oned action per method (None: already there, EC2's idempotence).
+#: A state missing from a row is ``Conflict(reason="state")``; oned refusing one it allows is the same conflict.
+Verb = Mapping[ActionMethod, str] | None
+
+
+def _verbs(graceful: str, hard: str | None = None) -> Mapping[ActionMethod, str]:
+    return {ActionMethod.GRACEFUL: graceful, ActionMethod.HARD: hard or graceful}
+
+
+ACTIONS: Mapping[MachineAction, Mapping[MachineState, Verb]] = {
+    MachineAction.START: {
+        MachineState.STOPPED: _verbs("resume"),
+        MachineState.RUNNING: None,
+        MachineState.PENDING: None,
+    },
+    MachineAction.STOP: {
+        MachineState.RUNNING: _verbs("poweroff", "poweroff-hard"),
+        MachineState.STOPPING: None,
+        MachineState.STOPPED: None,
+    },
+    MachineAction.REBOOT: {MachineState.RUNNING: _verbs("reboot", "reboot-hard")},
+    MachineAction.SUSPEND: {MachineState.RUNNING: _verbs("suspend"), MachineState.SUSPENDED: None},
+    MachineAction.RESUME: {
+        MachineState.SUSPENDED: _verbs("resume"),
+        MachineState.RUNNING: None,
+        MachineState.PENDING: None,
+    },
+    MachineAction.TERMINATE: {
+        MachineState.PENDING: _verbs("terminate-hard"),  # not yet booted: nothing to shut down
+        MachineState.RUNNING: _verbs("terminate", "terminate-hard"),
+        MachineState.STOPPING: _verbs("terminate-hard"),
+        MachineState.STOPPED: _verbs("terminate", "terminate-hard"),
+        MachineState.SUSPENDED: _verbs("terminate", "terminate-hard"),
+        MachineState.CAPTURING: _verbs("terminate-hard"),
+        MachineState.ERROR: _verbs("terminate-hard"),
+        MachineState.TERMINATING: None,
+        MachineState.TERMINATED: None,
+    },
+}
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+
+def _interfaces(vm: Any) -> list[NetworkInterface]:
+    attached = float(vm.STIME or 0)
+    return [
+        NetworkInterface(
+            native_id=nic.get("NIC_ID", str(index)),
+            network_id=nic.get("NETWORK_ID") or None,
+            private_ip=nic.get("IP") or None,
+            mac=nic.get("MAC", "").lower(),
+            state=InterfaceState.ACTIVE,
+            attached=attached,
+        )
+        for index, nic in enumerate(vectors(vm.TEMPLATE, "NIC"))
+    ]
+
+
+def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
+    """A pyone VM body (whole: ``one.vm.info`` or ``one.vmpool.infoextended``) as a Machine."""
+    body, user = vm.TEMPLATE or {}, vm.USER_TEMPLATE or {}
+    state = machine_state(vm.STATE, vm.LCM_STATE)
+    disks = vectors(body, "DISK")
+    gone = state == MachineState.TERMINATED
+    interfaces = [] if gone else _interfaces(vm)
+    primary = interfaces[0] if interfaces else None
+    history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
+    flavor_id = single(body, "TEMPLATE_ID") or None
+    return Machine(
+        native_id=str(vm.ID),
+        name=vm.NAME,
+        state=state,
+        state_reason=native_state(vm.STATE, vm.LCM_STATE),
+        image_id=disks[0].get("IMAGE_ID") if disks and disks[0].get("IMAGE_ID") else None,
+        flavor_id=flavor_id,
+        flavor_name=b.flavor_name(flavor_id),
+        vcpus=int(number(body, "VCPU")) or math.ceil(number(body, "CPU")),
+        memory_mb=int(number(body, "MEMORY")),
+        zone=single(user, ZONE_ATTRIBUTE) or b.account.zones[0],
+        network_id=primary.network_id if primary else None,
+        private_ip=primary.private_ip if primary else None,
+        interfaces=interfaces,
+        root_device=f"/dev/{disks[0]['TARGET']}" if disks and disks[0].get("TARGET") else "",
+        created=float(vm.STIME or 0),
+        launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
+        launch_key=single(user, KEY_ATTRIBUTE),
+        key_name=single(user, KEY_NAME_ATTRIBUTE) or None,
+    )
+
+
+def _retained(b: OpenNebulaBackend, vm: Any, now: float) -> bool:
+    """A DONE VM is listed (terminated) for ``terminated_retention`` seconds after it ended; oned keeps it forever."""
+    return vm.STATE != VM_STATES.DONE or now - float(vm.ETIME or 0) <= b.opts.terminated_retention
+
+
+def _pool(b: OpenNebulaBackend) -> list[Any]:
+    """The user's VMs in any state, whole bodies (the short ones lack TEMPLATE_ID and CONTEXT)."""
+    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, ANY_STATE, kind="machine", what="list machines")
+    now = time.time()
+    return [vm for vm in pool.VM if _retained(b, vm, now)]
+
+
+def list_machines(b: OpenNebulaBackend) -> list[Machine]:
+    return [machine_of(b, vm) for vm in _pool(b)]
+
+
+def _info(b: OpenNebulaBackend, native_id: str) -> Any:
+    return b.one.call("vm.info", oid(native_id, "machine"), False, kind="machine", what="read machine")
+
+
+def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
+    """A few by ``one.vm.info`` each; more from one listing."""
+    wanted = [n for n in dict.fromkeys(native_ids) if n.isdigit()]
+    if len(wanted) > 4:
+        return [m for m in list_machines(b) if m.native_id in set(wanted)]
+    found = []
+    now = time.time()
+    for native_id in wanted:
+        try:
+            vm = _info(b, native_id)
+        except (NotFound, Forbidden):
+            continue  # missing, or another user's: not this account's
+        if _retained(b, vm, now):
+            found.append(machine_of(b, vm))
+    return found
+
+
+# -- launching -------------------------------------------------------------------------------------------------
+
+
+def _zone(b: OpenNebulaBackend, spec: MachineSpec) -> str:
+    if spec.zone is None:
+        return b.account.zones[0]
+    if spec.zone not in b.account.zones:
+        raise InvalidParameter(f"The zone '{spec.zone}' is not one of this account's.", kind="zone", reason="zone")
+    return spec.zone
+
+
+def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int) -> str:
+    """What instantiate adds to the flavor's template: the image's disk first, user data and key in its context,
+    the gateway's marks."""
+    disks = vectors(template, "DISK")
+    boot: dict[str, str] = {"IMAGE_ID": spec.image_id}
+    for device in spec.block_devices:
+        if not device.boot or device.snapshot_id:
+            raise Unsupported("The opennebula backend launches with the boot disk only.", reason="block_devices")
+        if device.size_gb:
+            boot["SIZE"] = str(device.size_gb * 1024)
+    extra: dict[str, Any] = {"DISK": [boot, *disks[1:]]}
+    context = (vectors(template, "CONTEXT") or [{}])[0]
+    if spec.user_data:
+        context |= {"USER_DATA": spec.user_data, "USERDATA_ENCODING": "base64"}
+    if public_key:
+        context |= {"SSH_PUBLIC_KEY": public_key}
+    if spec.user_data or public_key:
+        extra["CONTEXT"] = context
+    extra[ZONE_ATTRIBUTE] = zone
+    if spec.key_name:
+        extra[KEY_NAME_ATTRIBUTE] = spec.key_name
+    if spec.idempotency_key:
+        extra[KEY_ATTRIBUTE] = spec.idempotency_key
+        extra[INDEX_ATTRIBUTE] = str(index)
+    return to_xml(extra)
+
+
+def _launched(b: OpenNebulaBackend, key: str) -> dict[int, str]:
+    """VMs an earlier attempt of this create made: launch index -> VM id."""
+    if not key:
+        return {}
+    found = {}
+    for vm in _pool(b):
+        user = vm.USER_TEMPLATE or {}
+        if single(user, KEY_ATTRIBUTE) == key:
+            found[int(single(user, INDEX_ATTRIBUTE, "0") or 0)] = str(vm.ID)
+    return found
+
+
+def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
+    """Instantiate the flavor ``spec.count`` times, all or none; a repeat with the same key finds the first."""
+    if spec.count < 1:
+        raise InvalidParameter("count must be at least 1.", reason="count")
+    flavor, template = flavor_template(b, spec.flavor_id)
+    find_image(b, spec.image_id)
+    public_key = b.find_key(spec.key_name) if spec.key_name is not None else None
+    if spec.subnet_id is not None:
+        raise NotFound(f"The subnet '{spec.subnet_id}' does not exist.", kind="subnet")
+    if spec.security_group_ids:
+        raise NotFound(f"The security group '{spec.security_group_ids[0]}' does not exist.", kind="security_group")
+    zone = _zone(b, spec)
+    made = _launched(b, spec.idempotency_key)
+    try:
+        for index in range(spec.count):
+            if index in made:
+                continue
+            extra = _extra(spec, template, public_key, zone, index)
+            vm_id = b.one.call(
+                "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
+                kind="machine", what="instantiate",
+            )  # fmt: skip
+            made[index] = str(vm_id)
+    except OutcomeUnknown:
+        raise  # oned may have made it: the translator resends with the key, which finds it
+    except CloudgateError:
+        for vm_id in made.values():  # all or none
+            with contextlib.suppress(CloudgateError):  # best effort; the original failure is what the caller sees
+                b.one.call("vm.action", "terminate-hard", int(vm_id), kind="machine", what="undo launch")
+        raise
+    return get_machines_in_order(b, [made[i] for i in sorted(made)])
+
+
+def get_machines_in_order(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
+    return [machine_of(b, _info(b, native_id)) for native_id in native_ids]
+
+
+# -- actions ---------------------------------------------------------------------------------------------------
+
+
+def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
+    machine = machine_of(b, _info(b, native_id))
+    row = ACTIONS.get(action)
+    if row is None:
+        raise b.unsupported(f"machine action {action}")
+    if machine.state not in row:
+        raise Conflict(
+            f"The machine '{native_id}' cannot {action} while {machine.state} ({machine.state_reason}).",
+            kind="machine",
+            reason="state",
+        )
+    verbs = row[machine.state]
+    if verbs is None:
+        return machine
+    b.one.call("vm.action", verbs[method], int(native_id), kind="machine", what=f"{action} machine")
+    return machine_of(b, _info(b, native_id))

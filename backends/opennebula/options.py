@@ -1,0 +1,82 @@
+"""The OpenNebula backend's options: one table of checks, and the parsed ``Options`` an account runs with.
+
+Options come from ``[backends.NAME]`` merged with the account's region table: the endpoint usually sits with
+the backend, the ``session`` (one OpenNebula user per tenant account) with the tenant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backends import options as o
+from translator.redact import safe_repr
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour; oned keeps DONE VMs forever
+DEFAULT_FLAVOR_ATTRIBUTE = "GW_FLAVOR"
+
+_ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _session(value: Any) -> str | None:
+    ok = isinstance(value, str) and ":" in value and value.partition(":")[0] and value.partition(":")[2]
+    return None if ok else "must be an OpenNebula session string 'user:password' (or 'user:token')"
+
+
+def _attribute(value: Any) -> str | None:
+    ok = isinstance(value, str) and _ATTRIBUTE.match(value)
+    return None if ok else "must be a template attribute name (letters, digits, '_' and '-')"
+
+
+#: option -> check (None when fine, else what is wrong). Anything else in the table is an unknown option.
+CHECKS: dict[str, o.Check] = {
+    "endpoint": o.url,
+    "session": _session,
+    "timeout": o.positive,
+    "verify": o.tls,
+    "flavor_attribute": _attribute,
+    "terminated_retention": o.non_negative,
+}
+
+REQUIRED = {
+    "endpoint": "the XML-RPC URL of oned, e.g. https://one.example.com:2633/RPC2",
+    "session": "the account's OpenNebula 'user:password'",
+}
+
+
+def validate_options(options: Mapping[str, Any]) -> list[str]:
+    """Problems with an account's options, one ``key: what`` line each (empty when fine)."""
+    problems = o.validate(options, CHECKS)
+    problems += [f"{key}: is required ({what})" for key, what in REQUIRED.items() if key not in options]
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """An account's parsed options (validated before, by ``validate_options``)."""
+
+    endpoint: str
+    session: str
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    #: templates carrying this attribute are the account's flavors; its value names the flavor
+    flavor_attribute: str = DEFAULT_FLAVOR_ATTRIBUTE
+    terminated_retention: float = DEFAULT_RETENTION
+
+    def __repr__(self) -> str:
+        return safe_repr(self)  # the session holds the password
+
+
+def parse(options: Mapping[str, Any]) -> Options:
+    """``Options`` from a validated table."""
+    return Options(
+        endpoint=options["endpoint"],
+        session=options["session"],
+        timeout=float(options.get("timeout", DEFAULT_TIMEOUT)),
+        verify=options.get("verify", True),
+        flavor_attribute=options.get("flavor_attribute", DEFAULT_FLAVOR_ATTRIBUTE).upper(),
+        terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
+    )

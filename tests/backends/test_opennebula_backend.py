@@ -1,0 +1,299 @@
+"""The OpenNebula backend against the OpenNebula simulator (``peers.opennebula``, oned's XML-RPC on loopback),
+driven through pyone as it drives a real oned: the shared contract, the state table, options, faults, and what
+OpenNebula itself keeps for the gateway (flavor templates, the idempotency key on the VM).
+"""
+
+from __future__ import annotations
+
+import uuid
+import xmlrpc.client
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyone
+import pytest
+import redis
+import requests
+from backend_contract import BackendContract, raises
+from peers.opennebula import OpenNebulaSimulator, Timings
+from peers.opennebula import model as sim_model
+
+from backends.opennebula import NATIVE_STATES, STATE_MAP, OpenNebulaBackend
+from backends.opennebula.faults import translate
+from backends.opennebula.machines import KEY_ATTRIBUTE, machine_state, native_state
+from backends.opennebula.options import CHECKS
+from gateway.config import load as load_config
+from translator.backend import AccountConfig, BackendServices
+from translator.errors import (
+    BackendUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    OutcomeUnknown,
+    TransientBackendError,
+)
+from translator.model import MachineAction, MachineSpec, MachineState
+
+REPO = Path(__file__).resolve().parents[2]
+ZONES = ("one-a", "one-b")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[OpenNebulaSimulator]:
+    """One oned per module: two users, a shared network, two OS images, a data block, three flavor templates
+    and one plain template (not a flavor)."""
+    simulator = OpenNebulaSimulator(admin_password="one-admin", timings=Timings())
+    simulator.add_user("alice", "alice-pw")
+    simulator.add_user("bob", "bob-pw")
+    simulator.add_vnet("private", "10.0.0.10", 200)
+    simulator.add_image("debian-12", size_mb=2048)
+    simulator.add_image("ubuntu-24.04", size_mb=3072)
+    simulator.add_image("scratch", size_mb=100, image_type="DATABLOCK")
+    nic = 'NIC=[NETWORK="private"]\nDISK=[IMAGE="debian-12"]\nCONTEXT=[NETWORK="YES"]'
+    simulator.add_template("gw-small", f'CPU="0.5"\nVCPU="1"\nMEMORY="512"\n{nic}', GW_FLAVOR="small")
+    simulator.add_template("gw-medium", f'CPU="1"\nVCPU="2"\nMEMORY="2048"\n{nic}', GW_FLAVOR="medium")
+    simulator.add_template("gw-large", f'CPU="4"\nMEMORY="8192"\n{nic}', GW_FLAVOR="large")
+    simulator.add_template("plain", f'CPU="1"\nMEMORY="1024"\n{nic}')
+    yield simulator
+    simulator.stop()
+
+
+def options(sim: OpenNebulaSimulator, user: str = "alice", **extra: Any) -> dict[str, Any]:
+    return {"endpoint": sim.url, "session": f"{user}:{user}-pw", "timeout": 10} | extra
+
+
+def make_backend(sim: OpenNebulaSimulator, client: Any, user: str = "alice", **extra: Any) -> OpenNebulaBackend:
+    opts = options(sim, user, **extra)
+    assert OpenNebulaBackend.validate_options(opts) == []
+    account = AccountConfig(
+        key=f"t-{user}/one-1", tenant=f"t-{user}", region="one-1", backend="one", driver="opennebula",
+        zones=ZONES, options=opts,
+    )  # fmt: skip
+    return OpenNebulaBackend(account, BackendServices(client))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Backends here keep nothing in Redis; the services handle is a client that is never connected."""
+    unused = redis.Redis(unix_socket_path="/nonexistent/cloudgate-unused.sock")
+    yield unused
+    unused.close()
+
+
+@pytest.fixture
+def backend(sim: OpenNebulaSimulator, client: Any) -> Iterator[OpenNebulaBackend]:
+    made = make_backend(sim, client)
+    yield made
+    for machine in made.list_machines():  # leave the network's leases and the images free for the next test
+        if machine.state != MachineState.TERMINATED:
+            made.act_on_machine(machine.native_id, MachineAction.TERMINATE)
+    made.close()
+
+
+class TestOpenNebulaContract(BackendContract):
+    """The shared contract, for what this backend declares."""
+
+
+# -- the state table -----------------------------------------------------------------------------------------------
+
+
+def test_state_names_are_onedes_numbers() -> None:
+    """pyone's enums (which NATIVE_STATES is built from) number states as oned and the simulator do."""
+    assert [s.name for s in pyone.VM_STATE][: len(sim_model.STATE_NAMES)] == sim_model.STATE_NAMES
+    for name, number in sim_model.LCM.items():
+        assert pyone.LCM_STATE[name].value == number, name
+    assert len(NATIVE_STATES) == len(pyone.VM_STATE) - 1 + len(pyone.LCM_STATE) - 1
+
+
+def test_every_state_the_simulator_reaches_has_its_row() -> None:
+    """Each STATE/LCM pair the simulator's VMs pass through maps without falling back to error."""
+    for state in range(len(sim_model.STATE_NAMES)):
+        if state != sim_model.ACTIVE:
+            assert native_state(state, 0) in STATE_MAP
+    for lcm in sim_model.LCM.values():
+        if lcm:
+            assert native_state(sim_model.ACTIVE, lcm) in STATE_MAP
+    expected = {
+        (sim_model.ACTIVE, sim_model.LCM["RUNNING"]): MachineState.RUNNING,
+        (sim_model.ACTIVE, sim_model.LCM["SHUTDOWN_POWEROFF"]): MachineState.STOPPING,
+        (sim_model.POWEROFF, 0): MachineState.STOPPED,
+        (sim_model.SUSPENDED, 0): MachineState.SUSPENDED,
+        (sim_model.ACTIVE, sim_model.LCM["SHUTDOWN"]): MachineState.TERMINATING,
+        (sim_model.DONE, 0): MachineState.TERMINATED,
+        (sim_model.ACTIVE, sim_model.LCM["BOOT_POWEROFF"]): MachineState.PENDING,
+        (sim_model.ACTIVE, sim_model.LCM["HOTPLUG_PROLOG_POWEROFF"]): MachineState.STOPPED,
+    }
+    assert {pair: machine_state(*pair) for pair in expected} == expected
+    assert native_state(99, 0) == "99" and machine_state(99, 0) == MachineState.ERROR
+
+
+# -- options, the example config -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"endpoint": "one.example.com:2633"}, "endpoint"),
+        ({"session": "no-colon"}, "session"),
+        ({"session": ":pw"}, "session"),
+        ({"timeout": 0}, "timeout"),
+        ({"flavor_attribute": "GW FLAVOR"}, "flavor_attribute"),
+        ({"terminated_retention": -1}, "terminated_retention"),
+        ({"verify": ""}, "verify"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_option_mistakes_name_the_key(change: dict[str, Any], key: str) -> None:
+    good = {"endpoint": "https://one.example.com:2633/RPC2", "session": "u:p"}
+    assert OpenNebulaBackend.validate_options(good) == []
+    problems = OpenNebulaBackend.validate_options(good | change)
+    assert len(problems) == 1 and problems[0].startswith(f"{key}:"), problems
+    assert "p" not in problems[0].split(":", 1)[1].split() or key != "session"
+
+
+def test_required_options_and_no_secret_echoed() -> None:
+    problems = OpenNebulaBackend.validate_options({})
+    assert sorted(p.split(":")[0] for p in problems) == ["endpoint", "session"]
+    assert all("s3cret" not in p for p in OpenNebulaBackend.validate_options({"session": "s3cret"}))
+
+
+def test_example_config_loads_and_documents_every_option() -> None:
+    path = REPO / "conf" / "examples" / "opennebula.toml"
+    config = load_config(path)
+    account = config.accounts["acme/one-1"]
+    assert account.driver == "opennebula" and account.zones == ("default",)
+    assert set(CHECKS) <= set(account.options), "the example sets (and so documents) every option"
+    assert "change-me" not in repr(account), "the session is a secret"
+
+
+# -- what OpenNebula keeps for the gateway -------------------------------------------------------------------------
+
+
+def test_flavors_are_the_marked_templates(backend: OpenNebulaBackend, sim: OpenNebulaSimulator) -> None:
+    flavors = {f.name: f for f in backend.list_flavors()}
+    assert set(flavors) == {"small", "medium", "large"}  # "plain" carries no GW_FLAVOR
+    assert (flavors["small"].vcpus, flavors["small"].memory_mb) == (1, 512)
+    assert (flavors["large"].vcpus, flavors["large"].memory_mb) == (4, 8192)  # no VCPU: CPU rounded up
+    images = {i.name for i in backend.list_images()}
+    assert images == {"debian-12", "ubuntu-24.04"}  # the data block is not an OS image
+    plain = next(t.ID for t in pyone.OneServer(sim.url, session=sim.admin_session).templatepool.info(-2, -1, -1)
+                 .VMTEMPLATE if t.NAME == "plain")  # fmt: skip
+    image = backend.list_images()[0].native_id
+    with raises(NotFound, kind="flavor"):
+        backend.create_machines(MachineSpec(image_id=image, flavor_id=str(plain)))
+    with raises(InvalidParameter, reason="zone"):
+        backend.create_machines(MachineSpec(image_id=image, flavor_id=flavors["small"].native_id, zone="elsewhere"))
+
+
+def test_the_machine_is_the_flavor_instantiated_with_the_image(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    ubuntu = next(i.native_id for i in backend.list_images() if i.name == "ubuntu-24.04")
+    medium = next(f.native_id for f in backend.list_flavors() if f.name == "medium")
+    key = uuid.uuid4().hex
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=ubuntu, flavor_id=medium, name="web", zone="one-b", user_data="aGVsbG8=", idempotency_key=key
+        )
+    )
+    assert (vm.image_id, vm.flavor_id, vm.flavor_name, vm.vcpus, vm.memory_mb) == (ubuntu, medium, "medium", 2, 2048)
+    assert (vm.name, vm.zone, vm.launch_key, vm.root_device) == ("web", "one-b", key, "/dev/vda")
+    body = pyone.OneServer(sim.url, session="alice:alice-pw").vm.info(int(vm.native_id))
+    assert body.USER_TEMPLATE[KEY_ATTRIBUTE] == key
+    assert body.TEMPLATE["CONTEXT"]["USER_DATA"] == "aGVsbG8=" and body.TEMPLATE["CONTEXT"]["NETWORK"] == "YES"
+    assert body.TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC is kept
+
+
+def test_tenants_do_not_see_each_others_machines(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert vm.native_id not in {m.native_id for m in bob.list_machines()}
+        assert bob.get_machines([vm.native_id]) == []
+        with raises(Forbidden):
+            bob.act_on_machine(vm.native_id, MachineAction.STOP)
+    finally:
+        bob.close()
+
+
+def test_a_retry_after_a_lost_answer_finds_the_vm(backend: OpenNebulaBackend, sim: OpenNebulaSimulator) -> None:
+    """oned made the VM but the answer never came: OutcomeUnknown, and the retry with the key finds that VM."""
+    spec = MachineSpec(
+        image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+        idempotency_key=uuid.uuid4().hex,
+    )  # fmt: skip
+    before = len(backend.list_machines())
+    sim.faults.set(drop=1.0, methods=("one.template.instantiate",))
+    try:
+        with raises(OutcomeUnknown):
+            backend.create_machines(spec)
+    finally:
+        sim.faults.set()
+    (again,) = backend.create_machines(spec)
+    assert len(backend.list_machines()) == before + 1 and again.launch_key == spec.idempotency_key
+
+
+# -- faults --------------------------------------------------------------------------------------------------------
+
+
+def test_faults_map_to_canonical_errors(sim: OpenNebulaSimulator, client: Any) -> None:
+    wrong = make_backend(sim, client, "alice", session="alice:wrong")
+    with raises(BackendUnavailable, reason="credentials"):
+        wrong.list_machines()
+    wrong.close()
+    backend = make_backend(sim, client)
+    sim.faults.set(fail=1.0, methods=("one.vmpool.infoextended",))
+    try:
+        with raises(TransientBackendError, reason="internal"):
+            backend.list_machines()
+    finally:
+        sim.faults.set()
+    with raises(NotFound, kind="machine"):
+        backend.act_on_machine("12345", MachineAction.STOP)
+    backend.close()
+    refused = make_backend(sim, client, endpoint="http://127.0.0.1:1/RPC2")
+    with pytest.raises(TransientBackendError) as info:
+        refused.list_images()
+    assert not isinstance(info.value, OutcomeUnknown), "a refused connection never reached oned"
+    refused.close()
+    rows = [
+        (pyone.OneActionException("[one.image.allocate] NAME is already taken by IMAGE."), Conflict, "duplicate"),
+        (pyone.OneActionException("[one.vm.action] This action is not available for state DONE"), Conflict, "state"),
+        (
+            pyone.OneException("[one.vm.allocate] Error allocating a new virtual machine template."),
+            InvalidParameter,
+            None,
+        ),
+        (xmlrpc.client.ProtocolError("u", 503, "busy", {}), TransientBackendError, "server_error"),
+        (requests.ReadTimeout("slow"), OutcomeUnknown, "unreachable"),
+    ]
+    for exc, cls, reason in rows:
+        error = translate(exc, kind="machine")
+        assert type(error) is cls and error.reason == reason, (exc, error)
+    assert translate(KeyError("ours")) is None
+
+
+def test_a_key_pair_is_the_users_ssh_key_and_reaches_the_context(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKt3t2Y0Xq2cC7Ue7s2k2T3p6bqvW0F0yqv8c0n3m1sW"
+    key = backend.import_key_pair("laptop", public + " me@laptop")
+    assert key.public_key == public and key.key_type == "ed25519"
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    assert alice.user.info(-1).TEMPLATE["SSH_PUBLIC_KEY"] == public  # what $USER[SSH_PUBLIC_KEY] contexts read
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            key_name="laptop",
+        )
+    )  # fmt: skip
+    assert vm.key_name == "laptop"
+    assert alice.vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]["SSH_PUBLIC_KEY"] == public
+    backend.delete_key_pair("laptop")
+    assert "SSH_PUBLIC_KEY" not in (alice.user.info(-1).TEMPLATE or {})
