@@ -65,7 +65,7 @@ def services(redis_server: Any) -> Iterator[redis.Redis]:
 
 
 def make_backend(
-    sim: CloudStackBackend | Any, client: redis.Redis, account: str = "alice", **extra: Any
+    sim: CloudStackSimulator, client: redis.Redis, account: str = "alice", **extra: Any
 ) -> CloudStackBackend:
     key, secret = sim.keys(account)
     opts = {"url": sim.endpoint, "api_key": key, "secret_key": secret, "poll_interval": 0.05, **extra}
