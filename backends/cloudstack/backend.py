@@ -1,0 +1,81 @@
+"""CloudStackBackend: one tenant's CloudStack account (or one of its projects) in one region.
+
+Each method hands off to the module owning that resource kind; CloudStack is reached through libcloud's
+CloudStack connection (``session``), its failures mapped in one table (``faults``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from backends.cloudstack import catalog, machines, options
+from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
+from backends.cloudstack.session import Cloud
+from translator.backend import AccountConfig, Backend, BackendServices, Capability
+from translator.errors import InvalidParameter
+from translator.model import ActionMethod, Flavor, Image, Machine, MachineAction, MachineSpec, MachineState, Zone
+
+CAPABILITIES = frozenset({Capability.MACHINES, Capability.IMAGES, Capability.STOP_HARD})
+
+
+class CloudStackBackend(Backend):
+    """Zones, service offerings, templates and VMs of a CloudStack account, through libcloud's connection."""
+
+    driver: ClassVar[str] = "cloudstack"
+    capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
+    STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
+    NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+
+    def __init__(self, account: AccountConfig, services: BackendServices) -> None:
+        super().__init__(account, services)
+        self.opts = options.parse(account.options)
+        self.cloud = Cloud(self.opts)
+        self._zones: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+
+    @classmethod
+    def validate_options(cls, options_table: Mapping[str, Any]) -> list[str]:
+        return options.validate_options(options_table)
+
+    def check(self) -> None:
+        """Reach CloudStack with the account's keys (and project), and find every configured zone there."""
+        self.cloud.scope()
+        known = catalog.zone_index(self, refresh=True)
+        missing = [z for z in self.account.zones if z not in known]
+        if missing:
+            raise InvalidParameter(f"CloudStack has no zone named {', '.join(missing)}.", kind="zone", reason="zone")
+        self.cloud.call("listVirtualMachines", {"page": 1, "pagesize": 1}, kind="machine", what="check")
+
+    def close(self) -> None:
+        self.cloud.close()
+
+    # -- placement and catalogue -----------------------------------------------------------------
+    def list_zones(self) -> list[Zone]:
+        return catalog.list_zones(self)
+
+    def list_flavors(self) -> list[Flavor]:
+        return catalog.list_flavors(self)
+
+    def list_images(self) -> list[Image]:
+        return catalog.list_images(self)
+
+    def get_images(self, native_ids: list[str]) -> list[Image]:
+        return catalog.get_images(self, native_ids)
+
+    # -- machines --------------------------------------------------------------------------------
+    def list_machines(self) -> list[Machine]:
+        return machines.list_machines(self)
+
+    def get_machines(self, native_ids: list[str]) -> list[Machine]:
+        return machines.get_machines(self, native_ids)
+
+    def create_machines(self, spec: MachineSpec) -> list[Machine]:
+        return machines.create_machines(self, spec)
+
+    def act_on_machine(
+        self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
+    ) -> Machine:
+        return machines.act_on_machine(self, native_id, action, method)
+
+    def machine_user_data(self, native_id: str) -> str | None:
+        return machines.to_machine(machines.need_vm(self, native_id)).user_data

@@ -1,0 +1,323 @@
+"""CloudStack virtual machines as machines: listing, deploy, lifecycle actions.
+
+VMs are read as CloudStack's JSON (libcloud's ``Node`` folds ``Error`` into terminated and ``Starting`` into
+rebooting). Deploys and actions are sent without waiting for their jobs: the VM's own state says where it is,
+and the translator re-reads until it settles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from backends.cloudstack import catalog
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
+from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
+
+if TYPE_CHECKING:
+    from backends.cloudstack.backend import CloudStackBackend
+
+#: ``com.cloud.vm.VirtualMachine.State``: every state CloudStack reports for a VM.
+NATIVE_STATES = frozenset(
+    {
+        "Starting",
+        "Running",
+        "Stopping",
+        "Stopped",
+        "Destroyed",
+        "Expunging",
+        "Migrating",
+        "Error",
+        "Unknown",
+        "Shutdown",
+        "Restoring",
+    }
+)
+
+#: CloudStack VM state -> canonical state (one row each; libcloud's map folds Error into terminated).
+STATE_MAP: Mapping[str, MachineState] = {
+    "Starting": MachineState.PENDING,
+    "Running": MachineState.RUNNING,
+    "Migrating": MachineState.RUNNING,  # live migration: the guest keeps running
+    "Stopping": MachineState.STOPPING,
+    "Stopped": MachineState.STOPPED,
+    "Shutdown": MachineState.STOPPED,  # powered off from inside the guest
+    "Restoring": MachineState.STOPPED,  # powered off while its disks are restored from a backup
+    "Destroyed": MachineState.TERMINATED,  # destroyed, recoverable by an administrator until expunged
+    "Expunging": MachineState.TERMINATED,  # destroyed, its disks being removed
+    "Error": MachineState.ERROR,
+    "Unknown": MachineState.ERROR,  # its host does not report it
+}
+
+#: action -> canonical state the VM is in -> CloudStack command (None: already there). A state missing from
+#: a row is ``Conflict(reason="state")``.
+ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
+    MachineAction.START: {
+        MachineState.STOPPED: "startVirtualMachine",
+        MachineState.PENDING: None,
+        MachineState.RUNNING: None,
+    },
+    MachineAction.STOP: {
+        MachineState.RUNNING: "stopVirtualMachine",
+        MachineState.PENDING: "stopVirtualMachine",
+        MachineState.ERROR: "stopVirtualMachine",
+        MachineState.STOPPING: None,
+        MachineState.STOPPED: None,
+    },
+    MachineAction.REBOOT: {MachineState.RUNNING: "rebootVirtualMachine"},
+    MachineAction.TERMINATE: {
+        **{s: "destroyVirtualMachine" for s in MachineState if s is not MachineState.TERMINATED},
+        MachineState.TERMINATED: None,
+    },
+}
+
+#: The tag naming the create that made a VM (the translator's idempotency key); the VM's host name carries a
+#: digest of it too, set by deployVirtualMachine itself, so a retry finds the VM even before it is tagged.
+IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+GONE = frozenset({"Destroyed", "Expunging"})
+
+
+def machine_state(native: str) -> MachineState:
+    return STATE_MAP.get(native, MachineState.ERROR)
+
+
+def to_machine(vm: Mapping[str, Any]) -> Machine:
+    """A canonical machine from CloudStack's virtualmachine JSON."""
+    nics = vm.get("nic") or []
+    primary = next((n for n in nics if n.get("isdefault")), nics[0] if nics else {})
+    tags = {t["key"]: t.get("value", "") for t in vm.get("tags") or [] if "key" in t}
+    created = catalog.parse_time(vm.get("created"))
+    state = machine_state(str(vm.get("state", "Unknown")))
+    ordered = [primary, *(n for n in nics if n is not primary)] if primary else []
+    interfaces = [] if state is MachineState.TERMINATED else [to_interface(n, vm, n is primary) for n in ordered]
+    return Machine(
+        native_id=vm["id"],
+        name=vm.get("displayname") or vm.get("name", ""),
+        created=created,
+        state=state,
+        image_id=vm.get("templateid"),
+        flavor_id=vm.get("serviceofferingid"),
+        flavor_name=vm.get("serviceofferingname", ""),
+        vcpus=int(vm.get("cpunumber") or 0),
+        memory_mb=int(vm.get("memory") or 0),
+        zone=vm.get("zonename", ""),
+        key_name=vm.get("keypair") or None,
+        security_group_ids=[g["id"] for g in vm.get("securitygroup") or []],
+        network_id=primary.get("networkid"),
+        private_ip=primary.get("ipaddress"),
+        public_ip=vm.get("publicip") or None,
+        interfaces=interfaces,
+        user_data=vm.get("userdata") or None,
+        platform="windows" if "windows" in str(vm.get("ostypename", "")).lower() else "linux",
+        launched=created,
+        state_reason="CloudStack reports the VM in error" if state is MachineState.ERROR else "",
+        launch_key=tags.get(IDEMPOTENCY_TAG, ""),
+    )
+
+
+def to_interface(nic: Mapping[str, Any], vm: Mapping[str, Any], primary: bool) -> NetworkInterface:
+    """A VM's NIC; static NAT binds the VM's public address to its primary one."""
+    return NetworkInterface(
+        native_id=nic["id"],
+        network_id=nic.get("networkid"),
+        private_ip=nic.get("ipaddress"),
+        public_ip=(vm.get("publicip") or None) if primary else None,
+        mac=str(nic.get("macaddress", "")).lower(),
+    )
+
+
+# -- terminated VMs, kept a while after CloudStack forgets them (expunged) --------------------------------
+
+
+def _gone_key(b: CloudStackBackend) -> str:
+    return f"cg:cloudstack:{{{b.account.key}}}:terminated"
+
+
+def remember_terminated(b: CloudStackBackend, vm: Mapping[str, Any]) -> None:
+    """Keep a destroyed VM's last JSON for ``terminated_retention`` seconds (listed as Destroyed)."""
+    if b.opts.terminated_retention <= 0:
+        return
+    record = json.dumps({"at": time.time(), "vm": {**vm, "state": "Destroyed"}})
+    b.services.redis.hset(_gone_key(b), vm["id"], record)
+
+
+def terminated(b: CloudStackBackend) -> dict[str, dict[str, Any]]:
+    """Destroyed VMs still within the retention, by id; older ones are dropped."""
+    if b.opts.terminated_retention <= 0:
+        return {}
+    found, stale = {}, []
+    horizon = time.time() - b.opts.terminated_retention
+    for native_id, raw in b.services.redis.hgetall(_gone_key(b)).items():
+        record = json.loads(raw)
+        key = native_id.decode() if isinstance(native_id, bytes) else native_id
+        if record["at"] < horizon:
+            stale.append(key)
+        else:
+            found[key] = record["vm"]
+    if stale:
+        b.services.redis.hdel(_gone_key(b), *stale)
+    return found
+
+
+# -- reads ------------------------------------------------------------------------------------------------
+
+
+def _vms(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    return b.cloud.listing("listVirtualMachines", "virtualmachine", params, kind="machine", what="list VMs")
+
+
+def list_machines(b: CloudStackBackend) -> list[Machine]:
+    vms = {vm["id"]: vm for vm in _vms(b)}
+    for native_id, vm in terminated(b).items():
+        vms.setdefault(native_id, vm)
+    return [to_machine(vm) for vm in vms.values()]
+
+
+def get_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
+    """One VM's JSON (a recently destroyed one included), or None."""
+    try:
+        found = _vms(b, {"id": native_id})
+    except (NotFound, InvalidParameter):  # CloudStack's PARAM_ERROR for an id that is not a VM's
+        found = []
+    match = next((vm for vm in found if vm["id"] == native_id), None)
+    return match or terminated(b).get(native_id)
+
+
+def need_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
+    vm = get_vm(b, native_id)
+    if vm is None:
+        raise NotFound(f"The machine '{native_id}' does not exist.", kind="machine")
+    return vm
+
+
+def get_machines(b: CloudStackBackend, native_ids: list[str]) -> list[Machine]:
+    found = (get_vm(b, native_id) for native_id in dict.fromkeys(native_ids))
+    return [to_machine(vm) for vm in found if vm is not None]
+
+
+# -- deploy -----------------------------------------------------------------------------------------------
+
+
+def host_prefix(key: str) -> str:
+    """The host-name prefix of a create's VMs: a digest of its key (CloudStack host names are letters, digits
+    and hyphens, at most 63)."""
+    return "cg-" + hashlib.sha256(key.encode()).hexdigest()[:20] + "-"
+
+
+def launched_with(b: CloudStackBackend, key: str) -> dict[int, dict[str, Any]]:
+    """The live VMs an earlier create with this key made (its answer lost), by their index in it."""
+    if not key:
+        return {}
+    prefix = host_prefix(key)
+    found = {}
+    # PERF: one listing per create; ``name`` filters differ between CloudStack versions (substring or exact).
+    for vm in _vms(b):
+        name = str(vm.get("name", ""))
+        index = name.removeprefix(prefix)
+        if name.startswith(prefix) and index.isdigit() and vm.get("state") not in GONE:
+            found[int(index)] = vm
+    return found
+
+
+def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
+    """Missing references are NotFound of their kind before anything is deployed (CloudStack says 431 for all)."""
+    if spec.count < 1:
+        raise InvalidParameter("The count of machines must be at least 1.", kind="machine")
+    if not any(f.native_id == spec.flavor_id for f in b.list_flavors()):
+        raise NotFound(f"The flavor '{spec.flavor_id}' does not exist.", kind="flavor")
+    if not b.get_images([spec.image_id]):
+        raise NotFound(f"The image '{spec.image_id}' does not exist.", kind="image")
+    if spec.key_name:
+        pairs = b.cloud.listing("listSSHKeyPairs", "sshkeypair", {"name": spec.key_name}, kind="key_pair", what="key")
+        if not any(p.get("name") == spec.key_name for p in pairs):
+            raise NotFound(f"The key pair '{spec.key_name}' does not exist.", kind="key_pair")
+    if spec.subnet_id:
+        raise Unsupported("This backend does not place machines on chosen networks yet.", reason="subnet")
+    extra = [d for d in spec.block_devices if not d.boot]
+    if extra:
+        raise Unsupported("This backend does not launch machines with extra disks yet.", reason="block_device")
+
+
+def deploy_params(b: CloudStackBackend, spec: MachineSpec, index: int) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "zoneid": catalog.zone_id(b, spec.zone),
+        "serviceofferingid": spec.flavor_id,
+        "templateid": spec.image_id,
+        "displayname": spec.name or None,
+        "name": host_prefix(spec.idempotency_key) + str(index) if spec.idempotency_key else None,
+        "keypair": spec.key_name,
+        "securitygroupids": ",".join(spec.security_group_ids) or None,
+        "userdata": spec.user_data,  # base64 already, as CloudStack wants it
+        "startvm": "true",
+    }
+    boot = next((d for d in spec.block_devices if d.boot and d.size_gb), None)
+    if boot is not None:
+        params["rootdisksize"] = boot.size_gb
+    return params
+
+
+def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
+    """Deploy ``spec.count`` VMs, all or none; a create repeated with its key finds what the first made and
+    deploys only the missing ones."""
+    earlier = launched_with(b, spec.idempotency_key)
+    if len(earlier) < spec.count:
+        _check_references(b, spec)
+    made: dict[int, str] = {i: vm["id"] for i, vm in earlier.items()}
+    try:
+        for i in range(spec.count):
+            if i not in made:
+                answer = b.cloud.start("deployVirtualMachine", deploy_params(b, spec, i), kind="machine", what="deploy")
+                made[i] = answer["id"]
+    except CloudgateError:
+        for native_id in made.values():
+            if native_id not in {vm["id"] for vm in earlier.values()}:
+                _destroy_quietly(b, native_id)
+        raise
+    vms = [need_vm(b, made[i]) for i in range(spec.count)]
+    if spec.idempotency_key:
+        untagged = [vm["id"] for vm in vms if not any(t.get("key") == IDEMPOTENCY_TAG for t in vm.get("tags") or [])]
+        if untagged:
+            tag_vms(b, untagged, {IDEMPOTENCY_TAG: spec.idempotency_key})
+            vms = [need_vm(b, made[i]) for i in range(spec.count)]
+    return [to_machine(vm) for vm in vms]
+
+
+def tag_vms(b: CloudStackBackend, ids: list[str], tags: Mapping[str, str]) -> None:
+    params: dict[str, Any] = {"resourcetype": "UserVm", "resourceids": ",".join(ids)}
+    for n, (key, value) in enumerate(tags.items()):
+        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
+    b.cloud.run("createTags", params, kind="machine", what="tag VMs")
+
+
+def _destroy_quietly(b: CloudStackBackend, native_id: str) -> None:
+    """Roll back one VM of a create that failed part-way (best effort: the failure is what is reported)."""
+    with contextlib.suppress(CloudgateError):
+        b.cloud.start("destroyVirtualMachine", {"id": native_id, "expunge": "true"}, kind="machine", what="roll back")
+
+
+# -- actions ----------------------------------------------------------------------------------------------
+
+
+def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
+    vm = need_vm(b, native_id)
+    state = machine_state(str(vm.get("state")))
+    row = ACTIONS.get(action)
+    if row is None:
+        raise Unsupported(f"CloudStack machines cannot {action}.", kind="machine", reason=str(action))
+    if state not in row:
+        raise Conflict(f"The machine '{native_id}' cannot {action} while {state}.", kind="machine", reason="state")
+    command = row[state]
+    if command is None:
+        return to_machine(vm)
+    params: dict[str, Any] = {"id": native_id}
+    if command == "stopVirtualMachine" and method is ActionMethod.HARD:
+        params["forced"] = "true"
+    if command == "destroyVirtualMachine":
+        params["expunge"] = "true" if b.opts.expunge else None
+        remember_terminated(b, vm)
+    b.cloud.start(command, params, kind="machine", what=action.value)
+    return to_machine(get_vm(b, native_id) or vm)

@@ -1,0 +1,191 @@
+"""The CloudStack backend against the CloudStack simulator (tests/peers/cloudstack), which the peer tests prove
+faithful with two independent clients: the whole contract suite for the declared capabilities, the state
+table, options, faults mapped in one table, and an account standing for a tenant as a CloudStack project."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from backend_contract import BackendContract, by_id, raises
+from peers.cloudstack import CloudStackSimulator
+from peers.cloudstack.server import TRANSITIONS
+
+from backends.cloudstack import NATIVE_STATES, STATE_MAP, CloudStackBackend
+from backends.cloudstack.faults import from_code
+from backends.cloudstack.options import CHECKS
+from gateway.config import load as load_config
+from translator.backend import AccountConfig, BackendServices
+from translator.errors import (
+    AuthFailure,
+    Conflict,
+    InvalidParameter,
+    NotFound,
+    OutcomeUnknown,
+    QuotaExceeded,
+    TransientBackendError,
+)
+from translator.model import MachineAction, MachineSpec, MachineState
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG: dict[str, Any] = {
+    "accounts": [
+        {"name": "alice", "apikey": "ak", "secretkey": "sk", "projects": ["tenant-a"]},
+        {"name": "bob", "apikey": "bk", "secretkey": "bs", "limits": {"user_vm": 1}},
+    ],
+    "zones": [{"name": "zone1", "networktype": "Advanced", "securitygroupsenabled": True}],
+    "templates": [{"name": "Ubuntu 22.04", "ostypename": "Ubuntu 22.04 LTS", "size_gb": 8, "zone": "zone1"}],
+    "serviceofferings": [
+        {"name": "Small Instance", "cpunumber": 1, "cpuspeed": 1000, "memory": 1024},
+        {"name": "Medium Instance", "cpunumber": 2, "cpuspeed": 1000, "memory": 4096},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudStackSimulator]:
+    server = CloudStackSimulator(tmp_path_factory.mktemp("cloudstack"), CONFIG)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def services(redis_server: Any) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+def make_backend(
+    sim: CloudStackSimulator, client: redis.Redis, account: str = "alice", **extra: Any
+) -> CloudStackBackend:
+    key, secret = sim.keys(account)
+    opts = {"url": sim.endpoint, "api_key": key, "secret_key": secret, "poll_interval": 0.05, **extra}
+    assert CloudStackBackend.validate_options(opts) == []
+    config = AccountConfig(
+        key=f"{account}-{uuid.uuid4().hex[:6]}/cs-1",
+        tenant=account,
+        region="cs-1",
+        backend="cs",
+        driver="cloudstack",
+        zones=("zone1",),
+        options=opts,
+    )
+    return CloudStackBackend(config, BackendServices(client))
+
+
+@pytest.fixture
+def backend(sim: CloudStackSimulator, services: redis.Redis) -> Iterator[CloudStackBackend]:
+    """A tenant's account as alice's CloudStack project, destroying with expunge (so retention is exercised)."""
+    b = make_backend(sim, services, project="tenant-a", expunge=True)
+    yield b
+    b.close()
+
+
+class TestCloudStackContract(BackendContract):
+    """Every contract test of the declared capabilities, against the simulator."""
+
+
+# -- declaration, states, options, faults -----------------------------------------------------------------
+
+
+def test_entry_point_is_declared() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    target = project["project"]["entry-points"]["cloudgate.backends"]["cloudstack"]
+    module, _, name = target.partition(":")
+    assert getattr(importlib.import_module(module), name) is CloudStackBackend
+
+
+def test_state_table_covers_what_the_simulator_reports() -> None:
+    """Every state the simulator moves a VM through has its row, and each row is a canonical state."""
+    reported = {"Starting", "Running", "Stopped", "Error", "Destroyed", "Expunging"}
+    reported |= {s for t in TRANSITIONS.values() for s in (*t.allowed, t.during, t.after) if s}
+    assert reported <= NATIVE_STATES == set(STATE_MAP)
+    assert STATE_MAP["Error"] is MachineState.ERROR  # not libcloud's terminated
+    assert STATE_MAP["Stopping"] is MachineState.STOPPING and STATE_MAP["Starting"] is MachineState.PENDING
+
+
+def test_example_config_loads() -> None:
+    config = load_config(REPO / "conf" / "examples" / "cloudstack.toml")
+    account = next(a for a in config.accounts.values() if a.driver == "cloudstack")
+    assert CloudStackBackend.validate_options(account.options) == []
+    assert set(account.options) == set(CHECKS), "the example documents every option"
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        ({"api_key": "k", "secret_key": "s"}, "url"),
+        ({"url": "ftp://x", "api_key": "k", "secret_key": "s"}, "url"),
+        ({"url": "http://x/client/api", "secret_key": "s"}, "api_key"),
+        ({"url": "http://x/client/api", "api_key": "k", "secret_key": "s", "expunge": "yes"}, "expunge"),
+        ({"url": "http://x/client/api", "api_key": "k", "secret_key": "s", "poll_interval": 0}, "poll_interval"),
+        ({"url": "http://x/client/api", "api_key": "k", "secret_key": "s", "zone_map": {}}, "zone_map"),
+    ],
+)
+def test_option_mistakes_name_the_key(options: dict[str, Any], key: str) -> None:
+    problems = CloudStackBackend.validate_options(options)
+    assert problems and problems[0].startswith(f"{key}:")
+    assert all(p.split(": ", 1)[1] != "s" for p in problems), "secrets are never echoed"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "kind", "cls"),
+    [
+        (
+            431,
+            "Invalid parameter id value=x due to incorrect long value format, or entity does not exist",
+            "machine",
+            NotFound,
+        ),
+        (431, "Unable to execute API command due to missing parameter zoneid", "machine", InvalidParameter),
+        (401, "unable to verify user credentials", None, AuthFailure),
+        (530, "Internal error", "machine", OutcomeUnknown),
+        (534, "Maximum number of resources of type 'user_vm' exceeded", "machine", QuotaExceeded),
+        (535, "resource unavailable", "machine", TransientBackendError),
+        (536, "in use", "volume", Conflict),
+    ],
+)
+def test_error_codes_map_in_one_table(code: int, text: str, kind: str | None, cls: type) -> None:
+    error = from_code(code, text, kind)
+    assert type(error) is cls and error.kind == kind
+
+
+def test_bad_keys_and_quota_are_canonical(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    with raises(AuthFailure):
+        make_backend(sim, services, secret_key="wrong").list_machines()
+    bob = make_backend(sim, services, "bob")
+    image, flavor = bob.list_images()[0].native_id, bob.list_flavors()[0].native_id
+    bob.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    with raises(QuotaExceeded, kind="machine"):
+        bob.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+
+
+def test_projects_are_separate_accounts(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    """A tenant's project and the account's own VMs do not see each other; a missing project is NotFound."""
+    project = make_backend(sim, services, project="tenant-a")
+    own = make_backend(sim, services)
+    image, flavor = own.list_images()[0].native_id, own.list_flavors()[0].native_id
+    (vm,) = own.create_machines(MachineSpec(image_id=image, flavor_id=flavor, name="own"))
+    assert by_id(own.list_machines(), vm.native_id) is not None
+    assert by_id(project.list_machines(), vm.native_id) is None
+    assert project.get_machines([vm.native_id]) == []
+    with raises(NotFound, kind="project"):
+        make_backend(sim, services, project="nobody").list_machines()
+    own.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_simulator_down_is_transient(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    from netutil import free_port
+
+    b = make_backend(sim, services, url=f"http://127.0.0.1:{free_port()}/client/api", timeout=2)
+    with raises(TransientBackendError, reason="unreachable"):
+        b.list_machines()
