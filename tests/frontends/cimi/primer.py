@@ -22,7 +22,8 @@ def machine_state(c: Cimi, href: str) -> str:
     return check("Machine", c.ok("GET", href).doc)["state"]
 
 
-def run_primer(c: Cimi, *, with_system: bool = True) -> None:
+def run_primer(c: Cimi, *, with_system: bool = True, image_name: str = "") -> None:
+    """The scenario; ``image_name`` picks the image to boot (a cloud may list images its hypervisor cannot run)."""
     # 1. discover
     ep = check("CloudEntryPoint", c.ok("GET", "cloudEntryPoint").doc)
     assert ep["baseURI"] == c.base + "/"
@@ -40,7 +41,7 @@ def run_primer(c: Cimi, *, with_system: bool = True) -> None:
     assert configs
     smallest = min(configs, key=lambda d: (d["cpu"], d["memory"]))
     images = check_collection("MachineImage", c.ok("GET", ep["machineImages"]["href"]).doc, "machineImages")
-    image = next(i for i in images if i["state"] == "AVAILABLE")
+    image = next(i for i in images if i["state"] == "AVAILABLE" and (not image_name or i.get("name") == image_name))
     before = {m["id"] for m in c.members("machines", "machines")}
 
     # 3. a machine from an inline template: the smallest configuration that fits the figures asked
