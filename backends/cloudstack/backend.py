@@ -38,6 +38,8 @@ CAPABILITIES = frozenset(
         Capability.IMAGES,
         Capability.STOP_HARD,
         Capability.VOLUMES,
+        Capability.VOLUME_UPDATE,
+        Capability.VOLUME_RESIZE,
         Capability.SNAPSHOTS,
         Capability.KEY_PAIRS,
         Capability.KEY_PAIR_CREATE,

@@ -252,10 +252,24 @@ def update_volume(b: CloudStackBackend, native_id: str, update: VolumeUpdate) ->
                 reason="size",
             )
         if update.size_gb > current:
-            b.cloud.start("resizeVolume", {"id": native_id, "size": update.size_gb}, kind="volume", what="resize")
+            b.cloud.start("resizeVolume", resize_params(b, vol, update.size_gb), kind="volume", what="resize")
     if update.name is not None:
         b.cloud.run("updateVolume", {"id": native_id, "name": update.name}, kind="volume", what="rename volume")
     return to_volume(need_volume(b, native_id))
+
+
+def resize_params(b: CloudStackBackend, vol: Mapping[str, Any], size_gb: int) -> dict[str, Any]:
+    """resizeVolume's parameters: a volume of a fixed offering moves to a customised one to take a new size."""
+    params: dict[str, Any] = {"id": vol["id"], "size": size_gb}
+    if vol.get("type") != "ROOT" and vol.get("diskofferingid"):
+        offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+        current = next((o for o in offerings if o["id"] == vol["diskofferingid"]), None)
+        custom = next((o for o in offerings if o.get("iscustomized")), None)
+        if current is not None and not current.get("iscustomized"):
+            if custom is None:
+                raise Unsupported("No customised disk offering to resize to.", kind="volume", reason="size")
+            params["diskofferingid"] = custom["id"]
+    return params
 
 
 def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str | None) -> Volume:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis
-from backend_contract import BackendContract, by_id, raises
+from backend_contract import BackendContract, by_id, raises, settle
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from peers.cloudstack import CloudStackSimulator
@@ -35,7 +35,15 @@ from translator.errors import (
     TransientBackendError,
     Unsupported,
 )
-from translator.model import MachineAction, MachineSpec, MachineState, SnapshotState, VolumeSpec, VolumeState
+from translator.model import (
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    SnapshotState,
+    VolumeSpec,
+    VolumeState,
+    VolumeUpdate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG: dict[str, Any] = {
@@ -218,6 +226,9 @@ def test_volume_sizes_pick_fixed_or_custom_offerings(backend: CloudStackBackend)
     fixed = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="fixed"))
     custom = backend.create_volume(VolumeSpec(size_gb=7, zone="zone1", name="custom"))
     assert (fixed.size_gb, custom.size_gb) == (5, 7)
+    backend.update_volume(fixed.native_id, VolumeUpdate(size_gb=6))  # through a customised offering
+    grown = settle(lambda: by_id(backend.list_volumes(), fixed.native_id), lambda v: v.size_gb == 6)
+    assert grown.state is VolumeState.AVAILABLE
     with raises(NotFound, kind="snapshot"):
         backend.create_volume(VolumeSpec(snapshot_id="snap-missing", zone="zone1"))
     with raises(NotFound, kind="volume"):
