@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.cloudstack import access, catalog, machines, options, volumes
+from backends.cloudstack import access, catalog, machines, options, security_groups, volumes
 from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
 from backends.cloudstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -25,6 +25,9 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
     Snapshot,
     Volume,
     VolumeSpec,
@@ -44,6 +47,8 @@ CAPABILITIES = frozenset(
         Capability.KEY_PAIRS,
         Capability.KEY_PAIR_CREATE,
         Capability.ADDRESSES,
+        Capability.SECURITY_GROUPS,
+        Capability.EGRESS_RULES,
     }
 )
 
@@ -176,3 +181,22 @@ class CloudStackBackend(Backend):
 
     def release_address(self, native_id: str) -> None:
         access.release_address(self, native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        return security_groups.list_security_groups(self)
+
+    def get_security_groups(self, native_ids: list[str]) -> list[SecurityGroup]:
+        return security_groups.get_security_groups(self, native_ids)
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        return security_groups.create_security_group(self, spec)
+
+    def delete_security_group(self, native_id: str) -> None:
+        security_groups.delete_security_group(self, native_id)
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.authorize_rules(self, native_id, rules)
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.revoke_rules(self, native_id, rules)

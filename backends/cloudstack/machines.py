@@ -238,6 +238,14 @@ def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
         pairs = b.cloud.listing("listSSHKeyPairs", "sshkeypair", {"name": spec.key_name}, kind="key_pair", what="key")
         if not any(p.get("name") == spec.key_name for p in pairs):
             raise NotFound(f"The key pair '{spec.key_name}' does not exist.", kind="key_pair")
+    if spec.security_group_ids:
+        known = {
+            g["id"]
+            for g in b.cloud.listing("listSecurityGroups", "securitygroup", kind="security_group", what="groups")
+        }
+        missing = [g for g in spec.security_group_ids if g not in known]
+        if missing:
+            raise NotFound(f"The security group '{missing[0]}' does not exist.", kind="security_group")
     if spec.subnet_id:
         raise Unsupported("This backend does not place machines on chosen networks yet.", reason="subnet")
     extra = [d for d in spec.block_devices if not d.boot]

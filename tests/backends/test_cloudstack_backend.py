@@ -39,6 +39,8 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    Rule,
+    SecurityGroupSpec,
     SnapshotState,
     VolumeSpec,
     VolumeState,
@@ -260,3 +262,29 @@ def test_key_types_and_address_moves(backend: CloudStackBackend) -> None:
     backend.release_address(address.native_id)
     for vm in (first, second):
         backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_group_rules_round_trip_and_groups_in_use(backend: CloudStackBackend) -> None:
+    """A rule naming another group, an ICMP one and an all-protocol one read back as sent; the default group and
+    a group a VM uses stay."""
+    web = backend.create_security_group(SecurityGroupSpec(name="rt-web", description="web"))
+    admin = backend.create_security_group(SecurityGroupSpec(name="rt-admin", description="admin"))
+    rules = [
+        Rule(direction="ingress", protocol="tcp", from_port=22, to_port=22, group_id=admin.native_id),
+        Rule(direction="ingress", protocol="icmp", from_port=8, to_port=0, cidr="0.0.0.0/0"),
+        Rule(direction="egress", protocol="-1", cidr="10.0.0.0/8"),
+    ]
+    group = backend.authorize_rules(web.native_id, rules)
+    assert sorted(r.key() for r in group.rules) == sorted(r.key() for r in rules)
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="rt-web", description="again"))
+    default = next(g for g in backend.list_security_groups() if g.name == "default")
+    with raises(Conflict, kind="security_group", reason="default"):
+        backend.delete_security_group(default.native_id)
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, security_group_ids=[admin.native_id]))
+    assert vm.security_group_ids == [admin.native_id]
+    with raises(Conflict, kind="security_group", reason="in_use"):
+        backend.delete_security_group(admin.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    backend.delete_security_group(web.native_id)
