@@ -54,7 +54,7 @@ CAPABILITIES = frozenset(
 
 
 class CloudStackBackend(Backend):
-    """Zones, service offerings, templates and VMs of a CloudStack account, through libcloud's connection."""
+    """A CloudStack account's catalogue, VMs, storage, key pairs, addresses and groups, through libcloud."""
 
     driver: ClassVar[str] = "cloudstack"
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
