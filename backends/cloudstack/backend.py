@@ -9,18 +9,52 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.cloudstack import catalog, machines, options
+from backends.cloudstack import access, catalog, machines, options, security_groups, volumes
 from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
 from backends.cloudstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import InvalidParameter
-from translator.model import ActionMethod, Flavor, Image, Machine, MachineAction, MachineSpec, MachineState, Zone
+from translator.model import (
+    ActionMethod,
+    Address,
+    Flavor,
+    Image,
+    KeyPair,
+    KeyPairMaterial,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
+    Snapshot,
+    Volume,
+    VolumeSpec,
+    VolumeUpdate,
+    Zone,
+)
 
-CAPABILITIES = frozenset({Capability.MACHINES, Capability.IMAGES, Capability.STOP_HARD})
+CAPABILITIES = frozenset(
+    {
+        Capability.MACHINES,
+        Capability.IMAGES,
+        Capability.STOP_HARD,
+        Capability.VOLUMES,
+        Capability.VOLUME_UPDATE,
+        Capability.VOLUME_RESIZE,
+        Capability.SNAPSHOTS,
+        Capability.KEY_PAIRS,
+        Capability.KEY_PAIR_CREATE,
+        Capability.ADDRESSES,
+        Capability.SECURITY_GROUPS,
+        Capability.EGRESS_RULES,
+    }
+)
 
 
 class CloudStackBackend(Backend):
-    """Zones, service offerings, templates and VMs of a CloudStack account, through libcloud's connection."""
+    """A CloudStack account's catalogue, VMs, storage, key pairs, addresses and groups, through libcloud."""
 
     driver: ClassVar[str] = "cloudstack"
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
@@ -79,3 +113,90 @@ class CloudStackBackend(Backend):
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.to_machine(machines.need_vm(self, native_id)).user_data
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        return volumes.list_volumes(self)
+
+    def get_volumes(self, native_ids: list[str]) -> list[Volume]:
+        return volumes.get_volumes(self, native_ids)
+
+    def create_volume(self, spec: VolumeSpec) -> Volume:
+        return volumes.create_volume(self, spec)
+
+    def delete_volume(self, native_id: str) -> None:
+        volumes.delete_volume(self, native_id)
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+        return volumes.attach_volume(self, native_id, machine_native_id, device)
+
+    def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        return volumes.detach_volume(self, native_id, machine_native_id)
+
+    def list_snapshots(self) -> list[Snapshot]:
+        return volumes.list_snapshots(self)
+
+    def get_snapshots(self, native_ids: list[str]) -> list[Snapshot]:
+        return volumes.get_snapshots(self, native_ids)
+
+    def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        return volumes.create_snapshot(self, volume_native_id, description)
+
+    def delete_snapshot(self, native_id: str) -> None:
+        volumes.delete_snapshot(self, native_id)
+
+    # -- key pairs and addresses -----------------------------------------------------------------
+    def list_key_pairs(self) -> list[KeyPair]:
+        return access.list_key_pairs(self)
+
+    def get_key_pairs(self, native_ids: list[str]) -> list[KeyPair]:
+        return access.get_key_pairs(self, native_ids)
+
+    def create_key_pair(self, name: str, key_type: str) -> KeyPairMaterial:
+        return access.create_key_pair(self, name, key_type)
+
+    def import_key_pair(self, name: str, public_key: str) -> KeyPair:
+        return access.import_key_pair(self, name, public_key)
+
+    def delete_key_pair(self, native_id: str) -> None:
+        access.delete_key_pair(self, native_id)
+
+    def list_addresses(self) -> list[Address]:
+        return access.list_addresses(self)
+
+    def get_addresses(self, native_ids: list[str]) -> list[Address]:
+        return access.get_addresses(self, native_ids)
+
+    def allocate_address(self) -> Address:
+        return access.allocate_address(self)
+
+    def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        return access.associate_address(self, native_id, machine_native_id)
+
+    def disassociate_address(self, native_id: str) -> Address:
+        return access.disassociate_address(self, native_id)
+
+    def release_address(self, native_id: str) -> None:
+        access.release_address(self, native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        return security_groups.list_security_groups(self)
+
+    def get_security_groups(self, native_ids: list[str]) -> list[SecurityGroup]:
+        return security_groups.get_security_groups(self, native_ids)
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        return security_groups.create_security_group(self, spec)
+
+    def delete_security_group(self, native_id: str) -> None:
+        security_groups.delete_security_group(self, native_id)
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.authorize_rules(self, native_id, rules)
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return security_groups.revoke_rules(self, native_id, rules)

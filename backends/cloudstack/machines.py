@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, volumes
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
 
@@ -85,7 +85,7 @@ def machine_state(native: str) -> MachineState:
     return STATE_MAP.get(native, MachineState.ERROR)
 
 
-def to_machine(vm: Mapping[str, Any]) -> Machine:
+def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Machine:
     """A canonical machine from CloudStack's virtualmachine JSON."""
     nics = vm.get("nic") or []
     primary = next((n for n in nics if n.get("isdefault")), nics[0] if nics else {})
@@ -111,6 +111,8 @@ def to_machine(vm: Mapping[str, Any]) -> Machine:
         private_ip=primary.get("ipaddress"),
         public_ip=vm.get("publicip") or None,
         interfaces=interfaces,
+        volume_ids=[] if state is MachineState.TERMINATED else list(volume_ids or []),
+        root_device=volumes.device_name(0),
         user_data=vm.get("userdata") or None,
         platform="windows" if "windows" in str(vm.get("ostypename", "")).lower() else "linux",
         launched=created,
@@ -174,7 +176,8 @@ def list_machines(b: CloudStackBackend) -> list[Machine]:
     vms = {vm["id"]: vm for vm in _vms(b)}
     for native_id, vm in terminated(b).items():
         vms.setdefault(native_id, vm)
-    return [to_machine(vm) for vm in vms.values()]
+    attached = volumes.volumes_by_vm(b)
+    return [to_machine(vm, attached.get(vm["id"])) for vm in vms.values()]
 
 
 def get_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
@@ -196,7 +199,7 @@ def need_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
 
 def get_machines(b: CloudStackBackend, native_ids: list[str]) -> list[Machine]:
     found = (get_vm(b, native_id) for native_id in dict.fromkeys(native_ids))
-    return [to_machine(vm) for vm in found if vm is not None]
+    return [to_machine(vm, volumes.volumes_by_vm(b, vm["id"]).get(vm["id"])) for vm in found if vm is not None]
 
 
 # -- deploy -----------------------------------------------------------------------------------------------
@@ -235,6 +238,14 @@ def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
         pairs = b.cloud.listing("listSSHKeyPairs", "sshkeypair", {"name": spec.key_name}, kind="key_pair", what="key")
         if not any(p.get("name") == spec.key_name for p in pairs):
             raise NotFound(f"The key pair '{spec.key_name}' does not exist.", kind="key_pair")
+    if spec.security_group_ids:
+        known = {
+            g["id"]
+            for g in b.cloud.listing("listSecurityGroups", "securitygroup", kind="security_group", what="groups")
+        }
+        missing = [g for g in spec.security_group_ids if g not in known]
+        if missing:
+            raise NotFound(f"The security group '{missing[0]}' does not exist.", kind="security_group")
     if spec.subnet_id:
         raise Unsupported("This backend does not place machines on chosen networks yet.", reason="subnet")
     extra = [d for d in spec.block_devices if not d.boot]

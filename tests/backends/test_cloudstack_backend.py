@@ -13,13 +13,16 @@ from typing import Any
 
 import pytest
 import redis
-from backend_contract import BackendContract, by_id, raises
+from backend_contract import BackendContract, by_id, raises, settle
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from peers.cloudstack import CloudStackSimulator
 from peers.cloudstack.server import TRANSITIONS
 
 from backends.cloudstack import NATIVE_STATES, STATE_MAP, CloudStackBackend
 from backends.cloudstack.faults import from_code
 from backends.cloudstack.options import CHECKS
+from backends.cloudstack.volumes import SNAPSHOT_STATES, VOLUME_STATES, device_id, device_name
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
 from translator.errors import (
@@ -30,8 +33,19 @@ from translator.errors import (
     OutcomeUnknown,
     QuotaExceeded,
     TransientBackendError,
+    Unsupported,
 )
-from translator.model import MachineAction, MachineSpec, MachineState
+from translator.model import (
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Rule,
+    SecurityGroupSpec,
+    SnapshotState,
+    VolumeSpec,
+    VolumeState,
+    VolumeUpdate,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG: dict[str, Any] = {
@@ -189,3 +203,88 @@ def test_simulator_down_is_transient(sim: CloudStackSimulator, services: redis.R
     b = make_backend(sim, services, url=f"http://127.0.0.1:{free_port()}/client/api", timeout=2)
     with raises(TransientBackendError, reason="unreachable"):
         b.list_machines()
+
+
+# -- volumes, snapshots, key pairs, addresses: what the contract does not pin down --------------------------------
+
+
+def test_volume_and_snapshot_tables_cover_the_simulator() -> None:
+    """Every volume and snapshot state the simulator reports has its row (unknown ones would read as errors)."""
+    assert {"Allocated", "Ready"} <= set(VOLUME_STATES)
+    assert {"Creating", "BackedUp"} <= set(SNAPSHOT_STATES)
+    assert SNAPSHOT_STATES["BackedUp"] is SnapshotState.COMPLETED
+    assert VOLUME_STATES["Allocated"] is VolumeState.AVAILABLE  # a data disk not yet on primary storage
+
+
+@pytest.mark.parametrize(("device", "number"), [("/dev/vda", 0), ("/dev/vdb", 1), ("/dev/sdc", 2), ("xvdd", 3)])
+def test_device_names_and_ids_round_trip(device: str, number: int) -> None:
+    assert device_id(device) == number and device_name(number) == "/dev/vd" + device[-1]
+    with raises(InvalidParameter, reason="device"):
+        device_id("/dev/vd1")
+
+
+def test_volume_sizes_pick_fixed_or_custom_offerings(backend: CloudStackBackend) -> None:
+    """5 GB takes the fixed 5 GB offering, 7 GB the customised one; both report their size."""
+    fixed = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="fixed"))
+    custom = backend.create_volume(VolumeSpec(size_gb=7, zone="zone1", name="custom"))
+    assert (fixed.size_gb, custom.size_gb) == (5, 7)
+    backend.update_volume(fixed.native_id, VolumeUpdate(size_gb=6))  # through a customised offering
+    grown = settle(lambda: by_id(backend.list_volumes(), fixed.native_id), lambda v: v.size_gb == 6)
+    assert grown.state is VolumeState.AVAILABLE
+    with raises(NotFound, kind="snapshot"):
+        backend.create_volume(VolumeSpec(snapshot_id="snap-missing", zone="zone1"))
+    with raises(NotFound, kind="volume"):
+        backend.create_snapshot("vol-missing", "x")
+    for vol in (fixed, custom):
+        backend.delete_volume(vol.native_id)
+
+
+def test_key_types_and_address_moves(backend: CloudStackBackend) -> None:
+    """An imported key keeps its type in listings; CloudStack makes RSA keys only; an address moves between VMs."""
+    public = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    key = backend.import_key_pair("typed", public)
+    assert by_id(backend.list_key_pairs(), "typed").key_type == "ed25519"
+    with raises(Unsupported, reason="key_type"):
+        backend.create_key_pair("other", "ed25519")
+    backend.delete_key_pair(key.native_id)
+
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    first, second = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, count=2))
+    address = backend.allocate_address()
+    assert backend.associate_address(address.native_id, first.native_id).machine_id == first.native_id
+    assert backend.associate_address(address.native_id, second.native_id).machine_id == second.native_id
+    assert by_id(backend.list_machines(), first.native_id).public_ip is None
+    backend.release_address(address.native_id)
+    for vm in (first, second):
+        backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_group_rules_round_trip_and_groups_in_use(backend: CloudStackBackend) -> None:
+    """A rule naming another group, an ICMP one and an all-protocol one read back as sent; the default group and
+    a group a VM uses stay."""
+    web = backend.create_security_group(SecurityGroupSpec(name="rt-web", description="web"))
+    admin = backend.create_security_group(SecurityGroupSpec(name="rt-admin", description="admin"))
+    rules = [
+        Rule(direction="ingress", protocol="tcp", from_port=22, to_port=22, group_id=admin.native_id),
+        Rule(direction="ingress", protocol="icmp", from_port=8, to_port=0, cidr="0.0.0.0/0"),
+        Rule(direction="egress", protocol="-1", cidr="10.0.0.0/8"),
+    ]
+    group = backend.authorize_rules(web.native_id, rules)
+    assert sorted(r.key() for r in group.rules) == sorted(r.key() for r in rules)
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="rt-web", description="again"))
+    default = next(g for g in backend.list_security_groups() if g.name == "default")
+    with raises(Conflict, kind="security_group", reason="default"):
+        backend.delete_security_group(default.native_id)
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, security_group_ids=[admin.native_id]))
+    assert vm.security_group_ids == [admin.native_id]
+    with raises(Conflict, kind="security_group", reason="in_use"):
+        backend.delete_security_group(admin.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+    backend.delete_security_group(web.native_id)

@@ -1072,11 +1072,30 @@ def resize_volume(call: Call) -> dict[str, Any]:
     if new < vol["size"] and not truthy(call.get("shrinkok")):
         raise param_error(f"Going from existing size of {vol['size']} to size of {new} would shrink the volume.")
 
+    was, vol["state"] = vol["state"], "Resizing"
+
     def finish() -> dict[str, Any]:
-        vol["size"] = new
+        vol["size"], vol["state"] = new, was
         return volume_result(cloud, vol)
 
     job = start_job(call, VOLUME_CMD + "ResizeVolumeCmd", cloud.timings["job"], finish, ("Volume", vol["id"]))
+    return {"jobid": job.id}
+
+
+def update_volume(call: Call) -> dict[str, Any]:
+    """updateVolume as a user may call it: ``name`` and ``displayvolume`` (the rest are an administrator's)."""
+    cloud = call.cloud
+    vol = call.find("volumes", "id")
+    name, display = call.get("name"), call.get("displayvolume")
+
+    def finish() -> dict[str, Any]:
+        if name:
+            vol["name"] = name
+        if display is not None:
+            vol["displayvolume"] = truthy(display)
+        return volume_result(cloud, vol)
+
+    job = start_job(call, VOLUME_CMD + "UpdateVolumeCmd", cloud.timings["job"], finish, ("Volume", vol["id"]))
     return {"jobid": job.id}
 
 
@@ -1591,6 +1610,7 @@ COMMANDS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "attachvolume": attach_volume,
     "detachvolume": detach_volume,
     "resizevolume": resize_volume,
+    "updatevolume": update_volume,
     "deletevolume": delete_volume,
     "listvolumes": list_volumes,
     "createsnapshot": create_snapshot,

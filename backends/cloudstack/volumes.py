@@ -1,0 +1,353 @@
+"""CloudStack volumes and volume snapshots.
+
+Data volumes are made from disk offerings: a size matching a fixed offering takes it, any other size a
+customised offering with ``size``. Device ids are CloudStack's integers (0 the root disk, 3 kept for the
+CD-ROM), shown as the virtio names KVM gives them (``/dev/vd`` + a letter). Creates and attaches are sent
+without waiting: the volume's own fields say where it is. Deletes of snapshots wait for their job, so a
+deleted snapshot is not listed afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from backends.cloudstack import catalog
+from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
+from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState, VolumeUpdate
+
+if TYPE_CHECKING:
+    from backends.cloudstack.backend import CloudStackBackend
+
+#: ``com.cloud.storage.Volume.State`` -> canonical state when the volume is on no VM (attached: IN_USE unless
+#: the row says it is going or gone).
+VOLUME_STATES: Mapping[str, VolumeState] = {
+    "Allocated": VolumeState.AVAILABLE,  # made, not yet on primary storage (it is when first attached)
+    "Creating": VolumeState.CREATING,
+    "Ready": VolumeState.AVAILABLE,
+    "Resizing": VolumeState.CREATING,  # busy: not usable until back to Ready
+    "Migrating": VolumeState.CREATING,
+    "Copying": VolumeState.CREATING,
+    "Snapshotting": VolumeState.AVAILABLE,  # usable while its snapshot is taken
+    "RevertSnapshotting": VolumeState.CREATING,
+    "Attaching": VolumeState.CREATING,
+    "Restoring": VolumeState.CREATING,
+    "NotUploaded": VolumeState.CREATING,
+    "UploadOp": VolumeState.CREATING,
+    "Uploaded": VolumeState.AVAILABLE,
+    "UploadInProgress": VolumeState.CREATING,
+    "UploadError": VolumeState.ERROR,
+    "UploadAbandoned": VolumeState.ERROR,
+    "Destroy": VolumeState.DELETING,  # deleted, recoverable until expunged
+    "Expunging": VolumeState.DELETING,
+    "Expunged": VolumeState.DELETED,
+}
+#: Canonical states an attached volume keeps as they are (the rest read IN_USE while attached).
+KEPT_WHEN_ATTACHED = frozenset({VolumeState.CREATING, VolumeState.DELETING, VolumeState.DELETED, VolumeState.ERROR})
+
+#: ``com.cloud.storage.Snapshot.State`` -> canonical state.
+SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
+    "Allocated": SnapshotState.PENDING,
+    "Creating": SnapshotState.PENDING,
+    "CreatedOnPrimary": SnapshotState.PENDING,
+    "BackingUp": SnapshotState.PENDING,
+    "BackedUp": SnapshotState.COMPLETED,
+    "Copying": SnapshotState.PENDING,
+    "Destroying": SnapshotState.COMPLETED,  # still there, going
+    "Destroyed": SnapshotState.ERROR,
+    "Error": SnapshotState.ERROR,
+}
+
+IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+CDROM_DEVICE = 3  # KVM keeps device id 3 for the CD-ROM
+
+
+# -- device names -----------------------------------------------------------------------------------------
+
+
+def device_name(device_id: Any) -> str:
+    """``/dev/vdb`` for device id 1 (KVM's virtio naming of CloudStack's device ids)."""
+    n = int(device_id)
+    letters = ""
+    n += 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = string.ascii_lowercase[rem] + letters
+    return "/dev/vd" + letters
+
+
+def device_id(device: str) -> int:
+    """CloudStack's device id for a device name hint (``/dev/vdb``, ``/dev/sdb``, ``xvdb`` -> 1)."""
+    tail = device.rsplit("/", 1)[-1].lstrip("xsvh").removeprefix("d")
+    if not tail or not tail.isalpha() or not tail.islower():
+        raise InvalidParameter(f"The device '{device}' is not a disk device name.", kind="volume", reason="device")
+    n = 0
+    for ch in tail:
+        n = n * 26 + (ord(ch) - ord("a") + 1)
+    return n - 1
+
+
+# -- volumes ------------------------------------------------------------------------------------------------
+
+
+def volume_state(vol: Mapping[str, Any]) -> VolumeState:
+    state = VOLUME_STATES.get(str(vol.get("state")), VolumeState.ERROR)
+    if vol.get("virtualmachineid") and state not in KEPT_WHEN_ATTACHED:
+        return VolumeState.IN_USE
+    return state
+
+
+def to_volume(vol: Mapping[str, Any]) -> Volume:
+    attachments = []
+    if vol.get("virtualmachineid") and vol.get("deviceid") is not None:
+        attachments.append(
+            Attachment(
+                machine_id=vol["virtualmachineid"],
+                device=device_name(vol["deviceid"]),
+                attached=catalog.parse_time(vol.get("attached") or vol.get("created")),
+                delete_on_termination=vol.get("type") == "ROOT",
+            )
+        )
+    tags = {t["key"]: t.get("value", "") for t in vol.get("tags") or [] if "key" in t}
+    return Volume(
+        native_id=vol["id"],
+        name=vol.get("name", ""),
+        created=catalog.parse_time(vol.get("created")),
+        size_gb=int(vol.get("size") or 0) >> 30,
+        state=volume_state(vol),
+        zone=vol.get("zonename", ""),
+        snapshot_id=vol.get("snapshotid") or None,
+        attachments=attachments,
+        tags={k: v for k, v in tags.items() if k != IDEMPOTENCY_TAG},
+    )
+
+
+def _volumes(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    return b.cloud.listing("listVolumes", "volume", params, kind="volume", what="list volumes")
+
+
+def raw_volumes(b: CloudStackBackend) -> list[dict[str, Any]]:
+    """The account's volumes in its zones (root disks included, as EC2 lists them)."""
+    return [v for v in _volumes(b) if v.get("zonename") in b.account.zones]
+
+
+def get_volume(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
+    try:
+        found = _volumes(b, {"id": native_id})
+    except (NotFound, InvalidParameter):  # CloudStack's PARAM_ERROR for an id that is not a volume's
+        return None
+    return next((v for v in found if v["id"] == native_id), None)
+
+
+def need_volume(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
+    vol = get_volume(b, native_id)
+    if vol is None:
+        raise NotFound(f"The volume '{native_id}' does not exist.", kind="volume")
+    return vol
+
+
+def list_volumes(b: CloudStackBackend) -> list[Volume]:
+    return [to_volume(v) for v in raw_volumes(b)]
+
+
+def get_volumes(b: CloudStackBackend, native_ids: list[str]) -> list[Volume]:
+    found = (get_volume(b, native_id) for native_id in dict.fromkeys(native_ids))
+    return [to_volume(v) for v in found if v is not None]
+
+
+def volumes_by_vm(b: CloudStackBackend, vm_id: str | None = None) -> dict[str, list[str]]:
+    """Volume ids attached to each VM (one VM's when ``vm_id`` is given)."""
+    out: dict[str, list[str]] = {}
+    params = {"virtualmachineid": vm_id} if vm_id else None
+    try:
+        volumes = _volumes(b, params)
+    except (NotFound, InvalidParameter):
+        return out
+    for vol in sorted(volumes, key=lambda v: int(v.get("deviceid") or 0)):
+        if vol.get("virtualmachineid"):
+            out.setdefault(vol["virtualmachineid"], []).append(vol["id"])
+    return out
+
+
+def key_name(key: str) -> str:
+    """The name a create with this idempotency key gives an unnamed volume (CloudStack names are free text)."""
+    return "cg-" + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def made_with(b: CloudStackBackend, spec: VolumeSpec) -> dict[str, Any] | None:
+    """The volume an earlier create with this key made (its answer lost): tagged with it, or named after it."""
+    if not spec.idempotency_key:
+        return None
+    for vol in _volumes(b):
+        tags = {t.get("key"): t.get("value") for t in vol.get("tags") or []}
+        if tags.get(IDEMPOTENCY_TAG) == spec.idempotency_key or vol.get("name") == key_name(spec.idempotency_key):
+            return vol
+    return None
+
+
+def disk_offering(b: CloudStackBackend, size_gb: int) -> dict[str, Any]:
+    """The disk offering for a size: a fixed one of exactly that size, else a customised one (``size`` sent)."""
+    offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+    fixed = [o for o in offerings if not o.get("iscustomized") and int(o.get("disksize") or 0) == size_gb]
+    custom = [o for o in offerings if o.get("iscustomized")]
+    if fixed:
+        return fixed[0]
+    if custom:
+        return custom[0]
+    sizes = sorted({int(o.get("disksize") or 0) for o in offerings})
+    raise InvalidParameter(
+        f"CloudStack offers data disks of {', '.join(map(str, sizes)) or 'no'} GB only.", kind="volume", reason="size"
+    )
+
+
+def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
+    earlier = made_with(b, spec)
+    if earlier is not None:
+        return to_volume(earlier)
+    name = spec.name or (key_name(spec.idempotency_key) if spec.idempotency_key else None)
+    params: dict[str, Any] = {"name": name}
+    if spec.snapshot_id:
+        if not get_snapshots(b, [spec.snapshot_id]):
+            raise NotFound(f"The snapshot '{spec.snapshot_id}' does not exist.", kind="snapshot")
+        params["snapshotid"] = spec.snapshot_id
+    else:
+        if not spec.size_gb or spec.size_gb < 1:
+            raise InvalidParameter("A volume needs a size of at least 1 GB.", kind="volume", reason="size")
+        offering = disk_offering(b, spec.size_gb)
+        params.update(zoneid=catalog.zone_id(b, spec.zone), diskofferingid=offering["id"])
+        if offering.get("iscustomized"):
+            params["size"] = spec.size_gb
+    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume")
+    if spec.idempotency_key:
+        tag_volume(b, answer["id"], {IDEMPOTENCY_TAG: spec.idempotency_key})
+    return to_volume(need_volume(b, answer["id"]))
+
+
+def tag_volume(b: CloudStackBackend, native_id: str, tags: Mapping[str, str]) -> None:
+    params: dict[str, Any] = {"resourcetype": "Volume", "resourceids": native_id}
+    for n, (key, value) in enumerate(tags.items()):
+        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
+    b.cloud.run("createTags", params, kind="volume", what="tag volume")
+
+
+def delete_volume(b: CloudStackBackend, native_id: str) -> None:
+    vol = need_volume(b, native_id)
+    if vol.get("virtualmachineid"):
+        raise Conflict(f"The volume '{native_id}' is attached to a machine.", kind="volume", reason="in_use")
+    b.cloud.call("deleteVolume", {"id": native_id}, kind="volume", what="delete volume")
+
+
+def update_volume(b: CloudStackBackend, native_id: str, update: VolumeUpdate) -> Volume:
+    vol = need_volume(b, native_id)
+    if update.description is not None:
+        raise Unsupported("CloudStack volumes have no description.", kind="volume", reason="description")
+    if update.size_gb is not None:
+        current = int(vol.get("size") or 0) >> 30
+        if update.size_gb < current:
+            raise InvalidParameter(
+                f"The volume '{native_id}' has {current} GB; CloudStack volumes only grow.",
+                kind="volume",
+                reason="size",
+            )
+        if update.size_gb > current:
+            b.cloud.start("resizeVolume", resize_params(b, vol, update.size_gb), kind="volume", what="resize")
+    if update.name is not None:
+        b.cloud.run("updateVolume", {"id": native_id, "name": update.name}, kind="volume", what="rename volume")
+    return to_volume(need_volume(b, native_id))
+
+
+def resize_params(b: CloudStackBackend, vol: Mapping[str, Any], size_gb: int) -> dict[str, Any]:
+    """resizeVolume's parameters: a volume of a fixed offering moves to a customised one to take a new size."""
+    params: dict[str, Any] = {"id": vol["id"], "size": size_gb}
+    if vol.get("type") != "ROOT" and vol.get("diskofferingid"):
+        offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+        current = next((o for o in offerings if o["id"] == vol["diskofferingid"]), None)
+        custom = next((o for o in offerings if o.get("iscustomized")), None)
+        if current is not None and not current.get("iscustomized"):
+            if custom is None:
+                raise Unsupported("No customised disk offering to resize to.", kind="volume", reason="size")
+            params["diskofferingid"] = custom["id"]
+    return params
+
+
+def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str | None) -> Volume:
+    from backends.cloudstack.machines import need_vm
+
+    vol = need_volume(b, native_id)
+    need_vm(b, vm_id)
+    if vol.get("virtualmachineid"):
+        raise Conflict(f"The volume '{native_id}' is already attached.", kind="volume", reason="in_use")
+    params: dict[str, Any] = {"id": native_id, "virtualmachineid": vm_id}
+    if device:
+        wanted = device_id(device)
+        used = {int(v.get("deviceid") or 0) for v in _volumes(b, {"virtualmachineid": vm_id})}
+        if wanted not in used and wanted not in (0, CDROM_DEVICE):
+            params["deviceid"] = wanted  # a hint: a taken one lets CloudStack pick
+    b.cloud.start("attachVolume", params, kind="volume", what="attach volume")
+    return to_volume(need_volume(b, native_id))
+
+
+def detach_volume(b: CloudStackBackend, native_id: str, vm_id: str | None) -> Volume:
+    vol = need_volume(b, native_id)
+    on = vol.get("virtualmachineid")
+    if not on or (vm_id and on != vm_id):
+        raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
+    if vol.get("type") == "ROOT":
+        raise Conflict(f"The volume '{native_id}' is a machine's root disk.", kind="volume", reason="root")
+    b.cloud.start("detachVolume", {"id": native_id}, kind="volume", what="detach volume")
+    return to_volume(need_volume(b, native_id))
+
+
+# -- snapshots ----------------------------------------------------------------------------------------------
+
+
+def to_snapshot(snap: Mapping[str, Any]) -> Snapshot:
+    state = SNAPSHOT_STATES.get(str(snap.get("state")), SnapshotState.ERROR)
+    size = snap.get("virtualsize") or snap.get("physicalsize") or 0
+    return Snapshot(
+        native_id=snap["id"],
+        name=snap.get("name", ""),
+        created=catalog.parse_time(snap.get("created")),
+        volume_id=snap.get("volumeid") or None,
+        size_gb=int(size) >> 30,
+        state=state,
+        progress=100 if state is SnapshotState.COMPLETED else 0,
+    )
+
+
+def _snapshots(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    return b.cloud.listing("listSnapshots", "snapshot", params, kind="snapshot", what="list snapshots")
+
+
+def list_snapshots(b: CloudStackBackend) -> list[Snapshot]:
+    return [to_snapshot(s) for s in _snapshots(b) if s.get("state") != "Destroyed"]
+
+
+def get_snapshots(b: CloudStackBackend, native_ids: list[str]) -> list[Snapshot]:
+    out = []
+    for native_id in dict.fromkeys(native_ids):
+        try:
+            found = _snapshots(b, {"id": native_id})
+        except (NotFound, InvalidParameter):
+            continue
+        out.extend(to_snapshot(s) for s in found if s["id"] == native_id and s.get("state") != "Destroyed")
+    return out
+
+
+def create_snapshot(b: CloudStackBackend, volume_id: str, description: str) -> Snapshot:
+    """A snapshot of a volume (CloudStack snapshots have a name, not a description: the name carries it)."""
+    need_volume(b, volume_id)
+    params = {"volumeid": volume_id, "name": description[:255] or None}
+    answer = b.cloud.start("createSnapshot", params, kind="snapshot", what="create snapshot")
+    found = get_snapshots(b, [answer["id"]])
+    if not found:
+        raise NotFound(f"The snapshot '{answer['id']}' vanished.", kind="snapshot")
+    return found[0]
+
+
+def delete_snapshot(b: CloudStackBackend, native_id: str) -> None:
+    if not get_snapshots(b, [native_id]):
+        raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
+    b.cloud.run("deleteSnapshot", {"id": native_id}, kind="snapshot", what="delete snapshot")
