@@ -11,12 +11,24 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import catalog, keys, machines, options
+from backends.opennebula import catalog, keys, machines, options, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, Unsupported
-from translator.model import ActionMethod, Flavor, Image, KeyPair, Machine, MachineAction, MachineSpec, MachineState
+from translator.model import (
+    ActionMethod,
+    Flavor,
+    Image,
+    KeyPair,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Snapshot,
+    Volume,
+    VolumeSpec,
+)
 
 CAPABILITIES = frozenset(
     {
@@ -26,6 +38,8 @@ CAPABILITIES = frozenset(
         Capability.STOP_HARD,
         Capability.REBOOT_HARD,
         Capability.KEY_PAIRS,
+        Capability.VOLUMES,
+        Capability.SNAPSHOTS,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -117,3 +131,28 @@ class OpenNebulaBackend(Backend):
 
     def list_flavors(self) -> list[Flavor]:
         return catalog.list_flavors(self)
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        return volumes.list_volumes(self)
+
+    def create_volume(self, spec: VolumeSpec) -> Volume:
+        return volumes.create_volume(self, spec)
+
+    def delete_volume(self, native_id: str) -> None:
+        volumes.delete_volume(self, native_id)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+        return volumes.attach_volume(self, native_id, machine_native_id, device)
+
+    def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        return volumes.detach_volume(self, native_id, machine_native_id)
+
+    def list_snapshots(self) -> list[Snapshot]:
+        return volumes.list_snapshots(self)
+
+    def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        return volumes.create_snapshot(self, volume_native_id, description)
+
+    def delete_snapshot(self, native_id: str) -> None:
+        volumes.delete_snapshot(self, native_id)

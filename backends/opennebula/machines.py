@@ -182,6 +182,11 @@ def _interfaces(vm: Any) -> list[NetworkInterface]:
     ]
 
 
+def volume_ids(disks: list[dict[str, str]]) -> list[str]:
+    """The VM's volumes: its persistent image disks after the boot disk (volumes are persistent data blocks)."""
+    return [d["IMAGE_ID"] for d in disks[1:] if d.get("IMAGE_ID") and d.get("PERSISTENT", "").upper() == "YES"]
+
+
 def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     """A pyone VM body (whole: ``one.vm.info`` or ``one.vmpool.infoextended``) as a Machine."""
     body, user = vm.TEMPLATE or {}, vm.USER_TEMPLATE or {}
@@ -206,6 +211,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         network_id=primary.network_id if primary else None,
         private_ip=primary.private_ip if primary else None,
         interfaces=interfaces,
+        volume_ids=[] if gone else volume_ids(disks),
         root_device=f"/dev/{disks[0]['TARGET']}" if disks and disks[0].get("TARGET") else "",
         created=float(vm.STIME or 0),
         launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
@@ -234,6 +240,29 @@ def _info(b: OpenNebulaBackend, native_id: str) -> Any:
     return b.one.call("vm.info", oid(native_id, "machine"), False, kind="machine", what="read machine")
 
 
+#: LCM states of a hot-plug (disk, NIC, disk snapshot, resize) under way: oned refuses the next until it ends.
+HOTPLUGGING = frozenset(
+    getattr(LCM_STATES, name).value
+    for name in (
+        "HOTPLUG", "HOTPLUG_NIC", "HOTPLUG_SNAPSHOT", "HOTPLUG_RESIZE", "HOTPLUG_PROLOG_POWEROFF",
+        "HOTPLUG_EPILOG_POWEROFF", "HOTPLUG_NIC_POWEROFF", "DISK_SNAPSHOT", "DISK_SNAPSHOT_DELETE",
+        "DISK_SNAPSHOT_POWEROFF", "DISK_SNAPSHOT_DELETE_POWEROFF", "DISK_RESIZE", "DISK_RESIZE_POWEROFF",
+    )
+)  # fmt: skip
+HOTPLUG_POLL = 0.05  # seconds between reads while waiting for a hot-plug to end
+
+
+def settled_vm(b: OpenNebulaBackend, native_id: str) -> Any:
+    """The VM's body once no hot-plug is under way (bounded by the account's timeout): oned takes one hot-plug
+    at a time per VM, and a gateway attach or detach should wait for the previous one rather than fail."""
+    deadline = time.monotonic() + b.opts.timeout
+    vm = _info(b, native_id)
+    while vm.STATE == VM_STATES.ACTIVE and vm.LCM_STATE in HOTPLUGGING and time.monotonic() < deadline:
+        time.sleep(HOTPLUG_POLL)
+        vm = _info(b, native_id)
+    return vm
+
+
 def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
     """A few by ``one.vm.info`` each; more from one listing."""
     wanted = [n for n in dict.fromkeys(native_ids) if n.isdigit()]
@@ -254,12 +283,13 @@ def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
 # -- launching -------------------------------------------------------------------------------------------------
 
 
-def _zone(b: OpenNebulaBackend, spec: MachineSpec) -> str:
-    if spec.zone is None:
+def pick_zone(b: OpenNebulaBackend, zone: str | None) -> str:
+    """The account's zone named (its first when None); a zone that is not the account's is InvalidParameter."""
+    if zone is None:
         return b.account.zones[0]
-    if spec.zone not in b.account.zones:
-        raise InvalidParameter(f"The zone '{spec.zone}' is not one of this account's.", kind="zone", reason="zone")
-    return spec.zone
+    if zone not in b.account.zones:
+        raise InvalidParameter(f"The zone '{zone}' is not one of this account's.", kind="zone", reason="zone")
+    return zone
 
 
 def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int) -> str:
@@ -312,7 +342,7 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
         raise NotFound(f"The subnet '{spec.subnet_id}' does not exist.", kind="subnet")
     if spec.security_group_ids:
         raise NotFound(f"The security group '{spec.security_group_ids[0]}' does not exist.", kind="security_group")
-    zone = _zone(b, spec)
+    zone = pick_zone(b, spec.zone)
     made = _launched(b, spec.idempotency_key)
     try:
         for index in range(spec.count):

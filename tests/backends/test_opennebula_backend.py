@@ -15,7 +15,7 @@ import pyone
 import pytest
 import redis
 import requests
-from backend_contract import BackendContract, raises
+from backend_contract import BackendContract, raises, settle
 from peers.opennebula import OpenNebulaSimulator, Timings
 from peers.opennebula import model as sim_model
 
@@ -33,8 +33,9 @@ from translator.errors import (
     NotFound,
     OutcomeUnknown,
     TransientBackendError,
+    Unsupported,
 )
-from translator.model import MachineAction, MachineSpec, MachineState
+from translator.model import MachineAction, MachineSpec, MachineState, VolumeSpec
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("one-a", "one-b")
@@ -297,3 +298,45 @@ def test_a_key_pair_is_the_users_ssh_key_and_reaches_the_context(
     assert alice.vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]["SSH_PUBLIC_KEY"] == public
     backend.delete_key_pair("laptop")
     assert "SSH_PUBLIC_KEY" not in (alice.user.info(-1).TEMPLATE or {})
+
+
+def test_volumes_are_persistent_data_blocks_and_snapshots_their_clones(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """Two volumes of one gateway name live as two images (oned's names are unique per user); a snapshot is a
+    clone that names its volume, and outlives it; oned refuses a second hot-plug while one is under way, so the
+    backend waits for the first instead of failing."""
+    zone = ZONES[0]
+    first = backend.create_volume(VolumeSpec(size_gb=2, zone=zone, name="data"))
+    second = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[1], name="data", description="logs"))
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    body = alice.image.info(int(first.native_id))
+    assert (body.TYPE, body.PERSISTENT, body.SIZE) == (pyone.IMAGE_TYPES.DATABLOCK, 1, 2048)
+    assert (first.name, second.name, second.description, second.zone) == ("data", "data", "logs", ZONES[1])
+    snap = backend.create_snapshot(first.native_id, "before upgrade")
+    assert alice.image.info(int(snap.native_id)).PERSISTENT == 0 and snap.volume_id == first.native_id
+    assert snap.native_id not in {v.native_id for v in backend.list_volumes()}
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    running = lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING  # noqa: E731
+    settle(running, bool)
+    for volume in (first, second):  # back to back: the second waits for the first hot-plug to end
+        backend.attach_volume(volume.native_id, vm.native_id)
+    listed = {v.native_id: v for v in backend.list_volumes()}
+    devices = {listed[v.native_id].attachments[0].device for v in (first, second)}
+    assert len(devices) == 2 and set(backend.get_machines([vm.native_id])[0].volume_ids) == {
+        first.native_id,
+        second.native_id,
+    }
+    backend.detach_volume(first.native_id, None)
+    backend.delete_volume(first.native_id)
+    kept = next(s for s in backend.list_snapshots() if s.native_id == snap.native_id)
+    assert kept.volume_id is None and kept.size_gb == 2
+    copy = backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, zone=zone, name="restored"))
+    assert (copy.size_gb, copy.snapshot_id, copy.name) == (2, snap.native_id, "restored")
+    assert snap.native_id in {s.native_id for s in backend.list_snapshots()}
+    with raises(Unsupported, reason="size"):
+        backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, size_gb=5, zone=zone))
+    with raises(NotFound, kind="snapshot"):
+        backend.create_volume(VolumeSpec(snapshot_id=first.native_id, zone=zone))
