@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import catalog, keys, machines, options, volumes
+from backends.opennebula import catalog, keys, machines, networks, options, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -20,12 +20,16 @@ from translator.model import (
     ActionMethod,
     Flavor,
     Image,
+    InterfaceSpec,
     KeyPair,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
+    Network,
+    NetworkInterface,
     Snapshot,
+    Subnet,
     Volume,
     VolumeSpec,
 )
@@ -40,6 +44,8 @@ CAPABILITIES = frozenset(
         Capability.KEY_PAIRS,
         Capability.VOLUMES,
         Capability.SNAPSHOTS,
+        Capability.NETWORKS,
+        Capability.MACHINE_INTERFACES,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -156,3 +162,16 @@ class OpenNebulaBackend(Backend):
 
     def delete_snapshot(self, native_id: str) -> None:
         volumes.delete_snapshot(self, native_id)
+
+    # -- networks --------------------------------------------------------------------------------
+    def list_networks(self) -> list[Network]:
+        return networks.list_networks(self)
+
+    def list_subnets(self) -> list[Subnet]:
+        return networks.list_subnets(self)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return networks.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        networks.detach_interface(self, native_id, interface_native_id)

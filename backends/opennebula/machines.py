@@ -167,19 +167,31 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, Verb]] = {
 # -- reading ---------------------------------------------------------------------------------------------------
 
 
-def _interfaces(vm: Any) -> list[NetworkInterface]:
+def subnet_id(network_id: str, zone: str) -> str:
+    """A subnet's native id: oned's virtual networks are not zoned, so each offers one subnet per account zone."""
+    return f"{network_id}:{zone}"
+
+
+def interface_of(nic: Mapping[str, str], zone: str, attached: float, index: int = 0) -> NetworkInterface:
+    network = nic.get("NETWORK_ID") or None
+    return NetworkInterface(
+        native_id=nic.get("NIC_ID", str(index)),
+        network_id=network,
+        subnet_id=subnet_id(network, zone) if network else None,
+        private_ip=nic.get("IP") or None,
+        mac=nic.get("MAC", "").lower(),
+        state=InterfaceState.ACTIVE,
+        attached=attached,
+    )
+
+
+def _interfaces(vm: Any, zone: str) -> list[NetworkInterface]:
     attached = float(vm.STIME or 0)
-    return [
-        NetworkInterface(
-            native_id=nic.get("NIC_ID", str(index)),
-            network_id=nic.get("NETWORK_ID") or None,
-            private_ip=nic.get("IP") or None,
-            mac=nic.get("MAC", "").lower(),
-            state=InterfaceState.ACTIVE,
-            attached=attached,
-        )
-        for index, nic in enumerate(vectors(vm.TEMPLATE, "NIC"))
-    ]
+    return [interface_of(nic, zone, attached, index) for index, nic in enumerate(vectors(vm.TEMPLATE, "NIC"))]
+
+
+def zone_of(b: OpenNebulaBackend, vm: Any) -> str:
+    return single(vm.USER_TEMPLATE or {}, ZONE_ATTRIBUTE) or b.account.zones[0]
 
 
 def volume_ids(disks: list[dict[str, str]]) -> list[str]:
@@ -193,7 +205,8 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     state = machine_state(vm.STATE, vm.LCM_STATE)
     disks = vectors(body, "DISK")
     gone = state == MachineState.TERMINATED
-    interfaces = [] if gone else _interfaces(vm)
+    zone = zone_of(b, vm)
+    interfaces = [] if gone else _interfaces(vm, zone)
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
     flavor_id = single(body, "TEMPLATE_ID") or None
@@ -207,8 +220,9 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         flavor_name=b.flavor_name(flavor_id),
         vcpus=int(number(body, "VCPU")) or math.ceil(number(body, "CPU")),
         memory_mb=int(number(body, "MEMORY")),
-        zone=single(user, ZONE_ATTRIBUTE) or b.account.zones[0],
+        zone=zone,
         network_id=primary.network_id if primary else None,
+        subnet_id=primary.subnet_id if primary else None,
         private_ip=primary.private_ip if primary else None,
         interfaces=interfaces,
         volume_ids=[] if gone else volume_ids(disks),
@@ -292,7 +306,9 @@ def pick_zone(b: OpenNebulaBackend, zone: str | None) -> str:
     return zone
 
 
-def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int) -> str:
+def _extra(
+    spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int, network: str | None
+) -> str:
     """What instantiate adds to the flavor's template: the image's disk first, user data and key in its context,
     the gateway's marks."""
     disks = vectors(template, "DISK")
@@ -310,6 +326,8 @@ def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | Non
         context |= {"SSH_PUBLIC_KEY": public_key}
     if spec.user_data or public_key:
         extra["CONTEXT"] = context
+    if network is not None:
+        extra["NIC"] = {"NETWORK_ID": network}  # in place of the template's NICs: the subnet asked for
     extra[ZONE_ATTRIBUTE] = zone
     if spec.key_name:
         extra[KEY_NAME_ATTRIBUTE] = spec.key_name
@@ -338,17 +356,24 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
     flavor, template = flavor_template(b, spec.flavor_id)
     find_image(b, spec.image_id)
     public_key = b.find_key(spec.key_name) if spec.key_name is not None else None
+    network = None
+    zone_wanted = spec.zone
     if spec.subnet_id is not None:
-        raise NotFound(f"The subnet '{spec.subnet_id}' does not exist.", kind="subnet")
+        from backends.opennebula.networks import find_subnet  # networks builds on this module
+
+        vnet, subnet_zone = find_subnet(b, spec.subnet_id)
+        if zone_wanted is not None and zone_wanted != subnet_zone:
+            raise InvalidParameter(f"The subnet '{spec.subnet_id}' is not in zone {zone_wanted}.", reason="zone")
+        network, zone_wanted = str(vnet.ID), subnet_zone
     if spec.security_group_ids:
         raise NotFound(f"The security group '{spec.security_group_ids[0]}' does not exist.", kind="security_group")
-    zone = pick_zone(b, spec.zone)
+    zone = pick_zone(b, zone_wanted)
     made = _launched(b, spec.idempotency_key)
     try:
         for index in range(spec.count):
             if index in made:
                 continue
-            extra = _extra(spec, template, public_key, zone, index)
+            extra = _extra(spec, template, public_key, zone, index, network)
             vm_id = b.one.call(
                 "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
                 kind="machine", what="instantiate",

@@ -35,7 +35,7 @@ from translator.errors import (
     TransientBackendError,
     Unsupported,
 )
-from translator.model import MachineAction, MachineSpec, MachineState, VolumeSpec
+from translator.model import InterfaceSpec, MachineAction, MachineSpec, MachineState, VolumeSpec
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("one-a", "one-b")
@@ -340,3 +340,29 @@ def test_volumes_are_persistent_data_blocks_and_snapshots_their_clones(
         backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, size_gb=5, zone=zone))
     with raises(NotFound, kind="snapshot"):
         backend.create_volume(VolumeSpec(snapshot_id=first.native_id, zone=zone))
+
+
+def test_networks_are_the_virtual_networks_with_a_subnet_per_zone(backend: OpenNebulaBackend) -> None:
+    """The shared network 10.0.0.10 + 200 addresses is 10.0.0.0/24 with one subnet per zone; a machine launched
+    on a subnet gets a NIC on its network, in its zone; an interface added leases another address."""
+    (net,) = backend.list_networks()
+    assert (net.cidr, net.is_default, net.name) == ("10.0.0.0/24", True, "private")
+    subnets = [s for s in backend.list_subnets() if s.network_id == net.native_id]
+    assert sorted(s.zone for s in subnets) == sorted(ZONES) and all(s.cidr == net.cidr for s in subnets)
+    other = next(s for s in subnets if s.zone == ZONES[1])
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            subnet_id=other.native_id,
+        )
+    )  # fmt: skip
+    assert (vm.zone, vm.subnet_id, vm.network_id) == (ZONES[1], other.native_id, net.native_id)
+    with raises(NotFound, kind="subnet"):
+        backend.create_machines(MachineSpec(image_id=vm.image_id, flavor_id=vm.flavor_id, subnet_id="0:elsewhere"))
+    with raises(InvalidParameter, reason="zone"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=f"{net.native_id}:{ZONES[0]}"))
+    free = next(s for s in backend.list_subnets() if s.native_id == other.native_id).available_ips
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    made = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=net.native_id))
+    assert made.private_ip != vm.private_ip and made.subnet_id == other.native_id
+    assert next(s for s in backend.list_subnets() if s.native_id == other.native_id).available_ips == free - 1
