@@ -11,13 +11,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import catalog, keys, machines, networks, options, volumes
+from backends.opennebula import addresses, catalog, keys, machines, networks, options, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, Unsupported
 from translator.model import (
     ActionMethod,
+    Address,
     Flavor,
     Image,
     InterfaceSpec,
@@ -46,6 +47,7 @@ CAPABILITIES = frozenset(
         Capability.SNAPSHOTS,
         Capability.NETWORKS,
         Capability.MACHINE_INTERFACES,
+        Capability.ADDRESSES,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -64,6 +66,7 @@ class OpenNebulaBackend(Backend):
         self.opts = options.parse(account.options)
         self.one = One(self.opts)
         self._flavors: tuple[float, dict[str, str]] = (0.0, {})
+        self._public: tuple[float, str | None] = (-FLAVOR_TTL, None)
         self._lock = threading.Lock()
 
     @classmethod
@@ -102,6 +105,21 @@ class OpenNebulaBackend(Backend):
             with self._lock:
                 self._flavors = (time.monotonic(), names)
         return names.get(native_id, "")
+
+    def public_network(self) -> str | None:
+        """The public network's id (machines show their NIC on it as their public address), kept a minute."""
+        fetched, found = self._public
+        if not self.opts.public_network:
+            return None
+        if time.monotonic() - fetched > FLAVOR_TTL:
+            try:
+                vn_id = addresses.public_network_id(self)
+            except CloudgateError:
+                return found
+            found = None if vn_id is None else str(vn_id)
+            with self._lock:
+                self._public = (time.monotonic(), found)
+        return found
 
     def find_key(self, name: str) -> str:
         return keys.find_key(self, name)
@@ -175,3 +193,19 @@ class OpenNebulaBackend(Backend):
 
     def detach_interface(self, native_id: str, interface_native_id: str) -> None:
         networks.detach_interface(self, native_id, interface_native_id)
+
+    # -- addresses -------------------------------------------------------------------------------
+    def list_addresses(self) -> list[Address]:
+        return addresses.list_addresses(self)
+
+    def allocate_address(self) -> Address:
+        return addresses.allocate_address(self)
+
+    def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        return addresses.associate_address(self, native_id, machine_native_id)
+
+    def disassociate_address(self, native_id: str) -> Address:
+        return addresses.disassociate_address(self, native_id)
+
+    def release_address(self, native_id: str) -> None:
+        addresses.release_address(self, native_id)

@@ -185,9 +185,19 @@ def interface_of(nic: Mapping[str, str], zone: str, attached: float, index: int 
     )
 
 
-def _interfaces(vm: Any, zone: str) -> list[NetworkInterface]:
+def _interfaces(vm: Any, zone: str, public: str | None) -> tuple[list[NetworkInterface], str | None]:
+    """The VM's interfaces, and its public address: a NIC on the public network is that, not an interface."""
     attached = float(vm.STIME or 0)
-    return [interface_of(nic, zone, attached, index) for index, nic in enumerate(vectors(vm.TEMPLATE, "NIC"))]
+    nics = vectors(vm.TEMPLATE, "NIC")
+    address = next((n.get("IP") for n in nics if public is not None and n.get("NETWORK_ID") == public), None)
+    interfaces = [
+        interface_of(nic, zone, attached, index)
+        for index, nic in enumerate(nics)
+        if public is None or nic.get("NETWORK_ID") != public
+    ]
+    if interfaces and address:
+        interfaces[0].public_ip = address
+    return interfaces, address
 
 
 def zone_of(b: OpenNebulaBackend, vm: Any) -> str:
@@ -206,7 +216,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     disks = vectors(body, "DISK")
     gone = state == MachineState.TERMINATED
     zone = zone_of(b, vm)
-    interfaces = [] if gone else _interfaces(vm, zone)
+    interfaces, public_ip = ([], None) if gone else _interfaces(vm, zone, b.public_network())
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
     flavor_id = single(body, "TEMPLATE_ID") or None
@@ -223,6 +233,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         zone=zone,
         network_id=primary.network_id if primary else None,
         subnet_id=primary.subnet_id if primary else None,
+        public_ip=public_ip,
         private_ip=primary.private_ip if primary else None,
         interfaces=interfaces,
         volume_ids=[] if gone else volume_ids(disks),

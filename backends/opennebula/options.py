@@ -41,6 +41,7 @@ CHECKS: dict[str, o.Check] = {
     "flavor_attribute": _attribute,
     "terminated_retention": o.non_negative,
     "image_datastore": o.non_negative_int,
+    "public_network": o.text,
 }
 
 REQUIRED = {
@@ -69,6 +70,8 @@ class Options:
     terminated_retention: float = DEFAULT_RETENTION
     #: the image datastore volumes (persistent data blocks) and snapshots (their clones) are made in
     image_datastore: int = DEFAULT_IMAGE_DATASTORE
+    #: the virtual network (name or id) whose leases are the account's public addresses; "" for none
+    public_network: str = ""
 
     def __repr__(self) -> str:
         return safe_repr(self)  # the session holds the password
@@ -84,4 +87,5 @@ def parse(options: Mapping[str, Any]) -> Options:
         flavor_attribute=options.get("flavor_attribute", DEFAULT_FLAVOR_ATTRIBUTE).upper(),
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
         image_datastore=int(options.get("image_datastore", DEFAULT_IMAGE_DATASTORE)),
+        public_network=str(options.get("public_network", "")),
     )

@@ -49,6 +49,9 @@ def sim() -> Iterator[OpenNebulaSimulator]:
     simulator.add_user("alice", "alice-pw")
     simulator.add_user("bob", "bob-pw")
     simulator.add_vnet("private", "10.0.0.10", 200)
+    public = simulator.add_vnet("public", "198.51.100.2", 8)
+    # holding a lease takes MANAGE on the network: the operator grants it to users on the public one
+    pyone.OneServer(simulator.url, session=simulator.admin_session).vn.chmod(public, -1, -1, -1, -1, -1, -1, -1, 1, -1)
     simulator.add_image("debian-12", size_mb=2048)
     simulator.add_image("ubuntu-24.04", size_mb=3072)
     simulator.add_image("scratch", size_mb=100, image_type="DATABLOCK")
@@ -62,7 +65,7 @@ def sim() -> Iterator[OpenNebulaSimulator]:
 
 
 def options(sim: OpenNebulaSimulator, user: str = "alice", **extra: Any) -> dict[str, Any]:
-    return {"endpoint": sim.url, "session": f"{user}:{user}-pw", "timeout": 10} | extra
+    return {"endpoint": sim.url, "session": f"{user}:{user}-pw", "timeout": 10, "public_network": "public"} | extra
 
 
 def make_backend(sim: OpenNebulaSimulator, client: Any, user: str = "alice", **extra: Any) -> OpenNebulaBackend:
@@ -345,7 +348,8 @@ def test_volumes_are_persistent_data_blocks_and_snapshots_their_clones(
 def test_networks_are_the_virtual_networks_with_a_subnet_per_zone(backend: OpenNebulaBackend) -> None:
     """The shared network 10.0.0.10 + 200 addresses is 10.0.0.0/24 with one subnet per zone; a machine launched
     on a subnet gets a NIC on its network, in its zone; an interface added leases another address."""
-    (net,) = backend.list_networks()
+    net, public = backend.list_networks()
+    assert (public.cidr, public.is_default) == ("198.51.100.0/28", False)
     assert (net.cidr, net.is_default, net.name) == ("10.0.0.0/24", True, "private")
     subnets = [s for s in backend.list_subnets() if s.network_id == net.native_id]
     assert sorted(s.zone for s in subnets) == sorted(ZONES) and all(s.cidr == net.cidr for s in subnets)
@@ -366,3 +370,35 @@ def test_networks_are_the_virtual_networks_with_a_subnet_per_zone(backend: OpenN
     made = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=net.native_id))
     assert made.private_ip != vm.private_ip and made.subnet_id == other.native_id
     assert next(s for s in backend.list_subnets() if s.native_id == other.native_id).available_ips == free - 1
+
+
+def test_addresses_are_held_leases_of_the_public_network(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """An address is a held lease that only its account lists; associated, it is a NIC on the machine shown as
+    its public address (not an interface), and it cannot be released until disassociated."""
+    address = backend.allocate_address()
+    public = next(n for n in backend.list_networks() if n.name == "public")
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    leases = alice.vn.info(int(public.native_id)).AR_POOL.AR[0].LEASES.LEASE
+    assert [(lease.IP, lease.VM) for lease in leases] == [(address.public_ip, -1)]
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert bob.list_addresses() == []
+        with raises(NotFound, kind="address"):
+            bob.release_address(address.native_id)
+    finally:
+        bob.close()
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    backend.associate_address(address.native_id, vm.native_id)
+    (listed,) = backend.get_machines([vm.native_id])
+    assert listed.public_ip == listed.interfaces[0].public_ip == address.public_ip
+    assert [i.network_id for i in listed.interfaces] == [listed.network_id] != [public.native_id]
+    with raises(Conflict, kind="address", reason="in_use"):
+        backend.release_address(address.native_id)
+    backend.disassociate_address(address.native_id)
+    backend.release_address(address.native_id)
+    assert alice.vn.info(int(public.native_id)).AR_POOL.AR[0].LEASES.LEASE == []
