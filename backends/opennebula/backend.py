@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import addresses, catalog, keys, machines, networks, options, volumes
+from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -29,6 +29,9 @@ from translator.model import (
     MachineState,
     Network,
     NetworkInterface,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
     Snapshot,
     Subnet,
     Volume,
@@ -48,6 +51,8 @@ CAPABILITIES = frozenset(
         Capability.NETWORKS,
         Capability.MACHINE_INTERFACES,
         Capability.ADDRESSES,
+        Capability.SECURITY_GROUPS,
+        Capability.EGRESS_RULES,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -209,3 +214,19 @@ class OpenNebulaBackend(Backend):
 
     def release_address(self, native_id: str) -> None:
         addresses.release_address(self, native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        return groups.list_security_groups(self)
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        return groups.create_security_group(self, spec)
+
+    def delete_security_group(self, native_id: str) -> None:
+        groups.delete_security_group(self, native_id)
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return groups.authorize_rules(self, native_id, rules)
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return groups.revoke_rules(self, native_id, rules)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyone
 
 from backends.opennebula.catalog import find_image, flavor_template, oid
+from backends.opennebula.groups import find_group
 from backends.opennebula.templates import number, single, to_xml, vectors
 from translator.errors import (
     CloudgateError,
@@ -209,6 +210,12 @@ def volume_ids(disks: list[dict[str, str]]) -> list[str]:
     return [d["IMAGE_ID"] for d in disks[1:] if d.get("IMAGE_ID") and d.get("PERSISTENT", "").upper() == "YES"]
 
 
+def _groups(nics: list[dict[str, str]]) -> list[str]:
+    """The security groups of the VM's NICs, in order, once each."""
+    found = (g.strip() for nic in nics for g in nic.get("SECURITY_GROUPS", "").split(","))
+    return list(dict.fromkeys(g for g in found if g))
+
+
 def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     """A pyone VM body (whole: ``one.vm.info`` or ``one.vmpool.infoextended``) as a Machine."""
     body, user = vm.TEMPLATE or {}, vm.USER_TEMPLATE or {}
@@ -234,6 +241,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         network_id=primary.network_id if primary else None,
         subnet_id=primary.subnet_id if primary else None,
         public_ip=public_ip,
+        security_group_ids=_groups(vectors(body, "NIC")),
         private_ip=primary.private_ip if primary else None,
         interfaces=interfaces,
         volume_ids=[] if gone else volume_ids(disks),
@@ -318,7 +326,13 @@ def pick_zone(b: OpenNebulaBackend, zone: str | None) -> str:
 
 
 def _extra(
-    spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int, network: str | None
+    spec: MachineSpec,
+    template: Mapping[str, Any],
+    public_key: str | None,
+    zone: str,
+    index: int,
+    network: str | None,
+    groups: str,
 ) -> str:
     """What instantiate adds to the flavor's template: the image's disk first, user data and key in its context,
     the gateway's marks."""
@@ -337,8 +351,11 @@ def _extra(
         context |= {"SSH_PUBLIC_KEY": public_key}
     if spec.user_data or public_key:
         extra["CONTEXT"] = context
-    if network is not None:
-        extra["NIC"] = {"NETWORK_ID": network}  # in place of the template's NICs: the subnet asked for
+    nics = [{"NETWORK_ID": network}] if network is not None else vectors(template, "NIC")  # the subnet's, or
+    if groups:  # the template's NICs, in the groups asked for
+        nics = [nic | {"SECURITY_GROUPS": groups} for nic in nics]
+    if network is not None or groups:
+        extra["NIC"] = nics
     extra[ZONE_ATTRIBUTE] = zone
     if spec.key_name:
         extra[KEY_NAME_ATTRIBUTE] = spec.key_name
@@ -376,15 +393,14 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
         if zone_wanted is not None and zone_wanted != subnet_zone:
             raise InvalidParameter(f"The subnet '{spec.subnet_id}' is not in zone {zone_wanted}.", reason="zone")
         network, zone_wanted = str(vnet.ID), subnet_zone
-    if spec.security_group_ids:
-        raise NotFound(f"The security group '{spec.security_group_ids[0]}' does not exist.", kind="security_group")
+    groups = ",".join(find_group(b, g) for g in spec.security_group_ids)
     zone = pick_zone(b, zone_wanted)
     made = _launched(b, spec.idempotency_key)
     try:
         for index in range(spec.count):
             if index in made:
                 continue
-            extra = _extra(spec, template, public_key, zone, index, network)
+            extra = _extra(spec, template, public_key, zone, index, network, groups)
             vm_id = b.one.call(
                 "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
                 kind="machine", what="instantiate",

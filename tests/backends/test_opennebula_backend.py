@@ -35,7 +35,15 @@ from translator.errors import (
     TransientBackendError,
     Unsupported,
 )
-from translator.model import InterfaceSpec, MachineAction, MachineSpec, MachineState, VolumeSpec
+from translator.model import (
+    InterfaceSpec,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Rule,
+    SecurityGroupSpec,
+    VolumeSpec,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("one-a", "one-b")
@@ -402,3 +410,27 @@ def test_addresses_are_held_leases_of_the_public_network(
     backend.disassociate_address(address.native_id)
     backend.release_address(address.native_id)
     assert alice.vn.info(int(public.native_id)).AR_POOL.AR[0].LEASES.LEASE == []
+
+
+def test_security_groups_are_opennebulas_with_rules_as_ranges(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """A CIDR is oned's IP + SIZE, a port range its RANGE; a machine joins groups through its NICs."""
+    group = backend.create_security_group(SecurityGroupSpec(name="db", description="databases"))
+    rule = Rule(direction="ingress", protocol="tcp", from_port=5432, to_port=5433, cidr="192.0.2.0/28")
+    backend.authorize_rules(group.native_id, [rule])
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    written = alice.secgroup.info(int(group.native_id)).TEMPLATE["RULE"]
+    assert (written["IP"], written["SIZE"], written["RANGE"], written["RULE_TYPE"]) == (
+        "192.0.2.0", "16", "5432:5433", "inbound",
+    )  # fmt: skip
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="db", description=""))
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            security_group_ids=(group.native_id,),
+        )
+    )  # fmt: skip
+    assert vm.security_group_ids == [group.native_id]
+    assert alice.vm.info(int(vm.native_id)).TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC, kept
