@@ -11,12 +11,32 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import catalog, keys, machines, options
+from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, Unsupported
-from translator.model import ActionMethod, Flavor, Image, KeyPair, Machine, MachineAction, MachineSpec, MachineState
+from translator.model import (
+    ActionMethod,
+    Address,
+    Flavor,
+    Image,
+    InterfaceSpec,
+    KeyPair,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Network,
+    NetworkInterface,
+    Rule,
+    SecurityGroup,
+    SecurityGroupSpec,
+    Snapshot,
+    Subnet,
+    Volume,
+    VolumeSpec,
+)
 
 CAPABILITIES = frozenset(
     {
@@ -26,6 +46,13 @@ CAPABILITIES = frozenset(
         Capability.STOP_HARD,
         Capability.REBOOT_HARD,
         Capability.KEY_PAIRS,
+        Capability.VOLUMES,
+        Capability.SNAPSHOTS,
+        Capability.NETWORKS,
+        Capability.MACHINE_INTERFACES,
+        Capability.ADDRESSES,
+        Capability.SECURITY_GROUPS,
+        Capability.EGRESS_RULES,
     }
 )
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
@@ -44,6 +71,7 @@ class OpenNebulaBackend(Backend):
         self.opts = options.parse(account.options)
         self.one = One(self.opts)
         self._flavors: tuple[float, dict[str, str]] = (0.0, {})
+        self._public: tuple[float, str | None] = (-FLAVOR_TTL, None)
         self._lock = threading.Lock()
 
     @classmethod
@@ -83,6 +111,21 @@ class OpenNebulaBackend(Backend):
                 self._flavors = (time.monotonic(), names)
         return names.get(native_id, "")
 
+    def public_network(self) -> str | None:
+        """The public network's id (machines show their NIC on it as their public address), kept a minute."""
+        fetched, found = self._public
+        if not self.opts.public_network:
+            return None
+        if time.monotonic() - fetched > FLAVOR_TTL:
+            try:
+                vn_id = addresses.public_network_id(self)
+            except CloudgateError:
+                return found
+            found = None if vn_id is None else str(vn_id)
+            with self._lock:
+                self._public = (time.monotonic(), found)
+        return found
+
     def find_key(self, name: str) -> str:
         return keys.find_key(self, name)
 
@@ -117,3 +160,73 @@ class OpenNebulaBackend(Backend):
 
     def list_flavors(self) -> list[Flavor]:
         return catalog.list_flavors(self)
+
+    # -- volumes and snapshots -------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        return volumes.list_volumes(self)
+
+    def create_volume(self, spec: VolumeSpec) -> Volume:
+        return volumes.create_volume(self, spec)
+
+    def delete_volume(self, native_id: str) -> None:
+        volumes.delete_volume(self, native_id)
+
+    def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
+        return volumes.attach_volume(self, native_id, machine_native_id, device)
+
+    def detach_volume(self, native_id: str, machine_native_id: str | None, force: bool = False) -> Volume:
+        return volumes.detach_volume(self, native_id, machine_native_id)
+
+    def list_snapshots(self) -> list[Snapshot]:
+        return volumes.list_snapshots(self)
+
+    def create_snapshot(self, volume_native_id: str, description: str) -> Snapshot:
+        return volumes.create_snapshot(self, volume_native_id, description)
+
+    def delete_snapshot(self, native_id: str) -> None:
+        volumes.delete_snapshot(self, native_id)
+
+    # -- networks --------------------------------------------------------------------------------
+    def list_networks(self) -> list[Network]:
+        return networks.list_networks(self)
+
+    def list_subnets(self) -> list[Subnet]:
+        return networks.list_subnets(self)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return networks.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        networks.detach_interface(self, native_id, interface_native_id)
+
+    # -- addresses -------------------------------------------------------------------------------
+    def list_addresses(self) -> list[Address]:
+        return addresses.list_addresses(self)
+
+    def allocate_address(self) -> Address:
+        return addresses.allocate_address(self)
+
+    def associate_address(self, native_id: str, machine_native_id: str) -> Address:
+        return addresses.associate_address(self, native_id, machine_native_id)
+
+    def disassociate_address(self, native_id: str) -> Address:
+        return addresses.disassociate_address(self, native_id)
+
+    def release_address(self, native_id: str) -> None:
+        addresses.release_address(self, native_id)
+
+    # -- security groups -------------------------------------------------------------------------
+    def list_security_groups(self) -> list[SecurityGroup]:
+        return groups.list_security_groups(self)
+
+    def create_security_group(self, spec: SecurityGroupSpec) -> SecurityGroup:
+        return groups.create_security_group(self, spec)
+
+    def delete_security_group(self, native_id: str) -> None:
+        groups.delete_security_group(self, native_id)
+
+    def authorize_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return groups.authorize_rules(self, native_id, rules)
+
+    def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
+        return groups.revoke_rules(self, native_id, rules)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyone
 
 from backends.opennebula.catalog import find_image, flavor_template, oid
+from backends.opennebula.groups import find_group
 from backends.opennebula.templates import number, single, to_xml, vectors
 from translator.errors import (
     CloudgateError,
@@ -167,19 +168,52 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, Verb]] = {
 # -- reading ---------------------------------------------------------------------------------------------------
 
 
-def _interfaces(vm: Any) -> list[NetworkInterface]:
+def subnet_id(network_id: str, zone: str) -> str:
+    """A subnet's native id: oned's virtual networks are not zoned, so each offers one subnet per account zone."""
+    return f"{network_id}:{zone}"
+
+
+def interface_of(nic: Mapping[str, str], zone: str, attached: float, index: int = 0) -> NetworkInterface:
+    network = nic.get("NETWORK_ID") or None
+    return NetworkInterface(
+        native_id=nic.get("NIC_ID", str(index)),
+        network_id=network,
+        subnet_id=subnet_id(network, zone) if network else None,
+        private_ip=nic.get("IP") or None,
+        mac=nic.get("MAC", "").lower(),
+        state=InterfaceState.ACTIVE,
+        attached=attached,
+    )
+
+
+def _interfaces(vm: Any, zone: str, public: str | None) -> tuple[list[NetworkInterface], str | None]:
+    """The VM's interfaces, and its public address: a NIC on the public network is that, not an interface."""
     attached = float(vm.STIME or 0)
-    return [
-        NetworkInterface(
-            native_id=nic.get("NIC_ID", str(index)),
-            network_id=nic.get("NETWORK_ID") or None,
-            private_ip=nic.get("IP") or None,
-            mac=nic.get("MAC", "").lower(),
-            state=InterfaceState.ACTIVE,
-            attached=attached,
-        )
-        for index, nic in enumerate(vectors(vm.TEMPLATE, "NIC"))
+    nics = vectors(vm.TEMPLATE, "NIC")
+    address = next((n.get("IP") for n in nics if public is not None and n.get("NETWORK_ID") == public), None)
+    interfaces = [
+        interface_of(nic, zone, attached, index)
+        for index, nic in enumerate(nics)
+        if public is None or nic.get("NETWORK_ID") != public
     ]
+    if interfaces and address:
+        interfaces[0].public_ip = address
+    return interfaces, address
+
+
+def zone_of(b: OpenNebulaBackend, vm: Any) -> str:
+    return single(vm.USER_TEMPLATE or {}, ZONE_ATTRIBUTE) or b.account.zones[0]
+
+
+def volume_ids(disks: list[dict[str, str]]) -> list[str]:
+    """The VM's volumes: its persistent image disks after the boot disk (volumes are persistent data blocks)."""
+    return [d["IMAGE_ID"] for d in disks[1:] if d.get("IMAGE_ID") and d.get("PERSISTENT", "").upper() == "YES"]
+
+
+def _groups(nics: list[dict[str, str]]) -> list[str]:
+    """The security groups of the VM's NICs, in order, once each."""
+    found = (g.strip() for nic in nics for g in nic.get("SECURITY_GROUPS", "").split(","))
+    return list(dict.fromkeys(g for g in found if g))
 
 
 def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
@@ -188,7 +222,8 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     state = machine_state(vm.STATE, vm.LCM_STATE)
     disks = vectors(body, "DISK")
     gone = state == MachineState.TERMINATED
-    interfaces = [] if gone else _interfaces(vm)
+    zone = zone_of(b, vm)
+    interfaces, public_ip = ([], None) if gone else _interfaces(vm, zone, b.public_network())
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
     flavor_id = single(body, "TEMPLATE_ID") or None
@@ -202,10 +237,14 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         flavor_name=b.flavor_name(flavor_id),
         vcpus=int(number(body, "VCPU")) or math.ceil(number(body, "CPU")),
         memory_mb=int(number(body, "MEMORY")),
-        zone=single(user, ZONE_ATTRIBUTE) or b.account.zones[0],
+        zone=zone,
         network_id=primary.network_id if primary else None,
+        subnet_id=primary.subnet_id if primary else None,
+        public_ip=public_ip,
+        security_group_ids=_groups(vectors(body, "NIC")),
         private_ip=primary.private_ip if primary else None,
         interfaces=interfaces,
+        volume_ids=[] if gone else volume_ids(disks),
         root_device=f"/dev/{disks[0]['TARGET']}" if disks and disks[0].get("TARGET") else "",
         created=float(vm.STIME or 0),
         launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
@@ -234,6 +273,29 @@ def _info(b: OpenNebulaBackend, native_id: str) -> Any:
     return b.one.call("vm.info", oid(native_id, "machine"), False, kind="machine", what="read machine")
 
 
+#: LCM states of a hot-plug (disk, NIC, disk snapshot, resize) under way: oned refuses the next until it ends.
+HOTPLUGGING = frozenset(
+    getattr(LCM_STATES, name).value
+    for name in (
+        "HOTPLUG", "HOTPLUG_NIC", "HOTPLUG_SNAPSHOT", "HOTPLUG_RESIZE", "HOTPLUG_PROLOG_POWEROFF",
+        "HOTPLUG_EPILOG_POWEROFF", "HOTPLUG_NIC_POWEROFF", "DISK_SNAPSHOT", "DISK_SNAPSHOT_DELETE",
+        "DISK_SNAPSHOT_POWEROFF", "DISK_SNAPSHOT_DELETE_POWEROFF", "DISK_RESIZE", "DISK_RESIZE_POWEROFF",
+    )
+)  # fmt: skip
+HOTPLUG_POLL = 0.05  # seconds between reads while waiting for a hot-plug to end
+
+
+def settled_vm(b: OpenNebulaBackend, native_id: str) -> Any:
+    """The VM's body once no hot-plug is under way (bounded by the account's timeout): oned takes one hot-plug
+    at a time per VM, and a gateway attach or detach should wait for the previous one rather than fail."""
+    deadline = time.monotonic() + b.opts.timeout
+    vm = _info(b, native_id)
+    while vm.STATE == VM_STATES.ACTIVE and vm.LCM_STATE in HOTPLUGGING and time.monotonic() < deadline:
+        time.sleep(HOTPLUG_POLL)
+        vm = _info(b, native_id)
+    return vm
+
+
 def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
     """A few by ``one.vm.info`` each; more from one listing."""
     wanted = [n for n in dict.fromkeys(native_ids) if n.isdigit()]
@@ -254,15 +316,24 @@ def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
 # -- launching -------------------------------------------------------------------------------------------------
 
 
-def _zone(b: OpenNebulaBackend, spec: MachineSpec) -> str:
-    if spec.zone is None:
+def pick_zone(b: OpenNebulaBackend, zone: str | None) -> str:
+    """The account's zone named (its first when None); a zone that is not the account's is InvalidParameter."""
+    if zone is None:
         return b.account.zones[0]
-    if spec.zone not in b.account.zones:
-        raise InvalidParameter(f"The zone '{spec.zone}' is not one of this account's.", kind="zone", reason="zone")
-    return spec.zone
+    if zone not in b.account.zones:
+        raise InvalidParameter(f"The zone '{zone}' is not one of this account's.", kind="zone", reason="zone")
+    return zone
 
 
-def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | None, zone: str, index: int) -> str:
+def _extra(
+    spec: MachineSpec,
+    template: Mapping[str, Any],
+    public_key: str | None,
+    zone: str,
+    index: int,
+    network: str | None,
+    groups: str,
+) -> str:
     """What instantiate adds to the flavor's template: the image's disk first, user data and key in its context,
     the gateway's marks."""
     disks = vectors(template, "DISK")
@@ -280,6 +351,11 @@ def _extra(spec: MachineSpec, template: Mapping[str, Any], public_key: str | Non
         context |= {"SSH_PUBLIC_KEY": public_key}
     if spec.user_data or public_key:
         extra["CONTEXT"] = context
+    nics = [{"NETWORK_ID": network}] if network is not None else vectors(template, "NIC")  # the subnet's, or
+    if groups:  # the template's NICs, in the groups asked for
+        nics = [nic | {"SECURITY_GROUPS": groups} for nic in nics]
+    if network is not None or groups:
+        extra["NIC"] = nics
     extra[ZONE_ATTRIBUTE] = zone
     if spec.key_name:
         extra[KEY_NAME_ATTRIBUTE] = spec.key_name
@@ -308,17 +384,23 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
     flavor, template = flavor_template(b, spec.flavor_id)
     find_image(b, spec.image_id)
     public_key = b.find_key(spec.key_name) if spec.key_name is not None else None
+    network = None
+    zone_wanted = spec.zone
     if spec.subnet_id is not None:
-        raise NotFound(f"The subnet '{spec.subnet_id}' does not exist.", kind="subnet")
-    if spec.security_group_ids:
-        raise NotFound(f"The security group '{spec.security_group_ids[0]}' does not exist.", kind="security_group")
-    zone = _zone(b, spec)
+        from backends.opennebula.networks import find_subnet  # networks builds on this module
+
+        vnet, subnet_zone = find_subnet(b, spec.subnet_id)
+        if zone_wanted is not None and zone_wanted != subnet_zone:
+            raise InvalidParameter(f"The subnet '{spec.subnet_id}' is not in zone {zone_wanted}.", reason="zone")
+        network, zone_wanted = str(vnet.ID), subnet_zone
+    groups = ",".join(find_group(b, g) for g in spec.security_group_ids)
+    zone = pick_zone(b, zone_wanted)
     made = _launched(b, spec.idempotency_key)
     try:
         for index in range(spec.count):
             if index in made:
                 continue
-            extra = _extra(spec, template, public_key, zone, index)
+            extra = _extra(spec, template, public_key, zone, index, network, groups)
             vm_id = b.one.call(
                 "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
                 kind="machine", what="instantiate",

@@ -17,6 +17,7 @@ from translator.redact import safe_repr
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour; oned keeps DONE VMs forever
 DEFAULT_FLAVOR_ATTRIBUTE = "GW_FLAVOR"
+DEFAULT_IMAGE_DATASTORE = 1  # "default", the image datastore every OpenNebula installation starts with
 
 _ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -39,6 +40,8 @@ CHECKS: dict[str, o.Check] = {
     "verify": o.tls,
     "flavor_attribute": _attribute,
     "terminated_retention": o.non_negative,
+    "image_datastore": o.non_negative_int,
+    "public_network": o.text,
 }
 
 REQUIRED = {
@@ -65,6 +68,10 @@ class Options:
     #: templates carrying this attribute are the account's flavors; its value names the flavor
     flavor_attribute: str = DEFAULT_FLAVOR_ATTRIBUTE
     terminated_retention: float = DEFAULT_RETENTION
+    #: the image datastore volumes (persistent data blocks) and snapshots (their clones) are made in
+    image_datastore: int = DEFAULT_IMAGE_DATASTORE
+    #: the virtual network (name or id) whose leases are the account's public addresses; "" for none
+    public_network: str = ""
 
     def __repr__(self) -> str:
         return safe_repr(self)  # the session holds the password
@@ -79,4 +86,6 @@ def parse(options: Mapping[str, Any]) -> Options:
         verify=options.get("verify", True),
         flavor_attribute=options.get("flavor_attribute", DEFAULT_FLAVOR_ATTRIBUTE).upper(),
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
+        image_datastore=int(options.get("image_datastore", DEFAULT_IMAGE_DATASTORE)),
+        public_network=str(options.get("public_network", "")),
     )

@@ -15,7 +15,7 @@ import pyone
 import pytest
 import redis
 import requests
-from backend_contract import BackendContract, raises
+from backend_contract import BackendContract, raises, settle
 from peers.opennebula import OpenNebulaSimulator, Timings
 from peers.opennebula import model as sim_model
 
@@ -33,8 +33,17 @@ from translator.errors import (
     NotFound,
     OutcomeUnknown,
     TransientBackendError,
+    Unsupported,
 )
-from translator.model import MachineAction, MachineSpec, MachineState
+from translator.model import (
+    InterfaceSpec,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Rule,
+    SecurityGroupSpec,
+    VolumeSpec,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("one-a", "one-b")
@@ -48,6 +57,9 @@ def sim() -> Iterator[OpenNebulaSimulator]:
     simulator.add_user("alice", "alice-pw")
     simulator.add_user("bob", "bob-pw")
     simulator.add_vnet("private", "10.0.0.10", 200)
+    public = simulator.add_vnet("public", "198.51.100.2", 8)
+    # holding a lease takes MANAGE on the network: the operator grants it to users on the public one
+    pyone.OneServer(simulator.url, session=simulator.admin_session).vn.chmod(public, -1, -1, -1, -1, -1, -1, -1, 1, -1)
     simulator.add_image("debian-12", size_mb=2048)
     simulator.add_image("ubuntu-24.04", size_mb=3072)
     simulator.add_image("scratch", size_mb=100, image_type="DATABLOCK")
@@ -61,7 +73,7 @@ def sim() -> Iterator[OpenNebulaSimulator]:
 
 
 def options(sim: OpenNebulaSimulator, user: str = "alice", **extra: Any) -> dict[str, Any]:
-    return {"endpoint": sim.url, "session": f"{user}:{user}-pw", "timeout": 10} | extra
+    return {"endpoint": sim.url, "session": f"{user}:{user}-pw", "timeout": 10, "public_network": "public"} | extra
 
 
 def make_backend(sim: OpenNebulaSimulator, client: Any, user: str = "alice", **extra: Any) -> OpenNebulaBackend:
@@ -297,3 +309,128 @@ def test_a_key_pair_is_the_users_ssh_key_and_reaches_the_context(
     assert alice.vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]["SSH_PUBLIC_KEY"] == public
     backend.delete_key_pair("laptop")
     assert "SSH_PUBLIC_KEY" not in (alice.user.info(-1).TEMPLATE or {})
+
+
+def test_volumes_are_persistent_data_blocks_and_snapshots_their_clones(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """Two volumes of one gateway name live as two images (oned's names are unique per user); a snapshot is a
+    clone that names its volume, and outlives it; oned refuses a second hot-plug while one is under way, so the
+    backend waits for the first instead of failing."""
+    zone = ZONES[0]
+    first = backend.create_volume(VolumeSpec(size_gb=2, zone=zone, name="data"))
+    second = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[1], name="data", description="logs"))
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    body = alice.image.info(int(first.native_id))
+    assert (body.TYPE, body.PERSISTENT, body.SIZE) == (pyone.IMAGE_TYPES.DATABLOCK, 1, 2048)
+    assert (first.name, second.name, second.description, second.zone) == ("data", "data", "logs", ZONES[1])
+    snap = backend.create_snapshot(first.native_id, "before upgrade")
+    assert alice.image.info(int(snap.native_id)).PERSISTENT == 0 and snap.volume_id == first.native_id
+    assert snap.native_id not in {v.native_id for v in backend.list_volumes()}
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    running = lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING  # noqa: E731
+    settle(running, bool)
+    for volume in (first, second):  # back to back: the second waits for the first hot-plug to end
+        backend.attach_volume(volume.native_id, vm.native_id)
+    listed = {v.native_id: v for v in backend.list_volumes()}
+    devices = {listed[v.native_id].attachments[0].device for v in (first, second)}
+    assert len(devices) == 2 and set(backend.get_machines([vm.native_id])[0].volume_ids) == {
+        first.native_id,
+        second.native_id,
+    }
+    backend.detach_volume(first.native_id, None)
+    backend.delete_volume(first.native_id)
+    kept = next(s for s in backend.list_snapshots() if s.native_id == snap.native_id)
+    assert kept.volume_id is None and kept.size_gb == 2
+    copy = backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, zone=zone, name="restored"))
+    assert (copy.size_gb, copy.snapshot_id, copy.name) == (2, snap.native_id, "restored")
+    assert snap.native_id in {s.native_id for s in backend.list_snapshots()}
+    with raises(Unsupported, reason="size"):
+        backend.create_volume(VolumeSpec(snapshot_id=snap.native_id, size_gb=5, zone=zone))
+    with raises(NotFound, kind="snapshot"):
+        backend.create_volume(VolumeSpec(snapshot_id=first.native_id, zone=zone))
+
+
+def test_networks_are_the_virtual_networks_with_a_subnet_per_zone(backend: OpenNebulaBackend) -> None:
+    """The shared network 10.0.0.10 + 200 addresses is 10.0.0.0/24 with one subnet per zone; a machine launched
+    on a subnet gets a NIC on its network, in its zone; an interface added leases another address."""
+    net, public = backend.list_networks()
+    assert (public.cidr, public.is_default) == ("198.51.100.0/28", False)
+    assert (net.cidr, net.is_default, net.name) == ("10.0.0.0/24", True, "private")
+    subnets = [s for s in backend.list_subnets() if s.network_id == net.native_id]
+    assert sorted(s.zone for s in subnets) == sorted(ZONES) and all(s.cidr == net.cidr for s in subnets)
+    other = next(s for s in subnets if s.zone == ZONES[1])
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            subnet_id=other.native_id,
+        )
+    )  # fmt: skip
+    assert (vm.zone, vm.subnet_id, vm.network_id) == (ZONES[1], other.native_id, net.native_id)
+    with raises(NotFound, kind="subnet"):
+        backend.create_machines(MachineSpec(image_id=vm.image_id, flavor_id=vm.flavor_id, subnet_id="0:elsewhere"))
+    with raises(InvalidParameter, reason="zone"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=f"{net.native_id}:{ZONES[0]}"))
+    free = next(s for s in backend.list_subnets() if s.native_id == other.native_id).available_ips
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    made = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=net.native_id))
+    assert made.private_ip != vm.private_ip and made.subnet_id == other.native_id
+    assert next(s for s in backend.list_subnets() if s.native_id == other.native_id).available_ips == free - 1
+
+
+def test_addresses_are_held_leases_of_the_public_network(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """An address is a held lease that only its account lists; associated, it is a NIC on the machine shown as
+    its public address (not an interface), and it cannot be released until disassociated."""
+    address = backend.allocate_address()
+    public = next(n for n in backend.list_networks() if n.name == "public")
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    leases = alice.vn.info(int(public.native_id)).AR_POOL.AR[0].LEASES.LEASE
+    assert [(lease.IP, lease.VM) for lease in leases] == [(address.public_ip, -1)]
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert bob.list_addresses() == []
+        with raises(NotFound, kind="address"):
+            bob.release_address(address.native_id)
+    finally:
+        bob.close()
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    backend.associate_address(address.native_id, vm.native_id)
+    (listed,) = backend.get_machines([vm.native_id])
+    assert listed.public_ip == listed.interfaces[0].public_ip == address.public_ip
+    assert [i.network_id for i in listed.interfaces] == [listed.network_id] != [public.native_id]
+    with raises(Conflict, kind="address", reason="in_use"):
+        backend.release_address(address.native_id)
+    backend.disassociate_address(address.native_id)
+    backend.release_address(address.native_id)
+    assert alice.vn.info(int(public.native_id)).AR_POOL.AR[0].LEASES.LEASE == []
+
+
+def test_security_groups_are_opennebulas_with_rules_as_ranges(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """A CIDR is oned's IP + SIZE, a port range its RANGE; a machine joins groups through its NICs."""
+    group = backend.create_security_group(SecurityGroupSpec(name="db", description="databases"))
+    rule = Rule(direction="ingress", protocol="tcp", from_port=5432, to_port=5433, cidr="192.0.2.0/28")
+    backend.authorize_rules(group.native_id, [rule])
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    written = alice.secgroup.info(int(group.native_id)).TEMPLATE["RULE"]
+    assert (written["IP"], written["SIZE"], written["RANGE"], written["RULE_TYPE"]) == (
+        "192.0.2.0", "16", "5432:5433", "inbound",
+    )  # fmt: skip
+    with raises(Conflict, kind="security_group", reason="duplicate"):
+        backend.create_security_group(SecurityGroupSpec(name="db", description=""))
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            security_group_ids=(group.native_id,),
+        )
+    )  # fmt: skip
+    assert vm.security_group_ids == [group.native_id]
+    assert alice.vm.info(int(vm.native_id)).TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC, kept

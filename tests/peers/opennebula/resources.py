@@ -107,6 +107,15 @@ def image_delete(cloud: Cloud, user: m.User, oid: int, force: bool = False) -> i
     return oid
 
 
+def image_update(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0) -> int:
+    """``one.image.update``: replace the template (0) or merge into it (1), as ``one.vm.update``."""
+    method = "one.image.update"
+    image = cloud.get("image", user, oid, 1, method)
+    new = parse_template(text, method)
+    image.template = tpl.merge(image.template, new) if kind == 1 else new
+    return oid
+
+
 def image_persistent(cloud: Cloud, user: m.User, oid: int, persistent: bool) -> int:
     image = cloud.get("image", user, oid, 1, "one.image.persistent")
     image.persistent = int(bool(persistent))
@@ -280,6 +289,7 @@ METHODS: dict[str, Method] = {
     "one.image.clone": image_clone,
     "one.image.delete": image_delete,
     "one.image.persistent": image_persistent,
+    "one.image.update": image_update,
     "one.image.chmod": chmod("image"),
     "one.vnpool.info": vnpool_info,
     "one.vn.info": vn_info,

@@ -1,0 +1,304 @@
+"""Volumes as the user's persistent DATABLOCK images, and snapshots as their clones (``one.image.clone``).
+
+A volume is made with ``one.image.allocate`` (TYPE DATABLOCK, SIZE in MB, PERSISTENT YES) in the account's image
+datastore, attached with ``one.vm.attach`` and detached with ``one.vm.detach``; its state is the image's, its
+attachments the VMs the image lists, each with the device (``TARGET``) of the VM's disk made from it.
+
+Snapshots are image clones rather than ``one.vm.disksnapshotcreate``: a disk snapshot lives inside a VM's disk, so
+it needs the volume attached, goes with the disk, and becomes a volume only through a save-as of a running VM; a
+clone is an image of its own, taken of an attached or detached volume, that outlives it (as EC2's do) and is
+cloned again into a new volume. The gateway's words live in the images' templates: the name it was given (oned
+wants image names unique per user, the gateway does not), its zone, its idempotency key, and on a snapshot the
+volume it was taken of.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pyone
+
+from backends.opennebula.catalog import oid
+from backends.opennebula.machines import KEY_ATTRIBUTE, MINE, ZONE_ATTRIBUTE, pick_zone, settled_vm
+from backends.opennebula.templates import single, to_xml, vectors
+from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
+from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+
+if TYPE_CHECKING:
+    from backends.opennebula.backend import OpenNebulaBackend
+
+NAME_ATTRIBUTE = "CLOUDGATE_NAME"
+SNAPSHOT_OF = "CLOUDGATE_SNAPSHOT_OF"  # on a snapshot: the volume it was taken of
+FROM_SNAPSHOT = "CLOUDGATE_FROM_SNAPSHOT"  # on a volume: the snapshot it was made from
+OURS = (NAME_ATTRIBUTE, SNAPSHOT_OF, FROM_SNAPSHOT, KEY_ATTRIBUTE, ZONE_ATTRIBUTE, "DESCRIPTION")
+DATABLOCK = pyone.IMAGE_TYPES.DATABLOCK
+MB_PER_GB = 1024
+
+#: Image STATE -> volume state (Image::ImageState, as pyone.IMAGE_STATES names them).
+VOLUME_STATES: Mapping[str, VolumeState] = {
+    "INIT": VolumeState.CREATING,
+    "READY": VolumeState.AVAILABLE,
+    "USED": VolumeState.IN_USE,
+    "DISABLED": VolumeState.ERROR,  # kept, but oned attaches it nowhere until its owner enables it
+    "LOCKED": VolumeState.CREATING,  # being written: allocated, copied or cloned into
+    "ERROR": VolumeState.ERROR,
+    "CLONE": VolumeState.AVAILABLE,  # being copied from (a snapshot under way); still attachable
+    "DELETE": VolumeState.DELETING,
+    "USED_PERS": VolumeState.IN_USE,
+    "LOCKED_USED": VolumeState.IN_USE,  # attached, and an operation on its data under way
+    "LOCKED_USED_PERS": VolumeState.IN_USE,
+}
+
+#: Image STATE -> snapshot state; an image in DELETE is a snapshot going away and is no longer listed.
+SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
+    "INIT": SnapshotState.PENDING,
+    "LOCKED": SnapshotState.PENDING,  # the clone's copy under way
+    "READY": SnapshotState.COMPLETED,
+    "USED": SnapshotState.COMPLETED,
+    "CLONE": SnapshotState.COMPLETED,
+    "USED_PERS": SnapshotState.COMPLETED,
+    "LOCKED_USED": SnapshotState.COMPLETED,
+    "LOCKED_USED_PERS": SnapshotState.COMPLETED,
+    "DISABLED": SnapshotState.ERROR,
+    "ERROR": SnapshotState.ERROR,
+}
+
+
+def _state_name(value: int) -> str:
+    try:
+        return str(pyone.IMAGE_STATES(value).name)
+    except ValueError:
+        return ""
+
+
+def _is_snapshot(image: Any) -> bool:
+    return image.TYPE == DATABLOCK and bool(single(image.TEMPLATE, SNAPSHOT_OF)) and not image.PERSISTENT
+
+
+def _is_volume(image: Any) -> bool:
+    return image.TYPE == DATABLOCK and bool(image.PERSISTENT)
+
+
+def _gb(image: Any) -> int:
+    return math.ceil((image.SIZE or 0) / MB_PER_GB)
+
+
+def _vm_ids(image: Any) -> list[int]:
+    return list(image.VMS.ID) if image.VMS is not None and image.VMS.ID else []
+
+
+def volume_of(b: OpenNebulaBackend, image: Any, disks: Mapping[tuple[int, int], dict[str, str]]) -> Volume:
+    """An image as a volume; ``disks`` maps (VM id, image id) to the VM's disk made from it."""
+    body = image.TEMPLATE or {}
+    attachments = []
+    for vm_id in _vm_ids(image):
+        disk = disks.get((vm_id, image.ID), {})
+        target = disk.get("TARGET", "")
+        attachments.append(Attachment(machine_id=str(vm_id), device=f"/dev/{target}" if target else ""))
+    return Volume(
+        native_id=str(image.ID),
+        name=single(body, NAME_ATTRIBUTE) or image.NAME,
+        description=single(body, "DESCRIPTION"),
+        size_gb=_gb(image),
+        state=VOLUME_STATES.get(_state_name(image.STATE), VolumeState.ERROR),
+        zone=single(body, ZONE_ATTRIBUTE) or b.account.zones[0],
+        snapshot_id=single(body, FROM_SNAPSHOT) or None,
+        attachments=attachments,
+        created=float(image.REGTIME or 0),
+    )
+
+
+def _images(b: OpenNebulaBackend) -> list[Any]:
+    return b.one.call("imagepool.info", MINE, -1, -1, kind="volume", what="list volumes").IMAGE
+
+
+def _disks(b: OpenNebulaBackend, images: list[Any]) -> dict[tuple[int, int], dict[str, str]]:
+    """The disks of the VMs the images are attached to, read with one VM listing (none when nothing is)."""
+    if not any(_vm_ids(i) for i in images):
+        return {}
+    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, -1, kind="machine", what="list machines")
+    return {
+        (vm.ID, int(disk["IMAGE_ID"])): disk
+        for vm in pool.VM
+        for disk in vectors(vm.TEMPLATE, "DISK")
+        if disk.get("IMAGE_ID", "").isdigit()
+    }
+
+
+def list_volumes(b: OpenNebulaBackend) -> list[Volume]:
+    images = [i for i in _images(b) if _is_volume(i)]
+    disks = _disks(b, images)
+    return [volume_of(b, i, disks) for i in images]
+
+
+def _image(b: OpenNebulaBackend, native_id: str, kind: str) -> Any:
+    return b.one.call("image.info", oid(native_id, kind), False, kind=kind, what=f"read {kind}")
+
+
+def _volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
+    image = _image(b, native_id, "volume")
+    if not _is_volume(image):
+        raise NotFound(f"The volume '{native_id}' does not exist.", kind="volume")
+    return image
+
+
+def get_volume(b: OpenNebulaBackend, native_id: str) -> Volume:
+    image = _volume_image(b, native_id)
+    return volume_of(b, image, _disks(b, [image]))
+
+
+def _by_key(b: OpenNebulaBackend, key: str) -> Volume | None:
+    """The volume an earlier attempt of this create made, if any."""
+    if not key:
+        return None
+    found = next((i for i in _images(b) if _is_volume(i) and single(i.TEMPLATE, KEY_ATTRIBUTE) == key), None)
+    return None if found is None else volume_of(b, found, _disks(b, [found]))
+
+
+def _marks(spec: VolumeSpec, zone: str) -> dict[str, str]:
+    marks = {NAME_ATTRIBUTE: spec.name, ZONE_ATTRIBUTE: zone}
+    if spec.description:
+        marks["DESCRIPTION"] = spec.description
+    if spec.idempotency_key:
+        marks[KEY_ATTRIBUTE] = spec.idempotency_key
+    return marks
+
+
+def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
+    """A blank persistent data block, or a clone of a snapshot made persistent; a key finds an earlier attempt."""
+    zone = pick_zone(b, spec.zone)
+    snapshot = _snapshot_image(b, spec.snapshot_id) if spec.snapshot_id is not None else None
+    if snapshot is None and not spec.size_gb:
+        raise InvalidParameter("A volume needs a size or a snapshot.", kind="volume", reason="size")
+    if snapshot is not None and spec.size_gb and spec.size_gb != _gb(snapshot):
+        raise Unsupported("The opennebula backend makes a volume of its snapshot's size.", reason="size")
+    if spec.size_gb is not None and spec.size_gb < 1:
+        raise InvalidParameter("A volume's size is at least 1 GiB.", kind="volume", reason="size")
+    earlier = _by_key(b, spec.idempotency_key)
+    if earlier is not None:
+        return earlier
+    # oned wants image names unique per user: the key (or a random suffix) makes it so, and a retry of a create
+    # whose answer was lost meets its first attempt's name instead of making a second volume.
+    name = f"cloudgate-volume-{spec.idempotency_key or uuid.uuid4().hex}"
+    marks = _marks(spec, zone)
+    try:
+        if snapshot is None:
+            template = {"NAME": name, "TYPE": "DATABLOCK", "SIZE": str(spec.size_gb * MB_PER_GB), "PERSISTENT": "YES"}
+            image_id = b.one.call(
+                "image.allocate", to_xml(template | marks), b.opts.image_datastore, False,
+                kind="volume", what="allocate volume",
+            )  # fmt: skip
+        else:
+            image_id = b.one.call(
+                "image.clone", snapshot.ID, name, b.opts.image_datastore, kind="snapshot", what="copy snapshot"
+            )
+            # persistent first: from then on it lists as a volume, never as a second snapshot
+            b.one.call("image.persistent", image_id, True, kind="volume", what="make volume persistent")
+            kept = {k: v for k, v in (snapshot.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
+            body = kept | marks | {FROM_SNAPSHOT: str(snapshot.ID)}
+            b.one.call("image.update", image_id, to_xml(body), 0, kind="volume", what="mark volume")
+    except Conflict as exc:
+        if exc.reason == "duplicate" and spec.idempotency_key:
+            found = _by_key(b, spec.idempotency_key)
+            if found is not None:
+                return found
+        raise
+    return get_volume(b, str(image_id))
+
+
+def delete_volume(b: OpenNebulaBackend, native_id: str) -> None:
+    image = _volume_image(b, native_id)
+    if _vm_ids(image):
+        raise Conflict(f"The volume '{native_id}' is attached to a machine.", kind="volume", reason="in_use")
+    b.one.call("image.delete", image.ID, False, kind="volume", what="delete volume")
+
+
+def _target(vm: Any, device: str | None) -> str | None:
+    """The wished device as oned's TARGET (``/dev/vdb`` -> ``vdb``), unless the VM already has a disk there."""
+    if not device:
+        return None
+    target = device.removeprefix("/dev/")
+    taken = {d.get("TARGET") for d in vectors(vm.TEMPLATE, "DISK")} | {
+        c.get("TARGET") for c in vectors(vm.TEMPLATE, "CONTEXT")
+    }
+    return target if target.isalnum() and target not in taken else None
+
+
+def attach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str, device: str | None) -> Volume:
+    image = _volume_image(b, native_id)
+    if _vm_ids(image):
+        raise Conflict(f"The volume '{native_id}' is already attached.", kind="volume", reason="in_use")
+    vm = settled_vm(b, machine_id)
+    disk = {"IMAGE_ID": str(image.ID)}
+    target = _target(vm, device)
+    if target:
+        disk["TARGET"] = target
+    b.one.call("vm.attach", vm.ID, to_xml({"DISK": disk}), kind="volume", what="attach volume")
+    return get_volume(b, native_id)
+
+
+def detach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str | None) -> Volume:
+    image = _volume_image(b, native_id)
+    holders = [str(v) for v in _vm_ids(image)]
+    if not holders or (machine_id is not None and machine_id not in holders):
+        raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
+    vm = settled_vm(b, machine_id or holders[0])
+    disk = next((d for d in vectors(vm.TEMPLATE, "DISK") if d.get("IMAGE_ID") == str(image.ID)), None)
+    if disk is None:
+        raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
+    b.one.call("vm.detach", vm.ID, int(disk["DISK_ID"]), kind="volume", what="detach volume")
+    return get_volume(b, native_id)
+
+
+# -- snapshots -------------------------------------------------------------------------------------------------
+
+
+def snapshot_of(image: Any, volumes: set[str]) -> Snapshot:
+    """An image clone as a snapshot; its volume is None once that volume is gone (``volumes``: those that exist)."""
+    source = single(image.TEMPLATE, SNAPSHOT_OF)
+    return Snapshot(
+        native_id=str(image.ID),
+        name=image.NAME,
+        description=single(image.TEMPLATE, "DESCRIPTION"),
+        volume_id=source if source in volumes else None,
+        size_gb=_gb(image),
+        state=SNAPSHOT_STATES[_state_name(image.STATE)],
+        progress=100 if image.STATE != pyone.IMAGE_STATES.LOCKED else 0,
+        created=float(image.REGTIME or 0),
+    )
+
+
+def _listed_snapshot(image: Any) -> bool:
+    return _is_snapshot(image) and _state_name(image.STATE) in SNAPSHOT_STATES
+
+
+def list_snapshots(b: OpenNebulaBackend) -> list[Snapshot]:
+    images = _images(b)
+    volumes = {str(i.ID) for i in images if _is_volume(i)}
+    return [snapshot_of(i, volumes) for i in images if _listed_snapshot(i)]
+
+
+def _snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
+    image = _image(b, native_id, "snapshot")
+    if not _listed_snapshot(image):
+        raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
+    return image
+
+
+def create_snapshot(b: OpenNebulaBackend, volume_id: str, description: str) -> Snapshot:
+    """Clone the volume's image, then mark the clone as its snapshot (the clone copies the volume's template)."""
+    volume = _volume_image(b, volume_id)
+    name = f"cloudgate-snapshot-{uuid.uuid4().hex}"
+    image_id = b.one.call("image.clone", volume.ID, name, b.opts.image_datastore, kind="volume", what="snapshot")
+    kept = {k: v for k, v in (volume.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
+    body = kept | {SNAPSHOT_OF: str(volume.ID), "DESCRIPTION": description}
+    b.one.call("image.update", image_id, to_xml(body), 0, kind="snapshot", what="mark snapshot")
+    return snapshot_of(_image(b, str(image_id), "snapshot"), {str(volume.ID)})
+
+
+def delete_snapshot(b: OpenNebulaBackend, native_id: str) -> None:
+    image = _snapshot_image(b, native_id)
+    b.one.call("image.delete", image.ID, False, kind="snapshot", what="delete snapshot")
