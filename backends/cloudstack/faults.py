@@ -14,8 +14,8 @@ from libcloud.common.types import LibcloudError, MalformedResponseError, Provide
 from libcloud.compute.types import InvalidCredsError
 
 from translator.errors import (
-    AuthFailure,
     BackendError,
+    BackendUnavailable,
     CloudgateError,
     Conflict,
     Forbidden,
@@ -33,7 +33,8 @@ Make = Callable[[str, str | None], CloudgateError]
 
 #: ApiErrorCode -> canonical error, given the message and the kind of resource the call is about.
 CODES: Mapping[int, Make] = {
-    401: lambda m, k: AuthFailure(m, kind=k, reason="credentials"),
+    # The account's keys, not the gateway client's: the gateway cannot serve it (as every backend answers it).
+    401: lambda m, k: BackendUnavailable(m, kind=k, reason="credentials"),
     431: lambda m, k: (
         NotFound(m, kind=k) if MISSING in m.lower() and k else InvalidParameter(m, kind=k, reason="parameter")
     ),  # PARAM_ERROR
@@ -64,19 +65,26 @@ def translate(exc: Exception, kind: str | None, what: str) -> CloudgateError:
     if isinstance(exc, CloudgateError):
         return exc
     if isinstance(exc, InvalidCredsError):
-        return AuthFailure(f"CloudStack refused the account's keys ({what}).", reason="credentials")
+        return BackendUnavailable(f"CloudStack refused the account's keys ({what}).", reason="credentials")
     if isinstance(exc, ProviderError):
         return from_code(int(exc.http_code or 0), f"CloudStack ({what}): {exc.value}", kind)
     if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return TransientBackendError(f"CloudStack is unreachable ({what}): {exc}", reason="unreachable")
+        return TransientBackendError(f"CloudStack is unreachable ({what}): {_why(exc)}", reason="unreachable")
     if isinstance(exc, requests.ConnectionError) and _refused(exc):
-        return TransientBackendError(f"CloudStack is unreachable ({what}): {exc}", reason="unreachable")
+        return TransientBackendError(f"CloudStack is unreachable ({what}): {_why(exc)}", reason="unreachable")
     if isinstance(exc, requests.RequestException | ConnectionError | TimeoutError):
         # A read timeout or a connection closed after sending: the call may have run.
-        return OutcomeUnknown(f"CloudStack did not answer ({what}): {exc}", reason="unreachable")
+        return OutcomeUnknown(f"CloudStack did not answer ({what}): {_why(exc)}", reason="unreachable")
     if isinstance(exc, MalformedResponseError | LibcloudError):
         return BackendError(f"CloudStack answered oddly ({what}): {exc}", kind=kind)
     return BackendError(f"CloudStack call failed ({what}): {exc!r}", kind=kind)
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong with the transport, without the request's URL: its query string carries the API key and
+    a signature that stays valid when no ``expires`` is signed (it would reach logs and ``cloudgate check``)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None  # urllib3's MaxRetryError
+    return str(reason if isinstance(reason, BaseException) else exc).split("?", 1)[0]
 
 
 def _refused(exc: requests.ConnectionError) -> bool:

@@ -26,7 +26,7 @@ from backends.cloudstack.volumes import SNAPSHOT_STATES, VOLUME_STATES, device_i
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
 from translator.errors import (
-    AuthFailure,
+    BackendUnavailable,
     Conflict,
     InvalidParameter,
     NotFound,
@@ -161,7 +161,7 @@ def test_option_mistakes_name_the_key(options: dict[str, Any], key: str) -> None
             NotFound,
         ),
         (431, "Unable to execute API command due to missing parameter zoneid", "machine", InvalidParameter),
-        (401, "unable to verify user credentials", None, AuthFailure),
+        (401, "unable to verify user credentials", None, BackendUnavailable),
         (530, "Internal error", "machine", OutcomeUnknown),
         (534, "Maximum number of resources of type 'user_vm' exceeded", "machine", QuotaExceeded),
         (535, "resource unavailable", "machine", TransientBackendError),
@@ -174,7 +174,7 @@ def test_error_codes_map_in_one_table(code: int, text: str, kind: str | None, cl
 
 
 def test_bad_keys_and_quota_are_canonical(sim: CloudStackSimulator, services: redis.Redis) -> None:
-    with raises(AuthFailure):
+    with raises(BackendUnavailable, reason="credentials"):
         make_backend(sim, services, secret_key="wrong").list_machines()
     bob = make_backend(sim, services, "bob")
     image, flavor = bob.list_images()[0].native_id, bob.list_flavors()[0].native_id
