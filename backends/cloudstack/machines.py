@@ -92,6 +92,8 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
     tags = {t["key"]: t.get("value", "") for t in vm.get("tags") or [] if "key" in t}
     created = catalog.parse_time(vm.get("created"))
     state = machine_state(str(vm.get("state", "Unknown")))
+    if state is MachineState.STOPPING and vm.get(DESTROYING):
+        state = MachineState.TERMINATING
     ordered = [primary, *(n for n in nics if n is not primary)] if primary else []
     interfaces = [] if state is MachineState.TERMINATED else [to_interface(n, vm, n is primary) for n in ordered]
     return Machine(
@@ -139,6 +141,16 @@ def _gone_key(b: CloudStackBackend) -> str:
     return f"cg:cloudstack:{{{b.account.key}}}:terminated"
 
 
+#: Set on a VM's JSON that CloudStack still shows ``Stopping`` after we asked to destroy it: destroying stops the
+#: VM first, and without this mark it would read as stopping instead of terminating.
+DESTROYING = "_cloudgate_destroying"
+
+
+def marked(vm: dict[str, Any], gone: Mapping[str, Any]) -> dict[str, Any]:
+    """``vm``, marked as being destroyed when it is among the remembered destroyed VMs ``gone``."""
+    return {**vm, DESTROYING: True} if vm.get("state") == "Stopping" and vm["id"] in gone else vm
+
+
 def remember_terminated(b: CloudStackBackend, vm: Mapping[str, Any]) -> None:
     """Keep a destroyed VM's last JSON for ``terminated_retention`` seconds (listed as Destroyed)."""
     if b.opts.terminated_retention <= 0:
@@ -173,8 +185,9 @@ def _vms(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[
 
 
 def list_machines(b: CloudStackBackend) -> list[Machine]:
-    vms = {vm["id"]: vm for vm in _vms(b)}
-    for native_id, vm in terminated(b).items():
+    gone = terminated(b)
+    vms = {vm["id"]: marked(vm, gone) for vm in _vms(b)}
+    for native_id, vm in gone.items():
         vms.setdefault(native_id, vm)
     attached = volumes.volumes_by_vm(b)
     return [to_machine(vm, attached.get(vm["id"])) for vm in vms.values()]
@@ -187,7 +200,8 @@ def get_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
     except (NotFound, InvalidParameter):  # CloudStack's PARAM_ERROR for an id that is not a VM's
         found = []
     match = next((vm for vm in found if vm["id"] == native_id), None)
-    return match or terminated(b).get(native_id)
+    gone = terminated(b)
+    return marked(match, gone) if match else gone.get(native_id)
 
 
 def need_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
