@@ -27,8 +27,8 @@ for _sub in ("cimi", "occi"):  # the CIMI and OCCI clients and scenarios live be
         sys.path.insert(0, str(FRONTENDS / _sub))
 
 import scenario  # noqa: E402
-from cimiclient import JSON, Cimi  # noqa: E402
-from occiclient import TEXT_PLAIN, Doc, Occi  # noqa: E402
+from cimiclient import JSON, XML, Cimi  # noqa: E402
+from occiclient import OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, Doc, Occi  # noqa: E402
 from primer import run_primer  # noqa: E402
 
 ONE_IMAGE, CS_IMAGE = "debian-12", "Ubuntu 22.04"
@@ -240,18 +240,40 @@ def test_ec2_lifecycle_and_tenant_isolation(setup: Setup, cloud: str) -> None:
     wait_for(lambda: live_ids(mine), lambda ids: instance not in ids)
 
 
+@pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "1")])
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_cimi_primer(setup: Setup, cloud: str) -> None:
+def test_cimi_primer(setup: Setup, cloud: str, media: str, version: str) -> None:
     c = setup.clouds[cloud]
-    run_primer(Cimi(setup.gw.url, JSON, "2", auth=(c.tenant, f"{c.tenant}-secret")), with_system=False)
+    run_primer(Cimi(setup.gw.url, media, version, auth=(c.tenant, f"{c.tenant}-secret")), with_system=False)
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_occi_scenario(setup: Setup, cloud: str) -> None:
+def test_other_tenants_see_nothing_through_cimi_and_occi(setup: Setup, cloud: str) -> None:
+    c = setup.clouds[cloud]
+    mine = ec2(setup, c.tenant, c.region)
+    cimi = Cimi(setup.gw.url, JSON, "2", auth=(c.tenant, f"{c.tenant}-secret"))
+    before = {m["id"] for m in cimi.members("machines", "machines")}
+    instance = mine.run_instances(ImageId=image_id(mine, c.image), MinCount=1, MaxCount=1)["Instances"][0]
+    try:
+        (href,) = {m["id"] for m in cimi.members("machines", "machines")} - before
+        gid = href.rsplit("/", 1)[1]
+        other_cimi = Cimi(setup.gw.url, JSON, "2", auth=(c.other, f"{c.other}-secret"))
+        assert other_cimi.get(f"machines/{gid}").status == 404
+        assert gid not in {m["id"].rsplit("/", 1)[1] for m in other_cimi.members("machines", "machines")}
+        other_occi = Occi(setup.gw.url, TEXT_PLAIN, auth=(c.other, f"{c.other}-secret"))
+        assert other_occi.call("GET", f"compute/{gid}").status == 404
+        assert not any(loc.endswith(gid) for loc in other_occi.locations(other_occi.ok("GET", "compute/")))
+    finally:
+        mine.terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+@pytest.mark.parametrize("media", [TEXT_PLAIN, TEXT_OCCI, OCCI_JSON])
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_occi_scenario(setup: Setup, cloud: str, media: str) -> None:
     """The OCCI scenario reduced to what these clouds let a tenant do: their networks are the operator's (a new
     one is 501), so the compute is linked to one the cloud lists."""
     c = setup.clouds[cloud]
-    o = Occi(setup.gw.url, TEXT_PLAIN, auth=(c.tenant, f"{c.tenant}-secret"))
+    o = Occi(setup.gw.url, media, auth=(c.tenant, f"{c.tenant}-secret"))
     categories = o.categories(o.ok("GET", "-/"))
     os_tpl = next(
         k for k in categories if k.startswith(scenario.OS_TPL) and scenario.title(o, categories[k]) == c.image
