@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from frontends.accept import best_offer
 from frontends.cimi.errors import CimiError
 
 JSON = "application/json"
@@ -56,28 +57,9 @@ def rendering(accept: str | None, content_type: str | None) -> str:
     sent = media_type(content_type) or JSON
     if not accept:
         return sent
-    best: tuple[float, int, str] | None = None
-    wildcard = False
-    for order, item in enumerate(accept.split(",")):
-        fields = [f.strip() for f in item.split(";")]
-        quality = 1.0
-        for param in fields[1:]:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        kind = fields[0].lower()
-        if quality <= 0:
-            continue
-        if kind in ("*/*", "application/*", "text/*"):
-            wildcard = True
-            continue
-        chosen = MEDIA.get(kind)
-        if chosen and (best is None or (quality, -order) > (best[0], -best[1])):
-            best = (quality, order, chosen)
+    best, wildcard = best_offer(accept, MEDIA)
     if best is not None:
-        return best[2]
+        return best
     if wildcard:
         return sent
     raise CimiError(406, "This service renders application/json and application/xml only.")

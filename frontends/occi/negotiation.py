@@ -6,6 +6,7 @@ locations); asked for anything else it is 406.
 
 from __future__ import annotations
 
+from frontends.accept import best_offer
 from frontends.occi.errors import OcciError
 from frontends.occi.rendering import JSON, OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, URI_LIST
 
@@ -24,28 +25,9 @@ def answer_media(accept: str | None) -> str:
     """The rendering of the answer: the best-quality one ``Accept`` names; 406 when it names none of ours."""
     if not accept or not accept.strip():
         return DEFAULT
-    best: tuple[float, int, str] | None = None
-    wildcard = False
-    for order, item in enumerate(accept.split(",")):
-        fields = [f.strip() for f in item.split(";")]
-        quality = 1.0
-        for param in fields[1:]:
-            if param.startswith("q="):
-                try:
-                    quality = float(param[2:])
-                except ValueError:
-                    quality = 0.0
-        kind = fields[0].lower()
-        if quality <= 0:
-            continue
-        if kind in ("*/*", "text/*", "application/*"):
-            wildcard = True
-            continue
-        chosen = ANSWERS.get(kind)
-        if chosen and (best is None or (quality, -order) > (best[0], -best[1])):
-            best = (quality, order, chosen)
+    best, wildcard = best_offer(accept, ANSWERS)
     if best is not None:
-        return best[2]
+        return best
     if wildcard:
         return DEFAULT
     raise OcciError(406, "This service renders text/plain, text/occi, application/occi+json, application/json "
