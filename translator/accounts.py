@@ -46,6 +46,11 @@ class Accounts:
     def capabilities(self, account: AccountConfig) -> frozenset[Capability]:
         return self.backend(account).capabilities
 
+    def tags_natively(self, account: AccountConfig, kind: str) -> bool:
+        """Whether the account's cloud keeps the tags of ``kind`` itself (else Redis keeps them)."""
+        backend = self.backend(account)
+        return Capability.NATIVE_TAGS in backend.capabilities and kind in backend.NATIVE_TAG_KINDS
+
     def regions(self, principal: Principal) -> list[AccountConfig]:
         tenant = self.tenants.get(principal.tenant)
         return [self.accounts[k] for k in tenant.accounts] if tenant else []

@@ -36,8 +36,10 @@ from typing import Any, ClassVar
 
 import redis
 
+from translator.checkpoints import Checkpoints
 from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    RESOURCE_TYPES,
     ActionMethod,
     Address,
     Flavor,
@@ -130,9 +132,14 @@ class AccountConfig:
 
 @dataclass(frozen=True, slots=True)
 class BackendServices:
-    """What the gateway lends a backend: the shared Redis (for backends that keep state there)."""
+    """What the gateway lends a backend: the shared Redis (for backends that keep state there), and
+    checkpoints on the job being run (a cloud's own job id, so a takeover polls it instead of acting again)."""
 
     redis: redis.Redis
+    checkpoints: Checkpoints = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoints", Checkpoints(self.redis))
 
 
 class Backend:
@@ -148,6 +155,9 @@ class Backend:
     #: the cloud's state is (not the nearest one a frontend happens to show). A canonical state the cloud
     #: never reaches simply has no row.
     STATE_MAP: ClassVar[Mapping[str, Any]] = {}
+    #: With NATIVE_TAGS, the kinds the cloud itself tags; the tags of any other kind live in Redis, as on a
+    #: backend without NATIVE_TAGS (a cloud that tags machines and volumes but not key pairs still has both).
+    NATIVE_TAG_KINDS: ClassVar[frozenset[str]] = frozenset(RESOURCE_TYPES)
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         self.account = account
@@ -457,8 +467,8 @@ class Backend:
         """Remove rules; the group after. NotFound(kind="rule") for a rule the group does not have."""
         raise self._unsupported("security groups")
 
-    # -- tags (only with NATIVE_TAGS, whose create_machines also applies MachineSpec.tags; otherwise the
-    # translator keeps tags in Redis) -----------------------------------------------------------------
+    # -- tags (only with NATIVE_TAGS, for NATIVE_TAG_KINDS, whose create_machines also applies MachineSpec.tags
+    # when machines are among them; otherwise the translator keeps tags in Redis) ------------------------
     def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
         """Optional (NATIVE_TAGS). Add or overwrite tags on a resource of ``kind`` in the cloud itself. NotFound."""
         raise self._unsupported("native tags")

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
+from translator.checkpoints import CURRENT_JOB
 from translator.errors import BackendError, CloudgateError
 from translator.identity import authorize
-from translator.job_runner import CURRENT_JOB
 from translator.jobs import JobOutcome, JobSpec, JobStore
 from translator.listings import MissingIds
 from translator.model import Job, Principal, Resource
@@ -98,7 +98,7 @@ class Follower:
         """
         authorize(principal, "write")
         job = self.jobs.create(principal.tenant, JobSpec(f"{OPERATION}:{action}", goal.kind, tuple(targets)))
-        token = CURRENT_JOB.set(job.id)
+        token = CURRENT_JOB.set(job)
         try:
             result = call()
         except BaseException as exc:

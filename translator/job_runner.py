@@ -15,7 +15,6 @@ stalled longer than a whole lease, and then only the one holding the lease can r
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import os
 import secrets
@@ -29,6 +28,7 @@ from typing import Any
 
 import redis
 
+from translator.checkpoints import CURRENT_JOB
 from translator.errors import CloudgateError, Unsupported
 from translator.jobs import JobOutcome, JobSpec, JobStore, parse_ref, ref_of
 from translator.model import Job
@@ -37,8 +37,6 @@ log = logging.getLogger("cloudgate.jobs")
 
 #: operation name -> the callable that does it; returns a JobOutcome or a JSON-ready result
 Handler = Callable[[Job], Any]
-#: The job whose work this thread is doing: jobs run inline meanwhile become its children (nested jobs).
-CURRENT_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar("cg_current_job", default=None)
 
 
 @dataclass(slots=True)
@@ -113,7 +111,7 @@ class JobRunner:
         lapses and another runner runs the job from its record, through the registered handler.
         """
         self.start()
-        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id or CURRENT_JOB.get())
+        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id or _current_id())
         return job, self._execute(self._track(job, 1), work, reraise=True)
 
     def _track(self, job: Job, attempt: int) -> _Active:
@@ -129,7 +127,7 @@ class JobRunner:
         try:
             if handler is None:
                 raise Unsupported(f"No worker can run the operation '{job.operation}'.", kind="job")
-            token = CURRENT_JOB.set(job.id)
+            token = CURRENT_JOB.set(job)
             try:
                 value = handler(job)
             finally:
@@ -226,6 +224,11 @@ class JobRunner:
             if job is not None:
                 message = f"The operation was interrupted {self.settings.max_attempts} times."
                 self.jobs.finish(job, None, error=message)
+
+
+def _current_id() -> str | None:
+    job = CURRENT_JOB.get()
+    return job.id if job is not None else None
 
 
 def _message(exc: BaseException) -> str:

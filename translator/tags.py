@@ -1,9 +1,10 @@
-"""Tags: in the cloud where the backend has NATIVE_TAGS, else in Redis beside the cached listings."""
+"""Tags: in the cloud where the backend tags that kind natively (NATIVE_TAG_KINDS), else in Redis beside the
+cached listings."""
 
 from __future__ import annotations
 
 from translator.accounts import Accounts
-from translator.backend import AccountConfig, Capability
+from translator.backend import AccountConfig
 from translator.identity import authorize
 from translator.listings import Listings
 from translator.model import Principal
@@ -30,7 +31,7 @@ class Tags:
         authorize(principal, "write")
         located = self.accounts.locate(principal, kind, gids)
         for gid, (account, native) in zip(gids, located, strict=True):
-            if Capability.NATIVE_TAGS in self.accounts.capabilities(account):
+            if self.accounts.tags_natively(account, kind):
                 self._native(principal, account, kind, gid, native, put, remove or {})
             else:
                 self.store.update_tags(account.key, kind, gid, put, remove or {})
@@ -56,7 +57,7 @@ class Tags:
 
     def launched_with(self, account: AccountConfig, kind: str, resources: list, tags: dict[str, str]) -> None:
         """Tags a create asked for, kept in Redis for backends without NATIVE_TAGS (those launch with them)."""
-        if not tags or Capability.NATIVE_TAGS in self.accounts.capabilities(account):
+        if not tags or self.accounts.tags_natively(account, kind):
             return
         for r in resources:
             self.store.update_tags(account.key, kind, r.id, tags, {})

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from translator.backend import Backend, Capability
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
+    RESOURCE_TYPES,
     ActionMethod,
     ImageSpec,
     ImageState,
@@ -627,3 +628,24 @@ class BackendContract:
         backend.delete_image(image.native_id)
         with raises(NotFound, kind="image"):
             backend.update_image(image.native_id, ImageUpdate(name="gone"))
+
+    # -- tags ------------------------------------------------------------------------------------
+    def test_native_tags(self, backend: Backend) -> None:
+        """Tags the cloud keeps itself: launched with, set, overwritten and removed, read back by listing."""
+        need(backend, Capability.NATIVE_TAGS, Capability.MACHINES)
+        assert set(RESOURCE_TYPES) >= backend.NATIVE_TAG_KINDS and "machine" in backend.NATIVE_TAG_KINDS
+        vm = self.launch(backend, tags={"env": "test"})[0]
+        assert vm.tags.get("env") == "test"
+        resources: list[tuple[str, str, Callable[[], list[Any]]]] = [("machine", vm.native_id, backend.list_machines)]
+        if Capability.VOLUMES in backend.capabilities and "volume" in backend.NATIVE_TAG_KINDS:
+            resources.append(("volume", self.new_volume(backend), backend.list_volumes))
+        for kind, native_id, listing in resources:
+            backend.set_tags(kind, native_id, {"env": "prod", "team": "a b=c", "empty": ""})
+            tags = by_id(listing(), native_id).tags
+            assert (tags.get("env"), tags.get("team"), tags.get("empty")) == ("prod", "a b=c", ""), kind
+            backend.remove_tags(kind, native_id, ["env", "absent"])
+            tags = by_id(listing(), native_id).tags
+            assert "env" not in tags and tags.get("team") == "a b=c", kind
+        backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+        if len(resources) > 1:
+            backend.delete_volume(resources[1][1])

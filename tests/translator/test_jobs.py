@@ -22,6 +22,7 @@ from redis.retry import Retry
 from gateway.app import build_runtime
 from gateway.config import ConfigError, parse
 from translator import arguments
+from translator.checkpoints import CURRENT_JOB, Checkpoints
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.job_runner import JobRunner
 from translator.jobs import JobOutcome, JobSettings, JobSpec, JobStore
@@ -214,6 +215,35 @@ def test_a_job_whose_runner_stopped_runs_again_until_its_attempts_run_out(jobs: 
     runners({"op": lambda job: None}, once)
     failed = once.wait("demo", doomed.id, 10)
     assert (failed.state, failed.error) == (JobState.FAILED, "The operation was interrupted 1 times.")
+
+
+def test_a_takeover_reads_the_checkpoints_its_first_attempt_noted(jobs: JobStore, runners, redis_client) -> None:
+    # A backend notes its cloud's own job id on the core job; whichever runner takes the job over polls that
+    # job instead of acting again. The first attempt is a runner that claims both jobs, notes on one, and dies.
+    notes = Checkpoints(redis_client)
+    job = jobs.submit("demo", JobSpec("act", "volume"))
+    other = jobs.submit("demo", JobSpec("act", "volume"))
+    assert jobs.claim("dead-runner", 2) == [(f"{job.id}:demo", 1), (f"{other.id}:demo", 1)]
+    _as_job(job, lambda: notes.put("attachVolume:vol-1", "cloud-job-7"))
+    assert notes.get("attachVolume:vol-1") is None  # outside any job: nothing
+
+    runners({"act": lambda job: (job.attempts, notes.get("attachVolume:vol-1"))})
+    assert jobs.wait("demo", job.id, 10).result == [2, "cloud-job-7"]
+    assert jobs.wait("demo", other.id, 10).result == [2, None]  # another job never sees it
+    # A job record that expired stays expired: a late note makes no record without an expiry.
+    gone = jobs.submit("demo", JobSpec("act", "volume"))
+    redis_client.delete(f"cg:job:{{demo}}:{gone.id}")
+    _as_job(gone, lambda: notes.put("attachVolume:vol-1", "late"))
+    assert not redis_client.exists(f"cg:job:{{demo}}:{gone.id}")
+
+
+def _as_job(job: Job, work: Callable[[], Any]) -> None:
+    """Do ``work`` as a handler running ``job`` would."""
+    token = CURRENT_JOB.set(job)
+    try:
+        work()
+    finally:
+        CURRENT_JOB.reset(token)
 
 
 def test_a_job_that_outlives_the_run_bound_fails_and_is_not_run_again(redis_client, runners) -> None:
