@@ -4,7 +4,6 @@ A cloud that goes away is CIMI's 503 with ``Retry-After``."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import requests
 from cimiclient import JSON, XML, Cimi
 from gateway_process import GatewayProcess
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from peers.openstack.gateway import BOOTABLE, keystone_identity, over_project
 from primer import run_primer
 
 MOTO_CONFIG = """
@@ -44,48 +44,6 @@ zones = ["moto-1a", "moto-1b"]
 zone_map = {{ "moto-1a" = "us-east-1a", "moto-1b" = "us-east-1b" }}
 access_key_id = "{key}"
 secret_access_key = "{secret}"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
-"""
-
-#: an image of the peer Glance that Nova's fake virt driver boots (others need features it lacks)
-BOOTABLE = "fakeimage7"
-
-OPENSTACK_CONFIG = """
-[gateway]
-workers = 2
-threads = 4
-
-[translator]
-cache_ttl = 2.0
-transitional_cache_ttl = 0.5
-retry_attempts = 2
-retry_initial_wait = 0.05
-retry_max_wait = 0.2
-
-[backends.os]
-driver = "openstack"
-auth_url = "{auth_url}"
-region_name = "{region}"
-nova_proxies = ["images"]
-network = "private"
-timeout = 20
-delete_wait = 5
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.os-1]
-backend = "os"
-zones = ["nova"]
-username = "{username}"
-password = "{password}"
-project_name = "{project}"
-user_domain_name = "{user_domain}"
-project_domain_name = "{project_domain}"
 
 [[users]]
 access_key = "alice"
@@ -150,19 +108,8 @@ def test_moto_down_is_a_cimi_503(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("media", "version"), [(JSON, "2"), (XML, "2"), (JSON, "1"), (XML, "1")])
 def test_primer_on_openstack(nova, openstack_project, tmp_path: Path, media: str, version: str) -> None:
-    creds = openstack_project
     config = tmp_path / "gw.toml"
-    config.write_text(
-        OPENSTACK_CONFIG.format(
-            auth_url=creds.auth_url,
-            region=creds.region_name,
-            username=creds.username,
-            password=json.dumps(creds.password)[1:-1],
-            project=creds.project_name,
-            user_domain=creds.user_domain_name,
-            project_domain=creds.project_domain_name,
-        )
-    )
+    config.write_text(over_project(openstack_project))
     gw = GatewayProcess(config, data_dir=tmp_path / "data")
     try:
         # Nova's fake virt driver boots only some of the peer Glance's images: name one it can run.
@@ -171,43 +118,11 @@ def test_primer_on_openstack(nova, openstack_project, tmp_path: Path, media: str
         gw.stop()
 
 
-KEYSTONE_CONFIG = """
-[gateway]
-workers = 1
-threads = 4
-
-[backends.sim]
-driver = "simulator"
-boot_delay = 0.1
-
-[tenants.acme]
-account_id = "123456789012"
-keystone_project_id = "{project_id}"
-[tenants.acme.regions.local-1]
-backend = "sim"
-
-[identity.keystone]
-auth_url = "{auth_url}"
-username = "{username}"
-password = "{password}"
-project_name = "{project}"
-"""
-
-
 def test_keystone_tokens_log_in_to_cimi(keystone, tmp_path: Path) -> None:
     """``X-Auth-Token``: a token of a project bound to a tenant is that tenant's caller; a bad token is 401."""
     member = keystone.create_project_user()
-    admin = keystone.admin
     config = tmp_path / "gw.toml"
-    config.write_text(
-        KEYSTONE_CONFIG.format(
-            project_id=member.project_id,
-            auth_url=keystone.url,
-            username=admin.username,
-            password=json.dumps(admin.password)[1:-1],
-            project=admin.project_name,
-        )
-    )
+    config.write_text(keystone_identity(keystone, member))
     gw = GatewayProcess(config, data_dir=tmp_path / "data", workers=1)
     try:
         token = member.session().get_token()
