@@ -98,8 +98,9 @@ def make_backend(
 
 @pytest.fixture
 def backend(sim: CloudStackSimulator, services: redis.Redis) -> Iterator[CloudStackBackend]:
-    """A tenant's account as alice's CloudStack project, destroying with expunge (so retention is exercised)."""
-    b = make_backend(sim, services, project="tenant-a", expunge=True)
+    """A tenant's account as alice's CloudStack project, destroying with expunge (so retention is exercised), its
+    networks made persistent (so a subnet can narrow a network at once)."""
+    b = make_backend(sim, services, project="tenant-a", expunge=True, network_offering="IsolatedPersistent")
     yield b
     b.close()
 
