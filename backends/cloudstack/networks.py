@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from backends.cloudstack import catalog, machines
-from translator.errors import Conflict, InvalidParameter, NotFound
+from translator.errors import Conflict, InvalidParameter, NotFound, OutcomeUnknown
 from translator.model import (
     InterfaceSpec,
     MachineState,
@@ -74,17 +74,31 @@ def need_network(b: CloudStackBackend, native_id: str, kind: str = "network") ->
     return net
 
 
+def _default_key(b: CloudStackBackend) -> str:
+    return f"cg:cloudstack:{{{b.account.key}}}:default_network"
+
+
 def default_id(b: CloudStackBackend, nets: list[dict[str, Any]], zone: str | None = None) -> str | None:
-    """The network a create naming none goes on, in ``zone`` (the account's first when None)."""
+    """The network a create naming none goes on, in ``zone`` (the account's first when None): ``default_network``,
+    or the zone's oldest isolated network, pinned in Redis when first chosen so that it stays the default while it
+    exists (CloudStack dates networks to the second: a later one made within it must not take over)."""
     zone = zone or b.account.zones[0]
     here = [n for n in nets if n.get("zonename") == zone]
     wanted = b.opts.default_network
     if wanted:
         match = next((n for n in here if wanted in (n["id"], n.get("name"))), None)
         return match["id"] if match else None
+    pinned = b.services.redis.hget(_default_key(b), zone)
+    pinned = pinned.decode() if isinstance(pinned, bytes) else pinned
+    if pinned and any(n["id"] == pinned for n in here):
+        return pinned
     isolated = [n for n in here if n.get("type", "Isolated") == "Isolated" and n.get("canusefordeploy", True)]
     candidates = isolated or [n for n in here if n.get("canusefordeploy", True)]
-    return min(candidates, key=lambda n: (catalog.parse_time(n.get("created")), n["id"]))["id"] if candidates else None
+    if not candidates:
+        return None
+    chosen = min(candidates, key=lambda n: (catalog.parse_time(n.get("created")), n["id"]))["id"]
+    b.services.redis.hset(_default_key(b), zone, chosen)
+    return chosen
 
 
 def whole_range(net: Mapping[str, Any]) -> str:
@@ -197,6 +211,7 @@ def offering_id(b: CloudStackBackend, zone_id: str) -> str:
 def create_network(b: CloudStackBackend, spec: NetworkSpec) -> Network:
     cidr = _cidr(spec.cidr)
     zone_id = catalog.zone_id(b, None)
+    default = default_id(b, _guest_networks(b))  # chosen (and pinned) before the new one may compete
     params = {
         "name": spec.name or f"cloudgate-{cidr.network_address}-{cidr.prefixlen}",
         "displaytext": spec.description or spec.name or str(cidr),
@@ -206,7 +221,7 @@ def create_network(b: CloudStackBackend, spec: NetworkSpec) -> Network:
         "netmask": str(cidr.netmask),
     }
     made = b.cloud.call("createNetwork", params, kind="network", what="create network")["network"]
-    return to_network(made, default_id(b, _guest_networks(b)))
+    return to_network(made, default)
 
 
 def _in_use(b: CloudStackBackend, net_id: str) -> list[str]:
@@ -222,7 +237,12 @@ def delete_network(b: CloudStackBackend, native_id: str) -> None:
         raise Conflict(
             f"The network '{native_id}' still has machines ({', '.join(users)}).", kind="network", reason="in_use"
         )
-    b.cloud.run("deleteNetwork", {"id": native_id}, kind="network", what="delete network")
+    try:
+        b.cloud.run("deleteNetwork", {"id": native_id}, kind="network", what="delete network")
+    except OutcomeUnknown as exc:  # the job failed: CloudStack keeps a network until its VMs are expunged
+        if "expunged" not in str(exc):
+            raise
+        raise Conflict(str(exc), kind="network", reason="in_use") from exc
 
 
 def update_network(b: CloudStackBackend, native_id: str, update: NetworkUpdate) -> Network:
@@ -288,16 +308,14 @@ def create_subnet(b: CloudStackBackend, spec: SubnetSpec) -> Subnet:
 
 
 def delete_subnet(b: CloudStackBackend, native_id: str) -> None:
-    """Undo the reservation (the guest range is the whole network again); a network's whole range goes only with
-    the network."""
+    """Undo the reservation: the guest range is the whole network again. A subnet that is already the whole range
+    has nothing to undo (it stays listed as long as its network, which is what it is)."""
     net = need_network(b, native_id, "subnet")
-    if not net.get("networkcidr"):
-        raise Conflict(
-            f"The subnet '{native_id}' is its network's whole range: it goes when the network is deleted.",
-            kind="subnet",
-            reason="dependency",
-        )
-    _reserve(b, net, whole_range(net))
+    users = _in_use(b, net["id"])
+    if users:
+        raise Conflict(f"The subnet '{native_id}' has machines ({', '.join(users)}).", kind="subnet", reason="in_use")
+    if net.get("networkcidr"):
+        _reserve(b, net, whole_range(net))
 
 
 # -- NICs -------------------------------------------------------------------------------------------------
