@@ -49,9 +49,10 @@ def create_image(b: CloudStackBackend, spec: ImageSpec) -> Image:
     if not roots:
         raise Conflict(f"The machine '{spec.machine_id}' has no root disk to capture.", kind="machine", reason="state")
     os_type = _os_type(b, vm)
-    snapshot = b.cloud.run("createSnapshot", {"volumeid": roots[0]["id"]}, kind="image", what="snapshot root disk")
-    snapshot_id = (snapshot.get("snapshot") or {}).get("id")
+    snapshot = b.cloud.start("createSnapshot", {"volumeid": roots[0]["id"]}, kind="image", what="snapshot root disk")
+    snapshot_id = snapshot.get("id")  # known before the job ends, so that a failure still removes it
     try:
+        b.cloud.wait(snapshot["jobid"], kind="image", what="snapshot root disk")
         params = {
             "name": spec.name,
             "displaytext": spec.description or spec.name,
