@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.cloudstack import access, catalog, machines, options, security_groups, volumes
+from backends.cloudstack import access, catalog, images, machines, networks, options, security_groups, volumes
 from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
 from backends.cloudstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -19,16 +19,25 @@ from translator.model import (
     Address,
     Flavor,
     Image,
+    ImageSpec,
+    ImageUpdate,
+    InterfaceSpec,
     KeyPair,
     KeyPairMaterial,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
+    Network,
+    NetworkInterface,
+    NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
     Snapshot,
+    Subnet,
+    SubnetSpec,
     Volume,
     VolumeSpec,
     VolumeUpdate,
@@ -39,6 +48,12 @@ CAPABILITIES = frozenset(
     {
         Capability.MACHINES,
         Capability.IMAGES,
+        Capability.IMAGE_CREATE,
+        Capability.IMAGE_UPDATE,
+        Capability.NETWORKS,
+        Capability.NETWORK_CREATE,
+        Capability.NETWORK_UPDATE,
+        Capability.MACHINE_INTERFACES,
         Capability.STOP_HARD,
         Capability.VOLUMES,
         Capability.VOLUME_UPDATE,
@@ -96,6 +111,15 @@ class CloudStackBackend(Backend):
     def get_images(self, native_ids: list[str]) -> list[Image]:
         return catalog.get_images(self, native_ids)
 
+    def create_image(self, spec: ImageSpec) -> Image:
+        return images.create_image(self, spec)
+
+    def delete_image(self, native_id: str) -> None:
+        images.delete_image(self, native_id)
+
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self, native_id, update)
+
     # -- machines --------------------------------------------------------------------------------
     def list_machines(self) -> list[Machine]:
         return machines.list_machines(self)
@@ -110,6 +134,12 @@ class CloudStackBackend(Backend):
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
     ) -> Machine:
         return machines.act_on_machine(self, native_id, action, method)
+
+    def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
+        return networks.attach_interface(self, native_id, spec)
+
+    def detach_interface(self, native_id: str, interface_native_id: str) -> None:
+        networks.detach_interface(self, native_id, interface_native_id)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.to_machine(machines.need_vm(self, native_id)).user_data
@@ -147,6 +177,34 @@ class CloudStackBackend(Backend):
 
     def delete_snapshot(self, native_id: str) -> None:
         volumes.delete_snapshot(self, native_id)
+
+    # -- networks: each guest network with its one subnet ------------------------------------------
+    def list_networks(self) -> list[Network]:
+        return networks.list_networks(self)
+
+    def get_networks(self, native_ids: list[str]) -> list[Network]:
+        return networks.get_networks(self, native_ids)
+
+    def create_network(self, spec: NetworkSpec) -> Network:
+        return networks.create_network(self, spec)
+
+    def delete_network(self, native_id: str) -> None:
+        networks.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return networks.update_network(self, native_id, update)
+
+    def list_subnets(self) -> list[Subnet]:
+        return networks.list_subnets(self)
+
+    def get_subnets(self, native_ids: list[str]) -> list[Subnet]:
+        return networks.get_subnets(self, native_ids)
+
+    def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        return networks.create_subnet(self, spec)
+
+    def delete_subnet(self, native_id: str) -> None:
+        networks.delete_subnet(self, native_id)
 
     # -- key pairs and addresses -----------------------------------------------------------------
     def list_key_pairs(self) -> list[KeyPair]:

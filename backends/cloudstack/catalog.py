@@ -1,7 +1,8 @@
 """Zones, service offerings (flavors) and templates (images): what an account launches from.
 
 The account's configured zone names are CloudStack zone names; templates are listed with
-``templatefilter=executable`` (featured, community, the account's own and those shared with it) in those zones.
+``templatefilter=executable`` (featured, community, the account's own and those shared with it, once ready) and
+``self`` (the account's own, ready or still being made) in those zones.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from backends.cloudstack.backend import CloudStackBackend
 
 ZONES_TTL = 300.0  # seconds a process keeps the zone name -> id map (zones change rarely)
+#: The template filters an image listing reads: what the account may launch, and its own still being made.
+TEMPLATE_FILTERS = ("executable", "self")
 #: A template's ``status`` text when its download or creation failed (it is then never ``isready``).
 FAILED_WORDS = ("fail", "error", "abandoned")
 
@@ -91,14 +94,16 @@ def to_image(template: dict[str, Any]) -> Image:
 
 
 def list_images(b: CloudStackBackend, ids: list[str] | None = None) -> list[Image]:
-    """Executable templates in the account's zones, one image per template (a cross-zone one is listed per zone)."""
+    """Executable and own templates in the account's zones, one image per template (a cross-zone one is listed
+    once)."""
     wanted = {z["id"] for n, z in zone_index(b).items() if n in b.account.zones}
     found: dict[str, Image] = {}
     for tid in ids if ids is not None else [None]:
-        params = {"templatefilter": "executable", "id": tid}
-        for t in b.cloud.listing("listTemplates", "template", params, kind="image", what="list templates"):
-            if t.get("zoneid") in wanted or t.get("crossZones"):
-                found.setdefault(t["id"], to_image(t))
+        for kind in TEMPLATE_FILTERS:
+            params = {"templatefilter": kind, "id": tid}
+            for t in b.cloud.listing("listTemplates", "template", params, kind="image", what="list templates"):
+                if t.get("zoneid") in wanted or t.get("crossZones"):
+                    found.setdefault(t["id"], to_image(t))
     return list(found.values())
 
 

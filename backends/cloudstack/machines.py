@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog, volumes
+from backends.cloudstack import catalog, networks, volumes
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
 
@@ -110,6 +110,7 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
         key_name=vm.get("keypair") or None,
         security_group_ids=[g["id"] for g in vm.get("securitygroup") or []],
         network_id=primary.get("networkid"),
+        subnet_id=primary.get("networkid"),  # a CloudStack network is its own one subnet
         private_ip=primary.get("ipaddress"),
         public_ip=vm.get("publicip") or None,
         interfaces=interfaces,
@@ -128,6 +129,7 @@ def to_interface(nic: Mapping[str, Any], vm: Mapping[str, Any], primary: bool) -
     return NetworkInterface(
         native_id=nic["id"],
         network_id=nic.get("networkid"),
+        subnet_id=nic.get("networkid"),
         private_ip=nic.get("ipaddress"),
         public_ip=(vm.get("publicip") or None) if primary else None,
         mac=str(nic.get("macaddress", "")).lower(),
@@ -260,16 +262,19 @@ def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
         missing = [g for g in spec.security_group_ids if g not in known]
         if missing:
             raise NotFound(f"The security group '{missing[0]}' does not exist.", kind="security_group")
-    if spec.subnet_id:
-        raise Unsupported("This backend does not place machines on chosen networks yet.", reason="subnet")
     extra = [d for d in spec.block_devices if not d.boot]
     if extra:
         raise Unsupported("This backend does not launch machines with extra disks yet.", reason="block_device")
 
 
-def deploy_params(b: CloudStackBackend, spec: MachineSpec, index: int) -> dict[str, Any]:
+def deploy_params(
+    b: CloudStackBackend, spec: MachineSpec, index: int, zone: str | None = None, network: str | None = None
+) -> dict[str, Any]:
+    """``zone`` and ``network``: where ``networks.placement`` puts the create (the spec's zone and CloudStack's
+    choice of network when not given)."""
     params: dict[str, Any] = {
-        "zoneid": catalog.zone_id(b, spec.zone),
+        "zoneid": catalog.zone_id(b, zone or spec.zone),
+        "networkids": network,
         "serviceofferingid": spec.flavor_id,
         "templateid": spec.image_id,
         "displayname": spec.name or None,
@@ -289,13 +294,17 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
     """Deploy ``spec.count`` VMs, all or none; a create repeated with its key finds what the first made and
     deploys only the missing ones."""
     earlier = launched_with(b, spec.idempotency_key)
+    zone, network = spec.zone, None
     if len(earlier) < spec.count:
         _check_references(b, spec)
+        zone, network = networks.placement(b, spec.subnet_id, spec.zone)
     made: dict[int, str] = {i: vm["id"] for i, vm in earlier.items()}
     try:
         for i in range(spec.count):
             if i not in made:
-                answer = b.cloud.start("deployVirtualMachine", deploy_params(b, spec, i), kind="machine", what="deploy")
+                answer = b.cloud.start(
+                    "deployVirtualMachine", deploy_params(b, spec, i, zone, network), kind="machine", what="deploy"
+                )
                 made[i] = answer["id"]
     except CloudgateError:
         for native_id in made.values():

@@ -17,6 +17,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_JOB_TIMEOUT = 300.0
 DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour
+DEFAULT_NETWORK_OFFERING = "DefaultIsolatedNetworkOfferingWithSourceNatService"  # CloudStack's own
 
 #: option -> check (None when fine, else what is wrong). Anything else in the table is an unknown option.
 CHECKS: dict[str, o.Check] = {
@@ -29,6 +30,8 @@ CHECKS: dict[str, o.Check] = {
     "job_timeout": o.positive,
     "expunge": o.boolean,
     "terminated_retention": o.non_negative,
+    "network_offering": o.non_empty,
+    "default_network": o.non_empty,
 }
 REQUIRED = {
     "url": "is required (the API endpoint, e.g. https://cloudstack.example.com/client/api)",
@@ -60,6 +63,10 @@ class Options:
     #: destroyVirtualMachine with expunge=true: the machine and its root disk are gone at once, not recoverable
     expunge: bool = False
     terminated_retention: float = DEFAULT_RETENTION
+    #: the network offering (name or id) of networks the gateway creates
+    network_offering: str = DEFAULT_NETWORK_OFFERING
+    #: the network (name or id) machines go on when a create names none; None: the zone's oldest isolated one
+    default_network: str | None = None
 
     def __repr__(self) -> str:
         return safe_repr(self)  # credentials never in the clear (translator.redact)
@@ -77,4 +84,6 @@ def parse(options: Mapping[str, Any]) -> Options:
         job_timeout=float(options.get("job_timeout", DEFAULT_JOB_TIMEOUT)),
         expunge=bool(options.get("expunge", False)),
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
+        network_offering=str(options.get("network_offering", DEFAULT_NETWORK_OFFERING)),
+        default_network=options.get("default_network"),
     )

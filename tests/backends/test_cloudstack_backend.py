@@ -28,6 +28,7 @@ from translator.backend import AccountConfig, BackendServices
 from translator.errors import (
     BackendUnavailable,
     Conflict,
+    Forbidden,
     InvalidParameter,
     NotFound,
     OutcomeUnknown,
@@ -36,12 +37,17 @@ from translator.errors import (
     Unsupported,
 )
 from translator.model import (
+    ImageSpec,
+    ImageUpdate,
+    InterfaceSpec,
     MachineAction,
     MachineSpec,
     MachineState,
+    NetworkSpec,
     Rule,
     SecurityGroupSpec,
     SnapshotState,
+    SubnetSpec,
     VolumeSpec,
     VolumeState,
     VolumeUpdate,
@@ -98,8 +104,9 @@ def make_backend(
 
 @pytest.fixture
 def backend(sim: CloudStackSimulator, services: redis.Redis) -> Iterator[CloudStackBackend]:
-    """A tenant's account as alice's CloudStack project, destroying with expunge (so retention is exercised)."""
-    b = make_backend(sim, services, project="tenant-a", expunge=True)
+    """A tenant's account as alice's CloudStack project, destroying with expunge (so retention is exercised), its
+    networks made persistent (so a subnet can narrow a network at once)."""
+    b = make_backend(sim, services, project="tenant-a", expunge=True, network_offering="IsolatedPersistent")
     yield b
     b.close()
 
@@ -288,3 +295,77 @@ def test_group_rules_round_trip_and_groups_in_use(backend: CloudStackBackend) ->
         backend.delete_security_group(admin.native_id)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
     backend.delete_security_group(web.native_id)
+
+
+# -- networks, interfaces, images: how CloudStack's shapes map -------------------------------------------------
+
+
+def test_a_network_is_its_one_subnet(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    """A network of a non-persistent offering takes a narrower subnet only once a machine implemented it; the
+    machine sits on the subnet it was given; a network with machines stays; ``default_network`` names the default."""
+    b = make_backend(sim, services, project="tenant-a", expunge=True)  # CloudStack's default offering
+    net = b.create_network(NetworkSpec(cidr="10.70.0.0/16", name="plain"))
+    [whole] = b.get_subnets([net.native_id])
+    assert (whole.network_id, whole.cidr, whole.zone, whole.is_default) == (
+        net.native_id,
+        "10.70.0.0/16",
+        "zone1",
+        False,
+    )
+    spec = SubnetSpec(network_id=net.native_id, cidr="10.70.1.0/24")
+    with raises(Conflict, kind="subnet", reason="state"):
+        b.create_subnet(spec)
+    image, flavor = b.list_images()[0].native_id, b.list_flavors()[0].native_id
+    (vm,) = b.create_machines(MachineSpec(image_id=image, flavor_id=flavor, subnet_id=net.native_id))
+    assert (vm.network_id, vm.subnet_id, vm.interfaces[0].subnet_id) == (net.native_id,) * 3
+    assert vm.private_ip.startswith("10.70.0.")
+    with raises(Conflict, kind="subnet", reason="in_use"):
+        b.create_subnet(spec)  # the machine's address is outside it
+    with raises(Conflict, kind="network", reason="in_use"):
+        b.delete_network(net.native_id)
+    with raises(NotFound, kind="subnet"):
+        b.create_machines(MachineSpec(image_id=image, flavor_id=flavor, subnet_id="subnet-missing"))
+    chosen = make_backend(sim, services, project="tenant-a", default_network="plain")
+    assert [n.native_id for n in chosen.list_networks() if n.is_default] == [net.native_id]
+    (other,) = chosen.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    assert other.network_id == net.native_id
+    for made in (vm, other):
+        b.act_on_machine(made.native_id, MachineAction.TERMINATE)
+
+    def freed() -> bool:
+        """The subnet deleted once its machines are expunged (the whole range: nothing to undo)."""
+        try:
+            b.delete_subnet(whole.native_id)
+        except Conflict as exc:
+            assert exc.reason == "in_use"
+            return False
+        return True
+
+    settle(freed, bool)
+    b.delete_network(net.native_id)
+    assert b.get_networks([net.native_id]) == []
+
+
+def test_interfaces_and_captured_images_keep_their_owners(backend: CloudStackBackend) -> None:
+    """The primary interface stays; a captured image is the account's own (a public one is not) and its snapshot
+    is gone once the template is made."""
+    image, flavor = backend.list_images()[0], backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image.native_id, flavor_id=flavor))
+    with raises(Conflict, kind="network_interface", reason="primary"):
+        backend.detach_interface(vm.native_id, vm.interfaces[0].native_id)
+    with raises(NotFound, kind="network"):
+        backend.attach_interface(vm.native_id, InterfaceSpec(network_id="net-missing"))
+    snapshots = {s.native_id for s in backend.list_snapshots()}
+    made = backend.create_image(ImageSpec(machine_id=vm.native_id, name="captured"))
+    assert made.owner and not made.public and made.os == image.os
+    settle(backend.list_snapshots, lambda now: {s.native_id for s in now} <= snapshots)
+    for call in (
+        lambda: backend.delete_image(image.native_id),
+        lambda: backend.update_image(image.native_id, ImageUpdate(name="mine")),
+    ):
+        with raises(Forbidden, kind="image"):
+            call()
+    backend.delete_image(made.native_id)
+    with raises(NotFound, kind="image"):
+        backend.delete_image(made.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)

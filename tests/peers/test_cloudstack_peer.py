@@ -385,3 +385,157 @@ def test_simulator_stops(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.poll() is not None
+
+
+def test_cs_networks_offerings_and_reservation(sim: CloudStackSimulator) -> None:
+    """createNetwork answers at once (persistent offerings implement the network), updateNetwork's guestvmcidr is
+    CloudStack's IP reservation, and deploys need networkids once an account has several isolated networks."""
+    api = client(sim, "bob")
+    base = basics(api)
+    offerings = {o["name"]: o for o in api.listNetworkOfferings(state="Enabled")["networkoffering"]}
+    assert {"DefaultIsolatedNetworkOfferingWithSourceNatService", "IsolatedPersistent"} <= set(offerings)
+    assert (
+        offerings["IsolatedPersistent"]["ispersistent"] and offerings["IsolatedPersistent"]["guestiptype"] == "Isolated"
+    )
+    [default] = api.listNetworks(zoneid=base["zoneid"])["network"]
+    plain = api.createNetwork(
+        name="plain",
+        displaytext="plain net",
+        zoneid=base["zoneid"],
+        networkofferingid=offerings["DefaultIsolatedNetworkOfferingWithSourceNatService"]["id"],
+        gateway="10.30.0.1",
+        netmask="255.255.0.0",
+    )["network"]
+    assert (plain["state"], plain["cidr"], plain["gateway"], plain["type"]) == (
+        "Allocated",
+        "10.30.0.0/16",
+        "10.30.0.1",
+        "Isolated",
+    )
+    with pytest.raises(cs.CloudStackApiException) as not_implemented:
+        api.updateNetwork(id=plain["id"], guestvmcidr="10.30.1.0/24", fetch_result=True)
+    assert not_implemented.value.error["errorcode"] == 431 and "Implemented" in not_implemented.value.error["errortext"]
+    with pytest.raises(cs.CloudStackApiException) as public:
+        api.createNetwork(
+            name="bad",
+            zoneid=base["zoneid"],
+            networkofferingid=plain["networkofferingid"],
+            gateway="8.8.8.1",
+            netmask="255.255.255.0",
+        )
+    assert public.value.error["errorcode"] == 431
+    lab = api.createNetwork(
+        name="lab",
+        zoneid=base["zoneid"],
+        networkofferingid=offerings["IsolatedPersistent"]["id"],
+        gateway="10.31.0.1",
+        netmask="255.255.0.0",
+    )["network"]
+    assert lab["state"] == "Implemented" and lab["displaytext"] == "lab"
+    reserved = api.updateNetwork(id=lab["id"], guestvmcidr="10.31.1.0/24", name="lab2", fetch_result=True)["network"]
+    assert (reserved["cidr"], reserved["networkcidr"], reserved["name"]) == ("10.31.1.0/24", "10.31.0.0/16", "lab2")
+    with pytest.raises(cs.CloudStackApiException) as outside:
+        api.updateNetwork(id=lab["id"], guestvmcidr="10.40.0.0/24", fetch_result=True)
+    assert outside.value.error["errorcode"] == 431
+
+    with pytest.raises(cs.CloudStackApiException) as ambiguous:
+        api.deployVirtualMachine(**base)
+    assert "please specify networkIds" in ambiguous.value.error["errortext"]
+    vm = api.deployVirtualMachine(networkids=lab["id"], fetch_result=True, **base)["virtualmachine"]
+    [nic] = vm["nic"]
+    assert nic["networkid"] == lab["id"] and nic["ipaddress"].startswith("10.31.1.") and nic["isdefault"]
+    with pytest.raises(cs.CloudStackApiException) as in_use:
+        api.deleteNetwork(id=lab["id"], fetch_result=True)
+    assert in_use.value.error["errorcode"] == 530
+    reset = api.updateNetwork(id=lab["id"], guestvmcidr="10.31.0.0/16", fetch_result=True)["network"]
+    assert reset["cidr"] == "10.31.0.0/16" and "networkcidr" not in reset
+    api.destroyVirtualMachine(id=vm["id"], expunge=True, fetch_result=True)
+    wait_for(lambda: vm_state(api, vm["id"]) is None, "the VM to be expunged")
+    for net in (lab, plain):
+        assert api.deleteNetwork(id=net["id"], fetch_result=True) == {"success": True}
+    assert [n["id"] for n in api.listNetworks()["network"]] == [default["id"]]
+
+
+def test_cs_nics_added_and_removed(sim: CloudStackSimulator) -> None:
+    """addNicToVirtualMachine and removeNicFromVirtualMachine are jobs; the default NIC stays; listNics agrees."""
+    api = client(sim)
+    vm = api.deployVirtualMachine(fetch_result=True, **basics(api))["virtualmachine"]
+    [primary] = vm["nic"]
+    added = api.addNicToVirtualMachine(virtualmachineid=vm["id"], networkid=primary["networkid"], fetch_result=True)
+    nics = added["virtualmachine"]["nic"]
+    [second] = [n for n in nics if n["id"] != primary["id"]]
+    assert not second["isdefault"] and second["ipaddress"] != primary["ipaddress"]
+    assert second["macaddress"] != primary["macaddress"]
+    assert {n["id"] for n in api.listNics(virtualmachineid=vm["id"])["nic"]} == {primary["id"], second["id"]}
+    with pytest.raises(cs.CloudStackApiException) as default:
+        api.removeNicFromVirtualMachine(virtualmachineid=vm["id"], nicid=primary["id"])
+    assert default.value.error["errorcode"] == 431 and "default" in default.value.error["errortext"]
+    with pytest.raises(cs.CloudStackApiException) as missing:
+        api.removeNicFromVirtualMachine(virtualmachineid=vm["id"], nicid="00000000-0000-4000-8000-000000000000")
+    assert missing.value.error["errorcode"] == 431
+    left = api.removeNicFromVirtualMachine(virtualmachineid=vm["id"], nicid=second["id"], fetch_result=True)
+    assert [n["id"] for n in left["virtualmachine"]["nic"]] == [primary["id"]]
+    api.destroyVirtualMachine(id=vm["id"], expunge=True, fetch_result=True)
+
+
+def test_cs_templates_from_snapshots(sim: CloudStackSimulator) -> None:
+    """createTemplate takes a snapshot (or a stopped VM's volume); the template is the account's own: listed by
+    ``self`` at once, by ``executable`` once ready; updateTemplate and deleteTemplate touch only one's own."""
+    api = client(sim)
+    base = basics(api)
+    vm = api.deployVirtualMachine(fetch_result=True, **base)["virtualmachine"]
+    [root] = api.listVolumes(virtualmachineid=vm["id"], type="ROOT")["volume"]
+    with pytest.raises(cs.CloudStackApiException) as running:
+        api.createTemplate(name="t", ostypeid=vm["guestosid"], volumeid=root["id"])
+    assert running.value.error["errorcode"] == 431
+    snap = api.createSnapshot(volumeid=root["id"], fetch_result=True)["snapshot"]
+    job = api.createTemplate(name="golden", displaytext="golden image", ostypeid=vm["guestosid"], snapshotid=snap["id"])
+    assert set(job) >= {"id", "jobid"}
+    [pending] = api.listTemplates(templatefilter="self", id=job["id"])["template"]
+    assert not pending["isready"] and not pending["ispublic"] and pending["account"] == "alice"
+    assert not api.listTemplates(templatefilter="executable", id=job["id"])
+    made = api._jobresult(job["jobid"])["template"]
+    assert made["isready"] and made["ostypename"] == "Ubuntu 22.04 LTS" and made["size"] == root["size"]
+    assert job["id"] in [t["id"] for t in api.listTemplates(templatefilter="executable")["template"]]
+    assert not client(sim, "bob").listTemplates(templatefilter="self")
+    assert api.updateTemplate(id=job["id"], name="golden-2", displaytext="patched")["template"]["name"] == "golden-2"
+    public = base["templateid"]
+    with pytest.raises(cs.CloudStackApiException) as not_owned:
+        api.updateTemplate(id=public, name="mine")
+    assert not_owned.value.error["errorcode"] == 531
+    api.deleteSnapshot(id=snap["id"], fetch_result=True)
+    conn = driver(sim)
+    [image] = [i for i in conn.list_images() if i.id == job["id"]]
+    assert image.name == "golden-2" and image.extra["displaytext"] == "patched"
+    assert api.deleteTemplate(id=job["id"], fetch_result=True) == {"success": True}
+    assert not api.listTemplates(templatefilter="self")
+    api.destroyVirtualMachine(id=vm["id"], expunge=True, fetch_result=True)
+
+
+def test_libcloud_networks_nics_and_snapshot_templates(sim: CloudStackSimulator) -> None:
+    """libcloud's own network, NIC and snapshot-template calls parse the simulator's answers."""
+    conn = driver(sim, "bob")
+    location = conn.list_locations()[0]
+    offering = next(o for o in conn.ex_list_network_offerings() if o.name == "IsolatedPersistent")
+    assert offering.guest_ip_type == "Isolated" and not offering.for_vpc
+    net = conn.ex_create_network("lc net", "lc-net", offering, location, gateway="10.33.0.1", netmask="255.255.255.0")
+    listed = {n.id: n for n in conn.ex_list_networks()}
+    assert listed[net.id].name == "lc-net" and listed[net.id].extra["zone_name"] == "zone1"
+    size = conn.list_sizes()[0]
+    image = next(i for i in conn.list_images() if i.name == "Ubuntu 22.04")
+    node = conn.create_node(name="lc-nic", size=size, image=image, location=location, networks=[listed[net.id]])
+    [nic] = conn.ex_list_nics(node)
+    assert nic.network_id == net.id and nic.is_default and nic.ip_address.startswith("10.33.0.")
+    assert conn.ex_attach_nic_to_node(node, listed[net.id])
+    extra = next(n for n in conn.ex_list_nics(node) if n.id != nic.id)
+    assert conn.ex_detach_nic_from_node(extra, node)
+    assert [n.id for n in conn.ex_list_nics(node)] == [nic.id]
+    root = next(v for v in conn.list_volumes() if v.extra["instance_id"] == node.id)
+    snapshot = conn.create_volume_snapshot(root)
+    ostype = client(sim, "bob").listTemplates(templatefilter="executable", id=image.id)["template"][0]["ostypeid"]
+    template = conn.ex_create_snapshot_template(snapshot, "lc-template", ostype)
+    assert template.name == "lc-template" and template.extra["os"] == "Ubuntu 22.04 LTS"
+    assert conn.destroy_volume_snapshot(snapshot)
+    assert conn.destroy_node(node, ex_expunge=True)
+    wait_for(lambda: node.id not in [n.id for n in conn.list_nodes()], "the node to be expunged")
+    assert conn.ex_delete_network(listed[net.id])

@@ -25,6 +25,7 @@ import itertools
 import json
 import random
 import re
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +36,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 from xml.sax.saxutils import escape
+
+if __name__ == "__main__":  # run with ``-m``: the command modules import this module under its own name
+    sys.modules.setdefault("peers.cloudstack.server", sys.modules[__name__])
 
 VERSION = "4.18.0.0"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -219,6 +223,7 @@ class Cloud:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.lock = threading.RLock()
+        self.config = config
         self.timings = {**DEFAULT_TIMINGS, **config.get("timings", {})}
         self.faults = Faults(**config.get("faults", {}))
         self.rng = random.Random(self.faults.seed)
@@ -620,22 +625,6 @@ def list_disk_offerings(call: Call) -> dict[str, Any]:
     return call.listing("diskofferings", "diskoffering", records, rendered=True)
 
 
-TEMPLATE_FILTERS = {"featured", "self", "selfexecutable", "sharedexecutable", "executable", "community", "all"}
-
-
-def list_templates(call: Call) -> dict[str, Any]:
-    kind = call.need("templatefilter")
-    if kind not in TEMPLATE_FILTERS:
-        raise param_error(f"Unable to execute API command listtemplates due to invalid value {kind} for templatefilter")
-    records = by_id_and_name(call, list(call.cloud.tables["templates"].values()))
-    zone = call.get("zoneid")
-    if kind in ("self", "selfexecutable"):
-        records = []  # every template here is the administrator's public one
-    records = [r for r in records if not zone or r["zoneid"] == zone]
-    items = [{k: v for k, v in r.items() if not k.startswith("_")} | {"tags": []} for r in records]
-    return call.listing("templates", "template", items, rendered=True)
-
-
 def list_projects(call: Call) -> dict[str, Any]:
     records = [p for p in call.cloud.tables["projects"].values() if p["_account"] is call.account]
     items = [
@@ -689,11 +678,7 @@ def deploy_virtual_machine(call: Call) -> dict[str, Any]:
         raise call.invalid("templateid", call.params["templateid"])
     owner = call.owner()
     cloud.check_limit("vms", call.account)
-    networks = [n for n in cloud.tables["networks"].values() if n["_owner"].key() == owner.key()]
-    wanted = [n for n in (call.get("networkids") or "").split(",") if n]
-    if wanted:
-        networks = [call.find("networks", "networkids", n) for n in wanted]
-    networks = [n for n in networks if n["zoneid"] == zone_id]
+    networks = guest_networks.deploy_networks(call, zone_id, owner.key())
     keypair = call.get("keypair")
     if keypair and not any(
         k["name"] == keypair and k["_owner"].key() == owner.key() for k in cloud.tables["keypairs"].values()
@@ -728,23 +713,7 @@ def deploy_virtual_machine(call: Call) -> dict[str, Any]:
             "hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't "
             "start with digit"
         )
-    nics = []
-    for number, net in enumerate(networks):
-        nics.append(
-            {
-                "id": new_id(),
-                "networkid": net["id"],
-                "networkname": net["name"],
-                "netmask": net["netmask"],
-                "gateway": net["gateway"],
-                "ipaddress": next(net["_hosts"]),
-                "traffictype": "Guest",
-                "type": "Isolated",
-                "isdefault": number == 0,
-                "macaddress": "02:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(4)),
-                "broadcasturi": "vlan://untagged",
-            }
-        )
+    nics = [guest_networks.new_nic(net, next(net["_hosts"]), number == 0) for number, net in enumerate(networks)]
     start = call.get("startvm") is None or truthy(call.get("startvm"))
     vm = cloud.add(
         "vms",
@@ -1593,9 +1562,11 @@ def list_tags(call: Call) -> dict[str, Any]:
 
 # --- dispatch --------------------------------------------------------------------------------------------------
 
+from peers.cloudstack import networks as guest_networks  # noqa: E402  (they use what is defined above)
+from peers.cloudstack import templates  # noqa: E402
+
 COMMANDS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "listzones": list_zones,
-    "listtemplates": list_templates,
     "listserviceofferings": list_service_offerings,
     "listdiskofferings": list_disk_offerings,
     "listprojects": list_projects,
@@ -1638,6 +1609,8 @@ COMMANDS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "deletetags": delete_tags,
     "listtags": list_tags,
     "queryasyncjobresult": query_async_job_result,
+    **guest_networks.COMMANDS,
+    **templates.COMMANDS,
 }
 
 
