@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, tags
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import Address, KeyPair, KeyPairMaterial
 
@@ -125,6 +125,7 @@ def to_address(ip: Mapping[str, Any]) -> Address:
         machine_id=ip.get("virtualmachineid") if ip.get("isstaticnat") else None,
         private_ip=ip.get("vmipaddress") if ip.get("isstaticnat") else None,
         created=catalog.parse_time(ip.get("allocated")),
+        tags=tags.user_tags(ip),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from backends.cloudstack import access, catalog, machines, options, security_groups, volumes
+from backends.cloudstack import tags as native_tags
 from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
 from backends.cloudstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -49,6 +50,7 @@ CAPABILITIES = frozenset(
         Capability.ADDRESSES,
         Capability.SECURITY_GROUPS,
         Capability.EGRESS_RULES,
+        Capability.NATIVE_TAGS,
     }
 )
 
@@ -60,11 +62,13 @@ class CloudStackBackend(Backend):
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+    #: what createTags takes a resourcetype for (key pairs are not among them: their tags stay in Redis)
+    NATIVE_TAG_KINDS: ClassVar[frozenset[str]] = native_tags.KINDS
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)
         self.opts = options.parse(account.options)
-        self.cloud = Cloud(self.opts)
+        self.cloud = Cloud(self.opts, services.checkpoints)
         self._zones: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
 
     @classmethod
@@ -200,3 +204,10 @@ class CloudStackBackend(Backend):
 
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.revoke_rules(self, native_id, rules)
+
+    # -- tags --------------------------------------------------------------------------------------
+    def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
+        native_tags.set_tags(self, kind, native_id, tags)
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        native_tags.remove_tags(self, kind, native_id, keys)

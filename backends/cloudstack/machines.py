@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog, volumes
+from backends.cloudstack import catalog, tags, volumes
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
 
@@ -77,7 +77,7 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
 
 #: The tag naming the create that made a VM (the translator's idempotency key); the VM's host name carries a
 #: digest of it too, set by deployVirtualMachine itself, so a retry finds the VM even before it is tagged.
-IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+IDEMPOTENCY_TAG = tags.IDEMPOTENCY_TAG
 GONE = frozenset({"Destroyed", "Expunging"})
 
 
@@ -89,7 +89,6 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
     """A canonical machine from CloudStack's virtualmachine JSON."""
     nics = vm.get("nic") or []
     primary = next((n for n in nics if n.get("isdefault")), nics[0] if nics else {})
-    tags = {t["key"]: t.get("value", "") for t in vm.get("tags") or [] if "key" in t}
     created = catalog.parse_time(vm.get("created"))
     state = machine_state(str(vm.get("state", "Unknown")))
     if state is MachineState.STOPPING and vm.get(DESTROYING):
@@ -119,7 +118,8 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
         platform="windows" if "windows" in str(vm.get("ostypename", "")).lower() else "linux",
         launched=created,
         state_reason="CloudStack reports the VM in error" if state is MachineState.ERROR else "",
-        launch_key=tags.get(IDEMPOTENCY_TAG, ""),
+        launch_key=tags.marks(vm).get(IDEMPOTENCY_TAG, ""),
+        tags=tags.user_tags(vm),
     )
 
 
@@ -244,6 +244,7 @@ def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
     """Missing references are NotFound of their kind before anything is deployed (CloudStack says 431 for all)."""
     if spec.count < 1:
         raise InvalidParameter("The count of machines must be at least 1.", kind="machine")
+    tags.refuse_reserved(dict(spec.tags))
     if not any(f.native_id == spec.flavor_id for f in b.list_flavors()):
         raise NotFound(f"The flavor '{spec.flavor_id}' does not exist.", kind="flavor")
     if not b.get_images([spec.image_id]):
@@ -295,7 +296,9 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
     try:
         for i in range(spec.count):
             if i not in made:
-                answer = b.cloud.start("deployVirtualMachine", deploy_params(b, spec, i), kind="machine", what="deploy")
+                params = deploy_params(b, spec, i)
+                target = params["name"]  # a noted deploy of this host name is not sent again
+                answer = b.cloud.start("deployVirtualMachine", params, kind="machine", what="deploy", target=target)
                 made[i] = answer["id"]
     except CloudgateError:
         for native_id in made.values():
@@ -303,19 +306,13 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
                 _destroy_quietly(b, native_id)
         raise
     vms = [need_vm(b, made[i]) for i in range(spec.count)]
-    if spec.idempotency_key:
-        untagged = [vm["id"] for vm in vms if not any(t.get("key") == IDEMPOTENCY_TAG for t in vm.get("tags") or [])]
-        if untagged:
-            tag_vms(b, untagged, {IDEMPOTENCY_TAG: spec.idempotency_key})
-            vms = [need_vm(b, made[i]) for i in range(spec.count)]
+    wanted = {**({IDEMPOTENCY_TAG: spec.idempotency_key} if spec.idempotency_key else {}), **dict(spec.tags)}
+    # One createTags puts the key and the user's tags together: a VM with the key has them all.
+    untagged = [vm["id"] for vm in vms if not (tags.marks(vm) if spec.idempotency_key else tags.user_tags(vm))]
+    if wanted and untagged:
+        tags.mark(b, "machine", untagged, wanted)
+        vms = [need_vm(b, made[i]) for i in range(spec.count)]
     return [to_machine(vm) for vm in vms]
-
-
-def tag_vms(b: CloudStackBackend, ids: list[str], tags: Mapping[str, str]) -> None:
-    params: dict[str, Any] = {"resourcetype": "UserVm", "resourceids": ",".join(ids)}
-    for n, (key, value) in enumerate(tags.items()):
-        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
-    b.cloud.run("createTags", params, kind="machine", what="tag VMs")
 
 
 def _destroy_quietly(b: CloudStackBackend, native_id: str) -> None:

@@ -14,7 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, tags
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState, VolumeUpdate
 
@@ -60,7 +60,7 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
     "Error": SnapshotState.ERROR,
 }
 
-IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+IDEMPOTENCY_TAG = tags.IDEMPOTENCY_TAG
 CDROM_DEVICE = 3  # KVM keeps device id 3 for the CD-ROM
 
 
@@ -110,7 +110,6 @@ def to_volume(vol: Mapping[str, Any]) -> Volume:
                 delete_on_termination=vol.get("type") == "ROOT",
             )
         )
-    tags = {t["key"]: t.get("value", "") for t in vol.get("tags") or [] if "key" in t}
     return Volume(
         native_id=vol["id"],
         name=vol.get("name", ""),
@@ -120,7 +119,7 @@ def to_volume(vol: Mapping[str, Any]) -> Volume:
         zone=vol.get("zonename", ""),
         snapshot_id=vol.get("snapshotid") or None,
         attachments=attachments,
-        tags={k: v for k, v in tags.items() if k != IDEMPOTENCY_TAG},
+        tags=tags.user_tags(vol),
     )
 
 
@@ -181,8 +180,8 @@ def made_with(b: CloudStackBackend, spec: VolumeSpec) -> dict[str, Any] | None:
     if not spec.idempotency_key:
         return None
     for vol in _volumes(b):
-        tags = {t.get("key"): t.get("value") for t in vol.get("tags") or []}
-        if tags.get(IDEMPOTENCY_TAG) == spec.idempotency_key or vol.get("name") == key_name(spec.idempotency_key):
+        marked = tags.marks(vol).get(IDEMPOTENCY_TAG) == spec.idempotency_key
+        if marked or vol.get("name") == key_name(spec.idempotency_key):
             return vol
     return None
 
@@ -221,15 +220,8 @@ def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
             params["size"] = spec.size_gb
     answer = b.cloud.start("createVolume", params, kind="volume", what="create volume")
     if spec.idempotency_key:
-        tag_volume(b, answer["id"], {IDEMPOTENCY_TAG: spec.idempotency_key})
+        tags.mark(b, "volume", [answer["id"]], {IDEMPOTENCY_TAG: spec.idempotency_key})
     return to_volume(need_volume(b, answer["id"]))
-
-
-def tag_volume(b: CloudStackBackend, native_id: str, tags: Mapping[str, str]) -> None:
-    params: dict[str, Any] = {"resourcetype": "Volume", "resourceids": native_id}
-    for n, (key, value) in enumerate(tags.items()):
-        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
-    b.cloud.run("createTags", params, kind="volume", what="tag volume")
 
 
 def delete_volume(b: CloudStackBackend, native_id: str) -> None:
@@ -314,6 +306,7 @@ def to_snapshot(snap: Mapping[str, Any]) -> Snapshot:
         size_gb=int(size) >> 30,
         state=state,
         progress=100 if state is SnapshotState.COMPLETED else 0,
+        tags=tags.user_tags(snap),
     )
 
 

@@ -326,6 +326,9 @@ def test_libcloud_driver(sim: CloudStackSimulator) -> None:
     assert node.state == NodeState.RUNNING and node.private_ips and node.extra["security_group"] == ["lc-web"]
     [found] = [n for n in conn.list_nodes() if n.id == node.id]
     assert found.name == "lc-node"
+    assert conn.ex_create_tags([node.id], "UserVm", {"role": "lc"})
+    assert [n.extra["tags"] for n in conn.list_nodes() if n.id == node.id] == [{"role": "lc"}]
+    assert conn.ex_delete_tags([node.id], "UserVm", ["role"])
     assert conn.reboot_node(node) and conn.ex_stop(node) and conn.ex_start(node)
     volume = conn.create_volume(5, "lc-vol", location=locations[0])
     assert conn.attach_volume(node, volume)
@@ -385,3 +388,38 @@ def test_simulator_stops(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.proc.poll() is not None
+
+
+def test_tag_rules_as_cloudstack_keeps_them(sim: CloudStackSimulator) -> None:
+    """createTags fails its job for an empty value (431) or a key the resource has (530); deleteTags matches keys
+    without case and fails when nothing matches; tags show in the resource's ``tags``; public templates are not
+    the user's to tag (531)."""
+    api = client(sim, "bob")
+    base = basics(api)
+    group = api.createSecurityGroup(name="tag-rules")["securitygroup"]
+
+    def tag(**tags: str) -> dict[str, Any]:
+        pairs = [{"key": k, "value": v} for k, v in tags.items()]
+        job = api.createTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=pairs)
+        return wait_for(lambda: _ended(api, job["jobid"]), "the createTags job")
+
+    assert tag(Env="prod")["jobstatus"] == 1
+    failed = tag(env="again")
+    assert (failed["jobstatus"], failed["jobresult"]["errorcode"]) == (2, 530)
+    failed = tag(blank="")
+    assert (failed["jobstatus"], failed["jobresult"]["errorcode"]) == (2, 431)
+    [listed] = api.listSecurityGroups(id=group["id"])["securitygroup"]
+    assert [(t["key"], t["value"], t["resourcetype"]) for t in listed["tags"]] == [("Env", "prod", "SecurityGroup")]
+    job = api.deleteTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=[{"key": "absent"}])
+    assert wait_for(lambda: _ended(api, job["jobid"]), "the deleteTags job")["jobresult"]["errorcode"] == 530
+    api.deleteTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=[{"key": "ENV"}], fetch_result=True)
+    assert not api.listTags(resourceid=group["id"])
+    with pytest.raises(cs.CloudStackApiException) as denied:
+        api.createTags(resourceids=base["templateid"], resourcetype="Template", tags=[{"key": "k", "value": "v"}])
+    assert denied.value.error["errorcode"] == 531
+    api.deleteSecurityGroup(id=group["id"])
+
+
+def _ended(api: cs.CloudStack, jobid: str) -> dict[str, Any] | None:
+    job = api.queryAsyncJobResult(jobid=jobid)
+    return job if job["jobstatus"] != 0 else None

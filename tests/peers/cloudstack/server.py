@@ -198,6 +198,14 @@ RESOURCE_TYPES = {  # createTags' resourcetype -> the simulator's table
     "template": "templates",
     "network": "networks",
 }
+
+
+def type_name(kind: str) -> str:
+    """CloudStack's spelling of a lower-cased resource type (``ResourceObjectType``)."""
+    cased = {"uservm": "UserVm", "publicipaddress": "PublicIpAddress", "securitygroup": "SecurityGroup"}
+    return cased.get(kind, kind.capitalize())
+
+
 LIMIT_TYPES = {"vms": "user_vm", "volumes": "volume", "ips": "public_ip", "snapshots": "snapshot"}
 
 
@@ -382,14 +390,8 @@ class Cloud:
         return out
 
     def tag_view(self, record: dict[str, Any], kind: str, key: str, value: str) -> dict[str, Any]:
-        cased = {"uservm": "UserVm", "publicipaddress": "PublicIpAddress", "securitygroup": "SecurityGroup"}
-        return {
-            "key": key,
-            "value": value,
-            "resourcetype": cased.get(kind, kind.capitalize()),
-            "resourceid": record["id"],
-            **record["_owner"].fields(),
-        }
+        owner = record["_owner"].fields() if "_owner" in record else {}
+        return {"key": key, "value": value, "resourcetype": type_name(kind), "resourceid": record["id"], **owner}
 
     def _extra_vms(self, vm: dict[str, Any], out: dict[str, Any]) -> None:
         out["securitygroup"] = [
@@ -632,7 +634,11 @@ def list_templates(call: Call) -> dict[str, Any]:
     if kind in ("self", "selfexecutable"):
         records = []  # every template here is the administrator's public one
     records = [r for r in records if not zone or r["zoneid"] == zone]
-    items = [{k: v for k, v in r.items() if not k.startswith("_")} | {"tags": []} for r in records]
+    items = [
+        {k: v for k, v in r.items() if not k.startswith("_")}
+        | {"tags": [call.cloud.tag_view(r, "template", k, v) for k, v in r.get("_tags", {}).items()]}
+        for r in records
+    ]
     return call.listing("templates", "template", items, rendered=True)
 
 
@@ -1524,55 +1530,67 @@ def revoke_rule(call: Call) -> dict[str, Any]:
 # --- commands: tags --------------------------------------------------------------------------------------------
 
 
-def _tagged(call: Call) -> list[dict[str, Any]]:
+def _tagged(call: Call) -> tuple[str, list[dict[str, Any]]]:
+    """createTags/deleteTags' resource type (as CloudStack spells it) and records; another account's (or the
+    administrator's public templates) refused as TaggedResourceManagerImpl refuses them."""
     kind = call.need("resourcetype")
     table = RESOURCE_TYPES.get(kind.lower())
     if table is None:
         raise param_error(f"Invalid resource type {kind}")
     ids = [i for i in call.need("resourceids").split(",") if i]
-    return [call.find(table, "resourceids", i) for i in ids]
+    records = [call.find(table, "resourceids", i) for i in ids]
+    for record in records:
+        if "_owner" not in record:
+            raise denied(f"Account '{call.account.name}' doesn't have permissions to create tags for resource")
+    return type_name(kind.lower()), records
 
 
 def create_tags(call: Call) -> dict[str, Any]:
-    records = _tagged(call)
+    """Tags land when the job runs; an empty value (431) or a key the resource has (530) fails the job."""
+    kind, records = _tagged(call)
     tags = call.tags_param()
     if not tags:
         raise param_error("Unable to execute API command createtags due to missing parameter tags")
-    for record in records:
-        clash = [k for k in tags if k in record.get("_tags", {})]
-        if clash:
-            raise param_error(f"tag {clash[0]} already on UserVm with id {record['id']}")
-    for record in records:
-        record.setdefault("_tags", {}).update(tags)
-    job = start_job(
-        call,
-        "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd",
-        call.cloud.timings["job"],
-        lambda: {"success": True},
-    )
+
+    def finish() -> dict[str, Any]:
+        for key, value in tags.items():
+            if not value:
+                raise param_error(f"Value for the key {key} is either null or empty")
+            for record in records:
+                if key.lower() in {k.lower() for k in record.get("_tags", {})}:
+                    raise ApiError(INTERNAL, f"tag {key} already on {kind} with id {record['id']}", 4250)
+        for record in records:
+            record.setdefault("_tags", {}).update(tags)
+        return {"success": True}
+
+    job = start_job(call, "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd", call.cloud.timings["job"], finish)
     return {"jobid": job.id}
 
 
 def delete_tags(call: Call) -> dict[str, Any]:
-    records = _tagged(call)
+    """Keys (and values, when given) match without case; none matching fails the job ("Failed to delete tags")."""
+    _, records = _tagged(call)
     keys: dict[int, dict[str, str]] = {}
     for name, value in call.params.items():
         match = re.fullmatch(r"tags\[(\d+)\]\.(key|value)", name)
         if match:
             keys.setdefault(int(match[1]), {})[match[2]] = value
-    for record in records:
-        tags = record.setdefault("_tags", {})
-        if not keys:
-            tags.clear()
-        for wanted in keys.values():
-            if wanted.get("key") in tags and wanted.get("value", tags[wanted["key"]]) == tags[wanted["key"]]:
-                del tags[wanted["key"]]
-    job = start_job(
-        call,
-        "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
-        call.cloud.timings["job"],
-        lambda: {"success": True},
-    )
+
+    def matches(key: str, value: str) -> bool:
+        return not keys or any(
+            w.get("key", "").lower() == key.lower() and (w.get("value") is None or w["value"].lower() == value.lower())
+            for w in keys.values()
+        )
+
+    def finish() -> dict[str, Any]:
+        doomed = [(r, k) for r in records for k, v in r.get("_tags", {}).items() if matches(k, v)]
+        if not doomed:
+            raise ApiError(INTERNAL, "Failed to delete tags", 4250)
+        for record, key in doomed:
+            del record["_tags"][key]
+        return {"success": True}
+
+    job = start_job(call, "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd", call.cloud.timings["job"], finish)
     return {"jobid": job.id}
 
 
