@@ -41,6 +41,7 @@ CAPABILITIES = frozenset(
         Capability.MACHINES,
         Capability.IMAGES,
         Capability.STOP_HARD,
+        Capability.REBOOT_HARD,
         Capability.VOLUMES,
         Capability.VOLUME_UPDATE,
         Capability.VOLUME_RESIZE,

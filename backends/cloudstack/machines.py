@@ -68,7 +68,7 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
         MachineState.STOPPING: None,
         MachineState.STOPPED: None,
     },
-    MachineAction.REBOOT: {MachineState.RUNNING: "rebootVirtualMachine"},
+    MachineAction.REBOOT: {MachineState.RUNNING: "rebootVirtualMachine"},  # hard: ``forced`` (stop, start)
     MachineAction.TERMINATE: {
         **{s: "destroyVirtualMachine" for s in MachineState if s is not MachineState.TERMINATED},
         MachineState.TERMINATED: None,
@@ -93,6 +93,8 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
     state = machine_state(str(vm.get("state", "Unknown")))
     if state is MachineState.STOPPING and vm.get(DESTROYING):
         state = MachineState.TERMINATING
+    if vm.get(RESETTING) and state in (MachineState.STOPPING, MachineState.STOPPED, MachineState.PENDING):
+        state = MachineState.REBOOTING
     ordered = [primary, *(n for n in nics if n is not primary)] if primary else []
     interfaces = [] if state is MachineState.TERMINATED else [to_interface(n, vm, n is primary) for n in ordered]
     return Machine(
@@ -151,6 +153,41 @@ def marked(vm: dict[str, Any], gone: Mapping[str, Any]) -> dict[str, Any]:
     return {**vm, DESTROYING: True} if vm.get("state") == "Stopping" and vm["id"] in gone else vm
 
 
+#: Set on a VM's JSON while a hard reboot we sent runs: CloudStack (4.17+, ``forced``) stops and starts the VM,
+#: which then reads as rebooting rather than stopping, stopped and starting.
+RESETTING = "_cloudgate_resetting"
+
+
+def _resets_key(b: CloudStackBackend) -> str:
+    return f"cg:cloudstack:{{{b.account.key}}}:resetting"
+
+
+def remember_reset(b: CloudStackBackend, native_id: str, jobid: str) -> None:
+    b.services.redis.hset(_resets_key(b), native_id, json.dumps({"at": time.time(), "jobid": jobid}))
+
+
+def forget_reset(b: CloudStackBackend, native_id: str) -> None:
+    b.services.redis.hdel(_resets_key(b), native_id)
+
+
+def mark_resets(b: CloudStackBackend, vms: dict[str, dict[str, Any]]) -> None:
+    """Mark the VMs whose hard reboot is under way; forget those whose reboot job ended (or is too old)."""
+    pending = b.services.redis.hgetall(_resets_key(b))
+    for raw_id, raw in pending.items():
+        native_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        record = json.loads(raw)
+        if native_id not in vms:
+            continue
+        ended = time.time() - record["at"] > b.opts.job_timeout
+        if not ended:
+            job = b.cloud.raw("queryAsyncJobResult", {"jobid": record["jobid"]}, kind="machine", what="reboot")
+            ended = int(job.get("jobstatus", 0)) != 0
+        if ended:
+            forget_reset(b, native_id)
+        else:
+            vms[native_id] = {**vms[native_id], RESETTING: True}
+
+
 def remember_terminated(b: CloudStackBackend, vm: Mapping[str, Any]) -> None:
     """Keep a destroyed VM's last JSON for ``terminated_retention`` seconds (listed as Destroyed)."""
     if b.opts.terminated_retention <= 0:
@@ -187,6 +224,7 @@ def _vms(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[
 def list_machines(b: CloudStackBackend) -> list[Machine]:
     gone = terminated(b)
     vms = {vm["id"]: marked(vm, gone) for vm in _vms(b)}
+    mark_resets(b, vms)
     for native_id, vm in gone.items():
         vms.setdefault(native_id, vm)
     attached = volumes.volumes_by_vm(b)
@@ -201,7 +239,11 @@ def get_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
         found = []
     match = next((vm for vm in found if vm["id"] == native_id), None)
     gone = terminated(b)
-    return marked(match, gone) if match else gone.get(native_id)
+    if match is None:
+        return gone.get(native_id)
+    one = {native_id: marked(match, gone)}
+    mark_resets(b, one)
+    return one[native_id]
 
 
 def need_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
@@ -325,21 +367,27 @@ def _destroy_quietly(b: CloudStackBackend, native_id: str) -> None:
 
 
 def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
-    vm = need_vm(b, native_id)
-    state = machine_state(str(vm.get("state")))
     row = ACTIONS.get(action)
     if row is None:
         raise Unsupported(f"CloudStack machines cannot {action}.", kind="machine", reason=str(action))
+    sent = next(c for c in row.values() if c)
+    if b.cloud.resume(sent, native_id, kind="machine", what=action.value):  # an earlier attempt sent it
+        return to_machine(need_vm(b, native_id))
+    vm = need_vm(b, native_id)
+    state = machine_state(str(vm.get("state")))
     if state not in row:
         raise Conflict(f"The machine '{native_id}' cannot {action} while {state}.", kind="machine", reason="state")
     command = row[state]
     if command is None:
         return to_machine(vm)
     params: dict[str, Any] = {"id": native_id}
-    if command == "stopVirtualMachine" and method is ActionMethod.HARD:
-        params["forced"] = "true"
+    if command in ("stopVirtualMachine", "rebootVirtualMachine") and method is ActionMethod.HARD:
+        params["forced"] = "true"  # stop: power cut; reboot (CloudStack 4.17+): stop, then start
     if command == "destroyVirtualMachine":
         params["expunge"] = "true" if b.opts.expunge else None
         remember_terminated(b, vm)
-    b.cloud.start(command, params, kind="machine", what=action.value)
+    forget_reset(b, native_id)
+    answer = b.cloud.start(command, params, kind="machine", what=action.value, target=native_id)
+    if params.get("forced") and command == "rebootVirtualMachine":
+        remember_reset(b, native_id, answer["jobid"])
     return to_machine(get_vm(b, native_id) or vm)

@@ -175,6 +175,15 @@ class Cloud:
         noted = f"{command}:{target}" if target is not None else None
         return self.wait(answer["jobid"], kind=kind, what=what, noted=noted)
 
+    def run_answer(
+        self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str, target: str | None = None
+    ) -> dict[str, Any]:
+        """As ``run``, but the command's own answer (``id`` of what a create made) once its job succeeded."""
+        answer = self.start(command, params, kind=kind, what=what, target=target)
+        noted = f"{command}:{target}" if target is not None else None
+        self.wait(answer["jobid"], kind=kind, what=what, noted=noted)
+        return answer
+
     def resume(self, command: str, target: str, *, kind: str | None, what: str) -> dict[str, Any] | None:
         """Follow the job an earlier attempt noted for ``command`` on ``target`` to its end (its answer), or None
         when there is none: for operations that check state before sending, which the first attempt changed."""

@@ -2,9 +2,9 @@
 
 Data volumes are made from disk offerings: a size matching a fixed offering takes it, any other size a
 customised offering with ``size``. Device ids are CloudStack's integers (0 the root disk, 3 kept for the
-CD-ROM), shown as the virtio names KVM gives them (``/dev/vd`` + a letter). Creates and attaches are sent
-without waiting: the volume's own fields say where it is. Deletes of snapshots wait for their job, so a
-deleted snapshot is not listed afterwards.
+CD-ROM), shown as the virtio names KVM gives them (``/dev/vd`` + a letter). Creates are sent without waiting:
+the volume's own fields say where it is. Attaches, detaches and deletes of snapshots wait for their job (a
+worker dying meanwhile leaves it noted on the core job: the next attempt follows it instead of sending again).
 """
 
 from __future__ import annotations
@@ -218,7 +218,8 @@ def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
         params.update(zoneid=catalog.zone_id(b, spec.zone), diskofferingid=offering["id"])
         if offering.get("iscustomized"):
             params["size"] = spec.size_gb
-    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume")
+    target = key_name(spec.idempotency_key) if spec.idempotency_key else None
+    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume", target=target)
     if spec.idempotency_key:
         tags.mark(b, "volume", [answer["id"]], {IDEMPOTENCY_TAG: spec.idempotency_key})
     return to_volume(need_volume(b, answer["id"]))
@@ -244,7 +245,8 @@ def update_volume(b: CloudStackBackend, native_id: str, update: VolumeUpdate) ->
                 reason="size",
             )
         if update.size_gb > current:
-            b.cloud.start("resizeVolume", resize_params(b, vol, update.size_gb), kind="volume", what="resize")
+            params = resize_params(b, vol, update.size_gb)
+            b.cloud.start("resizeVolume", params, kind="volume", what="resize", target=native_id)
     if update.name is not None:
         b.cloud.run("updateVolume", {"id": native_id, "name": update.name}, kind="volume", what="rename volume")
     return to_volume(need_volume(b, native_id))
@@ -267,6 +269,8 @@ def resize_params(b: CloudStackBackend, vol: Mapping[str, Any], size_gb: int) ->
 def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str | None) -> Volume:
     from backends.cloudstack.machines import need_vm
 
+    if b.cloud.resume("attachVolume", native_id, kind="volume", what="attach volume"):  # sent by an earlier attempt
+        return to_volume(need_volume(b, native_id))
     vol = need_volume(b, native_id)
     need_vm(b, vm_id)
     if vol.get("virtualmachineid"):
@@ -277,18 +281,20 @@ def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str 
         used = {int(v.get("deviceid") or 0) for v in _volumes(b, {"virtualmachineid": vm_id})}
         if wanted not in used and wanted not in (0, CDROM_DEVICE):
             params["deviceid"] = wanted  # a hint: a taken one lets CloudStack pick
-    b.cloud.start("attachVolume", params, kind="volume", what="attach volume")
+    b.cloud.run("attachVolume", params, kind="volume", what="attach volume", target=native_id)
     return to_volume(need_volume(b, native_id))
 
 
 def detach_volume(b: CloudStackBackend, native_id: str, vm_id: str | None) -> Volume:
+    if b.cloud.resume("detachVolume", native_id, kind="volume", what="detach volume"):  # sent by an earlier attempt
+        return to_volume(need_volume(b, native_id))
     vol = need_volume(b, native_id)
     on = vol.get("virtualmachineid")
     if not on or (vm_id and on != vm_id):
         raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
     if vol.get("type") == "ROOT":
         raise Conflict(f"The volume '{native_id}' is a machine's root disk.", kind="volume", reason="root")
-    b.cloud.start("detachVolume", {"id": native_id}, kind="volume", what="detach volume")
+    b.cloud.run("detachVolume", {"id": native_id}, kind="volume", what="detach volume", target=native_id)
     return to_volume(need_volume(b, native_id))
 
 
@@ -333,7 +339,7 @@ def create_snapshot(b: CloudStackBackend, volume_id: str, description: str) -> S
     """A snapshot of a volume (CloudStack snapshots have a name, not a description: the name carries it)."""
     need_volume(b, volume_id)
     params = {"volumeid": volume_id, "name": description[:255] or None}
-    answer = b.cloud.start("createSnapshot", params, kind="snapshot", what="create snapshot")
+    answer = b.cloud.start("createSnapshot", params, kind="snapshot", what="create snapshot", target=volume_id)
     found = get_snapshots(b, [answer["id"]])
     if not found:
         raise NotFound(f"The snapshot '{answer['id']}' vanished.", kind="snapshot")
@@ -341,6 +347,8 @@ def create_snapshot(b: CloudStackBackend, volume_id: str, description: str) -> S
 
 
 def delete_snapshot(b: CloudStackBackend, native_id: str) -> None:
+    if b.cloud.resume("deleteSnapshot", native_id, kind="snapshot", what="delete snapshot"):
+        return
     if not get_snapshots(b, [native_id]):
         raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
-    b.cloud.run("deleteSnapshot", {"id": native_id}, kind="snapshot", what="delete snapshot")
+    b.cloud.run("deleteSnapshot", {"id": native_id}, kind="snapshot", what="delete snapshot", target=native_id)

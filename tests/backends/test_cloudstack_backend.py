@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from backend_contract import BackendContract, by_id, raises, settle
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -26,6 +27,7 @@ from backends.cloudstack.tags import IDEMPOTENCY_TAG
 from backends.cloudstack.volumes import SNAPSHOT_STATES, VOLUME_STATES, device_id, device_name
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
+from translator.checkpoints import CURRENT_JOB
 from translator.errors import (
     BackendUnavailable,
     Conflict,
@@ -37,7 +39,9 @@ from translator.errors import (
     TransientBackendError,
     Unsupported,
 )
+from translator.jobs import JobSettings, JobSpec, JobStore
 from translator.model import (
+    ActionMethod,
     MachineAction,
     MachineSpec,
     MachineState,
@@ -330,3 +334,62 @@ def test_native_tags_on_every_kind_and_the_gateways_own(backend: CloudStackBacke
     backend.release_address(address.native_id)
     backend.delete_security_group(group.native_id)
     backend.delete_volume(vol.native_id)
+
+
+# -- a core job taken over by another worker follows CloudStack's job -------------------------------------------
+
+
+def sent(sim: CloudStackSimulator, command: str) -> int:
+    """How many calls of ``command`` the simulator ran (its own count)."""
+    return int(requests.get(f"{sim.url}/_simulator/calls", timeout=5).json().get(command.lower(), 0))
+
+
+def test_a_job_taken_over_follows_the_cloudstack_job_instead_of_sending_again(
+    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
+) -> None:
+    """A runner that gives up while polling attachVolume (as one that dies would) leaves the CloudStack job id on
+    the core job's record; the runner that takes the job over polls that job and sends no second attachVolume."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    vol = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="taken-over"))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    job = JobStore(services, JobSettings()).submit("alice", JobSpec("attach_volume", "volume"))
+    sim.set_timings(job=1.0)
+    token = CURRENT_JOB.set(job)  # as the job runner does while a handler runs
+    try:
+        before = sent(sim, "attachVolume")
+        dying = make_backend(sim, services, project="tenant-a", job_timeout=0.2)
+        with raises(OutcomeUnknown):
+            dying.attach_volume(vol.native_id, vm.native_id)
+        count = sent(sim, "attachVolume")
+        assert count == before + 1
+        heir = make_backend(sim, services, project="tenant-a")
+        attached = heir.attach_volume(vol.native_id, vm.native_id)
+        assert [a.machine_id for a in attached.attachments] == [vm.native_id]
+        assert sent(sim, "attachVolume") == count, "the command was sent again"
+        assert services.hget(f"cg:job:{{alice}}:{job.id}", "cp:attachVolume:" + vol.native_id)
+    finally:
+        CURRENT_JOB.reset(token)
+        sim.set_timings(job=0.1)
+    backend.detach_volume(vol.native_id, vm.native_id)  # outside a job: sent, and nothing noted
+    assert sent(sim, "detachVolume") >= 1 and not services.hexists(
+        f"cg:job:{{alice}}:{job.id}", "cp:detachVolume:" + vol.native_id
+    )
+    backend.delete_volume(vol.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_a_hard_reboot_reads_as_rebooting_until_running_again(backend: CloudStackBackend) -> None:
+    """CloudStack's forced reboot stops and starts the VM; the machine never reads as stopping, stopped or pending."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    seen = [backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD).state]
+
+    def read() -> MachineState:
+        seen.append(backend.get_machines([vm.native_id])[0].state)
+        return seen[-1]
+
+    settle(read, lambda state: state is MachineState.RUNNING)
+    assert MachineState.REBOOTING in seen and set(seen) <= {MachineState.REBOOTING, MachineState.RUNNING}
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)

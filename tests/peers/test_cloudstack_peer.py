@@ -115,6 +115,10 @@ def test_cs_vm_lifecycle_with_async_jobs(sim: CloudStackSimulator) -> None:
     assert refused.value.error["errorcode"] == 431 and refused.value.error["cserrorcode"] == 4350
     assert api.startVirtualMachine(id=vm["id"], fetch_result=True)["virtualmachine"]["state"] == "Running"
     assert api.rebootVirtualMachine(id=vm["id"], fetch_result=True)["virtualmachine"]["state"] == "Running"
+    forced = api.rebootVirtualMachine(id=vm["id"], forced=True)  # 4.17+: stopped, then started, in one job
+    assert vm_state(api, vm["id"]) == "Stopping"
+    wait_for(lambda: vm_state(api, vm["id"]) == "Starting", "the forced reboot to start the VM again")
+    assert api._jobresult(forced["jobid"])["virtualmachine"]["state"] == "Running"
     job = api.destroyVirtualMachine(id=vm["id"], expunge=True)
     assert vm_state(api, vm["id"]) == "Stopping"
     assert api._jobresult(job["jobid"])["virtualmachine"]["state"] in ("Expunging", "Destroyed")
@@ -357,12 +361,16 @@ def test_fault_knob(sim: CloudStackSimulator) -> None:
         assert failed.value.error["errorcode"] == 530
         assert api.listServiceOfferings()["count"] == 2  # only the named commands fail
         sim.set_faults(drop=1.0, commands=["listZones"])
+        before = ran(sim, "listZones")
         with pytest.raises(requests.ConnectionError):
             api.listZones()
+        assert ran(sim, "listZones") == before  # a dropped call never ran
         sim.set_faults(lose=1.0, commands=["createSecurityGroup"])
+        before = ran(sim, "createSecurityGroup")
         with pytest.raises(requests.ConnectionError):
             api.createSecurityGroup(name="lost-answer")
         sim.set_faults()
+        assert ran(sim, "createSecurityGroup") == before + 1
         assert api.listSecurityGroups(securitygroupname="lost-answer")["count"] == 1  # it ran: only the answer was lost
         api.deleteSecurityGroup(name="lost-answer")
         sim.set_faults(stall=1.0, stall_seconds=0.2, commands=["listZones"])
@@ -379,6 +387,11 @@ def test_fault_knob(sim: CloudStackSimulator) -> None:
     finally:
         sim.set_faults()
     assert api.listZones()["count"] == 1
+
+
+def ran(sim: CloudStackSimulator, command: str) -> int:
+    """How many calls of ``command`` the simulator ran, by its own count."""
+    return int(requests.get(f"{sim.url}/_simulator/calls", timeout=5).json().get(command.lower(), 0))
 
 
 def test_simulator_stops(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ status set to the error code. State changes happen lazily on each request from a
 timings are exact without background threads.
 
 Control (outside ``/client/api``, for tests only): ``POST /_simulator/faults`` and ``POST /_simulator/timings``
-with a JSON object, ``GET /_simulator/ping``.
+with a JSON object, ``GET /_simulator/ping``, ``GET /_simulator/calls`` (how many calls of each lower-cased
+command ran: what a client sent, counted by the cloud).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -912,6 +914,8 @@ def vm_action(call: Call) -> dict[str, Any]:
         finish_expunge = False
     if expected_state not in rule.allowed and not finish_expunge:
         raise param_error(f"Unable to {rule.cmd[:-5].lower()} VM {vm['id']}: it is in state {expected_state}")
+    if rule.cmd == "RebootVMCmd" and truthy(call.get("forced")):
+        return force_reboot(call, vm)
     if rule.during and expected_state not in rule.noop_in and vm.get("_free_at", 0) <= time.monotonic():
         vm["state"] = rule.during
     if finish_expunge:
@@ -923,6 +927,31 @@ def vm_action(call: Call) -> dict[str, Any]:
         job = start_job(call, VM_CMD + rule.cmd, cloud.timings["job"], finish_now, ("VirtualMachine", vm["id"]), vm)
     else:
         job = start_job(call, VM_CMD + rule.cmd, cloud.timings[rule.timing], finish, ("VirtualMachine", vm["id"]), vm)
+    return {"jobid": job.id}
+
+
+def force_reboot(call: Call, vm: dict[str, Any]) -> dict[str, Any]:
+    """rebootVirtualMachine with ``forced=true`` (CloudStack 4.17+): one job stops the VM, then starts it
+    (Stopping, Stopped, Starting, Running)."""
+    cloud = call.cloud
+    stop, start = cloud.timings["stop"], cloud.timings["start"]
+    begin = max(time.monotonic(), vm.get("_free_at", 0.0))
+    if begin <= time.monotonic():
+        vm["state"] = "Stopping"
+
+    def stopped() -> None:
+        if vm["state"] in ("Running", "Stopping"):
+            vm["state"] = "Starting"  # Stopped, and at once Starting again
+
+    cloud.at(begin - time.monotonic() + stop, stopped)
+
+    def finish() -> dict[str, Any]:
+        if vm["state"] != "Starting":
+            raise ApiError(INTERNAL, f"Unable to reboot vm {vm['name']} in state {vm['state']}", 4250)
+        vm["state"] = "Running"
+        return vm_result(cloud, vm)
+
+    job = start_job(call, VM_CMD + "RebootVMCmd", stop + start, finish, ("VirtualMachine", vm["id"]), vm)
     return {"jobid": job.id}
 
 
@@ -1700,6 +1729,8 @@ class Simulator:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.cloud = Cloud(config)
+        #: lower-cased command -> how many calls of it ran (dropped ones did not): tests count what was sent
+        self.calls: Counter[str] = Counter()
 
     def handle(self, params: dict[str, str]) -> Answer | None:
         as_json = params.get("response", "").lower() == "json"
@@ -1739,6 +1770,7 @@ class Simulator:
         lowered = {k.lower(): v for k, v in params.items()}
         call = Call(self.cloud, account, command, lowered)
         with self.cloud.lock:
+            self.calls[command.lower()] += 1
             self.cloud.advance()
             try:
                 result = COMMANDS[command.lower()](call)
@@ -1829,6 +1861,8 @@ class Handler(BaseHTTPRequestHandler):
                 cloud.rng = random.Random(cloud.faults.seed)
             elif what == "timings" and self.command == "POST":
                 cloud.timings.update({k: float(v) for k, v in data.items()})
+            elif what == "calls":
+                return self._send(200, json.dumps(self.simulator.calls).encode(), "application/json")
             elif what != "ping":
                 return self._send(404, b"Not Found", "text/plain")
         self._send(200, b"{}", "application/json")
