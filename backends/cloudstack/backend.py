@@ -26,6 +26,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
@@ -42,6 +43,7 @@ CAPABILITIES = frozenset(
         Capability.IMAGES,
         Capability.STOP_HARD,
         Capability.REBOOT_HARD,
+        Capability.MACHINE_RESIZE,
         Capability.VOLUMES,
         Capability.VOLUME_UPDATE,
         Capability.VOLUME_RESIZE,
@@ -115,6 +117,9 @@ class CloudStackBackend(Backend):
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
     ) -> Machine:
         return machines.act_on_machine(self, native_id, action, method)
+
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        return machines.update_machine(self, native_id, update)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.to_machine(machines.need_vm(self, native_id)).user_data

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from backends.cloudstack import catalog, tags, volumes
 from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
+from translator.model import (
+    ActionMethod,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    NetworkInterface,
+)
 
 if TYPE_CHECKING:
     from backends.cloudstack.backend import CloudStackBackend
@@ -391,3 +399,25 @@ def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, 
     if params.get("forced") and command == "rebootVirtualMachine":
         remember_reset(b, native_id, answer["jobid"])
     return to_machine(get_vm(b, native_id) or vm)
+
+
+# -- updates ----------------------------------------------------------------------------------------------
+
+
+def update_machine(b: CloudStackBackend, native_id: str, update: MachineUpdate) -> Machine:
+    """A stopped VM's service offering (changeServiceForVirtualMachine), display name and user data
+    (updateVirtualMachine); both answer at once, no job."""
+    vm = need_vm(b, native_id)
+    state = machine_state(str(vm.get("state")))
+    if state is not MachineState.STOPPED:
+        raise Conflict(f"The machine '{native_id}' must be stopped, not {state}.", kind="machine", reason="state")
+    if update.flavor_id is not None and update.flavor_id != vm.get("serviceofferingid"):
+        if not any(f.native_id == update.flavor_id for f in b.list_flavors()):
+            raise NotFound(f"The flavor '{update.flavor_id}' does not exist.", kind="flavor")
+        params = {"id": native_id, "serviceofferingid": update.flavor_id}
+        b.cloud.call("changeServiceForVirtualMachine", params, kind="machine", what="resize")
+    if update.name is not None or update.user_data is not None:
+        params = {"id": native_id, "displayname": update.name or None, "userdata": update.user_data}
+        b.cloud.call("updateVirtualMachine", params, kind="machine", what="update")
+    vm = need_vm(b, native_id)
+    return to_machine(vm, volumes.volumes_by_vm(b, native_id).get(native_id))

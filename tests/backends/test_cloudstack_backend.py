@@ -4,6 +4,7 @@ table, options, faults mapped in one table, and an account standing for a tenant
 
 from __future__ import annotations
 
+import base64
 import importlib
 import tomllib
 import uuid
@@ -45,6 +46,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Rule,
     SecurityGroupSpec,
     SnapshotState,
@@ -392,4 +394,21 @@ def test_a_hard_reboot_reads_as_rebooting_until_running_again(backend: CloudStac
 
     settle(read, lambda state: state is MachineState.RUNNING)
     assert MachineState.REBOOTING in seen and set(seen) <= {MachineState.REBOOTING, MachineState.RUNNING}
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_a_stopped_machine_is_renamed_and_gets_new_user_data(backend: CloudStackBackend) -> None:
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, name="before"))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.update_machine(vm.native_id, MachineUpdate(name="while-running"))
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.STOPPED)
+    data = base64.b64encode(b"#!/bin/sh\necho updated\n").decode()
+    updated = backend.update_machine(vm.native_id, MachineUpdate(name="after", user_data=data))
+    assert (updated.name, backend.machine_user_data(vm.native_id)) == ("after", data)
+    assert backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavor)).flavor_id == flavor  # as it was
+    with raises(NotFound, kind="flavor"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id="missing-0000"))
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)

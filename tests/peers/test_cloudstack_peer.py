@@ -108,8 +108,19 @@ def test_cs_vm_lifecycle_with_async_jobs(sim: CloudStackSimulator) -> None:
     assert (finished["jobstatus"], finished["jobresultcode"], finished["jobresulttype"]) == (1, 0, "object")
     assert finished["jobinstanceid"] == vm["id"]
 
+    medium = next(o for o in api.listServiceOfferings()["serviceoffering"] if o["name"] == "Medium Instance")
+    with pytest.raises(cs.CloudStackApiException) as running:
+        api.changeServiceForVirtualMachine(id=vm["id"], serviceofferingid=medium["id"])
+    assert running.value.error["errorcode"] == 431
     stopped = api.stopVirtualMachine(id=vm["id"], forced=True, fetch_result=True)
     assert stopped["virtualmachine"]["state"] == "Stopped"
+    resized = api.changeServiceForVirtualMachine(id=vm["id"], serviceofferingid=medium["id"])["virtualmachine"]
+    assert (resized["serviceofferingid"], resized["cpunumber"], resized["memory"]) == (medium["id"], 2, 4096)
+    renamed = api.updateVirtualMachine(id=vm["id"], displayname="web-one", userdata="I2Nsb3VkLWNvbmZpZw==")
+    assert (renamed["virtualmachine"]["displayname"], renamed["virtualmachine"]["userdata"]) == (
+        "web-one",
+        "I2Nsb3VkLWNvbmZpZw==",
+    )
     with pytest.raises(cs.CloudStackApiException) as refused:
         api.rebootVirtualMachine(id=vm["id"])
     assert refused.value.error["errorcode"] == 431 and refused.value.error["cserrorcode"] == 4350

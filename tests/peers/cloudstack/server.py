@@ -955,6 +955,45 @@ def force_reboot(call: Call, vm: dict[str, Any]) -> dict[str, Any]:
     return {"jobid": job.id}
 
 
+def change_service(call: Call) -> dict[str, Any]:
+    """changeServiceForVirtualMachine (synchronous): a stopped VM takes another service offering; a running one
+    is refused (these VMs are not dynamically scalable), as is the offering it has."""
+    cloud = call.cloud
+    vm = call.find("vms", "id")
+    offering = cloud.serviceofferings.get(call.need("serviceofferingid"))
+    if offering is None:
+        raise call.invalid("serviceofferingid", call.params["serviceofferingid"])
+    if vm["state"] != "Stopped":
+        raise param_error(
+            f"Unable to upgrade virtual machine VM instance {{id: {vm['id']}}}  in state {vm['state']}; "
+            "make sure the virtual machine is stopped"
+        )
+    if offering["id"] == vm["serviceofferingid"]:
+        raise param_error(f"Not upgrading vm {vm['id']} since it already has the requested service offering")
+    vm.update(
+        serviceofferingid=offering["id"],
+        serviceofferingname=offering["name"],
+        cpunumber=offering["cpunumber"],
+        cpuspeed=offering["cpuspeed"],
+        memory=offering["memory"],
+    )
+    return vm_result(cloud, vm)
+
+
+def update_virtual_machine(call: Call) -> dict[str, Any]:
+    """updateVirtualMachine (synchronous): the display name and user data a user may change."""
+    vm = call.find("vms", "id")
+    if call.get("displayname"):
+        vm["displayname"] = call.params["displayname"]
+    if call.get("userdata") is not None:
+        try:
+            base64.b64decode(call.params["userdata"], validate=True)
+        except ValueError:
+            raise param_error("User data is not base64 encoded.") from None
+        vm["userdata"] = call.params["userdata"]
+    return vm_result(call.cloud, vm)
+
+
 def expunge(cloud: Cloud, vm: dict[str, Any], delay: float) -> None:
     """Destroyed -> Expunging -> gone (with its root volume) after ``delay``."""
 
@@ -1653,6 +1692,8 @@ COMMANDS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "stopvirtualmachine": vm_action,
     "rebootvirtualmachine": vm_action,
     "destroyvirtualmachine": vm_action,
+    "changeserviceforvirtualmachine": change_service,
+    "updatevirtualmachine": update_virtual_machine,
     "createvolume": create_volume,
     "attachvolume": attach_volume,
     "detachvolume": detach_volume,
