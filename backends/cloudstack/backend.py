@@ -79,13 +79,15 @@ class CloudStackBackend(Backend):
         return options.validate_options(options_table)
 
     def check(self) -> None:
-        """Reach CloudStack with the account's keys (and project), and find every configured zone there."""
+        """Reach CloudStack with the account's keys (and project), and find every configured zone and disk
+        offering there."""
         self.cloud.scope()
         known = catalog.zone_index(self, refresh=True)
         missing = [z for z in self.account.zones if z not in known]
         if missing:
             raise InvalidParameter(f"CloudStack has no zone named {', '.join(missing)}.", kind="zone", reason="zone")
         self.cloud.call("listVirtualMachines", {"page": 1, "pagesize": 1}, kind="machine", what="check")
+        volumes.check_disk_offerings(self)
 
     def close(self) -> None:
         self.cloud.close()

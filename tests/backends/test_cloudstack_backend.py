@@ -52,6 +52,7 @@ from translator.model import (
     SnapshotState,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
     VolumeUpdate,
 )
 
@@ -66,6 +67,13 @@ CONFIG: dict[str, Any] = {
     "serviceofferings": [
         {"name": "Small Instance", "cpunumber": 1, "cpuspeed": 1000, "memory": 1024},
         {"name": "Medium Instance", "cpunumber": 2, "cpuspeed": 1000, "memory": 4096},
+    ],
+    "diskofferings": [
+        {"name": "Small", "disksize": 5},
+        {"name": "Custom", "disksize": 0, "iscustomized": True},
+        {"name": "SSD 10 GB", "disksize": 10},
+        {"name": "SSD Custom", "disksize": 0, "iscustomized": True},
+        {"name": "IOPS Custom", "disksize": 0, "iscustomized": True},
     ],
 }
 
@@ -412,3 +420,51 @@ def test_a_stopped_machine_is_renamed_and_gets_new_user_data(backend: CloudStack
     with raises(NotFound, kind="flavor"):
         backend.update_machine(vm.native_id, MachineUpdate(flavor_id="missing-0000"))
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+# -- storage tiers --------------------------------------------------------------------------------------------------
+
+TIERED = {"ssd": ["SSD 10 GB", "SSD Custom"], "io": ["IOPS Custom"]}
+
+
+def test_volume_tiers_are_disk_offerings(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    """A tier's volumes come from its offerings (a fixed size, else its customised one) and read back as that tier;
+    a tier not listed takes the offerings no tier names; a resize keeps the tier; a missing offering fails check."""
+    b = make_backend(sim, services, project="tenant-a", disk_offerings=TIERED)
+    made = {
+        (tier, size): b.create_volume(VolumeSpec(size_gb=size, zone="zone1", tier=VolumeTier(tier)))
+        for tier, size in [("ssd", 10), ("ssd", 3), ("io", 4), ("standard", 5), ("hdd", 6)]
+    }
+    raw = {
+        v["id"]: v.get("diskofferingname") for v in b.cloud.listing("listVolumes", "volume", kind="volume", what="t")
+    }
+    assert {key: raw[v.native_id] for key, v in made.items()} == {
+        ("ssd", 10): "SSD 10 GB",
+        ("ssd", 3): "SSD Custom",
+        ("io", 4): "IOPS Custom",
+        ("standard", 5): "Small",
+        ("hdd", 6): "Custom",
+    }
+    listed = {v.native_id: v.tier for v in b.list_volumes()}
+    assert {key: listed[v.native_id] for key, v in made.items()} == {
+        key: VolumeTier(key[0]) if key[0] in TIERED else VolumeTier.STANDARD for key in made
+    }
+    fixed = made[("ssd", 10)].native_id
+    b.update_volume(fixed, VolumeUpdate(size_gb=12))  # off its fixed offering, onto its tier's customised one
+    grown = settle(lambda: by_id(b.list_volumes(), fixed), lambda v: v.size_gb == 12)
+    assert grown.tier is VolumeTier.SSD
+    for vol in made.values():
+        b.delete_volume(vol.native_id)
+    with raises(InvalidParameter, reason="disk_offering"):
+        make_backend(sim, services, disk_offerings={"ssd": ["Nowhere"]}).check()
+
+
+def test_disk_offering_option_mistakes_name_the_tier() -> None:
+    base = {"url": "http://x/client/api", "api_key": "k", "secret_key": "s"}
+    for wrong, where in [
+        ({"fast": ["x"]}, "disk_offerings.fast"),
+        ({"ssd": "SSD"}, "disk_offerings.ssd"),
+        ({"ssd": ["A"], "io": ["A"]}, "disk_offerings.io"),
+    ]:
+        problems = CloudStackBackend.validate_options({**base, "disk_offerings": wrong})
+        assert problems and problems[0].startswith(where), problems

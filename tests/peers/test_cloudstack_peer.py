@@ -173,6 +173,13 @@ def test_cs_volumes_snapshots_addresses_and_tags(sim: CloudStackSimulator) -> No
         api.deleteVolume(id=vol["id"])
     resized = api.resizeVolume(id=vol["id"], size=4, fetch_result=True)["volume"]
     assert resized["size"] == 4 << 30
+    small = api.createVolume(name="small", diskofferingid=offerings["Small"]["id"], zoneid=base["zoneid"])
+    with pytest.raises(cs.CloudStackApiException) as sizeless:
+        api.resizeVolume(id=small["id"], diskofferingid=offerings["Custom"]["id"])
+    assert sizeless.value.error["errorcode"] == 431
+    moved = api.resizeVolume(id=small["id"], diskofferingid=offerings["Custom"]["id"], size=6, fetch_result=True)
+    assert (moved["volume"]["size"], moved["volume"]["diskofferingname"]) == (6 << 30, "Custom")
+    api.deleteVolume(id=small["id"])
     snap = api.createSnapshot(volumeid=vol["id"], fetch_result=True)["snapshot"]
     assert snap["state"] == "BackedUp" and snap["volumeid"] == vol["id"]
     assert [s["id"] for s in api.listSnapshots(volumeid=vol["id"])["snapshot"]] == [snap["id"]]

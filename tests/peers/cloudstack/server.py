@@ -1134,12 +1134,15 @@ def resize_volume(call: Call) -> dict[str, Any]:
     vol = call.find("volumes", "id")
     size = call.integer("size")
     offering_id = call.get("diskofferingid")
+    offering = None
     if offering_id:
         offering = cloud.diskofferings.get(offering_id)
         if offering is None:
             raise call.invalid("diskofferingid", offering_id)
         if not offering["iscustomized"]:
             size = offering["disksize"]
+        elif not size:
+            raise param_error("This disk offering requires a custom size specified")
     if not size:
         raise param_error("Unable to execute API command resizevolume due to missing parameter size")
     new = size << 30
@@ -1150,6 +1153,12 @@ def resize_volume(call: Call) -> dict[str, Any]:
 
     def finish() -> dict[str, Any]:
         vol["size"], vol["state"] = new, was
+        if offering is not None:  # the volume moves to the offering it was resized with
+            vol.update(
+                diskofferingid=offering["id"],
+                diskofferingname=offering["name"],
+                diskofferingdisplaytext=offering["displaytext"],
+            )
         return volume_result(cloud, vol)
 
     job = start_job(call, VOLUME_CMD + "ResizeVolumeCmd", cloud.timings["job"], finish, ("Volume", vol["id"]))
