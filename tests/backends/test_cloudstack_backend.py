@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cs
 import pytest
 import redis
 import requests
 from backend_contract import BackendContract, by_id, raises, settle
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from gateway_process import GatewayProcess
 from peers.cloudstack import CloudStackSimulator
 from peers.cloudstack.server import TRANSITIONS
 
@@ -468,3 +470,70 @@ def test_disk_offering_option_mistakes_name_the_tier() -> None:
     ]:
         problems = CloudStackBackend.validate_options({**base, "disk_offerings": wrong})
         assert problems and problems[0].startswith(where), problems
+
+
+# -- through the gateway ------------------------------------------------------------------------------------------
+
+GATEWAY = """
+[translator]
+cache_ttl = 1.0
+transitional_cache_ttl = 0.2
+
+[backends.cs]
+driver = "cloudstack"
+url = "{url}"
+timeout = 5
+poll_interval = 0.05
+expunge = true
+disk_offerings = {{ ssd = ["SSD 10 GB", "SSD Custom"] }}
+
+[tenants.acme]
+account_id = "555555555555"
+default_image = "Ubuntu 22.04"
+[tenants.acme.regions.cs-1]
+backend = "cs"
+zones = ["zone1"]
+api_key = "ak"
+secret_key = "sk"
+
+[[users]]
+access_key = "acme"
+secret = "acme-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+
+def test_ec2_tags_live_in_cloudstack_and_volume_types_are_offerings(sim: CloudStackSimulator, tmp_path: Path) -> None:
+    """EC2 tags on an instance (launched with, created, deleted) are CloudStack's own tags, the launch's
+    idempotency mark never among them; a key pair's stay in the gateway; gp3 is the ssd tier's offering."""
+    config = tmp_path / "gw.toml"
+    config.write_text(GATEWAY.format(url=sim.endpoint))
+    gw = GatewayProcess(config, data_dir=tmp_path / "data", workers=1)
+    api = cs.CloudStack(endpoint=sim.endpoint, key="ak", secret="sk")
+    try:
+        ec2 = gw.client("acme", "acme-secret", "cs-1")
+        image = next(i["ImageId"] for i in ec2.describe_images()["Images"] if i["Name"] == "Ubuntu 22.04")
+        launch = {"ResourceType": "instance", "Tags": [{"Key": "env", "Value": "test"}]}
+        ran = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[launch])
+        instance = ran["Instances"][0]["InstanceId"]
+        [vm] = api.listVirtualMachines(tags=[{"key": "env", "value": "test"}])["virtualmachine"]  # launched tagged
+        ec2.create_tags(Resources=[instance], Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": ""}])
+        ec2.delete_tags(Resources=[instance], Tags=[{"Key": "team"}])
+        native = {t["key"]: t["value"] for t in api.listTags(resourceid=vm["id"])["tag"]}
+        assert native.pop(IDEMPOTENCY_TAG) and native == {"env": "prod"}
+        described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+        assert described["Tags"] == [{"Key": "env", "Value": "prod"}]
+        ec2.create_key_pair(
+            KeyName="gw-key", TagSpecifications=[{"ResourceType": "key-pair", "Tags": [launch["Tags"][0]]}]
+        )
+        assert ec2.describe_key_pairs(KeyNames=["gw-key"])["KeyPairs"][0]["Tags"] == [{"Key": "env", "Value": "test"}]
+        volume = ec2.create_volume(Size=3, AvailabilityZone="zone1", VolumeType="gp3")
+        assert volume["VolumeType"] in ("gp2", "gp3")  # the ssd tier, as EC2 names it
+        [made] = [v for v in api.listVolumes(type="DATADISK")["volume"] if v["size"] == 3 << 30]
+        assert made["diskofferingname"] == "SSD Custom"
+        ec2.delete_volume(VolumeId=volume["VolumeId"])
+        ec2.delete_key_pair(KeyName="gw-key")
+        ec2.terminate_instances(InstanceIds=[instance])
+    finally:
+        gw.stop()
