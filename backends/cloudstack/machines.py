@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from backends.cloudstack import catalog, tags, volumes
-from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
+from translator.errors import CloudgateError, Conflict, Forbidden, InvalidParameter, NotFound, Unsupported
 from translator.model import (
     ActionMethod,
     Machine,
@@ -184,11 +184,14 @@ def mark_resets(b: CloudStackBackend, vms: dict[str, dict[str, Any]]) -> None:
     for raw_id, raw in pending.items():
         native_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
         record = json.loads(raw)
-        if native_id not in vms:
-            continue
         ended = time.time() - record["at"] > b.opts.job_timeout
+        if not ended and native_id not in vms:
+            continue
         if not ended:
-            job = b.cloud.raw("queryAsyncJobResult", {"jobid": record["jobid"]}, kind="machine", what="reboot")
+            try:
+                job = b.cloud.raw("queryAsyncJobResult", {"jobid": record["jobid"]}, kind=None, what="reboot")
+            except (NotFound, InvalidParameter, Forbidden):  # a job CloudStack no longer knows has ended
+                job = {"jobstatus": 2}
             ended = int(job.get("jobstatus", 0)) != 0
         if ended:
             forget_reset(b, native_id)
@@ -416,8 +419,8 @@ def update_machine(b: CloudStackBackend, native_id: str, update: MachineUpdate) 
             raise NotFound(f"The flavor '{update.flavor_id}' does not exist.", kind="flavor")
         params = {"id": native_id, "serviceofferingid": update.flavor_id}
         b.cloud.call("changeServiceForVirtualMachine", params, kind="machine", what="resize")
-    if update.name is not None or update.user_data is not None:
-        params = {"id": native_id, "displayname": update.name or None, "userdata": update.user_data}
-        b.cloud.call("updateVirtualMachine", params, kind="machine", what="update")
+    changes = {"displayname": update.name or None, "userdata": update.user_data}
+    if any(v is not None for v in changes.values()):
+        b.cloud.call("updateVirtualMachine", {"id": native_id, **changes}, kind="machine", what="update")
     vm = need_vm(b, native_id)
     return to_machine(vm, volumes.volumes_by_vm(b, native_id).get(native_id))
