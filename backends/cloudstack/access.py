@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, tags
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import Address, KeyPair, KeyPairMaterial
 
@@ -125,6 +125,7 @@ def to_address(ip: Mapping[str, Any]) -> Address:
         machine_id=ip.get("virtualmachineid") if ip.get("isstaticnat") else None,
         private_ip=ip.get("vmipaddress") if ip.get("isstaticnat") else None,
         created=catalog.parse_time(ip.get("allocated")),
+        tags=tags.user_tags(ip),
     )
 
 
@@ -158,8 +159,8 @@ def get_addresses(b: CloudStackBackend, native_ids: list[str]) -> list[Address]:
 
 def allocate_address(b: CloudStackBackend) -> Address:
     """associateIpAddress in the account's first zone (on its default network there), waited for."""
-    answer = b.cloud.start("associateIpAddress", {"zoneid": catalog.zone_id(b, None)}, kind="address", what="allocate")
-    b.cloud.wait(answer["jobid"], kind="address", what="allocate")
+    zone = catalog.zone_id(b, None)
+    answer = b.cloud.run_answer("associateIpAddress", {"zoneid": zone}, kind="address", what="allocate", target=zone)
     return to_address(need_ip(b, answer["id"]))
 
 
@@ -181,10 +182,14 @@ def associate_address(b: CloudStackBackend, native_id: str, vm_id: str) -> Addre
 def disassociate_address(b: CloudStackBackend, native_id: str) -> Address:
     ip = need_ip(b, native_id)
     if ip.get("isstaticnat"):
-        b.cloud.run("disableStaticNat", {"ipaddressid": native_id}, kind="address", what="disassociate address")
+        params = {"ipaddressid": native_id}
+        b.cloud.run("disableStaticNat", params, kind="address", what="disassociate address", target=native_id)
     return to_address(need_ip(b, native_id))
 
 
 def release_address(b: CloudStackBackend, native_id: str) -> None:
+    if b.cloud.resume("disassociateIpAddress", native_id, kind="address", what="release address"):
+        return
     need_ip(b, native_id)
-    b.cloud.run("disassociateIpAddress", {"id": native_id}, kind="address", what="release address")
+    params = {"id": native_id}
+    b.cloud.run("disassociateIpAddress", params, kind="address", what="release address", target=native_id)

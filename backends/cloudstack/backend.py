@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from backends.cloudstack import access, catalog, images, machines, networks, options, security_groups, volumes
+from backends.cloudstack import tags as native_tags
 from backends.cloudstack.machines import NATIVE_STATES, STATE_MAP
 from backends.cloudstack.session import Cloud
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -28,6 +29,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Network,
     NetworkInterface,
     NetworkSpec,
@@ -55,6 +57,8 @@ CAPABILITIES = frozenset(
         Capability.NETWORK_UPDATE,
         Capability.MACHINE_INTERFACES,
         Capability.STOP_HARD,
+        Capability.REBOOT_HARD,
+        Capability.MACHINE_RESIZE,
         Capability.VOLUMES,
         Capability.VOLUME_UPDATE,
         Capability.VOLUME_RESIZE,
@@ -64,6 +68,7 @@ CAPABILITIES = frozenset(
         Capability.ADDRESSES,
         Capability.SECURITY_GROUPS,
         Capability.EGRESS_RULES,
+        Capability.NATIVE_TAGS,
     }
 )
 
@@ -75,11 +80,13 @@ class CloudStackBackend(Backend):
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+    #: what createTags takes a resourcetype for (key pairs are not among them: their tags stay in Redis)
+    NATIVE_TAG_KINDS: ClassVar[frozenset[str]] = native_tags.KINDS
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)
         self.opts = options.parse(account.options)
-        self.cloud = Cloud(self.opts)
+        self.cloud = Cloud(self.opts, services.checkpoints)
         self._zones: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
 
     @classmethod
@@ -87,13 +94,15 @@ class CloudStackBackend(Backend):
         return options.validate_options(options_table)
 
     def check(self) -> None:
-        """Reach CloudStack with the account's keys (and project), and find every configured zone there."""
+        """Reach CloudStack with the account's keys (and project), and find every configured zone and disk
+        offering there."""
         self.cloud.scope()
         known = catalog.zone_index(self, refresh=True)
         missing = [z for z in self.account.zones if z not in known]
         if missing:
             raise InvalidParameter(f"CloudStack has no zone named {', '.join(missing)}.", kind="zone", reason="zone")
         self.cloud.call("listVirtualMachines", {"page": 1, "pagesize": 1}, kind="machine", what="check")
+        volumes.check_disk_offerings(self)
 
     def close(self) -> None:
         self.cloud.close()
@@ -140,6 +149,9 @@ class CloudStackBackend(Backend):
 
     def detach_interface(self, native_id: str, interface_native_id: str) -> None:
         networks.detach_interface(self, native_id, interface_native_id)
+
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        return machines.update_machine(self, native_id, update)
 
     def machine_user_data(self, native_id: str) -> str | None:
         return machines.to_machine(machines.need_vm(self, native_id)).user_data
@@ -258,3 +270,10 @@ class CloudStackBackend(Backend):
 
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return security_groups.revoke_rules(self, native_id, rules)
+
+    # -- tags --------------------------------------------------------------------------------------
+    def set_tags(self, kind: str, native_id: str, tags: dict[str, str]) -> None:
+        native_tags.set_tags(self, kind, native_id, tags)
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        native_tags.remove_tags(self, kind, native_id, keys)

@@ -11,6 +11,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from backends.cloudstack import tags
 from translator.errors import InvalidParameter, NotFound
 from translator.model import Flavor, Image, ImageState, Zone
 
@@ -90,6 +91,7 @@ def to_image(template: dict[str, Any]) -> Image:
         public=bool(template.get("ispublic", False)),
         min_disk_gb=int(template.get("size") or 0) >> 30,
         created=parse_time(template.get("created")),
+        tags=tags.user_tags(template),
     )
 
 

@@ -91,7 +91,8 @@ def _need_own(b: CloudStackBackend, native_id: str) -> tuple[dict[str, Any], Ima
 def delete_image(b: CloudStackBackend, native_id: str) -> None:
     """``deleteTemplate`` in every zone; ``forced``, as machines launched from it keep their own disks."""
     _need_own(b, native_id)
-    b.cloud.run("deleteTemplate", {"id": native_id, "forced": "true"}, kind="image", what="delete template")
+    params = {"id": native_id, "forced": "true"}
+    b.cloud.run("deleteTemplate", params, kind="image", what="delete template", target=native_id)
 
 
 def update_image(b: CloudStackBackend, native_id: str, update: ImageUpdate) -> Image:

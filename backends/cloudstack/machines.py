@@ -14,9 +14,17 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog, networks, volumes
-from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import ActionMethod, Machine, MachineAction, MachineSpec, MachineState, NetworkInterface
+from backends.cloudstack import catalog, networks, tags, volumes
+from translator.errors import CloudgateError, Conflict, Forbidden, InvalidParameter, NotFound, Unsupported
+from translator.model import (
+    ActionMethod,
+    Machine,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    MachineUpdate,
+    NetworkInterface,
+)
 
 if TYPE_CHECKING:
     from backends.cloudstack.backend import CloudStackBackend
@@ -68,7 +76,7 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
         MachineState.STOPPING: None,
         MachineState.STOPPED: None,
     },
-    MachineAction.REBOOT: {MachineState.RUNNING: "rebootVirtualMachine"},
+    MachineAction.REBOOT: {MachineState.RUNNING: "rebootVirtualMachine"},  # hard: ``forced`` (stop, start)
     MachineAction.TERMINATE: {
         **{s: "destroyVirtualMachine" for s in MachineState if s is not MachineState.TERMINATED},
         MachineState.TERMINATED: None,
@@ -77,7 +85,7 @@ ACTIONS: Mapping[MachineAction, Mapping[MachineState, str | None]] = {
 
 #: The tag naming the create that made a VM (the translator's idempotency key); the VM's host name carries a
 #: digest of it too, set by deployVirtualMachine itself, so a retry finds the VM even before it is tagged.
-IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+IDEMPOTENCY_TAG = tags.IDEMPOTENCY_TAG
 GONE = frozenset({"Destroyed", "Expunging"})
 
 
@@ -89,11 +97,12 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
     """A canonical machine from CloudStack's virtualmachine JSON."""
     nics = vm.get("nic") or []
     primary = next((n for n in nics if n.get("isdefault")), nics[0] if nics else {})
-    tags = {t["key"]: t.get("value", "") for t in vm.get("tags") or [] if "key" in t}
     created = catalog.parse_time(vm.get("created"))
     state = machine_state(str(vm.get("state", "Unknown")))
     if state is MachineState.STOPPING and vm.get(DESTROYING):
         state = MachineState.TERMINATING
+    if vm.get(RESETTING) and state in (MachineState.STOPPING, MachineState.STOPPED, MachineState.PENDING):
+        state = MachineState.REBOOTING
     ordered = [primary, *(n for n in nics if n is not primary)] if primary else []
     interfaces = [] if state is MachineState.TERMINATED else [to_interface(n, vm, n is primary) for n in ordered]
     return Machine(
@@ -120,7 +129,8 @@ def to_machine(vm: Mapping[str, Any], volume_ids: list[str] | None = None) -> Ma
         platform="windows" if "windows" in str(vm.get("ostypename", "")).lower() else "linux",
         launched=created,
         state_reason="CloudStack reports the VM in error" if state is MachineState.ERROR else "",
-        launch_key=tags.get(IDEMPOTENCY_TAG, ""),
+        launch_key=tags.marks(vm).get(IDEMPOTENCY_TAG, ""),
+        tags=tags.user_tags(vm),
     )
 
 
@@ -151,6 +161,44 @@ DESTROYING = "_cloudgate_destroying"
 def marked(vm: dict[str, Any], gone: Mapping[str, Any]) -> dict[str, Any]:
     """``vm``, marked as being destroyed when it is among the remembered destroyed VMs ``gone``."""
     return {**vm, DESTROYING: True} if vm.get("state") == "Stopping" and vm["id"] in gone else vm
+
+
+#: Set on a VM's JSON while a hard reboot we sent runs: CloudStack (4.17+, ``forced``) stops and starts the VM,
+#: which then reads as rebooting rather than stopping, stopped and starting.
+RESETTING = "_cloudgate_resetting"
+
+
+def _resets_key(b: CloudStackBackend) -> str:
+    return f"cg:cloudstack:{{{b.account.key}}}:resetting"
+
+
+def remember_reset(b: CloudStackBackend, native_id: str, jobid: str) -> None:
+    b.services.redis.hset(_resets_key(b), native_id, json.dumps({"at": time.time(), "jobid": jobid}))
+
+
+def forget_reset(b: CloudStackBackend, native_id: str) -> None:
+    b.services.redis.hdel(_resets_key(b), native_id)
+
+
+def mark_resets(b: CloudStackBackend, vms: dict[str, dict[str, Any]]) -> None:
+    """Mark the VMs whose hard reboot is under way; forget those whose reboot job ended (or is too old)."""
+    pending = b.services.redis.hgetall(_resets_key(b))
+    for raw_id, raw in pending.items():
+        native_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+        record = json.loads(raw)
+        ended = time.time() - record["at"] > b.opts.job_timeout
+        if not ended and native_id not in vms:
+            continue
+        if not ended:
+            try:
+                job = b.cloud.raw("queryAsyncJobResult", {"jobid": record["jobid"]}, kind=None, what="reboot")
+            except (NotFound, InvalidParameter, Forbidden):  # a job CloudStack no longer knows has ended
+                job = {"jobstatus": 2}
+            ended = int(job.get("jobstatus", 0)) != 0
+        if ended:
+            forget_reset(b, native_id)
+        else:
+            vms[native_id] = {**vms[native_id], RESETTING: True}
 
 
 def remember_terminated(b: CloudStackBackend, vm: Mapping[str, Any]) -> None:
@@ -189,6 +237,7 @@ def _vms(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[
 def list_machines(b: CloudStackBackend) -> list[Machine]:
     gone = terminated(b)
     vms = {vm["id"]: marked(vm, gone) for vm in _vms(b)}
+    mark_resets(b, vms)
     for native_id, vm in gone.items():
         vms.setdefault(native_id, vm)
     attached = volumes.volumes_by_vm(b)
@@ -203,7 +252,11 @@ def get_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
         found = []
     match = next((vm for vm in found if vm["id"] == native_id), None)
     gone = terminated(b)
-    return marked(match, gone) if match else gone.get(native_id)
+    if match is None:
+        return gone.get(native_id)
+    one = {native_id: marked(match, gone)}
+    mark_resets(b, one)
+    return one[native_id]
 
 
 def need_vm(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
@@ -246,6 +299,7 @@ def _check_references(b: CloudStackBackend, spec: MachineSpec) -> None:
     """Missing references are NotFound of their kind before anything is deployed (CloudStack says 431 for all)."""
     if spec.count < 1:
         raise InvalidParameter("The count of machines must be at least 1.", kind="machine")
+    tags.refuse_reserved(dict(spec.tags))
     if not any(f.native_id == spec.flavor_id for f in b.list_flavors()):
         raise NotFound(f"The flavor '{spec.flavor_id}' does not exist.", kind="flavor")
     if not b.get_images([spec.image_id]):
@@ -302,9 +356,9 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
     try:
         for i in range(spec.count):
             if i not in made:
-                answer = b.cloud.start(
-                    "deployVirtualMachine", deploy_params(b, spec, i, zone, network), kind="machine", what="deploy"
-                )
+                params = deploy_params(b, spec, i, zone, network)
+                target = params["name"]  # a noted deploy of this host name is not sent again
+                answer = b.cloud.start("deployVirtualMachine", params, kind="machine", what="deploy", target=target)
                 made[i] = answer["id"]
     except CloudgateError:
         for native_id in made.values():
@@ -312,19 +366,13 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
                 _destroy_quietly(b, native_id)
         raise
     vms = [need_vm(b, made[i]) for i in range(spec.count)]
-    if spec.idempotency_key:
-        untagged = [vm["id"] for vm in vms if not any(t.get("key") == IDEMPOTENCY_TAG for t in vm.get("tags") or [])]
-        if untagged:
-            tag_vms(b, untagged, {IDEMPOTENCY_TAG: spec.idempotency_key})
-            vms = [need_vm(b, made[i]) for i in range(spec.count)]
+    wanted = {**({IDEMPOTENCY_TAG: spec.idempotency_key} if spec.idempotency_key else {}), **dict(spec.tags)}
+    # One createTags puts the key and the user's tags together: a VM with the key has them all.
+    untagged = [vm["id"] for vm in vms if not (tags.marks(vm) if spec.idempotency_key else tags.user_tags(vm))]
+    if wanted and untagged:
+        tags.mark(b, "machine", untagged, wanted)
+        vms = [need_vm(b, made[i]) for i in range(spec.count)]
     return [to_machine(vm) for vm in vms]
-
-
-def tag_vms(b: CloudStackBackend, ids: list[str], tags: Mapping[str, str]) -> None:
-    params: dict[str, Any] = {"resourcetype": "UserVm", "resourceids": ",".join(ids)}
-    for n, (key, value) in enumerate(tags.items()):
-        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
-    b.cloud.run("createTags", params, kind="machine", what="tag VMs")
 
 
 def _destroy_quietly(b: CloudStackBackend, native_id: str) -> None:
@@ -337,21 +385,49 @@ def _destroy_quietly(b: CloudStackBackend, native_id: str) -> None:
 
 
 def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
-    vm = need_vm(b, native_id)
-    state = machine_state(str(vm.get("state")))
     row = ACTIONS.get(action)
     if row is None:
         raise Unsupported(f"CloudStack machines cannot {action}.", kind="machine", reason=str(action))
+    sent = next(c for c in row.values() if c)
+    if b.cloud.resume(sent, native_id, kind="machine", what=action.value):  # an earlier attempt sent it
+        return to_machine(need_vm(b, native_id))
+    vm = need_vm(b, native_id)
+    state = machine_state(str(vm.get("state")))
     if state not in row:
         raise Conflict(f"The machine '{native_id}' cannot {action} while {state}.", kind="machine", reason="state")
     command = row[state]
     if command is None:
         return to_machine(vm)
     params: dict[str, Any] = {"id": native_id}
-    if command == "stopVirtualMachine" and method is ActionMethod.HARD:
-        params["forced"] = "true"
+    if command in ("stopVirtualMachine", "rebootVirtualMachine") and method is ActionMethod.HARD:
+        params["forced"] = "true"  # stop: power cut; reboot (CloudStack 4.17+): stop, then start
     if command == "destroyVirtualMachine":
         params["expunge"] = "true" if b.opts.expunge else None
         remember_terminated(b, vm)
-    b.cloud.start(command, params, kind="machine", what=action.value)
+    forget_reset(b, native_id)
+    answer = b.cloud.start(command, params, kind="machine", what=action.value, target=native_id)
+    if params.get("forced") and command == "rebootVirtualMachine":
+        remember_reset(b, native_id, answer["jobid"])
     return to_machine(get_vm(b, native_id) or vm)
+
+
+# -- updates ----------------------------------------------------------------------------------------------
+
+
+def update_machine(b: CloudStackBackend, native_id: str, update: MachineUpdate) -> Machine:
+    """A stopped VM's service offering (changeServiceForVirtualMachine), display name and user data
+    (updateVirtualMachine); both answer at once, no job."""
+    vm = need_vm(b, native_id)
+    state = machine_state(str(vm.get("state")))
+    if state is not MachineState.STOPPED:
+        raise Conflict(f"The machine '{native_id}' must be stopped, not {state}.", kind="machine", reason="state")
+    if update.flavor_id is not None and update.flavor_id != vm.get("serviceofferingid"):
+        if not any(f.native_id == update.flavor_id for f in b.list_flavors()):
+            raise NotFound(f"The flavor '{update.flavor_id}' does not exist.", kind="flavor")
+        params = {"id": native_id, "serviceofferingid": update.flavor_id}
+        b.cloud.call("changeServiceForVirtualMachine", params, kind="machine", what="resize")
+    changes = {"displayname": update.name or None, "userdata": update.user_data}
+    if any(v is not None for v in changes.values()):
+        b.cloud.call("updateVirtualMachine", {"id": native_id, **changes}, kind="machine", what="update")
+    vm = need_vm(b, native_id)
+    return to_machine(vm, volumes.volumes_by_vm(b, native_id).get(native_id))

@@ -238,7 +238,7 @@ def delete_network(b: CloudStackBackend, native_id: str) -> None:
             f"The network '{native_id}' still has machines ({', '.join(users)}).", kind="network", reason="in_use"
         )
     try:
-        b.cloud.run("deleteNetwork", {"id": native_id}, kind="network", what="delete network")
+        b.cloud.run("deleteNetwork", {"id": native_id}, kind="network", what="delete network", target=native_id)
     except OutcomeUnknown as exc:  # the job failed: CloudStack keeps a network until its VMs are expunged
         if "expunged" not in str(exc):
             raise
@@ -357,4 +357,6 @@ def detach_interface(b: CloudStackBackend, native_id: str, interface_native_id: 
             reason="primary",
         )
     params = {"virtualmachineid": native_id, "nicid": interface_native_id}
-    b.cloud.start("removeNicFromVirtualMachine", params, kind="network_interface", what="remove NIC")
+    b.cloud.start(
+        "removeNicFromVirtualMachine", params, kind="network_interface", what="remove NIC", target=interface_native_id
+    )

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, tags
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import RULE_PROTOCOLS, Rule, SecurityGroup, SecurityGroupSpec
 
@@ -66,7 +66,7 @@ def to_group(group: Mapping[str, Any], ids_by_name: Mapping[str, str]) -> Securi
         name=group.get("name", ""),
         description=group.get("description", ""),
         rules=[rule for _, rule in _rules(group, ids_by_name)],
-        tags={t["key"]: t.get("value", "") for t in group.get("tags") or [] if "key" in t},
+        tags=tags.user_tags(group),
     )
 
 

@@ -4,10 +4,16 @@ libcloud's driver methods block on every asynchronous job and raise a bare ``Exc
 when one fails, and its ``Node`` keeps only a lossy state. So resources are read, and commands sent, as
 CloudStack's own JSON through the driver's connection (``_sync_request``: libcloud signs, we name the
 command), and jobs are followed here with ``queryAsyncJobResult``, keeping the failed job's error code.
+
+An asynchronous command sent with a ``target`` is noted on the core job being run (``translator.checkpoints``,
+as ``<command>:<target>``) the moment CloudStack answers it: were this worker to die while the job runs, the
+runner that takes the job over finds the note and follows the same CloudStack job instead of sending the
+command again (attaching a volume twice, deploying a second VM).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +25,7 @@ from libcloud.compute.types import Provider
 
 from backends.cloudstack import faults
 from backends.cloudstack.options import Options
+from translator.checkpoints import Checkpoints
 from translator.errors import NotFound, OutcomeUnknown
 
 PAGE_SIZE = 500  # CloudStack's default.page.size
@@ -28,8 +35,9 @@ JOB_PENDING, JOB_SUCCESS, JOB_FAILURE = 0, 1, 2
 class Cloud:
     """One account's endpoint: a libcloud driver per thread (its connection is not thread-safe)."""
 
-    def __init__(self, opts: Options) -> None:
+    def __init__(self, opts: Options, checkpoints: Checkpoints | None = None) -> None:
         self.opts = opts
+        self.checkpoints = checkpoints
         parts = urlsplit(opts.url)
         self._where = {
             "host": parts.hostname,
@@ -103,12 +111,46 @@ class Cloud:
                 break
         return items
 
-    def start(self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str) -> dict[str, Any]:
-        """Send an asynchronous command; its answer (``jobid``, and ``id`` for a create), without waiting."""
-        return self.call(command, params, kind=kind, what=what)
+    def noted(self, command: str, target: str) -> dict[str, Any] | None:
+        """The answer (``jobid``, ``id``) an earlier attempt of the running core job got for ``command`` on
+        ``target``, or None (a first attempt, outside a job, or a noted job that failed)."""
+        if self.checkpoints is None:
+            return None
+        raw = self.checkpoints.get(f"{command}:{target}")
+        return json.loads(raw) if raw else None
 
-    def wait(self, jobid: str, *, kind: str | None, what: str, timeout: float | None = None) -> dict[str, Any]:
-        """Follow a job with queryAsyncJobResult until it ends; its ``jobresult``, or its failure mapped."""
+    def start(
+        self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str, target: str | None = None
+    ) -> dict[str, Any]:
+        """Send an asynchronous command; its answer (``jobid``, and ``id`` for a create), without waiting.
+
+        With a ``target``, an answer an earlier attempt of the core job noted is returned instead of sending
+        the command again, and a new answer is noted at once.
+        """
+        if target is not None:
+            earlier = self.noted(command, target)
+            if earlier is not None:
+                return earlier
+        answer = self.call(command, params, kind=kind, what=what)
+        if target is not None and self.checkpoints is not None:
+            noted = {k: answer[k] for k in ("jobid", "id") if k in answer}
+            self.checkpoints.put(f"{command}:{target}", json.dumps(noted))
+        return answer
+
+    def wait(
+        self,
+        jobid: str,
+        *,
+        kind: str | None,
+        what: str,
+        timeout: float | None = None,
+        noted: str | None = None,
+    ) -> dict[str, Any]:
+        """Follow a job with queryAsyncJobResult until it ends; its ``jobresult``, or its failure mapped.
+
+        ``noted`` names the checkpoint (``<command>:<target>``) the job is kept under: a failed job is
+        forgotten there, so that the operation, retried, sends its command anew.
+        """
         deadline = time.monotonic() + (timeout if timeout is not None else self.opts.job_timeout)
         while True:
             job = self.raw("queryAsyncJobResult", {"jobid": jobid}, kind=kind, what=what)
@@ -116,6 +158,8 @@ class Cloud:
             if status == JOB_SUCCESS:
                 return job.get("jobresult") or {}
             if status == JOB_FAILURE:
+                if noted is not None and self.checkpoints is not None:
+                    self.checkpoints.put(noted, "")
                 result = job.get("jobresult") or {}
                 code = int(result.get("errorcode") or job.get("jobresultcode") or 530)
                 raise faults.from_code(code, f"CloudStack ({what}): {result.get('errortext', 'job failed')}", kind)
@@ -123,7 +167,28 @@ class Cloud:
                 raise OutcomeUnknown(f"CloudStack job {jobid} ({what}) did not end in time.", kind=kind)
             time.sleep(self.opts.poll_interval)
 
-    def run(self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str) -> dict[str, Any]:
-        """Send an asynchronous command and wait for its job; the job's result."""
-        answer = self.start(command, params, kind=kind, what=what)
-        return self.wait(answer["jobid"], kind=kind, what=what)
+    def run(
+        self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str, target: str | None = None
+    ) -> dict[str, Any]:
+        """Send an asynchronous command (or find it noted, as ``start``) and wait for its job; the job's result."""
+        answer = self.start(command, params, kind=kind, what=what, target=target)
+        noted = f"{command}:{target}" if target is not None else None
+        return self.wait(answer["jobid"], kind=kind, what=what, noted=noted)
+
+    def run_answer(
+        self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str, target: str | None = None
+    ) -> dict[str, Any]:
+        """As ``run``, but the command's own answer (``id`` of what a create made) once its job succeeded."""
+        answer = self.start(command, params, kind=kind, what=what, target=target)
+        noted = f"{command}:{target}" if target is not None else None
+        self.wait(answer["jobid"], kind=kind, what=what, noted=noted)
+        return answer
+
+    def resume(self, command: str, target: str, *, kind: str | None, what: str) -> dict[str, Any] | None:
+        """Follow the job an earlier attempt noted for ``command`` on ``target`` to its end (its answer), or None
+        when there is none: for operations that check state before sending, which the first attempt changed."""
+        earlier = self.noted(command, target)
+        if earlier is None:
+            return None
+        self.wait(earlier["jobid"], kind=kind, what=what, noted=f"{command}:{target}")
+        return earlier

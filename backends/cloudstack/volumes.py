@@ -1,10 +1,12 @@
 """CloudStack volumes and volume snapshots.
 
-Data volumes are made from disk offerings: a size matching a fixed offering takes it, any other size a
-customised offering with ``size``. Device ids are CloudStack's integers (0 the root disk, 3 kept for the
-CD-ROM), shown as the virtio names KVM gives them (``/dev/vd`` + a letter). Creates and attaches are sent
-without waiting: the volume's own fields say where it is. Deletes of snapshots wait for their job, so a
-deleted snapshot is not listed afterwards.
+Data volumes are made from disk offerings: those the ``disk_offerings`` option names for the volume's tier
+(the offerings no tier names for a tier it does not list), a size matching a fixed offering taking it, any
+other size a customised offering with ``size``; a volume reads its tier back from its offering's name. Device
+ids are CloudStack's integers (0 the root disk, 3 kept for the CD-ROM), shown as the virtio names KVM gives
+them (``/dev/vd`` + a letter). Creates are sent without waiting: the volume's own fields say where it is.
+Attaches, detaches and deletes of snapshots wait for their job (a worker dying meanwhile leaves it noted on
+the core job: the next attempt follows it instead of sending again).
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from backends.cloudstack import catalog
+from backends.cloudstack import catalog, tags
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState, VolumeUpdate
+from translator.model import (
+    Attachment,
+    Snapshot,
+    SnapshotState,
+    Volume,
+    VolumeSpec,
+    VolumeState,
+    VolumeTier,
+    VolumeUpdate,
+)
 
 if TYPE_CHECKING:
     from backends.cloudstack.backend import CloudStackBackend
@@ -60,7 +71,7 @@ SNAPSHOT_STATES: Mapping[str, SnapshotState] = {
     "Error": SnapshotState.ERROR,
 }
 
-IDEMPOTENCY_TAG = "cloudgate:idempotency_key"
+IDEMPOTENCY_TAG = tags.IDEMPOTENCY_TAG
 CDROM_DEVICE = 3  # KVM keeps device id 3 for the CD-ROM
 
 
@@ -99,7 +110,7 @@ def volume_state(vol: Mapping[str, Any]) -> VolumeState:
     return state
 
 
-def to_volume(vol: Mapping[str, Any]) -> Volume:
+def to_volume(vol: Mapping[str, Any], tier: VolumeTier = VolumeTier.STANDARD) -> Volume:
     attachments = []
     if vol.get("virtualmachineid") and vol.get("deviceid") is not None:
         attachments.append(
@@ -110,7 +121,6 @@ def to_volume(vol: Mapping[str, Any]) -> Volume:
                 delete_on_termination=vol.get("type") == "ROOT",
             )
         )
-    tags = {t["key"]: t.get("value", "") for t in vol.get("tags") or [] if "key" in t}
     return Volume(
         native_id=vol["id"],
         name=vol.get("name", ""),
@@ -120,8 +130,14 @@ def to_volume(vol: Mapping[str, Any]) -> Volume:
         zone=vol.get("zonename", ""),
         snapshot_id=vol.get("snapshotid") or None,
         attachments=attachments,
-        tags={k: v for k, v in tags.items() if k != IDEMPOTENCY_TAG},
+        tags=tags.user_tags(vol),
+        tier=tier,
     )
+
+
+def _volume(b: CloudStackBackend, vol: Mapping[str, Any]) -> Volume:
+    """A canonical volume, its tier read from its disk offering's name (root disks have none: standard)."""
+    return to_volume(vol, b.opts.tier_of(vol.get("diskofferingname")))
 
 
 def _volumes(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -149,12 +165,12 @@ def need_volume(b: CloudStackBackend, native_id: str) -> dict[str, Any]:
 
 
 def list_volumes(b: CloudStackBackend) -> list[Volume]:
-    return [to_volume(v) for v in raw_volumes(b)]
+    return [_volume(b, v) for v in raw_volumes(b)]
 
 
 def get_volumes(b: CloudStackBackend, native_ids: list[str]) -> list[Volume]:
     found = (get_volume(b, native_id) for native_id in dict.fromkeys(native_ids))
-    return [to_volume(v) for v in found if v is not None]
+    return [_volume(b, v) for v in found if v is not None]
 
 
 def volumes_by_vm(b: CloudStackBackend, vm_id: str | None = None) -> dict[str, list[str]]:
@@ -181,15 +197,38 @@ def made_with(b: CloudStackBackend, spec: VolumeSpec) -> dict[str, Any] | None:
     if not spec.idempotency_key:
         return None
     for vol in _volumes(b):
-        tags = {t.get("key"): t.get("value") for t in vol.get("tags") or []}
-        if tags.get(IDEMPOTENCY_TAG) == spec.idempotency_key or vol.get("name") == key_name(spec.idempotency_key):
+        marked = tags.marks(vol).get(IDEMPOTENCY_TAG) == spec.idempotency_key
+        if marked or vol.get("name") == key_name(spec.idempotency_key):
             return vol
     return None
 
 
-def disk_offering(b: CloudStackBackend, size_gb: int) -> dict[str, Any]:
-    """The disk offering for a size: a fixed one of exactly that size, else a customised one (``size`` sent)."""
+def tier_offerings(b: CloudStackBackend, tier: VolumeTier) -> list[dict[str, Any]]:
+    """The disk offerings that make volumes of a tier: those the option names for it, or, for a tier it does
+    not list, those it names for no tier."""
     offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+    named = b.opts.disk_offerings.get(tier)
+    if named is not None:
+        return [o for o in offerings if o.get("name") in named]
+    claimed = {n for names in b.opts.disk_offerings.values() for n in names}
+    return [o for o in offerings if o.get("name") not in claimed]
+
+
+def check_disk_offerings(b: CloudStackBackend) -> None:
+    """InvalidParameter naming the offerings of ``disk_offerings`` that CloudStack does not have."""
+    offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+    known = {o.get("name") for o in offerings}
+    missing = [n for names in b.opts.disk_offerings.values() for n in names if n not in known]
+    if missing:
+        raise InvalidParameter(
+            f"CloudStack has no disk offering named {', '.join(missing)}.", kind="volume", reason="disk_offering"
+        )
+
+
+def disk_offering(b: CloudStackBackend, size_gb: int, tier: VolumeTier = VolumeTier.STANDARD) -> dict[str, Any]:
+    """The disk offering for a size of a tier: a fixed one of exactly that size, else a customised one (``size``
+    sent)."""
+    offerings = tier_offerings(b, tier)
     fixed = [o for o in offerings if not o.get("iscustomized") and int(o.get("disksize") or 0) == size_gb]
     custom = [o for o in offerings if o.get("iscustomized")]
     if fixed:
@@ -198,14 +237,16 @@ def disk_offering(b: CloudStackBackend, size_gb: int) -> dict[str, Any]:
         return custom[0]
     sizes = sorted({int(o.get("disksize") or 0) for o in offerings})
     raise InvalidParameter(
-        f"CloudStack offers data disks of {', '.join(map(str, sizes)) or 'no'} GB only.", kind="volume", reason="size"
+        f"CloudStack offers {tier} data disks of {', '.join(map(str, sizes)) or 'no'} GB only.",
+        kind="volume",
+        reason="size",
     )
 
 
 def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
     earlier = made_with(b, spec)
     if earlier is not None:
-        return to_volume(earlier)
+        return _volume(b, earlier)
     name = spec.name or (key_name(spec.idempotency_key) if spec.idempotency_key else None)
     params: dict[str, Any] = {"name": name}
     if spec.snapshot_id:
@@ -215,21 +256,15 @@ def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
     else:
         if not spec.size_gb or spec.size_gb < 1:
             raise InvalidParameter("A volume needs a size of at least 1 GB.", kind="volume", reason="size")
-        offering = disk_offering(b, spec.size_gb)
+        offering = disk_offering(b, spec.size_gb, VolumeTier(spec.tier))
         params.update(zoneid=catalog.zone_id(b, spec.zone), diskofferingid=offering["id"])
         if offering.get("iscustomized"):
             params["size"] = spec.size_gb
-    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume")
+    target = key_name(spec.idempotency_key) if spec.idempotency_key else None
+    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume", target=target)
     if spec.idempotency_key:
-        tag_volume(b, answer["id"], {IDEMPOTENCY_TAG: spec.idempotency_key})
-    return to_volume(need_volume(b, answer["id"]))
-
-
-def tag_volume(b: CloudStackBackend, native_id: str, tags: Mapping[str, str]) -> None:
-    params: dict[str, Any] = {"resourcetype": "Volume", "resourceids": native_id}
-    for n, (key, value) in enumerate(tags.items()):
-        params[f"tags[{n}].key"], params[f"tags[{n}].value"] = key, value
-    b.cloud.run("createTags", params, kind="volume", what="tag volume")
+        tags.mark(b, "volume", [answer["id"]], {IDEMPOTENCY_TAG: spec.idempotency_key})
+    return _volume(b, need_volume(b, answer["id"]))
 
 
 def delete_volume(b: CloudStackBackend, native_id: str) -> None:
@@ -252,19 +287,20 @@ def update_volume(b: CloudStackBackend, native_id: str, update: VolumeUpdate) ->
                 reason="size",
             )
         if update.size_gb > current:
-            b.cloud.start("resizeVolume", resize_params(b, vol, update.size_gb), kind="volume", what="resize")
+            params = resize_params(b, vol, update.size_gb)
+            b.cloud.start("resizeVolume", params, kind="volume", what="resize", target=native_id)
     if update.name is not None:
         b.cloud.run("updateVolume", {"id": native_id, "name": update.name}, kind="volume", what="rename volume")
-    return to_volume(need_volume(b, native_id))
+    return _volume(b, need_volume(b, native_id))
 
 
 def resize_params(b: CloudStackBackend, vol: Mapping[str, Any], size_gb: int) -> dict[str, Any]:
     """resizeVolume's parameters: a volume of a fixed offering moves to a customised one to take a new size."""
     params: dict[str, Any] = {"id": vol["id"], "size": size_gb}
     if vol.get("type") != "ROOT" and vol.get("diskofferingid"):
-        offerings = b.cloud.listing("listDiskOfferings", "diskoffering", kind="volume", what="list disk offerings")
+        offerings = tier_offerings(b, b.opts.tier_of(vol.get("diskofferingname")))
         current = next((o for o in offerings if o["id"] == vol["diskofferingid"]), None)
-        custom = next((o for o in offerings if o.get("iscustomized")), None)
+        custom = next((o for o in offerings if o.get("iscustomized")), None)  # of the volume's own tier
         if current is not None and not current.get("iscustomized"):
             if custom is None:
                 raise Unsupported("No customised disk offering to resize to.", kind="volume", reason="size")
@@ -275,6 +311,8 @@ def resize_params(b: CloudStackBackend, vol: Mapping[str, Any], size_gb: int) ->
 def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str | None) -> Volume:
     from backends.cloudstack.machines import need_vm
 
+    if b.cloud.resume("attachVolume", native_id, kind="volume", what="attach volume"):  # sent by an earlier attempt
+        return _volume(b, need_volume(b, native_id))
     vol = need_volume(b, native_id)
     need_vm(b, vm_id)
     if vol.get("virtualmachineid"):
@@ -285,19 +323,21 @@ def attach_volume(b: CloudStackBackend, native_id: str, vm_id: str, device: str 
         used = {int(v.get("deviceid") or 0) for v in _volumes(b, {"virtualmachineid": vm_id})}
         if wanted not in used and wanted not in (0, CDROM_DEVICE):
             params["deviceid"] = wanted  # a hint: a taken one lets CloudStack pick
-    b.cloud.start("attachVolume", params, kind="volume", what="attach volume")
-    return to_volume(need_volume(b, native_id))
+    b.cloud.run("attachVolume", params, kind="volume", what="attach volume", target=native_id)
+    return _volume(b, need_volume(b, native_id))
 
 
 def detach_volume(b: CloudStackBackend, native_id: str, vm_id: str | None) -> Volume:
+    if b.cloud.resume("detachVolume", native_id, kind="volume", what="detach volume"):  # sent by an earlier attempt
+        return _volume(b, need_volume(b, native_id))
     vol = need_volume(b, native_id)
     on = vol.get("virtualmachineid")
     if not on or (vm_id and on != vm_id):
         raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
     if vol.get("type") == "ROOT":
         raise Conflict(f"The volume '{native_id}' is a machine's root disk.", kind="volume", reason="root")
-    b.cloud.start("detachVolume", {"id": native_id}, kind="volume", what="detach volume")
-    return to_volume(need_volume(b, native_id))
+    b.cloud.run("detachVolume", {"id": native_id}, kind="volume", what="detach volume", target=native_id)
+    return _volume(b, need_volume(b, native_id))
 
 
 # -- snapshots ----------------------------------------------------------------------------------------------
@@ -314,6 +354,7 @@ def to_snapshot(snap: Mapping[str, Any]) -> Snapshot:
         size_gb=int(size) >> 30,
         state=state,
         progress=100 if state is SnapshotState.COMPLETED else 0,
+        tags=tags.user_tags(snap),
     )
 
 
@@ -340,7 +381,7 @@ def create_snapshot(b: CloudStackBackend, volume_id: str, description: str) -> S
     """A snapshot of a volume (CloudStack snapshots have a name, not a description: the name carries it)."""
     need_volume(b, volume_id)
     params = {"volumeid": volume_id, "name": description[:255] or None}
-    answer = b.cloud.start("createSnapshot", params, kind="snapshot", what="create snapshot")
+    answer = b.cloud.start("createSnapshot", params, kind="snapshot", what="create snapshot", target=volume_id)
     found = get_snapshots(b, [answer["id"]])
     if not found:
         raise NotFound(f"The snapshot '{answer['id']}' vanished.", kind="snapshot")
@@ -348,6 +389,8 @@ def create_snapshot(b: CloudStackBackend, volume_id: str, description: str) -> S
 
 
 def delete_snapshot(b: CloudStackBackend, native_id: str) -> None:
+    if b.cloud.resume("deleteSnapshot", native_id, kind="snapshot", what="delete snapshot"):
+        return
     if not get_snapshots(b, [native_id]):
         raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
-    b.cloud.run("deleteSnapshot", {"id": native_id}, kind="snapshot", what="delete snapshot")
+    b.cloud.run("deleteSnapshot", {"id": native_id}, kind="snapshot", what="delete snapshot", target=native_id)

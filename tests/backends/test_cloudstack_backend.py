@@ -4,6 +4,7 @@ table, options, faults mapped in one table, and an account standing for a tenant
 
 from __future__ import annotations
 
+import base64
 import importlib
 import tomllib
 import uuid
@@ -11,20 +12,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cs
 import pytest
 import redis
+import requests
 from backend_contract import BackendContract, by_id, raises, settle
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from gateway_process import GatewayProcess
 from peers.cloudstack import CloudStackSimulator
 from peers.cloudstack.server import TRANSITIONS
 
 from backends.cloudstack import NATIVE_STATES, STATE_MAP, CloudStackBackend
 from backends.cloudstack.faults import from_code
 from backends.cloudstack.options import CHECKS
+from backends.cloudstack.tags import IDEMPOTENCY_TAG
 from backends.cloudstack.volumes import SNAPSHOT_STATES, VOLUME_STATES, device_id, device_name
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
+from translator.checkpoints import CURRENT_JOB
 from translator.errors import (
     BackendUnavailable,
     Conflict,
@@ -36,13 +42,16 @@ from translator.errors import (
     TransientBackendError,
     Unsupported,
 )
+from translator.jobs import JobSettings, JobSpec, JobStore
 from translator.model import (
+    ActionMethod,
     ImageSpec,
     ImageUpdate,
     InterfaceSpec,
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     NetworkSpec,
     Rule,
     SecurityGroupSpec,
@@ -50,6 +59,7 @@ from translator.model import (
     SubnetSpec,
     VolumeSpec,
     VolumeState,
+    VolumeTier,
     VolumeUpdate,
 )
 
@@ -64,6 +74,13 @@ CONFIG: dict[str, Any] = {
     "serviceofferings": [
         {"name": "Small Instance", "cpunumber": 1, "cpuspeed": 1000, "memory": 1024},
         {"name": "Medium Instance", "cpunumber": 2, "cpuspeed": 1000, "memory": 4096},
+    ],
+    "diskofferings": [
+        {"name": "Small", "disksize": 5},
+        {"name": "Custom", "disksize": 0, "iscustomized": True},
+        {"name": "SSD 10 GB", "disksize": 10},
+        {"name": "SSD Custom", "disksize": 0, "iscustomized": True},
+        {"name": "IOPS Custom", "disksize": 0, "iscustomized": True},
     ],
 }
 
@@ -369,3 +386,234 @@ def test_interfaces_and_captured_images_keep_their_owners(backend: CloudStackBac
     with raises(NotFound, kind="image"):
         backend.delete_image(made.native_id)
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+# -- native tags ------------------------------------------------------------------------------------------------
+
+
+def test_native_tags_on_every_kind_and_the_gateways_own(backend: CloudStackBackend) -> None:
+    """Snapshots, addresses and groups keep their tags in CloudStack too; an empty value survives CloudStack's refusal
+    of one; the create's idempotency mark is neither shown nor settable; key pairs keep theirs in Redis."""
+    assert "key_pair" not in CloudStackBackend.NATIVE_TAG_KINDS
+    spec = VolumeSpec(size_gb=5, zone="zone1", idempotency_key="tags-test")
+    vol = backend.create_volume(spec)
+    assert vol.tags == {}
+    with raises(InvalidParameter, reason="tag"):
+        backend.set_tags("volume", vol.native_id, {IDEMPOTENCY_TAG: "another"})
+    backend.remove_tags("volume", vol.native_id, [IDEMPOTENCY_TAG])  # not the user's: ignored
+    backend.set_tags("volume", vol.native_id, {"blank": ""})
+    assert by_id(backend.list_volumes(), vol.native_id).tags == {"blank": ""}
+    assert backend.create_volume(spec).native_id == vol.native_id  # the mark still finds the first create
+    snap = backend.create_snapshot(vol.native_id, "tagged")
+    address = backend.allocate_address()
+    group = backend.create_security_group(SecurityGroupSpec(name="tagged", description="tags"))
+    listings = {
+        "snapshot": (snap.native_id, backend.list_snapshots),
+        "address": (address.native_id, backend.list_addresses),
+        "security_group": (group.native_id, backend.list_security_groups),
+    }
+    for kind, (native_id, listing) in listings.items():
+        backend.set_tags(kind, native_id, {"Env": "a"})
+        backend.set_tags(kind, native_id, {"Env": "b", "x": "y"})
+        backend.remove_tags(kind, native_id, ["x", "absent"])
+        assert by_id(listing(), native_id).tags == {"Env": "b"}, kind
+    with raises(NotFound, kind="volume"):
+        backend.set_tags("volume", "missing-0000", {"k": "v"})
+    with raises(Forbidden):  # the administrator's public template is not the account's to tag
+        backend.set_tags("image", backend.list_images()[0].native_id, {"k": "v"})
+    settle(lambda: by_id(backend.list_snapshots(), snap.native_id), lambda s: s.state is SnapshotState.COMPLETED)
+    backend.delete_snapshot(snap.native_id)
+    backend.release_address(address.native_id)
+    backend.delete_security_group(group.native_id)
+    backend.delete_volume(vol.native_id)
+
+
+# -- a core job taken over by another worker follows CloudStack's job -------------------------------------------
+
+
+def sent(sim: CloudStackSimulator, command: str) -> int:
+    """How many calls of ``command`` the simulator ran (its own count)."""
+    return int(requests.get(f"{sim.url}/_simulator/calls", timeout=5).json().get(command.lower(), 0))
+
+
+def test_a_job_taken_over_follows_the_cloudstack_job_instead_of_sending_again(
+    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
+) -> None:
+    """A runner that gives up while polling attachVolume (as one that dies would) leaves the CloudStack job id on
+    the core job's record; the runner that takes the job over polls that job and sends no second attachVolume."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    vol = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="taken-over"))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    job = JobStore(services, JobSettings()).submit("alice", JobSpec("attach_volume", "volume"))
+    sim.set_timings(job=1.0)
+    token = CURRENT_JOB.set(job)  # as the job runner does while a handler runs
+    try:
+        before = sent(sim, "attachVolume")
+        dying = make_backend(sim, services, project="tenant-a", job_timeout=0.2)
+        with raises(OutcomeUnknown):
+            dying.attach_volume(vol.native_id, vm.native_id)
+        count = sent(sim, "attachVolume")
+        assert count == before + 1
+        heir = make_backend(sim, services, project="tenant-a")
+        attached = heir.attach_volume(vol.native_id, vm.native_id)
+        assert [a.machine_id for a in attached.attachments] == [vm.native_id]
+        assert sent(sim, "attachVolume") == count, "the command was sent again"
+        assert services.hget(f"cg:job:{{alice}}:{job.id}", "cp:attachVolume:" + vol.native_id)
+    finally:
+        CURRENT_JOB.reset(token)
+        sim.set_timings(job=0.1)
+    backend.detach_volume(vol.native_id, vm.native_id)  # outside a job: sent, and nothing noted
+    assert sent(sim, "detachVolume") >= 1 and not services.hexists(
+        f"cg:job:{{alice}}:{job.id}", "cp:detachVolume:" + vol.native_id
+    )
+    backend.delete_volume(vol.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_a_hard_reboot_reads_as_rebooting_until_running_again(backend: CloudStackBackend) -> None:
+    """CloudStack's forced reboot stops and starts the VM; the machine never reads as stopping, stopped or pending."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    seen = [backend.act_on_machine(vm.native_id, MachineAction.REBOOT, ActionMethod.HARD).state]
+
+    def read() -> MachineState:
+        seen.append(backend.get_machines([vm.native_id])[0].state)
+        return seen[-1]
+
+    settle(read, lambda state: state is MachineState.RUNNING)
+    assert MachineState.REBOOTING in seen and set(seen) <= {MachineState.REBOOTING, MachineState.RUNNING}
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_a_stopped_machine_is_renamed_and_gets_new_user_data(backend: CloudStackBackend) -> None:
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, name="before"))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.update_machine(vm.native_id, MachineUpdate(name="while-running"))
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.STOPPED)
+    data = base64.b64encode(b"#!/bin/sh\necho updated\n").decode()
+    updated = backend.update_machine(vm.native_id, MachineUpdate(name="after", user_data=data))
+    assert (updated.name, backend.machine_user_data(vm.native_id)) == ("after", data)
+    assert backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavor)).flavor_id == flavor  # as it was
+    with raises(NotFound, kind="flavor"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id="missing-0000"))
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+# -- storage tiers --------------------------------------------------------------------------------------------------
+
+TIERED = {"ssd": ["SSD 10 GB", "SSD Custom"], "io": ["IOPS Custom"]}
+
+
+def test_volume_tiers_are_disk_offerings(sim: CloudStackSimulator, services: redis.Redis) -> None:
+    """A tier's volumes come from its offerings (a fixed size, else its customised one) and read back as that tier;
+    a tier not listed takes the offerings no tier names; a resize keeps the tier; a missing offering fails check."""
+    b = make_backend(sim, services, project="tenant-a", disk_offerings=TIERED)
+    made = {
+        (tier, size): b.create_volume(VolumeSpec(size_gb=size, zone="zone1", tier=VolumeTier(tier)))
+        for tier, size in [("ssd", 10), ("ssd", 3), ("io", 4), ("standard", 5), ("hdd", 6)]
+    }
+    raw = {
+        v["id"]: v.get("diskofferingname") for v in b.cloud.listing("listVolumes", "volume", kind="volume", what="t")
+    }
+    assert {key: raw[v.native_id] for key, v in made.items()} == {
+        ("ssd", 10): "SSD 10 GB",
+        ("ssd", 3): "SSD Custom",
+        ("io", 4): "IOPS Custom",
+        ("standard", 5): "Small",
+        ("hdd", 6): "Custom",
+    }
+    listed = {v.native_id: v.tier for v in b.list_volumes()}
+    assert {key: listed[v.native_id] for key, v in made.items()} == {
+        key: VolumeTier(key[0]) if key[0] in TIERED else VolumeTier.STANDARD for key in made
+    }
+    fixed = made[("ssd", 10)].native_id
+    b.update_volume(fixed, VolumeUpdate(size_gb=12))  # off its fixed offering, onto its tier's customised one
+    grown = settle(lambda: by_id(b.list_volumes(), fixed), lambda v: v.size_gb == 12)
+    assert grown.tier is VolumeTier.SSD
+    for vol in made.values():
+        b.delete_volume(vol.native_id)
+    with raises(InvalidParameter, reason="disk_offering"):
+        make_backend(sim, services, disk_offerings={"ssd": ["Nowhere"]}).check()
+
+
+def test_disk_offering_option_mistakes_name_the_tier() -> None:
+    base = {"url": "http://x/client/api", "api_key": "k", "secret_key": "s"}
+    for wrong, where in [
+        ({"fast": ["x"]}, "disk_offerings.fast"),
+        ({"ssd": "SSD"}, "disk_offerings.ssd"),
+        ({"ssd": ["A"], "io": ["A"]}, "disk_offerings.io"),
+    ]:
+        problems = CloudStackBackend.validate_options({**base, "disk_offerings": wrong})
+        assert problems and problems[0].startswith(where), problems
+
+
+# -- through the gateway ------------------------------------------------------------------------------------------
+
+GATEWAY = """
+[translator]
+cache_ttl = 1.0
+transitional_cache_ttl = 0.2
+
+[backends.cs]
+driver = "cloudstack"
+url = "{url}"
+timeout = 5
+poll_interval = 0.05
+expunge = true
+disk_offerings = {{ ssd = ["SSD 10 GB", "SSD Custom"] }}
+
+[tenants.acme]
+account_id = "555555555555"
+default_image = "Ubuntu 22.04"
+[tenants.acme.regions.cs-1]
+backend = "cs"
+zones = ["zone1"]
+api_key = "ak"
+secret_key = "sk"
+
+[[users]]
+access_key = "acme"
+secret = "acme-secret"
+tenant = "acme"
+role = "admin"
+"""
+
+
+def test_ec2_tags_live_in_cloudstack_and_volume_types_are_offerings(sim: CloudStackSimulator, tmp_path: Path) -> None:
+    """EC2 tags on an instance (launched with, created, deleted) are CloudStack's own tags, the launch's
+    idempotency mark never among them; a key pair's stay in the gateway; gp3 is the ssd tier's offering."""
+    config = tmp_path / "gw.toml"
+    config.write_text(GATEWAY.format(url=sim.endpoint))
+    gw = GatewayProcess(config, data_dir=tmp_path / "data", workers=1)
+    api = cs.CloudStack(endpoint=sim.endpoint, key="ak", secret="sk")
+    try:
+        ec2 = gw.client("acme", "acme-secret", "cs-1")
+        image = next(i["ImageId"] for i in ec2.describe_images()["Images"] if i["Name"] == "Ubuntu 22.04")
+        launch = {"ResourceType": "instance", "Tags": [{"Key": "env", "Value": "test"}]}
+        ran = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[launch])
+        instance = ran["Instances"][0]["InstanceId"]
+        [vm] = api.listVirtualMachines(tags=[{"key": "env", "value": "test"}])["virtualmachine"]  # launched tagged
+        ec2.create_tags(Resources=[instance], Tags=[{"Key": "env", "Value": "prod"}, {"Key": "team", "Value": ""}])
+        ec2.delete_tags(Resources=[instance], Tags=[{"Key": "team"}])
+        native = {t["key"]: t["value"] for t in api.listTags(resourceid=vm["id"])["tag"]}
+        assert native.pop(IDEMPOTENCY_TAG) and native == {"env": "prod"}
+        described = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+        assert described["Tags"] == [{"Key": "env", "Value": "prod"}]
+        ec2.create_key_pair(
+            KeyName="gw-key", TagSpecifications=[{"ResourceType": "key-pair", "Tags": [launch["Tags"][0]]}]
+        )
+        assert ec2.describe_key_pairs(KeyNames=["gw-key"])["KeyPairs"][0]["Tags"] == [{"Key": "env", "Value": "test"}]
+        volume = ec2.create_volume(Size=3, AvailabilityZone="zone1", VolumeType="gp3")
+        assert volume["VolumeType"] in ("gp2", "gp3")  # the ssd tier, as EC2 names it
+        [made] = [v for v in api.listVolumes(type="DATADISK")["volume"] if v["size"] == 3 << 30]
+        assert made["diskofferingname"] == "SSD Custom"
+        ec2.delete_volume(VolumeId=volume["VolumeId"])
+        ec2.delete_key_pair(KeyName="gw-key")
+        ec2.terminate_instances(InstanceIds=[instance])
+    finally:
+        gw.stop()

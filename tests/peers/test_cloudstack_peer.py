@@ -108,13 +108,28 @@ def test_cs_vm_lifecycle_with_async_jobs(sim: CloudStackSimulator) -> None:
     assert (finished["jobstatus"], finished["jobresultcode"], finished["jobresulttype"]) == (1, 0, "object")
     assert finished["jobinstanceid"] == vm["id"]
 
+    medium = next(o for o in api.listServiceOfferings()["serviceoffering"] if o["name"] == "Medium Instance")
+    with pytest.raises(cs.CloudStackApiException) as running:
+        api.changeServiceForVirtualMachine(id=vm["id"], serviceofferingid=medium["id"])
+    assert running.value.error["errorcode"] == 431
     stopped = api.stopVirtualMachine(id=vm["id"], forced=True, fetch_result=True)
     assert stopped["virtualmachine"]["state"] == "Stopped"
+    resized = api.changeServiceForVirtualMachine(id=vm["id"], serviceofferingid=medium["id"])["virtualmachine"]
+    assert (resized["serviceofferingid"], resized["cpunumber"], resized["memory"]) == (medium["id"], 2, 4096)
+    renamed = api.updateVirtualMachine(id=vm["id"], displayname="web-one", userdata="I2Nsb3VkLWNvbmZpZw==")
+    assert (renamed["virtualmachine"]["displayname"], renamed["virtualmachine"]["userdata"]) == (
+        "web-one",
+        "I2Nsb3VkLWNvbmZpZw==",
+    )
     with pytest.raises(cs.CloudStackApiException) as refused:
         api.rebootVirtualMachine(id=vm["id"])
     assert refused.value.error["errorcode"] == 431 and refused.value.error["cserrorcode"] == 4350
     assert api.startVirtualMachine(id=vm["id"], fetch_result=True)["virtualmachine"]["state"] == "Running"
     assert api.rebootVirtualMachine(id=vm["id"], fetch_result=True)["virtualmachine"]["state"] == "Running"
+    forced = api.rebootVirtualMachine(id=vm["id"], forced=True)  # 4.17+: stopped, then started, in one job
+    assert vm_state(api, vm["id"]) == "Stopping"
+    wait_for(lambda: vm_state(api, vm["id"]) == "Starting", "the forced reboot to start the VM again")
+    assert api._jobresult(forced["jobid"])["virtualmachine"]["state"] == "Running"
     job = api.destroyVirtualMachine(id=vm["id"], expunge=True)
     assert vm_state(api, vm["id"]) == "Stopping"
     assert api._jobresult(job["jobid"])["virtualmachine"]["state"] in ("Expunging", "Destroyed")
@@ -158,6 +173,13 @@ def test_cs_volumes_snapshots_addresses_and_tags(sim: CloudStackSimulator) -> No
         api.deleteVolume(id=vol["id"])
     resized = api.resizeVolume(id=vol["id"], size=4, fetch_result=True)["volume"]
     assert resized["size"] == 4 << 30
+    small = api.createVolume(name="small", diskofferingid=offerings["Small"]["id"], zoneid=base["zoneid"])
+    with pytest.raises(cs.CloudStackApiException) as sizeless:
+        api.resizeVolume(id=small["id"], diskofferingid=offerings["Custom"]["id"])
+    assert sizeless.value.error["errorcode"] == 431
+    moved = api.resizeVolume(id=small["id"], diskofferingid=offerings["Custom"]["id"], size=6, fetch_result=True)
+    assert (moved["volume"]["size"], moved["volume"]["diskofferingname"]) == (6 << 30, "Custom")
+    api.deleteVolume(id=small["id"])
     snap = api.createSnapshot(volumeid=vol["id"], fetch_result=True)["snapshot"]
     assert snap["state"] == "BackedUp" and snap["volumeid"] == vol["id"]
     assert [s["id"] for s in api.listSnapshots(volumeid=vol["id"])["snapshot"]] == [snap["id"]]
@@ -326,6 +348,9 @@ def test_libcloud_driver(sim: CloudStackSimulator) -> None:
     assert node.state == NodeState.RUNNING and node.private_ips and node.extra["security_group"] == ["lc-web"]
     [found] = [n for n in conn.list_nodes() if n.id == node.id]
     assert found.name == "lc-node"
+    assert conn.ex_create_tags([node.id], "UserVm", {"role": "lc"})
+    assert [n.extra["tags"] for n in conn.list_nodes() if n.id == node.id] == [{"role": "lc"}]
+    assert conn.ex_delete_tags([node.id], "UserVm", ["role"])
     assert conn.reboot_node(node) and conn.ex_stop(node) and conn.ex_start(node)
     volume = conn.create_volume(5, "lc-vol", location=locations[0])
     assert conn.attach_volume(node, volume)
@@ -354,12 +379,16 @@ def test_fault_knob(sim: CloudStackSimulator) -> None:
         assert failed.value.error["errorcode"] == 530
         assert api.listServiceOfferings()["count"] == 2  # only the named commands fail
         sim.set_faults(drop=1.0, commands=["listZones"])
+        before = ran(sim, "listZones")
         with pytest.raises(requests.ConnectionError):
             api.listZones()
+        assert ran(sim, "listZones") == before  # a dropped call never ran
         sim.set_faults(lose=1.0, commands=["createSecurityGroup"])
+        before = ran(sim, "createSecurityGroup")
         with pytest.raises(requests.ConnectionError):
             api.createSecurityGroup(name="lost-answer")
         sim.set_faults()
+        assert ran(sim, "createSecurityGroup") == before + 1
         assert api.listSecurityGroups(securitygroupname="lost-answer")["count"] == 1  # it ran: only the answer was lost
         api.deleteSecurityGroup(name="lost-answer")
         sim.set_faults(stall=1.0, stall_seconds=0.2, commands=["listZones"])
@@ -376,6 +405,11 @@ def test_fault_knob(sim: CloudStackSimulator) -> None:
     finally:
         sim.set_faults()
     assert api.listZones()["count"] == 1
+
+
+def ran(sim: CloudStackSimulator, command: str) -> int:
+    """How many calls of ``command`` the simulator ran, by its own count."""
+    return int(requests.get(f"{sim.url}/_simulator/calls", timeout=5).json().get(command.lower(), 0))
 
 
 def test_simulator_stops(tmp_path: Path) -> None:
@@ -539,3 +573,38 @@ def test_libcloud_networks_nics_and_snapshot_templates(sim: CloudStackSimulator)
     assert conn.destroy_node(node, ex_expunge=True)
     wait_for(lambda: node.id not in [n.id for n in conn.list_nodes()], "the node to be expunged")
     assert conn.ex_delete_network(listed[net.id])
+
+
+def test_tag_rules_as_cloudstack_keeps_them(sim: CloudStackSimulator) -> None:
+    """createTags fails its job for an empty value (431) or a key the resource has (530); deleteTags matches keys
+    without case and fails when nothing matches; tags show in the resource's ``tags``; public templates are not
+    the user's to tag (531)."""
+    api = client(sim, "bob")
+    base = basics(api)
+    group = api.createSecurityGroup(name="tag-rules")["securitygroup"]
+
+    def tag(**tags: str) -> dict[str, Any]:
+        pairs = [{"key": k, "value": v} for k, v in tags.items()]
+        job = api.createTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=pairs)
+        return wait_for(lambda: _ended(api, job["jobid"]), "the createTags job")
+
+    assert tag(Env="prod")["jobstatus"] == 1
+    failed = tag(env="again")
+    assert (failed["jobstatus"], failed["jobresult"]["errorcode"]) == (2, 530)
+    failed = tag(blank="")
+    assert (failed["jobstatus"], failed["jobresult"]["errorcode"]) == (2, 431)
+    [listed] = api.listSecurityGroups(id=group["id"])["securitygroup"]
+    assert [(t["key"], t["value"], t["resourcetype"]) for t in listed["tags"]] == [("Env", "prod", "SecurityGroup")]
+    job = api.deleteTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=[{"key": "absent"}])
+    assert wait_for(lambda: _ended(api, job["jobid"]), "the deleteTags job")["jobresult"]["errorcode"] == 530
+    api.deleteTags(resourceids=group["id"], resourcetype="SecurityGroup", tags=[{"key": "ENV"}], fetch_result=True)
+    assert not api.listTags(resourceid=group["id"])
+    with pytest.raises(cs.CloudStackApiException) as denied:
+        api.createTags(resourceids=base["templateid"], resourcetype="Template", tags=[{"key": "k", "value": "v"}])
+    assert denied.value.error["errorcode"] == 531
+    api.deleteSecurityGroup(id=group["id"])
+
+
+def _ended(api: cs.CloudStack, jobid: str) -> dict[str, Any] | None:
+    job = api.queryAsyncJobResult(jobid=jobid)
+    return job if job["jobstatus"] != 0 else None

@@ -10,7 +10,8 @@ status set to the error code. State changes happen lazily on each request from a
 timings are exact without background threads.
 
 Control (outside ``/client/api``, for tests only): ``POST /_simulator/faults`` and ``POST /_simulator/timings``
-with a JSON object, ``GET /_simulator/ping``.
+with a JSON object, ``GET /_simulator/ping``, ``GET /_simulator/calls`` (how many calls of each lower-cased
+command ran: what a client sent, counted by the cloud).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -202,6 +204,14 @@ RESOURCE_TYPES = {  # createTags' resourcetype -> the simulator's table
     "template": "templates",
     "network": "networks",
 }
+
+
+def type_name(kind: str) -> str:
+    """CloudStack's spelling of a lower-cased resource type (``ResourceObjectType``)."""
+    cased = {"uservm": "UserVm", "publicipaddress": "PublicIpAddress", "securitygroup": "SecurityGroup"}
+    return cased.get(kind, kind.capitalize())
+
+
 LIMIT_TYPES = {"vms": "user_vm", "volumes": "volume", "ips": "public_ip", "snapshots": "snapshot"}
 
 
@@ -387,14 +397,8 @@ class Cloud:
         return out
 
     def tag_view(self, record: dict[str, Any], kind: str, key: str, value: str) -> dict[str, Any]:
-        cased = {"uservm": "UserVm", "publicipaddress": "PublicIpAddress", "securitygroup": "SecurityGroup"}
-        return {
-            "key": key,
-            "value": value,
-            "resourcetype": cased.get(kind, kind.capitalize()),
-            "resourceid": record["id"],
-            **record["_owner"].fields(),
-        }
+        owner = record["_owner"].fields() if "_owner" in record else {}
+        return {"key": key, "value": value, "resourcetype": type_name(kind), "resourceid": record["id"], **owner}
 
     def _extra_vms(self, vm: dict[str, Any], out: dict[str, Any]) -> None:
         out["securitygroup"] = [
@@ -875,6 +879,8 @@ def vm_action(call: Call) -> dict[str, Any]:
         finish_expunge = False
     if expected_state not in rule.allowed and not finish_expunge:
         raise param_error(f"Unable to {rule.cmd[:-5].lower()} VM {vm['id']}: it is in state {expected_state}")
+    if rule.cmd == "RebootVMCmd" and truthy(call.get("forced")):
+        return force_reboot(call, vm)
     if rule.during and expected_state not in rule.noop_in and vm.get("_free_at", 0) <= time.monotonic():
         vm["state"] = rule.during
     if finish_expunge:
@@ -887,6 +893,70 @@ def vm_action(call: Call) -> dict[str, Any]:
     else:
         job = start_job(call, VM_CMD + rule.cmd, cloud.timings[rule.timing], finish, ("VirtualMachine", vm["id"]), vm)
     return {"jobid": job.id}
+
+
+def force_reboot(call: Call, vm: dict[str, Any]) -> dict[str, Any]:
+    """rebootVirtualMachine with ``forced=true`` (CloudStack 4.17+): one job stops the VM, then starts it
+    (Stopping, Stopped, Starting, Running)."""
+    cloud = call.cloud
+    stop, start = cloud.timings["stop"], cloud.timings["start"]
+    begin = max(time.monotonic(), vm.get("_free_at", 0.0))
+    if begin <= time.monotonic():
+        vm["state"] = "Stopping"
+
+    def stopped() -> None:
+        if vm["state"] in ("Running", "Stopping"):
+            vm["state"] = "Starting"  # Stopped, and at once Starting again
+
+    cloud.at(begin - time.monotonic() + stop, stopped)
+
+    def finish() -> dict[str, Any]:
+        if vm["state"] != "Starting":
+            raise ApiError(INTERNAL, f"Unable to reboot vm {vm['name']} in state {vm['state']}", 4250)
+        vm["state"] = "Running"
+        return vm_result(cloud, vm)
+
+    job = start_job(call, VM_CMD + "RebootVMCmd", stop + start, finish, ("VirtualMachine", vm["id"]), vm)
+    return {"jobid": job.id}
+
+
+def change_service(call: Call) -> dict[str, Any]:
+    """changeServiceForVirtualMachine (synchronous): a stopped VM takes another service offering; a running one
+    is refused (these VMs are not dynamically scalable), as is the offering it has."""
+    cloud = call.cloud
+    vm = call.find("vms", "id")
+    offering = cloud.serviceofferings.get(call.need("serviceofferingid"))
+    if offering is None:
+        raise call.invalid("serviceofferingid", call.params["serviceofferingid"])
+    if vm["state"] != "Stopped":
+        raise param_error(
+            f"Unable to upgrade virtual machine VM instance {{id: {vm['id']}}}  in state {vm['state']}; "
+            "make sure the virtual machine is stopped"
+        )
+    if offering["id"] == vm["serviceofferingid"]:
+        raise param_error(f"Not upgrading vm {vm['id']} since it already has the requested service offering")
+    vm.update(
+        serviceofferingid=offering["id"],
+        serviceofferingname=offering["name"],
+        cpunumber=offering["cpunumber"],
+        cpuspeed=offering["cpuspeed"],
+        memory=offering["memory"],
+    )
+    return vm_result(cloud, vm)
+
+
+def update_virtual_machine(call: Call) -> dict[str, Any]:
+    """updateVirtualMachine (synchronous): the display name and user data a user may change."""
+    vm = call.find("vms", "id")
+    if call.get("displayname"):
+        vm["displayname"] = call.params["displayname"]
+    if call.get("userdata") is not None:
+        try:
+            base64.b64decode(call.params["userdata"], validate=True)
+        except ValueError:
+            raise param_error("User data is not base64 encoded.") from None
+        vm["userdata"] = call.params["userdata"]
+    return vm_result(call.cloud, vm)
 
 
 def expunge(cloud: Cloud, vm: dict[str, Any], delay: float) -> None:
@@ -1029,12 +1099,15 @@ def resize_volume(call: Call) -> dict[str, Any]:
     vol = call.find("volumes", "id")
     size = call.integer("size")
     offering_id = call.get("diskofferingid")
+    offering = None
     if offering_id:
         offering = cloud.diskofferings.get(offering_id)
         if offering is None:
             raise call.invalid("diskofferingid", offering_id)
         if not offering["iscustomized"]:
             size = offering["disksize"]
+        elif not size:
+            raise param_error("This disk offering requires a custom size specified")
     if not size:
         raise param_error("Unable to execute API command resizevolume due to missing parameter size")
     new = size << 30
@@ -1045,6 +1118,12 @@ def resize_volume(call: Call) -> dict[str, Any]:
 
     def finish() -> dict[str, Any]:
         vol["size"], vol["state"] = new, was
+        if offering is not None:  # the volume moves to the offering it was resized with
+            vol.update(
+                diskofferingid=offering["id"],
+                diskofferingname=offering["name"],
+                diskofferingdisplaytext=offering["displaytext"],
+            )
         return volume_result(cloud, vol)
 
     job = start_job(call, VOLUME_CMD + "ResizeVolumeCmd", cloud.timings["job"], finish, ("Volume", vol["id"]))
@@ -1493,55 +1572,67 @@ def revoke_rule(call: Call) -> dict[str, Any]:
 # --- commands: tags --------------------------------------------------------------------------------------------
 
 
-def _tagged(call: Call) -> list[dict[str, Any]]:
+def _tagged(call: Call) -> tuple[str, list[dict[str, Any]]]:
+    """createTags/deleteTags' resource type (as CloudStack spells it) and records; another account's (or the
+    administrator's public templates) refused as TaggedResourceManagerImpl refuses them."""
     kind = call.need("resourcetype")
     table = RESOURCE_TYPES.get(kind.lower())
     if table is None:
         raise param_error(f"Invalid resource type {kind}")
     ids = [i for i in call.need("resourceids").split(",") if i]
-    return [call.find(table, "resourceids", i) for i in ids]
+    records = [call.find(table, "resourceids", i) for i in ids]
+    for record in records:
+        if "_owner" not in record:
+            raise denied(f"Account '{call.account.name}' doesn't have permissions to create tags for resource")
+    return type_name(kind.lower()), records
 
 
 def create_tags(call: Call) -> dict[str, Any]:
-    records = _tagged(call)
+    """Tags land when the job runs; an empty value (431) or a key the resource has (530) fails the job."""
+    kind, records = _tagged(call)
     tags = call.tags_param()
     if not tags:
         raise param_error("Unable to execute API command createtags due to missing parameter tags")
-    for record in records:
-        clash = [k for k in tags if k in record.get("_tags", {})]
-        if clash:
-            raise param_error(f"tag {clash[0]} already on UserVm with id {record['id']}")
-    for record in records:
-        record.setdefault("_tags", {}).update(tags)
-    job = start_job(
-        call,
-        "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd",
-        call.cloud.timings["job"],
-        lambda: {"success": True},
-    )
+
+    def finish() -> dict[str, Any]:
+        for key, value in tags.items():
+            if not value:
+                raise param_error(f"Value for the key {key} is either null or empty")
+            for record in records:
+                if key.lower() in {k.lower() for k in record.get("_tags", {})}:
+                    raise ApiError(INTERNAL, f"tag {key} already on {kind} with id {record['id']}", 4250)
+        for record in records:
+            record.setdefault("_tags", {}).update(tags)
+        return {"success": True}
+
+    job = start_job(call, "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd", call.cloud.timings["job"], finish)
     return {"jobid": job.id}
 
 
 def delete_tags(call: Call) -> dict[str, Any]:
-    records = _tagged(call)
+    """Keys (and values, when given) match without case; none matching fails the job ("Failed to delete tags")."""
+    _, records = _tagged(call)
     keys: dict[int, dict[str, str]] = {}
     for name, value in call.params.items():
         match = re.fullmatch(r"tags\[(\d+)\]\.(key|value)", name)
         if match:
             keys.setdefault(int(match[1]), {})[match[2]] = value
-    for record in records:
-        tags = record.setdefault("_tags", {})
-        if not keys:
-            tags.clear()
-        for wanted in keys.values():
-            if wanted.get("key") in tags and wanted.get("value", tags[wanted["key"]]) == tags[wanted["key"]]:
-                del tags[wanted["key"]]
-    job = start_job(
-        call,
-        "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
-        call.cloud.timings["job"],
-        lambda: {"success": True},
-    )
+
+    def matches(key: str, value: str) -> bool:
+        return not keys or any(
+            w.get("key", "").lower() == key.lower() and (w.get("value") is None or w["value"].lower() == value.lower())
+            for w in keys.values()
+        )
+
+    def finish() -> dict[str, Any]:
+        doomed = [(r, k) for r in records for k, v in r.get("_tags", {}).items() if matches(k, v)]
+        if not doomed:
+            raise ApiError(INTERNAL, "Failed to delete tags", 4250)
+        for record, key in doomed:
+            del record["_tags"][key]
+        return {"success": True}
+
+    job = start_job(call, "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd", call.cloud.timings["job"], finish)
     return {"jobid": job.id}
 
 
@@ -1577,6 +1668,8 @@ COMMANDS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "stopvirtualmachine": vm_action,
     "rebootvirtualmachine": vm_action,
     "destroyvirtualmachine": vm_action,
+    "changeserviceforvirtualmachine": change_service,
+    "updatevirtualmachine": update_virtual_machine,
     "createvolume": create_volume,
     "attachvolume": attach_volume,
     "detachvolume": detach_volume,
@@ -1655,6 +1748,8 @@ class Simulator:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.cloud = Cloud(config)
+        #: lower-cased command -> how many calls of it ran (dropped ones did not): tests count what was sent
+        self.calls: Counter[str] = Counter()
 
     def handle(self, params: dict[str, str]) -> Answer | None:
         as_json = params.get("response", "").lower() == "json"
@@ -1694,6 +1789,7 @@ class Simulator:
         lowered = {k.lower(): v for k, v in params.items()}
         call = Call(self.cloud, account, command, lowered)
         with self.cloud.lock:
+            self.calls[command.lower()] += 1
             self.cloud.advance()
             try:
                 result = COMMANDS[command.lower()](call)
@@ -1784,6 +1880,8 @@ class Handler(BaseHTTPRequestHandler):
                 cloud.rng = random.Random(cloud.faults.seed)
             elif what == "timings" and self.command == "POST":
                 cloud.timings.update({k: float(v) for k, v in data.items()})
+            elif what == "calls":
+                return self._send(200, json.dumps(self.simulator.calls).encode(), "application/json")
             elif what != "ping":
                 return self._send(404, b"Not Found", "text/plain")
         self._send(200, b"{}", "application/json")
