@@ -100,6 +100,7 @@ zones = ["zone1"]
 api_key = "bk"
 secret_key = "bs"
 {users}
+{extra}
 """
 
 
@@ -148,8 +149,11 @@ def seed_opennebula(one: OpenNebulaSimulator) -> None:
 
 
 @contextmanager
-def running_clouds(tmp: Path, *, timeout: float = 5.0, retry_attempts: int = 3) -> Iterator[Setup]:
-    """Both simulators and a gateway over them (``timeout``: each backend's per-call timeout); all stopped after."""
+def running_clouds(
+    tmp: Path, *, timeout: float = 5.0, retry_attempts: int = 3, extra_config: str = ""
+) -> Iterator[Setup]:
+    """Both simulators and a gateway over them (``timeout``: each backend's per-call timeout; ``extra_config``:
+    more TOML for the gateway); all stopped after."""
     one = OpenNebulaSimulator(admin_password="one-admin", timings=Timings())
     cs = gw = None
     try:
@@ -165,6 +169,7 @@ def running_clouds(tmp: Path, *, timeout: float = 5.0, retry_attempts: int = 3) 
                 users=users(),
                 timeout=timeout,
                 retry_attempts=retry_attempts,
+                extra=extra_config,
             )
         )
         gw = GatewayProcess(config, data_dir=tmp / "data")

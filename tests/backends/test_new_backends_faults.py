@@ -4,6 +4,7 @@
   shape (EC2 ``Unavailable``, a CIMI error document, an OCCI error) within a bound set by the backends' small
   ``timeout``, never a hang or a 500; nothing is half-made, and once the stall ends the create retried with the
   same idempotency token (EC2 ``ClientToken``, CIMI ``Idempotency-Key``) makes exactly one resource.
+- A cloud that is down (nothing listens at its endpoint) is the same 503 at once, for reads and creates.
 - A seeded mix of dropped, lost, failed and stalled calls under an EC2 lifecycle run by boto3 in its standard
   retry mode, each step retried until it succeeds: with the faults off, exactly the expected resources exist.
   Every faulted answer seen is a 503 or a clean 4xx.
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 import botocore.exceptions
 import pytest
 import requests
+from netutil import free_port
 from new_backends import CLOUDS, Cloud, Setup, ec2, image_id, live_ids, running_clouds, wait_for
 from peers.cloudstack.server import COMMANDS as CS_COMMANDS
 from peers.opennebula.resources import METHODS as ONE_METHODS
@@ -70,10 +72,71 @@ TAGS = {"role": "web", "env": "t"}
 STEP_ATTEMPTS = 12
 
 
+#: per cloud, a tenant whose one region is on that cloud's backend at an endpoint where nothing listens
+DOWN: dict[str, tuple[str, str]] = {"opennebula": ("one-down", "one-down-1"), "cloudstack": ("cs-down", "cs-down-1")}
+
+
+def down_config() -> str:
+    """A backend of each kind whose cloud is down, and a tenant (with its user) on each."""
+    dead = free_port()
+    return f"""
+[backends.one-down]
+driver = "opennebula"
+endpoint = "http://127.0.0.1:{dead}/RPC2"
+timeout = {TIMEOUT}
+
+[backends.cs-down]
+driver = "cloudstack"
+url = "http://127.0.0.1:{dead}/client/api"
+timeout = {TIMEOUT}
+
+[tenants.one-down]
+account_id = "555555555555"
+[tenants.one-down.regions.one-down-1]
+backend = "one-down"
+zones = ["one-a"]
+session = "alice:alice-pw"
+
+[tenants.cs-down]
+account_id = "666666666666"
+[tenants.cs-down.regions.cs-down-1]
+backend = "cs-down"
+zones = ["zone1"]
+api_key = "ak"
+secret_key = "sk"
+""" + "".join(
+        f'\n[[users]]\naccess_key = "{t}"\nsecret = "{t}-secret"\ntenant = "{t}"\nrole = "admin"\n'
+        for t, _ in DOWN.values()
+    )
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    with running_clouds(tmp_path_factory.mktemp("new-backends-faults"), timeout=TIMEOUT, retry_attempts=2) as s:
+    tmp = tmp_path_factory.mktemp("new-backends-faults")
+    with running_clouds(tmp, timeout=TIMEOUT, retry_attempts=2, extra_config=down_config()) as s:
         yield s
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_a_cloud_that_is_down_is_a_503_in_each_protocol(setup: Setup, cloud: str) -> None:
+    tenant, region = DOWN[cloud]
+    auth = (tenant, f"{tenant}-secret")
+    down = ec2(setup, tenant, region, read_timeout=BOUND, connect_timeout=5)
+    for call in (
+        lambda: down.describe_instances(),
+        lambda: down.describe_images(),
+        lambda: down.create_volume(Size=1, AvailabilityZone=setup.clouds[cloud].zone),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            call()
+        assert status_of(refused.value) == 503 and refused.value.response["Error"]["Code"] == "Unavailable"
+        assert refused.value.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"].isdigit()
+    for path, media in (("cimi/machines", JSON), ("cimi/machineImages", JSON), ("occi/compute/", TEXT_PLAIN)):
+        answer = requests.get(f"{setup.gw.url}/{path}", auth=auth, headers={"Accept": media}, timeout=BOUND)
+        assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit(), (path, answer.text)
+        assert answer.headers["Content-Type"].startswith(media) and answer.text.strip()
+    error = requests.get(f"{setup.gw.url}/cimi/machines", auth=auth, headers={"Accept": JSON}, timeout=BOUND).json()
+    assert error["status"] == 503 and error["code"] == "ServiceUnavailable", error
 
 
 def wait_out_stalls() -> None:
