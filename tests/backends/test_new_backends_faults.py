@@ -41,8 +41,8 @@ for _sub in ("cimi", "occi"):  # the CIMI and OCCI clients live beside their fro
     if str(FRONTENDS / _sub) not in sys.path:
         sys.path.insert(0, str(FRONTENDS / _sub))
 
-from cimiclient import JSON, Cimi  # noqa: E402
-from occiclient import INFRA, TEXT_PLAIN, Doc, text_lines  # noqa: E402
+from cimiclient import JSON, XML, Cimi  # noqa: E402
+from occiclient import INFRA, OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, Doc, text_lines  # noqa: E402
 
 T = TypeVar("T")
 
@@ -131,12 +131,20 @@ def test_a_cloud_that_is_down_is_a_503_in_each_protocol(setup: Setup, cloud: str
             call()
         assert status_of(refused.value) == 503 and refused.value.response["Error"]["Code"] == "Unavailable"
         assert refused.value.response["ResponseMetadata"]["HTTPHeaders"]["retry-after"].isdigit()
-    for path, media in (("cimi/machines", JSON), ("cimi/machineImages", JSON), ("occi/compute/", TEXT_PLAIN)):
+    for path, media in (
+        ("cimi/machines", JSON),
+        ("cimi/machineImages", XML),
+        ("occi/compute/", TEXT_PLAIN),
+        ("occi/compute/", TEXT_OCCI),
+        ("occi/storage/", OCCI_JSON),
+    ):
         answer = requests.get(f"{setup.gw.url}/{path}", auth=auth, headers={"Accept": media}, timeout=BOUND)
         assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit(), (path, answer.text)
-        assert answer.headers["Content-Type"].startswith(media) and answer.text.strip()
+        assert answer.headers["Content-Type"].startswith(media) and answer.text.strip(), (path, media)
     error = requests.get(f"{setup.gw.url}/cimi/machines", auth=auth, headers={"Accept": JSON}, timeout=BOUND).json()
     assert error["status"] == 503 and error["code"] == "ServiceUnavailable", error
+    error = requests.get(f"{setup.gw.url}/occi/compute/", auth=auth, headers={"Accept": OCCI_JSON}, timeout=BOUND)
+    assert error.json()["error"]["code"] == 503, error.text
 
 
 def wait_out_stalls() -> None:
