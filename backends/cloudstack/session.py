@@ -54,7 +54,11 @@ class Cloud:
         driver = getattr(self._local, "driver", None)
         if driver is None:
             cls = get_driver(Provider.CLOUDSTACK)
-            driver = cls(self.opts.api_key, self.opts.secret_key, timeout=self.opts.timeout, **self._where)
+            driver = cls(self.opts.api_key, self.opts.secret_key, **self._where)
+            # libcloud's CloudStack driver drops a ``timeout`` argument (its __init__ passes only the endpoint on)
+            # and connects at once with its job-polling default of 600 s: reconnect with ours, bounding each call.
+            driver.connection.timeout = self.opts.timeout
+            driver.connection.connect()
             driver.connection.poll_interval = self.opts.poll_interval
             self._local.driver = driver
         return driver

@@ -8,18 +8,12 @@ Each tenant holds one region, so CIMI and OCCI (which span a tenant's regions) s
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import botocore.exceptions
-import pyone
 import pytest
-from gateway_process import GatewayProcess
-from peers.cloudstack import CloudStackSimulator
-from peers.opennebula import OpenNebulaSimulator, Timings
+from new_backends import CLOUDS, Setup, ec2, image_id, instance_state, live_ids, running_clouds, wait_for
 
 FRONTENDS = Path(__file__).resolve().parents[1] / "frontends"
 for _sub in ("cimi", "occi"):  # the CIMI and OCCI clients and scenarios live beside their frontends' tests
@@ -31,181 +25,11 @@ from cimiclient import JSON, XML, Cimi  # noqa: E402
 from occiclient import OCCI_JSON, TEXT_OCCI, TEXT_PLAIN, Doc, Occi  # noqa: E402
 from primer import run_primer  # noqa: E402
 
-ONE_IMAGE, CS_IMAGE = "debian-12", "Ubuntu 22.04"
-WAIT = 30.0
-
-CS_CONFIG: dict[str, Any] = {
-    "accounts": [
-        {"name": "alice", "apikey": "ak", "secretkey": "sk"},
-        {"name": "bob", "apikey": "bk", "secretkey": "bs"},
-    ],
-    "zones": [{"name": "zone1", "networktype": "Advanced", "securitygroupsenabled": True}],
-    "templates": [{"name": CS_IMAGE, "ostypename": "Ubuntu 22.04 LTS", "size_gb": 8, "zone": "zone1"}],
-    "serviceofferings": [
-        {"name": "Small Instance", "cpunumber": 1, "cpuspeed": 1000, "memory": 1024},
-        {"name": "Medium Instance", "cpunumber": 2, "cpuspeed": 1000, "memory": 4096},
-    ],
-}
-
-CONFIG = """
-[gateway]
-workers = 2
-threads = 4
-
-[translator]
-cache_ttl = 1.0
-transitional_cache_ttl = 0.2
-retry_attempts = 3
-retry_initial_wait = 0.01
-retry_max_wait = 0.05
-
-[backends.one]
-driver = "opennebula"
-endpoint = "{one_url}"
-timeout = 5
-public_network = "public"
-
-[backends.cs]
-driver = "cloudstack"
-url = "{cs_url}"
-timeout = 5
-poll_interval = 0.05
-job_timeout = 30
-expunge = true
-
-[tenants.one-a]
-account_id = "111111111111"
-default_image = "{one_image}"
-[tenants.one-a.regions.one-1]
-backend = "one"
-zones = ["one-a"]
-session = "alice:alice-pw"
-
-[tenants.one-b]
-account_id = "222222222222"
-default_image = "{one_image}"
-[tenants.one-b.regions.one-1]
-backend = "one"
-zones = ["one-a"]
-session = "bob:bob-pw"
-
-[tenants.cs-a]
-account_id = "333333333333"
-default_image = "{cs_image}"
-[tenants.cs-a.regions.cs-1]
-backend = "cs"
-zones = ["zone1"]
-api_key = "ak"
-secret_key = "sk"
-
-[tenants.cs-b]
-account_id = "444444444444"
-default_image = "{cs_image}"
-[tenants.cs-b.regions.cs-1]
-backend = "cs"
-zones = ["zone1"]
-api_key = "bk"
-secret_key = "bs"
-{users}
-"""
-
-
-def users() -> str:
-    return "".join(
-        f'\n[[users]]\naccess_key = "{t}"\nsecret = "{t}-secret"\ntenant = "{t}"\nrole = "admin"\n'
-        for t in ("one-a", "one-b", "cs-a", "cs-b")
-    )
-
-
-@dataclass
-class Cloud:
-    """One cloud behind the gateway: its EC2 region and zone, its two tenants, and its fault knob."""
-
-    region: str
-    zone: str
-    image: str
-    tenant: str
-    other: str
-    faults: Callable[..., None]
-    #: the backend offers networks (its VMs' NICs name one of them)
-    networks: bool = True
-    #: a tenant can make networks there (OpenNebula's are the operator's: a new one is 501)
-    network_create: bool = False
-
-
-@dataclass
-class Setup:
-    gw: GatewayProcess
-    clouds: dict[str, Cloud]
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    tmp = tmp_path_factory.mktemp("new-backends-gw")
-    one = OpenNebulaSimulator(admin_password="one-admin", timings=Timings())
-    cs = gw = None
-    try:
-        one.add_user("alice", "alice-pw")
-        one.add_user("bob", "bob-pw")
-        one.add_vnet("private", "10.0.0.10", 200)
-        public = one.add_vnet("public", "198.51.100.2", 8)
-        pyone.OneServer(one.url, session=one.admin_session).vn.chmod(public, -1, -1, -1, -1, -1, -1, -1, 1, -1)
-        one.add_image(ONE_IMAGE, size_mb=2048)
-        nic = f'NIC=[NETWORK="private"]\nDISK=[IMAGE="{ONE_IMAGE}"]\nCONTEXT=[NETWORK="YES"]'
-        one.add_template("gw-small", f'CPU="0.5"\nVCPU="1"\nMEMORY="512"\n{nic}', GW_FLAVOR="small")
-        one.add_template("gw-medium", f'CPU="2"\nVCPU="2"\nMEMORY="4096"\n{nic}', GW_FLAVOR="medium")
-        cs = CloudStackSimulator(tmp, CS_CONFIG)
-        config = tmp / "gw.toml"
-        config.write_text(
-            CONFIG.format(one_url=one.url, cs_url=cs.endpoint, one_image=ONE_IMAGE, cs_image=CS_IMAGE, users=users())
-        )
-        gw = GatewayProcess(config, data_dir=tmp / "data")
-        clouds = {
-            "opennebula": Cloud("one-1", "one-a", ONE_IMAGE, "one-a", "one-b", one.faults.set),
-            "cloudstack": Cloud("cs-1", "zone1", CS_IMAGE, "cs-a", "cs-b", cs.set_faults, network_create=True),
-        }
-        yield Setup(gw, clouds)
-    finally:
-        if gw is not None:
-            gw.stop()
-        if cs is not None:
-            cs.stop()
-        one.stop()
-
-
-CLOUDS = ["opennebula", "cloudstack"]
-
-
-def ec2(s: Setup, tenant: str, region: str) -> Any:
-    return s.gw.client(tenant, f"{tenant}-secret", region)
-
-
-def wait_for(what: Callable[[], Any], until: Callable[[Any], bool]) -> Any:
-    deadline = time.monotonic() + WAIT
-    while True:
-        value = what()
-        if until(value):
-            return value
-        assert time.monotonic() < deadline, value
-        time.sleep(0.2)
-
-
-def instance_state(client: Any, instance_id: str) -> str:
-    found = client.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-    return found["State"]["Name"]
-
-
-def image_id(client: Any, name: str) -> str:
-    return next(i["ImageId"] for i in client.describe_images()["Images"] if i.get("Name") == name)
-
-
-def live_ids(client: Any) -> set[str]:
-    return {
-        i["InstanceId"]
-        for r in client.describe_instances()["Reservations"]
-        for i in r["Instances"]
-        if i["State"]["Name"] not in ("terminated", "shutting-down")
-    }
+    with running_clouds(tmp_path_factory.mktemp("new-backends-gw")) as s:
+        yield s
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
