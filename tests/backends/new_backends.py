@@ -127,6 +127,8 @@ class Cloud:
     networks: bool = True
     #: a tenant can make networks there (OpenNebula's are the operator's: a new one is 501)
     network_create: bool = False
+    #: refuse every machine create until called again with False (the simulator's own fault knob)
+    refuse_launches: Callable[[bool], None] = lambda refuse: None
 
 
 @dataclass
@@ -176,8 +178,29 @@ def running_clouds(
         )
         gw = GatewayProcess(config, data_dir=tmp / "data")
         clouds = {
-            "opennebula": Cloud("one-1", "one-a", ONE_IMAGE, "one-a", "one-b", one.faults.set),
-            "cloudstack": Cloud("cs-1", "zone1", CS_IMAGE, "cs-a", "cs-b", cs.set_faults, network_create=True),
+            "opennebula": Cloud(
+                "one-1",
+                "one-a",
+                ONE_IMAGE,
+                "one-a",
+                "one-b",
+                one.faults.set,
+                refuse_launches=lambda on: one.faults.set(
+                    fail=1.0 if on else 0.0, methods=("one.template.instantiate",)
+                ),
+            ),
+            "cloudstack": Cloud(
+                "cs-1",
+                "zone1",
+                CS_IMAGE,
+                "cs-a",
+                "cs-b",
+                cs.set_faults,
+                network_create=True,
+                refuse_launches=lambda on: cs.set_faults(
+                    **({"fail": 1.0, "commands": ["deployVirtualMachine"]} if on else {})
+                ),
+            ),
         }
         yield Setup(gw, clouds, one, cs)
     finally:

@@ -1,8 +1,8 @@
 """CIMI Systems on OpenNebula and CloudStack through a real ``cloudgate serve``: a SystemTemplate of two machines
 (one by a stored machine template, one by value), a volume and an address is created over each simulator as one
 job; the system is STARTED with its members listed under it, stops and starts as a whole, and its deletion
-removes every member, as the tenant's EC2 listings show. A network component asks for what these clouds do not
-let a tenant make (their networks are the operator's): the system's job fails and leaves nothing behind.
+removes every member, as the tenant's EC2 listings show. A machine the cloud refuses fails the system's job
+after its other members were made, and those are rolled back.
 """
 
 from __future__ import annotations
@@ -138,27 +138,31 @@ def test_a_system_is_made_stopped_started_and_deleted(setup: Setup, cloud: str, 
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
-def test_a_network_component_these_clouds_cannot_make_fails_the_system_and_leaves_nothing(
-    setup: Setup, cloud: str
-) -> None:
-    """Networks are made first: the job fails on the network, before the address and the volume, and the
+def test_a_component_the_cloud_refuses_rolls_the_system_back(setup: Setup, cloud: str) -> None:
+    """Components are made networks first, machines last: the cloud refusing the machine fails the job after the
+    network (where the tenant may make one), the volume and the address were made, and those are removed; the
     system stays, empty, in ERROR until it is deleted."""
     c = setup.clouds[cloud]
     cimi = Cimi(setup.gw.url, JSON, "2", auth=(c.tenant, f"{c.tenant}-secret"))
-    volume_template = {"volumeConfig": {"capacity": 1024 * 1024}}
-    template = {
-        "componentDescriptors": [
-            descriptor(cimi, "Address", "ip"),
-            descriptor(cimi, "Volume", "data", volumeTemplate=volume_template),
-            descriptor(cimi, "Network", "net", networkTemplate={"name": "n"}),
-        ]
-    }
-    before = live(setup, c)
-    made = cimi.call("POST", "systems", {"name": "doomed", "systemTemplate": template}, "SystemCreate")
-    assert made.status == 202, (made.status, made.raw)
-    href = made.headers["Location"]
-    job = wait_job(cimi, made.headers["CIMI-Job-URI"])
-    assert job["state"] == "FAILED" and "'net' failed" in job["statusMessage"], job
+    r = refs(cimi, c.image)
+    components = [
+        descriptor(cimi, "Address", "ip"),
+        descriptor(cimi, "Volume", "data", volumeTemplate={"volumeConfig": {"capacity": 1024 * 1024}}),
+        descriptor(cimi, "Machine", "doomed", machineTemplate={"href": r["machineTemplate"]}),
+    ]
+    if c.network_create:
+        network = {"networkConfig": {"cidr": "10.77.0.0/16"}}
+        components.append(descriptor(cimi, "Network", "net", networkTemplate=network))
+    before, networks = live(setup, c), _networks(setup, c)
+    c.refuse_launches(True)
+    try:
+        made = cimi.call("POST", "systems", {"name": "doomed", "systemTemplate": {"componentDescriptors": components}})
+        assert made.status == 202, (made.status, made.raw)
+        href = made.headers["Location"]
+        job = wait_job(cimi, made.headers["CIMI-Job-URI"])
+    finally:
+        c.refuse_launches(False)
+    assert job["state"] == "FAILED" and "'doomed' failed" in job["statusMessage"], job
     assert cimi.ok("GET", href).doc["state"] == "ERROR"
     for part in PARTS:
         assert cimi.ok("GET", f"{href}/{part}").doc["count"] == 0
@@ -166,6 +170,13 @@ def test_a_network_component_these_clouds_cannot_make_fails_the_system_and_leave
     assert cimi.get(href).status == 404
     after = live(setup, c)
     assert {k: set(v) for k, v in after.items()} == {k: set(v) for k, v in before.items()}
+    assert _networks(setup, c) == networks
+    for stored in (r["machineTemplate"], r["volumeTemplate"]):
+        cimi.ok("DELETE", stored, status=204)
+
+
+def _networks(s: Setup, c: Cloud) -> set[str]:
+    return {v["VpcId"] for v in ec2(s, c.tenant, c.region).describe_vpcs()["Vpcs"]}
 
 
 def wait_job(cimi: Cimi, job_href: str) -> dict[str, Any]:
