@@ -1,95 +1,535 @@
-"""Benchmarks of the hot paths, each printed as a ratio against a baseline measured in the same run.
+"""The read-performance goals (issue 13), each measured against its baseline in this one run, as one table.
 
-    python bench/run.py [--machines 1000] [--rounds 30]
+    python bench/run.py [--seconds 5] [--big 10000] [--workers 2]
 
-Translator dispatch: listing N simulator machines with a cold cache (the backend reads its Redis
-records) and a warm one (one cached document), through the same Translator a worker uses.
+Starts everything itself on loopback and stops it at the end: redis-servers, ``cloudgate serve`` processes
+(simulator backend, and the ``ec2`` backend on a moto server), a bare falcon app under the gateway's own
+gunicorn settings, moto's server. ``wrk`` drives every throughput figure on presigned SigV4 GET URLs (EC2)
+or Basic-authenticated GETs (CIMI, OCCI), so the load generator is not the limit.
+
+Goals (figure / baseline -> ratio, against the target):
+ 1. a cached DescribeInstances of 50 instances: req/s over the bare app serving the same bytes (>= 0.5)
+    and over moto's server listing the same 50 (>= 100);
+ 2. the first page of 100 (MaxResults=100) when the account holds ``--big`` machines, over the same page
+    when it holds 100 (p50 latency, <= 1.5); a listing after the cache TTL over a cached one (p50, <= 2);
+    the largest worker RSS once the big account has been listed (<= 150 MB, no baseline);
+ 3. CIMI (JSON, XML) and OCCI (text/plain, text/occi, JSON) reads of the 50, over EC2's (time per request,
+    <= 1.5 each);
+ 4. what the gateway adds (p50 ms, a difference, not a ratio): an uncached read over the same backend call
+    made directly (simulator's Python API; moto through boto3) (<= 1.5 ms), RunInstances of 1 and
+    TerminateInstances over the direct calls (<= 3 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
+import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "bench"), str(REPO), str(REPO / "tests")]
 
-from gateway.app import build_runtime, seed_identity
-from gateway.config import parse
-from gateway.embedded_redis import EmbeddedRedis
-from translator.model import MachineSpec, Principal
+from bench_ec2_gateway import (  # noqa: E402
+    DIRECT,
+    Server,
+    http_server,
+    redis_server,
+    wrk_load,
+)
+from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer  # noqa: E402
+
+from gateway.app import build_runtime  # noqa: E402
+from gateway.config import load  # noqa: E402
+from translator.model import MachineAction, MachineSpec, Principal  # noqa: E402
+
+REGION = "local-1"
+MOTO_REGION = "moto-1"
+LISTED = 50
+SMALL = 100
+PAGE = 100
+#: tenant -> (access key, secret); each tenant is one account of the simulator (moto: of the ec2 backend)
+USERS = {name: (name, f"{name}-secret") for name in ("bench", "small", "big", "direct", "moto")}
+
+CONFIG = """
+[gateway]
+workers = {workers}
+threads = 4
+redis_url = "{redis_url}"
+log_level = "warning"
+
+[translator]
+cache_ttl = {ttl}
+transitional_cache_ttl = {ttl}
+
+[backends.sim]
+driver = "simulator"
+boot_delay = 0.0
+max_machines = 1000000
+terminated_retention = 0.0
+
+[backends.aws]
+driver = "ec2"
+endpoint_url = "{moto_url}"
+aws_region = "us-east-1"
+instance_types = ["t3.micro", "t3.small", "m5.large"]
+
+{tenants}
+"""
+SIM_TENANT = """
+[tenants.{name}]
+account_id = "{account}"
+[tenants.{name}.regions.local-1]
+backend = "sim"
+zones = ["local-1a"]
+"""
+MOTO_TENANT = """
+[tenants.moto]
+account_id = "999999999999"
+[tenants.moto.regions.moto-1]
+backend = "aws"
+zones = ["moto-1a"]
+zone_map = {{ "moto-1a" = "us-east-1a" }}
+access_key_id = "{key}"
+secret_access_key = "{secret}"
+"""
+USER = """
+[[users]]
+access_key = "{key}"
+secret = "{secret}"
+tenant = "{tenant}"
+role = "admin"
+"""
 
 
-def _config(redis_url: str, machines: int):
-    return parse(
-        {
-            "gateway": {"redis_url": redis_url},
-            "translator": {"cache_ttl": 3600.0},
-            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0, "max_machines": machines + 10}},
-            "tenants": {"bench": {"regions": {"local-1": {"backend": "sim", "zones": ["local-1a"]}}}},
-            "users": [{"access_key": "bench", "secret": "bench-secret", "tenant": "bench", "role": "admin"}],
-        },
-        "<bench>",
+def config_text(workers: int, redis_url: str, ttl: float, moto_url: str) -> str:
+    sims = [n for n in USERS if n != "moto"]
+    tenants = "".join(SIM_TENANT.format(name=n, account=f"{i + 1:012d}") for i, n in enumerate(sims))
+    tenants += MOTO_TENANT.format(key=ACCESS_KEY, secret=SECRET_KEY)
+    tenants += "".join(USER.format(key=k, secret=s, tenant=t) for t, (k, s) in USERS.items())
+    return CONFIG.format(workers=workers, redis_url=redis_url, ttl=ttl, moto_url=moto_url, tenants=tenants)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------------------
+
+
+def ec2_client(url: str, tenant: str) -> Any:
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    key, secret = USERS[tenant]
+    return boto3.session.Session().client(
+        "ec2",
+        endpoint_url=url,
+        region_name=MOTO_REGION if tenant == "moto" else REGION,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=120),
     )
 
 
-def _timed(fn, rounds: int) -> float:
-    """Median seconds of ``rounds`` calls (after one warm-up)."""
-    fn()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
+def presigned(url: str, tenant: str, operation: str, expires: int = 3600, **params: Any) -> str:
+    """A presigned SigV4 GET URL: wrk (or a timed exchange) replays it as it is."""
+    client = ec2_client(url, tenant)
+    return str(client.generate_presigned_url(operation, Params=params, ExpiresIn=expires, HttpMethod="GET"))
+
+
+def basic(tenant: str) -> str:
+    key, secret = USERS[tenant]
+    return "Authorization: Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+class Exchange:
+    """Times one HTTP exchange on a kept-alive loopback connection: send to last byte read, nothing else."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> tuple[float, int, bytes]:
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        started = time.perf_counter()
+        self.conn.request("GET", target, headers=headers or {})
+        resp = self.conn.getresponse()
+        body = resp.read()
+        return time.perf_counter() - started, resp.status, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def p50(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def bench_listing(redis_url: str, machines: int, rounds: int) -> None:
-    runtime = build_runtime(_config(redis_url, machines), redis_url)
-    seed_identity(runtime)
-    translator = runtime.translator
-    who = Principal(user="bench", tenant="bench", role="admin")
-    images = translator.list(who, "image")
-    flavors = translator.list(who, "flavor")
-    remaining = machines
-    while remaining:
-        batch = min(100, remaining)
-        translator.create_machines(who, MachineSpec(image_id=images[0].id, flavor_id=flavors[0].id, count=batch))
-        remaining -= batch
-    account = translator.account(who)
-    assert len(translator.list(who, "machine")) == machines
+def timed(call: Callable[[], Any], rounds: int, warm: int = 3) -> float:
+    """Median seconds of ``call`` over ``rounds`` after ``warm`` untimed calls."""
+    for _ in range(warm):
+        call()
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return p50(samples)
 
-    def cold() -> None:
-        runtime.store.invalidate(account.key, ["machine"])
-        translator.list(who, "machine")
 
-    def warm() -> None:
-        translator.list(who, "machine")
+def exchanges(url_of: Callable[[], str], rounds: int, expect: bytes = b"", warm: int = 3) -> float:
+    """Median seconds of GETs of fresh URLs (``url_of`` runs untimed: a presigned URL per call)."""
+    urls = [url_of() for _ in range(rounds + warm)]
+    ex = Exchange(urls[0])
+    try:
+        samples = []
+        for i, url in enumerate(urls):
+            seconds, status, body = ex.get(url)
+            if status != 200 or expect not in body:
+                raise RuntimeError(f"GET {url[:80]}... answered {status}: {body[:300]!r}")
+            if i >= warm:
+                samples.append(seconds)
+        return p50(samples)
+    finally:
+        ex.close()
 
-    t_cold = _timed(cold, rounds)
-    t_warm = _timed(warm, rounds)
-    print(
-        f"translator list {machines} machines: cold {t_cold * 1e3:8.2f} ms   warm {t_warm * 1e3:8.2f} ms   "
-        f"cold/warm = {t_cold / t_warm:5.2f}x"
-    )
-    runtime.close()
+
+# ---------------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    server: Server
+    config: Path
+
+
+@contextmanager
+def gateway(work: Path, workers: int, ttl: float, moto_url: str) -> Iterator[Gateway]:
+    """``cloudgate serve`` on its own redis-server, listings cached ``ttl`` seconds."""
+    work.mkdir()
+    with redis_server(work) as rds:
+        config = work / "gateway.toml"
+        config.write_text(config_text(workers, rds.url, ttl, moto_url))
+        serve = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+                 "--bind", "127.0.0.1:{port}", "--workers", str(workers)]  # fmt: skip
+        with http_server(serve, work / "gateway.log", "cloudgate serve") as gw:
+            yield Gateway(Server(gw.url, gw.sessions + rds.sessions, rds.url), config)
+
+
+def seed(config: Path, tenant: str, count: int) -> None:
+    """Launch ``count`` simulator machines for ``tenant`` through the translator a worker uses (no HTTP)."""
+    runtime = build_runtime(load(config))
+    try:
+        t = runtime.translator
+        who = Principal(user=tenant, tenant=tenant, role="admin")
+        image, flavor = t.list(who, "image")[0], t.list(who, "flavor")[0]
+        for start in range(0, count, 500):
+            batch = min(500, count - start)
+            t.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=batch))
+    finally:
+        runtime.close()
+
+
+def worker_rss_mb(server: Server) -> float:
+    """The largest resident set of the gateway's gunicorn workers (the master's children), in MB."""
+    master = server.sessions[0]
+    largest = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == master:
+            largest = max(largest, int(fields["VmRSS"].split()[0]))
+    return largest / 1024
+
+
+def moto_describe(moto: MotoServer) -> tuple[str, dict[str, str]]:
+    """DescribeInstances on moto's server as a GET with SigV4 headers wrk can replay: moto takes the account
+    from the Authorization header (a presigned URL's query reaches another, empty, account)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{moto.url}/?Action=DescribeInstances&Version=2016-11-15"
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "ec2", "us-east-1").add_auth(request)
+    return url, {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-amz-date")}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    goal: str
+    figure: float
+    baseline: float | None
+    unit: str
+    #: "ratio <= x", "ratio >= x", "figure <= x" or "difference <= x"
+    target: str
+
+    @property
+    def measured(self) -> float:
+        kind = self.target.split()[0]
+        if kind == "ratio":
+            return self.figure / self.baseline if self.baseline else float("inf")
+        if kind == "difference":
+            return self.figure - (self.baseline or 0.0)
+        return self.figure
+
+    @property
+    def passed(self) -> bool:
+        _, op, bound = self.target.split()
+        return self.measured <= float(bound) if op == "<=" else self.measured >= float(bound)
+
+
+def print_table(rows: list[Row]) -> None:
+    head = f"{'goal':<58} {'figure':>12} {'baseline':>12} {'unit':<6} {'measured':>10} {'target':<18} result"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        base = "" if r.baseline is None else f"{r.baseline:12,.2f}"
+        print(f"{r.goal:<58} {r.figure:12,.2f} {base:>12} {r.unit:<6} {r.measured:10.2f} {r.target:<18} "
+              f"{'pass' if r.passed else 'FAIL'}")  # fmt: skip
+    print(f"\n{sum(r.passed for r in rows)} of {len(rows)} goals met")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------------------
+
+
+def rate(url: str, args: argparse.Namespace, headers: tuple[str, ...] = ()) -> float:
+    """wrk's requests per second on ``url`` (after a warm-up); any non-2xx answer is an error."""
+    wrk_load(url, args.warmup, args.wrk_threads, args.clients, headers)
+    load = wrk_load(url, args.seconds, args.wrk_threads, args.clients, headers)
+    if load.errors:
+        raise RuntimeError(f"{url[:80]}...: {load.errors} errors ({load.first_error})")
+    return load.ops / load.seconds
+
+
+def check(url: str, marker: bytes, count: int, headers: dict[str, str] | None = None) -> bytes:
+    """GET once: it must answer 200 with ``count`` times ``marker``; returns the body."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with DIRECT.open(request, timeout=300) as resp:
+        body = resp.read()
+        if resp.status != 200 or body.count(marker) != count:
+            raise RuntimeError(f"{url[:80]}... answered {resp.status} with {body.count(marker)} x {marker!r}")
+    return body
+
+
+def cached_reads(gw: Gateway, moto: MotoServer, bare_url: str, args: argparse.Namespace) -> list[Row]:
+    url = gw.server.url
+    describe = presigned(url, "bench", "describe_instances")
+    check(describe, b"<instanceId>", LISTED)
+    moto_url = presigned(url, "moto", "describe_instances")
+    check(moto_url, b"<instanceId>", LISTED)
+    direct_moto, moto_headers = moto_describe(moto)
+    check(direct_moto, b"<instanceId>", LISTED, moto_headers)
+    gw_rate, bare_rate = rate(describe, args), rate(f"{bare_url}/?Action=DescribeInstances", args)
+    gw_moto_rate = rate(moto_url, args)
+    moto_rate = rate(direct_moto, args, tuple(f"{k}: {v}" for k, v in moto_headers.items()))
+    rows = [
+        Row("1. cached DescribeInstances (50), req/s, over bare falcon", gw_rate, bare_rate, "req/s", "ratio >= 0.5"),
+        Row("1. cached DescribeInstances (50) on moto, req/s, over moto", gw_moto_rate, moto_rate, "req/s",
+            "ratio >= 100"),
+    ]  # fmt: skip
+    # 3. the other frontends' reads of the same 50, as time per request over EC2's
+    ec2_time = 1000 / gw_rate
+    for label, path, accept in (
+        ("CIMI JSON", "/cimi/machines", "application/json"),
+        ("CIMI XML", "/cimi/machines", "application/xml"),
+        ("OCCI text/plain", "/occi/compute/", "text/plain"),
+        ("OCCI text/occi", "/occi/compute/", "text/occi"),
+        ("OCCI JSON", "/occi/compute/", "application/occi+json"),
+    ):
+        headers = (basic("bench"), f"Accept: {accept}")
+        DIRECT.open(urllib.request.Request(url + path, headers=dict(h.split(": ", 1) for h in headers)), timeout=60)
+        seconds = 1000 / rate(url + path, args, headers)
+        rows.append(Row(f"3. {label} read (50), ms/req, over EC2's", seconds, ec2_time, "ms", "ratio <= 1.5"))
+    return rows
+
+
+def big_pages(gw: Gateway, args: argparse.Namespace) -> list[Row]:
+    url = gw.server.url
+    small = presigned(url, "small", "describe_instances", MaxResults=PAGE)
+    big = presigned(url, "big", "describe_instances", MaxResults=PAGE)
+    check(small, b"<instanceId>", PAGE)
+    check(big, b"<instanceId>", PAGE)  # also fills the big account's cache if nothing has yet
+    small_p50 = exchanges(lambda: small, args.samples)
+    big_p50 = exchanges(lambda: big, args.samples)
+    return [
+        Row(f"2. first page of {PAGE}, {args.big:,} machines over {SMALL}, p50", big_p50 * 1e3, small_p50 * 1e3, "ms",
+            "ratio <= 1.5"),
+        Row(f"2. worker RSS with {args.big:,} machines", worker_rss_mb(gw.server), None, "MB", "figure <= 150"),
+    ]  # fmt: skip
+
+
+def expired_reads(gw: Gateway, ttl: float, args: argparse.Namespace) -> list[Row]:
+    """A listing of 100 right after the cache TTL lapsed, against one within it (short-TTL gateway)."""
+    url = presigned(gw.server.url, "small", "describe_instances")
+    check(url, b"<instanceId>", SMALL)
+    ex = Exchange(url)
+    try:
+        cached, lapsed = [], []
+        for _ in range(args.lapses):
+            time.sleep(ttl * 1.2)
+            lapsed.append(ex.get(url)[0])
+            cached.append(ex.get(url)[0])
+    finally:
+        ex.close()
+    return [Row("2. listing (100) after the cache TTL over a cached one, p50", p50(lapsed) * 1e3, p50(cached) * 1e3,
+                "ms", "ratio <= 2")]  # fmt: skip
+
+
+def overheads(gw: Gateway, moto: MotoServer, args: argparse.Namespace) -> list[Row]:
+    """Uncached reads and mutations through the gateway (no listing cache) against the backend call itself."""
+    url = gw.server.url
+    runtime = build_runtime(load(gw.config))
+    rows: list[Row] = []
+    try:
+        t = runtime.translator
+        who = Principal(user="direct", tenant="direct", role="admin")
+        backend = t.routing.backend(t.account(who))
+        listing = presigned(url, "direct", "describe_instances")
+        check(listing, b"<instanceId>", 10)
+        direct = timed(backend.list_machines, args.samples)
+        through = exchanges(lambda: listing, args.samples, expect=b"<instanceId>")
+        rows.append(Row("4. uncached DescribeInstances (10) on the simulator, p50", through * 1e3, direct * 1e3,
+                        "ms", "difference <= 1.5"))  # fmt: skip
+
+        image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+        made: list[str] = []
+        spec = MachineSpec(image_id=image, flavor_id=flavor)
+        direct_run = timed(lambda: made.append(backend.create_machines(spec)[0].native_id), args.samples)
+        direct_end = timed(lambda: backend.act_on_machine(made.pop(), MachineAction.TERMINATE), args.samples)
+        gw_image = ec2_client(url, "direct").describe_images()["Images"][0]["ImageId"]
+        ids: list[str] = []
+
+        def run_url() -> str:
+            return presigned(url, "direct", "run_instances", ImageId=gw_image, MinCount=1, MaxCount=1)
+
+        through_run = exchanges(run_url, args.samples, expect=b"<instanceId>")
+        client = ec2_client(url, "direct")
+        for r in client.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])[
+            "Reservations"
+        ]:
+            ids += [i["InstanceId"] for i in r["Instances"]]
+        ids = ids[-(args.samples + 3) :]
+
+        def end_url() -> str:
+            return presigned(url, "direct", "terminate_instances", InstanceIds=[ids.pop()])
+
+        through_end = exchanges(end_url, args.samples, expect=b"<instancesSet>")
+        rows += [
+            Row("4. RunInstances (1) on the simulator, p50", through_run * 1e3, direct_run * 1e3, "ms",
+                "difference <= 3"),
+            Row("4. TerminateInstances (1) on the simulator, p50", through_end * 1e3, direct_end * 1e3, "ms",
+                "difference <= 3"),
+        ]  # fmt: skip
+
+        upstream, via = moto.client(), ec2_client(url, "moto")
+        check(presigned(url, "moto", "describe_instances"), b"<instanceId>", LISTED)
+        direct = timed(upstream.describe_instances, args.samples)
+        through = timed(via.describe_instances, args.samples)
+        rows.append(Row(f"4. uncached DescribeInstances ({LISTED}) on moto (boto3), p50", through * 1e3,
+                        direct * 1e3, "ms", "difference <= 1.5"))  # fmt: skip
+        moto_image = upstream.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+        gw_moto_image = via.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+        for label, client, image_id in (("direct", upstream, moto_image), ("gateway", via, gw_moto_image)):
+            run = timed(
+                lambda c=client, i=image_id: made.append(
+                    c.run_instances(ImageId=i, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+                ),
+                args.samples,
+            )
+            end = timed(lambda c=client: c.terminate_instances(InstanceIds=[made.pop()]), args.samples)
+            if label == "direct":
+                moto_run, moto_end = run, end
+        rows += [
+            Row("4. RunInstances (1) on moto (boto3), p50", run * 1e3, moto_run * 1e3, "ms", "difference <= 3"),
+            Row("4. TerminateInstances (1) on moto (boto3), p50", end * 1e3, moto_end * 1e3, "ms", "difference <= 3"),
+        ]  # fmt: skip
+    finally:
+        runtime.close()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def serve_bare_app(stack: ExitStack, work: Path, gw: Gateway, workers: int) -> str:
+    """The bare falcon app (bench_ec2_gateway's) serving the gateway's own DescribeInstances bytes."""
+    body = check(presigned(gw.server.url, "bench", "describe_instances"), b"<instanceId>", LISTED)
+    responses = work / "responses.json"
+    responses.write_text(json.dumps({"DescribeInstances": body.decode("utf-8")}), encoding="utf-8")
+    cmd = [sys.executable, str(REPO / "bench" / "bench_ec2_gateway.py"), "--serve-bare", "127.0.0.1:{port}",
+           "--config", str(gw.config), "--responses", str(responses), "--workers", str(workers)]  # fmt: skip
+    return stack.enter_context(http_server(cmd, work / "bare.log", "bare gunicorn")).url
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--machines", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="wrk seconds per throughput figure")
+    parser.add_argument("--warmup", type=float, default=1.0, help="wrk seconds before each")
+    parser.add_argument("--clients", type=int, default=8, help="wrk connections")
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
+    parser.add_argument("--big", type=int, default=10_000, help="machines of the big account")
+    parser.add_argument("--samples", type=int, default=50, help="timed calls per latency figure")
+    parser.add_argument("--lapses", type=int, default=15, help="reads after the cache TTL lapsed")
+    parser.add_argument("--ttl", type=float, default=1.0, help="the short-TTL gateway's cache_ttl")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="cg-bench-") as data:
-        redis = EmbeddedRedis(data)
-        url = redis.start()
-        try:
-            bench_listing(url, args.machines, args.rounds)
-        finally:
-            redis.stop()
+    if not shutil.which("wrk"):
+        parser.error("wrk is not installed (apt-get install wrk)")
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="cg-bench-goals-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        (work / "moto").mkdir()
+        moto = MotoServer(work / "moto")
+        stack.callback(moto.stop)
+        upstream = moto.client()
+        image = moto.register_image(upstream, "bench-image")
+        upstream.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=LISTED, MaxCount=LISTED)
+
+        started = time.monotonic()
+        with gateway(work / "cached", args.workers, 3600.0, moto.url) as gw:
+            seed(gw.config, "bench", LISTED)
+            seed(gw.config, "small", SMALL)
+            seed(gw.config, "big", args.big)
+            print(f"seeded {LISTED + SMALL + args.big:,} machines in {time.monotonic() - started:.0f} s", flush=True)
+            bare_url = serve_bare_app(stack, work, gw, args.workers)
+            rows += cached_reads(gw, moto, bare_url, args)
+            rows += big_pages(gw, args)
+        with gateway(work / "lapsing", args.workers, args.ttl, moto.url) as gw:
+            seed(gw.config, "small", SMALL)
+            rows += expired_reads(gw, args.ttl, args)
+        with gateway(work / "uncached", args.workers, 0.0, moto.url) as gw:
+            seed(gw.config, "direct", 10)
+            rows += overheads(gw, moto, args)
+    print_table(sorted(rows, key=lambda r: r.goal[:2]))  # by goal; within one, as measured
 
 
 if __name__ == "__main__":
