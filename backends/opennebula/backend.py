@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, volumes
+from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, tags, volumes
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -53,8 +53,20 @@ CAPABILITIES = frozenset(
         Capability.ADDRESSES,
         Capability.SECURITY_GROUPS,
         Capability.EGRESS_RULES,
+        Capability.NATIVE_TAGS,
     }
 )
+#: The kinds whose objects are the account's own (the user's VMs and images, listed with the MINE filter). The
+#: others are shared (OS images, virtual networks and security groups the operator offers every user: tags in
+#: their templates would show to every tenant and need MANAGE on them) or no OpenNebula object at all (subnets,
+#: addresses, key pairs, flavors): their tags stay in Redis, per tenant.
+NATIVE_TAG_KINDS = frozenset({"machine", "volume", "snapshot"})
+#: kind -> where its tags live (read NotFound of that kind, the template holding them, the update writing it).
+TAG_TARGETS: Mapping[str, tags.Target] = {
+    "machine": tags.Target(machines.read_vm, "USER_TEMPLATE", "vm.update"),
+    "volume": tags.Target(volumes.volume_image, "TEMPLATE", "image.update"),
+    "snapshot": tags.Target(volumes.snapshot_image, "TEMPLATE", "image.update"),
+}
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
 
 
@@ -65,6 +77,7 @@ class OpenNebulaBackend(Backend):
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+    NATIVE_TAG_KINDS: ClassVar[frozenset[str]] = NATIVE_TAG_KINDS
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)
@@ -230,3 +243,16 @@ class OpenNebulaBackend(Backend):
 
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return groups.revoke_rules(self, native_id, rules)
+
+    # -- tags (NATIVE_TAG_KINDS) -------------------------------------------------------------------
+    def _tag_target(self, kind: str) -> tags.Target:
+        target = TAG_TARGETS.get(kind)
+        if target is None:
+            raise self._unsupported(f"native tags on a {kind}")
+        return target
+
+    def set_tags(self, kind: str, native_id: str, tags_: dict[str, str]) -> None:
+        tags.set_tags(self, self._tag_target(kind), kind, native_id, tags_)
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        tags.remove_tags(self, self._tag_target(kind), kind, native_id, keys)

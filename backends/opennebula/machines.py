@@ -21,6 +21,7 @@ import pyone
 
 from backends.opennebula.catalog import find_image, flavor_template, oid
 from backends.opennebula.groups import find_group
+from backends.opennebula.tags import tags_of, written
 from backends.opennebula.templates import number, single, to_xml, vectors
 from translator.errors import (
     CloudgateError,
@@ -250,6 +251,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
         launch_key=single(user, KEY_ATTRIBUTE),
         key_name=single(user, KEY_NAME_ATTRIBUTE) or None,
+        tags=tags_of(user),
     )
 
 
@@ -269,7 +271,7 @@ def list_machines(b: OpenNebulaBackend) -> list[Machine]:
     return [machine_of(b, vm) for vm in _pool(b)]
 
 
-def _info(b: OpenNebulaBackend, native_id: str) -> Any:
+def read_vm(b: OpenNebulaBackend, native_id: str) -> Any:
     return b.one.call("vm.info", oid(native_id, "machine"), False, kind="machine", what="read machine")
 
 
@@ -289,10 +291,10 @@ def settled_vm(b: OpenNebulaBackend, native_id: str) -> Any:
     """The VM's body once no hot-plug is under way (bounded by the account's timeout): oned takes one hot-plug
     at a time per VM, and a gateway attach or detach should wait for the previous one rather than fail."""
     deadline = time.monotonic() + b.opts.timeout
-    vm = _info(b, native_id)
+    vm = read_vm(b, native_id)
     while vm.STATE == VM_STATES.ACTIVE and vm.LCM_STATE in HOTPLUGGING and time.monotonic() < deadline:
         time.sleep(HOTPLUG_POLL)
-        vm = _info(b, native_id)
+        vm = read_vm(b, native_id)
     return vm
 
 
@@ -305,7 +307,7 @@ def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
     now = time.time()
     for native_id in wanted:
         try:
-            vm = _info(b, native_id)
+            vm = read_vm(b, native_id)
         except (NotFound, Forbidden):
             continue  # missing, or another user's: not this account's
         if _retained(b, vm, now):
@@ -356,6 +358,7 @@ def _extra(
         nics = [nic | {"SECURITY_GROUPS": groups} for nic in nics]
     if network is not None or groups:
         extra["NIC"] = nics
+    extra |= written(dict(spec.tags))  # in USER_TEMPLATE, as oned keeps every attribute it does not know
     extra[ZONE_ATTRIBUTE] = zone
     if spec.key_name:
         extra[KEY_NAME_ATTRIBUTE] = spec.key_name
@@ -417,14 +420,14 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
 
 
 def get_machines_in_order(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
-    return [machine_of(b, _info(b, native_id)) for native_id in native_ids]
+    return [machine_of(b, read_vm(b, native_id)) for native_id in native_ids]
 
 
 # -- actions ---------------------------------------------------------------------------------------------------
 
 
 def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
-    machine = machine_of(b, _info(b, native_id))
+    machine = machine_of(b, read_vm(b, native_id))
     row = ACTIONS.get(action)
     if row is None:
         raise b.unsupported(f"machine action {action}")
@@ -438,4 +441,4 @@ def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, 
     if verbs is None:
         return machine
     b.one.call("vm.action", verbs[method], int(native_id), kind="machine", what=f"{action} machine")
-    return machine_of(b, _info(b, native_id))
+    return machine_of(b, read_vm(b, native_id))

@@ -23,6 +23,7 @@ import pyone
 
 from backends.opennebula.catalog import oid
 from backends.opennebula.machines import KEY_ATTRIBUTE, MINE, ZONE_ATTRIBUTE, pick_zone, settled_vm
+from backends.opennebula.tags import tags_of
 from backends.opennebula.templates import single, to_xml, vectors
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
@@ -108,6 +109,7 @@ def volume_of(b: OpenNebulaBackend, image: Any, disks: Mapping[tuple[int, int], 
         snapshot_id=single(body, FROM_SNAPSHOT) or None,
         attachments=attachments,
         created=float(image.REGTIME or 0),
+        tags=tags_of(body),
     )
 
 
@@ -138,7 +140,7 @@ def _image(b: OpenNebulaBackend, native_id: str, kind: str) -> Any:
     return b.one.call("image.info", oid(native_id, kind), False, kind=kind, what=f"read {kind}")
 
 
-def _volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
+def volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
     image = _image(b, native_id, "volume")
     if not _is_volume(image):
         raise NotFound(f"The volume '{native_id}' does not exist.", kind="volume")
@@ -146,7 +148,7 @@ def _volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
 
 
 def get_volume(b: OpenNebulaBackend, native_id: str) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     return volume_of(b, image, _disks(b, [image]))
 
 
@@ -170,7 +172,7 @@ def _marks(spec: VolumeSpec, zone: str) -> dict[str, str]:
 def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
     """A blank persistent data block, or a clone of a snapshot made persistent; a key finds an earlier attempt."""
     zone = pick_zone(b, spec.zone)
-    snapshot = _snapshot_image(b, spec.snapshot_id) if spec.snapshot_id is not None else None
+    snapshot = snapshot_image(b, spec.snapshot_id) if spec.snapshot_id is not None else None
     if snapshot is None and not spec.size_gb:
         raise InvalidParameter("A volume needs a size or a snapshot.", kind="volume", reason="size")
     if snapshot is not None and spec.size_gb and spec.size_gb != _gb(snapshot):
@@ -210,7 +212,7 @@ def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
 
 
 def delete_volume(b: OpenNebulaBackend, native_id: str) -> None:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     if _vm_ids(image):
         raise Conflict(f"The volume '{native_id}' is attached to a machine.", kind="volume", reason="in_use")
     b.one.call("image.delete", image.ID, False, kind="volume", what="delete volume")
@@ -228,7 +230,7 @@ def _target(vm: Any, device: str | None) -> str | None:
 
 
 def attach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str, device: str | None) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     if _vm_ids(image):
         raise Conflict(f"The volume '{native_id}' is already attached.", kind="volume", reason="in_use")
     vm = settled_vm(b, machine_id)
@@ -241,7 +243,7 @@ def attach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str, device:
 
 
 def detach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str | None) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     holders = [str(v) for v in _vm_ids(image)]
     if not holders or (machine_id is not None and machine_id not in holders):
         raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
@@ -268,6 +270,7 @@ def snapshot_of(image: Any, volumes: set[str]) -> Snapshot:
         state=SNAPSHOT_STATES[_state_name(image.STATE)],
         progress=100 if image.STATE != pyone.IMAGE_STATES.LOCKED else 0,
         created=float(image.REGTIME or 0),
+        tags=tags_of(image.TEMPLATE),
     )
 
 
@@ -281,7 +284,7 @@ def list_snapshots(b: OpenNebulaBackend) -> list[Snapshot]:
     return [snapshot_of(i, volumes) for i in images if _listed_snapshot(i)]
 
 
-def _snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
+def snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
     image = _image(b, native_id, "snapshot")
     if not _listed_snapshot(image):
         raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
@@ -290,7 +293,7 @@ def _snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
 
 def create_snapshot(b: OpenNebulaBackend, volume_id: str, description: str) -> Snapshot:
     """Clone the volume's image, then mark the clone as its snapshot (the clone copies the volume's template)."""
-    volume = _volume_image(b, volume_id)
+    volume = volume_image(b, volume_id)
     name = f"cloudgate-snapshot-{uuid.uuid4().hex}"
     image_id = b.one.call("image.clone", volume.ID, name, b.opts.image_datastore, kind="volume", what="snapshot")
     kept = {k: v for k, v in (volume.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
@@ -300,5 +303,5 @@ def create_snapshot(b: OpenNebulaBackend, volume_id: str, description: str) -> S
 
 
 def delete_snapshot(b: OpenNebulaBackend, native_id: str) -> None:
-    image = _snapshot_image(b, native_id)
+    image = snapshot_image(b, native_id)
     b.one.call("image.delete", image.ID, False, kind="snapshot", what="delete snapshot")

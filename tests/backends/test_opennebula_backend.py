@@ -23,6 +23,7 @@ from backends.opennebula import NATIVE_STATES, STATE_MAP, OpenNebulaBackend
 from backends.opennebula.faults import translate
 from backends.opennebula.machines import KEY_ATTRIBUTE, machine_state, native_state
 from backends.opennebula.options import CHECKS
+from backends.opennebula.tags import attribute as tag_attribute
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
 from translator.errors import (
@@ -434,3 +435,52 @@ def test_security_groups_are_opennebulas_with_rules_as_ranges(
     )  # fmt: skip
     assert vm.security_group_ids == [group.native_id]
     assert alice.vm.info(int(vm.native_id)).TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC, kept
+
+
+# -- tags ----------------------------------------------------------------------------------------------------------
+
+
+def test_tags_are_vectors_in_opennebula_lossless_and_apart_from_the_gateways_attributes(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """Any key survives (case, spaces, '=', ':', unicode, empty values) as a KEY/VALUE vector an operator reads;
+    a tag named like the gateway's attributes does not touch them; an operator's plain attribute is no tag, a
+    tag vector written by hand is one (and a set of its key replaces it)."""
+    assert {"machine", "volume", "snapshot"} == OpenNebulaBackend.NATIVE_TAG_KINDS
+    wanted = {"Env": "prod", "env": "test", "a b=c:d": "é ☃ x=y", "empty": "", KEY_ATTRIBUTE: "mine"}
+    key = uuid.uuid4().hex
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            idempotency_key=key, tags=tuple(wanted.items()),
+        )
+    )  # fmt: skip
+    assert (vm.tags, vm.launch_key) == (wanted, key)
+    admin = pyone.OneServer(sim.url, session=sim.admin_session)
+    body = admin.vm.info(int(vm.native_id)).USER_TEMPLATE
+    assert body[tag_attribute("Env")] == {"KEY": "Env", "VALUE": "prod"} and body[KEY_ATTRIBUTE] == key
+    admin.vm.update(int(vm.native_id), 'OWNER="ops"\nCLOUDGATE_TAG_BYHAND=[KEY="owner",VALUE="ops"]', 1)
+    assert backend.get_machines([vm.native_id])[0].tags == wanted | {"owner": "ops"}
+    backend.set_tags("machine", vm.native_id, {"owner": "dev", "Env": "staging"})
+    backend.remove_tags("machine", vm.native_id, ["env", "absent"])
+    (listed,) = backend.get_machines([vm.native_id])
+    assert listed.tags == {"Env": "staging", "a b=c:d": "é ☃ x=y", "empty": "", KEY_ATTRIBUTE: "mine", "owner": "dev"}
+    body = admin.vm.info(int(vm.native_id)).USER_TEMPLATE
+    assert (body["OWNER"], body[KEY_ATTRIBUTE], listed.launch_key) == ("ops", key, key)
+    assert "CLOUDGATE_TAG_BYHAND" not in body
+    for kind in ("machine", "volume", "snapshot"):
+        with raises(NotFound, kind=kind):
+            backend.set_tags(kind, "424242", {"x": "y"})
+    with raises(Unsupported):
+        backend.set_tags("network", "0", {"x": "y"})
+
+    volume = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name="tagged"))
+    backend.set_tags("volume", volume.native_id, {"tier": "gold"})
+    snap = backend.create_snapshot(volume.native_id, "copy")
+    assert snap.tags == {}  # a snapshot does not inherit its volume's tags (EC2 neither)
+    backend.set_tags("snapshot", snap.native_id, {"when": "nightly"})
+    assert next(s for s in backend.list_snapshots() if s.native_id == snap.native_id).tags == {"when": "nightly"}
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).tags == {"tier": "gold"}
+    backend.remove_tags("volume", volume.native_id, ["tier"])
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).tags == {}
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).name == "tagged"

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 import xmlrpc.client
 from collections.abc import Callable, Iterator
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import pyone
 import pytest
@@ -388,3 +389,23 @@ def test_fault_knob_drops_fails_and_stalls(sim: OpenNebulaSimulator) -> None:
             outcomes.append(False)
     assert 5 < outcomes.count(False) < 35 and sim.faults.counts == {"drop": 1, "fail": outcomes.count(False) + 1,
                                                                     "stall": 1}  # fmt: skip
+
+
+def test_template_updates_keep_vectors_and_any_text(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.update`` / ``one.image.update`` take XML whose vector values hold any text (what tags need): merge
+    (1) replaces the attributes it names and keeps the others, replace (0) keeps only what it is given."""
+    alice = one(sim)
+    vm_id = alice.vm.allocate('CPU="1"\nMEMORY="64"\nKEEP="me"')
+    text = 'é ☃ a b=c: <x> & "q"'
+    body = f"<TEMPLATE><T_A><KEY>Env</KEY><VALUE>{xml_escape(text)}</VALUE></T_A><T_B><KEY>e</KEY></T_B></TEMPLATE>"
+    assert raw(sim, "one.vm.update", vm_id, body, 1) == [True, vm_id, 0]
+    user = checked(sim, "one.vm.info", vm_id).USER_TEMPLATE
+    assert (user["KEEP"], user["T_A"], user["T_B"]) == ("me", {"KEY": "Env", "VALUE": text}, {"KEY": "e"})
+    alice.vm.update(vm_id, "<TEMPLATE><KEEP>me</KEEP></TEMPLATE>", 0)
+    assert dict(alice.vm.info(vm_id).USER_TEMPLATE) == {"KEEP": "me"}
+    img = alice.image.allocate('NAME="d"\nTYPE="DATABLOCK"\nSIZE="10"\nDESCRIPTION="x"', 1)
+    alice.image.update(img, body, 1)
+    image = checked(sim, "one.image.info", img)
+    assert image.TEMPLATE["DESCRIPTION"] == "x" and image.TEMPLATE["T_A"]["VALUE"] == text
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").image.update(img, body, 1)
