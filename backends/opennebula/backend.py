@@ -11,7 +11,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, tags, volumes
+from backends.opennebula import (
+    addresses,
+    catalog,
+    groups,
+    images,
+    keys,
+    machines,
+    networks,
+    options,
+    tags,
+    volumes,
+)
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -21,6 +32,8 @@ from translator.model import (
     Address,
     Flavor,
     Image,
+    ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     KeyPair,
     Machine,
@@ -54,6 +67,8 @@ CAPABILITIES = frozenset(
         Capability.SECURITY_GROUPS,
         Capability.EGRESS_RULES,
         Capability.NATIVE_TAGS,
+        Capability.IMAGE_CREATE,
+        Capability.IMAGE_UPDATE,
     }
 )
 #: The kinds whose objects are the account's own (the user's VMs and images, listed with the MINE filter). The
@@ -170,6 +185,15 @@ class OpenNebulaBackend(Backend):
     # -- images and flavors ----------------------------------------------------------------------
     def list_images(self) -> list[Image]:
         return catalog.list_images(self)
+
+    def create_image(self, spec: ImageSpec) -> Image:
+        return images.create_image(self, spec)
+
+    def delete_image(self, native_id: str) -> None:
+        images.delete_image(self, native_id)
+
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self, native_id, update)
 
     def list_flavors(self) -> list[Flavor]:
         return catalog.list_flavors(self)

@@ -37,6 +37,8 @@ from translator.errors import (
     Unsupported,
 )
 from translator.model import (
+    ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     MachineAction,
     MachineSpec,
@@ -484,3 +486,48 @@ def test_tags_are_vectors_in_opennebula_lossless_and_apart_from_the_gateways_att
     backend.remove_tags("volume", volume.native_id, ["tier"])
     assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).tags == {}
     assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).name == "tagged"
+
+
+# -- images --------------------------------------------------------------------------------------------------------
+
+
+def test_a_capture_saves_the_boot_disk_as_an_image_only_its_user_sees(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """create_image is one.vm.disksaveas of the boot disk (the machine capturing meanwhile); names are unique per
+    user as oned wants; another tenant neither sees the image nor may delete a shared one."""
+    assert machine_state(sim_model.ACTIVE, sim_model.LCM["HOTPLUG_SAVEAS"]) == MachineState.CAPTURING
+    assert machine_state(sim_model.ACTIVE, sim_model.LCM["HOTPLUG_SAVEAS_POWEROFF"]) == MachineState.CAPTURING
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="web-golden", description="v1"))
+    assert (image.name, image.description, image.owner, image.public) == ("web-golden", "v1", "alice", False)
+    body = pyone.OneServer(sim.url, session=sim.admin_session).image.info(int(image.native_id))
+    assert body.TEMPLATE["SAVED_VM_ID"] == vm.native_id and body.TEMPLATE["SAVED_DISK_ID"] == "0"
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.create_image(ImageSpec(machine_id=vm.native_id, name="web-golden"))
+    settle(
+        lambda: next(i for i in backend.list_images() if i.native_id == image.native_id).state,
+        lambda s: s == "available",
+    )
+    renamed = backend.update_image(image.native_id, ImageUpdate(name="web-golden-2"))
+    assert (renamed.name, renamed.description) == ("web-golden-2", "v1")
+    shared = next(i for i in backend.list_images() if i.name == "debian-12")
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert image.native_id not in {i.native_id for i in bob.list_images()}
+        with raises(Forbidden):
+            bob.delete_image(shared.native_id)
+        with raises(Forbidden):
+            bob.update_image(image.native_id, ImageUpdate(description="theirs"))
+    finally:
+        bob.close()
+    scratch = next(i.ID for i in pyone.OneServer(sim.url, session=sim.admin_session).imagepool.info(-2, -1, -1).IMAGE
+                   if i.NAME == "scratch")  # fmt: skip
+    for missing in ("999", str(scratch)):  # a data block is no OS image
+        with raises(NotFound, kind="image"):
+            backend.delete_image(missing)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    backend.delete_image(image.native_id)

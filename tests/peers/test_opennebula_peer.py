@@ -409,3 +409,44 @@ def test_template_updates_keep_vectors_and_any_text(sim: OpenNebulaSimulator) ->
     assert image.TEMPLATE["DESCRIPTION"] == "x" and image.TEMPLATE["T_A"]["VALUE"] == text
     with pytest.raises(pyone.OneAuthorizationException):
         one(sim, "bob").image.update(img, body, 1)
+
+
+def test_disk_saveas_makes_a_locked_image_while_the_vm_saves(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.disksaveas(vm, disk, name, type, snapshot)``: the VM passes HOTPLUG_SAVEAS (from POWEROFF,
+    HOTPLUG_SAVEAS_POWEROFF) and comes back; the new image is the user's, LOCKED then READY, and names its source."""
+    _, img, tmpl = seed(sim)
+    alice = one(sim)
+    vm_id = alice.template.instantiate(tmpl, "src", False, "")
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    saved = alice.vm.disksaveas(vm_id, 0, "golden", "", -1)
+    assert alice.vm.info(vm_id).LCM_STATE == LCM.HOTPLUG_SAVEAS
+    image = checked(sim, "one.image.info", saved)
+    assert (image.NAME, image.UNAME, image.TYPE, image.PERSISTENT) == ("golden", "alice", pyone.IMAGE_TYPES.OS, 0)
+    assert image.STATE == pyone.IMAGE_STATES.LOCKED and image.SIZE == 2048
+    assert (image.TEMPLATE["SAVED_VM_ID"], image.TEMPLATE["SAVED_IMAGE_ID"]) == (str(vm_id), str(img))
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    wait_for(lambda: alice.image.info(saved).STATE, lambda s: s == pyone.IMAGE_STATES.READY, "image READY")
+    with pytest.raises(pyone.OneException, match="already taken"):
+        alice.vm.disksaveas(vm_id, 0, "golden", "", -1)
+    for disk, snap in ((7, -1), (0, 3)):
+        with pytest.raises(pyone.OneActionException):
+            alice.vm.disksaveas(vm_id, disk, "other", "", snap)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.disksaveas(vm_id, 0, "theirs", "", -1)
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    cold = alice.vm.disksaveas(vm_id, 0, "cold", "OS", -1)
+    assert alice.vm.info(vm_id).LCM_STATE == LCM.HOTPLUG_SAVEAS_POWEROFF
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+
+    assert raw(sim, "one.image.rename", cold, "warm") == [True, cold, 0]
+    assert alice.image.info(cold).NAME == "warm"
+    for name in ("golden", ""):
+        answer = raw(sim, "one.image.rename", cold, name)
+        assert answer[:1] == [False] and answer[2] == 0x0800 and answer[3] == cold
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").image.rename(cold, "mine")
+    alice.vm.action("terminate-hard", vm_id)
+    wait_state(alice, vm_id, VM_STATE.DONE)
+    with pytest.raises(pyone.OneActionException, match="wrong state"):
+        alice.vm.disksaveas(vm_id, 0, "late", "", -1)
