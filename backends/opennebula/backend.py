@@ -49,6 +49,7 @@ from translator.model import (
     Subnet,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 CAPABILITIES = frozenset(
@@ -69,6 +70,7 @@ CAPABILITIES = frozenset(
         Capability.NATIVE_TAGS,
         Capability.IMAGE_CREATE,
         Capability.IMAGE_UPDATE,
+        Capability.VOLUME_UPDATE,  # no VOLUME_RESIZE: see volumes.update_volume
     }
 )
 #: The kinds whose objects are the account's own (the user's VMs and images, listed with the MINE filter). The
@@ -207,6 +209,9 @@ class OpenNebulaBackend(Backend):
 
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)

@@ -26,7 +26,7 @@ from backends.opennebula.machines import KEY_ATTRIBUTE, MINE, ZONE_ATTRIBUTE, pi
 from backends.opennebula.tags import tags_of
 from backends.opennebula.templates import single, to_xml, vectors
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState, VolumeUpdate
 
 if TYPE_CHECKING:
     from backends.opennebula.backend import OpenNebulaBackend
@@ -216,6 +216,21 @@ def delete_volume(b: OpenNebulaBackend, native_id: str) -> None:
     if _vm_ids(image):
         raise Conflict(f"The volume '{native_id}' is attached to a machine.", kind="volume", reason="in_use")
     b.one.call("image.delete", image.ID, False, kind="volume", what="delete volume")
+
+
+def update_volume(b: OpenNebulaBackend, native_id: str, update: VolumeUpdate) -> Volume:
+    """A new name or description, merged into the image's template (its oned NAME stays the unique one made).
+
+    No resize: oned grows a disk only through a VM it is attached to (``one.vm.diskresize``), and has no call that
+    grows a detached persistent image, so the backend does not declare VOLUME_RESIZE."""
+    image = volume_image(b, native_id)
+    if update.size_gb is not None:
+        raise Unsupported("OpenNebula cannot resize a detached volume.", kind="volume", reason="size")
+    marks = {NAME_ATTRIBUTE: update.name, "DESCRIPTION": update.description}
+    body = {k: v for k, v in marks.items() if v is not None}
+    if body:
+        b.one.call("image.update", image.ID, to_xml(body), 1, kind="volume", what="update volume")
+    return get_volume(b, native_id)
 
 
 def _target(vm: Any, device: str | None) -> str | None:

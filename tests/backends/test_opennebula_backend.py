@@ -25,7 +25,7 @@ from backends.opennebula.machines import KEY_ATTRIBUTE, machine_state, native_st
 from backends.opennebula.options import CHECKS
 from backends.opennebula.tags import attribute as tag_attribute
 from gateway.config import load as load_config
-from translator.backend import AccountConfig, BackendServices
+from translator.backend import AccountConfig, BackendServices, Capability
 from translator.errors import (
     BackendUnavailable,
     Conflict,
@@ -46,6 +46,7 @@ from translator.model import (
     Rule,
     SecurityGroupSpec,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -531,3 +532,22 @@ def test_a_capture_saves_the_boot_disk_as_an_image_only_its_user_sees(
             backend.delete_image(missing)
     settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
     backend.delete_image(image.native_id)
+
+
+def test_a_volume_update_renames_in_its_template_and_never_resizes(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """The gateway's name and description live in the image's template (its oned NAME stays the unique one); a
+    size is Unsupported before anything changes: oned resizes a disk only through a VM (one.vm.diskresize)."""
+    assert Capability.VOLUME_RESIZE not in backend.capabilities
+    volume = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name="before"))
+    with raises(Unsupported, reason="size"):
+        backend.update_volume(volume.native_id, VolumeUpdate(name="never", size_gb=2))
+    updated = backend.update_volume(volume.native_id, VolumeUpdate(name="after", description="logs"))
+    assert (updated.name, updated.description, updated.size_gb) == ("after", "logs", 1)
+    body = pyone.OneServer(sim.url, session="alice:alice-pw").image.info(int(volume.native_id))
+    assert body.NAME.startswith("cloudgate-volume-") and body.TEMPLATE["DESCRIPTION"] == "logs"
+    assert backend.update_volume(volume.native_id, VolumeUpdate(description="")).description == ""
+    with raises(NotFound, kind="volume"):
+        backend.update_volume(backend.list_images()[0].native_id, VolumeUpdate(name="an OS image"))
+    backend.delete_volume(volume.native_id)
