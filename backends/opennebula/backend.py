@@ -40,6 +40,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Network,
     NetworkInterface,
     Rule,
@@ -70,6 +71,7 @@ CAPABILITIES = frozenset(
         Capability.NATIVE_TAGS,
         Capability.IMAGE_CREATE,
         Capability.IMAGE_UPDATE,
+        Capability.MACHINE_RESIZE,
         Capability.VOLUME_UPDATE,  # no VOLUME_RESIZE: see volumes.update_volume
     }
 )
@@ -173,6 +175,9 @@ class OpenNebulaBackend(Backend):
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
     ) -> Machine:
         return machines.act_on_machine(self, native_id, action, method)
+
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        return machines.update_machine(self, native_id, update)
 
     # -- key pairs -------------------------------------------------------------------------------
     def list_key_pairs(self) -> list[KeyPair]:

@@ -39,6 +39,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     NetworkInterface,
 )
 
@@ -49,6 +50,7 @@ KEY_ATTRIBUTE = "CLOUDGATE_IDEMPOTENCY_KEY"
 INDEX_ATTRIBUTE = "CLOUDGATE_LAUNCH_INDEX"
 ZONE_ATTRIBUTE = "CLOUDGATE_ZONE"
 KEY_NAME_ATTRIBUTE = "CLOUDGATE_KEY_PAIR"
+FLAVOR_ATTRIBUTE = "CLOUDGATE_FLAVOR"  # the flavor a resize gave the VM (TEMPLATE_ID stays the one it launched from)
 MINE = -3  # pool filter: the session user's own objects (the account is that user)
 ANY_STATE = -2
 
@@ -227,7 +229,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     interfaces, public_ip = ([], None) if gone else _interfaces(vm, zone, b.public_network())
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
-    flavor_id = single(body, "TEMPLATE_ID") or None
+    flavor_id = single(user, FLAVOR_ATTRIBUTE) or single(body, "TEMPLATE_ID") or None
     return Machine(
         native_id=str(vm.ID),
         name=vm.NAME,
@@ -441,4 +443,40 @@ def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, 
     if verbs is None:
         return machine
     b.one.call("vm.action", verbs[method], int(native_id), kind="machine", what=f"{action} machine")
+    return machine_of(b, read_vm(b, native_id))
+
+
+# -- updates ---------------------------------------------------------------------------------------------------
+
+
+def update_machine(b: OpenNebulaBackend, native_id: str, update: MachineUpdate) -> Machine:
+    """A stopped machine's new flavor (``one.vm.resize`` to the flavor template's CPU, VCPU and MEMORY, the flavor
+    then kept in the VM's USER_TEMPLATE) and name (``one.vm.rename``); everything is checked before any change.
+
+    oned resizes a VM that is off (POWEROFF, UNDEPLOYED) and one still pending; a running one only by CPU and
+    memory hot-plug, which not every host offers: the gateway asks for a stopped machine, as EC2 does."""
+    if update.user_data is not None:
+        raise Unsupported("The opennebula backend does not change a machine's user data.", reason="user_data")
+    machine = machine_of(b, read_vm(b, native_id))
+    if machine.state != MachineState.STOPPED:
+        raise Conflict(
+            f"The machine '{native_id}' must be stopped to change it ({machine.state_reason}).",
+            kind="machine",
+            reason="state",
+        )
+    if update.name is not None and not update.name.strip():
+        raise InvalidParameter("A machine's name cannot be empty.", kind="machine", reason="name")
+    resize = None
+    if update.flavor_id is not None:
+        flavor, body = flavor_template(b, update.flavor_id)
+        cpu = single(body, "CPU") or str(flavor.vcpus)
+        resize = (flavor.native_id, {"CPU": cpu, "VCPU": str(flavor.vcpus), "MEMORY": str(flavor.memory_mb)})
+    vm_id = int(native_id)
+    if resize is not None:
+        flavor_id, sizes = resize
+        b.one.call("vm.resize", vm_id, to_xml(sizes), True, kind="machine", what="resize machine")
+        mark = to_xml({FLAVOR_ATTRIBUTE: flavor_id})
+        b.one.call("vm.update", vm_id, mark, 1, kind="machine", what="mark flavor")
+    if update.name is not None:
+        b.one.call("vm.rename", vm_id, update.name, kind="machine", what="rename machine")
     return machine_of(b, read_vm(b, native_id))

@@ -43,6 +43,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Rule,
     SecurityGroupSpec,
     VolumeSpec,
@@ -551,3 +552,31 @@ def test_a_volume_update_renames_in_its_template_and_never_resizes(
     with raises(NotFound, kind="volume"):
         backend.update_volume(backend.list_images()[0].native_id, VolumeUpdate(name="an OS image"))
     backend.delete_volume(volume.native_id)
+
+
+def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor_on_it(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """one.vm.resize to the flavor template's CPU, VCPU and MEMORY; TEMPLATE_ID stays the launch's, the flavor now
+    read from the VM's USER_TEMPLATE; a running machine is a state conflict and nothing changes."""
+    flavors = {f.name: f for f in backend.list_flavors()}
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=flavors["small"].native_id, name="r")
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["large"].native_id, name="x"))
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.STOPPED, bool)
+    with raises(Unsupported, reason="user_data"):
+        backend.update_machine(vm.native_id, MachineUpdate(user_data="aGk="))
+    with raises(NotFound, kind="flavor"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id="999", name="never"))
+    updated = backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["medium"].native_id, name="big"))
+    assert (updated.flavor_id, updated.flavor_name, updated.vcpus, updated.memory_mb, updated.name) == (
+        flavors["medium"].native_id, "medium", 2, 2048, "big",
+    )  # fmt: skip
+    body = pyone.OneServer(sim.url, session="alice:alice-pw").vm.info(int(vm.native_id)).TEMPLATE
+    assert (body["TEMPLATE_ID"], body["CPU"], body["VCPU"]) == (flavors["small"].native_id, "1", "2")
+    with raises(NotFound, kind="machine"):
+        backend.update_machine("424242", MachineUpdate(name="gone"))

@@ -450,3 +450,42 @@ def test_disk_saveas_makes_a_locked_image_while_the_vm_saves(sim: OpenNebulaSimu
     wait_state(alice, vm_id, VM_STATE.DONE)
     with pytest.raises(pyone.OneActionException, match="wrong state"):
         alice.vm.disksaveas(vm_id, 0, "late", "", -1)
+
+
+def test_resize_and_rename(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.resize(vm, template, enforce)`` changes CPU/VCPU/MEMORY of a VM that is off (an absent or zero
+    value stays), refusing a running one with ACTION; ``one.vm.rename`` and ``one.vn.rename`` / ``one.vn.update``."""
+    net, _, tmpl = seed(sim)
+    alice = one(sim)
+    vm_id = alice.template.instantiate(tmpl, "small", False, "")
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    running = raw(sim, "one.vm.resize", vm_id, 'CPU="2"\nMEMORY="1024"', True)
+    assert running[:1] == [False] and running[2:4] == [0x0800, vm_id] and "state ACTIVE" in running[1]
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    assert raw(sim, "one.vm.resize", vm_id, "<TEMPLATE><MEMORY>1024</MEMORY><VCPU>0</VCPU></TEMPLATE>", True)[0]
+    body = checked(sim, "one.vm.info", vm_id).TEMPLATE
+    assert (body["CPU"], body["VCPU"], body["MEMORY"]) == ("1", "2", "1024")
+    alice.vm.resize(vm_id, 'CPU="2.5"\nVCPU="4"', False)
+    body = alice.vm.info(vm_id).TEMPLATE
+    assert (body["CPU"], body["VCPU"], body["MEMORY"]) == ("2.5", "4", "1024")
+    with pytest.raises(pyone.OneActionException):
+        alice.vm.resize(vm_id, 'MEMORY="lots"', True)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.resize(vm_id, 'MEMORY="64"', True)
+    assert raw(sim, "one.vm.rename", vm_id, "big") == [True, vm_id, 0] and alice.vm.info(vm_id).NAME == "big"
+    assert raw(sim, "one.vm.rename", vm_id, " ")[2] == 0x0800
+
+    admin = one(sim, "admin")
+    other = admin.vn.allocate(
+        'NAME="other"\nVN_MAD="bridge"\nDESCRIPTION="old"\nAR=[TYPE="IP4",IP="10.9.0.1",SIZE="4"]'
+    )
+    admin.vn.rename(net, "renamed")
+    admin.vn.update(net, 'DESCRIPTION="lab"\nAR=[TYPE="IP4",IP="1.1.1.1",SIZE="1"]', 1)
+    vnet = checked(sim, "one.vn.info", net, session=sim.admin_session)
+    assert (vnet.NAME, vnet.TEMPLATE["DESCRIPTION"], len(vnet.AR_POOL.AR)) == ("renamed", "lab", 1)
+    assert raw(sim, "one.vn.rename", net, "other", session=sim.admin_session)[2] == 0x0800  # taken by its owner
+    admin.vn.update(other, 'BRIDGE="br9"', 0)
+    assert "DESCRIPTION" not in admin.vn.info(other).TEMPLATE
+    with pytest.raises(pyone.OneAuthorizationException):
+        alice.vn.rename(net, "mine")
