@@ -43,11 +43,14 @@ from translator.model import (
     MachineUpdate,
     Network,
     NetworkInterface,
+    NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
     Snapshot,
     Subnet,
+    SubnetSpec,
     Volume,
     VolumeSpec,
     VolumeUpdate,
@@ -73,6 +76,8 @@ CAPABILITIES = frozenset(
         Capability.IMAGE_UPDATE,
         Capability.MACHINE_RESIZE,
         Capability.VOLUME_UPDATE,  # no VOLUME_RESIZE: see volumes.update_volume
+        Capability.NETWORK_CREATE,
+        Capability.NETWORK_UPDATE,  # no NETWORK_UP_DOWN: oned's virtual networks have no administrative state
     }
 )
 #: The kinds whose objects are the account's own (the user's VMs and images, listed with the MINE filter). The
@@ -104,6 +109,7 @@ class OpenNebulaBackend(Backend):
         self.one = One(self.opts)
         self._flavors: tuple[float, dict[str, str]] = (0.0, {})
         self._public: tuple[float, str | None] = (-FLAVOR_TTL, None)
+        self._parents: tuple[float, dict[str, str]] = (0.0, {})
         self._lock = threading.Lock()
 
     @classmethod
@@ -157,6 +163,22 @@ class OpenNebulaBackend(Backend):
             with self._lock:
                 self._public = (time.monotonic(), found)
         return found
+
+    def network_of_vnet(self, vnet_id: str | None) -> str | None:
+        """The network a NIC's virtual network belongs to: a subnet's virtual network belongs to the gateway
+        network it was made in, any other is a network itself (a per-process copy, like flavor names)."""
+        if vnet_id is None:
+            return None
+        fetched, parents = self._parents
+        age = time.monotonic() - fetched
+        if (vnet_id not in parents and age > 1.0) or age > FLAVOR_TTL:
+            try:
+                parents = {str(v.ID): networks.parent_of(v) or str(v.ID) for v in networks.pool(self)}
+            except CloudgateError:
+                return parents.get(vnet_id, vnet_id)
+            with self._lock:
+                self._parents = (time.monotonic(), parents)
+        return parents.get(vnet_id, vnet_id)
 
     def find_key(self, name: str) -> str:
         return keys.find_key(self, name)
@@ -237,8 +259,23 @@ class OpenNebulaBackend(Backend):
     def list_networks(self) -> list[Network]:
         return networks.list_networks(self)
 
+    def create_network(self, spec: NetworkSpec) -> Network:
+        return networks.create_network(self, spec)
+
+    def delete_network(self, native_id: str) -> None:
+        networks.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return networks.update_network(self, native_id, update)
+
     def list_subnets(self) -> list[Subnet]:
         return networks.list_subnets(self)
+
+    def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        return networks.create_subnet(self, spec)
+
+    def delete_subnet(self, native_id: str) -> None:
+        networks.delete_subnet(self, native_id)
 
     def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
         return networks.attach_interface(self, native_id, spec)

@@ -227,6 +227,8 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     gone = state == MachineState.TERMINATED
     zone = zone_of(b, vm)
     interfaces, public_ip = ([], None) if gone else _interfaces(vm, zone, b.public_network())
+    for interface in interfaces:  # a NIC on a subnet's virtual network is in that subnet's network
+        interface.network_id = b.network_of_vnet(interface.network_id)
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
     flavor_id = single(user, FLAVOR_ATTRIBUTE) or single(body, "TEMPLATE_ID") or None

@@ -17,6 +17,7 @@ from translator.redact import safe_repr
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour; oned keeps DONE VMs forever
 DEFAULT_FLAVOR_ATTRIBUTE = "GW_FLAVOR"
+DEFAULT_NETWORK_DRIVER = "bridge"  # VN_MAD of networks made through the gateway
 DEFAULT_IMAGE_DATASTORE = 1  # "default", the image datastore every OpenNebula installation starts with
 
 _ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -42,6 +43,7 @@ CHECKS: dict[str, o.Check] = {
     "terminated_retention": o.non_negative,
     "image_datastore": o.non_negative_int,
     "public_network": o.text,
+    "network_driver": _attribute,
 }
 
 REQUIRED = {
@@ -72,6 +74,8 @@ class Options:
     image_datastore: int = DEFAULT_IMAGE_DATASTORE
     #: the virtual network (name or id) whose leases are the account's public addresses; "" for none
     public_network: str = ""
+    #: VN_MAD of the virtual networks made for the gateway's networks and subnets (bridge, 802.1Q, vxlan...)
+    network_driver: str = DEFAULT_NETWORK_DRIVER
 
     def __repr__(self) -> str:
         return safe_repr(self)  # the session holds the password
@@ -88,4 +92,5 @@ def parse(options: Mapping[str, Any]) -> Options:
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
         image_datastore=int(options.get("image_datastore", DEFAULT_IMAGE_DATASTORE)),
         public_network=str(options.get("public_network", "")),
+        network_driver=str(options.get("network_driver", DEFAULT_NETWORK_DRIVER)),
     )

@@ -37,6 +37,7 @@ from translator.errors import (
     Unsupported,
 )
 from translator.model import (
+    ActionMethod,
     ImageSpec,
     ImageUpdate,
     InterfaceSpec,
@@ -44,8 +45,11 @@ from translator.model import (
     MachineSpec,
     MachineState,
     MachineUpdate,
+    NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroupSpec,
+    SubnetSpec,
     VolumeSpec,
     VolumeUpdate,
 )
@@ -580,3 +584,75 @@ def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor
     assert (body["TEMPLATE_ID"], body["CPU"], body["VCPU"]) == (flavors["small"].native_id, "1", "2")
     with raises(NotFound, kind="machine"):
         backend.update_machine("424242", MachineUpdate(name="gone"))
+
+
+# -- networks made through the gateway -----------------------------------------------------------------------------
+
+
+def test_a_network_is_a_vnet_naming_its_cidr_and_each_subnet_a_vnet_of_its_own(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """What a user with NET:CREATE may do (no address ranges added: that takes NET:ADMIN): the network a vnet
+    without ranges, each subnet a vnet with one range of its usable addresses, marked with its network and zone;
+    machines on a subnet read back in its network; operator networks keep their flat per-zone subnets."""
+    net = backend.create_network(NetworkSpec(cidr="10.30.0.0/16", name="lab", description="tests"))
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    body = alice.vn.info(int(net.native_id))
+    assert (body.NAME, body.VN_MAD, body.AR_POOL.AR, body.TEMPLATE["NETWORK_MASK"]) == (
+        "lab",
+        "bridge",
+        [],
+        "255.255.0.0",
+    )
+    assert (net.cidr, net.description, net.is_default) == ("10.30.0.0/16", "tests", False)
+    assert not [s for s in backend.list_subnets() if s.network_id == net.native_id]
+    with raises(Conflict, kind="network", reason="duplicate"):
+        backend.create_network(NetworkSpec(cidr="10.31.0.0/16", name="lab"))
+    with raises(InvalidParameter, kind="subnet", reason="cidr"):
+        backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.99.0.0/24"))
+    first = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.1.0/24", zone=ZONES[1]))
+    second = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.2.0/28", zone=ZONES[1]))
+    assert (first.zone, first.cidr, first.available_ips, second.available_ips) == (ZONES[1], "10.30.1.0/24", 254, 14)
+    ar = alice.vn.info(int(first.native_id.partition(":")[0])).AR_POOL.AR[0]
+    assert (ar.IP, ar.SIZE) == ("10.30.1.1", 254)
+    listed = {s.native_id: s for s in backend.list_subnets() if s.network_id == net.native_id}
+    assert set(listed) == {first.native_id, second.native_id}  # each in its one zone only
+    assert net.native_id in {n.native_id for n in backend.list_networks()}
+    assert not {first.native_id.partition(":")[0]} & {n.native_id for n in backend.list_networks()}
+
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            subnet_id=first.native_id,
+        )
+    )  # fmt: skip
+    assert (vm.network_id, vm.subnet_id, vm.zone, vm.private_ip) == (
+        net.native_id,
+        first.native_id,
+        ZONES[1],
+        "10.30.1.1",
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    extra = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=net.native_id))
+    assert extra.network_id == net.native_id and extra.subnet_id in (first.native_id, second.native_id)
+    with raises(Conflict, kind="subnet", reason="in_use"):
+        backend.delete_subnet(first.native_id)
+    with raises(Conflict, kind="network", reason="dependency"):
+        backend.delete_network(net.native_id)
+    shared = next(n for n in backend.list_networks() if n.name == "private")
+    with raises(Conflict, kind="subnet", reason="dependency"):
+        backend.delete_subnet(f"{shared.native_id}:{ZONES[0]}")
+    with raises(Forbidden):
+        backend.update_network(shared.native_id, NetworkUpdate(name="mine"))
+    with raises(NotFound, kind="network"):
+        backend.update_network(first.native_id.partition(":")[0], NetworkUpdate(name="a subnet is no network"))
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert net.native_id not in {n.native_id for n in bob.list_networks()}
+    finally:
+        bob.close()
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE, ActionMethod.HARD)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.TERMINATED, bool)
+    for subnet in (first, second):
+        backend.delete_subnet(subnet.native_id)
+    backend.delete_network(net.native_id)

@@ -485,6 +485,12 @@ def test_resize_and_rename(sim: OpenNebulaSimulator) -> None:
     vnet = checked(sim, "one.vn.info", net, session=sim.admin_session)
     assert (vnet.NAME, vnet.TEMPLATE["DESCRIPTION"], len(vnet.AR_POOL.AR)) == ("renamed", "lab", 1)
     assert raw(sim, "one.vn.rename", net, "other", session=sim.admin_session)[2] == 0x0800  # taken by its owner
+    for template in (
+        'NAME="other"\nVN_MAD="bridge"',
+        'NAME="x"\nVN_MAD="bridge"\nAR=[TYPE="IP4",IP="10.0.0.300",SIZE="2"]',
+    ):
+        answer = raw(sim, "one.vn.allocate", template, -1, session=sim.admin_session)  # name taken; no such IP
+        assert answer[:1] == [False] and answer[2] == 0x4000, answer
     admin.vn.update(other, 'BRIDGE="br9"', 0)
     assert "DESCRIPTION" not in admin.vn.info(other).TEMPLATE
     with pytest.raises(pyone.OneAuthorizationException):

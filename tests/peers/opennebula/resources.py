@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -157,15 +158,26 @@ def vn_allocate(cloud: Cloud, user: m.User, text: str, cluster_id: int = -1) -> 
     name = tpl.single(template, "NAME")
     if not name or not (tpl.single(template, "VN_MAD") or tpl.single(template, "BRIDGE")):
         raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. No NAME or VN_MAD in template.")
-    ars = []
-    for ar_id, spec in enumerate(tpl.vectors(template, "AR")):
-        if spec.get("TYPE", "").upper() != "IP4" or not spec.get("SIZE", "").isdigit() or "IP" not in spec:
-            raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. Only IP4 ranges here.")
-        ars.append(m.AddressRange(ar_id, spec["IP"], int(spec["SIZE"])))
+    ars = [_range(spec, ar_id, ALLOCATE, method) for ar_id, spec in enumerate(tpl.vectors(template, "AR"))]
+    if any(vn.name == name and vn.uid == user.id for vn in cloud.pools["vn"].values()):
+        raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. NAME is already taken by NET.")
     rest = {k: v for k, v in template.items() if k not in ("NAME", "AR")}
     vnet = cloud.new(m.VNet, "vn", user, name, rest, bridge=tpl.single(template, "BRIDGE", "br0"),
                      vn_mad=tpl.single(template, "VN_MAD", "bridge"), ars=ars)  # fmt: skip
     return vnet.id
+
+
+def _range(spec: dict[str, str], ar_id: int, code: int, method: str) -> m.AddressRange:
+    """An AR vector as an address range (this simulator's ranges are IP4 only)."""
+    if spec.get("TYPE", "").upper() != "IP4" or not spec.get("SIZE", "").isdigit() or "IP" not in spec:
+        raise OneError(code, f"[{method}] Wrong address range: only IP4 ranges with IP and SIZE here.")
+    try:
+        first = ipaddress.IPv4Address(spec["IP"])
+    except ValueError:
+        raise OneError(code, f"[{method}] Wrong IP address {spec['IP']}.") from None
+    if int(spec["SIZE"]) < 1 or int(first) + int(spec["SIZE"]) > 2**32:
+        raise OneError(code, f"[{method}] Wrong SIZE for the address range.")
+    return m.AddressRange(ar_id, str(first), int(spec["SIZE"]))
 
 
 def vn_update(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0) -> int:
