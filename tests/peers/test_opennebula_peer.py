@@ -495,3 +495,31 @@ def test_resize_and_rename(sim: OpenNebulaSimulator) -> None:
     assert "DESCRIPTION" not in admin.vn.info(other).TEMPLATE
     with pytest.raises(pyone.OneAuthorizationException):
         alice.vn.rename(net, "mine")
+
+
+def test_pool_info_takes_id_ranges_and_pages(sim: OpenNebulaSimulator) -> None:
+    """Pool ``info`` (start, end): end >= -1 is a range of ids (-1 open), end < -1 makes start an offset and -end a
+    page size, counted in what the filters (owner flag, VM state) keep, in id order."""
+    alice = one(sim)
+    vms = [alice.vm.allocate(f'NAME="p{i}"\nCPU="1"\nMEMORY="64"') for i in range(5)]
+    one(sim, "bob").vm.allocate('CPU="1"\nMEMORY="64"')  # another user's: filtered out before paging
+    alice.vm.action("terminate-hard", vms[1])
+    wait_state(alice, vms[1], VM_STATE.DONE)
+
+    def ids(method: str, *args: int) -> list[int]:
+        if method == "one.vmpool.infoextended":  # whole VM bodies: vm_pool_extended.xsd, checked per VM
+            pool = parseString(raw(sim, method, *args)[1].encode())
+        else:
+            pool = checked(sim, method, *args)
+        return [item.ID for item in getattr(pool, {"one.imagepool.info": "IMAGE"}.get(method, "VM"))]
+
+    assert ids("one.vmpool.info", -3, vms[1], vms[3], -2) == vms[1:4]
+    assert ids("one.vmpool.info", -3, vms[3], -1, -2) == vms[3:]
+    assert ids("one.vmpool.info", -2, 0, -2, -2) == vms[:2] and ids("one.vmpool.info", -2, 4, -2, -2) == [vms[4]]
+    assert ids("one.vmpool.info", -3, 0, -2, -1) == [vms[0], vms[2]]  # DONE left out before paging
+    assert ids("one.vmpool.infoextended", -3, 2, -2, -1) == [vms[3], vms[4]]
+    assert ids("one.vmpool.info", -3, 9, -3, -2) == []
+    images = [alice.image.allocate(f'NAME="i{i}"\nTYPE="DATABLOCK"\nSIZE="1"', 1) for i in range(3)]
+    assert ids("one.imagepool.info", -3, 1, -1) == images[1:] and ids("one.imagepool.info", -3, 1, -2) == images[1:]
+    answer = raw(sim, "one.vmpool.info", -3, -1, -2, -2)
+    assert answer[:1] == [False] and answer[2] == 0x1000

@@ -120,10 +120,9 @@ def vmpool_infoextended(cloud: Cloud, user: m.User, flag: int = -2, start: int =
 
 def _vms(cloud: Cloud, user: m.User, flag: int, start: int, end: int, state: int) -> list[m.Vm]:
     """``state`` -2 any, -1 any but DONE, else that STATE."""
-    vms = cloud.visible("vm", user, flag, start, end)
     if state == -1:
-        return [vm for vm in vms if vm.state != m.DONE]
-    return vms if state == -2 else [vm for vm in vms if vm.state == state]
+        return cloud.visible("vm", user, flag, start, end, lambda vm: vm.state != m.DONE)
+    return cloud.visible("vm", user, flag, start, end, lambda vm: state == -2 or vm.state == state)
 
 
 def vm_info(cloud: Cloud, user: m.User, oid: int, decrypt: bool = False) -> str:
