@@ -25,8 +25,7 @@ CURRENT_STATE = -1  # disksaveas: the disk as it is now, not one of its snapshot
 
 
 def _own_names(b: OpenNebulaBackend) -> set[str]:
-    pool = b.one.call("imagepool.info", MINE, -1, -1, kind="image", what="list images")
-    return {i.NAME for i in pool.IMAGE}
+    return {i.NAME for i in b.one.pool("imagepool.info", MINE, element="IMAGE", kind="image", what="list images")}
 
 
 def _os_image(b: OpenNebulaBackend, native_id: str) -> Any:

@@ -266,9 +266,9 @@ def _retained(b: OpenNebulaBackend, vm: Any, now: float) -> bool:
 
 def _pool(b: OpenNebulaBackend) -> list[Any]:
     """The user's VMs in any state, whole bodies (the short ones lack TEMPLATE_ID and CONTEXT)."""
-    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, ANY_STATE, kind="machine", what="list machines")
+    pool = b.one.pool("vmpool.infoextended", MINE, ANY_STATE, element="VM", kind="machine", what="list machines")
     now = time.time()
-    return [vm for vm in pool.VM if _retained(b, vm, now)]
+    return [vm for vm in pool if _retained(b, vm, now)]
 
 
 def list_machines(b: OpenNebulaBackend) -> list[Machine]:

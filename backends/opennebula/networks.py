@@ -97,8 +97,8 @@ def _listed(vnet: Any) -> bool:
 
 def pool(b: OpenNebulaBackend) -> list[Any]:
     """Every virtual network the user sees and that is not going away, by id."""
-    found = b.one.call("vnpool.info", ALL, -1, -1, kind="network", what="list networks")
-    return sorted((v for v in found.VNET if _listed(v)), key=lambda v: v.ID)
+    found = b.one.pool("vnpool.info", ALL, element="VNET", kind="network", what="list networks")
+    return sorted((v for v in found if _listed(v)), key=lambda v: v.ID)
 
 
 def network_of(vnet: Any, default: bool) -> Network:

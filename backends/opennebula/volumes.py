@@ -114,17 +114,17 @@ def volume_of(b: OpenNebulaBackend, image: Any, disks: Mapping[tuple[int, int], 
 
 
 def _images(b: OpenNebulaBackend) -> list[Any]:
-    return b.one.call("imagepool.info", MINE, -1, -1, kind="volume", what="list volumes").IMAGE
+    return b.one.pool("imagepool.info", MINE, element="IMAGE", kind="volume", what="list volumes")
 
 
 def _disks(b: OpenNebulaBackend, images: list[Any]) -> dict[tuple[int, int], dict[str, str]]:
     """The disks of the VMs the images are attached to, read with one VM listing (none when nothing is)."""
     if not any(_vm_ids(i) for i in images):
         return {}
-    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, -1, kind="machine", what="list machines")
+    pool = b.one.pool("vmpool.infoextended", MINE, -1, element="VM", kind="machine", what="list machines")
     return {
         (vm.ID, int(disk["IMAGE_ID"])): disk
-        for vm in pool.VM
+        for vm in pool
         for disk in vectors(vm.TEMPLATE, "DISK")
         if disk.get("IMAGE_ID", "").isdigit()
     }

@@ -163,6 +163,9 @@ def test_every_state_the_simulator_reaches_has_its_row() -> None:
         ({"flavor_attribute": "GW FLAVOR"}, "flavor_attribute"),
         ({"terminated_retention": -1}, "terminated_retention"),
         ({"verify": ""}, "verify"),
+        ({"page_size": 1}, "page_size"),
+        ({"page_size": True}, "page_size"),
+        ({"network_driver": "a b"}, "network_driver"),
         ({"colour": "blue"}, "colour"),
     ],
 )
@@ -656,3 +659,25 @@ def test_a_network_is_a_vnet_naming_its_cidr_and_each_subnet_a_vnet_of_its_own(
     for subnet in (first, second):
         backend.delete_subnet(subnet.native_id)
     backend.delete_network(net.native_id)
+
+
+def test_pools_are_read_in_pages_that_overlap(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """With a small page size, every listing reads its pool in offset pages (oned's start/-end) and finds what one
+    whole-pool call finds, each object once."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, count=5))
+    whole = make_backend(sim, client, page_size=0)
+    paged = make_backend(sim, client, page_size=2)
+    try:
+        before = len(sim.calls)
+        machines = paged.list_machines()
+        pages = [c for c in sim.calls[before:] if c == "one.vmpool.infoextended"]
+        assert len(pages) == len(machines) >= 5  # pages of 2 overlapping by 1: one call per machine
+        for listing in ("list_machines", "list_images", "list_flavors", "list_networks", "list_security_groups"):
+            mine = [r.native_id for r in getattr(whole, listing)()]
+            assert [r.native_id for r in getattr(paged, listing)()] == mine and len(set(mine)) == len(mine), listing
+    finally:
+        whole.close()
+        paged.close()
