@@ -129,6 +129,8 @@ class Cloud:
     faults: Callable[..., None]
     #: the backend offers networks; CloudStack's does not, yet its VMs' NICs name their guest network
     networks: bool = True
+    #: the backend makes networks (OpenNebula's: virtual networks of the tenant's user); else a new one is 501
+    network_create: bool = False
 
 
 @dataclass
@@ -159,7 +161,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         )
         gw = GatewayProcess(config, data_dir=tmp / "data")
         clouds = {
-            "opennebula": Cloud("one-1", "one-a", ONE_IMAGE, "one-a", "one-b", one.faults.set),
+            "opennebula": Cloud("one-1", "one-a", ONE_IMAGE, "one-a", "one-b", one.faults.set, network_create=True),
             "cloudstack": Cloud("cs-1", "zone1", CS_IMAGE, "cs-a", "cs-b", cs.set_faults, networks=False),
         }
         yield Setup(gw, clouds)
@@ -270,8 +272,8 @@ def test_other_tenants_see_nothing_through_cimi_and_occi(setup: Setup, cloud: st
 @pytest.mark.parametrize("media", [TEXT_PLAIN, TEXT_OCCI, OCCI_JSON])
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_occi_scenario(setup: Setup, cloud: str, media: str) -> None:
-    """The OCCI scenario reduced to what these clouds let a tenant do: their networks are the operator's (a new
-    one is 501), so the compute is linked to one the cloud lists."""
+    """The OCCI scenario reduced to what these clouds let a tenant do: a new network where the backend makes them
+    (501 where it does not), and the compute linked to a network the cloud lists."""
     c = setup.clouds[cloud]
     o = Occi(setup.gw.url, media, auth=(c.tenant, f"{c.tenant}-secret"))
     categories = o.categories(o.ok("GET", "-/"))
@@ -296,7 +298,10 @@ def test_occi_scenario(setup: Setup, cloud: str, media: str) -> None:
         new_network = Doc(
             scenario.NETWORK, mixins=[scenario.IPNETWORK], attributes={"occi.network.address": "10.9.0.0/16"}
         )
-        assert o.call("POST", "network/", new_network).status == 501
+        created = o.call("POST", "network/", new_network)
+        assert created.status == (201 if c.network_create else 501)
+        if c.network_create:
+            made.append(created.headers["Location"])
         networks = set(o.locations(o.ok("GET", "network/")))
         storage = o.ok("POST", "storage/", Doc(scenario.STORAGE, attributes={"occi.storage.size": 1.0}), status=201)
         made.append(storage.headers["Location"])
