@@ -11,6 +11,7 @@ launch, and its zone.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 import time
@@ -256,6 +257,7 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         launch_key=single(user, KEY_ATTRIBUTE),
         key_name=single(user, KEY_NAME_ATTRIBUTE) or None,
         tags=tags_of(user),
+        user_data=user_data_of(vm),
     )
 
 
@@ -453,13 +455,13 @@ def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, 
 
 def update_machine(b: OpenNebulaBackend, native_id: str, update: MachineUpdate) -> Machine:
     """A stopped machine's new flavor (``one.vm.resize`` to the flavor template's CPU, VCPU and MEMORY, the flavor
-    then kept in the VM's USER_TEMPLATE) and name (``one.vm.rename``); everything is checked before any change.
+    then kept in the VM's USER_TEMPLATE), user data (its CONTEXT through ``one.vm.updateconf``) and name
+    (``one.vm.rename``); everything is checked before any change.
 
     oned resizes a VM that is off (POWEROFF, UNDEPLOYED) and one still pending; a running one only by CPU and
     memory hot-plug, which not every host offers: the gateway asks for a stopped machine, as EC2 does."""
-    if update.user_data is not None:
-        raise Unsupported("The opennebula backend does not change a machine's user data.", reason="user_data")
-    machine = machine_of(b, read_vm(b, native_id))
+    vm = read_vm(b, native_id)
+    machine = machine_of(b, vm)
     if machine.state != MachineState.STOPPED:
         raise Conflict(
             f"The machine '{native_id}' must be stopped to change it ({machine.state_reason}).",
@@ -479,6 +481,34 @@ def update_machine(b: OpenNebulaBackend, native_id: str, update: MachineUpdate) 
         b.one.call("vm.resize", vm_id, to_xml(sizes), True, kind="machine", what="resize machine")
         mark = to_xml({FLAVOR_ATTRIBUTE: flavor_id})
         b.one.call("vm.update", vm_id, mark, 1, kind="machine", what="mark flavor")
+    if update.user_data is not None:
+        body = to_xml({"CONTEXT": _context_with(vm, update.user_data)})
+        b.one.call("vm.updateconf", vm_id, body, 1, kind="machine", what="change user data")
     if update.name is not None:
         b.one.call("vm.rename", vm_id, update.name, kind="machine", what="rename machine")
     return machine_of(b, read_vm(b, native_id))
+
+
+#: CONTEXT values oned makes itself (the context disk, each NIC's ETH<n>_* values); updateconf refuses ETH*.
+def _oned_context_key(key: str) -> bool:
+    return key in ("DISK_ID", "TARGET") or key.startswith("ETH")
+
+
+def _context_with(vm: Any, user_data: str) -> dict[str, str]:
+    """The VM's CONTEXT with new user data (base64; "" removes it), as ``one.vm.updateconf`` takes it whole."""
+    context = {k: v or "" for k, v in (vectors(vm.TEMPLATE, "CONTEXT") or [{}])[0].items() if not _oned_context_key(k)}
+    context = {k: v for k, v in context.items() if k not in ("USER_DATA", "USERDATA_ENCODING")}
+    if user_data:
+        context |= {"USER_DATA": user_data, "USERDATA_ENCODING": "base64"}
+    return context
+
+
+def user_data_of(vm: Any) -> str | None:
+    """The user data of the VM's context as base64 (the gateway's form), None when it has none."""
+    context = (vectors(vm.TEMPLATE, "CONTEXT") or [{}])[0]
+    data = context.get("USER_DATA") or ""
+    if not data:
+        return None
+    if context.get("USERDATA_ENCODING", "").lower() == "base64":
+        return data
+    return base64.b64encode(data.encode()).decode()

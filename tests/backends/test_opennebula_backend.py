@@ -565,7 +565,8 @@ def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor
     backend: OpenNebulaBackend, sim: OpenNebulaSimulator
 ) -> None:
     """one.vm.resize to the flavor template's CPU, VCPU and MEMORY; TEMPLATE_ID stays the launch's, the flavor now
-    read from the VM's USER_TEMPLATE; a running machine is a state conflict and nothing changes."""
+    read from the VM's USER_TEMPLATE; user data through one.vm.updateconf of the CONTEXT (the template's context
+    kept); a running machine is a state conflict and nothing changes."""
     flavors = {f.name: f for f in backend.list_flavors()}
     (vm,) = backend.create_machines(
         MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=flavors["small"].native_id, name="r")
@@ -575,8 +576,11 @@ def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor
         backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["large"].native_id, name="x"))
     backend.act_on_machine(vm.native_id, MachineAction.STOP)
     settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.STOPPED, bool)
-    with raises(Unsupported, reason="user_data"):
-        backend.update_machine(vm.native_id, MachineUpdate(user_data="aGk="))
+    changed = backend.update_machine(vm.native_id, MachineUpdate(user_data="aGk="))  # one.vm.updateconf CONTEXT
+    context = pyone.OneServer(sim.url, session="alice:alice-pw").vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]
+    assert (context["USER_DATA"], context["NETWORK"], changed.user_data) == ("aGk=", "YES", "aGk=")
+    assert backend.machine_user_data(vm.native_id) == "aGk="
+    assert backend.update_machine(vm.native_id, MachineUpdate(user_data="")).user_data is None
     with raises(NotFound, kind="flavor"):
         backend.update_machine(vm.native_id, MachineUpdate(flavor_id="999", name="never"))
     updated = backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["medium"].native_id, name="big"))

@@ -523,3 +523,34 @@ def test_pool_info_takes_id_ranges_and_pages(sim: OpenNebulaSimulator) -> None:
     assert ids("one.imagepool.info", -3, 1, -1) == images[1:] and ids("one.imagepool.info", -3, 1, -2) == images[1:]
     answer = raw(sim, "one.vmpool.info", -3, -1, -2, -2)
     assert answer[:1] == [False] and answer[2] == 0x1000
+
+
+def test_updateconf_changes_the_configuration_of_a_vm_that_is_off(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.updateconf(vm, template, type)``: only configuration attributes (OS, CONTEXT, ...) change; merge (1)
+    replaces the ones given, replace (0) drops the others; CONTEXT keeps its disk; ETH* values are refused."""
+    alice = one(sim)
+    alice.user.update(alice.user.info(-1).ID, 'SSH_PUBLIC_KEY="ssh-ed25519 AAAA k"', 1)
+    vm_id = alice.vm.allocate('CPU="1"\nMEMORY="64"\nOS=[ARCH="x86_64"]\nCONTEXT=[NETWORK="YES",USER_DATA="a"]')
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    context = '<TEMPLATE><CONTEXT><USER_DATA>b</USER_DATA><SSH_PUBLIC_KEY>$USER[SSH_PUBLIC_KEY]</SSH_PUBLIC_KEY>' \
+        "</CONTEXT><MEMORY>9999</MEMORY></TEMPLATE>"  # fmt: skip
+    answer = raw(sim, "one.vm.updateconf", vm_id, context, 1)
+    assert answer[:1] == [False] and answer[2:4] == [0x0800, vm_id]  # running
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    assert raw(sim, "one.vm.updateconf", vm_id, context, 1) == [True, vm_id, 0]
+    body = checked(sim, "one.vm.info", vm_id).TEMPLATE
+    assert body["CONTEXT"] == {
+        "DISK_ID": "0",
+        "SSH_PUBLIC_KEY": "ssh-ed25519 AAAA k",
+        "TARGET": "hda",
+        "USER_DATA": "b",
+    }
+    assert (body["MEMORY"], body["OS"]) == ("64", {"ARCH": "x86_64"})  # not a configuration attribute; kept
+    alice.vm.updateconf(vm_id, 'CONTEXT=[USER_DATA="c"]', 0)
+    body = alice.vm.info(vm_id).TEMPLATE
+    assert "OS" not in body and body["CONTEXT"]["USER_DATA"] == "c"
+    with pytest.raises(pyone.OneActionException, match="ETH"):
+        alice.vm.updateconf(vm_id, 'CONTEXT=[ETH0_IP="1.2.3.4"]', 1)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.updateconf(vm_id, 'CONTEXT=[USER_DATA="x"]', 1)

@@ -412,3 +412,29 @@ def vm_rename(cloud: Cloud, user: m.User, oid: int, name: str) -> int:
         raise OneError(ACTION, "[one.vm.rename] Invalid name, it cannot be empty.", oid)
     vm.name = name
     return oid
+
+
+#: What one.vm.updateconf changes (the rest of its template is ignored), and the states it is allowed in.
+UPDATECONF_ATTRS = frozenset({"OS", "CPU_MODEL", "FEATURES", "INPUT", "GRAPHICS", "VIDEO", "RAW", "CONTEXT",
+                              "BACKUP_CONFIG"})  # fmt: skip
+UPDATECONF_STATES = frozenset({m.INIT, m.PENDING, m.HOLD, m.POWEROFF, m.UNDEPLOYED})
+
+
+def vm_updateconf(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0) -> int:
+    """The VM's configuration attributes: replaced (0: those not given go) or merged (1: each given one replaces its
+    namesake). CONTEXT keeps the disk oned made of it (DISK_ID, TARGET); its ETH* values are oned's, not the user's."""
+    method = "one.vm.updateconf"
+    vm = cloud.get("vm", user, oid, 1, method)
+    if vm.state not in UPDATECONF_STATES:
+        raise OneError(ACTION, f"[{method}] Could not perform the action: wrong state "
+                               f"{m.STATE_NAMES[vm.state]}", oid)  # fmt: skip
+    new = {k: v for k, v in parse_template(text, method).items() if k in UPDATECONF_ATTRS}
+    for context in tpl.vectors(new, "CONTEXT"):
+        if any(key.startswith("ETH") for key in context):
+            raise OneError(ACTION, f"[{method}] CONTEXT/ETH* attributes cannot be updated.", oid)
+        old = (tpl.vectors(vm.template, "CONTEXT") or [{}])[0]
+        context.update({k: old[k] for k in ("DISK_ID", "TARGET") if k in old})
+    ssh_key_substitution(new, user)
+    kept = vm.template if kind == 1 else {k: v for k, v in vm.template.items() if k not in UPDATECONF_ATTRS}
+    vm.template = {**kept, **new}
+    return oid

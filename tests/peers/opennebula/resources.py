@@ -317,6 +317,7 @@ METHODS: dict[str, Method] = {
     "one.vm.disksaveas": vm.vm_disksaveas,
     "one.vm.resize": vm.vm_resize,
     "one.vm.rename": vm.vm_rename,
+    "one.vm.updateconf": vm.vm_updateconf,
     "one.vm.chmod": chmod("vm"),
     "one.templatepool.info": templatepool_info,
     "one.template.info": template_info,
