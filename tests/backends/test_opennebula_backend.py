@@ -51,6 +51,7 @@ from translator.model import (
     SecurityGroupSpec,
     SubnetSpec,
     VolumeSpec,
+    VolumeState,
     VolumeUpdate,
 )
 
@@ -486,7 +487,8 @@ def test_tags_are_vectors_in_opennebula_lossless_and_apart_from_the_gateways_att
         backend.set_tags("network", "0", {"x": "y"})
 
     volume = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name="tagged"))
-    backend.set_tags("volume", volume.native_id, {"tier": "gold"})
+    backend.set_tags("volume", volume.native_id, {"tier": "gold"})  # while oned still writes it (LOCKED)
+    settle(lambda: backend.get_volumes([volume.native_id])[0].state, lambda s: s == VolumeState.AVAILABLE)
     snap = backend.create_snapshot(volume.native_id, "copy")
     assert snap.tags == {}  # a snapshot does not inherit its volume's tags (EC2 neither)
     backend.set_tags("snapshot", snap.native_id, {"when": "nightly"})
