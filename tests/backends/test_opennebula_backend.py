@@ -5,6 +5,7 @@ OpenNebula itself keeps for the gateway (flavor templates, the idempotency key o
 
 from __future__ import annotations
 
+import threading
 import uuid
 import xmlrpc.client
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from translator.errors import (
 from translator.model import (
     ActionMethod,
     ImageSpec,
+    ImageState,
     ImageUpdate,
     InterfaceSpec,
     MachineAction,
@@ -521,7 +523,7 @@ def test_a_capture_saves_the_boot_disk_as_an_image_only_its_user_sees(
         backend.create_image(ImageSpec(machine_id=vm.native_id, name="web-golden"))
     settle(
         lambda: next(i for i in backend.list_images() if i.native_id == image.native_id).state,
-        lambda s: s == "available",
+        lambda s: s == ImageState.AVAILABLE,
     )
     renamed = backend.update_image(image.native_id, ImageUpdate(name="web-golden-2"))
     assert (renamed.name, renamed.description) == ("web-golden-2", "v1")
@@ -687,3 +689,34 @@ def test_pools_are_read_in_pages_that_overlap(
     finally:
         whole.close()
         paged.close()
+
+
+def test_a_page_read_after_objects_before_it_went_away_is_read_again(sim: OpenNebulaSimulator, client: Any) -> None:
+    """Two volumes deleted between the first and second page shift the pool back by two: the second page no longer
+    starts with the first page's last volume, so the backend reads again from further back and misses none."""
+    sim.add_user("carol", "carol-pw")  # a user of her own: her pool holds these volumes only
+    carol = make_backend(sim, client, "carol", page_size=3)
+    volumes = [carol.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name=f"p{i}")).native_id for i in range(7)]
+    admin = pyone.OneServer(sim.url, session=sim.admin_session)
+    seen = len([c for c in sim.calls if c == "one.imagepool.info"])
+
+    def delete_during_the_second_page() -> None:
+        settle(lambda: len([c for c in sim.calls if c == "one.imagepool.info"]), lambda n: n > seen)
+        for native_id in volumes[:2]:  # while the second page's call stalls before it runs
+            admin.image.delete(int(native_id))
+
+    sim.faults.set(stall=1.0, stall_seconds=0.3, methods=("one.imagepool.info",))
+    deleter = threading.Thread(target=delete_during_the_second_page)
+    deleter.start()
+    try:
+        listed = {v.native_id for v in carol.list_volumes()}
+    finally:
+        deleter.join(10)
+        sim.faults.set()
+    try:
+        assert set(volumes[2:]) <= listed  # without reading again, the 4th volume would be skipped
+        assert len([c for c in sim.calls if c == "one.imagepool.info"]) - seen == 5  # 3 pages, one of them twice
+    finally:
+        for native_id in volumes[2:]:
+            carol.delete_volume(native_id)
+        carol.close()
