@@ -669,23 +669,24 @@ def test_a_network_is_a_vnet_naming_its_cidr_and_each_subnet_a_vnet_of_its_own(
     backend.delete_network(net.native_id)
 
 
-def test_pools_are_read_in_pages_that_overlap(
-    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
-) -> None:
+def test_pools_are_read_in_pages_that_overlap(sim: OpenNebulaSimulator, client: Any) -> None:
     """With a small page size, every listing reads its pool in offset pages (oned's start/-end) and finds what one
     whole-pool call finds, each object once."""
-    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
-    backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, count=5))
-    whole = make_backend(sim, client, page_size=0)
-    paged = make_backend(sim, client, page_size=2)
+    sim.add_user("dave", "dave-pw")  # a user of his own: his pools hold his VMs and the shared objects only
+    whole = make_backend(sim, client, "dave", page_size=0)
+    paged = make_backend(sim, client, "dave", page_size=2)
     try:
+        image, flavor = whole.list_images()[0].native_id, whole.list_flavors()[0].native_id
+        made = whole.create_machines(MachineSpec(image_id=image, flavor_id=flavor, count=5))
         before = len(sim.calls)
         machines = paged.list_machines()
         pages = [c for c in sim.calls[before:] if c == "one.vmpool.infoextended"]
-        assert len(pages) == len(machines) >= 5  # pages of 2 overlapping by 1: one call per machine
+        assert len(machines) == 5 == len(pages)  # pages of 2 overlapping by 1: one call per machine
         for listing in ("list_machines", "list_images", "list_flavors", "list_networks", "list_security_groups"):
             mine = [r.native_id for r in getattr(whole, listing)()]
             assert [r.native_id for r in getattr(paged, listing)()] == mine and len(set(mine)) == len(mine), listing
+        for machine in made:
+            whole.act_on_machine(machine.native_id, MachineAction.TERMINATE, ActionMethod.HARD)
     finally:
         whole.close()
         paged.close()
