@@ -33,8 +33,8 @@ def public_network_id(b: OpenNebulaBackend) -> int | None:
     name = b.opts.public_network
     if not name:
         return None
-    pool = b.one.call("vnpool.info", ALL, -1, -1, kind="address", what="find the public network")
-    return next((v.ID for v in pool.VNET if name == v.NAME or str(v.ID) == name), None)
+    pool = b.one.pool("vnpool.info", ALL, element="VNET", kind="address", what="find the public network")
+    return next((v.ID for v in pool if name == v.NAME or str(v.ID) == name), None)
 
 
 def _public(b: OpenNebulaBackend) -> Any:

@@ -11,7 +11,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.opennebula import addresses, catalog, groups, keys, machines, networks, options, volumes
+from backends.opennebula import (
+    addresses,
+    catalog,
+    groups,
+    images,
+    keys,
+    machines,
+    networks,
+    options,
+    tags,
+    volumes,
+)
 from backends.opennebula.client import One
 from backends.opennebula.machines import NATIVE_STATES, STATE_MAP
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -21,21 +32,28 @@ from translator.model import (
     Address,
     Flavor,
     Image,
+    ImageSpec,
+    ImageUpdate,
     InterfaceSpec,
     KeyPair,
     Machine,
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     Network,
     NetworkInterface,
+    NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
     Snapshot,
     Subnet,
+    SubnetSpec,
     Volume,
     VolumeSpec,
+    VolumeUpdate,
 )
 
 CAPABILITIES = frozenset(
@@ -53,8 +71,26 @@ CAPABILITIES = frozenset(
         Capability.ADDRESSES,
         Capability.SECURITY_GROUPS,
         Capability.EGRESS_RULES,
+        Capability.NATIVE_TAGS,
+        Capability.IMAGE_CREATE,
+        Capability.IMAGE_UPDATE,
+        Capability.MACHINE_RESIZE,
+        Capability.VOLUME_UPDATE,  # no VOLUME_RESIZE: see volumes.update_volume
+        Capability.NETWORK_CREATE,
+        Capability.NETWORK_UPDATE,  # no NETWORK_UP_DOWN: oned's virtual networks have no administrative state
     }
 )
+#: The kinds whose objects are the account's own (the user's VMs and images, listed with the MINE filter). The
+#: others are shared (OS images, virtual networks and security groups the operator offers every user: tags in
+#: their templates would show to every tenant and need MANAGE on them) or no OpenNebula object at all (subnets,
+#: addresses, key pairs, flavors): their tags stay in Redis, per tenant.
+NATIVE_TAG_KINDS = frozenset({"machine", "volume", "snapshot"})
+#: kind -> where its tags live (read NotFound of that kind, the template holding them, the update writing it).
+TAG_TARGETS: Mapping[str, tags.Target] = {
+    "machine": tags.Target(machines.read_vm, "USER_TEMPLATE", "vm.update"),
+    "volume": tags.Target(volumes.volume_image, "TEMPLATE", "image.update"),
+    "snapshot": tags.Target(volumes.snapshot_image, "TEMPLATE", "image.update"),
+}
 FLAVOR_TTL = 60.0  # seconds a process keeps flavor names (machines are listed with them)
 
 
@@ -65,6 +101,7 @@ class OpenNebulaBackend(Backend):
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
     STATE_MAP: ClassVar[Mapping[str, MachineState]] = STATE_MAP
     NATIVE_STATES: ClassVar[frozenset[str]] = NATIVE_STATES
+    NATIVE_TAG_KINDS: ClassVar[frozenset[str]] = NATIVE_TAG_KINDS
 
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)
@@ -72,6 +109,7 @@ class OpenNebulaBackend(Backend):
         self.one = One(self.opts)
         self._flavors: tuple[float, dict[str, str]] = (0.0, {})
         self._public: tuple[float, str | None] = (-FLAVOR_TTL, None)
+        self._parents: tuple[float, dict[str, str]] = (0.0, {})
         self._lock = threading.Lock()
 
     @classmethod
@@ -126,6 +164,22 @@ class OpenNebulaBackend(Backend):
                 self._public = (time.monotonic(), found)
         return found
 
+    def network_of_vnet(self, vnet_id: str | None) -> str | None:
+        """The network a NIC's virtual network belongs to: a subnet's virtual network belongs to the gateway
+        network it was made in, any other is a network itself (a per-process copy, like flavor names)."""
+        if vnet_id is None:
+            return None
+        fetched, parents = self._parents
+        age = time.monotonic() - fetched
+        if (vnet_id not in parents and age > 1.0) or age > FLAVOR_TTL:
+            try:
+                parents = {str(v.ID): networks.parent_of(v) or str(v.ID) for v in networks.pool(self)}
+            except CloudgateError:
+                return parents.get(vnet_id, vnet_id)
+            with self._lock:
+                self._parents = (time.monotonic(), parents)
+        return parents.get(vnet_id, vnet_id)
+
     def find_key(self, name: str) -> str:
         return keys.find_key(self, name)
 
@@ -144,6 +198,9 @@ class OpenNebulaBackend(Backend):
     ) -> Machine:
         return machines.act_on_machine(self, native_id, action, method)
 
+    def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:
+        return machines.update_machine(self, native_id, update)
+
     # -- key pairs -------------------------------------------------------------------------------
     def list_key_pairs(self) -> list[KeyPair]:
         return keys.list_key_pairs(self)
@@ -158,6 +215,15 @@ class OpenNebulaBackend(Backend):
     def list_images(self) -> list[Image]:
         return catalog.list_images(self)
 
+    def create_image(self, spec: ImageSpec) -> Image:
+        return images.create_image(self, spec)
+
+    def delete_image(self, native_id: str) -> None:
+        images.delete_image(self, native_id)
+
+    def update_image(self, native_id: str, update: ImageUpdate) -> Image:
+        return images.update_image(self, native_id, update)
+
     def list_flavors(self) -> list[Flavor]:
         return catalog.list_flavors(self)
 
@@ -170,6 +236,9 @@ class OpenNebulaBackend(Backend):
 
     def delete_volume(self, native_id: str) -> None:
         volumes.delete_volume(self, native_id)
+
+    def update_volume(self, native_id: str, update: VolumeUpdate) -> Volume:
+        return volumes.update_volume(self, native_id, update)
 
     def attach_volume(self, native_id: str, machine_native_id: str, device: str | None = None) -> Volume:
         return volumes.attach_volume(self, native_id, machine_native_id, device)
@@ -190,8 +259,23 @@ class OpenNebulaBackend(Backend):
     def list_networks(self) -> list[Network]:
         return networks.list_networks(self)
 
+    def create_network(self, spec: NetworkSpec) -> Network:
+        return networks.create_network(self, spec)
+
+    def delete_network(self, native_id: str) -> None:
+        networks.delete_network(self, native_id)
+
+    def update_network(self, native_id: str, update: NetworkUpdate) -> Network:
+        return networks.update_network(self, native_id, update)
+
     def list_subnets(self) -> list[Subnet]:
         return networks.list_subnets(self)
+
+    def create_subnet(self, spec: SubnetSpec) -> Subnet:
+        return networks.create_subnet(self, spec)
+
+    def delete_subnet(self, native_id: str) -> None:
+        networks.delete_subnet(self, native_id)
 
     def attach_interface(self, native_id: str, spec: InterfaceSpec) -> NetworkInterface:
         return networks.attach_interface(self, native_id, spec)
@@ -230,3 +314,16 @@ class OpenNebulaBackend(Backend):
 
     def revoke_rules(self, native_id: str, rules: list[Rule]) -> SecurityGroup:
         return groups.revoke_rules(self, native_id, rules)
+
+    # -- tags (NATIVE_TAG_KINDS) -------------------------------------------------------------------
+    def _tag_target(self, kind: str) -> tags.Target:
+        target = TAG_TARGETS.get(kind)
+        if target is None:
+            raise self._unsupported(f"native tags on a {kind}")
+        return target
+
+    def set_tags(self, kind: str, native_id: str, tags_: dict[str, str]) -> None:
+        tags.set_tags(self, self._tag_target(kind), kind, native_id, tags_)
+
+    def remove_tags(self, kind: str, native_id: str, keys: list[str]) -> None:
+        tags.remove_tags(self, self._tag_target(kind), kind, native_id, keys)

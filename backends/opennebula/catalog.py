@@ -62,8 +62,8 @@ def flavor_of(b: OpenNebulaBackend, template: Any) -> Flavor | None:
 
 
 def list_flavors(b: OpenNebulaBackend) -> list[Flavor]:
-    pool = b.one.call("templatepool.info", ALL, -1, -1, kind="flavor", what="list templates")
-    found = (flavor_of(b, t) for t in pool.VMTEMPLATE)
+    pool = b.one.pool("templatepool.info", ALL, element="VMTEMPLATE", kind="flavor", what="list templates")
+    found = (flavor_of(b, t) for t in pool)
     return [f for f in found if f is not None and f.vcpus > 0 and f.memory_mb > 0]
 
 
@@ -100,8 +100,8 @@ def image_of(image: Any) -> Image:
 
 def list_images(b: OpenNebulaBackend) -> list[Image]:
     """The OS images the user may use (data blocks are volumes, CD-ROMs and kernels are not launchable)."""
-    pool = b.one.call("imagepool.info", ALL, -1, -1, kind="image", what="list images")
-    return [image_of(i) for i in pool.IMAGE if i.TYPE == OS_IMAGE]
+    pool = b.one.pool("imagepool.info", ALL, element="IMAGE", kind="image", what="list images")
+    return [image_of(i) for i in pool if i.TYPE == OS_IMAGE]
 
 
 def find_image(b: OpenNebulaBackend, native_id: str) -> Image:

@@ -40,10 +40,14 @@ class _Transport(RequestsTransport):
         self.http.close()
 
 
+MAX_PAGES = 100_000  # bounds one listing's calls, whatever the pool does meanwhile
+
+
 class One:
     """``one.<name>`` calls on the account's session, each raising canonical errors (``call(kind, what, ...)``)."""
 
     def __init__(self, opts: Options) -> None:
+        self.page_size = opts.page_size
         self.server = pyone.OneServer(opts.endpoint, session=opts.session)
         self.transport = _Transport(opts.timeout, opts.verify)
         self.transport.set_https(opts.endpoint.startswith("https"))
@@ -56,6 +60,29 @@ class One:
             target = getattr(target, part)
         with faults(kind, what or method):
             return target(*args)
+
+    def pool(self, method: str, flag: int, *tail: Any, element: str, kind: str | None = None, what: str = "") -> list:
+        """Every ``element`` of a ``one.<kind>pool.info``-like listing (``flag``, then the range, then ``tail``).
+
+        With a page size, pages by offset (oned's ``start`` offset and ``-end`` page size), each page overlapping the
+        previous by one object: when that object is not where it was, objects before the cursor went away
+        meanwhile (shifting the rest back) and the previous page is read again, so none is missed. PERF: a page
+        bounds the size of one answer (oned renders a whole pool in one document otherwise)."""
+        size = self.page_size
+        if not size:
+            return list(getattr(self.call(method, flag, -1, -1, *tail, kind=kind, what=what), element))
+        found: dict[int, Any] = {}
+        offset, last = 0, None
+        for _ in range(MAX_PAGES):
+            page = list(getattr(self.call(method, flag, offset, -size, *tail, kind=kind, what=what), element))
+            if last is not None and (not page or last != page[0].ID):
+                offset, last = max(offset - size, 0), None
+                continue
+            found.update((item.ID, item) for item in page)
+            if len(page) < size:
+                break
+            last, offset = page[-1].ID, offset + size - 1
+        return [found[oid] for oid in sorted(found)]
 
     def close(self) -> None:
         self.transport.close()

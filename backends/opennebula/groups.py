@@ -78,8 +78,10 @@ def group_of(group: Any) -> SecurityGroup:
 
 
 def list_security_groups(b: OpenNebulaBackend) -> list[SecurityGroup]:
-    pool = b.one.call("secgrouppool.info", ALL, -1, -1, kind="security_group", what="list security groups")
-    return [group_of(g) for g in pool.SECURITY_GROUP]
+    pool = b.one.pool(
+        "secgrouppool.info", ALL, element="SECURITY_GROUP", kind="security_group", what="list security groups"
+    )
+    return [group_of(g) for g in pool]
 
 
 def _group(b: OpenNebulaBackend, native_id: str) -> Any:

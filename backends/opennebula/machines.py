@@ -11,6 +11,7 @@ launch, and its zone.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 import time
@@ -21,6 +22,7 @@ import pyone
 
 from backends.opennebula.catalog import find_image, flavor_template, oid
 from backends.opennebula.groups import find_group
+from backends.opennebula.tags import tags_of, written
 from backends.opennebula.templates import number, single, to_xml, vectors
 from translator.errors import (
     CloudgateError,
@@ -38,6 +40,7 @@ from translator.model import (
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
     NetworkInterface,
 )
 
@@ -48,6 +51,7 @@ KEY_ATTRIBUTE = "CLOUDGATE_IDEMPOTENCY_KEY"
 INDEX_ATTRIBUTE = "CLOUDGATE_LAUNCH_INDEX"
 ZONE_ATTRIBUTE = "CLOUDGATE_ZONE"
 KEY_NAME_ATTRIBUTE = "CLOUDGATE_KEY_PAIR"
+FLAVOR_ATTRIBUTE = "CLOUDGATE_FLAVOR"  # the flavor a resize gave the VM (TEMPLATE_ID stays the one it launched from)
 MINE = -3  # pool filter: the session user's own objects (the account is that user)
 ANY_STATE = -2
 
@@ -224,9 +228,11 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
     gone = state == MachineState.TERMINATED
     zone = zone_of(b, vm)
     interfaces, public_ip = ([], None) if gone else _interfaces(vm, zone, b.public_network())
+    for interface in interfaces:  # a NIC on a subnet's virtual network is in that subnet's network
+        interface.network_id = b.network_of_vnet(interface.network_id)
     primary = interfaces[0] if interfaces else None
     history = vm.HISTORY_RECORDS.HISTORY if vm.HISTORY_RECORDS is not None else []
-    flavor_id = single(body, "TEMPLATE_ID") or None
+    flavor_id = single(user, FLAVOR_ATTRIBUTE) or single(body, "TEMPLATE_ID") or None
     return Machine(
         native_id=str(vm.ID),
         name=vm.NAME,
@@ -250,6 +256,8 @@ def machine_of(b: OpenNebulaBackend, vm: Any) -> Machine:
         launched=float((getattr(history[0], "STIME", 0) if history else 0) or vm.STIME or 0),
         launch_key=single(user, KEY_ATTRIBUTE),
         key_name=single(user, KEY_NAME_ATTRIBUTE) or None,
+        tags=tags_of(user),
+        user_data=user_data_of(vm),
     )
 
 
@@ -260,16 +268,16 @@ def _retained(b: OpenNebulaBackend, vm: Any, now: float) -> bool:
 
 def _pool(b: OpenNebulaBackend) -> list[Any]:
     """The user's VMs in any state, whole bodies (the short ones lack TEMPLATE_ID and CONTEXT)."""
-    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, ANY_STATE, kind="machine", what="list machines")
+    pool = b.one.pool("vmpool.infoextended", MINE, ANY_STATE, element="VM", kind="machine", what="list machines")
     now = time.time()
-    return [vm for vm in pool.VM if _retained(b, vm, now)]
+    return [vm for vm in pool if _retained(b, vm, now)]
 
 
 def list_machines(b: OpenNebulaBackend) -> list[Machine]:
     return [machine_of(b, vm) for vm in _pool(b)]
 
 
-def _info(b: OpenNebulaBackend, native_id: str) -> Any:
+def read_vm(b: OpenNebulaBackend, native_id: str) -> Any:
     return b.one.call("vm.info", oid(native_id, "machine"), False, kind="machine", what="read machine")
 
 
@@ -289,10 +297,10 @@ def settled_vm(b: OpenNebulaBackend, native_id: str) -> Any:
     """The VM's body once no hot-plug is under way (bounded by the account's timeout): oned takes one hot-plug
     at a time per VM, and a gateway attach or detach should wait for the previous one rather than fail."""
     deadline = time.monotonic() + b.opts.timeout
-    vm = _info(b, native_id)
+    vm = read_vm(b, native_id)
     while vm.STATE == VM_STATES.ACTIVE and vm.LCM_STATE in HOTPLUGGING and time.monotonic() < deadline:
         time.sleep(HOTPLUG_POLL)
-        vm = _info(b, native_id)
+        vm = read_vm(b, native_id)
     return vm
 
 
@@ -305,7 +313,7 @@ def get_machines(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
     now = time.time()
     for native_id in wanted:
         try:
-            vm = _info(b, native_id)
+            vm = read_vm(b, native_id)
         except (NotFound, Forbidden):
             continue  # missing, or another user's: not this account's
         if _retained(b, vm, now):
@@ -356,6 +364,7 @@ def _extra(
         nics = [nic | {"SECURITY_GROUPS": groups} for nic in nics]
     if network is not None or groups:
         extra["NIC"] = nics
+    extra |= written(dict(spec.tags))  # in USER_TEMPLATE, as oned keeps every attribute it does not know
     extra[ZONE_ATTRIBUTE] = zone
     if spec.key_name:
         extra[KEY_NAME_ATTRIBUTE] = spec.key_name
@@ -417,14 +426,14 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
 
 
 def get_machines_in_order(b: OpenNebulaBackend, native_ids: list[str]) -> list[Machine]:
-    return [machine_of(b, _info(b, native_id)) for native_id in native_ids]
+    return [machine_of(b, read_vm(b, native_id)) for native_id in native_ids]
 
 
 # -- actions ---------------------------------------------------------------------------------------------------
 
 
 def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, method: ActionMethod) -> Machine:
-    machine = machine_of(b, _info(b, native_id))
+    machine = machine_of(b, read_vm(b, native_id))
     row = ACTIONS.get(action)
     if row is None:
         raise b.unsupported(f"machine action {action}")
@@ -438,4 +447,68 @@ def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, 
     if verbs is None:
         return machine
     b.one.call("vm.action", verbs[method], int(native_id), kind="machine", what=f"{action} machine")
-    return machine_of(b, _info(b, native_id))
+    return machine_of(b, read_vm(b, native_id))
+
+
+# -- updates ---------------------------------------------------------------------------------------------------
+
+
+def update_machine(b: OpenNebulaBackend, native_id: str, update: MachineUpdate) -> Machine:
+    """A stopped machine's new flavor (``one.vm.resize`` to the flavor template's CPU, VCPU and MEMORY, the flavor
+    then kept in the VM's USER_TEMPLATE), user data (its CONTEXT through ``one.vm.updateconf``) and name
+    (``one.vm.rename``); everything is checked before any change.
+
+    oned resizes a VM that is off (POWEROFF, UNDEPLOYED) and one still pending; a running one only by CPU and
+    memory hot-plug, which not every host offers: the gateway asks for a stopped machine, as EC2 does."""
+    vm = read_vm(b, native_id)
+    machine = machine_of(b, vm)
+    if machine.state != MachineState.STOPPED:
+        raise Conflict(
+            f"The machine '{native_id}' must be stopped to change it ({machine.state_reason}).",
+            kind="machine",
+            reason="state",
+        )
+    if update.name is not None and not update.name.strip():
+        raise InvalidParameter("A machine's name cannot be empty.", kind="machine", reason="name")
+    resize = None
+    if update.flavor_id is not None:
+        flavor, body = flavor_template(b, update.flavor_id)
+        cpu = single(body, "CPU") or str(flavor.vcpus)
+        resize = (flavor.native_id, {"CPU": cpu, "VCPU": str(flavor.vcpus), "MEMORY": str(flavor.memory_mb)})
+    vm_id = int(native_id)
+    if resize is not None:
+        flavor_id, sizes = resize
+        b.one.call("vm.resize", vm_id, to_xml(sizes), True, kind="machine", what="resize machine")
+        mark = to_xml({FLAVOR_ATTRIBUTE: flavor_id})
+        b.one.call("vm.update", vm_id, mark, 1, kind="machine", what="mark flavor")
+    if update.user_data is not None:
+        body = to_xml({"CONTEXT": _context_with(vm, update.user_data)})
+        b.one.call("vm.updateconf", vm_id, body, 1, kind="machine", what="change user data")
+    if update.name is not None:
+        b.one.call("vm.rename", vm_id, update.name, kind="machine", what="rename machine")
+    return machine_of(b, read_vm(b, native_id))
+
+
+#: CONTEXT values oned makes itself (the context disk, each NIC's ETH<n>_* values); updateconf refuses ETH*.
+def _oned_context_key(key: str) -> bool:
+    return key in ("DISK_ID", "TARGET") or key.startswith("ETH")
+
+
+def _context_with(vm: Any, user_data: str) -> dict[str, str]:
+    """The VM's CONTEXT with new user data (base64; "" removes it), as ``one.vm.updateconf`` takes it whole."""
+    context = {k: v or "" for k, v in (vectors(vm.TEMPLATE, "CONTEXT") or [{}])[0].items() if not _oned_context_key(k)}
+    context = {k: v for k, v in context.items() if k not in ("USER_DATA", "USERDATA_ENCODING")}
+    if user_data:
+        context |= {"USER_DATA": user_data, "USERDATA_ENCODING": "base64"}
+    return context
+
+
+def user_data_of(vm: Any) -> str | None:
+    """The user data of the VM's context as base64 (the gateway's form), None when it has none."""
+    context = (vectors(vm.TEMPLATE, "CONTEXT") or [{}])[0]
+    data = context.get("USER_DATA") or ""
+    if not data:
+        return None
+    if context.get("USERDATA_ENCODING", "").lower() == "base64":
+        return data
+    return base64.b64encode(data.encode()).decode()

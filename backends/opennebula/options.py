@@ -17,6 +17,8 @@ from translator.redact import safe_repr
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETENTION = 3600.0  # EC2 lists a terminated instance for about an hour; oned keeps DONE VMs forever
 DEFAULT_FLAVOR_ATTRIBUTE = "GW_FLAVOR"
+DEFAULT_PAGE_SIZE = 1000  # objects per pool listing call
+DEFAULT_NETWORK_DRIVER = "bridge"  # VN_MAD of networks made through the gateway
 DEFAULT_IMAGE_DATASTORE = 1  # "default", the image datastore every OpenNebula installation starts with
 
 _ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -25,6 +27,11 @@ _ATTRIBUTE = re.compile(r"^[A-Za-z0-9_-]+$")
 def _session(value: Any) -> str | None:
     ok = isinstance(value, str) and ":" in value and value.partition(":")[0] and value.partition(":")[2]
     return None if ok else "must be an OpenNebula session string 'user:password' (or 'user:token')"
+
+
+def _page_size(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (value == 0 or value >= 2)
+    return None if ok else "must be 0 (whole pools in one call) or a page size of 2 or more"
 
 
 def _attribute(value: Any) -> str | None:
@@ -42,6 +49,8 @@ CHECKS: dict[str, o.Check] = {
     "terminated_retention": o.non_negative,
     "image_datastore": o.non_negative_int,
     "public_network": o.text,
+    "network_driver": _attribute,
+    "page_size": _page_size,
 }
 
 REQUIRED = {
@@ -72,6 +81,10 @@ class Options:
     image_datastore: int = DEFAULT_IMAGE_DATASTORE
     #: the virtual network (name or id) whose leases are the account's public addresses; "" for none
     public_network: str = ""
+    #: VN_MAD of the virtual networks made for the gateway's networks and subnets (bridge, 802.1Q, vxlan...)
+    network_driver: str = DEFAULT_NETWORK_DRIVER
+    #: objects per pool listing call (0: whole pools in one call)
+    page_size: int = DEFAULT_PAGE_SIZE
 
     def __repr__(self) -> str:
         return safe_repr(self)  # the session holds the password
@@ -88,4 +101,6 @@ def parse(options: Mapping[str, Any]) -> Options:
         terminated_retention=float(options.get("terminated_retention", DEFAULT_RETENTION)),
         image_datastore=int(options.get("image_datastore", DEFAULT_IMAGE_DATASTORE)),
         public_network=str(options.get("public_network", "")),
+        network_driver=str(options.get("network_driver", DEFAULT_NETWORK_DRIVER)),
+        page_size=int(options.get("page_size", DEFAULT_PAGE_SIZE)),
     )

@@ -23,9 +23,10 @@ import pyone
 
 from backends.opennebula.catalog import oid
 from backends.opennebula.machines import KEY_ATTRIBUTE, MINE, ZONE_ATTRIBUTE, pick_zone, settled_vm
+from backends.opennebula.tags import tags_of
 from backends.opennebula.templates import single, to_xml, vectors
 from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
-from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState
+from translator.model import Attachment, Snapshot, SnapshotState, Volume, VolumeSpec, VolumeState, VolumeUpdate
 
 if TYPE_CHECKING:
     from backends.opennebula.backend import OpenNebulaBackend
@@ -108,21 +109,22 @@ def volume_of(b: OpenNebulaBackend, image: Any, disks: Mapping[tuple[int, int], 
         snapshot_id=single(body, FROM_SNAPSHOT) or None,
         attachments=attachments,
         created=float(image.REGTIME or 0),
+        tags=tags_of(body),
     )
 
 
 def _images(b: OpenNebulaBackend) -> list[Any]:
-    return b.one.call("imagepool.info", MINE, -1, -1, kind="volume", what="list volumes").IMAGE
+    return b.one.pool("imagepool.info", MINE, element="IMAGE", kind="volume", what="list volumes")
 
 
 def _disks(b: OpenNebulaBackend, images: list[Any]) -> dict[tuple[int, int], dict[str, str]]:
     """The disks of the VMs the images are attached to, read with one VM listing (none when nothing is)."""
     if not any(_vm_ids(i) for i in images):
         return {}
-    pool = b.one.call("vmpool.infoextended", MINE, -1, -1, -1, kind="machine", what="list machines")
+    pool = b.one.pool("vmpool.infoextended", MINE, -1, element="VM", kind="machine", what="list machines")
     return {
         (vm.ID, int(disk["IMAGE_ID"])): disk
-        for vm in pool.VM
+        for vm in pool
         for disk in vectors(vm.TEMPLATE, "DISK")
         if disk.get("IMAGE_ID", "").isdigit()
     }
@@ -138,7 +140,7 @@ def _image(b: OpenNebulaBackend, native_id: str, kind: str) -> Any:
     return b.one.call("image.info", oid(native_id, kind), False, kind=kind, what=f"read {kind}")
 
 
-def _volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
+def volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
     image = _image(b, native_id, "volume")
     if not _is_volume(image):
         raise NotFound(f"The volume '{native_id}' does not exist.", kind="volume")
@@ -146,7 +148,7 @@ def _volume_image(b: OpenNebulaBackend, native_id: str) -> Any:
 
 
 def get_volume(b: OpenNebulaBackend, native_id: str) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     return volume_of(b, image, _disks(b, [image]))
 
 
@@ -170,7 +172,7 @@ def _marks(spec: VolumeSpec, zone: str) -> dict[str, str]:
 def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
     """A blank persistent data block, or a clone of a snapshot made persistent; a key finds an earlier attempt."""
     zone = pick_zone(b, spec.zone)
-    snapshot = _snapshot_image(b, spec.snapshot_id) if spec.snapshot_id is not None else None
+    snapshot = snapshot_image(b, spec.snapshot_id) if spec.snapshot_id is not None else None
     if snapshot is None and not spec.size_gb:
         raise InvalidParameter("A volume needs a size or a snapshot.", kind="volume", reason="size")
     if snapshot is not None and spec.size_gb and spec.size_gb != _gb(snapshot):
@@ -210,10 +212,25 @@ def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
 
 
 def delete_volume(b: OpenNebulaBackend, native_id: str) -> None:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     if _vm_ids(image):
         raise Conflict(f"The volume '{native_id}' is attached to a machine.", kind="volume", reason="in_use")
     b.one.call("image.delete", image.ID, False, kind="volume", what="delete volume")
+
+
+def update_volume(b: OpenNebulaBackend, native_id: str, update: VolumeUpdate) -> Volume:
+    """A new name or description, merged into the image's template (its oned NAME stays the unique one made).
+
+    No resize: oned grows a disk only through a VM it is attached to (``one.vm.diskresize``), and has no call that
+    grows a detached persistent image, so the backend does not declare VOLUME_RESIZE."""
+    image = volume_image(b, native_id)
+    if update.size_gb is not None:
+        raise Unsupported("OpenNebula cannot resize a detached volume.", kind="volume", reason="size")
+    marks = {NAME_ATTRIBUTE: update.name, "DESCRIPTION": update.description}
+    body = {k: v for k, v in marks.items() if v is not None}
+    if body:
+        b.one.call("image.update", image.ID, to_xml(body), 1, kind="volume", what="update volume")
+    return get_volume(b, native_id)
 
 
 def _target(vm: Any, device: str | None) -> str | None:
@@ -228,7 +245,7 @@ def _target(vm: Any, device: str | None) -> str | None:
 
 
 def attach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str, device: str | None) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     if _vm_ids(image):
         raise Conflict(f"The volume '{native_id}' is already attached.", kind="volume", reason="in_use")
     vm = settled_vm(b, machine_id)
@@ -241,7 +258,7 @@ def attach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str, device:
 
 
 def detach_volume(b: OpenNebulaBackend, native_id: str, machine_id: str | None) -> Volume:
-    image = _volume_image(b, native_id)
+    image = volume_image(b, native_id)
     holders = [str(v) for v in _vm_ids(image)]
     if not holders or (machine_id is not None and machine_id not in holders):
         raise Conflict(f"The volume '{native_id}' is not attached there.", kind="volume", reason="state")
@@ -268,6 +285,7 @@ def snapshot_of(image: Any, volumes: set[str]) -> Snapshot:
         state=SNAPSHOT_STATES[_state_name(image.STATE)],
         progress=100 if image.STATE != pyone.IMAGE_STATES.LOCKED else 0,
         created=float(image.REGTIME or 0),
+        tags=tags_of(image.TEMPLATE),
     )
 
 
@@ -281,7 +299,7 @@ def list_snapshots(b: OpenNebulaBackend) -> list[Snapshot]:
     return [snapshot_of(i, volumes) for i in images if _listed_snapshot(i)]
 
 
-def _snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
+def snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
     image = _image(b, native_id, "snapshot")
     if not _listed_snapshot(image):
         raise NotFound(f"The snapshot '{native_id}' does not exist.", kind="snapshot")
@@ -290,7 +308,7 @@ def _snapshot_image(b: OpenNebulaBackend, native_id: str) -> Any:
 
 def create_snapshot(b: OpenNebulaBackend, volume_id: str, description: str) -> Snapshot:
     """Clone the volume's image, then mark the clone as its snapshot (the clone copies the volume's template)."""
-    volume = _volume_image(b, volume_id)
+    volume = volume_image(b, volume_id)
     name = f"cloudgate-snapshot-{uuid.uuid4().hex}"
     image_id = b.one.call("image.clone", volume.ID, name, b.opts.image_datastore, kind="volume", what="snapshot")
     kept = {k: v for k, v in (volume.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
@@ -300,5 +318,5 @@ def create_snapshot(b: OpenNebulaBackend, volume_id: str, description: str) -> S
 
 
 def delete_snapshot(b: OpenNebulaBackend, native_id: str) -> None:
-    image = _snapshot_image(b, native_id)
+    image = snapshot_image(b, native_id)
     b.one.call("image.delete", image.ID, False, kind="snapshot", what="delete snapshot")

@@ -125,7 +125,7 @@ class Cloud:
     faults: Callable[..., None]
     #: the backend offers networks (its VMs' NICs name one of them)
     networks: bool = True
-    #: a tenant can make networks there (OpenNebula's are the operator's: a new one is 501)
+    #: a tenant can make networks there (else a new one is 501)
     network_create: bool = False
     #: refuse every machine create until called again with False (the simulator's own fault knob)
     refuse_launches: Callable[[bool], None] = lambda refuse: None
@@ -185,6 +185,7 @@ def running_clouds(
                 "one-a",
                 "one-b",
                 one.faults.set,
+                network_create=True,
                 refuse_launches=lambda on: one.faults.set(
                     fail=1.0 if on else 0.0, methods=("one.template.instantiate",)
                 ),

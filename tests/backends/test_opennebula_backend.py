@@ -5,6 +5,7 @@ OpenNebula itself keeps for the gateway (flavor templates, the idempotency key o
 
 from __future__ import annotations
 
+import threading
 import uuid
 import xmlrpc.client
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ from backends.opennebula import NATIVE_STATES, STATE_MAP, OpenNebulaBackend
 from backends.opennebula.faults import translate
 from backends.opennebula.machines import KEY_ATTRIBUTE, machine_state, native_state
 from backends.opennebula.options import CHECKS
+from backends.opennebula.tags import attribute as tag_attribute
 from gateway.config import load as load_config
-from translator.backend import AccountConfig, BackendServices
+from translator.backend import AccountConfig, BackendServices, Capability
 from translator.errors import (
     BackendUnavailable,
     Conflict,
@@ -36,13 +38,23 @@ from translator.errors import (
     Unsupported,
 )
 from translator.model import (
+    ActionMethod,
+    ImageSpec,
+    ImageState,
+    ImageUpdate,
     InterfaceSpec,
     MachineAction,
     MachineSpec,
     MachineState,
+    MachineUpdate,
+    NetworkSpec,
+    NetworkUpdate,
     Rule,
     SecurityGroupSpec,
+    SubnetSpec,
     VolumeSpec,
+    VolumeState,
+    VolumeUpdate,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,6 +166,9 @@ def test_every_state_the_simulator_reaches_has_its_row() -> None:
         ({"flavor_attribute": "GW FLAVOR"}, "flavor_attribute"),
         ({"terminated_retention": -1}, "terminated_retention"),
         ({"verify": ""}, "verify"),
+        ({"page_size": 1}, "page_size"),
+        ({"page_size": True}, "page_size"),
+        ({"network_driver": "a b"}, "network_driver"),
         ({"colour": "blue"}, "colour"),
     ],
 )
@@ -434,3 +449,275 @@ def test_security_groups_are_opennebulas_with_rules_as_ranges(
     )  # fmt: skip
     assert vm.security_group_ids == [group.native_id]
     assert alice.vm.info(int(vm.native_id)).TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC, kept
+
+
+# -- tags ----------------------------------------------------------------------------------------------------------
+
+
+def test_tags_are_vectors_in_opennebula_lossless_and_apart_from_the_gateways_attributes(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """Any key survives (case, spaces, '=', ':', unicode, empty values) as a KEY/VALUE vector an operator reads;
+    a tag named like the gateway's attributes does not touch them; an operator's plain attribute is no tag, a
+    tag vector written by hand is one (and a set of its key replaces it)."""
+    assert {"machine", "volume", "snapshot"} == OpenNebulaBackend.NATIVE_TAG_KINDS
+    wanted = {"Env": "prod", "env": "test", "a b=c:d": "é ☃ x=y", "empty": "", KEY_ATTRIBUTE: "mine"}
+    key = uuid.uuid4().hex
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            idempotency_key=key, tags=tuple(wanted.items()),
+        )
+    )  # fmt: skip
+    assert (vm.tags, vm.launch_key) == (wanted, key)
+    admin = pyone.OneServer(sim.url, session=sim.admin_session)
+    body = admin.vm.info(int(vm.native_id)).USER_TEMPLATE
+    assert body[tag_attribute("Env")] == {"KEY": "Env", "VALUE": "prod"} and body[KEY_ATTRIBUTE] == key
+    admin.vm.update(int(vm.native_id), 'OWNER="ops"\nCLOUDGATE_TAG_BYHAND=[KEY="owner",VALUE="ops"]', 1)
+    assert backend.get_machines([vm.native_id])[0].tags == wanted | {"owner": "ops"}
+    backend.set_tags("machine", vm.native_id, {"owner": "dev", "Env": "staging"})
+    backend.remove_tags("machine", vm.native_id, ["env", "absent"])
+    (listed,) = backend.get_machines([vm.native_id])
+    assert listed.tags == {"Env": "staging", "a b=c:d": "é ☃ x=y", "empty": "", KEY_ATTRIBUTE: "mine", "owner": "dev"}
+    body = admin.vm.info(int(vm.native_id)).USER_TEMPLATE
+    assert (body["OWNER"], body[KEY_ATTRIBUTE], listed.launch_key) == ("ops", key, key)
+    assert "CLOUDGATE_TAG_BYHAND" not in body
+    for kind in ("machine", "volume", "snapshot"):
+        with raises(NotFound, kind=kind):
+            backend.set_tags(kind, "424242", {"x": "y"})
+    with raises(Unsupported):
+        backend.set_tags("network", "0", {"x": "y"})
+
+    volume = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name="tagged"))
+    backend.set_tags("volume", volume.native_id, {"tier": "gold"})  # while oned still writes it (LOCKED)
+    settle(lambda: backend.get_volumes([volume.native_id])[0].state, lambda s: s == VolumeState.AVAILABLE)
+    snap = backend.create_snapshot(volume.native_id, "copy")
+    assert snap.tags == {}  # a snapshot does not inherit its volume's tags (EC2 neither)
+    backend.set_tags("snapshot", snap.native_id, {"when": "nightly"})
+    assert next(s for s in backend.list_snapshots() if s.native_id == snap.native_id).tags == {"when": "nightly"}
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).tags == {"tier": "gold"}
+    backend.remove_tags("volume", volume.native_id, ["tier"])
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).tags == {}
+    assert next(v for v in backend.list_volumes() if v.native_id == volume.native_id).name == "tagged"
+
+
+# -- images --------------------------------------------------------------------------------------------------------
+
+
+def test_a_capture_saves_the_boot_disk_as_an_image_only_its_user_sees(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """create_image is one.vm.disksaveas of the boot disk (the machine capturing meanwhile); names are unique per
+    user as oned wants; another tenant neither sees the image nor may delete a shared one."""
+    assert machine_state(sim_model.ACTIVE, sim_model.LCM["HOTPLUG_SAVEAS"]) == MachineState.CAPTURING
+    assert machine_state(sim_model.ACTIVE, sim_model.LCM["HOTPLUG_SAVEAS_POWEROFF"]) == MachineState.CAPTURING
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id)
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    image = backend.create_image(ImageSpec(machine_id=vm.native_id, name="web-golden", description="v1"))
+    assert (image.name, image.description, image.owner, image.public) == ("web-golden", "v1", "alice", False)
+    body = pyone.OneServer(sim.url, session=sim.admin_session).image.info(int(image.native_id))
+    assert body.TEMPLATE["SAVED_VM_ID"] == vm.native_id and body.TEMPLATE["SAVED_DISK_ID"] == "0"
+    with raises(Conflict, kind="image", reason="duplicate"):
+        backend.create_image(ImageSpec(machine_id=vm.native_id, name="web-golden"))
+    settle(
+        lambda: next(i for i in backend.list_images() if i.native_id == image.native_id).state,
+        lambda s: s == ImageState.AVAILABLE,
+    )
+    renamed = backend.update_image(image.native_id, ImageUpdate(name="web-golden-2"))
+    assert (renamed.name, renamed.description) == ("web-golden-2", "v1")
+    shared = next(i for i in backend.list_images() if i.name == "debian-12")
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert image.native_id not in {i.native_id for i in bob.list_images()}
+        with raises(Forbidden):
+            bob.delete_image(shared.native_id)
+        with raises(Forbidden):
+            bob.update_image(image.native_id, ImageUpdate(description="theirs"))
+    finally:
+        bob.close()
+    scratch = next(i.ID for i in pyone.OneServer(sim.url, session=sim.admin_session).imagepool.info(-2, -1, -1).IMAGE
+                   if i.NAME == "scratch")  # fmt: skip
+    for missing in ("999", str(scratch)):  # a data block is no OS image
+        with raises(NotFound, kind="image"):
+            backend.delete_image(missing)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    backend.delete_image(image.native_id)
+
+
+def test_a_volume_update_renames_in_its_template_and_never_resizes(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """The gateway's name and description live in the image's template (its oned NAME stays the unique one); a
+    size is Unsupported before anything changes: oned resizes a disk only through a VM (one.vm.diskresize)."""
+    assert Capability.VOLUME_RESIZE not in backend.capabilities
+    volume = backend.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name="before"))
+    with raises(Unsupported, reason="size"):
+        backend.update_volume(volume.native_id, VolumeUpdate(name="never", size_gb=2))
+    updated = backend.update_volume(volume.native_id, VolumeUpdate(name="after", description="logs"))
+    assert (updated.name, updated.description, updated.size_gb) == ("after", "logs", 1)
+    body = pyone.OneServer(sim.url, session="alice:alice-pw").image.info(int(volume.native_id))
+    assert body.NAME.startswith("cloudgate-volume-") and body.TEMPLATE["DESCRIPTION"] == "logs"
+    assert backend.update_volume(volume.native_id, VolumeUpdate(description="")).description == ""
+    with raises(NotFound, kind="volume"):
+        backend.update_volume(backend.list_images()[0].native_id, VolumeUpdate(name="an OS image"))
+    backend.delete_volume(volume.native_id)
+
+
+def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor_on_it(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """one.vm.resize to the flavor template's CPU, VCPU and MEMORY; TEMPLATE_ID stays the launch's, the flavor now
+    read from the VM's USER_TEMPLATE; user data through one.vm.updateconf of the CONTEXT (the template's context
+    kept); a running machine is a state conflict and nothing changes."""
+    flavors = {f.name: f for f in backend.list_flavors()}
+    (vm,) = backend.create_machines(
+        MachineSpec(image_id=backend.list_images()[0].native_id, flavor_id=flavors["small"].native_id, name="r")
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    with raises(Conflict, kind="machine", reason="state"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["large"].native_id, name="x"))
+    backend.act_on_machine(vm.native_id, MachineAction.STOP)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.STOPPED, bool)
+    changed = backend.update_machine(vm.native_id, MachineUpdate(user_data="aGk="))  # one.vm.updateconf CONTEXT
+    context = pyone.OneServer(sim.url, session="alice:alice-pw").vm.info(int(vm.native_id)).TEMPLATE["CONTEXT"]
+    assert (context["USER_DATA"], context["NETWORK"], changed.user_data) == ("aGk=", "YES", "aGk=")
+    assert backend.machine_user_data(vm.native_id) == "aGk="
+    assert backend.update_machine(vm.native_id, MachineUpdate(user_data="")).user_data is None
+    with raises(NotFound, kind="flavor"):
+        backend.update_machine(vm.native_id, MachineUpdate(flavor_id="999", name="never"))
+    updated = backend.update_machine(vm.native_id, MachineUpdate(flavor_id=flavors["medium"].native_id, name="big"))
+    assert (updated.flavor_id, updated.flavor_name, updated.vcpus, updated.memory_mb, updated.name) == (
+        flavors["medium"].native_id, "medium", 2, 2048, "big",
+    )  # fmt: skip
+    body = pyone.OneServer(sim.url, session="alice:alice-pw").vm.info(int(vm.native_id)).TEMPLATE
+    assert (body["TEMPLATE_ID"], body["CPU"], body["VCPU"]) == (flavors["small"].native_id, "1", "2")
+    with raises(NotFound, kind="machine"):
+        backend.update_machine("424242", MachineUpdate(name="gone"))
+
+
+# -- networks made through the gateway -----------------------------------------------------------------------------
+
+
+def test_a_network_is_a_vnet_naming_its_cidr_and_each_subnet_a_vnet_of_its_own(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator, client: Any
+) -> None:
+    """What a user with NET:CREATE may do (no address ranges added: that takes NET:ADMIN): the network a vnet
+    without ranges, each subnet a vnet with one range of its usable addresses, marked with its network and zone;
+    machines on a subnet read back in its network; operator networks keep their flat per-zone subnets."""
+    net = backend.create_network(NetworkSpec(cidr="10.30.0.0/16", name="lab", description="tests"))
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    body = alice.vn.info(int(net.native_id))
+    assert (body.NAME, body.VN_MAD, body.AR_POOL.AR, body.TEMPLATE["NETWORK_MASK"]) == (
+        "lab",
+        "bridge",
+        [],
+        "255.255.0.0",
+    )
+    assert (net.cidr, net.description, net.is_default) == ("10.30.0.0/16", "tests", False)
+    assert not [s for s in backend.list_subnets() if s.network_id == net.native_id]
+    with raises(Conflict, kind="network", reason="duplicate"):
+        backend.create_network(NetworkSpec(cidr="10.31.0.0/16", name="lab"))
+    with raises(InvalidParameter, kind="subnet", reason="cidr"):
+        backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.99.0.0/24"))
+    first = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.1.0/24", zone=ZONES[1]))
+    second = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.2.0/28", zone=ZONES[1]))
+    assert (first.zone, first.cidr, first.available_ips, second.available_ips) == (ZONES[1], "10.30.1.0/24", 254, 14)
+    ar = alice.vn.info(int(first.native_id.partition(":")[0])).AR_POOL.AR[0]
+    assert (ar.IP, ar.SIZE) == ("10.30.1.1", 254)
+    listed = {s.native_id: s for s in backend.list_subnets() if s.network_id == net.native_id}
+    assert set(listed) == {first.native_id, second.native_id}  # each in its one zone only
+    assert net.native_id in {n.native_id for n in backend.list_networks()}
+    assert not {first.native_id.partition(":")[0]} & {n.native_id for n in backend.list_networks()}
+
+    (vm,) = backend.create_machines(
+        MachineSpec(
+            image_id=backend.list_images()[0].native_id, flavor_id=backend.list_flavors()[0].native_id,
+            subnet_id=first.native_id,
+        )
+    )  # fmt: skip
+    assert (vm.network_id, vm.subnet_id, vm.zone, vm.private_ip) == (
+        net.native_id,
+        first.native_id,
+        ZONES[1],
+        "10.30.1.1",
+    )
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.RUNNING, bool)
+    extra = backend.attach_interface(vm.native_id, InterfaceSpec(network_id=net.native_id))
+    assert extra.network_id == net.native_id and extra.subnet_id in (first.native_id, second.native_id)
+    with raises(Conflict, kind="subnet", reason="in_use"):
+        backend.delete_subnet(first.native_id)
+    with raises(Conflict, kind="network", reason="dependency"):
+        backend.delete_network(net.native_id)
+    shared = next(n for n in backend.list_networks() if n.name == "private")
+    with raises(Conflict, kind="subnet", reason="dependency"):
+        backend.delete_subnet(f"{shared.native_id}:{ZONES[0]}")
+    with raises(Forbidden):
+        backend.update_network(shared.native_id, NetworkUpdate(name="mine"))
+    with raises(NotFound, kind="network"):
+        backend.update_network(first.native_id.partition(":")[0], NetworkUpdate(name="a subnet is no network"))
+    bob = make_backend(sim, client, "bob")
+    try:
+        assert net.native_id not in {n.native_id for n in bob.list_networks()}
+    finally:
+        bob.close()
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE, ActionMethod.HARD)
+    settle(lambda: backend.get_machines([vm.native_id])[0].state == MachineState.TERMINATED, bool)
+    for subnet in (first, second):
+        backend.delete_subnet(subnet.native_id)
+    backend.delete_network(net.native_id)
+
+
+def test_pools_are_read_in_pages_that_overlap(sim: OpenNebulaSimulator, client: Any) -> None:
+    """With a small page size, every listing reads its pool in offset pages (oned's start/-end) and finds what one
+    whole-pool call finds, each object once."""
+    sim.add_user("dave", "dave-pw")  # a user of his own: his pools hold his VMs and the shared objects only
+    whole = make_backend(sim, client, "dave", page_size=0)
+    paged = make_backend(sim, client, "dave", page_size=2)
+    try:
+        image, flavor = whole.list_images()[0].native_id, whole.list_flavors()[0].native_id
+        made = whole.create_machines(MachineSpec(image_id=image, flavor_id=flavor, count=5))
+        before = len(sim.calls)
+        machines = paged.list_machines()
+        pages = [c for c in sim.calls[before:] if c == "one.vmpool.infoextended"]
+        assert len(machines) == 5 == len(pages)  # pages of 2 overlapping by 1: one call per machine
+        for listing in ("list_machines", "list_images", "list_flavors", "list_networks", "list_security_groups"):
+            mine = [r.native_id for r in getattr(whole, listing)()]
+            assert [r.native_id for r in getattr(paged, listing)()] == mine and len(set(mine)) == len(mine), listing
+        for machine in made:
+            whole.act_on_machine(machine.native_id, MachineAction.TERMINATE, ActionMethod.HARD)
+    finally:
+        whole.close()
+        paged.close()
+
+
+def test_a_page_read_after_objects_before_it_went_away_is_read_again(sim: OpenNebulaSimulator, client: Any) -> None:
+    """Two volumes deleted between the first and second page shift the pool back by two: the second page no longer
+    starts with the first page's last volume, so the backend reads again from further back and misses none."""
+    sim.add_user("carol", "carol-pw")  # a user of her own: her pool holds these volumes only
+    carol = make_backend(sim, client, "carol", page_size=3)
+    volumes = [carol.create_volume(VolumeSpec(size_gb=1, zone=ZONES[0], name=f"p{i}")).native_id for i in range(7)]
+    admin = pyone.OneServer(sim.url, session=sim.admin_session)
+    seen = len([c for c in sim.calls if c == "one.imagepool.info"])
+
+    def delete_during_the_second_page() -> None:
+        settle(lambda: len([c for c in sim.calls if c == "one.imagepool.info"]), lambda n: n > seen)
+        for native_id in volumes[:2]:  # while the second page's call stalls before it runs
+            admin.image.delete(int(native_id))
+
+    sim.faults.set(stall=1.0, stall_seconds=0.3, methods=("one.imagepool.info",))
+    deleter = threading.Thread(target=delete_during_the_second_page)
+    deleter.start()
+    try:
+        listed = {v.native_id for v in carol.list_volumes()}
+    finally:
+        deleter.join(10)
+        sim.faults.set()
+    try:
+        assert set(volumes[2:]) <= listed  # without reading again, the 4th volume would be skipped
+        assert len([c for c in sim.calls if c == "one.imagepool.info"]) - seen == 5  # 3 pages, one of them twice
+    finally:
+        for native_id in volumes[2:]:
+            carol.delete_volume(native_id)
+        carol.close()

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 import xmlrpc.client
 from collections.abc import Callable, Iterator
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import pyone
 import pytest
@@ -388,3 +389,168 @@ def test_fault_knob_drops_fails_and_stalls(sim: OpenNebulaSimulator) -> None:
             outcomes.append(False)
     assert 5 < outcomes.count(False) < 35 and sim.faults.counts == {"drop": 1, "fail": outcomes.count(False) + 1,
                                                                     "stall": 1}  # fmt: skip
+
+
+def test_template_updates_keep_vectors_and_any_text(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.update`` / ``one.image.update`` take XML whose vector values hold any text (what tags need): merge
+    (1) replaces the attributes it names and keeps the others, replace (0) keeps only what it is given."""
+    alice = one(sim)
+    vm_id = alice.vm.allocate('CPU="1"\nMEMORY="64"\nKEEP="me"')
+    text = 'é ☃ a b=c: <x> & "q"'
+    body = f"<TEMPLATE><T_A><KEY>Env</KEY><VALUE>{xml_escape(text)}</VALUE></T_A><T_B><KEY>e</KEY></T_B></TEMPLATE>"
+    assert raw(sim, "one.vm.update", vm_id, body, 1) == [True, vm_id, 0]
+    user = checked(sim, "one.vm.info", vm_id).USER_TEMPLATE
+    assert (user["KEEP"], user["T_A"], user["T_B"]) == ("me", {"KEY": "Env", "VALUE": text}, {"KEY": "e"})
+    alice.vm.update(vm_id, "<TEMPLATE><KEEP>me</KEEP></TEMPLATE>", 0)
+    assert dict(alice.vm.info(vm_id).USER_TEMPLATE) == {"KEEP": "me"}
+    img = alice.image.allocate('NAME="d"\nTYPE="DATABLOCK"\nSIZE="10"\nDESCRIPTION="x"', 1)
+    alice.image.update(img, body, 1)
+    image = checked(sim, "one.image.info", img)
+    assert image.TEMPLATE["DESCRIPTION"] == "x" and image.TEMPLATE["T_A"]["VALUE"] == text
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").image.update(img, body, 1)
+
+
+def test_disk_saveas_makes_a_locked_image_while_the_vm_saves(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.disksaveas(vm, disk, name, type, snapshot)``: the VM passes HOTPLUG_SAVEAS (from POWEROFF,
+    HOTPLUG_SAVEAS_POWEROFF) and comes back; the new image is the user's, LOCKED then READY, and names its source."""
+    _, img, tmpl = seed(sim)
+    alice = one(sim)
+    vm_id = alice.template.instantiate(tmpl, "src", False, "")
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    saved = alice.vm.disksaveas(vm_id, 0, "golden", "", -1)
+    assert alice.vm.info(vm_id).LCM_STATE == LCM.HOTPLUG_SAVEAS
+    image = checked(sim, "one.image.info", saved)
+    assert (image.NAME, image.UNAME, image.TYPE, image.PERSISTENT) == ("golden", "alice", pyone.IMAGE_TYPES.OS, 0)
+    assert image.STATE == pyone.IMAGE_STATES.LOCKED and image.SIZE == 2048
+    assert (image.TEMPLATE["SAVED_VM_ID"], image.TEMPLATE["SAVED_IMAGE_ID"]) == (str(vm_id), str(img))
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    wait_for(lambda: alice.image.info(saved).STATE, lambda s: s == pyone.IMAGE_STATES.READY, "image READY")
+    with pytest.raises(pyone.OneException, match="already taken"):
+        alice.vm.disksaveas(vm_id, 0, "golden", "", -1)
+    for disk, snap in ((7, -1), (0, 3)):
+        with pytest.raises(pyone.OneActionException):
+            alice.vm.disksaveas(vm_id, disk, "other", "", snap)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.disksaveas(vm_id, 0, "theirs", "", -1)
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    cold = alice.vm.disksaveas(vm_id, 0, "cold", "OS", -1)
+    assert alice.vm.info(vm_id).LCM_STATE == LCM.HOTPLUG_SAVEAS_POWEROFF
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+
+    assert raw(sim, "one.image.rename", cold, "warm") == [True, cold, 0]
+    assert alice.image.info(cold).NAME == "warm"
+    for name in ("golden", ""):
+        answer = raw(sim, "one.image.rename", cold, name)
+        assert answer[:1] == [False] and answer[2] == 0x0800 and answer[3] == cold
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").image.rename(cold, "mine")
+    alice.vm.action("terminate-hard", vm_id)
+    wait_state(alice, vm_id, VM_STATE.DONE)
+    with pytest.raises(pyone.OneActionException, match="wrong state"):
+        alice.vm.disksaveas(vm_id, 0, "late", "", -1)
+
+
+def test_resize_and_rename(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.resize(vm, template, enforce)`` changes CPU/VCPU/MEMORY of a VM that is off (an absent or zero
+    value stays), refusing a running one with ACTION; ``one.vm.rename`` and ``one.vn.rename`` / ``one.vn.update``."""
+    net, _, tmpl = seed(sim)
+    alice = one(sim)
+    vm_id = alice.template.instantiate(tmpl, "small", False, "")
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    running = raw(sim, "one.vm.resize", vm_id, 'CPU="2"\nMEMORY="1024"', True)
+    assert running[:1] == [False] and running[2:4] == [0x0800, vm_id] and "state ACTIVE" in running[1]
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    assert raw(sim, "one.vm.resize", vm_id, "<TEMPLATE><MEMORY>1024</MEMORY><VCPU>0</VCPU></TEMPLATE>", True)[0]
+    body = checked(sim, "one.vm.info", vm_id).TEMPLATE
+    assert (body["CPU"], body["VCPU"], body["MEMORY"]) == ("1", "2", "1024")
+    alice.vm.resize(vm_id, 'CPU="2.5"\nVCPU="4"', False)
+    body = alice.vm.info(vm_id).TEMPLATE
+    assert (body["CPU"], body["VCPU"], body["MEMORY"]) == ("2.5", "4", "1024")
+    with pytest.raises(pyone.OneActionException):
+        alice.vm.resize(vm_id, 'MEMORY="lots"', True)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.resize(vm_id, 'MEMORY="64"', True)
+    assert raw(sim, "one.vm.rename", vm_id, "big") == [True, vm_id, 0] and alice.vm.info(vm_id).NAME == "big"
+    assert raw(sim, "one.vm.rename", vm_id, " ")[2] == 0x0800
+
+    admin = one(sim, "admin")
+    other = admin.vn.allocate(
+        'NAME="other"\nVN_MAD="bridge"\nDESCRIPTION="old"\nAR=[TYPE="IP4",IP="10.9.0.1",SIZE="4"]'
+    )
+    admin.vn.rename(net, "renamed")
+    admin.vn.update(net, 'DESCRIPTION="lab"\nAR=[TYPE="IP4",IP="1.1.1.1",SIZE="1"]', 1)
+    vnet = checked(sim, "one.vn.info", net, session=sim.admin_session)
+    assert (vnet.NAME, vnet.TEMPLATE["DESCRIPTION"], len(vnet.AR_POOL.AR)) == ("renamed", "lab", 1)
+    assert raw(sim, "one.vn.rename", net, "other", session=sim.admin_session)[2] == 0x0800  # taken by its owner
+    for template in (
+        'NAME="other"\nVN_MAD="bridge"',
+        'NAME="x"\nVN_MAD="bridge"\nAR=[TYPE="IP4",IP="10.0.0.300",SIZE="2"]',
+    ):
+        answer = raw(sim, "one.vn.allocate", template, -1, session=sim.admin_session)  # name taken; no such IP
+        assert answer[:1] == [False] and answer[2] == 0x4000, answer
+    admin.vn.update(other, 'BRIDGE="br9"', 0)
+    assert "DESCRIPTION" not in admin.vn.info(other).TEMPLATE
+    with pytest.raises(pyone.OneAuthorizationException):
+        alice.vn.rename(net, "mine")
+
+
+def test_pool_info_takes_id_ranges_and_pages(sim: OpenNebulaSimulator) -> None:
+    """Pool ``info`` (start, end): end >= -1 is a range of ids (-1 open), end < -1 makes start an offset and -end a
+    page size, counted in what the filters (owner flag, VM state) keep, in id order."""
+    alice = one(sim)
+    vms = [alice.vm.allocate(f'NAME="p{i}"\nCPU="1"\nMEMORY="64"') for i in range(5)]
+    one(sim, "bob").vm.allocate('CPU="1"\nMEMORY="64"')  # another user's: filtered out before paging
+    alice.vm.action("terminate-hard", vms[1])
+    wait_state(alice, vms[1], VM_STATE.DONE)
+
+    def ids(method: str, *args: int) -> list[int]:
+        if method == "one.vmpool.infoextended":  # whole VM bodies: vm_pool_extended.xsd, checked per VM
+            pool = parseString(raw(sim, method, *args)[1].encode())
+        else:
+            pool = checked(sim, method, *args)
+        return [item.ID for item in getattr(pool, {"one.imagepool.info": "IMAGE"}.get(method, "VM"))]
+
+    assert ids("one.vmpool.info", -3, vms[1], vms[3], -2) == vms[1:4]
+    assert ids("one.vmpool.info", -3, vms[3], -1, -2) == vms[3:]
+    assert ids("one.vmpool.info", -2, 0, -2, -2) == vms[:2] and ids("one.vmpool.info", -2, 4, -2, -2) == [vms[4]]
+    assert ids("one.vmpool.info", -3, 0, -2, -1) == [vms[0], vms[2]]  # DONE left out before paging
+    assert ids("one.vmpool.infoextended", -3, 2, -2, -1) == [vms[3], vms[4]]
+    assert ids("one.vmpool.info", -3, 9, -3, -2) == []
+    images = [alice.image.allocate(f'NAME="i{i}"\nTYPE="DATABLOCK"\nSIZE="1"', 1) for i in range(3)]
+    assert ids("one.imagepool.info", -3, 1, -1) == images[1:] and ids("one.imagepool.info", -3, 1, -2) == images[1:]
+    answer = raw(sim, "one.vmpool.info", -3, -1, -2, -2)
+    assert answer[:1] == [False] and answer[2] == 0x1000
+
+
+def test_updateconf_changes_the_configuration_of_a_vm_that_is_off(sim: OpenNebulaSimulator) -> None:
+    """``one.vm.updateconf(vm, template, type)``: only configuration attributes (OS, CONTEXT, ...) change; merge (1)
+    replaces the ones given, replace (0) drops the others; CONTEXT keeps its disk; ETH* values are refused."""
+    alice = one(sim)
+    alice.user.update(alice.user.info(-1).ID, 'SSH_PUBLIC_KEY="ssh-ed25519 AAAA k"', 1)
+    vm_id = alice.vm.allocate('CPU="1"\nMEMORY="64"\nOS=[ARCH="x86_64"]\nCONTEXT=[NETWORK="YES",USER_DATA="a"]')
+    wait_state(alice, vm_id, VM_STATE.ACTIVE, LCM.RUNNING)
+    context = '<TEMPLATE><CONTEXT><USER_DATA>b</USER_DATA><SSH_PUBLIC_KEY>$USER[SSH_PUBLIC_KEY]</SSH_PUBLIC_KEY>' \
+        "</CONTEXT><MEMORY>9999</MEMORY></TEMPLATE>"  # fmt: skip
+    answer = raw(sim, "one.vm.updateconf", vm_id, context, 1)
+    assert answer[:1] == [False] and answer[2:4] == [0x0800, vm_id]  # running
+    alice.vm.action("poweroff", vm_id)
+    wait_state(alice, vm_id, VM_STATE.POWEROFF)
+    assert raw(sim, "one.vm.updateconf", vm_id, context, 1) == [True, vm_id, 0]
+    body = checked(sim, "one.vm.info", vm_id).TEMPLATE
+    assert body["CONTEXT"] == {
+        "DISK_ID": "0",
+        "SSH_PUBLIC_KEY": "ssh-ed25519 AAAA k",
+        "TARGET": "hda",
+        "USER_DATA": "b",
+    }
+    assert (body["MEMORY"], body["OS"]) == ("64", {"ARCH": "x86_64"})  # not a configuration attribute; kept
+    alice.vm.updateconf(vm_id, 'CONTEXT=[USER_DATA="c"]', 0)
+    body = alice.vm.info(vm_id).TEMPLATE
+    assert "OS" not in body and body["CONTEXT"]["USER_DATA"] == "c"
+    with pytest.raises(pyone.OneActionException, match="ETH"):
+        alice.vm.updateconf(vm_id, 'CONTEXT=[ETH0_IP="1.2.3.4"]', 1)
+    with pytest.raises(pyone.OneAuthorizationException):
+        one(sim, "bob").vm.updateconf(vm_id, 'CONTEXT=[USER_DATA="x"]', 1)

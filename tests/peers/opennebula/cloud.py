@@ -84,12 +84,19 @@ class Cloud:
             )
         return obj
 
-    def visible(self, kind: str, user: m.User, flag: int, start: int = -1, end: int = -1) -> list[Any]:
-        """A pool filtered as oned's ``info`` calls do: -2 all, -3 mine, -1 mine and my group's, -4 group, >=0 uid."""
+    def visible(
+        self, kind: str, user: m.User, flag: int, start: int = -1, end: int = -1, keep: Callable[[Any], bool] = bool
+    ) -> list[Any]:
+        """A pool filtered as oned's ``info`` calls do: -2 all, -3 mine, -1 mine and my group's, -4 group, >=0 uid;
+        ``keep`` is a call's own filter (a VM state). ``end`` >= -1 makes (start, end) a range of ids (-1: open);
+        ``end`` < -1 makes ``start`` an offset and ``-end`` a page size into what the filters keep, by id."""
+        if end < -1 and start < 0:
+            raise OneError(RPC_API, f"Wrong pagination offset {start}: an offset is 0 or more.")
+        ranged = end >= -1
         out = []
         for oid in sorted(self.pools[kind]):
             obj = self.pools[kind][oid]
-            if (start >= 0 and oid < start) or (end >= 0 and oid > end):
+            if ranged and ((start >= 0 and oid < start) or (end >= 0 and oid > end)):
                 continue
             self.advance(kind, obj)
             if not self.may(user, obj, 0):
@@ -100,8 +107,9 @@ class Cloud:
                 continue
             if flag >= 0 and obj.uid != flag:
                 continue
-            out.append(obj)
-        return out
+            if keep(obj):
+                out.append(obj)
+        return out if ranged else out[start : start - end]
 
     def new(self, cls: type, kind: str, user: m.User, name: str, template: tpl.Template, **extra: Any) -> Any:
         oid = self.next_ids[kind]

@@ -120,10 +120,9 @@ def vmpool_infoextended(cloud: Cloud, user: m.User, flag: int = -2, start: int =
 
 def _vms(cloud: Cloud, user: m.User, flag: int, start: int, end: int, state: int) -> list[m.Vm]:
     """``state`` -2 any, -1 any but DONE, else that STATE."""
-    vms = cloud.visible("vm", user, flag, start, end)
     if state == -1:
-        return [vm for vm in vms if vm.state != m.DONE]
-    return vms if state == -2 else [vm for vm in vms if vm.state == state]
+        return cloud.visible("vm", user, flag, start, end, lambda vm: vm.state != m.DONE)
+    return cloud.visible("vm", user, flag, start, end, lambda vm: state == -2 or vm.state == state)
 
 
 def vm_info(cloud: Cloud, user: m.User, oid: int, decrypt: bool = False) -> str:
@@ -333,3 +332,109 @@ def vm_disksnapshotdelete(cloud: Cloud, user: m.User, oid: int, disk_id: int, sn
     if not vm.snapshots[disk_id]:
         del vm.snapshots[disk_id]
     return snap_id
+
+
+DEFAULT_IMAGE_TYPE = "OS"  # oned.conf's DEFAULT_IMAGE_TYPE as shipped: a save-as without a type makes one of it
+
+#: (STATE, LCM_STATE or None) a disk save-as is allowed from -> the LCM state while saving, and where it returns.
+SAVEAS: dict[tuple[int, int | None], tuple[str, int, str]] = {
+    _RUNNING: ("HOTPLUG_SAVEAS", m.ACTIVE, "RUNNING"),
+    (m.POWEROFF, None): ("HOTPLUG_SAVEAS_POWEROFF", m.POWEROFF, "LCM_INIT"),
+    (m.SUSPENDED, None): ("HOTPLUG_SAVEAS_SUSPENDED", m.SUSPENDED, "LCM_INIT"),
+}
+
+
+def vm_disksaveas(cloud: Cloud, user: m.User, oid: int, disk_id: int, name: str, image_type: str = "",
+                  snap_id: int = -1) -> int:  # fmt: skip
+    """A new image (LOCKED while the copy runs, then READY) of a VM disk made from an image; the VM passes through
+    HOTPLUG_SAVEAS(_POWEROFF/_SUSPENDED) meanwhile. The image keeps where it came from (SAVED_* attributes)."""
+    method = "one.vm.disksaveas"
+    vm = cloud.get("vm", user, oid, 1, method)
+    disk = next((d for d in tpl.vectors(vm.template, "DISK") if d.get("DISK_ID") == str(disk_id)), None)
+    if disk is None:
+        raise OneError(ACTION, f"[{method}] VM {oid}: DISK {disk_id} does not exist.", oid)
+    source = cloud.pools["image"].get(int(disk.get("IMAGE_ID", "-1")))
+    if source is None:
+        raise OneError(ACTION, f"[{method}] Cannot save_as a volatile disk.", oid)
+    if snap_id != -1 and snap_id not in vm.snapshots.get(disk_id, {}):
+        raise OneError(ACTION, f"[{method}] Snapshot {snap_id} does not exist for disk {disk_id}.", oid)
+    row = SAVEAS.get((vm.state, vm.lcm)) or SAVEAS.get((vm.state, None))
+    if row is None:
+        raise OneError(ACTION, f"[{method}] Could not perform the action: wrong state "
+                               f"{m.STATE_NAMES[vm.state]}", oid)  # fmt: skip
+    kind = (image_type or DEFAULT_IMAGE_TYPE).upper()
+    if kind not in m.IMAGE_TYPES:
+        raise OneError(ALLOCATE, f"[{method}] Error allocating a new image. Wrong image type {image_type}.")
+    if not name or any(img.name == name and img.uid == user.id for img in cloud.pools["image"].values()):
+        raise OneError(ALLOCATE, f"[{method}] Error allocating a new image. NAME is already taken by IMAGE.")
+    saving, state, lcm = row
+    cloud.plan(vm, [("hotplug", m.ACTIVE, saving), ("", state, lcm)])
+    template: tpl.Template = {"SAVED_DISK_ID": [str(disk_id)], "SAVED_IMAGE_ID": [str(source.id)],
+                              "SAVED_VM_ID": [str(oid)]}  # fmt: skip
+    if "DEV_PREFIX" in source.template:
+        template["DEV_PREFIX"] = list(source.template["DEV_PREFIX"])
+    image = cloud.new(m.Image, "image", user, name, template, type=m.IMAGE_TYPES[kind], persistent=0,
+                      size=int(disk.get("SIZE", source.size)), datastore_id=source.datastore_id,
+                      ready_at=time.monotonic() + cloud.timings.hotplug)  # fmt: skip
+    return image.id
+
+
+#: STATE -> whether one.vm.resize may change the capacity then (oned resizes a RUNNING VM only by CPU/memory
+#: hot-plug, which this simulator's hosts do not offer: it refuses ACTIVE like the other states not listed).
+RESIZABLE = frozenset({m.INIT, m.PENDING, m.HOLD, m.POWEROFF, m.UNDEPLOYED})
+
+
+def vm_resize(cloud: Cloud, user: m.User, oid: int, text: str, enforce: bool = True) -> int:
+    """New CPU, VCPU and MEMORY (an absent or zero one is left as it is) for a VM that is not running."""
+    method = "one.vm.resize"
+    vm = cloud.get("vm", user, oid, 1, method)
+    if vm.state not in RESIZABLE:
+        raise OneError(ACTION, f"[{method}] Resize action is not available for state {m.STATE_NAMES[vm.state]}", oid)
+    new = parse_template(text, method)
+    changes = {}
+    for attr in ("CPU", "VCPU", "MEMORY"):
+        value = tpl.single(new, attr, "0") or "0"
+        try:
+            number = float(value)
+        except ValueError:
+            raise OneError(ACTION, f"[{method}] {attr} must be a positive float or integer value.", oid) from None
+        if number < 0 or (attr != "CPU" and not number.is_integer()):
+            raise OneError(ACTION, f"[{method}] {attr} must be a positive float or integer value.", oid)
+        if number:
+            changes[attr] = [value]
+    vm.template = {**vm.template, **changes}
+    return oid
+
+
+def vm_rename(cloud: Cloud, user: m.User, oid: int, name: str) -> int:
+    vm = cloud.get("vm", user, oid, 1, "one.vm.rename")
+    if not name.strip():
+        raise OneError(ACTION, "[one.vm.rename] Invalid name, it cannot be empty.", oid)
+    vm.name = name
+    return oid
+
+
+#: What one.vm.updateconf changes (the rest of its template is ignored), and the states it is allowed in.
+UPDATECONF_ATTRS = frozenset({"OS", "CPU_MODEL", "FEATURES", "INPUT", "GRAPHICS", "VIDEO", "RAW", "CONTEXT",
+                              "BACKUP_CONFIG"})  # fmt: skip
+UPDATECONF_STATES = frozenset({m.INIT, m.PENDING, m.HOLD, m.POWEROFF, m.UNDEPLOYED})
+
+
+def vm_updateconf(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0) -> int:
+    """The VM's configuration attributes: replaced (0: those not given go) or merged (1: each given one replaces its
+    namesake). CONTEXT keeps the disk oned made of it (DISK_ID, TARGET); its ETH* values are oned's, not the user's."""
+    method = "one.vm.updateconf"
+    vm = cloud.get("vm", user, oid, 1, method)
+    if vm.state not in UPDATECONF_STATES:
+        raise OneError(ACTION, f"[{method}] Could not perform the action: wrong state "
+                               f"{m.STATE_NAMES[vm.state]}", oid)  # fmt: skip
+    new = {k: v for k, v in parse_template(text, method).items() if k in UPDATECONF_ATTRS}
+    for context in tpl.vectors(new, "CONTEXT"):
+        if any(key.startswith("ETH") for key in context):
+            raise OneError(ACTION, f"[{method}] CONTEXT/ETH* attributes cannot be updated.", oid)
+        old = (tpl.vectors(vm.template, "CONTEXT") or [{}])[0]
+        context.update({k: old[k] for k in ("DISK_ID", "TARGET") if k in old})
+    ssh_key_substitution(new, user)
+    kept = vm.template if kind == 1 else {k: v for k, v in vm.template.items() if k not in UPDATECONF_ATTRS}
+    vm.template = {**kept, **new}
+    return oid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -116,6 +117,23 @@ def image_update(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0)
     return oid
 
 
+def rename(kind: str, unique: bool) -> Method:
+    """``one.<kind>.rename(id, name)``: an empty name, or (``unique``: per owner, as images and networks) one the
+    owner already uses for another object, is refused with ACTION."""
+
+    def call(cloud: Cloud, user: m.User, oid: int, name: str) -> int:
+        method = f"one.{kind}.rename"
+        obj = cloud.get(kind, user, oid, 1, method)
+        if not isinstance(name, str) or not name.strip():
+            raise OneError(ACTION, f"[{method}] Invalid NAME, it cannot be empty.", oid)
+        if unique and any(o.name == name and o.uid == obj.uid and o.id != oid for o in cloud.pools[kind].values()):
+            raise OneError(ACTION, f"[{method}] Could not rename: NAME is already taken by {kind.upper()}.", oid)
+        obj.name = name
+        return oid
+
+    return call
+
+
 def image_persistent(cloud: Cloud, user: m.User, oid: int, persistent: bool) -> int:
     image = cloud.get("image", user, oid, 1, "one.image.persistent")
     image.persistent = int(bool(persistent))
@@ -140,15 +158,35 @@ def vn_allocate(cloud: Cloud, user: m.User, text: str, cluster_id: int = -1) -> 
     name = tpl.single(template, "NAME")
     if not name or not (tpl.single(template, "VN_MAD") or tpl.single(template, "BRIDGE")):
         raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. No NAME or VN_MAD in template.")
-    ars = []
-    for ar_id, spec in enumerate(tpl.vectors(template, "AR")):
-        if spec.get("TYPE", "").upper() != "IP4" or not spec.get("SIZE", "").isdigit() or "IP" not in spec:
-            raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. Only IP4 ranges here.")
-        ars.append(m.AddressRange(ar_id, spec["IP"], int(spec["SIZE"])))
+    ars = [_range(spec, ar_id, ALLOCATE, method) for ar_id, spec in enumerate(tpl.vectors(template, "AR"))]
+    if any(vn.name == name and vn.uid == user.id for vn in cloud.pools["vn"].values()):
+        raise OneError(ALLOCATE, f"[{method}] Error allocating a new virtual network. NAME is already taken by NET.")
     rest = {k: v for k, v in template.items() if k not in ("NAME", "AR")}
     vnet = cloud.new(m.VNet, "vn", user, name, rest, bridge=tpl.single(template, "BRIDGE", "br0"),
                      vn_mad=tpl.single(template, "VN_MAD", "bridge"), ars=ars)  # fmt: skip
     return vnet.id
+
+
+def _range(spec: dict[str, str], ar_id: int, code: int, method: str) -> m.AddressRange:
+    """An AR vector as an address range (this simulator's ranges are IP4 only)."""
+    if spec.get("TYPE", "").upper() != "IP4" or not spec.get("SIZE", "").isdigit() or "IP" not in spec:
+        raise OneError(code, f"[{method}] Wrong address range: only IP4 ranges with IP and SIZE here.")
+    try:
+        first = ipaddress.IPv4Address(spec["IP"])
+    except ValueError:
+        raise OneError(code, f"[{method}] Wrong IP address {spec['IP']}.") from None
+    if int(spec["SIZE"]) < 1 or int(first) + int(spec["SIZE"]) > 2**32:
+        raise OneError(code, f"[{method}] Wrong SIZE for the address range.")
+    return m.AddressRange(ar_id, str(first), int(spec["SIZE"]))
+
+
+def vn_update(cloud: Cloud, user: m.User, oid: int, text: str, kind: int = 0) -> int:
+    """``one.vn.update``: the template (address ranges are not in it: ``one.vn.update_ar`` changes those)."""
+    method = "one.vn.update"
+    vnet = cloud.get("vn", user, oid, 1, method)
+    new = {k: v for k, v in parse_template(text, method).items() if k not in ("NAME", "AR")}
+    vnet.template = tpl.merge(vnet.template, new) if kind == 1 else new
+    return oid
 
 
 def vn_delete(cloud: Cloud, user: m.User, oid: int) -> int:
@@ -276,6 +314,10 @@ METHODS: dict[str, Method] = {
     "one.vm.detachnic": vm.vm_detachnic,
     "one.vm.disksnapshotcreate": vm.vm_disksnapshotcreate,
     "one.vm.disksnapshotdelete": vm.vm_disksnapshotdelete,
+    "one.vm.disksaveas": vm.vm_disksaveas,
+    "one.vm.resize": vm.vm_resize,
+    "one.vm.rename": vm.vm_rename,
+    "one.vm.updateconf": vm.vm_updateconf,
     "one.vm.chmod": chmod("vm"),
     "one.templatepool.info": templatepool_info,
     "one.template.info": template_info,
@@ -290,6 +332,7 @@ METHODS: dict[str, Method] = {
     "one.image.delete": image_delete,
     "one.image.persistent": image_persistent,
     "one.image.update": image_update,
+    "one.image.rename": rename("image", unique=True),
     "one.image.chmod": chmod("image"),
     "one.vnpool.info": vnpool_info,
     "one.vn.info": vn_info,
@@ -297,6 +340,8 @@ METHODS: dict[str, Method] = {
     "one.vn.delete": vn_delete,
     "one.vn.hold": vn_hold,
     "one.vn.release": vn_release,
+    "one.vn.update": vn_update,
+    "one.vn.rename": rename("vn", unique=True),
     "one.vn.chmod": chmod("vn"),
     "one.secgrouppool.info": secgrouppool_info,
     "one.secgroup.info": secgroup_info,
