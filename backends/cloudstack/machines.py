@@ -358,7 +358,16 @@ def create_machines(b: CloudStackBackend, spec: MachineSpec) -> list[Machine]:
             if i not in made:
                 params = deploy_params(b, spec, i, zone, network)
                 target = params["name"]  # a noted deploy of this host name is not sent again
-                answer = b.cloud.start("deployVirtualMachine", params, kind="machine", what="deploy", target=target)
+                try:
+                    answer = b.cloud.start("deployVirtualMachine", params, kind="machine", what="deploy", target=target)
+                except InvalidParameter:
+                    # CloudStack keeps a host name unique in a network: another attempt of this create (its
+                    # answer lost, or still in flight when this one looked) deployed this index. That VM is it.
+                    found = launched_with(b, spec.idempotency_key).get(i) if spec.idempotency_key else None
+                    if found is None:
+                        raise
+                    earlier[i], made[i] = found, found["id"]
+                    continue
                 made[i] = answer["id"]
     except CloudgateError:
         for native_id in made.values():

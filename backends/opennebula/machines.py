@@ -31,6 +31,7 @@ from translator.errors import (
     InvalidParameter,
     NotFound,
     OutcomeUnknown,
+    TransientBackendError,
     Unsupported,
 )
 from translator.model import (
@@ -274,7 +275,7 @@ def _pool(b: OpenNebulaBackend) -> list[Any]:
 
 
 def list_machines(b: OpenNebulaBackend) -> list[Machine]:
-    return [machine_of(b, vm) for vm in _pool(b)]
+    return [machine_of(b, vm) for vm in _hide_twins(b, _pool(b))]
 
 
 def read_vm(b: OpenNebulaBackend, native_id: str) -> Any:
@@ -374,15 +375,60 @@ def _extra(
     return to_xml(extra)
 
 
-def _launched(b: OpenNebulaBackend, key: str) -> dict[int, str]:
-    """VMs an earlier attempt of this create made: launch index -> VM id."""
+def _launched(b: OpenNebulaBackend, key: str) -> dict[int, list[Any]]:
+    """VMs attempts of this create made: launch index -> their bodies, lowest id (the one that counts) first."""
     if not key:
         return {}
-    found = {}
-    for vm in _pool(b):
+    return {index: vms for (k, index), vms in _keyed(_pool(b)).items() if k == key}
+
+
+def _on_hold(vm: Any) -> bool:
+    return native_state(vm.STATE, vm.LCM_STATE) == "HOLD"
+
+
+def _settle_launch(b: OpenNebulaBackend, key: str) -> dict[int, str]:
+    """Each index's machine: the lowest VM id carrying the key and index, released from hold; its twins, still
+    on hold, terminated.
+
+    oned has no idempotent create: a call stalled past the timeout may still reach it after this attempt looked
+    for what earlier ones made, and make a twin. So keyed launches are made on hold and only the lowest id of an
+    index is ever released, by whichever attempt settles first: ids only grow, so a twin arriving later is never
+    the one kept, and the listing drops it (``_hide_twins``)."""
+    chosen: dict[int, str] = {}
+    for index, (keep, *twins) in _launched(b, key).items():
+        for twin in twins:
+            if _on_hold(twin):
+                with contextlib.suppress(CloudgateError):  # another attempt settling at once terminated it first
+                    b.one.call("vm.action", "terminate-hard", int(twin.ID), kind="machine", what="drop twin launch")
+        if _on_hold(keep):
+            with contextlib.suppress(Conflict):  # another attempt settling at once released it first
+                b.one.call("vm.action", "release", int(keep.ID), kind="machine", what="release launch")
+        chosen[index] = str(keep.ID)
+    return chosen
+
+
+def _hide_twins(b: OpenNebulaBackend, pool: list[Any]) -> list[Any]:
+    """The pool without twin launches that reached oned after their create settled (on hold, a lower id holds
+    their key and index); each is terminated on the way, best effort."""
+    twins = set()
+    for vms in _keyed(pool).values():
+        twins |= {int(vm.ID) for vm in vms[1:] if _on_hold(vm)}
+    for twin in twins:
+        with contextlib.suppress(CloudgateError):
+            b.one.call("vm.action", "terminate-hard", twin, kind="machine", what="drop twin launch")
+    return [vm for vm in pool if int(vm.ID) not in twins] if twins else pool
+
+
+def _keyed(pool: list[Any]) -> dict[tuple[str, int], list[Any]]:
+    """(key, index) -> the VMs launched with it, lowest id first."""
+    found: dict[tuple[str, int], list[Any]] = {}
+    for vm in pool:
         user = vm.USER_TEMPLATE or {}
-        if single(user, KEY_ATTRIBUTE) == key:
-            found[int(single(user, INDEX_ATTRIBUTE, "0") or 0)] = str(vm.ID)
+        key = single(user, KEY_ATTRIBUTE)
+        if key:
+            found.setdefault((key, int(single(user, INDEX_ATTRIBUTE, "0") or 0)), []).append(vm)
+    for vms in found.values():
+        vms.sort(key=lambda vm: int(vm.ID))
     return found
 
 
@@ -404,20 +450,23 @@ def create_machines(b: OpenNebulaBackend, spec: MachineSpec) -> list[Machine]:
         network, zone_wanted = str(vnet.ID), subnet_zone
     groups = ",".join(find_group(b, g) for g in spec.security_group_ids)
     zone = pick_zone(b, zone_wanted)
-    made = _launched(b, spec.idempotency_key)
+    key = spec.idempotency_key
+    made = {index: str(vms[0].ID) for index, vms in _launched(b, key).items()}
     try:
         for index in range(spec.count):
             if index in made:
                 continue
             extra = _extra(spec, template, public_key, zone, index, network, groups)
             vm_id = b.one.call(
-                "template.instantiate", int(flavor.native_id), spec.name, False, extra, False,
+                "template.instantiate", int(flavor.native_id), spec.name, bool(key), extra, False,
                 kind="machine", what="instantiate",
             )  # fmt: skip
             made[index] = str(vm_id)
-    except OutcomeUnknown:
-        raise  # oned may have made it: the translator resends with the key, which finds it
-    except CloudgateError:
+        if key:
+            made = _settle_launch(b, key)
+    except CloudgateError as exc:
+        if isinstance(exc, OutcomeUnknown) or (key and isinstance(exc, TransientBackendError)):
+            raise  # what oned made carries the key: a retry finds it and settles the launch
         for vm_id in made.values():  # all or none
             with contextlib.suppress(CloudgateError):  # best effort; the original failure is what the caller sees
                 b.one.call("vm.action", "terminate-hard", int(vm_id), kind="machine", what="undo launch")

@@ -54,6 +54,8 @@ NETWORK_STATES: Mapping[int, NetworkState] = {
 CIDR_ATTRIBUTE = "CLOUDGATE_CIDR"  # on a network made through the gateway: its range (it has no address ranges)
 PARENT_ATTRIBUTE = "CLOUDGATE_NETWORK"  # on a subnet's virtual network: the network it belongs to
 ZONE_ATTRIBUTE = "CLOUDGATE_ZONE"  # ... and its zone
+#: ... and the name it was given: vnet names are unique per user in oned, and a subnet may share its network's
+SUBNET_NAME_ATTRIBUTE = "CLOUDGATE_NAME"
 MERGE = 1
 
 
@@ -126,7 +128,7 @@ def subnets_of(b: OpenNebulaBackend, vnet: Any, default: bool) -> list[Subnet]:
     return [
         Subnet(
             native_id=subnet_id(str(vnet.ID), zone),
-            name=vnet.NAME,
+            name=single(vnet.TEMPLATE, SUBNET_NAME_ATTRIBUTE) or vnet.NAME,
             description=single(vnet.TEMPLATE, "DESCRIPTION"),
             network_id=parent_of(vnet) or str(vnet.ID),
             cidr=_cidr(vnet),
@@ -300,13 +302,15 @@ def create_subnet(b: OpenNebulaBackend, spec: SubnetSpec) -> Subnet:
             )
     hosts = list(block.hosts()) if block.prefixlen < 31 else list(block)
     template = {
-        "NAME": spec.name or f"{network.NAME}-{zone}-{uuid.uuid4().hex[:8]}",
+        "NAME": f"{spec.name or network.NAME}-{zone}-{uuid.uuid4().hex[:8]}",
         "AR": {"TYPE": "IP4", "IP": str(hosts[0]), "SIZE": str(len(hosts))},
         PARENT_ATTRIBUTE: str(network.ID),
         ZONE_ATTRIBUTE: zone,
         CIDR_ATTRIBUTE: str(block),
         **_addressing(block),
     }
+    if spec.name:
+        template[SUBNET_NAME_ATTRIBUTE] = spec.name
     if spec.description:
         template["DESCRIPTION"] = spec.description
     vn_id = _allocate(b, template, "subnet")

@@ -22,7 +22,7 @@ from peers.opennebula import model as sim_model
 
 from backends.opennebula import NATIVE_STATES, STATE_MAP, OpenNebulaBackend
 from backends.opennebula.faults import translate
-from backends.opennebula.machines import KEY_ATTRIBUTE, machine_state, native_state
+from backends.opennebula.machines import INDEX_ATTRIBUTE, KEY_ATTRIBUTE, machine_state, native_state
 from backends.opennebula.options import CHECKS
 from backends.opennebula.tags import attribute as tag_attribute
 from gateway.config import load as load_config
@@ -231,6 +231,39 @@ def test_the_machine_is_the_flavor_instantiated_with_the_image(
     assert body.USER_TEMPLATE[KEY_ATTRIBUTE] == key
     assert body.TEMPLATE["CONTEXT"]["USER_DATA"] == "aGVsbG8=" and body.TEMPLATE["CONTEXT"]["NETWORK"] == "YES"
     assert body.TEMPLATE["NIC"]["NETWORK"] == "private"  # the template's NIC is kept
+
+
+def test_a_twin_launch_from_a_stalled_call_is_never_the_machine(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """oned has no idempotent create: an instantiate stalled past the timeout may reach it after the retry with the
+    same key looked. Keyed launches are made on hold and only the lowest id of a key and index is released: a twin
+    arriving before the retry settles is the one kept (the retry's own is dropped), one arriving later stays on
+    hold, out of every listing, and is terminated."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    one = pyone.OneServer(sim.url, session="alice:alice-pw")
+
+    def stalled_call(key: str) -> int:
+        """What a create call of an earlier attempt does when it finally reaches oned."""
+        extra = f'{KEY_ATTRIBUTE}="{key}"\n{INDEX_ATTRIBUTE}="0"'
+        return int(one.template.instantiate(int(flavor), "", True, extra, False))
+
+    early = uuid.uuid4().hex
+    first = stalled_call(early)  # landed before the retry: its id is lower
+    (kept,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, idempotency_key=early))
+    assert kept.native_id == str(first)
+    settle(lambda: backend.get_machines([kept.native_id])[0], lambda m: m.state == MachineState.RUNNING)  # released
+    listed = {m.native_id for m in backend.list_machines() if m.launch_key == early}
+    assert listed == {str(first)}
+
+    late = uuid.uuid4().hex
+    (made,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, idempotency_key=late))
+    twin = stalled_call(late)  # landed after the create settled
+    assert str(twin) not in {m.native_id for m in backend.list_machines()}
+    body = one.vm.info(twin)
+    assert native_state(body.STATE, body.LCM_STATE) == "DONE"
+    again = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor, idempotency_key=late))
+    assert [m.native_id for m in again] == [made.native_id]
 
 
 def test_tenants_do_not_see_each_others_machines(
@@ -622,7 +655,9 @@ def test_a_network_is_a_vnet_naming_its_cidr_and_each_subnet_a_vnet_of_its_own(
     with raises(InvalidParameter, kind="subnet", reason="cidr"):
         backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.99.0.0/24"))
     first = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.1.0/24", zone=ZONES[1]))
-    second = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.2.0/28", zone=ZONES[1]))
+    # named as its network (CIMI names both after the component): oned's vnet names are unique, the subnet's is its own
+    second = backend.create_subnet(SubnetSpec(network_id=net.native_id, cidr="10.30.2.0/28", zone=ZONES[1], name="lab"))
+    assert second.name == "lab"
     assert (first.zone, first.cidr, first.available_ips, second.available_ips) == (ZONES[1], "10.30.1.0/24", 254, 14)
     ar = alice.vn.info(int(first.native_id.partition(":")[0])).AR_POOL.AR[0]
     assert (ar.IP, ar.SIZE) == ("10.30.1.1", 254)

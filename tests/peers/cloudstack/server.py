@@ -717,6 +717,7 @@ def deploy_virtual_machine(call: Call) -> dict[str, Any]:
             "hyphen ('-'), must be between 1 and 63 characters long, and can't start or end with \"-\" and can't "
             "start with digit"
         )
+    _unique_host_name(cloud, name, networks)
     nics = [guest_networks.new_nic(net, next(net["_hosts"]), number == 0) for number, net in enumerate(networks)]
     start = call.get("startvm") is None or truthy(call.get("startvm"))
     vm = cloud.add(
@@ -792,6 +793,20 @@ def deploy_virtual_machine(call: Call) -> dict[str, Any]:
         vm,
     )
     return {"id": vm["id"], "jobid": job.id}
+
+
+def _unique_host_name(cloud: Cloud, name: str, networks: list[dict[str, Any]]) -> None:
+    """CloudStack keeps a host name unique among the VMs of a network until they are expunged (431 otherwise)."""
+    wanted = {net["id"]: net for net in networks}
+    for vm in cloud.tables["vms"].values():
+        if vm.get("_gone") or vm["state"] == "Expunging" or vm["name"].lower() != name.lower():
+            continue
+        shared = next((wanted[n["networkid"]] for n in vm.get("nic") or [] if n.get("networkid") in wanted), None)
+        if shared is not None:
+            raise param_error(
+                f"The vm with hostName {name} already exists in the network domain: "
+                f"{shared.get('networkdomain', 'cs.internal')}; network={shared['name']}"
+            )
 
 
 def list_virtual_machines(call: Call) -> dict[str, Any]:
