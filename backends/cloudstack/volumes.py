@@ -7,17 +7,24 @@ ids are CloudStack's integers (0 the root disk, 3 kept for the CD-ROM), shown as
 them (``/dev/vd`` + a letter). Creates are sent without waiting: the volume's own fields say where it is.
 Attaches, detaches and deletes of snapshots wait for their job (a worker dying meanwhile leaves it noted on
 the core job: the next attempt follows it instead of sending again).
+
+CloudStack has no idempotent create and keeps no names unique, so a keyed create (every create through the
+translator carries a key) is made under the key's own name (``key_name``) and then settled (``_settle``): one
+of the volumes made under that name is chosen, marked with ``IDEMPOTENCY_TAG`` and only then given the name
+the user asked for; the others, twins from a call stalled past the timeout that still reached CloudStack, are
+never marked, hidden from listings and deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import string
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from backends.cloudstack import catalog, tags
-from translator.errors import Conflict, InvalidParameter, NotFound, Unsupported
+from translator.errors import CloudgateError, Conflict, InvalidParameter, NotFound, Unsupported
 from translator.model import (
     Attachment,
     Snapshot,
@@ -145,8 +152,13 @@ def _volumes(b: CloudStackBackend, params: Mapping[str, Any] | None = None) -> l
 
 
 def raw_volumes(b: CloudStackBackend) -> list[dict[str, Any]]:
-    """The account's volumes in its zones (root disks included, as EC2 lists them)."""
-    return [v for v in _volumes(b) if v.get("zonename") in b.account.zones]
+    """The account's volumes in its zones (root disks included, as EC2 lists them), twins of settled creates left
+    out (and deleted on the way, best effort)."""
+    found = [v for v in _volumes(b) if v.get("zonename") in b.account.zones]
+    twins = _twins(found)
+    for twin in twins:
+        _drop(b, twin)
+    return [v for v in found if v["id"] not in twins] if twins else found
 
 
 def get_volume(b: CloudStackBackend, native_id: str) -> dict[str, Any] | None:
@@ -188,19 +200,56 @@ def volumes_by_vm(b: CloudStackBackend, vm_id: str | None = None) -> dict[str, l
 
 
 def key_name(key: str) -> str:
-    """The name a create with this idempotency key gives an unnamed volume (CloudStack names are free text)."""
+    """The name a create with this idempotency key gives its volume until it is settled (names are free text)."""
     return "cg-" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def made_with(b: CloudStackBackend, spec: VolumeSpec) -> dict[str, Any] | None:
-    """The volume an earlier create with this key made (its answer lost): tagged with it, or named after it."""
-    if not spec.idempotency_key:
-        return None
-    for vol in _volumes(b):
-        marked = tags.marks(vol).get(IDEMPOTENCY_TAG) == spec.idempotency_key
-        if marked or vol.get("name") == key_name(spec.idempotency_key):
-            return vol
-    return None
+def _key_of(vol: Mapping[str, Any]) -> str | None:
+    return tags.marks(vol).get(IDEMPOTENCY_TAG)
+
+
+def made_with(b: CloudStackBackend, key: str) -> list[dict[str, Any]]:
+    """The volumes attempts of the create with this key made: marked with it, or still named after it."""
+    if not key:
+        return []
+    return [v for v in _volumes(b) if _key_of(v) == key or v.get("name") == key_name(key)]
+
+
+def _twins(vols: list[dict[str, Any]]) -> set[str]:
+    """Ids of volumes a create made beside the one it settled on: still named after a key another volume is
+    marked with, unmarked and unattached (never acknowledged, never used)."""
+    settled = {key_name(key) for v in vols if (key := _key_of(v))}
+    if not settled:
+        return set()
+    return {v["id"] for v in vols if v.get("name") in settled and _key_of(v) is None and not v.get("virtualmachineid")}
+
+
+def _drop(b: CloudStackBackend, native_id: str) -> None:
+    with contextlib.suppress(CloudgateError):  # best effort: a later listing or retry tries again
+        b.cloud.call("deleteVolume", {"id": native_id}, kind="volume", what="drop twin volume")
+
+
+def _settle(b: CloudStackBackend, key: str, name: str, made: list[dict[str, Any]]) -> str:
+    """The one volume of a keyed create (its id) among those its attempts ``made``; the others deleted.
+
+    The marked volume when there is one, else the earliest made (creation time, then id: every attempt picks the
+    same), which is marked; only then is it renamed from the key's name to the one the user gave, so that it is
+    always recognisable. A twin that reaches CloudStack after the mark is never the one: unmarked under the key's
+    name, it is hidden and deleted by the next listing (``_twins``).
+
+    What remains: a twin arriving after its volume was deleted (or renamed through CloudStack) has nothing
+    marked beside it and lists as a volume of its own; and two attempts settling at once (a takeover of the
+    create's lease) from listings that differ by a twin could mark two volumes, both then kept."""
+    marked = [v for v in made if _key_of(v) == key]
+    winner = min(marked or made, key=lambda v: (catalog.parse_time(v.get("created")), v["id"]))
+    if not marked:
+        tags.mark(b, "volume", [winner["id"]], {IDEMPOTENCY_TAG: key})
+    for twin in made:
+        if twin is not winner and _key_of(twin) is None and not twin.get("virtualmachineid"):
+            _drop(b, twin["id"])
+    if name and winner.get("name") == key_name(key):
+        b.cloud.run("updateVolume", {"id": winner["id"], "name": name}, kind="volume", what="name volume")
+    return str(winner["id"])
 
 
 def tier_offerings(b: CloudStackBackend, tier: VolumeTier) -> list[dict[str, Any]]:
@@ -244,27 +293,29 @@ def disk_offering(b: CloudStackBackend, size_gb: int, tier: VolumeTier = VolumeT
 
 
 def create_volume(b: CloudStackBackend, spec: VolumeSpec) -> Volume:
-    earlier = made_with(b, spec)
-    if earlier is not None:
-        return _volume(b, earlier)
-    name = spec.name or (key_name(spec.idempotency_key) if spec.idempotency_key else None)
-    params: dict[str, Any] = {"name": name}
-    if spec.snapshot_id:
-        if not get_snapshots(b, [spec.snapshot_id]):
-            raise NotFound(f"The snapshot '{spec.snapshot_id}' does not exist.", kind="snapshot")
-        params["snapshotid"] = spec.snapshot_id
-    else:
-        if not spec.size_gb or spec.size_gb < 1:
-            raise InvalidParameter("A volume needs a size of at least 1 GB.", kind="volume", reason="size")
-        offering = disk_offering(b, spec.size_gb, VolumeTier(spec.tier))
-        params.update(zoneid=catalog.zone_id(b, spec.zone), diskofferingid=offering["id"])
-        if offering.get("iscustomized"):
-            params["size"] = spec.size_gb
-    target = key_name(spec.idempotency_key) if spec.idempotency_key else None
-    answer = b.cloud.start("createVolume", params, kind="volume", what="create volume", target=target)
-    if spec.idempotency_key:
-        tags.mark(b, "volume", [answer["id"]], {IDEMPOTENCY_TAG: spec.idempotency_key})
-    return _volume(b, need_volume(b, answer["id"]))
+    """A volume of a size (a disk offering) or of a snapshot; a key finds what earlier attempts made, and settles
+    on one of them (``_settle``)."""
+    key = spec.idempotency_key
+    made = made_with(b, key)
+    if not made:
+        params: dict[str, Any] = {"name": key_name(key) if key else spec.name or None}
+        if spec.snapshot_id:
+            if not get_snapshots(b, [spec.snapshot_id]):
+                raise NotFound(f"The snapshot '{spec.snapshot_id}' does not exist.", kind="snapshot")
+            params["snapshotid"] = spec.snapshot_id
+        else:
+            if not spec.size_gb or spec.size_gb < 1:
+                raise InvalidParameter("A volume needs a size of at least 1 GB.", kind="volume", reason="size")
+            offering = disk_offering(b, spec.size_gb, VolumeTier(spec.tier))
+            params.update(zoneid=catalog.zone_id(b, spec.zone), diskofferingid=offering["id"])
+            if offering.get("iscustomized"):
+                params["size"] = spec.size_gb
+        target = key_name(key) if key else None  # a noted create of this key is not sent again
+        answer = b.cloud.start("createVolume", params, kind="volume", what="create volume", target=target)
+        if not key:
+            return _volume(b, need_volume(b, answer["id"]))
+        made = [{"id": answer["id"], "name": key_name(key)}]
+    return _volume(b, need_volume(b, _settle(b, key, spec.name, made)))
 
 
 def delete_volume(b: CloudStackBackend, native_id: str) -> None:

@@ -10,6 +10,10 @@ clone is an image of its own, taken of an attached or detached volume, that outl
 cloned again into a new volume. The gateway's words live in the images' templates: the name it was given (oned
 wants image names unique per user, the gateway does not), its zone, its idempotency key, and on a snapshot the
 volume it was taken of.
+
+A keyed volume's image is named after its key (``VOLUME_PREFIX`` + key): a create call stalled past the timeout
+that reaches oned after the retry made the volume is refused as a duplicate name, and one that reaches it first is
+the image the retry finds, by its key or, for a clone its attempt never got to mark, by its name.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ NAME_ATTRIBUTE = "CLOUDGATE_NAME"
 SNAPSHOT_OF = "CLOUDGATE_SNAPSHOT_OF"  # on a snapshot: the volume it was taken of
 FROM_SNAPSHOT = "CLOUDGATE_FROM_SNAPSHOT"  # on a volume: the snapshot it was made from
 OURS = (NAME_ATTRIBUTE, SNAPSHOT_OF, FROM_SNAPSHOT, KEY_ATTRIBUTE, ZONE_ATTRIBUTE, "DESCRIPTION")
+VOLUME_PREFIX = "cloudgate-volume-"  # + the create's key (or a random one): the image's oned NAME
 DATABLOCK = pyone.IMAGE_TYPES.DATABLOCK
 MB_PER_GB = 1024
 
@@ -76,7 +81,14 @@ def _state_name(value: int) -> str:
 
 
 def _is_snapshot(image: Any) -> bool:
-    return image.TYPE == DATABLOCK and bool(single(image.TEMPLATE, SNAPSHOT_OF)) and not image.PERSISTENT
+    """A clone marked as a snapshot; not one made for a volume, which copies its snapshot's marks until its create
+    makes it persistent (an attempt that ended before that leaves it to the retry)."""
+    return (
+        image.TYPE == DATABLOCK
+        and bool(single(image.TEMPLATE, SNAPSHOT_OF))
+        and not image.PERSISTENT
+        and not image.NAME.startswith(VOLUME_PREFIX)
+    )
 
 
 def _is_volume(image: Any) -> bool:
@@ -152,12 +164,16 @@ def get_volume(b: OpenNebulaBackend, native_id: str) -> Volume:
     return volume_of(b, image, _disks(b, [image]))
 
 
-def _by_key(b: OpenNebulaBackend, key: str) -> Volume | None:
-    """The volume an earlier attempt of this create made, if any."""
+def _by_key(b: OpenNebulaBackend, key: str) -> Any | None:
+    """The image an earlier attempt of this create made, if any: a volume marked with the key, or the image named
+    after it (a snapshot's clone whose attempt ended before it was made a volume)."""
     if not key:
         return None
-    found = next((i for i in _images(b) if _is_volume(i) and single(i.TEMPLATE, KEY_ATTRIBUTE) == key), None)
-    return None if found is None else volume_of(b, found, _disks(b, [found]))
+    name = VOLUME_PREFIX + key
+    return next(
+        (i for i in _images(b) if name == i.NAME or (_is_volume(i) and single(i.TEMPLATE, KEY_ATTRIBUTE) == key)),
+        None,
+    )
 
 
 def _marks(spec: VolumeSpec, zone: str) -> dict[str, str]:
@@ -179,36 +195,43 @@ def create_volume(b: OpenNebulaBackend, spec: VolumeSpec) -> Volume:
         raise Unsupported("The opennebula backend makes a volume of its snapshot's size.", reason="size")
     if spec.size_gb is not None and spec.size_gb < 1:
         raise InvalidParameter("A volume's size is at least 1 GiB.", kind="volume", reason="size")
-    earlier = _by_key(b, spec.idempotency_key)
-    if earlier is not None:
-        return earlier
-    # oned wants image names unique per user: the key (or a random suffix) makes it so, and a retry of a create
-    # whose answer was lost meets its first attempt's name instead of making a second volume.
-    name = f"cloudgate-volume-{spec.idempotency_key or uuid.uuid4().hex}"
+    key = spec.idempotency_key
     marks = _marks(spec, zone)
-    try:
-        if snapshot is None:
-            template = {"NAME": name, "TYPE": "DATABLOCK", "SIZE": str(spec.size_gb * MB_PER_GB), "PERSISTENT": "YES"}
-            image_id = b.one.call(
-                "image.allocate", to_xml(template | marks), b.opts.image_datastore, False,
-                kind="volume", what="allocate volume",
-            )  # fmt: skip
-        else:
+    image = _by_key(b, key)
+    if image is None:
+        # oned wants image names unique per user: the key (or a random suffix) makes it so, and a create call of
+        # an earlier attempt reaching oned late meets this name instead of making a second volume.
+        name = VOLUME_PREFIX + (key or uuid.uuid4().hex)
+        try:
+            if snapshot is None:
+                template = {"NAME": name, "TYPE": "DATABLOCK", "SIZE": str(spec.size_gb * MB_PER_GB)}
+                image_id = b.one.call(
+                    "image.allocate", to_xml(template | {"PERSISTENT": "YES"} | marks), b.opts.image_datastore,
+                    False, kind="volume", what="allocate volume",
+                )  # fmt: skip
+                return get_volume(b, str(image_id))
             image_id = b.one.call(
                 "image.clone", snapshot.ID, name, b.opts.image_datastore, kind="snapshot", what="copy snapshot"
             )
-            # persistent first: from then on it lists as a volume, never as a second snapshot
-            b.one.call("image.persistent", image_id, True, kind="volume", what="make volume persistent")
-            kept = {k: v for k, v in (snapshot.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
-            body = kept | marks | {FROM_SNAPSHOT: str(snapshot.ID)}
-            b.one.call("image.update", image_id, to_xml(body), 0, kind="volume", what="mark volume")
-    except Conflict as exc:
-        if exc.reason == "duplicate" and spec.idempotency_key:
-            found = _by_key(b, spec.idempotency_key)
-            if found is not None:
-                return found
-        raise
-    return get_volume(b, str(image_id))
+        except Conflict as exc:
+            image = _by_key(b, key) if exc.reason == "duplicate" and key else None
+            if image is None:
+                raise
+        else:
+            image = _image(b, str(image_id), "volume")
+    if snapshot is not None and not (_is_volume(image) and single(image.TEMPLATE, KEY_ATTRIBUTE) == key):
+        _make_volume(b, image, snapshot, marks)  # a clone not yet made a volume: this attempt's, or an earlier one's
+    return get_volume(b, str(image.ID))
+
+
+def _make_volume(b: OpenNebulaBackend, image: Any, snapshot: Any, marks: Mapping[str, str]) -> None:
+    """A snapshot's clone made the volume: persistent first (from then on it lists as a volume, never as a
+    second snapshot), then its template the snapshot's own attributes and the volume's marks."""
+    if not image.PERSISTENT:
+        b.one.call("image.persistent", image.ID, True, kind="volume", what="make volume persistent")
+    kept = {k: v for k, v in (snapshot.TEMPLATE or {}).items() if k not in OURS and isinstance(v, str)}
+    body = kept | dict(marks) | {FROM_SNAPSHOT: str(snapshot.ID)}
+    b.one.call("image.update", image.ID, to_xml(body), 0, kind="volume", what="mark volume")
 
 
 def delete_volume(b: OpenNebulaBackend, native_id: str) -> None:

@@ -23,11 +23,19 @@ from gateway_process import GatewayProcess
 from peers.cloudstack import CloudStackSimulator
 from peers.cloudstack.server import TRANSITIONS
 
-from backends.cloudstack import NATIVE_STATES, STATE_MAP, CloudStackBackend
+from backends.cloudstack import NATIVE_STATES, STATE_MAP, CloudStackBackend, catalog
 from backends.cloudstack.faults import from_code
 from backends.cloudstack.options import CHECKS
-from backends.cloudstack.tags import IDEMPOTENCY_TAG
-from backends.cloudstack.volumes import SNAPSHOT_STATES, VOLUME_STATES, device_id, device_name
+from backends.cloudstack.tags import IDEMPOTENCY_TAG, marks
+from backends.cloudstack.volumes import (
+    SNAPSHOT_STATES,
+    VOLUME_STATES,
+    device_id,
+    device_name,
+    disk_offering,
+    get_volume,
+    key_name,
+)
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices
 from translator.checkpoints import CURRENT_JOB
@@ -426,6 +434,49 @@ def test_native_tags_on_every_kind_and_the_gateways_own(backend: CloudStackBacke
     backend.release_address(address.native_id)
     backend.delete_security_group(group.native_id)
     backend.delete_volume(vol.native_id)
+
+
+def test_a_twin_volume_from_a_stalled_call_is_never_the_volume(backend: CloudStackBackend) -> None:
+    """CloudStack has no idempotent create and no unique names: a createVolume stalled past the timeout may reach it
+    after the retry with the same key looked. Twins landing before the create settles: one (the earliest) is
+    marked, named as the user asked, the others deleted; a twin landing after it settled is unmarked under the
+    key's name, never listed, and deleted."""
+    params = {"zoneid": catalog.zone_id(backend, "zone1"), "diskofferingid": disk_offering(backend, 5)["id"]}
+
+    def stalled_call(key: str) -> str:
+        """What a create call of an earlier attempt does when it finally reaches CloudStack."""
+        answer = backend.cloud.call("createVolume", {**params, "name": key_name(key)}, kind="volume", what="twin")
+        return str(answer["id"])
+
+    def gone(native_id: str) -> bool:
+        return get_volume(backend, native_id) is None
+
+    early = uuid.uuid4().hex
+    spec = VolumeSpec(size_gb=5, zone="zone1", name="data", idempotency_key=early)
+    landed = [stalled_call(early), stalled_call(early)]  # both attempts' calls, before the client's retry
+    kept = backend.create_volume(spec)
+    assert kept.native_id in landed and kept.name == "data"
+    (twin,) = set(landed) - {kept.native_id}
+    assert gone(twin)
+    raw = get_volume(backend, kept.native_id)
+    assert raw is not None and marks(raw) == {IDEMPOTENCY_TAG: early} and raw["name"] == "data"
+    assert backend.create_volume(spec).native_id == kept.native_id
+
+    late = uuid.uuid4().hex
+    spec = VolumeSpec(size_gb=5, zone="zone1", name="data", idempotency_key=late)
+    made = backend.create_volume(spec)
+    assert made.name == "data"
+    twin = stalled_call(late)  # landed after the create settled
+    listed = {v.native_id: v.name for v in backend.list_volumes()}
+    assert twin not in listed and listed[made.native_id] == "data" and listed[kept.native_id] == "data"
+    assert gone(twin)  # the listing deleted it
+    unnamed = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", idempotency_key=late + "-unnamed"))
+    twin = stalled_call(late + "-unnamed")
+    assert backend.create_volume(spec).native_id == made.native_id
+    again = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", idempotency_key=late + "-unnamed"))
+    assert again.native_id == unnamed.native_id and gone(twin)  # the retry deleted it
+    for vol in (kept, made, unnamed):
+        backend.delete_volume(vol.native_id)
 
 
 # -- a core job taken over by another worker follows CloudStack's job -------------------------------------------

@@ -12,9 +12,9 @@
 
 A stalled call still runs in the cloud once its stall is over (the simulators sleep before running it), so
 after each stall the tests wait it out, as a client honouring ``Retry-After`` does, before checking what exists.
-A machine's create stalled past the timeout, resent with its key and stalled again, still makes one machine
-(its own test); other creates stalled past the timeout are spared here, and the lifecycle's mix stalls calls
-within the timeout.
+A machine's or a volume's create stalled past the timeout, resent with its key and stalled again, still makes
+one (their own tests); other creates stalled past the timeout are spared here, and the lifecycle's mix stalls
+calls within the timeout.
 """
 
 from __future__ import annotations
@@ -350,6 +350,61 @@ def test_a_launch_stalled_past_the_timeout_and_retried_makes_one_machine(setup: 
         assert live_ids(mine) - before == {made["InstanceId"]}
     finally:
         cleanup(mine, before)
+
+
+#: per cloud, the one call that makes a volume
+VOLUME_CREATE = {"opennebula": "one.image.allocate", "cloudstack": "createVolume"}
+
+
+def volume_set(mine: Any) -> set[str]:
+    return {v["VolumeId"] for v in mine.describe_volumes()["Volumes"]}
+
+
+def cimi_volumes(cimi: Cimi) -> set[str]:
+    return {v["id"] for v in cimi.members("volumes", "volumes") if v["state"] not in ("DELETING", "DELETED")}
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_a_volume_create_stalled_past_the_timeout_and_retried_makes_one_volume(setup: Setup, cloud: str) -> None:
+    """As a launch: the volume's create call (EC2 ``CreateVolume`` with a ``ClientToken``, and a named CIMI volume
+    with an ``Idempotency-Key``) stalls past the timeout, and so does the translator's resend; both reach the cloud
+    when nothing under the key was there to find. Each client's retry gets one volume, the same one each time,
+    its name as given, and only those two exist."""
+    c = setup.clouds[cloud]
+    mine = client(setup, c)
+    cimi = Cimi(setup.gw.url, JSON, "2", auth=(c.tenant, f"{c.tenant}-secret"))
+    before, cimi_before = volume_set(mine), cimi_volumes(cimi)
+    token, key, name = f"{cloud}-stalled-volume", {"Idempotency-Key": f"{cloud}-stalled-cimi-volume"}, f"{cloud}-data"
+    body = {"name": name, "volumeTemplate": {"volumeConfig": {"capacity": 1024 * 1024}}}
+    c.faults(stall=1.0, stall_seconds=STALL, **{ONLY[cloud]: [VOLUME_CREATE[cloud]]})
+    try:
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            mine.create_volume(Size=1, AvailabilityZone=c.zone, ClientToken=token)
+        assert status_of(refused.value) == 503, refused.value.response
+        answer = cimi.call("POST", "volumes", body, "VolumeCreate", headers=key)
+        assert answer.status == 503, (answer.status, answer.raw)
+    finally:
+        c.faults()
+    wait_out_stalls()
+    try:
+        made = mine.create_volume(Size=1, AvailabilityZone=c.zone, ClientToken=token)["VolumeId"]
+        again = mine.create_volume(Size=1, AvailabilityZone=c.zone, ClientToken=token)["VolumeId"]
+        created = cimi.call("POST", "volumes", body, "VolumeCreate", headers=key)
+        repeat = cimi.call("POST", "volumes", body, "VolumeCreate", headers=key)
+        assert again == made
+        assert created.status == 202 and repeat.status == 202, (created.raw, repeat.raw)
+        href = created.headers["Location"]
+        assert repeat.headers["Location"] == href
+        time.sleep(STALL)  # anything else the stalled calls made has had time to show
+        new = volume_set(mine) - before
+        assert len(new) == 2 and made in new, new
+        cimi_new = cimi_volumes(cimi) - cimi_before
+        assert len(cimi_new) == 2 and href in cimi_new, cimi_new
+        assert cimi.ok("GET", href).doc["name"] == name
+    finally:
+        for volume in volume_set(mine) - before:
+            mine.delete_volume(VolumeId=volume)
+        wait_for(lambda: volume_set(mine), lambda ids: ids <= before)
 
 
 def cleanup(mine: Any, before: set[str]) -> None:

@@ -22,9 +22,11 @@ from peers.opennebula import model as sim_model
 
 from backends.opennebula import NATIVE_STATES, STATE_MAP, OpenNebulaBackend
 from backends.opennebula.faults import translate
-from backends.opennebula.machines import INDEX_ATTRIBUTE, KEY_ATTRIBUTE, machine_state, native_state
+from backends.opennebula.machines import INDEX_ATTRIBUTE, KEY_ATTRIBUTE, ZONE_ATTRIBUTE, machine_state, native_state
 from backends.opennebula.options import CHECKS
 from backends.opennebula.tags import attribute as tag_attribute
+from backends.opennebula.volumes import NAME_ATTRIBUTE as VOLUME_NAME_ATTRIBUTE
+from backends.opennebula.volumes import VOLUME_PREFIX
 from gateway.config import load as load_config
 from translator.backend import AccountConfig, BackendServices, Capability
 from translator.errors import (
@@ -596,6 +598,44 @@ def test_a_volume_update_renames_in_its_template_and_never_resizes(
     with raises(NotFound, kind="volume"):
         backend.update_volume(backend.list_images()[0].native_id, VolumeUpdate(name="an OS image"))
     backend.delete_volume(volume.native_id)
+
+
+def test_a_volume_create_call_reaching_oned_late_never_makes_a_second_volume(
+    backend: OpenNebulaBackend, sim: OpenNebulaSimulator
+) -> None:
+    """A keyed volume's image is named after its key and oned keeps image names unique per user: an allocate
+    stalled past the timeout that lands before the retry is the volume the retry finds, one landing after is
+    refused. A snapshot's clone that landed but whose attempt never made it a volume is no snapshot meanwhile,
+    and the retry makes it the volume."""
+    alice = pyone.OneServer(sim.url, session="alice:alice-pw")
+    key = uuid.uuid4().hex
+    spec = VolumeSpec(size_gb=1, zone=ZONES[0], name="data", idempotency_key=key)
+    template = (
+        f'NAME="{VOLUME_PREFIX}{key}"\nTYPE="DATABLOCK"\nSIZE="1024"\nPERSISTENT="YES"\n'
+        f'{VOLUME_NAME_ATTRIBUTE}="data"\n{ZONE_ATTRIBUTE}="{ZONES[0]}"\n{KEY_ATTRIBUTE}="{key}"'
+    )
+    landed = alice.image.allocate(template, 1)  # what a stalled call of the first attempt does, before the retry
+    kept = backend.create_volume(spec)
+    assert (kept.native_id, kept.name) == (str(landed), "data")
+    with pytest.raises(pyone.OneException, match="already taken"):
+        alice.image.allocate(template, 1)  # ... and after it
+    assert [v.native_id for v in backend.list_volumes()].count(kept.native_id) == 1
+
+    settle(lambda: backend.get_volumes([kept.native_id])[0].state, lambda s: s == VolumeState.AVAILABLE)
+    snap = backend.create_snapshot(kept.native_id, "copy")
+    settle(lambda: alice.image.info(int(snap.native_id)).STATE, lambda s: s == pyone.IMAGE_STATES.READY)
+    key = uuid.uuid4().hex
+    clone = alice.image.clone(int(snap.native_id), f"{VOLUME_PREFIX}{key}", 1)  # landed; never made a volume
+    listed = {s.native_id for s in backend.list_snapshots()} | {v.native_id for v in backend.list_volumes()}
+    assert str(clone) not in listed
+    spec = VolumeSpec(snapshot_id=snap.native_id, zone=ZONES[0], name="copy", idempotency_key=key)
+    copy = backend.create_volume(spec)
+    assert (copy.native_id, copy.name, copy.snapshot_id) == (str(clone), "copy", snap.native_id)
+    assert str(clone) not in {s.native_id for s in backend.list_snapshots()}
+    for volume in (copy, kept):
+        settle(lambda v=volume: backend.get_volumes([v.native_id])[0].state, lambda s: s == VolumeState.AVAILABLE)
+        backend.delete_volume(volume.native_id)
+    backend.delete_snapshot(snap.native_id)
 
 
 def test_a_resize_gives_the_stopped_vm_the_flavors_capacity_and_keeps_the_flavor_on_it(
