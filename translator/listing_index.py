@@ -20,6 +20,7 @@ A read finds the index in one of four states (``Freshness``):
   it from the backend before answering, so a caller always reads its own writes;
 - ``expired``: filled at the current generation, past its TTL. The reader answers from it and one worker
   (``claim_refresh``) refreshes it in the background, so no reader waits for a backend when a TTL lapses;
+  a refresh that fails makes the index absent (``spoil``): a cloud that is down is a 503, not ever older data;
 - ``fresh``.
 A refresh compares each row's digest with the one stored and writes only rows that changed, appeared or
 went, and only while the generation is still the one it read at (a mutation meanwhile wins).
@@ -117,7 +118,11 @@ while i < #ARGV do
 end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('HSET', KEYS[1], 'gen', gen, 'filled', gen, 'until', now + tonumber(ARGV[2]))
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], 'gen', gen, 'filled', gen, 'until', now + tonumber(ARGV[2]))
+else  -- listings are not cached: every read refreshes first
+  redis.call('HDEL', KEYS[1], 'filled')
+end
 for k = 1, 4 do redis.call('EXPIRE', KEYS[k], ARGV[3]) end
 return 1
 """
@@ -186,7 +191,8 @@ class ListingIndex:
 
     def write(self, account: str, kind: str, generation: int, rows: Iterable[dict[str, Any]], ttl: float) -> bool:
         """Make the index hold exactly ``rows`` (a full listing read at ``generation``), fresh for ``ttl``
-        seconds; only what changed is written. False when a mutation has bumped the generation meanwhile."""
+        seconds (none: not cached, the next read refreshes again); only what changed is written. False when a
+        mutation has bumped the generation meanwhile."""
         meta, order, rows_key, sums, _ = _keys(account, kind)
         old = {_s(k): _s(v) for k, v in self.redis.hgetall(sums).items()}
         puts: list[Any] = []
@@ -208,9 +214,14 @@ class ListingIndex:
             removals += [gid, before.partition(" ")[2]]
         done = self._write(
             keys=[meta, order, rows_key, sums],
-            args=[generation, max(1, int(ttl * 1000)), IDLE_TTL, len(puts) // 4, *puts, *removals],
+            args=[generation, max(0, int(ttl * 1000)), IDLE_TTL, len(puts) // 4, *puts, *removals],
         )
         return bool(done)
+
+    def spoil(self, account: str, kind: str) -> None:
+        """A background refresh failed: the next reader refreshes before answering (and meets the failure,
+        a 503 of its protocol), rather than every reader being answered from an index ever older."""
+        self.redis.hdel(_keys(account, kind)[0], "filled")
 
     def invalidate(self, account: str, kinds: Iterable[str]) -> None:
         """After a mutation: bump each kind's generation, so its index is refreshed before it is read again."""

@@ -350,8 +350,10 @@ class Listings:
         def refresh() -> None:
             try:
                 self._refresh(account, kind, generation)
-            except Exception as exc:  # the next reader past the TTL tries again; readers are answered meanwhile
+            except Exception as exc:  # the next reader refreshes first, and meets the failure if it lasts
                 log.warning("background refresh of %s in %s failed (%s)", kind, account.key, exc)
+                with contextlib.suppress(redis.RedisError):
+                    self.store.index.spoil(account.key, kind)
             finally:
                 with contextlib.suppress(redis.RedisError):
                     self.store.index.release_refresh(account.key, kind)

@@ -135,3 +135,14 @@ def test_a_mutation_is_read_back_at_once(runtime) -> None:
     assert sorted(m.id for m in t.list(DEMO, "machine")) == sorted(m.id for m in made)
     t.act_on_machine(DEMO, made[0].id, "terminate")
     assert t.get(DEMO, "machine", made[0].id).state in (MachineState.TERMINATING, MachineState.TERMINATED)
+
+
+def test_uncached_listings_and_failed_refreshes_leave_the_index_unusable(index: ListingIndex) -> None:
+    """``cache_ttl = 0``: every read refreshes; a background refresh that failed: the next read refreshes (and
+    meets a cloud still down as its failure, not as ever older data)."""
+    assert index.write(ACCOUNT, KIND, 0, rows(2), ttl=0)
+    assert index.page(ACCOUNT, KIND, None, 10).state is Freshness.ABSENT
+    assert index.write(ACCOUNT, KIND, 0, rows(2), ttl=60)
+    assert index.page(ACCOUNT, KIND, None, 10).state is Freshness.FRESH
+    index.spoil(ACCOUNT, KIND)
+    assert index.page(ACCOUNT, KIND, None, 10).state is Freshness.ABSENT
