@@ -5,17 +5,21 @@ id (``sort_key``). A page is the next ``limit`` resources after a cursor (the so
 returned) that pass ``match`` (canonical fields) and ``where`` (a frontend's own filters), evaluated as
 the walk goes, so a page stops at ``limit`` matches and decodes, tags and filters only what it walks.
 
-``Listings._ordered`` is the one place that knows where that order comes from: today an account's
-cached listing, sorted once when it is written; a per-account sorted index can take its place without
-changing a caller.
+``Listings._ordered`` is the one place that knows where that order comes from: the listing index
+(translator/listing_index.py), an account's rows in Redis under one ordered index, read a chunk at a time
+as the walk goes, refreshed from the backend before a read when a mutation made it stale and in the
+background when it merely expired.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import heapq
 import logging
+import os
+import socket
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +28,15 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import orjson
+import redis
 
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
-from translator.codec import dumps, from_dict, loads, to_dict
+from translator.codec import from_dict, loads, to_dict
 from translator.documents import Page
 from translator.errors import AuthFailure, BackendError, BackendUnavailable, Forbidden, InvalidParameter, NotFound
+from translator.listing_index import Chunk, Freshness, member
 from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
 from translator.publish import publish
@@ -76,6 +82,11 @@ MIN_CHUNK = 16
 
 # One pool per process for fanning a listing out over a tenant's accounts.
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cg-fanout")
+#: Background refreshes of expired indexes: few at once per process (each reads a whole listing).
+_REFRESHERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cg-refresh")
+#: Seconds a worker holds the right to refresh an index in the background (a dead one's lapses).
+REFRESH_LEASE = 30.0
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,18 @@ class MissingIds(NotFound):
 
 def sort_key(resource: Resource) -> SortKey:
     return (resource.created, resource.id)
+
+
+def _chunk(limit: int | None) -> int:
+    """Resources a walk reads at once for a page of ``limit``: the page and one more, within bounds."""
+    return WALK_CHUNK if limit is None else max(MIN_CHUNK, min(limit + 1, WALK_CHUNK))
+
+
+def _row(resource: Resource) -> dict[str, Any]:
+    """A resource as the index keeps it: its creation time to the microsecond, as the index orders it."""
+    row = to_dict(resource)
+    row["created"] = round(row["created"], 6)
+    return row
 
 
 def _row_key(row: dict[str, Any]) -> SortKey:
@@ -180,7 +203,7 @@ class Listings:
             stream: Iterator[Resource] = iter(named)
         else:
             accounts = [self.accounts.account(principal, region)] if region else self.accounts.regions(principal)
-            streams, down, tagged = self._fan_out(accounts, kind, after)
+            streams, down, tagged = self._fan_out(accounts, kind, after, _chunk(limit))
             stream = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(streams[0] if streams else ())
         items, more = self._walk(kind, stream, after, match, where, limit, tagged)
         return ResourcePage(items, encode_cursor(sort_key(items[-1])) if more else None, tuple(down))
@@ -222,7 +245,7 @@ class Listings:
         """Up to ``limit`` passing resources (with the Redis tags of ``tagged`` accounts merged), and whether
         another one follows them."""
         out: list[Resource] = []
-        size = WALK_CHUNK if limit is None else max(MIN_CHUNK, min(limit + 1, WALK_CHUNK))
+        size = _chunk(limit)
         while chunk := list(islice(stream, size)):
             chunk = [r for r in chunk if (after is None or sort_key(r) > after) and matches(r, match)]
             if tagged:
@@ -236,14 +259,14 @@ class Listings:
         return out, False
 
     def _fan_out(
-        self, accounts: list[AccountConfig], kind: str, after: SortKey | None
+        self, accounts: list[AccountConfig], kind: str, after: SortKey | None, chunk: int
     ) -> tuple[list[Iterator[Resource]], list[str], set[str]]:
         """Each account's ordered stream, read concurrently; the regions whose backend is down are left out.
         Also the accounts whose resources may have tags in Redis."""
         if len(accounts) == 1:
-            stream, has_tags = self._ordered(accounts[0], kind, after)
+            stream, has_tags = self._ordered(accounts[0], kind, after, chunk)
             return [stream], [], {accounts[0].key} if has_tags else set()
-        futures = [(acc, _POOL.submit(self._ordered, acc, kind, after)) for acc in accounts]
+        futures = [(acc, _POOL.submit(self._ordered, acc, kind, after, chunk)) for acc in accounts]
         streams, down, tagged, failure = [], [], set(), None
         for acc, future in futures:
             try:
@@ -261,40 +284,81 @@ class Listings:
             raise failure
         return streams, down, tagged
 
-    def _ordered(self, account: AccountConfig, kind: str, after: SortKey | None) -> tuple[Iterator[Resource], bool]:
+    def _ordered(
+        self, account: AccountConfig, kind: str, after: SortKey | None, chunk: int
+    ) -> tuple[Iterator[Resource], bool]:
         """The account's resources of ``kind`` after ``after``, in sort-key order, without Redis tags, and
         whether any of them has tags there.
 
-        Reads its source now (so a backend failure raises here) and decodes lazily, as the walk asks.
+        Reads the index's first chunk now (refreshing it from the backend first when it is absent or stale,
+        so a backend failure raises here); the rest is read chunk by chunk as the walk asks.
         """
-        rows, has_tags = self._rows(account, kind)
-        start = bisect_right(rows, after, key=_row_key) if after is not None else 0
+        if LISTINGS[kind].capability not in self.accounts.backend(account).capabilities:
+            return iter(()), False
         cls = RESOURCE_TYPES[kind]
-        return (from_dict(cls, rows[i]) for i in range(start, len(rows))), has_tags
+        start = member(*after) if after is not None else None
+        first = self.store.index.page(account.key, kind, start, chunk)
+        if not first.state.usable:
+            CACHE_LOOKUPS.labels(kind, "miss").inc()
+            rows = self._refresh(account, kind, first.generation)
+            at = bisect_right(rows, after, key=_row_key) if after is not None else 0
+            return (from_dict(cls, rows[i]) for i in range(at, len(rows))), first.tagged
+        CACHE_LOOKUPS.labels(kind, "hit").inc()
+        if first.state is Freshness.EXPIRED:
+            self._refresh_later(account, kind, first.generation)
+        return self._stream(account, kind, cls, first, chunk), first.tagged
 
-    def _rows(self, account: AccountConfig, kind: str) -> tuple[list[dict[str, Any]], bool]:
-        """The account's listing of ``kind`` as sorted plain rows (from the cache, else from the backend), and
-        whether Redis holds tags of that kind in that account."""
+    def _stream(
+        self, account: AccountConfig, kind: str, cls: type[Resource], chunk: Chunk, size: int
+    ) -> Iterator[Resource]:
+        """The index's rows from ``chunk`` on, a chunk of ``size`` read whenever the walk has used the last one."""
+        while True:
+            last = None
+            for raw in chunk.rows:
+                last = from_dict(cls, loads(raw))
+                yield last
+            if last is None or len(chunk.rows) < size:
+                return
+            chunk = self.store.index.page(account.key, kind, member(last.created, last.id), size)
+            if not chunk.state.usable:  # a mutation landed mid-walk: the rest comes from a fresh listing
+                rows = self._refresh(account, kind, chunk.generation)
+                at = bisect_right(rows, sort_key(last), key=_row_key)
+                yield from (from_dict(cls, rows[i]) for i in range(at, len(rows)))
+                return
+
+    def _refresh(self, account: AccountConfig, kind: str, generation: int) -> list[dict[str, Any]]:
+        """Read the account's listing of ``kind`` from its backend into the index; its rows, sorted."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
-        if listing.capability not in backend.capabilities:
-            return [], False
-        generation, payload, tagged = self.store.cache_read(account.key, kind)
-        if payload is not None:
-            CACHE_LOOKUPS.labels(kind, "hit").inc()
-            return loads(payload), tagged > 0
-        CACHE_LOOKUPS.labels(kind, "miss").inc()
         records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
         self.publish_all(account, records)
         ttl = self.times.ttl
         if any(in_transition(r) for r in records):
             ttl = min(ttl, self.times.transitional_ttl)
-        rows = sorted((to_dict(r) for r in records), key=_row_key)
-        self.store.cache_write(account.key, kind, generation, dumps(rows), ttl)
+        rows = sorted((_row(r) for r in records), key=_row_key)
+        self.store.index.write(account.key, kind, generation, rows, ttl)
         gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
         if gone:
             log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
-        return rows, tagged > 0
+        return rows
+
+    def _refresh_later(self, account: AccountConfig, kind: str, generation: int) -> None:
+        """Refresh an expired index in the background, on one worker of the deployment at a time."""
+        if not self.store.index.claim_refresh(account.key, kind, _OWNER, REFRESH_LEASE):
+            return
+
+        def refresh() -> None:
+            try:
+                self._refresh(account, kind, generation)
+            except Exception as exc:  # the next reader refreshes first, and meets the failure if it lasts
+                log.warning("background refresh of %s in %s failed (%s)", kind, account.key, exc)
+                with contextlib.suppress(redis.RedisError):
+                    self.store.index.spoil(account.key, kind)
+            finally:
+                with contextlib.suppress(redis.RedisError):
+                    self.store.index.release_refresh(account.key, kind)
+
+        _REFRESHERS.submit(refresh)
 
     def _merge_tags(self, kind: str, resources: list[Resource], tagged: set[str]) -> None:
         """Merge the Redis tags of just these resources, for those of ``tagged`` accounts."""
@@ -342,22 +406,25 @@ class Listings:
     def _fetch(
         self, principal: Principal, account: AccountConfig, kind: str, gids: list[str], natives: list[str] | None
     ) -> tuple[dict[str, Resource], bool]:
-        """Those of ``gids`` in ``account`` (from its cached listing when fresh, else asked of the backend by
-        native id), and whether Redis holds tags of that kind in that account."""
+        """Those of ``gids`` in ``account`` (from its index when usable, else asked of the backend by native id),
+        and whether Redis holds tags of that kind in that account."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         if listing.capability not in backend.capabilities:
             return {}, False
         wanted = set(gids)
-        _generation, payload, tagged = self.store.cache_read(account.key, kind)
+        index = self.store.index.get(account.key, kind, gids)
+        tagged = index.tagged
         found: dict[str, Resource] = {}
-        if payload is not None:
+        if index.state.usable:
             CACHE_LOOKUPS.labels(kind, "hit").inc()
+            if index.state is Freshness.EXPIRED:
+                self._refresh_later(account, kind, index.generation)
             cls = RESOURCE_TYPES[kind]
-            found = {row["id"]: from_dict(cls, row) for row in loads(payload) if row["id"] in wanted}
+            found = {r.id: r for r in (from_dict(cls, loads(raw)) for raw in index.rows)}
             if len(found) == len(wanted):
-                return found, tagged > 0
-            # A cached listing may predate a resource (clouds list new ones late): ask for the others by id.
+                return found, tagged
+            # An index may predate a resource (clouds list new ones late): ask for the others by id.
             natives = None
             gids = [g for g in gids if g not in found]
         else:
@@ -369,7 +436,7 @@ class Listings:
             records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
-        return found, tagged > 0
+        return found, tagged
 
     def publish_all(self, account: AccountConfig, records: Iterable[Any]) -> None:
         """Stamp gateway ids on backend records and remember the reverse mapping."""

@@ -1,8 +1,8 @@
 """Shared state in Redis: id maps, tags, listing caches, idempotency tokens (jobs: translator/jobs.py).
 
-Keys are namespaced ``cg:<kind>:...``. Listing caches are versioned by a per-(account, kind)
-generation counter that every mutation bumps, so a listing fetched before a mutation and written
-after it lands under a stale generation and is never read (no lock, no race).
+Keys are namespaced ``cg:<kind>:...``. Listings live in the listing index (translator/listing_index.py),
+versioned by a per-(account, kind) generation that every mutation bumps, so a listing fetched before a
+mutation and written after it is never stored (no lock, no race).
 
 Nothing here grows forever: every published gateway id is also in ``cg:known:<account>:<kind>`` (a
 sorted set scored by when it was last seen), so a full listing can tell which published resources are
@@ -20,29 +20,9 @@ import redis
 
 from translator.codec import dumps, loads
 from translator.ids import short_form
+from translator.listing_index import ListingIndex, tags_key
 
 SEP = "\x1f"
-
-# PERF: one round trip for "current generation, then the cache entry of that generation".
-#: The tags hash's size comes along, so a kind nobody tagged costs no tag read.
-_CACHE_GET = """
-local gen = redis.call('GET', KEYS[1]) or '0'
-return {gen, redis.call('GET', KEYS[2] .. gen), redis.call('HLEN', KEYS[3])}
-"""
-#: A listing is stored only while its generation is current: one read before a mutation is never kept.
-_CACHE_PUT = """
-if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then
-  redis.call('SET', KEYS[2] .. ARGV[1], ARGV[2], 'PX', ARGV[3])
-end
-"""
-#: Each (generation, cache prefix) key pair: bump the generation and drop the listing cached for the old one
-#: at once, so a busy account never holds a stale copy of its listing per mutation until the TTL.
-_INVALIDATE = """
-for i = 1, #KEYS, 2 do
-  local gen = redis.call('INCR', KEYS[i])
-  redis.call('DEL', KEYS[i + 1] .. (gen - 1))
-end
-"""
 
 #: Claim a client token: the pending record for ARGV[2] ms if it is free, else what holds it.
 _IDEM_CLAIM = """
@@ -87,9 +67,7 @@ class Store:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._cache_get = client.register_script(_CACHE_GET)
-        self._cache_put = client.register_script(_CACHE_PUT)
-        self._invalidate = client.register_script(_INVALIDATE)
+        self.index = ListingIndex(client)
         self._idem_claim = client.register_script(_IDEM_CLAIM)
         self._idem_if_held = client.register_script(_IDEM_IF_HELD)
 
@@ -139,12 +117,12 @@ class Store:
         only while no mutation has bumped the generation since the listing was read (a resource created
         meanwhile may be missing from it). Returns the ids forgotten.
         """
-        known_key, gen_key = _known(account, kind), f"cg:gen:{account}:{kind}"
+        known_key, meta_key = _known(account, kind), self.index.meta_key(account, kind)
         present = set(present)
         with self.redis.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(gen_key)
-                if int(pipe.get(gen_key) or 0) != generation or pipe.zcard(known_key) <= len(present):
+                pipe.watch(meta_key)
+                if int(pipe.hget(meta_key, "gen") or 0) != generation or pipe.zcard(known_key) <= len(present):
                     return []  # PERF: every known id was just seen (published before this): nothing is gone
                 stale = [_s(g) for g in pipe.zrangebyscore(known_key, "-inf", f"({time.time() - grace}")]
                 gone = [g for g in stale if g not in present]
@@ -161,7 +139,7 @@ class Store:
     def _drop(pipe: Any, account: str, kind: str, gids: list[str]) -> None:
         pipe.hdel("cg:ids", *gids)
         pipe.hdel("cg:short", *[short_form(g) for g in gids])
-        pipe.hdel(f"cg:tags:{account}:{kind}", *gids)
+        pipe.hdel(tags_key(account, kind), *gids)
         pipe.zrem(_known(account, kind), *gids)
 
     # -- tags --------------------------------------------------------------------------------
@@ -169,7 +147,7 @@ class Store:
         self, account: str, kind: str, gid: str, put: dict[str, str], remove: dict[str, str | None]
     ) -> None:
         """Add/overwrite ``put`` and drop ``remove`` keys (only where the value matches, if given)."""
-        key = f"cg:tags:{account}:{kind}"
+        key = tags_key(account, kind)
 
         def apply(pipe: Any) -> None:
             raw = pipe.hget(key, gid)
@@ -193,32 +171,18 @@ class Store:
             return {}
         pipe = self.redis.pipeline(transaction=False)
         for (account, kind), gids in groups:
-            pipe.hmget(f"cg:tags:{account}:{kind}", gids)
+            pipe.hmget(tags_key(account, kind), gids)
         out: dict[str, dict[str, str]] = {}
         for (_, gids), rows in zip(groups, pipe.execute(), strict=True):
             out.update((gid, loads(raw)) for gid, raw in zip(gids, rows, strict=True) if raw)
         return out
 
-    # -- listing cache -----------------------------------------------------------------------
-    def cache_read(self, account: str, kind: str) -> tuple[int, bytes | None, int]:
-        """(generation, cached listing or None, how many of its resources have tags here) of one kind in one account."""
-        # PERF: one script call instead of three commands: listings are on every request's path.
-        gen, payload, tagged = self._cache_get(
-            keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:", f"cg:tags:{account}:{kind}"]
-        )
-        return int(gen), payload, int(tagged)
-
-    def cache_write(self, account: str, kind: str, generation: int, payload: bytes, ttl: float) -> None:
-        """Cache a listing read at ``generation``, unless a mutation has made it stale meanwhile."""
-        self._cache_put(
-            keys=[f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:"],
-            args=[generation, payload, max(1, int(ttl * 1000))],
-        )
-
+    # -- listing index (translator/listing_index.py) -------------------------------------------
     def invalidate(self, account: str, kinds: Iterable[str]) -> None:
-        keys = [key for kind in kinds for key in (f"cg:gen:{account}:{kind}", f"cg:cache:{account}:{kind}:")]
-        if keys:
-            self._invalidate(keys=keys)
+        """After a mutation: the account's listings of ``kinds`` are refreshed before they are read again."""
+        kinds = list(kinds)
+        if kinds:
+            self.index.invalidate(account, kinds)
 
     # -- idempotency -------------------------------------------------------------------------
     def idempotency_claim(self, scope: str, token: str, pending: bytes, lease: float) -> dict[str, Any] | None:

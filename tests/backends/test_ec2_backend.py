@@ -594,7 +594,7 @@ def test_tags_set_through_the_translator_are_ec2_tags(fresh: Any, moto: MotoServ
     (vol,) = fresh.describe_volumes(VolumeIds=[volume.native_id])["Volumes"]
     assert {t["Key"]: t["Value"] for t in vol.get("Tags") or ()} == {"team": "blue"}
     assert translator.get(who, "volume", volume.id).tags == {"team": "blue"}
-    assert not redis_client.keys("cg:tags:*"), "native tags are never kept in Redis"
+    assert not redis_client.keys("cg:ix:*:tags"), "native tags are never kept in Redis"
     translator.close()
 
 

@@ -171,7 +171,7 @@ def test_get_many_reads_by_id_when_the_listing_is_not_cached(runtime) -> None:
     t.update_tags(DEMO, "machine", [machines[0].id], {"env": "dev"})
     (got,) = t.get_many(DEMO, "machine", [machines[0].id])
     assert got.state in (MachineState.STOPPING, MachineState.STOPPED) and got.tags == {"env": "dev"}
-    assert store.cache_read("demo/r1", "machine")[1] is None  # read by id: no listing of the account
+    assert not store.index.page("demo/r1", "machine", None, 1).state.usable  # read by id: no listing of the account
     t.list(DEMO, "machine", "r1")
     assert [m.id for m in t.get_many(DEMO, "machine", [machines[2].id, machines[0].id])] == [
         machines[2].id,

@@ -11,6 +11,7 @@ import redis
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
 from translator.ids import short_form
+from translator.listing_index import tags_key
 from translator.model import MachineSpec, Principal, VolumeSpec
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -63,7 +64,7 @@ def remembered(client: redis.Redis, kind: str, gid: str) -> dict[str, bool]:
     return {
         "ids": client.hexists("cg:ids", gid),
         "short": client.hexists("cg:short", short_form(gid)),
-        "tags": client.hexists(f"cg:tags:{ACCOUNT}:{kind}", gid),
+        "tags": client.hexists(tags_key(ACCOUNT, kind), gid),
         "known": client.zscore(f"cg:known:{ACCOUNT}:{kind}", gid) is not None,
     }
 
@@ -123,7 +124,7 @@ def test_resources_are_forgotten_only_once_unseen_for_the_grace_period(make_runt
 def test_a_listing_read_before_a_mutation_forgets_nothing(make_runtime, redis_client) -> None:
     store = make_runtime().store
     gid = "11111111-2222-5333-8444-555555555555"
-    generation, _, _ = store.cache_read(ACCOUNT, "machine")
+    generation = store.index.generation(ACCOUNT, "machine")
     store.remember([(gid, ACCOUNT, "machine", "vm-1")])
     store.invalidate(ACCOUNT, ["machine"])  # the create that published it lands after the listing was read
     assert store.reconcile(ACCOUNT, "machine", generation, [], grace=0.0) == []

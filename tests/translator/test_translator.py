@@ -72,11 +72,11 @@ def test_listing_cache_is_invalidated_by_mutations(runtime) -> None:
 
 def test_a_listing_fetched_before_a_mutation_is_never_served_after_it(runtime) -> None:
     store = runtime.store
-    generation, payload, _tags = store.cache_read("demo/r1", "machine")
-    assert payload is None
+    generation = store.index.generation("demo/r1", "machine")
+    assert not store.index.page("demo/r1", "machine", None, 1).state.usable
     store.invalidate("demo/r1", ["machine"])  # a mutation lands while the listing is in flight
-    store.cache_write("demo/r1", "machine", generation, b"[]", 60)  # the stale listing arrives
-    assert store.cache_read("demo/r1", "machine")[1] is None
+    assert not store.index.write("demo/r1", "machine", generation, [], 60)  # the stale listing arrives
+    assert not store.index.page("demo/r1", "machine", None, 1).state.usable
 
 
 def test_transient_faults_are_retried_then_unavailable(redis_server, redis_client) -> None:
