@@ -57,29 +57,28 @@ class Freshness(StrEnum):
         return self in (Freshness.FRESH, Freshness.EXPIRED)
 
 
-#: KEYS meta, tags -> {state, generation, how many resources have Redis tags}; the caller's script reads the
-#: rest when usable
+#: KEYS meta, tags -> {state, generation, how many resources have Redis tags}
 _STATE = """
-local meta = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until')
-local gen = meta[1] or '0'
-local tagged = redis.call('HLEN', KEYS[2])
-if not meta[2] then return {'absent', gen, tagged} end
-if meta[2] ~= gen then return {'stale', gen, tagged} end
-local t = redis.call('TIME')
-if tonumber(meta[3]) > t[1] * 1000 + math.floor(t[2] / 1000) then return {'fresh', gen, tagged} end
-return {'expired', gen, tagged}
+local function state()
+  local meta = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until')
+  local gen = meta[1] or '0'
+  local tagged = redis.call('HLEN', KEYS[2])
+  if not meta[2] then return {'absent', gen, tagged} end
+  if meta[2] ~= gen then return {'stale', gen, tagged} end
+  local t = redis.call('TIME')
+  if tonumber(meta[3]) > t[1] * 1000 + math.floor(t[2] / 1000) then return {'fresh', gen, tagged} end
+  return {'expired', gen, tagged}
+end
+local s = state()
+if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
 """
 #: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, row...} in order
 _PAGE = (
-    "local function state()\n"
-    + _STATE
-    + """end
-local s = state()
-if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
-local members = redis.call('ZRANGEBYLEX', KEYS[3], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
-if #members == 0 then return s end
+    _STATE
+    + """local members = redis.call('ZRANGEBYLEX', KEYS[3], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
 local ids = {}
 for i, m in ipairs(members) do ids[i] = string.sub(m, 22) end
+if #ids == 0 then return s end
 local rows = redis.call('HMGET', KEYS[4], unpack(ids))
 for i = 1, #rows do s[i + 3] = rows[i] end
 return s
@@ -87,12 +86,8 @@ return s
 )
 #: KEYS meta, tags, rows; ARGV gateway ids -> {state, gen, tagged, row or false...}
 _GET = (
-    "local function state()\n"
-    + _STATE
-    + """end
-local s = state()
-if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
-local rows = redis.call('HMGET', KEYS[3], unpack(ARGV))
+    _STATE
+    + """local rows = redis.call('HMGET', KEYS[3], unpack(ARGV))
 for i = 1, #rows do s[i + 3] = rows[i] end
 return s
 """
