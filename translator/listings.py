@@ -86,7 +86,6 @@ _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cg-fanout")
 _REFRESHERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cg-refresh")
 #: Seconds a worker holds the right to refresh an index in the background (a dead one's lapses).
 REFRESH_LEASE = 30.0
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +343,8 @@ class Listings:
 
     def _refresh_later(self, account: AccountConfig, kind: str, generation: int) -> None:
         """Refresh an expired index in the background, on one worker of the deployment at a time."""
-        if not self.store.index.claim_refresh(account.key, kind, _OWNER, REFRESH_LEASE):
+        owner = f"{socket.gethostname()}:{os.getpid()}"  # the worker's, not the master's it was forked from
+        if not self.store.index.claim_refresh(account.key, kind, owner, REFRESH_LEASE):
             return
 
         def refresh() -> None:
