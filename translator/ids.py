@@ -7,6 +7,7 @@ forms (EC2 ``i-`` + 17 hex digits) are the gateway id's first 17 hex digits.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -20,8 +21,9 @@ _SHORT_RE = re.compile(r"^[0-9a-f]{17}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+@functools.lru_cache(maxsize=16384)
 def gateway_id(account_key: str, kind: str, native_id: str) -> str:
-    """The gateway id of a backend resource."""
+    """The gateway id of a backend resource (PERF: every page names the same ones again; a uuid5 is ~20 us)."""
     return str(uuid.uuid5(NAMESPACE, f"{account_key}/{kind}/{native_id}"))
 
 
