@@ -335,7 +335,10 @@ class Listings:
         if any(in_transition(r) for r in records):
             ttl = min(ttl, self.times.transitional_ttl)
         rows = sorted((_row(r) for r in records), key=_row_key)
-        self.store.index.write(account.key, kind, generation, rows, ttl)
+        if ttl > 0:
+            self.store.index.write(account.key, kind, generation, rows, ttl)
+        else:  # PERF: not cached (a TTL of 0): no rows written that nothing would read; the next read refreshes
+            self.store.index.spoil(account.key, kind)
         gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
         if gone:
             log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
