@@ -94,7 +94,7 @@ SIM_TENANT = """
 account_id = "{account}"
 [tenants.{name}.regions.local-1]
 backend = "sim"
-zones = ["local-1a"]
+zones = ["local-1a", "local-1b", "local-1c"]
 """
 MOTO_TENANT = """
 [tenants.moto]
@@ -238,9 +238,10 @@ def seed(config: Path, tenant: str, count: int) -> None:
         t = runtime.translator
         who = Principal(user=tenant, tenant=tenant, role="admin")
         image, flavor = t.list(who, "image")[0], t.list(who, "flavor")[0]
-        for start in range(0, count, 500):
-            batch = min(500, count - start)
-            t.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=batch))
+        zones = t.account(who).zones  # each zone's default subnet holds about 4,000 machines
+        for number, start in enumerate(range(0, count, 500)):
+            batch, zone = min(500, count - start), zones[number % len(zones)]
+            t.create_machines(who, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=batch, zone=zone))
     finally:
         runtime.close()
 
