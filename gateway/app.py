@@ -16,6 +16,7 @@ from redis.retry import Retry
 from gateway.config import Config
 from gateway.health import HealthResource, ReadyResource, served_by
 from gateway.metrics import MetricsMiddleware, MetricsResource
+from translator import memory
 from translator.backend import BackendServices
 from translator.identity import Identity
 from translator.keystone_auth import KeystoneTokens
@@ -122,6 +123,14 @@ def _store_unavailable(req: falcon.Request, resp: falcon.Response, exc: Exceptio
     resp.media = {"status": "unavailable", "message": "The service is temporarily unavailable; retry later."}
 
 
+class ReleaseMemoryMiddleware:
+    """Once a response is made, hand back to the system the heap a large listing read for it left free
+    (translator/memory.py); an ordinary request pays one flag test."""
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, ok: bool) -> None:
+        memory.release()
+
+
 class ServedByMiddleware:
     """Names the node and worker that answered: helps operators debug a load-balanced fleet."""
 
@@ -134,7 +143,7 @@ def make_app(config: Config, redis_url: str | None = None, runtime: Runtime | No
     runtime = runtime or build_runtime(config, redis_url)
     publish_identity(runtime)
     runtime.translator.start_jobs()  # here, in each worker: gunicorn forks before it calls make_app
-    app = falcon.App(middleware=[ServedByMiddleware(), MetricsMiddleware(_known_actions())])
+    app = falcon.App(middleware=[ServedByMiddleware(), MetricsMiddleware(_known_actions()), ReleaseMemoryMiddleware()])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import orjson
 import redis
 
+from translator import memory
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
@@ -330,6 +331,7 @@ class Listings:
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
+        memory.note_listing(len(records))
         self.publish_all(account, records)
         ttl = self.times.ttl
         if any(in_transition(r) for r in records):
@@ -360,6 +362,7 @@ class Listings:
             finally:
                 with contextlib.suppress(redis.RedisError):
                     self.store.index.release_refresh(account.key, kind)
+                memory.release()  # the listing's objects are garbage now
 
         _REFRESHERS.submit(refresh)
 
