@@ -300,9 +300,7 @@ class Listings:
         first = self.store.index.page(account.key, kind, start, chunk)
         if not first.state.usable:
             CACHE_LOOKUPS.labels(kind, "miss").inc()
-            rows = self._refresh(account, kind, first.generation)
-            at = bisect_right(rows, after, key=_row_key) if after is not None else 0
-            return (from_dict(cls, rows[i]) for i in range(at, len(rows))), first.tagged
+            return self._refreshed(account, kind, first.generation, after), first.tagged
         CACHE_LOOKUPS.labels(kind, "hit").inc()
         if first.state is Freshness.EXPIRED:
             self._refresh_later(account, kind, first.generation)
@@ -321,10 +319,18 @@ class Listings:
                 return
             chunk = self.store.index.page(account.key, kind, member(last.created, last.id), size)
             if not chunk.state.usable:  # a mutation landed mid-walk: the rest comes from a fresh listing
-                rows = self._refresh(account, kind, chunk.generation)
-                at = bisect_right(rows, sort_key(last), key=_row_key)
-                yield from (from_dict(cls, rows[i]) for i in range(at, len(rows)))
+                yield from self._refreshed(account, kind, chunk.generation, sort_key(last))
                 return
+
+    def _refreshed(
+        self, account: AccountConfig, kind: str, generation: int, after: SortKey | None
+    ) -> Iterator[Resource]:
+        """The account's resources after ``after`` from a listing read from the backend now (see ``_refresh``);
+        the read happens at this call, the decoding as the walk asks."""
+        rows = self._refresh(account, kind, generation)
+        at = bisect_right(rows, after, key=_row_key) if after is not None else 0
+        cls = RESOURCE_TYPES[kind]
+        return (from_dict(cls, rows[i]) for i in range(at, len(rows)))
 
     def _refresh(self, account: AccountConfig, kind: str, generation: int) -> list[dict[str, Any]]:
         """Read the account's listing of ``kind`` from its backend into the index; its rows, sorted."""
