@@ -32,6 +32,9 @@ T = TypeVar("T")
 
 #: the handler every followed operation runs through; jobs are named ``follow:<action>``
 OPERATION = "follow"
+#: states a resource never leaves: a step that does not aim at one of them can no longer be reached (a machine
+#: deleted while its launch is followed), so its job fails at once instead of holding a runner until its bound
+ENDED = frozenset({"terminating", "terminated", "deleting", "deleted", "deregistered"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,9 @@ class Follower:
                 if state in goal.failed and state not in step.states:
                     reason = getattr(resource, "state_reason", "") or "no reason given"
                     raise BackendError(f"The {goal.kind} '{resource.id}' went into state {state}: {reason}.")
+                if state in ENDED and not step.gone and state not in step.states:
+                    aim = " or ".join(step.states) or "ready"
+                    raise BackendError(f"The {goal.kind} '{resource.id}' was deleted ({state}) before it was {aim}.")
             waiting = [r.id for r, s in zip(resources, states, strict=True) if step.states and s not in step.states]
             if not waiting:
                 return

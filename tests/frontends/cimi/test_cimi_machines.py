@@ -4,12 +4,14 @@ queries, credentials, and the same machines seen by the EC2 frontend."""
 from __future__ import annotations
 
 import base64
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cimiclient import Cimi
 from dsp0263 import check, check_collection
-from gateway_process import GatewayProcess
+from gateway_process import GatewayProcess, write_config
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +254,27 @@ def test_insert_and_remove_actions_attach_and_detach(c: Cimi, catalog: dict[str,
     assert volume in [a["volume"]["href"] for a in c.members(f"{href}/volumes", "volumes")]
     c.accepted(c.action(href, "remove", volume={"href": volume}))
     assert volume not in [a["volume"]["href"] for a in c.members(f"{href}/volumes", "volumes")]
+
+
+def test_a_followed_launch_fails_at_once_when_its_machine_is_deleted(tmp_path: Path, redis_server) -> None:
+    """A machine deleted while still booting can never run: the job following its launch ends failed, and
+    frees its runner, instead of polling until ``job_run_bound`` (a queue of such jobs starved the runners)."""
+    config = write_config(tmp_path / "gw.toml", redis_server.url)
+    config.write_text(config.read_text().replace("boot_delay = 0.2", "boot_delay = 120"))
+    gw = GatewayProcess(config)
+    try:
+        c = Cimi(gw.url)
+        configs = c.members("machineConfigs", "machineConfigurations")
+        image = c.members("machineImages", "machineImages")[0]
+        template = {"machineConfig": {"href": configs[0]["id"]}, "machineImage": {"href": image["id"]}}
+        answer = c.call("POST", "machines", {"name": "short-lived", "machineTemplate": template}, "MachineCreate")
+        assert answer.status == 202
+        job_href, machine = answer.headers["CIMI-Job-URI"], answer.headers["Location"]
+        assert c.ok("GET", job_href).doc["state"] in ("QUEUED", "RUNNING")  # the machine boots for two minutes
+        assert c.call("DELETE", machine).status == 202
+        deadline = time.monotonic() + 20
+        while (job := c.ok("GET", job_href).doc)["state"] in ("QUEUED", "RUNNING") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job["state"] == "FAILED" and "deleted" in job["statusMessage"], job
+    finally:
+        gw.stop()
