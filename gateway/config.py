@@ -149,6 +149,7 @@ _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "job_wait_bound": ((int, float), _below_worker_timeout),
     "job_threads": ((int,), _positive),
     "prune_grace": ((int, float), _non_negative),
+    "read_cache_mb": ((int,), _non_negative),
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),
     "retry_max_wait": ((int, float), _non_negative),

@@ -28,6 +28,7 @@ from tenacity import (
     wait_random,
 )
 
+from translator import read_cache
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
@@ -81,6 +82,7 @@ class BackendCaller:
     def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any, resend: bool = True) -> T:
         """``fn(*args)``, retried on transient faults; ``resend=False`` for a create the cloud could not
         recognise as a repeat: a fault after it may have arrived (``OutcomeUnknown``) is then not retried."""
+        read_cache.note_unversioned()
         started = time.perf_counter()
         retrying = Retrying(
             stop=self._stop,

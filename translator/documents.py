@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 import redis
 
+from translator import read_cache
 from translator.codec import dumps, loads
 from translator.errors import Conflict, InvalidParameter, NotFound, PreconditionFailed
 from translator.ids import sortable_id
@@ -143,6 +144,7 @@ class DocumentStore:
 
     def get_many(self, tenant: str, kind: str, doc_ids: list[str]) -> list[Document | None]:
         """Documents in the order asked, None where missing; one round trip."""
+        read_cache.note_unversioned()
         keys = [_doc_key(tenant, kind, i) for i in doc_ids]
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
@@ -156,6 +158,7 @@ class DocumentStore:
         return Page(docs, next_cursor)
 
     def count(self, tenant: str, kind: str) -> int:
+        read_cache.note_unversioned()
         _check_kind(kind)
         return int(self.redis.zcard(_index_key(tenant, kind)))
 
@@ -199,6 +202,7 @@ class DocumentStore:
         return Page(ids, next_cursor)
 
     def is_member(self, tenant: str, kind: str, doc_id: str, member: str) -> bool:
+        read_cache.note_unversioned()
         return self.redis.zscore(_members_key(tenant, kind, doc_id), member) is not None
 
     def _change_members(self, op: str, tenant: str, kind: str, doc_id: str, members: Iterable[str]) -> int:
@@ -212,6 +216,7 @@ class DocumentStore:
         return changed
 
     def _page(self, key: str, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        read_cache.note_unversioned()
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidParameter(f"The page size must be between 1 and {MAX_PAGE}.", reason="limit")
         if cursor is not None:

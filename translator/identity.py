@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 
@@ -17,6 +18,7 @@ from translator.codec import dumps, loads
 from translator.errors import AuthFailure, Forbidden, InvalidParameter, NotFound
 from translator.keystone_auth import KeystoneTokens
 from translator.model import Principal
+from translator.read_cache import Guard, ReadCache
 
 #: role -> what it may do. "write" is any mutation; "admin" manages users.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -61,6 +63,10 @@ def new_secret() -> str:
     return secrets.token_urlsafe(30)[:40]
 
 
+#: access key -> the user's record (JSON: secret, tenant, role, name)
+USERS = "cg:users"
+
+
 class Identity:
     """Reads and writes ``cg:user:*`` and ``cg:tenant:*``; checks credentials and roles."""
 
@@ -98,25 +104,39 @@ class Identity:
             raise InvalidParameter(f"unknown tenant {user.tenant!r}", kind="tenant")
         record = dumps({"secret": user.secret, "tenant": user.tenant, "role": user.role, "name": user.name})
         stored = (
-            self.redis.hset("cg:users", user.access_key, record)
+            self.redis.hset(USERS, user.access_key, record)
             if replace
-            else self.redis.hsetnx("cg:users", user.access_key, record)
+            else self.redis.hsetnx(USERS, user.access_key, record)
         )
         if not replace and not stored:
             raise InvalidParameter(f"access key {user.access_key!r} already exists", reason="duplicate")
 
     def remove_user(self, access_key: str) -> None:
-        if not self.redis.hdel("cg:users", access_key):
+        if not self.redis.hdel(USERS, access_key):
             raise NotFound(f"no user with access key {access_key!r}", kind="user")
 
     def users(self) -> list[User]:
-        raw = self.redis.hgetall("cg:users")
+        raw = self.redis.hgetall(USERS)
         return sorted((self._user(k.decode(), v) for k, v in raw.items()), key=lambda u: (u.tenant, u.access_key))
 
     def lookup(self, access_key: str) -> User | None:
         """The user owning ``access_key``; the signature verifiers call this for the secret."""
-        raw = self.redis.hget("cg:users", access_key)
-        return self._user(access_key, raw) if raw else None
+        return self.user_from(access_key, self.raw_user(access_key))
+
+    def raw_user(self, access_key: str) -> bytes | None:
+        """The record of the user owning ``access_key`` as stored (see ``user_from``)."""
+        raw: bytes | None = self.redis.hget(USERS, access_key)
+        return raw
+
+    @staticmethod
+    def user_guard(access_key: str) -> Guard:
+        """Where ``access_key``'s user record lives, for a read cache lookup to read it in its own round trip."""
+        return Guard(USERS, access_key)
+
+    @classmethod
+    def user_from(cls, access_key: str, raw: bytes | None) -> User | None:
+        """The user a record read through ``user_guard`` describes (None: no such user)."""
+        return cls._user(access_key, raw) if raw else None
 
     @staticmethod
     def _user(access_key: str, raw: bytes) -> User:
@@ -132,18 +152,29 @@ class Identity:
     # -- checks ------------------------------------------------------------------------------
     def authenticate_basic(self, access_key: str, secret: str) -> Principal:
         """HTTP Basic (CIMI, OCCI): access key and secret; constant-time comparison."""
-        user = self.lookup(access_key)
-        # Compare against something even for unknown keys so timing does not reveal which exist.
-        expected = user.secret if user else secrets.token_urlsafe(30)
-        if not hmac.compare_digest(expected.encode(), secret.encode()) or user is None:
-            raise AuthFailure("The access key or secret is not valid.")
-        return user.principal()
+        return _checked(self.lookup(access_key), secret)
+
+    def authenticate_basic_kept(
+        self, access_key: str, secret: str, cache: ReadCache, key: Hashable
+    ) -> tuple[Principal, bytes | None, Any | None]:
+        """HTTP Basic for a read the cache may answer: the principal, the user record it was checked against, and
+        the answer kept for ``key`` if it still holds; the record and the answer in one round trip."""
+        raw, kept = cache.lookup(key, self.user_guard(access_key))
+        return _checked(self.user_from(access_key, raw), secret), raw, kept
 
     def authenticate_token(self, token: str) -> Principal:
         """A Keystone token (``X-Auth-Token``), when the gateway is configured to trust a Keystone."""
         if self.keystone is None:
             raise AuthFailure("Token authentication is not configured on this gateway.")
         return self.keystone.authenticate(token)
+
+
+def _checked(user: User | None, secret: str) -> Principal:
+    # Compare against something even for unknown keys so timing does not reveal which exist.
+    expected = user.secret if user else secrets.token_urlsafe(30)
+    if not hmac.compare_digest(expected.encode(), secret.encode()) or user is None:
+        raise AuthFailure("The access key or secret is not valid.")
+    return user.principal()
 
 
 def authorize(principal: Principal, permission: str) -> None:

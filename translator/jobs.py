@@ -33,6 +33,7 @@ import orjson
 import redis
 from redis.commands.core import Script
 
+from translator import read_cache
 from translator.codec import dumps, loads
 from translator.documents import Page
 from translator.errors import InvalidParameter
@@ -399,12 +400,14 @@ class JobStore:
 
     def get(self, tenant: str, job_id: str) -> Job | None:
         """The tenant's job, or None (unknown, expired, or another tenant's)."""
+        read_cache.note_unversioned()
         if not is_gateway_id(job_id):
             return None
         return _decode(self.redis.hgetall(_record_key(tenant, job_id)))
 
     def list(self, tenant: str, cursor: str | None = None, limit: int = 100) -> Page[Job]:
         """The tenant's jobs, newest first, after ``cursor``; drops index entries of expired jobs it meets."""
+        read_cache.note_unversioned()
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidParameter(f"The page size must be between 1 and {MAX_PAGE}.", reason="limit")
         if cursor is not None and not is_gateway_id(cursor):

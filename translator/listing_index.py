@@ -5,7 +5,8 @@ Keys, under one hash tag per account and kind (every script touches one slot):
 
     cg:ix:{<account>|<kind>}:meta    hash: ``gen`` the generation (bumped by every mutation of the kind),
                                      ``filled`` the generation the rows were read at, ``until`` (ms) when
-                                     they stop being fresh
+                                     they stop being fresh, ``ver`` bumped by every write that changes
+                                     a row or a Redis tag (with ``gen``: the index's content version)
     cg:ix:{<account>|<kind>}:rows    hash: gateway id -> the resource's row (JSON; Redis tags not merged)
     cg:ix:{<account>|<kind>}:sums    hash: gateway id -> "<digest of its row> <its order member>"
     cg:ix:{<account>|<kind>}:order   zset, every score 0, of "<created, 20 characters>|<gateway id>": the
@@ -24,6 +25,9 @@ A read finds the index in one of four states (``Freshness``):
 - ``fresh``.
 A refresh compares each row's digest with the one stored and writes only rows that changed, appeared or
 went, and only while the generation is still the one it read at (a mutation meanwhile wins).
+
+Every read reports the version it read at to the request's read set (translator/read_cache.py), so an
+answer built only from fresh index reads can be reused while those versions hold.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 import redis
 
+from translator import read_cache
 from translator.codec import dumps
 
 #: Members per page read at most (a script's reply, and Lua's unpack, stay small).
@@ -57,22 +62,23 @@ class Freshness(StrEnum):
         return self in (Freshness.FRESH, Freshness.EXPIRED)
 
 
-#: KEYS meta, tags -> {state, generation, how many resources have Redis tags}
+#: KEYS meta, tags -> {state, generation, how many resources have Redis tags, content version}
 _STATE = """
 local function state()
-  local meta = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until')
+  local meta = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until', 'ver')
   local gen = meta[1] or '0'
   local tagged = redis.call('HLEN', KEYS[2])
-  if not meta[2] then return {'absent', gen, tagged} end
-  if meta[2] ~= gen then return {'stale', gen, tagged} end
+  local ver = gen .. '.' .. (meta[4] or '0')
+  if not meta[2] then return {'absent', gen, tagged, ver} end
+  if meta[2] ~= gen then return {'stale', gen, tagged, ver} end
   local t = redis.call('TIME')
-  if tonumber(meta[3]) > t[1] * 1000 + math.floor(t[2] / 1000) then return {'fresh', gen, tagged} end
-  return {'expired', gen, tagged}
+  if tonumber(meta[3]) > t[1] * 1000 + math.floor(t[2] / 1000) then return {'fresh', gen, tagged, ver} end
+  return {'expired', gen, tagged, ver}
 end
 local s = state()
 if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
 """
-#: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, row...} in order
+#: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, ver, row...}
 _PAGE = (
     _STATE
     + """local members = redis.call('ZRANGEBYLEX', KEYS[3], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
@@ -80,25 +86,29 @@ local ids = {}
 for i, m in ipairs(members) do ids[i] = string.sub(m, 22) end
 if #ids == 0 then return s end
 local rows = redis.call('HMGET', KEYS[4], unpack(ids))
-for i = 1, #rows do s[i + 3] = rows[i] end
+for i = 1, #rows do s[i + 4] = rows[i] end
 return s
 """
 )
-#: KEYS meta, tags, rows; ARGV gateway ids -> {state, gen, tagged, row or false...}
+#: KEYS meta, tags, rows; ARGV gateway ids -> {state, gen, tagged, ver, row or false...}
 _GET = (
     _STATE
     + """local rows = redis.call('HMGET', KEYS[3], unpack(ARGV))
-for i = 1, #rows do s[i + 3] = rows[i] end
+for i = 1, #rows do s[i + 4] = rows[i] end
 return s
 """
 )
-#: KEYS meta, order, rows, sums; ARGV generation, ttl ms, idle ttl s, count of puts, then per put
-#: (id, member, row, sum), then per removal (id, member) -> 1, or 0 when a mutation bumped the generation
+#: KEYS meta, order, rows, sums; ARGV generation, ttl ms, idle ttl s, ticket, count of puts, then per put
+#: (id, member, row, sum), then per removal (id, member) -> 1, 0 when a mutation bumped the generation, 2 when
+#: a refresh that started later has written already (its rows are newer: these are dropped)
 _WRITE = """
-local gen = redis.call('HGET', KEYS[1], 'gen') or '0'
+local meta = redis.call('HMGET', KEYS[1], 'gen', 'wrote')
+local gen = meta[1] or '0'
 if gen ~= ARGV[1] then return 0 end
-local puts = tonumber(ARGV[4])
-local i = 5
+if tonumber(meta[2] or '0') > tonumber(ARGV[4]) then return 2 end
+redis.call('HSET', KEYS[1], 'wrote', ARGV[4])
+local puts = tonumber(ARGV[5])
+local i = 6
 for _ = 1, puts do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2])
   redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 3] .. ' ' .. ARGV[i + 1])
@@ -111,6 +121,7 @@ while i < #ARGV do
   redis.call('ZREM', KEYS[2], ARGV[i + 1])
   i = i + 2
 end
+if i > 6 then redis.call('HINCRBY', KEYS[1], 'ver', 1) end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 if tonumber(ARGV[2]) > 0 then
@@ -168,7 +179,9 @@ class ListingIndex:
         bound = f"({after}" if after is not None else "-"
         keys = [meta, tags_key(account, kind), order, rows]
         reply = self._page(keys=keys, args=[bound, max(1, min(count, MAX_CHUNK))])
-        return Chunk(Freshness(_s(reply[0])), int(reply[1]), int(reply[2]) > 0, [r for r in reply[3:] if r])
+        state = Freshness(_s(reply[0]))
+        read_cache.note_read(meta, _s(reply[3]), state is Freshness.FRESH)
+        return Chunk(state, int(reply[1]), int(reply[2]) > 0, [r for r in reply[4:] if r])
 
     def get(self, account: str, kind: str, gids: Sequence[str]) -> Chunk:
         """The rows of these ids the index holds (none unless usable), in the order asked, missing ones left out."""
@@ -179,15 +192,24 @@ class ListingIndex:
         for start in range(0, max(1, len(gids)), MAX_CHUNK):
             some = list(gids[start : start + MAX_CHUNK]) or [""]  # no ids: the state alone
             reply = self._get(keys=keys, args=some)
-            if not Freshness(_s(reply[0])).usable:
+            state = Freshness(_s(reply[0]))
+            read_cache.note_read(meta, _s(reply[3]), state is Freshness.FRESH)
+            if not state.usable:
                 break
-            found += [row for row in reply[3:] if row]
+            found += [row for row in reply[4:] if row]
         return Chunk(Freshness(_s(reply[0])), int(reply[1]), int(reply[2]) > 0, found)
 
-    def write(self, account: str, kind: str, generation: int, rows: Iterable[dict[str, Any]], ttl: float) -> bool:
-        """Make the index hold exactly ``rows`` (a full listing read at ``generation``), fresh for ``ttl``
-        seconds (none: not cached, the next read refreshes again); only what changed is written. False when a
-        mutation has bumped the generation meanwhile."""
+    def ticket(self, account: str, kind: str) -> int:
+        """Taken by a refresh before it reads the backend: of two refreshes at one generation (a reader's and a
+        background one), the rows of the one that read later win, whichever writes last."""
+        return int(self.redis.hincrby(_keys(account, kind)[0], "ticket", 1))
+
+    def write(
+        self, account: str, kind: str, generation: int, rows: Iterable[dict[str, Any]], ttl: float, ticket: int = 0
+    ) -> bool:
+        """Make the index hold exactly ``rows`` (a full listing read at ``generation``, after taking ``ticket``),
+        fresh for ``ttl`` seconds (none: not cached, the next read refreshes again); only what changed is
+        written. False when a mutation has bumped the generation meanwhile."""
         meta, order, rows_key, sums, _ = _keys(account, kind)
         old = {_s(k): _s(v) for k, v in self.redis.hgetall(sums).items()}
         puts: list[Any] = []
@@ -209,7 +231,7 @@ class ListingIndex:
             removals += [gid, before.partition(" ")[2]]
         done = self._write(
             keys=[meta, order, rows_key, sums],
-            args=[generation, max(0, int(ttl * 1000)), IDLE_TTL, len(puts) // 4, *puts, *removals],
+            args=[generation, max(0, int(ttl * 1000)), IDLE_TTL, ticket, len(puts) // 4, *puts, *removals],
         )
         return bool(done)
 
@@ -227,6 +249,10 @@ class ListingIndex:
 
     def generation(self, account: str, kind: str) -> int:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)
+
+    def bump_version(self, pipe: Any, account: str, kind: str) -> None:
+        """Queue on ``pipe`` the content-version bump of a write outside this class (Redis tags)."""
+        pipe.hincrby(_keys(account, kind)[0], "ver", 1)
 
     def meta_key(self, account: str, kind: str) -> str:
         """The key a generation lives in (to WATCH while acting on a listing read at one)."""

@@ -336,6 +336,7 @@ class Listings:
         """Read the account's listing of ``kind`` from its backend into the index; its rows, sorted."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
+        ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
         records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
         memory.note_listing(len(records))
         self.publish_all(account, records)
@@ -344,7 +345,7 @@ class Listings:
             ttl = min(ttl, self.times.transitional_ttl)
         rows = sorted((_row(r) for r in records), key=_row_key)
         if ttl > 0:
-            self.store.index.write(account.key, kind, generation, rows, ttl)
+            self.store.index.write(account.key, kind, generation, rows, ttl, ticket)
         else:  # PERF: not cached (a TTL of 0): no rows written that nothing would read; the next read refreshes
             self.store.index.spoil(account.key, kind)
         gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
@@ -441,6 +442,11 @@ class Listings:
             gids = [g for g in gids if g not in found]
         else:
             CACHE_LOOKUPS.labels(kind, "miss").inc()
+            if index.state is Freshness.ABSENT and self.times.ttl > 0:
+                # Never listed (a describe's related resources): have it filled, so the next reads by id come from
+                # it. Not when stale: a mutation's effect is still settling, and a listing read now could be
+                # older news than the by-id read of the next reader.
+                self._refresh_later(account, kind, index.generation)
         if natives is None:
             located = self.accounts.find(principal, kind, gids)
             natives = [where[1] for where in located if where is not None and where[0].key == account.key]

@@ -135,11 +135,11 @@ class Store:
                 return []
         return gone
 
-    @staticmethod
-    def _drop(pipe: Any, account: str, kind: str, gids: list[str]) -> None:
+    def _drop(self, pipe: Any, account: str, kind: str, gids: list[str]) -> None:
         pipe.hdel("cg:ids", *gids)
         pipe.hdel("cg:short", *[short_form(g) for g in gids])
         pipe.hdel(tags_key(account, kind), *gids)
+        self.index.bump_version(pipe, account, kind)
         pipe.zrem(_known(account, kind), *gids)
 
     # -- tags --------------------------------------------------------------------------------
@@ -161,6 +161,7 @@ class Store:
                 pipe.hset(key, gid, dumps(tags))
             else:
                 pipe.hdel(key, gid)
+            self.index.bump_version(pipe, account, kind)  # answers reused while it held are not any more
 
         self.redis.transaction(apply, key)
 

@@ -30,6 +30,7 @@ from translator.listings import LISTINGS, CacheTimes, Listings, Match, MissingId
 from translator.model import Principal, Resource, Zone
 from translator.mutations import MACHINE_ACTIONS, OPERATIONS, Mutator
 from translator.publish import publish_part
+from translator.read_cache import ReadCache
 from translator.store import Store
 from translator.tags import Tags
 
@@ -54,6 +55,8 @@ class TranslatorSettings:
     job_threads: int = 4
     #: Seconds a published resource may be missing from its listings before its ids and tags are forgotten.
     prune_grace: float = 60.0
+    #: megabytes of answers a worker keeps for reads whose index versions have not changed (0: none)
+    read_cache_mb: int = 64
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def job_settings(self) -> JobSettings:
@@ -98,6 +101,8 @@ class Translator:
         self.routing.discover = self._discover
         #: what only the gateway holds (CIMI templates and systems, OCCI user mixins), per tenant
         self.documents = DocumentStore(store.redis)
+        #: answers of index-only reads, reused while their versions hold (frontends name the reads)
+        self.read_cache = ReadCache(store.redis, settings.read_cache_mb << 20)
         self.follower = Follower(self, self.jobs)
         self.runner.register(FOLLOW, self.follower.run)
 

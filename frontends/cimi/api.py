@@ -35,6 +35,7 @@ from frontends.cimi.filter import FilterError
 from frontends.cimi.query import QueryError, parse_query
 from frontends.cimi.resources import REGISTRY
 from frontends.cimi.resources.entry import entry_point
+from translator import read_cache
 from translator.errors import AuthFailure, CloudgateError
 from translator.identity import Identity
 from translator.model import Principal
@@ -46,6 +47,20 @@ PREFIX = "/cimi"
 _IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,128}$")
 #: methods that carry a body we read
 _WITH_BODY = frozenset({"POST", "PUT"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Out:
+    """A response as sent: kept as it is for a read answered again (translator/read_cache.py)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    content_type: str | None = None
+    data: bytes = b""
+
+
+def _out_size(out: _Out) -> int:
+    return 256 + len(out.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,43 +91,74 @@ class CimiFrontend:
         try:
             version = negotiation.version(req.get_header("CIMI-Specification-Version"))
             media = negotiation.rendering(req.get_header("Accept"), req.content_type)
-            reply = self._handle(req, version)
+            if req.method == "GET":
+                out = self._read(req, version, media)
+            else:
+                out = self._output(req, self._handle(req, version, self._authenticate(req)), version, media)
         except CimiError as exc:
-            reply = _error_reply(exc)
+            out = self._output(req, _error_reply(exc), version, media)
         except CloudgateError as exc:
-            reply = _error_reply(from_canonical(exc))
+            out = self._output(req, _error_reply(from_canonical(exc)), version, media)
         except (codec.CodecError, QueryError, FilterError) as exc:
-            reply = _error_reply(CimiError(400, str(exc)))
+            out = self._output(req, _error_reply(CimiError(400, str(exc))), version, media)
         except self.options.store_faults as exc:
             log.warning("%s %s: Redis failed: %s", req.method, req.path, exc)
-            reply = _error_reply(CimiError(503, "The service is temporarily unavailable; retry later."))
+            error = CimiError(503, "The service is temporarily unavailable; retry later.")
+            out = self._output(req, _error_reply(error), version, media)
         except Exception:
             log.exception("CIMI %s %s failed", req.method, req.path)
-            reply = _error_reply(CimiError(500, "The gateway failed to handle the request."))
-        self._respond(req, resp, reply, version, media)
-
-    def _respond(self, req: falcon.Request, resp: falcon.Response, reply: Reply, version: str, media: str) -> None:
-        resp.status = falcon.code_to_http_status(reply.status)
-        resp.set_header("CIMI-Specification-Version", negotiation.VERSION_HEADER[version])
-        if reply.status in (503,):
-            resp.set_header("Retry-After", str(self.options.retry_after))
-        for name, value in reply.headers.items():
+            error = CimiError(500, "The gateway failed to handle the request.")
+            out = self._output(req, _error_reply(error), version, media)
+        resp.status = falcon.code_to_http_status(out.status)
+        for name, value in out.headers:
             resp.set_header(name, value)
+        if out.content_type is not None:
+            resp.content_type = out.content_type
+            resp.data = out.data
+
+    def _read(self, req: falcon.Request, version: str, media: str) -> _Out:
+        """A GET, answered as last time while the listings it read are unchanged (translator/read_cache.py); with
+        Basic credentials the user record and the kept answer are checked in one round trip."""
+        cache = self.translator.read_cache
+        asked = (version, media, self._base(req), req.path, req.query_string)
+        basic = None if req.get_header("X-Auth-Token") else self._basic(req)
+        if basic is None:
+            principal = self._authenticate(req)
+            return cache.answer((principal, *asked), lambda: self._kept(req, version, media, principal), _out_size)
+        key = ("basic", basic[0], *asked)
+        try:
+            principal, raw, kept = self.identity.authenticate_basic_kept(basic[0], basic[1], cache, key)
+        except CloudgateError as exc:
+            raise _unauthenticated(exc.message) from None
+        if kept is not None:
+            return kept  # type: ignore[no-any-return]
+        return cache.build(key, lambda: self._kept(req, version, media, principal), _out_size, guarded=raw)
+
+    def _kept(self, req: falcon.Request, version: str, media: str, principal: Principal) -> _Out:
+        reply = self._handle(req, version, principal)
+        if reply.status != 200:
+            read_cache.note_unversioned()  # only plain answers are kept
+        return self._output(req, reply, version, media)
+
+    def _output(self, req: falcon.Request, reply: Reply, version: str, media: str) -> _Out:
+        """What goes back for ``reply``: status, headers, and the document in the negotiated rendering."""
+        headers = [("CIMI-Specification-Version", negotiation.VERSION_HEADER[version])]
+        if reply.status in (503,):
+            headers.append(("Retry-After", str(self.options.retry_after)))
+        headers += reply.headers.items()
         if reply.doc is None or reply.status == 204 or req.method == "HEAD":
-            return
+            return _Out(reply.status, tuple(headers))
         if media == negotiation.XML:
-            resp.content_type = "application/xml; charset=utf-8"
-            resp.data = codec.render_xml(reply.doc, reply.type_name, version)
-        else:
-            resp.content_type = "application/json"
-            resp.data = codec.render_json(reply.doc, version, reply.type_name or None)
+            data = codec.render_xml(reply.doc, reply.type_name, version)
+            return _Out(reply.status, tuple(headers), "application/xml; charset=utf-8", data)
+        data = codec.render_json(reply.doc, version, reply.type_name or None)
+        return _Out(reply.status, tuple(headers), "application/json", data)
 
     # -- requests ----------------------------------------------------------------------------
-    def _handle(self, req: falcon.Request, version: str) -> Reply:
+    def _handle(self, req: falcon.Request, version: str, principal: Principal) -> Reply:
         path = req.path[len(PREFIX) :]
         segments = [s for s in path.split("/") if s]
         method = "GET" if req.method == "HEAD" else req.method
-        principal = self._authenticate(req)
         ctx = Ctx(
             principal=principal,
             version=version,
@@ -224,6 +270,15 @@ class CimiFrontend:
                 return self.identity.authenticate_token(token)
             except AuthFailure as exc:
                 raise _unauthenticated(exc.message) from None
+        key, secret = self._basic(req)
+        try:
+            return self.identity.authenticate_basic(key, secret)
+        except CloudgateError as exc:
+            raise _unauthenticated(exc.message) from None
+
+    @staticmethod
+    def _basic(req: falcon.Request) -> tuple[str, str]:
+        """The access key and secret of HTTP Basic credentials (401 when missing or malformed)."""
         header = req.get_header("Authorization") or ""
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic" or not value:
@@ -234,10 +289,7 @@ class CimiFrontend:
             raise _unauthenticated("The Basic credentials are malformed.") from None
         if not sep or not key:
             raise _unauthenticated("The Basic credentials are malformed.")
-        try:
-            return self.identity.authenticate_basic(key, secret)
-        except CloudgateError as exc:
-            raise _unauthenticated(exc.message) from None
+        return key, secret
 
     def _base(self, req: falcon.Request) -> str:
         if self.options.public_endpoint:

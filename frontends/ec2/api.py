@@ -32,7 +32,7 @@ from frontends.ec2.query import QueryError, parse_form, parse_params, parse_quer
 from frontends.ec2.render import precompile, render_error, render_response
 from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
 from translator.errors import CloudgateError
-from translator.identity import Identity, User, authorize
+from translator.identity import Identity, authorize
 from translator.model import Principal
 from translator.translator import Translator
 
@@ -150,11 +150,26 @@ class EC2Frontend:
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
         if form and content_type in ("application/x-www-form-urlencoded", ""):
             params.update(parse_form(form))
-        found: dict[str, User | None] = {}
+        found: dict[str, tuple[bytes | None, Any]] = {}
+        # A describe may be answered as last time (translator/read_cache.py): its key names the caller's access key
+        # and what it asks, and the lookup of the caller's secret also checks the kept answer, in one round trip.
+        operation = service.find_operation(_param(params, "Action") or "")
+        handler = ACTIONS.get(operation.name) if operation else None
+        reusable = handler is not None and handler.reusable and bool(self.translator.read_cache.capacity)
+        endpoint = self._endpoint(req)
+
+        def answer_key(access_key: str) -> tuple[Any, ...]:
+            assert operation is not None
+            return (access_key, endpoint, operation.name, _request_params(params))
 
         def lookup_secret(access_key: str) -> str | None:
             # PERF: the verifier's lookup is kept for the principal below: one Redis read per request.
-            found[access_key] = user = self.identity.lookup(access_key)
+            if reusable:
+                raw, kept = self.translator.read_cache.lookup(answer_key(access_key), Identity.user_guard(access_key))
+            else:
+                raw, kept = self.identity.raw_user(access_key), None
+            found[access_key] = (raw, kept)
+            user = Identity.user_from(access_key, raw)
             return user.secret if user else None
 
         signed = verify_request(
@@ -170,7 +185,8 @@ class EC2Frontend:
             datetime.now(UTC),
             params,
         )
-        user = found.get(signed.access_key)
+        raw, kept = found.get(signed.access_key, (None, None))
+        user = Identity.user_from(signed.access_key, raw)
         if user is None:  # never verified against a stored secret
             raise EC2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
         principal = user.principal()
@@ -180,11 +196,9 @@ class EC2Frontend:
         action = _param(params, "Action")
         if not action:
             raise EC2Error("MissingAction", "The request must contain the parameter Action.")
-        operation = service.find_operation(action)
         req.context.action = operation.name if operation else OTHER_ACTION
         if operation is None:
             raise EC2Error("InvalidAction", f"The action {action} is not valid for this web service.")
-        handler = ACTIONS.get(operation.name)
         if handler is None:
             raise EC2Error("UnsupportedOperation", f"The action {operation.name} is not supported by this gateway.")
         region = signed.region
@@ -196,15 +210,27 @@ class EC2Frontend:
             region=region or self.translator.account(principal).region,
             request_id=request_id,
             account_id=self.translator.tenant_of(principal).account_id,
-            endpoint=self._endpoint(req),
+            endpoint=endpoint,
         )
-        args = parse_params(operation, params)
-        if args.get("DryRun"):
-            _dry_run(call, handler.mutating)
         if handler.mutating:
             _may_write(principal)
-        result = handler.fn(call, args)
-        return render_response(operation, result, request_id)
+
+        def answer() -> bytes:
+            args = parse_params(operation, params)
+            if args.get("DryRun"):
+                _dry_run(call, handler.mutating)
+            return render_response(operation, handler.fn(call, args), request_id)
+
+        if not reusable:
+            return answer()
+        scope = (call.region, call.account_id)
+        if kept is not None and kept[0] == scope:  # the same user record, the same versions: last time's answer
+            head, tail = kept[1], kept[2]
+        else:
+            _, head, tail = self.translator.read_cache.build(
+                answer_key(user.access_key), lambda: (scope, *_split(answer(), request_id)), _size, guarded=raw
+            )
+        return b"".join((head, request_id.encode(), tail))
 
     def _public_message(self, exc: CloudgateError) -> str:
         """A canonical error's message with gateway ids shown as the EC2 ids the client knows."""
@@ -298,6 +324,28 @@ class ThrottledLog:
 
 def _ec2_error(code: str, message: str, request_id: str, status: int) -> bytes:
     return render_error(code, message, request_id)
+
+
+#: parameters that authenticate a request (SigV4 presigned, SigV2) rather than say what it asks
+_AUTH_PARAMS = frozenset(
+    {"AWSAccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "Timestamp", "Expires", "SecurityToken"}
+)
+
+
+def _request_params(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """What a request asks, without how it was signed: two signings of one describe are one question."""
+    return tuple(sorted((k, v) for k, v in params.items() if k not in _AUTH_PARAMS and not k.startswith("X-Amz-")))
+
+
+def _split(body: bytes, request_id: str) -> tuple[bytes, bytes]:
+    """An answer around its request id (rendered once, near its start), for another request's id to go in."""
+    head, found, tail = body.partition(request_id.encode())
+    assert found, "an EC2 answer names its request id"
+    return head, tail
+
+
+def _size(kept: tuple[Any, bytes, bytes]) -> int:
+    return 64 + len(kept[1]) + len(kept[2])
 
 
 def _param(params: dict[str, str], name: str) -> str | None:

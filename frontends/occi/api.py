@@ -40,6 +40,7 @@ from frontends.occi.resources.base import KindController
 from frontends.occi.resources.compute import Computes
 from frontends.occi.resources.network import Networks
 from frontends.occi.resources.storage import Storages
+from translator import read_cache
 from translator.errors import AuthFailure, CloudgateError, NotFound
 from translator.identity import Identity
 from translator.model import Principal
@@ -115,8 +116,11 @@ class OcciFrontend:
         media = negotiation.DEFAULT
         try:
             media = negotiation.answer_media(req.get_header("Accept"))
-            answer = self._handle(req, media)
-            rendered = self._render(answer, media)
+            if req.method == "GET":
+                answer, rendered = self._read(req, media)
+            else:
+                principal = self._authenticate(req)
+                answer, rendered = self._answered(req, media, principal, self._request(req))
         except OcciError as exc:
             answer, rendered = self._error(exc, media)
         except CloudgateError as exc:
@@ -145,6 +149,37 @@ class OcciFrontend:
         if req.method != "HEAD":
             resp.data = rendered.body
 
+    def _read(self, req: falcon.Request, media: str) -> tuple[Answer, Rendered | None]:
+        """A GET, answered as last time while the listings it read are unchanged (translator/read_cache.py); with
+        Basic credentials the user record and the kept answer are checked in one round trip."""
+        cache = self.translator.read_cache
+        basic = None if req.get_header("X-Auth-Token") else self._basic(req)
+        principal = self._authenticate(req) if basic is None else None
+        request = self._request(req)
+        asked = (media, self._base(req), req.path, req.query_string, _asking_headers(req), request.body)
+        if principal is not None:
+            return cache.answer(
+                (principal, *asked), lambda: self._answered(req, media, principal, request), _answer_size
+            )
+        assert basic is not None
+        key = ("basic", basic[0], *asked)
+        try:
+            found, raw, kept = self.identity.authenticate_basic_kept(basic[0], basic[1], cache, key)
+        except AuthFailure as exc:
+            raise self._unauthenticated(exc) from None
+        if kept is not None:
+            return kept  # type: ignore[no-any-return]
+        return cache.build(key, lambda: self._answered(req, media, found, request), _answer_size, guarded=raw)
+
+    def _answered(
+        self, req: falcon.Request, media: str, principal: Principal, request: Request
+    ) -> tuple[Answer, Rendered | None]:
+        answer = self._handle(req, media, principal, request)
+        rendered = self._render(answer, media)
+        if answer.status != 200:
+            read_cache.note_unversioned()  # only plain answers are kept
+        return Answer(answer.status, None, answer.headers, answer.collection), rendered
+
     # -- rendering -----------------------------------------------------------------------------------
     def _render(self, answer: Answer, media: str) -> Rendered | None:
         if answer.render is None:
@@ -162,10 +197,8 @@ class OcciFrontend:
         return Answer(exc.status, None, dict(exc.headers)), Rendered(body, media)
 
     # -- requests ------------------------------------------------------------------------------------
-    def _handle(self, req: falcon.Request, media: str) -> Answer:
-        principal = self._authenticate(req)
+    def _handle(self, req: falcon.Request, media: str, principal: Principal, request: Request) -> Answer:
         ctx = Ctx(principal, self.translator, self.translator.documents, self._base(req))
-        request = self._request(req)
         method = "GET" if req.method == "HEAD" else req.method
         if req.path.startswith(WELL_KNOWN.rstrip("/")):
             return self._query(ctx, method, request)
@@ -372,8 +405,16 @@ class OcciFrontend:
         try:
             if token:
                 return self.identity.authenticate_token(token)
-            header = req.get_header("Authorization") or ""
-            scheme, _, value = header.partition(" ")
+            key, secret = self._basic(req)
+            return self.identity.authenticate_basic(key, secret)
+        except AuthFailure as exc:
+            raise self._unauthenticated(exc) from None
+
+    def _basic(self, req: falcon.Request) -> tuple[str, str]:
+        """The access key and secret of HTTP Basic credentials (401 when missing or malformed)."""
+        header = req.get_header("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        try:
             if scheme.lower() != "basic" or not value:
                 raise AuthFailure("This service needs credentials: HTTP Basic (access key and secret) or a token.")
             try:
@@ -382,9 +423,12 @@ class OcciFrontend:
                 raise AuthFailure("The Basic credentials are malformed.") from None
             if not sep or not key:
                 raise AuthFailure("The Basic credentials are malformed.")
-            return self.identity.authenticate_basic(key, secret)
         except AuthFailure as exc:
-            raise OcciError(401, exc.message, {"WWW-Authenticate": self._challenge()}) from None
+            raise self._unauthenticated(exc) from None
+        return key, secret
+
+    def _unauthenticated(self, exc: AuthFailure) -> OcciError:
+        return OcciError(401, exc.message, {"WWW-Authenticate": self._challenge()})
 
     def _challenge(self) -> str:
         if self.options.keystone_url:
@@ -403,3 +447,17 @@ class OcciFrontend:
 
 
 __all__ = ["PREFIX", "WELL_KNOWN", "Category", "OcciFrontend", "OcciOptions"]
+
+
+#: headers that say who asks or how the exchange goes, not what is asked (the caller is in the key already)
+_NOT_ASKING = frozenset({"AUTHORIZATION", "X-AUTH-TOKEN", "HOST", "CONNECTION", "USER-AGENT", "CONTENT-LENGTH"})
+
+
+def _asking_headers(req: falcon.Request) -> tuple[tuple[str, str], ...]:
+    """The request headers an answer may depend on (OCCI filters travel in Category and X-OCCI-Attribute)."""
+    return tuple(sorted((k, v) for k, v in req.headers.items() if k not in _NOT_ASKING))
+
+
+def _answer_size(kept: tuple[Answer, Rendered | None]) -> int:
+    rendered = kept[1]
+    return 256 + (len(rendered.body) if rendered is not None else 0)

@@ -76,6 +76,16 @@ def test_a_listing_read_before_a_mutation_is_not_written_and_the_index_goes_stal
     assert ids(index.page(ACCOUNT, KIND, None, 10).rows) == ["id-9999"]
 
 
+def test_of_two_refreshes_at_one_generation_the_later_reader_wins_whichever_writes_last(index: ListingIndex) -> None:
+    early, late = index.ticket(ACCOUNT, KIND), index.ticket(ACCOUNT, KIND)  # both read the cloud, early first
+    assert index.write(ACCOUNT, KIND, 0, rows(2, state="running"), ttl=60, ticket=late)
+    assert index.write(ACCOUNT, KIND, 0, rows(2, state="pending"), ttl=60, ticket=early)  # older news: dropped
+    assert {orjson.loads(r)["state"] for r in index.page(ACCOUNT, KIND, None, 10).rows} == {"running"}
+    newest = index.ticket(ACCOUNT, KIND)
+    assert index.write(ACCOUNT, KIND, 0, rows(2, state="stopped"), ttl=60, ticket=newest)
+    assert {orjson.loads(r)["state"] for r in index.page(ACCOUNT, KIND, None, 10).rows} == {"stopped"}
+
+
 def test_an_expired_index_still_answers(index: ListingIndex) -> None:
     index.write(ACCOUNT, KIND, 0, rows(2), ttl=0.05)
     time.sleep(0.1)

@@ -8,7 +8,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe_resources, pick, reader, selected, tag_list, writer
+from frontends.ec2.actions.base import (
+    Call,
+    Handler,
+    describe_resources,
+    describer,
+    pick,
+    reader,
+    selected,
+    tag_list,
+    writer,
+)
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -186,7 +196,7 @@ def describe_addresses_attribute(call: Call, args: dict[str, Any]) -> dict[str, 
 
 ACTIONS: dict[str, Handler] = {
     "AllocateAddress": writer(allocate_address),
-    "DescribeAddresses": reader(describe_addresses),
+    "DescribeAddresses": describer(describe_addresses),
     "AssociateAddress": writer(associate_address),
     "DisassociateAddress": writer(disassociate_address),
     "ReleaseAddress": writer(release_address),

@@ -32,10 +32,17 @@ class Call:
 class Handler:
     fn: Callable[[Call, dict[str, Any]], dict[str, Any]]
     mutating: bool
+    #: its answer is built from listings alone: kept and reused while they are unchanged (translator/read_cache.py)
+    reusable: bool = False
 
 
 def reader(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
     return Handler(fn, mutating=False)
+
+
+def describer(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:
+    """A reader whose answer depends only on the request, the caller and the listings it reads."""
+    return Handler(fn, mutating=False, reusable=True)
 
 
 def writer(fn: Callable[[Call, dict[str, Any]], dict[str, Any]]) -> Handler:

@@ -10,6 +10,7 @@ from frontends.ec2.actions.base import (
     Call,
     Handler,
     describe_resources,
+    describer,
     reader,
     tag_list,
     when,
@@ -192,7 +193,7 @@ def describe_instance_types(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS: dict[str, Handler] = {
-    "DescribeImages": reader(describe_images),
+    "DescribeImages": describer(describe_images),
     "CreateImage": writer(create_image),
     "DeregisterImage": writer(deregister_image),
     "DescribeInstanceTypes": reader(describe_instance_types),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, describer, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -561,7 +561,7 @@ def reboot_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS: dict[str, Handler] = {
-    "DescribeInstances": reader(describe_instances),
+    "DescribeInstances": describer(describe_instances),
     "RunInstances": writer(run_instances),
     "StartInstances": writer(_state_change(MachineAction.START)),
     "StopInstances": writer(_state_change(MachineAction.STOP)),

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, pick, reader, selected, tag_list, when, writer
+from frontends.ec2.actions.base import Call, Handler, describer, pick, selected, tag_list, when, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import apply, table
@@ -105,6 +105,6 @@ def delete_key_pair(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 ACTIONS: dict[str, Handler] = {
     "CreateKeyPair": writer(create_key_pair),
     "ImportKeyPair": writer(import_key_pair),
-    "DescribeKeyPairs": reader(describe_key_pairs),
+    "DescribeKeyPairs": describer(describe_key_pairs),
     "DeleteKeyPair": writer(delete_key_pair),
 }

@@ -10,7 +10,7 @@ import functools
 import ipaddress
 from typing import Any, cast
 
-from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, describer, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -205,10 +205,10 @@ def delete_subnet(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 
 ACTIONS: dict[str, Handler] = {
-    "DescribeVpcs": reader(describe_vpcs),
+    "DescribeVpcs": describer(describe_vpcs),
     "CreateVpc": writer(create_vpc),
     "DeleteVpc": writer(delete_vpc),
-    "DescribeSubnets": reader(describe_subnets),
+    "DescribeSubnets": describer(describe_subnets),
     "CreateSubnet": writer(create_subnet),
     "DeleteSubnet": writer(delete_subnet),
 }

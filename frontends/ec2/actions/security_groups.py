@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, describe_resources, reader, selected, tag_list, writer
+from frontends.ec2.actions.base import Call, Handler, describe_resources, describer, selected, tag_list, writer
 from frontends.ec2.actions.tags import spec_tags
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
@@ -471,7 +471,7 @@ def _revoke(direction: str) -> HandlerFn:
 
 ACTIONS: dict[str, Handler] = {
     "CreateSecurityGroup": writer(create_security_group),
-    "DescribeSecurityGroups": reader(describe_security_groups),
+    "DescribeSecurityGroups": describer(describe_security_groups),
     "DeleteSecurityGroup": writer(delete_security_group),
     "AuthorizeSecurityGroupIngress": writer(_authorize("ingress")),
     "AuthorizeSecurityGroupEgress": writer(_authorize("egress")),

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from frontends.ec2.actions.base import Call, Handler, reader, writer
+from frontends.ec2.actions.base import Call, Handler, describer, writer
 from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import Filter, compile_filters, table
 from frontends.ec2.ids import ID_FORMS, public_id, resolve_ids
@@ -322,5 +322,5 @@ def describe_tags(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 ACTIONS: dict[str, Handler] = {
     "CreateTags": writer(create_tags),
     "DeleteTags": writer(delete_tags),
-    "DescribeTags": reader(describe_tags),
+    "DescribeTags": describer(describe_tags),
 }

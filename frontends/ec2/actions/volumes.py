@@ -14,7 +14,7 @@ from frontends.ec2.actions.base import (
     Call,
     Handler,
     describe_resources,
-    reader,
+    describer,
     tag_list,
     when,
     writer,
@@ -323,11 +323,11 @@ def delete_snapshot(call: Call, args: dict[str, Any]) -> dict[str, Any]:
 
 ACTIONS: dict[str, Handler] = {
     "CreateVolume": writer(create_volume),
-    "DescribeVolumes": reader(describe_volumes),
+    "DescribeVolumes": describer(describe_volumes),
     "DeleteVolume": writer(delete_volume),
     "AttachVolume": writer(attach_volume),
     "DetachVolume": writer(detach_volume),
     "CreateSnapshot": writer(create_snapshot),
-    "DescribeSnapshots": reader(describe_snapshots),
+    "DescribeSnapshots": describer(describe_snapshots),
     "DeleteSnapshot": writer(delete_snapshot),
 }

@@ -1,0 +1,184 @@
+"""The read cache over a real Redis and the simulator: an answer built from fresh listings is reused while they
+are unchanged, and built again after anything that changes what it was read from (a mutation, a Redis tag, a
+refresh that finds the cloud changed, a lapsed TTL, a failed refresh) or when it read anything else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gateway.app import build_runtime, seed_identity
+from gateway.config import parse
+from translator.model import MachineAction, MachineSpec, Principal
+from translator.read_cache import ReadCache
+
+DEMO = Principal(user="u", tenant="demo", role="admin")
+TTL = 1.0
+
+
+@pytest.fixture
+def runtime(redis_server, redis_client) -> Iterator[Any]:
+    sim = {"driver": "simulator", "boot_delay": 0.0, "terminated_retention": 0.0}
+    config = parse(
+        {
+            "gateway": {"redis_url": redis_server.url},
+            "translator": {"cache_ttl": TTL, "transitional_cache_ttl": TTL, "retry_attempts": 1},
+            "backends": {"sim": sim},
+            "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
+        }
+    )
+    rt = build_runtime(config, redis_server.url)
+    seed_identity(rt)
+    yield rt
+    rt.close()
+
+
+class Counted:
+    """A build that lists the caller's machines (with their volumes, as DescribeInstances does) and counts runs."""
+
+    def __init__(self, rt: Any, read: Callable[[], Any] | None = None) -> None:
+        self.t = rt.translator
+        self.runs = 0
+        self.read = read
+
+    def __call__(self) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        self.runs += 1
+        if self.read is not None:
+            self.read()
+        machines = self.t.list(DEMO, "machine", "r1")
+        volume_ids = [v for m in machines for v in m.volume_ids]
+        if volume_ids:
+            self.t.get_many(DEMO, "volume", volume_ids)
+        return [(m.id, str(m.state), tuple(sorted(m.tags.items()))) for m in machines]
+
+
+def answer(rt: Any, build: Counted, key: str = "k") -> Any:
+    return rt.translator.read_cache.answer(key, build, lambda value: 100)
+
+
+def launch(rt: Any, count: int = 2) -> list[Any]:
+    t = rt.translator
+    image, flavor = t.list(DEMO, "image", "r1")[0], t.list(DEMO, "flavor", "r1")[0]
+    return t.create_machines(DEMO, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count), "r1")
+
+
+def wait_fresh(rt: Any, *kinds: str) -> None:
+    index = rt.translator.store.index
+    deadline = time.monotonic() + 10
+    while any(index.page("demo/r1", kind, None, 1).state != "fresh" for kind in kinds):
+        assert time.monotonic() < deadline, "the background refreshes did not happen"
+        time.sleep(0.05)
+
+
+def settled(rt: Any, build: Counted) -> Any:
+    """The answer once it is kept: the first build after a change refreshed the listing (not kept), the next
+    one read it fresh (kept). A volume listing refreshes the volumes the build reads by id: after a mutation
+    a read by id asks the cloud, and only a listing fills the index again."""
+    answer(rt, build)
+    rt.translator.list(DEMO, "volume", "r1")
+    wait_fresh(rt, "machine", "volume")
+    return answer(rt, build)
+
+
+def test_an_answer_is_reused_while_its_listings_are_unchanged_and_rebuilt_after_a_mutation(runtime: Any) -> None:
+    made = launch(runtime)
+    build = Counted(runtime)
+    first = settled(runtime, build)
+    runs = build.runs
+    assert [answer(runtime, build) for _ in range(5)] == [first] * 5
+    assert build.runs == runs  # five answers, no build
+
+    runtime.translator.act_on_machine(DEMO, made[0].id, MachineAction.STOP)
+    after = settled(runtime, build)
+    assert build.runs > runs and after != first
+    assert dict((i, s) for i, s, _ in after)[made[0].id] in ("stopping", "stopped")
+
+
+def test_a_redis_tag_a_lapsed_ttl_and_a_changed_cloud_each_rebuild(runtime: Any, redis_client) -> None:
+    made = launch(runtime)
+    build = Counted(runtime)
+    settled(runtime, build)
+    runs = build.runs
+
+    # a tag kept in Redis (the simulator tags natively, so write one the way a non-native backend's are kept)
+    runtime.translator.store.update_tags("demo/r1", "machine", made[1].id, {"team": "a"}, {})
+    tagged = answer(runtime, build)
+    assert build.runs == runs + 1 and dict((i, t) for i, _, t in tagged)[made[1].id] == (("team", "a"),)
+    runs = build.runs
+
+    # past the TTL the indexes are expired: the kept answer is not used, and the build refreshes them behind
+    time.sleep(TTL * 1.5)
+    answer(runtime, build)
+    assert build.runs == runs + 1
+    wait_fresh(runtime, "machine", "volume")
+    runs = build.runs
+    answer(runtime, build)
+    assert build.runs == runs  # the refreshes found the cloud unchanged: the versions held, the answer is reused
+
+    # the cloud changes behind the gateway's back: the next refresh writes the row, its version moves
+    backend = runtime.translator.routing.backend(runtime.translator.account(DEMO, "r1"))
+    backend.act_on_machine(made[0].native_id, MachineAction.STOP)
+    time.sleep(TTL * 1.5)
+    states: set[str] = set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not states & {"stopping", "stopped"}:
+        states = {s for i, s, _ in answer(runtime, build) if i == made[0].id}
+        time.sleep(0.05)
+    assert states & {"stopping", "stopped"}
+
+
+def test_answers_that_read_outside_the_listings_are_never_kept(runtime: Any) -> None:
+    launch(runtime)
+    t = runtime.translator
+    documents = Counted(runtime, read=lambda: t.documents.list("demo", "system"))
+    jobs = Counted(runtime, read=lambda: t.jobs.list("demo"))
+    cloud = Counted(runtime, read=lambda: t.routing.backend(t.account(DEMO, "r1")) and t.caller.call("sim", "x", int))
+    for build in (documents, jobs, cloud):
+        for _ in range(3):
+            answer(runtime, build, key=str(id(build)))
+        assert build.runs == 3
+
+
+def test_answers_are_not_kept_when_listings_are_not_cached(redis_server) -> None:
+    config = parse(
+        {
+            "gateway": {"redis_url": redis_server.url},
+            "translator": {"cache_ttl": 0},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0}},
+            "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
+        }
+    )
+    rt = build_runtime(config, redis_server.url)
+    try:
+        launch(rt)
+        build = Counted(rt)
+        for _ in range(3):
+            answer(rt, build)
+        assert build.runs == 3
+    finally:
+        rt.close()
+
+
+def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any) -> None:
+    launch(runtime)
+    cache = ReadCache(runtime.translator.store.redis, capacity=1000)
+    build = Counted(runtime)
+    build()  # fills the machine index, and has the volume index filled behind
+    wait_fresh(runtime, "machine", "volume")
+    for key in ("a", "b", "c", "d"):
+        cache.answer(key, build, lambda value: 250)
+    runs = build.runs
+    cache.answer("a", build, lambda value: 250)  # a is used again: b is now the oldest
+    cache.answer("e", build, lambda value: 250)  # past 1000 bytes: b goes
+    assert build.runs == runs + 1
+    for key in ("a", "c", "d", "e"):
+        cache.answer(key, build, lambda value: 250)
+    assert build.runs == runs + 1
+    cache.answer("b", build, lambda value: 250)
+    assert build.runs == runs + 2
+    cache.answer("huge", build, lambda value: 251)  # above a quarter of the capacity: never kept
+    cache.answer("huge", build, lambda value: 251)
+    assert build.runs == runs + 4

@@ -1,0 +1,175 @@
+"""Answers to reads reused while what they were built from is unchanged: the read cache of one worker.
+
+A frontend asks ``ReadCache.answer(key, build)`` for a read that only the listing index feeds (a describe,
+a collection, a resource by id), with ``key`` naming everything the answer depends on besides the index
+(caller, request, representation). The first time, ``build`` runs while a read set records the content
+version of every index read (translator/listing_index.py) and whether each was fresh; the answer is kept
+when every read was fresh and no backend was called. Later, one pipelined round trip reads the current
+version of each index the answer came from: while all are unchanged and fresh the kept answer is the answer,
+so a worker on any node reads its own and other nodes' writes (every change of rows, tags or generation
+bumps a version). An expired or changed index makes the next request build afresh, which also schedules the
+refresh an expired index needs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis
+
+T = TypeVar("T")
+
+#: KEYS meta -> the index's content version while it is fresh, else false (the _STATE rule of listing_index)
+_VERSION = """
+local m = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until', 'ver')
+local gen = m[1] or '0'
+if not m[2] or m[2] ~= gen then return false end
+local t = redis.call('TIME')
+if tonumber(m[3]) <= t[1] * 1000 + math.floor(t[2] / 1000) then return false end
+return gen .. '.' .. (m[4] or '0')
+"""
+
+
+@dataclass(slots=True)
+class ReadSet:
+    """The index versions one answer was built from; ``reusable`` turns false for good on any read that was
+    not fresh, any index read at two versions, or any call to a backend."""
+
+    versions: dict[str, str] = field(default_factory=dict)
+    reusable: bool = True
+
+    def saw(self, meta_key: str, version: str, fresh: bool) -> None:
+        if not fresh or self.versions.setdefault(meta_key, version) != version:
+            self.reusable = False
+
+
+_READS: ContextVar[ReadSet | None] = ContextVar("cloudgate_read_set", default=None)
+
+
+def note_read(meta_key: str, version: str, fresh: bool) -> None:
+    """An index read at ``version`` (listing_index calls this for every read)."""
+    reads = _READS.get()
+    if reads is not None:
+        reads.saw(meta_key, version, fresh)
+
+
+def note_unversioned() -> None:
+    """Something was read outside the index (a backend, a gateway document, a job): the answer is not kept."""
+    reads = _READS.get()
+    if reads is not None:
+        reads.reusable = False
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A Redis hash field an answer also depends on, read in the same round trip as the versions: the caller's
+    user record, so that authenticating a request answered from the cache costs no round trip of its own."""
+
+    key: str
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    versions: tuple[tuple[str, str], ...]
+    value: Any
+    size: int
+    guarded: bytes | None = None
+
+
+class ReadCache:
+    """A worker's kept answers, least recently used first out past ``capacity`` bytes in all."""
+
+    def __init__(self, client: redis.Redis, capacity: int = 64 << 20) -> None:
+        self.redis = client
+        self.capacity = capacity
+        self._version = client.register_script(_VERSION)
+        self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def answer(self, key: Hashable, build: Callable[[], T], size: Callable[[T], int]) -> T:
+        """The kept answer for ``key`` while its versions hold, else ``build()`` (kept when it may be)."""
+        kept = self._kept.get(key) if self.capacity > 0 else None
+        if kept is not None and self._check(kept, None)[1]:
+            self._touch(key)
+            return kept.value  # type: ignore[no-any-return]
+        return self.build(key, build, size)
+
+    def lookup(self, key: Hashable, guard: Guard) -> tuple[bytes | None, Any | None]:
+        """The guard's current value and, when the answer kept for ``key`` still holds (same versions, same guard
+        value), that answer; one round trip either way."""
+        kept = self._kept.get(key) if self.capacity > 0 else None
+        value, holds = self._check(kept, guard)
+        if kept is None or not holds or value != kept.guarded:
+            return value, None
+        self._touch(key)
+        return value, kept.value
+
+    def build(self, key: Hashable, build: Callable[[], T], size: Callable[[T], int], guarded: bytes | None = None) -> T:
+        """``build()``, kept for ``key`` (with the guard value the caller was authenticated by) when every read it
+        made was a fresh index read."""
+        reads = ReadSet()
+        token = _READS.set(reads)
+        try:
+            value = build()
+        finally:
+            _READS.reset(token)
+        if reads.reusable and reads.versions and self.capacity > 0:
+            self._keep(key, _Kept(tuple(reads.versions.items()), value, size(value), guarded))
+        return value
+
+    def _check(self, kept: _Kept | None, guard: Guard | None) -> tuple[bytes | None, bool]:
+        """The guard's value and whether every index ``kept`` was built from is still fresh at the same version."""
+        versions = kept.versions if kept is not None else ()
+        for _ in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            if guard is not None:
+                pipe.hget(guard.key, guard.field)
+            # PERF: EVALSHA itself, not a Script: a pipeline holding Scripts first asks SCRIPT EXISTS (a round trip)
+            for meta_key, _ in versions:
+                pipe.evalsha(self._version.sha, 1, meta_key)
+            replies = pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                break
+            self._version.sha = self.redis.script_load(_VERSION)  # first use, or Redis restarted: load, ask again
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        value = replies.pop(0) if guard is not None else None
+        holds = kept is not None and all(
+            v is not None and _s(v) == want for v, (_, want) in zip(replies, versions, strict=True)
+        )
+        return value, holds
+
+    def _touch(self, key: Hashable) -> None:
+        with self._lock:
+            if key in self._kept:
+                self._kept.move_to_end(key)
+
+    def _keep(self, key: Hashable, kept: _Kept) -> None:
+        if kept.size > self.capacity // 4:  # one huge answer must not push out every other
+            return
+        with self._lock:
+            old = self._kept.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._kept[key] = kept
+            self._bytes += kept.size
+            while self._bytes > self.capacity and self._kept:
+                _, dropped = self._kept.popitem(last=False)
+                self._bytes -= dropped.size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._bytes = 0
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
