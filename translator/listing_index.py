@@ -240,12 +240,15 @@ class ListingIndex:
         a 503 of its protocol), rather than every reader being answered from an index ever older."""
         self.redis.hdel(_keys(account, kind)[0], "filled")
 
-    def invalidate(self, account: str, kinds: Iterable[str]) -> None:
-        """After a mutation: bump each kind's generation, so its index is refreshed before it is read again."""
-        pipe = self.redis.pipeline(transaction=False)
+    def invalidate(self, account: str, kinds: Iterable[str], pipe: Any = None) -> None:
+        """After a mutation: bump each kind's generation, so its index is refreshed before it is read again
+        (queued on ``pipe`` when given, for its caller to execute)."""
+        own = pipe is None
+        pipe = self.redis.pipeline(transaction=False) if own else pipe
         for kind in kinds:
             pipe.hincrby(_keys(account, kind)[0], "gen", 1)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def generation(self, account: str, kind: str) -> int:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)

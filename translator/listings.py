@@ -339,16 +339,17 @@ class Listings:
         ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
         records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
         memory.note_listing(len(records))
-        self.publish_all(account, records)
+        known = self.publish_all(account, records, count=kind)
         ttl = self.times.ttl
         if any(in_transition(r) for r in records):
             ttl = min(ttl, self.times.transitional_ttl)
         rows = sorted((_row(r) for r in records), key=_row_key)
         if ttl > 0:
             self.store.index.write(account.key, kind, generation, rows, ttl, ticket)
-        else:  # PERF: not cached (a TTL of 0): no rows written that nothing would read; the next read refreshes
-            self.store.index.spoil(account.key, kind)
-        gone = self.store.reconcile(account.key, kind, generation, (r["id"] for r in rows), self.times.prune_grace)
+        elif self.times.ttl > 0:  # PERF: not cached (a TTL of 0): no rows written that nothing would read
+            self.store.index.spoil(account.key, kind)  # a transitional TTL of 0: the next read refreshes
+        present = (r["id"] for r in rows)
+        gone = self.store.reconcile(account.key, kind, generation, present, self.times.prune_grace, known)
         if gone:
             log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
         return rows
@@ -456,9 +457,13 @@ class Listings:
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged
 
-    def publish_all(self, account: AccountConfig, records: Iterable[Any]) -> None:
-        """Stamp gateway ids on backend records and remember the reverse mapping."""
+    def publish_all(
+        self, account: AccountConfig, records: Iterable[Any], count: str | None = None, invalidate: Iterable[str] = ()
+    ) -> int:
+        """Stamp gateway ids on backend records and remember the reverse mapping; with ``count`` (a kind), how
+        many ids of that kind the account has published; ``invalidate``: kinds a mutation changed, invalidated
+        first in the same round trip (``Store.remember``)."""
         entries: list[tuple[str, str, str, str]] = []
         for record in records:
             publish(account, record, entries)
-        self.store.remember(entries)
+        return self.store.remember(entries, (account.key, count) if count else None, (account.key, tuple(invalidate)))

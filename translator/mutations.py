@@ -195,9 +195,8 @@ class Mutator:
                 self._gateway_ids_in(account, exc)
             self.store.invalidate(account.key, spec.invalidates)
             raise
-        self.store.invalidate(account.key, spec.invalidates)
         published = _resources_in(result)
-        self.listings.publish_all(account, published)
+        self.listings.publish_all(account, published, invalidate=spec.invalidates)  # PERF: one round trip for both
         return JobOutcome(affected_ids=tuple(r.id for r in published), value=result)
 
     def on(self, principal: Principal, kind: str, gid: str, op: str, *args: Any) -> Any:

@@ -12,9 +12,11 @@ gone and ``reconcile`` drops their id-map rows and tags; a successful delete dro
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -62,18 +64,67 @@ def _known(account: str, kind: str) -> str:
     return f"cg:known:{account}:{kind}"
 
 
+#: ids a worker remembers the mapping of (each ~0.3 KB)
+MEMO_SIZE = 20_000
+V = TypeVar("V")
+
+
+class Memo(Generic[V]):
+    """Values found for keys that never change once set, least recently used out past ``size``; misses are read
+    (in one call for all) and not remembered, as a key unknown now may be known later."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._found: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, keys: list[str], fetch: Callable[[list[str]], list[V | None]]) -> list[V | None]:
+        if not keys:
+            return []
+        with self._lock:
+            out: list[V | None] = [self._found.get(k) for k in keys]
+        missing = [k for k, v in zip(keys, out, strict=True) if v is None]
+        if missing:
+            fetched = dict(zip(missing, fetch(missing), strict=True))
+            out = [v if v is not None else fetched[k] for k, v in zip(keys, out, strict=True)]
+            with self._lock:
+                for k, v in fetched.items():
+                    if v is not None:
+                        self._found[k] = v
+                while len(self._found) > self.size:
+                    self._found.popitem(last=False)
+        return out
+
+    def forget(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._found.pop(k, None)
+
+
 class Store:
     """Typed access to the ``cg:`` keyspace; one instance (and one connection pool) per worker."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self.index = ListingIndex(client)
+        # PERF: a gateway id names one (account, kind, native id) forever (uuid5 of them), and a short form one
+        # gateway id: what was found once is remembered by the worker (a deleted resource's id then reaches the
+        # backend, which answers that it is gone, as for an id read just before the delete).
+        self._ids: Memo[tuple[str, str, str]] = Memo(MEMO_SIZE)
+        self._shorts: Memo[str] = Memo(MEMO_SIZE)
         self._idem_claim = client.register_script(_IDEM_CLAIM)
         self._idem_if_held = client.register_script(_IDEM_IF_HELD)
 
     # -- id map ------------------------------------------------------------------------------
-    def remember(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
-        """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups, seen now."""
+    def remember(
+        self,
+        entries: Iterable[tuple[str, str, str, str]],
+        count: tuple[str, str] | None = None,
+        invalidate: tuple[str, tuple[str, ...]] = ("", ()),
+    ) -> int:
+        """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups, seen now; with ``count``
+        (account, kind), how many ids of that kind are known now (for ``reconcile``); ``invalidate`` (account,
+        kinds) first, as ``invalidate`` does. One round trip for all."""
         ids: dict[str, str] = {}
         shorts: dict[str, str] = {}
         known: dict[str, dict[str, float]] = {}
@@ -82,25 +133,34 @@ class Store:
             ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
             shorts[short_form(gid)] = gid
             known.setdefault(_known(account, kind), {})[gid] = now
+        if not ids and count is None and not invalidate[1]:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        if invalidate[1]:
+            self.index.invalidate(invalidate[0], invalidate[1], pipe)
         if ids:
-            pipe = self.redis.pipeline(transaction=False)
             pipe.hset("cg:ids", mapping=ids)
             pipe.hset("cg:short", mapping=shorts)
             for key, seen in known.items():
                 pipe.zadd(key, seen)
-            pipe.execute()
+        if count is not None:
+            pipe.zcard(_known(*count))
+        replies = pipe.execute()
+        return int(replies[-1]) if count is not None else 0
 
     def resolve(self, gids: list[str]) -> list[tuple[str, str, str] | None]:
         """``(account key, kind, native id)`` for each gateway id, None where unknown."""
-        if not gids:
-            return []
-        rows = self.redis.hmget("cg:ids", gids)
-        return [tuple(_s(r).split(SEP, 2)) if r else None for r in rows]  # type: ignore[misc]
+
+        def read(some: list[str]) -> list[tuple[str, str, str] | None]:
+            return [tuple(_s(r).split(SEP, 2)) if r else None for r in self.redis.hmget("cg:ids", some)]  # type: ignore[misc]
+
+        return self._ids.read(gids, read)
 
     def resolve_short(self, shorts: list[str]) -> list[str | None]:
-        if not shorts:
-            return []
-        return [_s(r) if r else None for r in self.redis.hmget("cg:short", shorts)]
+        def read(some: list[str]) -> list[str | None]:
+            return [_s(r) if r else None for r in self.redis.hmget("cg:short", some)]
+
+        return self._shorts.read(shorts, read)
 
     def forget(self, account: str, kind: str, gids: list[str]) -> None:
         """Drop everything kept for deleted resources: id-map rows, short forms, tags."""
@@ -110,20 +170,25 @@ class Store:
         self._drop(pipe, account, kind, gids)
         pipe.execute()
 
-    def reconcile(self, account: str, kind: str, generation: int, present: Iterable[str], grace: float) -> list[str]:
+    def reconcile(
+        self, account: str, kind: str, generation: int, present: Iterable[str], grace: float, known: int | None = None
+    ) -> list[str]:
         """After a full listing read at ``generation``: forget the published resources it no longer holds.
 
         Only ids last seen more than ``grace`` seconds ago go (a cloud's listings may lag its creates), and
         only while no mutation has bumped the generation since the listing was read (a resource created
-        meanwhile may be missing from it). Returns the ids forgotten.
+        meanwhile may be missing from it). ``known``: how many ids are known, if just counted (``remember``).
+        Returns the ids forgotten.
         """
         known_key, meta_key = _known(account, kind), self.index.meta_key(account, kind)
         present = set(present)
+        if (self.redis.zcard(known_key) if known is None else known) <= len(present):
+            return []  # PERF: one round trip when every known id was just seen (published before this): none gone
         with self.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(meta_key)
-                if int(pipe.hget(meta_key, "gen") or 0) != generation or pipe.zcard(known_key) <= len(present):
-                    return []  # PERF: every known id was just seen (published before this): nothing is gone
+                if int(pipe.hget(meta_key, "gen") or 0) != generation:
+                    return []
                 stale = [_s(g) for g in pipe.zrangebyscore(known_key, "-inf", f"({time.time() - grace}")]
                 gone = [g for g in stale if g not in present]
                 if not gone:
@@ -136,6 +201,8 @@ class Store:
         return gone
 
     def _drop(self, pipe: Any, account: str, kind: str, gids: list[str]) -> None:
+        self._ids.forget(gids)  # other workers may still map them: the backend then says the resource is gone
+        self._shorts.forget(short_form(g) for g in gids)
         pipe.hdel("cg:ids", *gids)
         pipe.hdel("cg:short", *[short_form(g) for g in gids])
         pipe.hdel(tags_key(account, kind), *gids)

@@ -10,8 +10,10 @@ import redis
 
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
+from translator.errors import NotFound
 from translator.ids import short_form
 from translator.listing_index import tags_key
+from translator.listings import MissingIds
 from translator.model import MachineSpec, Principal, VolumeSpec
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -131,3 +133,17 @@ def test_a_listing_read_before_a_mutation_forgets_nothing(make_runtime, redis_cl
     assert store.resolve([gid]) == [(ACCOUNT, "machine", "vm-1")]
     assert store.reconcile(ACCOUNT, "machine", generation + 1, [], grace=0.0) == [gid]
     assert store.resolve([gid]) == [None]
+
+
+def test_an_id_another_worker_still_maps_after_its_delete_reads_as_gone(make_runtime) -> None:
+    """Workers remember id mappings (they never change); one deleted through another worker is answered as
+    missing by the cloud, as for an id never seen, not as an error of the gateway."""
+    first, second = make_runtime().translator, make_runtime().translator
+    zone = first.account(DEMO).zones[0]
+    volume = first.create_volume(DEMO, VolumeSpec(size_gb=1, zone=zone))
+    assert [v.id for v in first.get_many(DEMO, "volume", [volume.id])] == [volume.id]  # first now maps it
+    second.delete_volume(DEMO, volume.id)
+    with pytest.raises(MissingIds):
+        first.get_many(DEMO, "volume", [volume.id])
+    with pytest.raises(NotFound):
+        first.delete_volume(DEMO, volume.id)
