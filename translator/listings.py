@@ -443,11 +443,6 @@ class Listings:
             gids = [g for g in gids if g not in found]
         else:
             CACHE_LOOKUPS.labels(kind, "miss").inc()
-            if index.state is Freshness.ABSENT and self.times.ttl > 0:
-                # Never listed (a describe's related resources): have it filled, so the next reads by id come from
-                # it. Not when stale: a mutation's effect is still settling, and a listing read now could be
-                # older news than the by-id read of the next reader.
-                self._refresh_later(account, kind, index.generation)
         if natives is None:
             located = self.accounts.find(principal, kind, gids)
             natives = [where[1] for where in located if where is not None and where[0].key == account.key]

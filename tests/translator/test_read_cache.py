@@ -166,7 +166,8 @@ def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any
     launch(runtime)
     cache = ReadCache(runtime.translator.store.redis, capacity=1000)
     build = Counted(runtime)
-    build()  # fills the machine index, and has the volume index filled behind
+    build()  # fills the machine index
+    runtime.translator.list(DEMO, "volume", "r1")
     wait_fresh(runtime, "machine", "volume")
     for key in ("a", "b", "c", "d"):
         cache.answer(key, build, lambda value: 250)
