@@ -220,6 +220,17 @@ class NetworkInterface:
 
 
 @dataclass(slots=True, kw_only=True)
+class MachineDisk:
+    """A volume attached to a machine, as the machine shows it (see ``Machine.disks``)."""
+
+    volume_id: str
+    device: str
+    state: AttachmentState = AttachmentState.ATTACHED
+    attached: float = 0.0
+    delete_on_termination: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
 class Machine(Resource):
     """A virtual machine. ``interfaces`` lists its network interfaces, the primary first; ``network_id``,
     ``subnet_id``, ``private_ip`` and ``public_ip`` repeat the primary's."""
@@ -232,10 +243,11 @@ class Machine(Resource):
         "subnet_id": "subnet",
         "security_group_ids": "security_group",
         "volume_ids": "volume",
+        "disks.volume_id": "volume",
         "interfaces.network_id": "network",
         "interfaces.subnet_id": "subnet",
     }
-    NESTED: ClassVar[dict[str, type]] = {"interfaces": NetworkInterface}
+    NESTED: ClassVar[dict[str, type]] = {"interfaces": NetworkInterface, "disks": MachineDisk}
     ENUMS: ClassVar[dict[str, type]] = {"state": MachineState}
     state: MachineState
     image_id: str | None = None
@@ -263,6 +275,11 @@ class Machine(Resource):
     #: The idempotency key of the create that made the machine, where the cloud keeps it: machines launched
     #: together share it (EC2's reservation is derived from it). Empty for machines made outside the gateway.
     launch_key: str = ""
+    #: What the cloud says of the machine's volumes and security groups when it lists the machine (EC2's
+    #: BlockDeviceMappings and group names): a describe then reads no volume or group listing. None: not said,
+    #: and a frontend reads them from those listings. ``security_group_names`` follows ``security_group_ids``.
+    disks: list[MachineDisk] | None = None
+    security_group_names: list[str] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -50,6 +50,7 @@ from translator.model import (
     KeyPair,
     Limits,
     Machine,
+    MachineDisk,
     MachineState,
     Network,
     NetworkInterface,
@@ -408,6 +409,21 @@ def interfaces(item: Mapping[str, Any]) -> list[NetworkInterface]:
     return [interface(e) for e in attached]
 
 
+def disks_of(item: Mapping[str, Any]) -> list[MachineDisk]:
+    """An instance's EBS volumes as DescribeInstances shows them (detached ones left out, as volumes do)."""
+    return [
+        MachineDisk(
+            volume_id=ebs["VolumeId"],
+            device=m.get("DeviceName") or "",
+            state=ATTACHMENT_STATES.get(str(ebs.get("Status") or ""), AttachmentState.ATTACHED),
+            attached=epoch(ebs.get("AttachTime")),
+            delete_on_termination=bool(ebs.get("DeleteOnTermination")),
+        )
+        for m in item.get("BlockDeviceMappings") or ()
+        if (ebs := m.get("Ebs") or {}).get("VolumeId") and ebs.get("Status") != "detached"
+    ]
+
+
 def created_of(item: Mapping[str, Any]) -> float:
     """When an instance was made: its primary interface's attach time, which (unlike LaunchTime) a stop and
     start leave alone; LaunchTime where the cloud shows no interface."""
@@ -422,6 +438,7 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
     known = flavors.get(instance_type)
     cpu = item.get("CpuOptions") or {}
     launched = epoch(item.get("LaunchTime"))
+    groups = [g for g in item.get("SecurityGroups") or () if g.get("GroupId")]
     return Machine(
         native_id=item["InstanceId"],
         name=name_tag(item),
@@ -437,7 +454,8 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
         memory_mb=known.memory_mb if known else 0,
         zone=zone_of(str((item.get("Placement") or {}).get("AvailabilityZone") or "")),
         key_name=item.get("KeyName") or None,
-        security_group_ids=[g["GroupId"] for g in item.get("SecurityGroups") or () if g.get("GroupId")],
+        security_group_ids=[g["GroupId"] for g in groups],
+        security_group_names=[str(g.get("GroupName") or "") for g in groups],
         network_id=item.get("VpcId") or None,
         subnet_id=item.get("SubnetId") or None,
         private_ip=item.get("PrivateIpAddress") or None,
@@ -445,6 +463,7 @@ def machine(item: Mapping[str, Any], zone_of: ZoneOf, flavors: Mapping[str, Flav
         volume_ids=[
             m["Ebs"]["VolumeId"] for m in item.get("BlockDeviceMappings") or () if (m.get("Ebs") or {}).get("VolumeId")
         ],
+        disks=disks_of(item),
         interfaces=interfaces(item),
         root_device=item.get("RootDeviceName") or "",
         hibernation=bool((item.get("HibernationOptions") or {}).get("Configured")),

@@ -83,10 +83,10 @@ class SimulatorBackend(Backend):
         return machines.list_machines(self.sim)
 
     def get_machines(self, native_ids: list[str]) -> list[Machine]:
-        return [r.obj for r in self.sim.store.some("machine", native_ids)]
+        return machines.get_machines(self.sim, native_ids)
 
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
-        return machines.create_machines(self.sim, spec)
+        return machines.with_relations(self.sim, machines.create_machines(self.sim, spec))
 
     def act_on_machine(
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL

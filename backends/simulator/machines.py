@@ -23,6 +23,7 @@ from translator.model import (
     ImageState,
     Machine,
     MachineAction,
+    MachineDisk,
     MachineSpec,
     MachineState,
     MachineUpdate,
@@ -366,7 +367,34 @@ def update_machine(sim: Sim, native_id: str, update: MachineUpdate) -> Machine:
 
 
 def list_machines(sim: Sim) -> list[Machine]:
-    return [interfaces.shown(r.obj) for r in sim.store.all("machine")]
+    return with_relations(sim, [interfaces.shown(r.obj) for r in sim.store.all("machine")])
+
+
+def get_machines(sim: Sim, native_ids: list[str]) -> list[Machine]:
+    return with_relations(sim, [r.obj for r in sim.store.some("machine", native_ids)])
+
+
+def with_relations(sim: Sim, found: list[Machine]) -> list[Machine]:
+    """Machines as listed: with their disks and group names, as EC2 lists an instance's (one read of each)."""
+    volumes = {r.obj.native_id: r.obj for r in sim.store.some("volume", [v for m in found for v in m.volume_ids])}
+    group_ids = list(dict.fromkeys(g for m in found for g in m.security_group_ids))
+    names = {r.obj.native_id: r.obj.name for r in sim.store.some("security_group", group_ids)}
+    for m in found:
+        m.disks = [
+            MachineDisk(
+                volume_id=v.native_id,
+                device=a.device,
+                state=a.state,
+                attached=a.attached,
+                delete_on_termination=a.delete_on_termination,
+            )
+            for v in (volumes.get(vid) for vid in m.volume_ids)
+            if v is not None
+            for a in v.attachments
+            if a.machine_id == m.native_id
+        ]
+        m.security_group_names = [names.get(g, "") for g in m.security_group_ids]
+    return found
 
 
 def console_output(sim: Sim, native_id: str) -> str:

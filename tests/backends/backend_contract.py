@@ -464,6 +464,30 @@ class BackendContract:
         with raises(NotFound, kind="volume"):
             backend.attach_volume("vol-missing", vm.native_id, "/dev/vdd")
 
+    def test_what_a_machine_says_of_its_disks_and_groups_agrees_with_their_listings(self, backend: Backend) -> None:
+        """A backend that lists a machine's disks or group names with it (``Machine.disks``,
+        ``security_group_names``) says what the volume and group listings say; None leaves them to those."""
+        need(backend, Capability.MACHINES, Capability.VOLUMES)
+        vm = self.launch(backend, zone=self.zone(backend))[0]
+        extra = self.new_volume(backend)
+        backend.attach_volume(extra, vm.native_id, "/dev/vdb")
+        settle(lambda: by_id(backend.list_volumes(), extra), lambda v: v.state == VolumeState.IN_USE)
+        for m in (self.machine(backend, vm.native_id), *backend.get_machines([vm.native_id])):
+            if m.disks is not None:
+                volumes = backend.list_volumes()
+                shown = {(a.machine_id, v.native_id, a.device) for v in volumes for a in v.attachments}
+                said = {(m.native_id, d.volume_id, d.device) for d in m.disks}
+                assert said == {s for s in shown if s[0] == m.native_id} and extra in {d.volume_id for d in m.disks}
+                assert {d.volume_id for d in m.disks} <= set(m.volume_ids)
+            if m.security_group_names is not None and Capability.SECURITY_GROUPS in backend.capabilities:
+                names = {g.native_id: g.name for g in backend.list_security_groups()}
+                assert m.security_group_names == [names.get(g, "") for g in m.security_group_ids]
+        backend.detach_volume(extra, vm.native_id)
+        settle(lambda: by_id(backend.list_volumes(), extra), lambda v: v.state == VolumeState.AVAILABLE)
+        m = self.machine(backend, vm.native_id)
+        assert m.disks is None or extra not in {d.volume_id for d in m.disks}
+        backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
     def test_volume_attach_picks_a_device(self, backend: Backend) -> None:
         """Without a device the backend or its cloud picks a free one, and the attachment says which."""
         need(backend, Capability.MACHINES, Capability.VOLUMES)

@@ -97,13 +97,7 @@ Reader = Callable[[Call, Machine], dict[str, Any]]
 
 
 def _groups(call: Call, m: Machine) -> dict[str, Any]:
-    related = Related.of(call, [m])
-    return {
-        "Groups": [
-            {"GroupId": public_id("security_group", g), "GroupName": related.group_names.get(g, "")}
-            for g in m.security_group_ids
-        ]
-    }
+    return {"Groups": Related.of(call, [m]).groups(m)}
 
 
 def _user_data_attribute(call: Call, m: Machine) -> dict[str, Any]:

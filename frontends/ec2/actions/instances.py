@@ -180,12 +180,25 @@ class Related:
             self._volumes = self._by_machine(listed)
         return self._volumes
 
+    def groups(self, m: Machine) -> list[dict[str, str]]:
+        """An instance's groups, named as the cloud listed them with it, else from the group listing."""
+        names = m.security_group_names
+        if names is None or len(names) != len(m.security_group_ids):
+            names = [self.group_names.get(g, "") for g in m.security_group_ids]
+        return [
+            {"GroupId": public_id("security_group", g), "GroupName": name}
+            for g, name in zip(m.security_group_ids, names, strict=True)
+        ]
+
     def prefetch(self, machines: list[Machine]) -> None:
-        """Read just the volumes of ``machines`` (by id, in one call), not the region's listing."""
+        """Read just the volumes of ``machines`` (by id, in one call), not the region's listing; none for
+        machines whose cloud listed their disks with them."""
         if not self.volumes_too or self._volumes is not None:
             return
         call = self.call
-        wanted = list(dict.fromkeys(v for m in machines for v in m.volume_ids))
+        wanted = list(dict.fromkeys(v for m in machines if m.disks is None for v in m.volume_ids))
+        if not wanted:
+            return
         try:
             found = call.translator.page(call.principal, "volume", ids=wanted, region=call.region).items
         except MissingIds:  # a volume gone since a machine was listed: the listing says who holds what now
@@ -202,22 +215,28 @@ class Related:
 
 
 def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
-    """The EBS volumes attached to an instance, root device first."""
-    if not m.volume_ids:
+    """The EBS volumes attached to an instance, root device first: as the cloud listed them with the instance,
+    else from the volumes' attachments."""
+    if m.disks is not None:
+        disks = [(d.device, d.attached, d.delete_on_termination, d.state, d.volume_id) for d in m.disks]
+    elif m.volume_ids:
+        disks = [
+            (a.device, a.attached, a.delete_on_termination, a.state, v.id) for a, v in related.volumes.get(m.id, ())
+        ]
+    else:
         return []
     root = root_device(m)
-    attached = sorted(related.volumes.get(m.id, ()), key=lambda av: (av[0].device != root, av[0].device))
     return [
         {
-            "DeviceName": a.device,
+            "DeviceName": device,
             "Ebs": {
-                "AttachTime": when(a.attached),
-                "DeleteOnTermination": a.delete_on_termination,
-                "Status": str(a.state),
-                "VolumeId": public_id("volume", v.id),
+                "AttachTime": when(attached),
+                "DeleteOnTermination": delete,
+                "Status": str(state),
+                "VolumeId": public_id("volume", vid),
             },
         }
-        for a, v in attached
+        for device, attached, delete, state, vid in sorted(disks, key=lambda d: (d[0] != root, d[0]))
     ]
 
 
@@ -298,10 +317,7 @@ def instance_item(m: Machine, index: int, related: Related, owner: str) -> dict[
     private_dns = (
         f"ip-{m.private_ip.replace('.', '-')}.{m.zone[:-1] or 'local'}.compute.internal" if m.private_ip else ""
     )
-    groups = [
-        {"GroupId": public_id("security_group", g), "GroupName": related.group_names.get(g, "")}
-        for g in m.security_group_ids
-    ]
+    groups = related.groups(m)
     return {
         "InstanceId": public_id("machine", m.id),
         "ImageId": public_id("image", m.image_id),
