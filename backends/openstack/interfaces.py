@@ -36,9 +36,11 @@ def _ipv4(fixed_ips: list[Mapping[str, Any]]) -> Mapping[str, Any]:
 
 
 def from_ports(ports: list[Mapping[str, Any]], floating: Mapping[str, str]) -> list[NetworkInterface]:
-    """A server's interfaces from its Neutron ports, oldest (the one it booted with) first."""
+    """A server's interfaces from its Neutron ports, oldest (the one it booted with) first. Neutron times ports
+    to the second: of ports made in one second, one attached here on a chosen subnet comes after the others."""
     out = []
-    for port in sorted(ports, key=lambda p: (str(p.get("created_at") or ""), p["id"])):
+    order = sorted(ports, key=lambda p: (str(p.get("created_at") or ""), p.get("description") == OWN_PORT, p["id"]))
+    for port in order:
         fixed = _ipv4(port.get("fixed_ips") or [])
         out.append(
             NetworkInterface(

@@ -370,10 +370,6 @@ def list_machines(sim: Sim) -> list[Machine]:
     return with_relations(sim, [interfaces.shown(r.obj) for r in sim.store.all("machine")])
 
 
-def get_machines(sim: Sim, native_ids: list[str]) -> list[Machine]:
-    return with_relations(sim, [r.obj for r in sim.store.some("machine", native_ids)])
-
-
 def with_relations(sim: Sim, found: list[Machine]) -> list[Machine]:
     """Machines as listed: with their disks and group names, as EC2 lists an instance's (one read of each)."""
     volumes = {r.obj.native_id: r.obj for r in sim.store.some("volume", [v for m in found for v in m.volume_ids])}

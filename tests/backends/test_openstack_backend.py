@@ -52,6 +52,7 @@ from peers.openstack.venvs import python
 from backends.openstack import OpenStackBackend
 from backends.openstack.backend import ALL_CAPABILITIES, COMPUTE_CAPABILITIES
 from backends.openstack.faults import translate
+from backends.openstack.interfaces import OWN_PORT, from_ports
 from backends.openstack.machines import NATIVE_STATES, NOVA_STATUSES, NOVA_TASKS, STATE_MAP, machine_state
 from backends.openstack.options import CHECKS, PROXIES
 from gateway.config import load as load_config
@@ -1119,3 +1120,14 @@ def test_ec2_images_come_from_glance(
         assert api.get(f"/v2/images/{image_id}", raise_exc=False).status_code == 404
     finally:
         gateway.stop()
+
+
+def test_of_ports_made_in_one_second_the_one_booted_with_comes_first() -> None:
+    """Neutron times ports to the second; a port attached on a chosen subnet in the boot's second (a fast
+    cloud) still lists after the boot port, whatever their ids."""
+    second = "2026-12-02T08:50:01Z"
+    boot = {"id": "ffff", "created_at": second, "fixed_ips": [], "status": "ACTIVE"}
+    attached = {"id": "0000", "created_at": second, "fixed_ips": [], "status": "ACTIVE", "description": OWN_PORT}
+    assert [i.native_id for i in from_ports([attached, boot], {})] == ["ffff", "0000"]
+    later = {**attached, "created_at": "2026-12-02T08:50:02Z"}
+    assert [i.native_id for i in from_ports([later, boot], {})] == ["ffff", "0000"]
