@@ -8,7 +8,9 @@ when every read was fresh and no backend was called. Later, one pipelined round 
 version of each index the answer came from: while all are unchanged and fresh the kept answer is the answer,
 so a worker on any node reads its own and other nodes' writes (every change of rows, tags or generation
 bumps a version). An expired or changed index makes the next request build afresh, which also schedules the
-refresh an expired index needs.
+refresh an expired index needs. ``lookup`` and ``build`` do the same for a frontend that authenticates with a
+user record: the record (a ``Guard``) is read in the same round trip, and an answer is reused only for the very
+record it was built under.
 """
 
 from __future__ import annotations
@@ -164,11 +166,6 @@ class ReadCache:
             while self._bytes > self.capacity and self._kept:
                 _, dropped = self._kept.popitem(last=False)
                 self._bytes -= dropped.size
-
-    def clear(self) -> None:
-        with self._lock:
-            self._kept.clear()
-            self._bytes = 0
 
 
 def _s(value: bytes | str) -> str:
