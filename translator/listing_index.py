@@ -63,7 +63,7 @@ class Freshness(StrEnum):
 
 
 #: KEYS meta, tags -> {state, generation, how many resources have Redis tags, content version}
-_STATE = """
+_STATE_OF = """
 local function state()
   local meta = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until', 'ver')
   local gen = meta[1] or '0'
@@ -75,9 +75,22 @@ local function state()
   if tonumber(meta[3]) > t[1] * 1000 + math.floor(t[2] / 1000) then return {'fresh', gen, tagged, ver} end
   return {'expired', gen, tagged, ver}
 end
-local s = state()
+"""
+#: the prelude of the page and get scripts: their state, and no rows unless usable
+_STATE = (
+    _STATE_OF
+    + """local s = state()
 if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
 """
+)
+#: KEYS meta, tags -> the content version while the index is fresh, else false (what the read cache checks)
+_VERSION = (
+    _STATE_OF
+    + """local s = state()
+if s[1] == 'fresh' then return s[4] end
+return false
+"""
+)
 #: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, ver, row...}
 _PAGE = (
     _STATE
@@ -172,6 +185,7 @@ class ListingIndex:
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)
         self._write = client.register_script(_WRITE)
+        self._version = client.register_script(_VERSION)
 
     def page(self, account: str, kind: str, after: str | None, count: int) -> Chunk:
         """Up to ``count`` rows after the member ``after`` (from the start when None), in order."""
@@ -252,6 +266,15 @@ class ListingIndex:
 
     def generation(self, account: str, kind: str) -> int:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)
+
+    def queue_version(self, pipe: Any, meta_key: str) -> None:
+        """Queue on ``pipe`` the content version of the index whose meta key this is, or false unless it is fresh
+        (the version every read reports). PERF: EVALSHA itself: a pipeline holding a Script first asks SCRIPT
+        EXISTS, a round trip; ``load_version_script`` after a NOSCRIPT reply."""
+        pipe.evalsha(self._version.sha, 2, meta_key, meta_key.removesuffix(":meta") + ":tags")
+
+    def load_version_script(self) -> None:
+        self._version.sha = self.redis.script_load(_VERSION)
 
     def bump_version(self, pipe: Any, account: str, kind: str) -> None:
         """Queue on ``pipe`` the content-version bump of a write outside this class (Redis tags)."""

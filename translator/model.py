@@ -290,6 +290,16 @@ class Attachment:
     attached: float = 0.0
     delete_on_termination: bool = False
 
+    def disk(self, volume_id: str) -> MachineDisk:
+        """This attachment of ``volume_id`` as its machine shows it."""
+        return MachineDisk(
+            volume_id=volume_id,
+            device=self.device,
+            state=self.state,
+            attached=self.attached,
+            delete_on_termination=self.delete_on_termination,
+        )
+
 
 @dataclass(slots=True, kw_only=True)
 class Volume(Resource):

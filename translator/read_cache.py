@@ -20,21 +20,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from translator.listing_index import ListingIndex
 
-#: KEYS meta -> the index's content version while it is fresh, else false (the _STATE rule of listing_index)
-_VERSION = """
-local m = redis.call('HMGET', KEYS[1], 'gen', 'filled', 'until', 'ver')
-local gen = m[1] or '0'
-if not m[2] or m[2] ~= gen then return false end
-local t = redis.call('TIME')
-if tonumber(m[3]) <= t[1] * 1000 + math.floor(t[2] / 1000) then return false end
-return gen .. '.' .. (m[4] or '0')
-"""
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -87,10 +80,9 @@ class _Kept:
 class ReadCache:
     """A worker's kept answers, least recently used first out past ``capacity`` bytes in all."""
 
-    def __init__(self, client: redis.Redis, capacity: int = 64 << 20) -> None:
-        self.redis = client
+    def __init__(self, index: ListingIndex, capacity: int = 64 << 20) -> None:
+        self.index = index
         self.capacity = capacity
-        self._version = client.register_script(_VERSION)
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -130,16 +122,15 @@ class ReadCache:
         """The guard's value and whether every index ``kept`` was built from is still fresh at the same version."""
         versions = kept.versions if kept is not None else ()
         for _ in range(2):
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self.index.redis.pipeline(transaction=False)
             if guard is not None:
                 pipe.hget(guard.key, guard.field)
-            # PERF: EVALSHA itself, not a Script: a pipeline holding Scripts first asks SCRIPT EXISTS (a round trip)
             for meta_key, _ in versions:
-                pipe.evalsha(self._version.sha, 1, meta_key)
+                self.index.queue_version(pipe, meta_key)
             replies = pipe.execute(raise_on_error=False)
             if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 break
-            self._version.sha = self.redis.script_load(_VERSION)  # first use, or Redis restarted: load, ask again
+            self.index.load_version_script()  # first use, or Redis restarted: load, ask again
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

@@ -23,7 +23,6 @@ from translator.model import (
     ImageState,
     Machine,
     MachineAction,
-    MachineDisk,
     MachineSpec,
     MachineState,
     MachineUpdate,
@@ -377,13 +376,7 @@ def with_relations(sim: Sim, found: list[Machine]) -> list[Machine]:
     names = {r.obj.native_id: r.obj.name for r in sim.store.some("security_group", group_ids)}
     for m in found:
         m.disks = [
-            MachineDisk(
-                volume_id=v.native_id,
-                device=a.device,
-                state=a.state,
-                attached=a.attached,
-                delete_on_termination=a.delete_on_termination,
-            )
+            a.disk(v.native_id)
             for v in (volumes.get(vid) for vid in m.volume_ids)
             if v is not None
             for a in v.attachments

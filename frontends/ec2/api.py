@@ -153,7 +153,8 @@ class EC2Frontend:
         found: dict[str, tuple[bytes | None, Any]] = {}
         # A describe may be answered as last time (translator/read_cache.py): its key names the caller's access key
         # and what it asks, and the lookup of the caller's secret also checks the kept answer, in one round trip.
-        operation = service.find_operation(_param(params, "Action") or "")
+        action = _param(params, "Action")
+        operation = service.find_operation(action or "")
         handler = ACTIONS.get(operation.name) if operation else None
         reusable = handler is not None and handler.reusable and bool(self.translator.read_cache.capacity)
         endpoint = self._endpoint(req)
@@ -193,7 +194,6 @@ class EC2Frontend:
         if signed.service == "sts":
             req.context.sts = True
             return self._sts(req, params, principal, user.access_key, request_id)
-        action = _param(params, "Action")
         if not action:
             raise EC2Error("MissingAction", "The request must contain the parameter Action.")
         req.context.action = operation.name if operation else OTHER_ACTION

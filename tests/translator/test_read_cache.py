@@ -164,7 +164,7 @@ def test_answers_are_not_kept_when_listings_are_not_cached(redis_server) -> None
 
 def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any) -> None:
     launch(runtime)
-    cache = ReadCache(runtime.translator.store.redis, capacity=1000)
+    cache = ReadCache(runtime.translator.store.index, capacity=1000)
     build = Counted(runtime)
     build()  # fills the machine index
     runtime.translator.list(DEMO, "volume", "r1")

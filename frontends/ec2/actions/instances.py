@@ -218,25 +218,23 @@ def block_device_mappings(m: Machine, related: Related) -> list[dict[str, Any]]:
     """The EBS volumes attached to an instance, root device first: as the cloud listed them with the instance,
     else from the volumes' attachments."""
     if m.disks is not None:
-        disks = [(d.device, d.attached, d.delete_on_termination, d.state, d.volume_id) for d in m.disks]
+        disks = m.disks
     elif m.volume_ids:
-        disks = [
-            (a.device, a.attached, a.delete_on_termination, a.state, v.id) for a, v in related.volumes.get(m.id, ())
-        ]
+        disks = [a.disk(v.id) for a, v in related.volumes.get(m.id, ())]
     else:
         return []
     root = root_device(m)
     return [
         {
-            "DeviceName": device,
+            "DeviceName": d.device,
             "Ebs": {
-                "AttachTime": when(attached),
-                "DeleteOnTermination": delete,
-                "Status": str(state),
-                "VolumeId": public_id("volume", vid),
+                "AttachTime": when(d.attached),
+                "DeleteOnTermination": d.delete_on_termination,
+                "Status": str(d.state),
+                "VolumeId": public_id("volume", d.volume_id),
             },
         }
-        for device, attached, delete, state, vid in sorted(disks, key=lambda d: (d[0] != root, d[0]))
+        for d in sorted(disks, key=lambda d: (d.device != root, d.device))
     ]
 
 
