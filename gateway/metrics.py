@@ -38,6 +38,9 @@ class MetricsMiddleware:
 
     def __init__(self, known_actions: frozenset[str]) -> None:
         self.known_actions = known_actions | {"-"}
+        # PERF: a labelled child once per label set (``labels`` costs more than the count itself)
+        self._counts: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -47,10 +50,18 @@ class MetricsMiddleware:
         action = req.context.get("action", "-")
         if action not in self.known_actions:
             action = OTHER
-        REQUESTS.labels(frontend, action, resp.status[:3] if isinstance(resp.status, str) else resp.status).inc()
+        status = resp.status[:3] if isinstance(resp.status, str) else str(resp.status)
+        labels = (frontend, action, status)
+        count = self._counts.get(labels)
+        if count is None:
+            count = self._counts.setdefault(labels, REQUESTS.labels(*labels))
+        count.inc()
         started = req.context.get("started")
         if started is not None:
-            LATENCY.labels(frontend).observe(time.perf_counter() - started)
+            latency = self._latencies.get(frontend)
+            if latency is None:
+                latency = self._latencies.setdefault(frontend, LATENCY.labels(frontend))
+            latency.observe(time.perf_counter() - started)
 
 
 class MetricsResource:

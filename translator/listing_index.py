@@ -83,12 +83,14 @@ _STATE = (
 if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
 """
 )
-#: KEYS meta, tags -> the content version while the index is fresh, else false (what the read cache checks)
+#: KEYS meta, tags -> {content version, ms it stays fresh} while the index is fresh, else false (what the read
+#: cache checks)
 _VERSION = (
     _STATE_OF
     + """local s = state()
-if s[1] == 'fresh' then return s[4] end
-return false
+if s[1] ~= 'fresh' then return false end
+local t = redis.call('TIME')
+return {s[4], tonumber(redis.call('HGET', KEYS[1], 'until')) - (t[1] * 1000 + math.floor(t[2] / 1000))}
 """
 )
 #: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, ver, row...}
@@ -267,11 +269,16 @@ class ListingIndex:
     def generation(self, account: str, kind: str) -> int:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)
 
-    def queue_version(self, pipe: Any, meta_key: str) -> None:
-        """Queue on ``pipe`` the content version of the index whose meta key this is, or false unless it is fresh
-        (the version every read reports). PERF: EVALSHA itself: a pipeline holding a Script first asks SCRIPT
-        EXISTS, a round trip; ``load_version_script`` after a NOSCRIPT reply."""
-        pipe.evalsha(self._version.sha, 2, meta_key, meta_key.removesuffix(":meta") + ":tags")
+    def version_command(self, meta_key: str) -> tuple[Any, ...]:
+        """The command reading the content version of the index whose meta key this is and how many ms it stays
+        fresh, or false unless it is fresh (the version every read reports). PERF: EVALSHA itself: a pipeline
+        holding a Script first asks SCRIPT EXISTS, a round trip; ``load_version_script`` after a NOSCRIPT reply."""
+        return ("EVALSHA", self._version.sha, 2, *self.version_keys(meta_key))
+
+    @staticmethod
+    def version_keys(meta_key: str) -> tuple[str, str]:
+        """The keys an index's content version is read from: its meta and its tags."""
+        return meta_key, meta_key.removesuffix(":meta") + ":tags"
 
     def load_version_script(self) -> None:
         self._version.sha = self.redis.script_load(_VERSION)

@@ -16,6 +16,7 @@ record it was built under.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
+
+from translator.invalidation import Invalidations, Mark
 
 if TYPE_CHECKING:
     from translator.listing_index import ListingIndex
@@ -70,11 +73,23 @@ class Guard:
 
 
 @dataclass(frozen=True, slots=True)
+class _Trust:
+    """A check that held, made on the tracked connection: the answer stands, with no round trip, until Redis says
+    that a key the check read changed or the soonest of its indexes stops being fresh (monotonic seconds)."""
+
+    mark: Mark
+    until: float
+    keys: tuple[bytes, ...]
+    guard: Guard | None
+
+
+@dataclass(slots=True)
 class _Kept:
     versions: tuple[tuple[str, str], ...]
     value: Any
     size: int
     guarded: bytes | None = None
+    trust: _Trust | None = None
 
 
 class ReadCache:
@@ -83,6 +98,7 @@ class ReadCache:
     def __init__(self, index: ListingIndex, capacity: int = 64 << 20) -> None:
         self.index = index
         self.capacity = capacity
+        self.tracking = Invalidations(index.redis)
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -90,17 +106,20 @@ class ReadCache:
     def answer(self, key: Hashable, build: Callable[[], T], size: Callable[[T], int]) -> T:
         """The kept answer for ``key`` while its versions hold, else ``build()`` (kept when it may be)."""
         kept = self._kept.get(key) if self.capacity > 0 else None
-        if kept is not None and self._check(kept, None)[1]:
+        if kept is not None and (self._trusted(kept, None) or self._check(kept, None)[1]):
             self._touch(key)
             return kept.value  # type: ignore[no-any-return]
         return self.build(key, build, size)
 
     def lookup(self, key: Hashable, guard: Guard) -> tuple[bytes | None, Any | None]:
         """The guard's current value and, when the answer kept for ``key`` still holds (same versions, same guard
-        value), that answer; one round trip either way."""
+        value), that answer; at most one round trip, none while Redis has said of no change since the last."""
         kept = self._kept.get(key) if self.capacity > 0 else None
+        if kept is not None and self._trusted(kept, guard):
+            self._touch(key)
+            return kept.guarded, kept.value
         value, holds = self._check(kept, guard)
-        if kept is None or not holds or value != kept.guarded:
+        if kept is None or not holds:
             return value, None
         self._touch(key)
         return value, kept.value
@@ -118,26 +137,54 @@ class ReadCache:
             self._keep(key, _Kept(tuple(reads.versions.items()), value, size(value), guarded))
         return value
 
+    def close(self) -> None:
+        self.tracking.close()
+
+    def _trusted(self, kept: _Kept, guard: Guard | None) -> bool:
+        trust = kept.trust
+        if trust is None or trust.guard != guard or time.monotonic() >= trust.until:
+            return False
+        self.tracking.poll()
+        return self.tracking.holds(trust.mark, trust.keys)
+
     def _check(self, kept: _Kept | None, guard: Guard | None) -> tuple[bytes | None, bool]:
-        """The guard's value and whether every index ``kept`` was built from is still fresh at the same version."""
+        """The guard's value and whether every index ``kept`` was built from is still fresh at the same version
+        (and the guard's value the one it was built under). A check that holds, made on the tracked connection,
+        lets ``kept`` stand without another until Redis reports a change."""
         versions = kept.versions if kept is not None else ()
+        commands = [("HGET", guard.key, guard.field)] if guard is not None else []
+        commands += [self.index.version_command(meta_key) for meta_key, _ in versions]
         for _ in range(2):
-            pipe = self.index.redis.pipeline(transaction=False)
-            if guard is not None:
-                pipe.hget(guard.key, guard.field)
-            for meta_key, _ in versions:
-                self.index.queue_version(pipe, meta_key)
-            replies = pipe.execute(raise_on_error=False)
+            tracked = self.tracking.read(commands) if versions else None  # only a kept answer is worth tracking
+            if tracked is None:
+                pipe = self.index.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = pipe.execute(raise_on_error=False)
+            else:
+                replies = tracked[1]
             if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 break
             self.index.load_version_script()  # first use, or Redis restarted: load, ask again
+            commands = commands[: 1 if guard is not None else 0] + [
+                self.index.version_command(meta_key) for meta_key, _ in versions
+            ]
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         value = replies.pop(0) if guard is not None else None
-        holds = kept is not None and all(
-            v is not None and _s(v) == want for v, (_, want) in zip(replies, versions, strict=True)
+        holds = (
+            kept is not None
+            and (guard is None or value == kept.guarded)
+            and all(v is not None and _s(v[0]) == want for v, (_, want) in zip(replies, versions, strict=True))
         )
+        if holds and tracked is not None:
+            assert kept is not None
+            keys = [k.encode() for meta_key, _ in versions for k in self.index.version_keys(meta_key)]
+            if guard is not None:
+                keys.append(guard.key.encode())
+            until = time.monotonic() + min(int(v[1]) for v in replies) / 1000
+            kept.trust = _Trust(tracked[0], until, tuple(keys), guard)
         return value, holds
 
     def _touch(self, key: Hashable) -> None:

@@ -146,6 +146,7 @@ class Translator:
     def close(self) -> None:
         self.runner.stop()
         self.routing.close()
+        self.read_cache.close()
 
     # -- reads -------------------------------------------------------------------------------
     def page(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import hmac
 import re
@@ -47,6 +48,7 @@ _UNSIGNED: Final = "UNSIGNED-PAYLOAD"
 _MAX_PRESIGN_EXPIRES: Final = 7 * 24 * 3600  # AWS's limit for X-Amz-Expires
 _AMZ_DATE_RE: Final = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 _HEX64_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_UNRESERVED_RE: Final = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
 _AUTH_FAILURE: Final = "AWS was not able to validate the provided access credentials"
 _PRESIGN_PARAMS: Final = (
     "X-Amz-Algorithm",
@@ -112,7 +114,18 @@ class SignedIdentity:
 
 
 def _uri_encode(text: str) -> str:
-    """AWS URI-encoding: unreserved characters kept, everything else %XX upper-case, space as %20."""
+    """AWS URI-encoding: unreserved characters kept, everything else %XX upper-case, space as %20.
+
+    PERF: most keys and values are unreserved already; one regex match spares them ``quote``.
+    """
+    if _UNRESERVED_RE.fullmatch(text):
+        return text
+    return _quoted(text) if len(text) <= 256 else quote(text, safe="-_.~")
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """PERF: what a client repeats (its credential scope, its path) is encoded once per worker."""
     return quote(text, safe="-_.~")
 
 
@@ -143,7 +156,9 @@ def _query_pairs(query_string: str) -> list[tuple[str, str]]:
     for part in query_string.split("&"):
         if part:
             key, _, value = part.partition("=")
-            pairs.append((unquote_plus(key), unquote_plus(value)))
+            if "%" in part or "+" in part:
+                key, value = unquote_plus(key), unquote_plus(value)
+            pairs.append((key, value))
     return pairs
 
 
@@ -207,8 +222,11 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str]:
 def _parse_amz_date(value: str) -> datetime:
     if not _AMZ_DATE_RE.fullmatch(value):
         raise _incomplete(f"Invalid X-Amz-Date {value[:40]}; expected format YYYYMMDD'T'HHMMSS'Z'.")
-    try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    try:  # PERF: the format is fixed by the regex; strptime costs ten times the slicing
+        return datetime(
+            int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]), int(value[11:13]),
+            int(value[13:15]), tzinfo=UTC,
+        )  # fmt: skip
     except ValueError:
         raise _incomplete(f"Invalid X-Amz-Date {value[:40]}.") from None
 
