@@ -126,17 +126,6 @@ def _chunk(limit: int | None) -> int:
     return WALK_CHUNK if limit is None else max(MIN_CHUNK, min(limit + 1, WALK_CHUNK))
 
 
-def _row(resource: Resource) -> dict[str, Any]:
-    """A resource as the index keeps it: its creation time to the microsecond, as the index orders it."""
-    row = to_dict(resource)
-    row["created"] = round(row["created"], 6)
-    return row
-
-
-def _row_key(row: dict[str, Any]) -> SortKey:
-    return (row["created"], row["id"])
-
-
 def encode_cursor(key: SortKey) -> str:
     """An opaque, URL-safe cursor: the sort key of the last resource of a page."""
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
@@ -327,13 +316,14 @@ class Listings:
     ) -> Iterator[Resource]:
         """The account's resources after ``after`` from a listing read from the backend now (see ``_refresh``);
         the read happens at this call, the decoding as the walk asks."""
-        rows = self._refresh(account, kind, generation)
-        at = bisect_right(rows, after, key=_row_key) if after is not None else 0
-        cls = RESOURCE_TYPES[kind]
-        return (from_dict(cls, rows[i]) for i in range(at, len(rows)))
+        records = self._refresh(account, kind, generation)
+        at = bisect_right(records, after, key=sort_key) if after is not None else 0
+        return iter(records[at:])
 
-    def _refresh(self, account: AccountConfig, kind: str, generation: int) -> list[dict[str, Any]]:
-        """Read the account's listing of ``kind`` from its backend into the index; its rows, sorted."""
+    def _refresh(self, account: AccountConfig, kind: str, generation: int) -> list[Any]:
+        """Read the account's listing of ``kind`` from its backend into the index; the resources, in sort-key
+        order, as the index holds them (creation times to the microsecond). PERF: the walk takes the records
+        themselves, never decoded again from the rows written."""
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
@@ -343,16 +333,18 @@ class Listings:
         ttl = self.times.ttl
         if any(in_transition(r) for r in records):
             ttl = min(ttl, self.times.transitional_ttl)
-        rows = sorted((_row(r) for r in records), key=_row_key)
+        for r in records:
+            r.created = round(r.created, 6)
+        records = sorted(records, key=sort_key)
         if ttl > 0:
-            self.store.index.write(account.key, kind, generation, rows, ttl, ticket)
+            self.store.index.write(account.key, kind, generation, (to_dict(r) for r in records), ttl, ticket)
         elif self.times.ttl > 0:  # PERF: not cached (a TTL of 0): no rows written that nothing would read
             self.store.index.spoil(account.key, kind)  # a transitional TTL of 0: the next read refreshes
-        present = (r["id"] for r in rows)
+        present = (r.id for r in records)
         gone = self.store.reconcile(account.key, kind, generation, present, self.times.prune_grace, known)
         if gone:
             log.debug("listing %s of %s: forgot %d resources no longer there", kind, account.key, len(gone))
-        return rows
+        return records
 
     def _refresh_later(self, account: AccountConfig, kind: str, generation: int) -> None:
         """Refresh an expired index in the background, on one worker of the deployment at a time."""
