@@ -13,14 +13,16 @@ A repeat can come from two places, so there are two guards:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from typing import Any, Protocol, TypeVar
 
@@ -57,31 +59,54 @@ def backend_key(account_key: str, token: str, fp: str) -> str:
     return hashlib.sha256(f"{account_key}\x1f{token}\x1f{fp}".encode()).hexdigest()[:KEY_LENGTH]
 
 
-class Heartbeat:
-    """Renews a claim every third of its lease while the work runs, in a thread: the work blocks the caller's."""
+class Heartbeats:
+    """Renews the claims of the creates under way, each every third of its lease, from one thread of the worker.
 
-    def __init__(self, renew: Callable[[], bool], every: float) -> None:
-        self.renew = renew
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="cloudgate-idempotency-lease", daemon=True)
+    PERF: a create used to start and join a thread of its own; most end long before their first renewal.
+    """
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._beats: dict[int, tuple[Callable[[], bool], float, float]] = {}  # key -> (renew, every, next due)
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    @contextlib.contextmanager
+    def beating(self, renew: Callable[[], bool], every: float) -> Iterator[None]:
+        """``renew`` is called every ``every`` seconds while the block runs (a False answer stops it)."""
+        key = next(self._keys)
+        with self._cond:
+            self._beats[key] = (renew, every, time.monotonic() + every)
+            if self._thread is None or not self._thread.is_alive():  # none yet, or a forked child's copy
+                self._thread = threading.Thread(target=self._run, name="cloudgate-idempotency-leases", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._beats.pop(key, None)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                if not self.renew():
-                    log.warning("idempotency claim lapsed while its work ran; another worker may take it over")
-                    return
-            except Exception as exc:  # a Redis blip: the next beat tries again, the lease covers the gap
-                log.warning("idempotency claim not renewed: %s", exc)
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [(key, renew) for key, (renew, _, at) in self._beats.items() if at <= now]
+                for key, _ in due:
+                    renew, every, _ = self._beats[key]
+                    self._beats[key] = (renew, every, now + every)
+                if not due:
+                    soonest = min((at for _, _, at in self._beats.values()), default=now + 60.0)
+                    self._cond.wait(max(0.01, soonest - now))
+                    continue
+            for key, renew in due:  # outside the lock: a renewal is a Redis round trip
+                try:
+                    if not renew():
+                        log.warning("idempotency claim lapsed while its work ran; another worker may take it over")
+                        with self._cond:
+                            self._beats.pop(key, None)
+                except Exception as exc:  # a Redis blip: the next beat tries again, the lease covers the gap
+                    log.warning("idempotency claim not renewed: %s", exc)
 
 
 class Idempotency:
@@ -93,6 +118,7 @@ class Idempotency:
         self.lease = lease
         self.wait = wait
         self.poll = poll
+        self._heartbeats = Heartbeats()
 
     def run(
         self,
@@ -137,7 +163,11 @@ class Idempotency:
                     f"A request with client token '{token}' is still in progress; retry it later.", reason="in_progress"
                 )
             time.sleep(self.poll)
-        with Heartbeat(lambda: self.store.idempotency_renew(account_key, token, pending, self.lease), self.lease / 3):
+
+        def renew() -> bool:
+            return self.store.idempotency_renew(account_key, token, pending, self.lease)
+
+        with self._heartbeats.beating(renew, self.lease / 3):
             try:
                 created = work(keyed)
             except BaseException:

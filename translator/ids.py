@@ -8,6 +8,7 @@ forms (EC2 ``i-`` + 17 hex digits) are the gateway id's first 17 hex digits.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import threading
@@ -21,10 +22,24 @@ _SHORT_RE = re.compile(r"^[0-9a-f]{17}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def computed_id(account_key: str, kind: str, native_id: str) -> str:
+    """The gateway id of a backend resource, computed: ``str(uuid5(NAMESPACE, name))`` without the UUID objects
+    (PERF: a third of the time). What a large listing publishes goes through here, not ``gateway_id``'s
+    cache: thousands of entries made amid the listing's garbage would keep its memory from going back."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{account_key}/{kind}/{native_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 @functools.lru_cache(maxsize=16384)
 def gateway_id(account_key: str, kind: str, native_id: str) -> str:
-    """The gateway id of a backend resource (PERF: every page names the same ones again; a uuid5 is ~20 us)."""
-    return str(uuid.uuid5(NAMESPACE, f"{account_key}/{kind}/{native_id}"))
+    """The gateway id of a backend resource (PERF: every page names the same ones again)."""
+    return computed_id(account_key, kind, native_id)
 
 
 def short_form(gid: str) -> str:

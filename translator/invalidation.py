@@ -20,6 +20,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ CHANNEL = b"__redis__:invalidate"
 _POOLS = (redis.ConnectionPool, redis.BlockingConnectionPool)
 #: RESP2: the subscriber's messages are plain replies; no health-check PING on a connection that subscribes
 _OWN = {"protocol": 2, "health_check_interval": 0}
+#: seconds a worker reads untracked after its tracked connections failed
+_RETRY_AFTER = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class Invalidations:
         self._reader: Any = None
         self._local = threading.local()
         self._pid = os.getpid()
+        self._retry_at = 0.0
         self._changed: dict[bytes, int] = {}
         self.epoch = 0
         self.seq = 0
@@ -91,7 +95,7 @@ class Invalidations:
     def read(self, commands: Sequence[tuple[Any, ...]]) -> tuple[Mark, list[Any]] | None:
         """Run ``commands`` in one round trip on the tracked reader: their replies (an error reply as its exception)
         and the mark they were read at; None when tracking is not to be had (the caller reads untracked)."""
-        if not self.available:
+        if not self.available or time.monotonic() < self._retry_at:
             return None
         with self._read_lock:
             try:
@@ -109,9 +113,10 @@ class Invalidations:
                         replies.append(exc)
                 return mark, replies
             except (redis.RedisError, OSError) as exc:
-                log.info("tracked read failed (%s): reading untracked", exc)
+                log.info("tracked read failed (%s): reading untracked for a while", exc)
                 with self._sub_lock:
                     self._drop()
+                self._retry_at = time.monotonic() + _RETRY_AFTER  # a Redis that is down costs one wait, not two
                 return None
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from translator.calls import BackendCaller
 from translator.codec import from_dict, loads, to_dict
 from translator.documents import Page
 from translator.errors import AuthFailure, BackendError, BackendUnavailable, Forbidden, InvalidParameter, NotFound
+from translator.ids import computed_id, gateway_id
 from translator.listing_index import Chunk, Freshness, member
 from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
@@ -451,6 +452,8 @@ class Listings:
         many ids of that kind the account has published; ``invalidate``: kinds a mutation changed, invalidated
         first in the same round trip (``Store.remember``)."""
         entries: list[tuple[str, str, str, str]] = []
+        records = records if isinstance(records, list) else list(records)
+        ids = computed_id if len(records) >= memory.LARGE_LISTING else gateway_id
         for record in records:
-            publish(account, record, entries)
+            publish(account, record, entries, ids)
         return self.store.remember(entries, (account.key, count) if count else None, (account.key, tuple(invalidate)))

@@ -10,7 +10,8 @@ so a worker on any node reads its own and other nodes' writes (every change of r
 bumps a version). An expired or changed index makes the next request build afresh, which also schedules the
 refresh an expired index needs. ``lookup`` and ``build`` do the same for a frontend that authenticates with a
 user record: the record (a ``Guard``) is read in the same round trip, and an answer is reused only for the very
-record it was built under.
+record it was built under. Checks are made on a tracked connection (translator/invalidation.py): one that held
+stands, with no round trip, until Redis reports a change to what it read; ``guarded`` keeps user records so too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from translator.listing_index import ListingIndex
 
 T = TypeVar("T")
+#: user records a worker keeps at most (past it, it forgets them all and reads them again)
+_MAX_GUARDS = 10_000
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ class ReadCache:
         self.capacity = capacity
         self.tracking = Invalidations(index.redis)
         self._kept: OrderedDict[Hashable, _Kept] = OrderedDict()
+        self._guards: dict[Guard, tuple[Mark, bytes | None, tuple[bytes]]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -115,7 +119,9 @@ class ReadCache:
         """The guard's current value and, when the answer kept for ``key`` still holds (same versions, same guard
         value), that answer; at most one round trip, none while Redis has said of no change since the last."""
         kept = self._kept.get(key) if self.capacity > 0 else None
-        if kept is not None and self._trusted(kept, guard):
+        if kept is None:
+            return self.guarded(guard), None
+        if self._trusted(kept, guard):
             self._touch(key)
             return kept.guarded, kept.value
         value, holds = self._check(kept, guard)
@@ -136,6 +142,27 @@ class ReadCache:
         if reads.reusable and reads.versions and self.capacity > 0:
             self._keep(key, _Kept(tuple(reads.versions.items()), value, size(value), guarded))
         return value
+
+    def guarded(self, guard: Guard) -> bytes | None:
+        """The guard's value (a caller's user record): read on the tracked connection, then from this worker's
+        memory while Redis has said of no change to it (every request authenticates: no round trip for it)."""
+        if self.capacity <= 0:
+            return self.index.redis.hget(guard.key, guard.field)  # type: ignore[no-any-return]
+        held = self._guards.get(guard)
+        if held is not None:
+            self.tracking.poll()
+            if self.tracking.holds(held[0], held[2]):
+                return held[1]
+        tracked = self.tracking.read([("HGET", guard.key, guard.field)])
+        if tracked is None:
+            return self.index.redis.hget(guard.key, guard.field)  # type: ignore[no-any-return]
+        mark, (value,) = tracked
+        if isinstance(value, Exception):
+            raise value
+        if len(self._guards) >= _MAX_GUARDS:
+            self._guards.clear()
+        self._guards[guard] = (mark, value, (guard.key.encode(),))
+        return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.tracking.close()

@@ -168,11 +168,11 @@ class EC2Frontend:
             return (access_key, endpoint, operation.name, _request_params(params))
 
         def lookup_secret(access_key: str) -> str | None:
-            # PERF: the verifier's lookup is kept for the principal below: one Redis read per request.
+            # PERF: the verifier's lookup is kept for the principal below: a Redis read at most per request.
             if reusable:
                 raw, kept = self.translator.read_cache.lookup(answer_key(access_key), Identity.user_guard(access_key))
             else:
-                raw, kept = self.identity.raw_user(access_key), None
+                raw, kept = self.translator.read_cache.guarded(Identity.user_guard(access_key)), None
             found[access_key] = (raw, kept)
             user = Identity.user_from(access_key, raw)
             return user.secret if user else None

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
+from translator.identity import Identity
 from translator.model import MachineAction, MachineSpec, Principal
 from translator.read_cache import ReadCache
 
@@ -183,3 +184,24 @@ def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any
     cache.answer("huge", build, lambda value: 251)  # above a quarter of the capacity: never kept
     cache.answer("huge", build, lambda value: 251)
     assert build.runs == runs + 4
+
+
+def test_a_user_record_is_read_once_and_again_as_soon_as_it_changes(runtime: Any, redis_client) -> None:
+    cache = runtime.translator.read_cache
+    guard = Identity.user_guard("AKIDCACHED")
+    redis_client.hset(guard.key, guard.field, b"first")
+
+    def hgets() -> int:
+        return int(redis_client.info("commandstats").get("cmdstat_hget", {}).get("calls", 0))
+
+    assert cache.guarded(guard) == b"first"
+    before = hgets()
+    assert [cache.guarded(guard) for _ in range(5)] == [b"first"] * 5
+    assert hgets() == before  # kept: no round trip
+
+    redis_client.hset(guard.key, guard.field, b"second")
+    redis_client.ping()  # Redis has sent the invalidation before it answers the writer again
+    assert cache.guarded(guard) == b"second"
+    redis_client.hdel(guard.key, guard.field)
+    redis_client.ping()
+    assert cache.guarded(guard) is None

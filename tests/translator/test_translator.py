@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from frontends.ec2.actions.instances import EC2_STATES
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
+from translator import memory
 from translator.errors import BackendUnavailable, Conflict, Forbidden, NotFound
-from translator.ids import gateway_id
-from translator.model import JobState, MachineSpec, MachineState, Principal
+from translator.ids import NAMESPACE, computed_id, gateway_id
+from translator.model import JobState, MachineSpec, MachineState, Principal, Volume
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
 OTHER = Principal(user="o", tenant="other", role="admin")
@@ -59,6 +61,19 @@ def test_gateway_ids_are_the_uuid5_of_account_kind_and_native_id(runtime, redis_
     other_worker = _runtime(redis_server.url)
     assert [m.id for m in other_worker.translator.list(DEMO, "machine")] == [machine.id]
     other_worker.close()
+
+
+def test_a_computed_id_is_the_uuid5_of_its_name_and_a_large_listing_leaves_the_id_cache_alone(runtime) -> None:
+    for account, kind, native in (("demo/r1", "machine", "i-1"), ("a/b", "volume", "vol-é中"), ("", "image", "")):
+        expected = str(uuid.uuid5(NAMESPACE, f"{account}/{kind}/{native}"))
+        assert computed_id(account, kind, native) == expected == gateway_id(account, kind, native)
+    t = runtime.translator
+    account = t.account(DEMO)
+    many = [Volume(native_id=f"vol-{i}", name="", created=0.0, size_gb=1) for i in range(memory.LARGE_LISTING)]
+    cached = gateway_id.cache_info().currsize
+    t.listings.publish_all(account, many)
+    assert gateway_id.cache_info().currsize == cached  # published without a cache entry each
+    assert many[7].id == str(uuid.uuid5(NAMESPACE, "demo/r1/volume/vol-7"))
 
 
 def test_listing_cache_is_invalidated_by_mutations(runtime) -> None:
