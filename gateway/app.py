@@ -164,7 +164,11 @@ def _known_actions() -> frozenset[str]:
 
 
 def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
+    from backends.ec2.settings import use_session
+    from frontends.ec2 import service
     from frontends.ec2.api import EC2Frontend, EC2Options
+
+    use_session(service.session())  # one botocore EC2 model per worker for the frontend and the EC2 backend
 
     gw = runtime.config.gateway
     ec2 = EC2Frontend(

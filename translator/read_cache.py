@@ -125,7 +125,7 @@ class ReadCache:
             self._touch(key)
             return kept.guarded, kept.value
         value, holds = self._check(kept, guard)
-        if kept is None or not holds:
+        if not holds:
             return value, None
         self._touch(key)
         return value, kept.value

@@ -137,6 +137,14 @@ def _session() -> botocore.session.Session:
     return _SESSION[1]
 
 
+def use_session(session: botocore.session.Session) -> None:
+    """Make clients through ``session`` in this process: one lent by the gateway already holds botocore's EC2
+    model (about 12 MB a second session would load again)."""
+    global _SESSION
+    with _LOCK:
+        _SESSION = (os.getpid(), session)
+
+
 def make_client(settings: Settings) -> BaseClient:
     """A botocore EC2 client for one account: timeouts on every call, no retries of its own.
 

@@ -13,13 +13,20 @@ from botocore.model import OperationModel, ServiceModel
 
 EC2_MODEL: ServiceModel  # resolved lazily by the module __getattr__ below (PEP 562)
 
-__all__ = ["EC2_MODEL", "action_names", "find_operation", "get_model"]
+__all__ = ["EC2_MODEL", "action_names", "find_operation", "get_model", "session"]
+
+
+@functools.cache
+def session() -> botocore.session.Session:
+    """The process's botocore session the model is loaded through (the gateway lends it to the EC2 backend, so
+    a worker holds botocore's EC2 model once, not once per user of it)."""
+    return botocore.session.get_session()
 
 
 @functools.cache
 def get_model() -> ServiceModel:
     """Load botocore's EC2 model once; parsing the ~5 MB JSON costs ~0.1-1 s, never per request."""
-    return botocore.session.get_session().get_service_model("ec2")
+    return session().get_service_model("ec2")
 
 
 @functools.cache
