@@ -71,6 +71,11 @@ class Invalidations:
         PERF: one ``poll(2)`` of the subscriber's socket when nothing came, with no lock; a drain under way in
         another thread is waited for, as what it took from the socket may not be counted yet.
         """
+        if self._pid != os.getpid():  # a forked child: its parent's connections and marks are not its own
+            with self._sub_lock:
+                self._drop()
+                self._pid = os.getpid()
+            return
         sub = self._sub
         if sub is None or (not self._poller_of(sub).poll(0) and not self._sub_lock.locked()):
             return

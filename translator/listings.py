@@ -315,8 +315,7 @@ class Listings:
     def _refreshed(
         self, account: AccountConfig, kind: str, generation: int, after: SortKey | None
     ) -> Iterator[Resource]:
-        """The account's resources after ``after`` from a listing read from the backend now (see ``_refresh``);
-        the read happens at this call, the decoding as the walk asks."""
+        """The account's resources after ``after`` from a listing read from the backend now (see ``_refresh``)."""
         records = self._refresh(account, kind, generation)
         at = bisect_right(records, after, key=sort_key) if after is not None else 0
         return iter(records[at:])

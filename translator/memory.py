@@ -2,10 +2,10 @@
 
 CPython frees the listing's objects once the request is over, but glibc's allocator keeps the freed heap for
 reuse, so a worker that once refreshed a listing of 10,000 machines stayed about 80 MB larger than it needs.
-``malloc_trim(0)`` hands those pages back (after a collection: some of the garbage is in reference cycles). It
-is asked for only after a large listing (``note_listing``) and
-done once the request or background refresh that made the garbage is over (``release``), so an ordinary
-request pays one flag test. Where the C library has no ``malloc_trim`` (not glibc), nothing is done.
+``malloc_trim(0)`` hands those pages back, after a collection (some of the garbage is in reference cycles). It
+is asked for only after a large listing (``note_listing``) and done once the request or background refresh that
+made the garbage is over (``release``), so an ordinary request pays one flag test. Where the C library has no
+``malloc_trim`` (not glibc), only the collection is done.
 """
 
 from __future__ import annotations

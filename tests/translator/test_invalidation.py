@@ -3,6 +3,7 @@ command or inside a script), and nothing read before is trusted once the subscri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -92,3 +93,19 @@ def test_past_the_keys_it_remembers_nothing_read_before_holds(redis_client) -> N
         assert not inv.holds(read[0], [b"k4"])  # unchanged, but the changes overflowed what is remembered
     finally:
         inv.close()
+
+
+def test_a_forked_child_trusts_nothing_its_parent_read(redis_client, tracking) -> None:
+    read = tracking.read([("GET", "a")])
+    assert read is not None
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's mark must not hold, and it must not read the parent's subscriber
+        tracking.poll()
+        os._exit(0 if not tracking.holds(read[0], [b"a"]) and tracking._sub is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    tracking.poll()
+    assert tracking.holds(read[0], [b"a"])  # the parent's own connections are untouched
+    redis_client.set("a", 1)
+    settled(redis_client, tracking)
+    assert not tracking.holds(read[0], [b"a"])
