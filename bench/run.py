@@ -202,23 +202,6 @@ def timed(call: Callable[[], Any], rounds: int, warm: int = 3) -> float:
     return p50(samples)
 
 
-def exchanges(url_of: Callable[[], str], rounds: int, expect: bytes = b"", warm: int = 3) -> float:
-    """Median seconds of GETs of fresh URLs (``url_of`` runs untimed: a presigned URL per call)."""
-    urls = [url_of() for _ in range(rounds + warm)]
-    ex = Exchange(urls[0])
-    try:
-        samples = []
-        for i, url in enumerate(urls):
-            seconds, status, body = ex.get(url)
-            if status != 200 or expect not in body:
-                raise RuntimeError(f"GET {url[:80]}... answered {status}: {body[:300]!r}")
-            if i >= warm:
-                samples.append(seconds)
-        return p50(samples)
-    finally:
-        ex.close()
-
-
 def in_turns(
     direct: Callable[[], float], through: Callable[[], float], rounds: int, warm: int = 3
 ) -> tuple[float, float]:
@@ -262,6 +245,15 @@ class Exchanges:
     def close(self) -> None:
         if self.ex is not None:
             self.ex.close()
+
+
+def exchanges(url_of: Callable[[], str], rounds: int, expect: bytes = b"", warm: int = 3) -> float:
+    """Median seconds of GETs of fresh URLs (``url_of`` runs untimed: a presigned URL per call)."""
+    ex = Exchanges(url_of, expect)
+    try:
+        return p50([ex() for _ in range(rounds + warm)][warm:])
+    finally:
+        ex.close()
 
 
 # ---------------------------------------------------------------------------------------------------

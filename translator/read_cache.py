@@ -192,10 +192,7 @@ class ReadCache:
                 replies = tracked[1]
             if not any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 break
-            self.index.load_version_script()  # first use, or Redis restarted: load, ask again
-            commands = commands[: 1 if guard is not None else 0] + [
-                self.index.version_command(meta_key) for meta_key, _ in versions
-            ]
+            self.index.load_version_script()  # first use, or Redis restarted: load (same source, same sha), ask again
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
