@@ -213,8 +213,11 @@ class Backend:
         self, native_id: str, action: MachineAction, method: ActionMethod = ActionMethod.GRACEFUL
     ) -> Machine:
         """Start, stop, reboot, suspend, resume, pause, unpause or terminate (``method``: graceful, or hard for STOP
-        and REBOOT, given STOP_HARD/REBOOT_HARD); the machine after. Already there: the machine as it is;
-        Conflict(reason="state") where its state refuses the action; NotFound for the machine."""
+        and REBOOT, given STOP_HARD/REBOOT_HARD); the machine after, with ``previous_state`` the state the action
+        found. Already there: the machine as it is; Conflict(reason="state") where its state refuses the action;
+        NotFound for the machine. A cloud that answers an action with the states alone (EC2's TerminateInstances)
+        may return the machine with only its native id and states: the translator publishes its ids, frontends
+        read its states, nothing reads more of it."""
         raise self._unsupported(f"machine action {action}")
 
     def update_machine(self, native_id: str, update: MachineUpdate) -> Machine:

@@ -40,7 +40,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
                 [from_dict(item_cls, v) for v in value] if isinstance(value, list) else from_dict(item_cls, value)
             )
     for name, enum in enums.items():
-        if name in kwargs:
+        if kwargs.get(name) is not None:
             kwargs[name] = enum(kwargs[name])
     return cls(**kwargs)
 

@@ -248,8 +248,11 @@ class Machine(Resource):
         "interfaces.subnet_id": "subnet",
     }
     NESTED: ClassVar[dict[str, type]] = {"interfaces": NetworkInterface, "disks": MachineDisk}
-    ENUMS: ClassVar[dict[str, type]] = {"state": MachineState}
+    ENUMS: ClassVar[dict[str, type]] = {"state": MachineState, "previous_state": MachineState}
     state: MachineState
+    #: Set only on the machine a lifecycle action returns: the state the action found it in (EC2 answers with both,
+    #: so a frontend need not read the machine first). None everywhere else.
+    previous_state: MachineState | None = None
     image_id: str | None = None
     flavor_id: str | None = None
     flavor_name: str = ""

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from backends.cloudstack import catalog, networks, tags, volumes
@@ -399,14 +400,14 @@ def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, 
         raise Unsupported(f"CloudStack machines cannot {action}.", kind="machine", reason=str(action))
     sent = next(c for c in row.values() if c)
     if b.cloud.resume(sent, native_id, kind="machine", what=action.value):  # an earlier attempt sent it
-        return to_machine(need_vm(b, native_id))
+        return to_machine(need_vm(b, native_id))  # the state it found is that attempt's: not known here
     vm = need_vm(b, native_id)
     state = machine_state(str(vm.get("state")))
     if state not in row:
         raise Conflict(f"The machine '{native_id}' cannot {action} while {state}.", kind="machine", reason="state")
     command = row[state]
     if command is None:
-        return to_machine(vm)
+        return replace(to_machine(vm), previous_state=state)
     params: dict[str, Any] = {"id": native_id}
     if command in ("stopVirtualMachine", "rebootVirtualMachine") and method is ActionMethod.HARD:
         params["forced"] = "true"  # stop: power cut; reboot (CloudStack 4.17+): stop, then start
@@ -417,7 +418,7 @@ def act_on_machine(b: CloudStackBackend, native_id: str, action: MachineAction, 
     answer = b.cloud.start(command, params, kind="machine", what=action.value, target=native_id)
     if params.get("forced") and command == "rebootVirtualMachine":
         remember_reset(b, native_id, answer["jobid"])
-    return to_machine(get_vm(b, native_id) or vm)
+    return replace(to_machine(get_vm(b, native_id) or vm), previous_state=state)
 
 
 # -- updates ----------------------------------------------------------------------------------------------

@@ -26,11 +26,16 @@ class Act:
     done: frozenset[MachineState]
     refused: frozenset[MachineState]
     params: tuple[tuple[str, Any], ...] = ()  # fixed arguments of the call
+    #: Whether the instance is read first (for ``done`` and ``refused``). Without: one call, whose answer gives
+    #: the states, and the machine returned holds only those (the Backend contract allows it).
+    read_first: bool = True
 
 
 #: Canonical action -> its call. ``done``: already there, the machine is returned as it is (EC2's idempotence).
 #: ``refused``: EC2's IncorrectInstanceState, answered before calling because not every cloud checks (moto
 #: restarts a terminated instance and "reboots" a stopped one into running). Any other state: EC2 decides.
+#: TerminateInstances is sent without reading first: every cloud takes it in any state (a terminated instance
+#: stays terminated), and it answers with the previous and current states.
 ACTIONS: Mapping[MachineAction, Act] = {
     MachineAction.START: Act(
         "start_instances",
@@ -69,6 +74,7 @@ ACTIONS: Mapping[MachineAction, Act] = {
         "TerminatingInstances",
         done=frozenset({_S.TERMINATING, _S.TERMINATED}),
         refused=frozenset(),
+        read_first=False,
     ),
 }
 #: EC2 changes an instance's type or user data only while it is stopped.
@@ -163,24 +169,38 @@ def act_on_machine(
     act = ACTIONS.get(action)
     if act is None or (method is ActionMethod.HARD and action != MachineAction.STOP):
         raise b._unsupported(f"machine action {method} {action}")
-    current = machine(b, native_id)
-    if current.state in act.done:
-        return current
-    if current.state in act.refused:
-        raise Conflict(
-            f"The instance '{native_id}' is {current.state}: it cannot {action} now.", kind="machine", reason="state"
-        )
     params: dict[str, Any] = {"InstanceIds": [native_id], **dict(act.params)}
     if method is ActionMethod.HARD:
         params["Force"] = True
+    if not act.read_first:
+        changes = b.call(act.operation, "machine", **params).get(act.answer or "") or []
+        if changes:  # PERF: one call (the machine's other fields are not read: see the Backend contract)
+            found = _state(changes[0], "PreviousState")
+            # Already there, the action did nothing (moto answers "shutting-down" for a terminated instance).
+            after = found if found in act.done else _state(changes[0], "CurrentState")
+            return Machine(native_id=native_id, state=after, previous_state=found, updated=time.time())
+        return machine(b, native_id)  # a cloud answering without the states: the state found is not known
+    current = machine(b, native_id)
+    before = current.previous_state = current.state
+    if before in act.done:
+        return current
+    if before in act.refused:
+        raise Conflict(
+            f"The instance '{native_id}' is {before}: it cannot {action} now.", kind="machine", reason="state"
+        )
     answer = b.call(act.operation, "machine", **params)
     changes = (answer.get(act.answer) or []) if act.answer else []
     if changes:
-        current.state = mapping.machine_state({"State": changes[0].get("CurrentState") or {}})
+        current.state = _state(changes[0], "CurrentState")
     elif action == MachineAction.REBOOT:
         current.state = MachineState.REBOOTING  # EC2 answers RebootInstances with no state: it is rebooting
     current.updated = time.time()
     return current
+
+
+def _state(change: Mapping[str, Any], which: str) -> MachineState:
+    """A state of an action's answer (``CurrentState`` or ``PreviousState`` of an InstanceStateChange)."""
+    return mapping.machine_state({"State": change.get(which) or {}})
 
 
 def update_machine(b: EC2Backend, native_id: str, update: MachineUpdate) -> Machine:

@@ -16,6 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyone
@@ -494,9 +495,9 @@ def act_on_machine(b: OpenNebulaBackend, native_id: str, action: MachineAction, 
         )
     verbs = row[machine.state]
     if verbs is None:
-        return machine
+        return replace(machine, previous_state=machine.state)
     b.one.call("vm.action", verbs[method], int(native_id), kind="machine", what=f"{action} machine")
-    return machine_of(b, read_vm(b, native_id))
+    return replace(machine_of(b, read_vm(b, native_id)), previous_state=machine.state)
 
 
 # -- updates ---------------------------------------------------------------------------------------------------

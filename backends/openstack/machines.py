@@ -13,6 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -549,9 +550,9 @@ def act_on_machine(
         )
     call = row[machine.state]
     if call is None:
-        return machine
+        return replace(machine, previous_state=machine.state)
     b.cloud.nova(lambda d: getattr(d, call)(_node(d, native_id)), kind="machine", what=f"{action} server")
-    return to_machine(b, get_server(b, native_id))
+    return replace(to_machine(b, get_server(b, native_id)), previous_state=machine.state)
 
 
 def user_data(b: OpenStackBackend, native_id: str) -> str | None:

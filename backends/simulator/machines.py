@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from backends.simulator import interfaces, network, volumes
@@ -324,14 +325,14 @@ def act_on_machine(
         if state not in row:
             raise Conflict(f"The machine '{native_id}' is {state}; it cannot {action}.", kind="machine", reason="state")
         outcome = row[state]
-        if outcome is None:
-            return rec.obj
-        move(rec, tx.now, sim.settings.boot_delay, *outcome)
-        rec.obj.state_reason = REASONS.get(action, "")
-        if action == MachineAction.TERMINATE:
-            release_resources(tx, rec)
-        tx.put("machine", rec)
-        return rec.obj
+        before = rec.obj.state
+        if outcome is not None:
+            move(rec, tx.now, sim.settings.boot_delay, *outcome)
+            rec.obj.state_reason = REASONS.get(action, "")
+            if action == MachineAction.TERMINATE:
+                release_resources(tx, rec)
+            tx.put("machine", rec)
+        return replace(rec.obj, previous_state=before)  # a copy: the stored machine has no previous state
 
     return sim.store.transact(run)
 

@@ -22,14 +22,17 @@ import base64
 import email.utils
 import math
 import re
+import threading
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+import orjson
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-__all__ = ["escape_text", "precompile", "render_error", "render_response"]
+__all__ = ["Fragments", "Rendered", "escape_text", "precompile", "render_error", "render_response"]
 
 _XML_DECL: Final = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _DEFAULT_NS: Final = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -225,6 +228,9 @@ class _Compiler:
             body = self.body(shape)
 
             def emit_struct(value: Any, out: list[str]) -> None:
+                if type(value) is Rendered:  # rendered already, tags included (``Fragments``)
+                    out.append(value)
+                    return
                 out.append(open_tag)
                 body(value, out)
                 out.append(close_tag)
@@ -350,6 +356,60 @@ def render_response(operation: OperationModel, result: dict[str, Any] | None, re
         out.append("<return>true</return>")
     out.append(renderer.close)
     return "".join(out).encode("utf-8")
+
+
+class Rendered(str):
+    """One element rendered already, its tags included (``Fragments``): written out as it is."""
+
+    __slots__ = ()
+
+
+class Fragments:
+    """The elements of one list of an operation's output, each rendered once per distinct value and kept by this
+    process (at most ``size``, the least recently used dropped first).
+
+    PERF: a listing read from the cloud on every request (no cache, or a cache just lapsed) holds mostly the
+    same resources again; rendering one costs some 30 us, and ``orjson`` spells its value (the key) in 3.
+    A value orjson cannot spell is rendered every time.
+    """
+
+    def __init__(self, operation: OperationModel, path: Sequence[str], size: int = 1024) -> None:
+        shape: Shape = operation.output_shape  # type: ignore[assignment]
+        for name in path:  # structure members, through lists to their items
+            shape = shape.members[name]  # type: ignore[attr-defined]
+            while isinstance(shape, ListShape):
+                shape = shape.member
+        if not isinstance(shape, StructureShape):
+            raise TypeError(f"{'/'.join(path)} of {operation.name} does not hold structures")
+        self._emit = _Compiler(_BODIES.setdefault(operation.service_model, {})).emitter(
+            shape, shape.serialization.get("name") or "item"
+        )
+        self._kept: OrderedDict[bytes, Rendered] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __call__(self, value: dict[str, Any]) -> Rendered | dict[str, Any]:
+        """``value`` rendered as one list item."""
+        try:
+            key = orjson.dumps(value)
+        except TypeError:
+            return value
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        out: list[str] = []
+        self._emit(value, out)
+        made = Rendered("".join(out))
+        with self._lock:
+            self._kept[key] = made
+            if len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return made
 
 
 def render_error(code: str, message: str, request_id: str) -> bytes:

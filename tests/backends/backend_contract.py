@@ -249,8 +249,10 @@ class BackendContract:
 
         stopping = backend.act_on_machine(vm.native_id, MachineAction.STOP)
         assert stopping.state in (MachineState.STOPPING, MachineState.STOPPED)
+        assert stopping.previous_state == MachineState.RUNNING  # what EC2's PreviousState reports
         self.wait_machine(backend, vm.native_id, MachineState.STOPPED)
-        assert backend.act_on_machine(vm.native_id, MachineAction.STOP).state == MachineState.STOPPED
+        again = backend.act_on_machine(vm.native_id, MachineAction.STOP)
+        assert again.state == again.previous_state == MachineState.STOPPED
         with raises(Conflict, kind="machine", reason="state"):
             backend.act_on_machine(vm.native_id, MachineAction.REBOOT)
 
@@ -261,10 +263,13 @@ class BackendContract:
         self.wait_machine(backend, vm.native_id, MachineState.RUNNING)
 
         for m in made:
-            backend.act_on_machine(m.native_id, MachineAction.TERMINATE)
+            ending = backend.act_on_machine(m.native_id, MachineAction.TERMINATE)
+            assert ending.native_id == m.native_id
+            assert ending.previous_state == MachineState.RUNNING if m is made[0] else ending.previous_state is not None
         for m in made:
             self.wait_machine(backend, m.native_id, MachineState.TERMINATED)
-        assert backend.act_on_machine(vm.native_id, MachineAction.TERMINATE).state == MachineState.TERMINATED
+        ended = backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+        assert ended.state == ended.previous_state == MachineState.TERMINATED
         with raises(Conflict, kind="machine", reason="state"):
             backend.act_on_machine(vm.native_id, MachineAction.START)
 

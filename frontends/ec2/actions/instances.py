@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from frontends.ec2.actions.base import Call, Handler, describe_resources, describer, tag_list, when, writer
@@ -10,6 +11,8 @@ from frontends.ec2.errors import EC2Error
 from frontends.ec2.filters import table
 from frontends.ec2.ids import public_id, resolve_ids
 from frontends.ec2.paging import refuse_with_ids
+from frontends.ec2.render import Fragments
+from frontends.ec2.service import get_model
 from frontends.ec2.vocabulary import check_device, reservation_id, root_device, tier_of
 from translator.backend import Capability
 from translator.ids import short_form
@@ -399,7 +402,17 @@ def describe_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     items, token = describe_resources(
         call, "DescribeInstances", "machine", args, render, INSTANCE_FILTERS, ids=ids, prepare=render.related.prefetch
     )
-    return {"Reservations": reservations(call, items), "NextToken": token}
+    grouped = reservations(call, items)
+    fragment = _instance_fragments()
+    for reservation in grouped:
+        reservation["Instances"] = [fragment(item) for item in reservation["Instances"]]
+    return {"Reservations": grouped, "NextToken": token}
+
+
+@functools.cache
+def _instance_fragments() -> Fragments:
+    """DescribeInstances' instance elements, rendered once per distinct item (``render.Fragments``)."""
+    return Fragments(get_model().operation_model("DescribeInstances"), ("Reservations", "Instances"))
 
 
 def flavor_id_of(call: Call, instance_type: str | None) -> str:
@@ -519,22 +532,27 @@ def run_instances(call: Call, args: dict[str, Any]) -> dict[str, Any]:
     return reservation
 
 
-def _action_for(action: MachineAction, args: dict[str, Any], old: Machine) -> MachineAction:
+def _reads_first(action: MachineAction, args: dict[str, Any]) -> bool:
+    """Whether the canonical verb or method depends on the machine (``_action_for``, ``_method``)."""
+    return action == MachineAction.START or (action == MachineAction.STOP and bool(args.get("Force")))
+
+
+def _action_for(action: MachineAction, args: dict[str, Any], old: Machine | None) -> MachineAction:
     """EC2 hibernates with StopInstances (``Hibernate``) and wakes with StartInstances: suspend and resume; a
     paused machine, shown stopped, is woken by StartInstances too."""
     if action == MachineAction.STOP and args.get("Hibernate"):
         return MachineAction.SUSPEND
-    if action == MachineAction.START and old.state == MachineState.SUSPENDED:
+    if action == MachineAction.START and old is not None and old.state == MachineState.SUSPENDED:
         return MachineAction.RESUME
-    if action == MachineAction.START and old.state == MachineState.PAUSED:
+    if action == MachineAction.START and old is not None and old.state == MachineState.PAUSED:
         return MachineAction.UNPAUSE
     return action
 
 
-def _method(call: Call, args: dict[str, Any], action: MachineAction, machine: Machine) -> ActionMethod:
+def _method(call: Call, args: dict[str, Any], action: MachineAction, machine: Machine | None) -> ActionMethod:
     """StopInstances ``Force`` is a hard stop where the cloud has one; elsewhere (Nova) the machine is still
     stopped, gracefully: a client that forces a stop wants the machine stopped above all."""
-    if action != MachineAction.STOP or not args.get("Force"):
+    if action != MachineAction.STOP or not args.get("Force") or machine is None:
         return ActionMethod.GRACEFUL
     account = call.translator.accounts.get(machine.account)
     hard = account is not None and Capability.STOP_HARD in call.translator.capabilities(account)
@@ -544,17 +562,23 @@ def _method(call: Call, args: dict[str, Any], action: MachineAction, machine: Ma
 def _state_change(action: MachineAction) -> Any:
     def handler(call: Call, args: dict[str, Any]) -> dict[str, Any]:
         gids = resolve_ids(call.translator, "machine", args.get("InstanceIds") or [])
-        before = call.translator.get_many(call.principal, "machine", gids)
+        # PERF: one machine whose verb the request alone decides is not read first (the backend reports the state
+        # it found); several are all read first, so that none is acted on unless every one exists.
+        reads = len(gids) != 1 or _reads_first(action, args)
+        before: list[Machine | None] = (
+            list(call.translator.get_many(call.principal, "machine", gids)) if reads else [None]
+        )
         changes = []
         for gid, old in zip(gids, before, strict=True):
             verb = _action_for(action, args, old)
             new = call.translator.act_on_machine(call.principal, gid, verb, _method(call, args, verb, old))
+            previous = new.previous_state or (old.state if old is not None else new.state)
             changes.append(
                 {
                     "InstanceId": public_id("machine", gid),
                     # EC2's order; libcloud reads the first <name> as the new state.
                     "CurrentState": ec2_state(new.state),
-                    "PreviousState": ec2_state(old.state),
+                    "PreviousState": ec2_state(previous),
                 }
             )
         return {
