@@ -382,9 +382,9 @@ class EC2ResponseParser(botocore.parsers.EC2QueryParser):
 
     def parse_fast(self, body: Any, shape: Shape | None) -> dict[str, Any] | None:
         """The generated reader's result for a successful answer's body; None where botocore's must read it."""
-        if shape is None or body.__class__ is not bytes:
+        if body.__class__ is not bytes:
             return None
-        read = self._generator.top(shape)
+        read = self._generator.top(shape) if shape is not None else _no_output
         document = plain_document(body) if read is not None else None
         if document is None:
             return None
@@ -395,6 +395,11 @@ class EC2ResponseParser(botocore.parsers.EC2QueryParser):
         except Exception:
             return None
         return parsed
+
+
+def _no_output(root: Any) -> dict[str, Any]:
+    """An operation without output (CreateTags): only the request id is read."""
+    return {}
 
 
 def _inject_request_id(root: Any, parsed: dict[str, Any]) -> None:
