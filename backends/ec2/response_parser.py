@@ -30,7 +30,7 @@ from botocore.model import Shape
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from lxml import etree
 
-__all__ = ["EC2ResponseParser", "ResponseParserFactory", "parse_timestamp"]
+__all__ = ["EC2ResponseParser", "ResponseParserFactory", "parse_timestamp", "plain_document"]
 
 # ---------------------------------------------------------------------------------------------------
 # Timestamps
@@ -170,14 +170,19 @@ _SKIPPED_LOCATIONS = frozenset(botocore.parsers.ResponseParser.KNOWN_LOCATIONS)
 def _shape_key(shape: Shape) -> tuple[int, str, str, bool, bool]:
     """What a generated function depends on: the model's shape table, the name, and the traits a reference
     can add (serialization; exception and union flags)."""
-    table = getattr(shape._shape_resolver, "_shape_map", None)
     return (
-        id(table),
+        id(_model_of(shape)),
         shape.name,
         repr(sorted(shape.serialization.items())),
         bool(shape.metadata.get("exception")),
         bool(shape.metadata.get("union")),
     )
+
+
+def _model_of(shape: Shape) -> Any:
+    """The shape table ``shape`` was resolved from (botocore keeps it private), or the shape itself."""
+    table = getattr(shape._shape_resolver, "_shape_map", None)
+    return shape if table is None else table
 
 
 def _flattened(shape: Shape) -> bool:
@@ -211,7 +216,7 @@ class _Generator:
         self.names: dict[tuple[int, str, str, bool, bool], str] = {}
         self.tops: weakref.WeakKeyDictionary[Shape, Callable[[Any], dict[str, Any]] | None]
         self.tops = weakref.WeakKeyDictionary()
-        self._models: dict[int, Any] = {}  # shape tables whose ids are in keys, kept alive
+        self._models: dict[int, Any] = {}  # the shape tables whose ids are in keys, kept alive (ids not reused)
         self._pending: list[str] = []
         self._lock = threading.Lock()
 
@@ -234,7 +239,7 @@ class _Generator:
             name = self._function(shape)
             source = "\n".join(self._pending)
             exec(compile(source, f"<ec2 response parser {shape.name}>", "exec"), self.env)
-        except _Unsupported:
+        except Exception:  # _Unsupported, or a model botocore's reader fails on too: botocore reads (or fails)
             self.names = before
             return None
         finally:
@@ -251,7 +256,7 @@ class _Generator:
         name = f"f{len(self.env)}_{re.sub('[^0-9A-Za-z_]', '', shape.name)[:40]}"
         self.names[key] = name
         self.env[name] = None  # reserves the number; the exec defines it
-        self._models[key[0]] = getattr(shape._shape_resolver, "_shape_map", None)
+        self._models[key[0]] = _model_of(shape)
         kind = shape.type_name
         if kind == "structure":
             self._pending.append(self._structure(name, shape))
@@ -351,7 +356,10 @@ _GENERATOR_LIMIT = 8
 
 def _generator(timestamp_parser: Callable[[str], Any], blob_parser: Callable[[str], Any]) -> _Generator:
     key = (timestamp_parser, blob_parser)
-    found = _GENERATORS.get(key)
+    try:
+        found = _GENERATORS.get(key)
+    except TypeError:  # an unhashable callable: a generator of its own, not shared
+        return _Generator(timestamp_parser, blob_parser)
     if found is None:
         with _GENERATORS_LOCK:
             found = _GENERATORS.get(key)

@@ -194,6 +194,77 @@ def test_a_bad_document_is_botocores_error() -> None:
             EC2ResponseParser().parse(response, DESCRIBE_INSTANCES.output_shape)
 
 
+def _model(shapes: dict[str, Any]) -> OperationModel:
+    metadata = {"apiVersion": "2014-01-01", "protocol": "ec2", "endpointPrefix": "ec2"}
+    operation = {"name": "Op", "http": {"method": "POST", "requestUri": "/"}, "output": {"shape": "Out"}}
+    return ServiceModel({"metadata": metadata, "operations": {"Op": operation}, "shapes": shapes}).operation_model("Op")
+
+
+STRING = {"type": "string"}
+#: Models the vectors lack: (shapes, document, read by the generated reader itself?)
+MODELS: dict[str, tuple[dict[str, Any], bytes, bool]] = {
+    "recursive structure": (
+        {
+            "Out": {"type": "structure", "members": {"Node": {"shape": "Node", "locationName": "node"}}},
+            "Node": {"type": "structure", "members": {"Name": {"shape": "S"}, "Next": {"shape": "Node"}}},
+            "S": STRING,
+        },
+        b"<OpResponse><node><Name>a</Name><Next><Name>b</Name><Next><Name/></Next></Next></node></OpResponse>",
+        True,
+    ),
+    "lists of lists and maps in lists": (
+        {
+            "Out": {"type": "structure", "members": {"L": {"shape": "LL"}, "M": {"shape": "LM"}}},
+            "LL": {"type": "list", "member": {"shape": "L"}},
+            "L": {"type": "list", "member": {"shape": "N"}},
+            "LM": {"type": "list", "member": {"shape": "M"}},
+            "M": {"type": "map", "key": {"shape": "S"}, "value": {"shape": "B"}},
+            "N": {"type": "long"},
+            "B": {"type": "blob"},
+            "S": STRING,
+        },
+        b"<OpResponse><L><m><m>1</m><m>2</m></m><m/></L>"
+        b"<M><m><entry><key>k</key><value>aGk=</value></entry><entry><key>j</key><value/></entry></m></M>"
+        b"</OpResponse>",
+        True,
+    ),
+    "a map entry without its key": (
+        {
+            "Out": {"type": "structure", "members": {"M": {"shape": "M"}}},
+            "M": {"type": "map", "key": {"shape": "S"}, "value": {"shape": "S"}},
+            "S": STRING,
+        },
+        b"<OpResponse><M><entry><key>k</key><value>1</value></entry><entry><value>2</value></entry></M></OpResponse>",
+        True,
+    ),
+    "an attribute member": (
+        {
+            "Out": {"type": "structure", "members": {"A": {"shape": "S", "xmlAttribute": True, "locationName": "a"}}},
+            "S": STRING,
+        },
+        b'<OpResponse a="1"/>',
+        False,
+    ),
+    "a union": (
+        {
+            "Out": {"type": "structure", "members": {"U": {"shape": "U"}}},
+            "U": {"type": "structure", "union": True, "members": {"A": {"shape": "S"}, "B": {"shape": "S"}}},
+            "S": STRING,
+        },
+        b"<OpResponse><U><A>1</A></U></OpResponse>",
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_reads_as_botocore_reads_it(name: str) -> None:
+    shapes, body, fast = MODELS[name]
+    operation = _model(shapes)
+    botocore_and_ours(operation, body)
+    assert read_fast(operation, body) == fast
+
+
 def test_plain_document_drops_only_the_roots_namespace() -> None:
     body = b'<?xml version="1.0" encoding="UTF-8"?>\n<R xmlns="urn:x"><a>1</a></R>'
     assert plain_document(body) == b'<?xml version="1.0" encoding="UTF-8"?>\n<R><a>1</a></R>'
