@@ -310,8 +310,13 @@ def test_timestamp_as_botocore_reads_it(value: Any) -> None:
         with pytest.raises(type(error)):
             parse_timestamp(value)
     else:
-        got = parse_timestamp(value)
-        assert (got, got.utcoffset(), got.tzinfo is None) == (expected, expected.utcoffset(), expected.tzinfo is None)
+        for _ in range(2):  # the second read may come from the memo of texts already read
+            got = parse_timestamp(value)
+            assert (got, got.utcoffset(), got.tzinfo is None) == (
+                expected,
+                expected.utcoffset(),
+                expected.tzinfo is None,
+            )
 
 
 # ---------------------------------------------------------------------------------------------------
