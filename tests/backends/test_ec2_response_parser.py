@@ -139,7 +139,8 @@ DOCUMENTS: dict[str, tuple[bytes, bool]] = {
     ),
     "declaration, text escapes, CDATA, comments, whitespace": (
         _instances(
-            "<instanceId> i-&amp;&lt;&#x41;<![CDATA[<z>]]> </instanceId><!-- note --><keyName>\n k<!-- c --><?pi x?>\r\n</keyName>",
+            "<instanceId> i-&amp;&lt;&#x41;<![CDATA[<z>]]> </instanceId><!-- note -->"
+            "<keyName>\n k<!-- c --><?pi x?>\r\n</keyName>",
             head='<?xml version="1.0" encoding="UTF-8"?>\n',
         ),
         True,
