@@ -418,7 +418,7 @@ class EC2ResponseParser(botocore.parsers.EC2QueryParser):
             root = etree.fromstring(document, _xml_parser())
             parsed = read(root)
             _inject_request_id(root, parsed)
-        except Exception:
+        except Exception:  # anything unexpected (bad XML, a bad number, _Fallback): botocore reads, or fails alike
             return None
         return parsed
 
