@@ -21,6 +21,7 @@ from botocore.handlers import base64_encode_user_data
 from backends import options as o
 from backends import tiers
 from backends.ec2 import mapping
+from backends.ec2.response_parser import ResponseParserFactory
 from translator.model import VolumeTier
 from translator.redact import safe_repr
 
@@ -133,8 +134,14 @@ _SESSION: tuple[int, botocore.session.Session] | None = None
 def _session() -> botocore.session.Session:
     global _SESSION
     if _SESSION is None or _SESSION[0] != os.getpid():
-        _SESSION = (os.getpid(), botocore.session.get_session())
+        _SESSION = (os.getpid(), _fast_parsing(botocore.session.get_session()))
     return _SESSION[1]
+
+
+def _fast_parsing(session: botocore.session.Session) -> botocore.session.Session:
+    """Clients of ``session`` read answers with backends.ec2.response_parser (botocore's output, ~6x faster)."""
+    session.register_component("response_parser_factory", ResponseParserFactory())
+    return session
 
 
 def use_session(session: botocore.session.Session) -> None:
@@ -142,7 +149,7 @@ def use_session(session: botocore.session.Session) -> None:
     model (about 12 MB a second session would load again)."""
     global _SESSION
     with _LOCK:
-        _SESSION = (os.getpid(), session)
+        _SESSION = (os.getpid(), _fast_parsing(session))
 
 
 def make_client(settings: Settings) -> BaseClient:
