@@ -452,7 +452,13 @@ class Listings:
         first in the same round trip (``Store.remember``)."""
         entries: list[tuple[str, str, str, str]] = []
         records = records if isinstance(records, list) else list(records)
-        ids = computed_id if len(records) >= memory.LARGE_LISTING else gateway_id
+        large = len(records) >= memory.LARGE_LISTING  # its ids are not kept by the worker (memory.py)
+        ids = computed_id if large else gateway_id
         for record in records:
             publish(account, record, entries, ids)
-        return self.store.remember(entries, (account.key, count) if count else None, (account.key, tuple(invalidate)))
+        return self.store.remember(
+            entries,
+            (account.key, count) if count else None,
+            (account.key, tuple(invalidate)),
+            fresh_for=0.0 if large else self.times.prune_grace / 2,
+        )
