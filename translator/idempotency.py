@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from translator.codec import dumps
 from translator.errors import BackendUnavailable, Conflict
+from translator.jobs import FINISHING, Write
 from translator.store import Store
 
 log = logging.getLogger("cloudgate.translator")
@@ -127,10 +128,16 @@ class Idempotency:
         spec: S,
         work: Callable[[S], list[R]],
         fetch: Callable[[list[str]], list[R]],
+        *,
+        ends_with_job: bool = False,
     ) -> list[R]:
         """``work(spec with the backend's key)`` once per token; a repeat gets ``fetch(ids of the first result)``,
         a repeat with other arguments ``Conflict(reason="idempotency")``, one still waiting for the first after
-        ``wait`` seconds ``BackendUnavailable(reason="in_progress")`` (retry later, with the same token)."""
+        ``wait`` seconds ``BackendUnavailable(reason="in_progress")`` (retry later, with the same token).
+
+        ``ends_with_job``: the value of the first job ``work`` runs inline is its result, and nothing follows that
+        job; the token is then completed in the round trip that records the job's end (translator/jobs.py).
+        """
         token = spec.idempotency_key
         if not token:
             # No token from the caller: a key of this request alone still makes the translator's retries safe.
@@ -167,9 +174,21 @@ class Idempotency:
         def renew() -> bool:
             return self.store.idempotency_renew(account_key, token, pending, self.lease)
 
+        completed: list[bool] = []
+
+        def completion(value: Any) -> tuple[Write, ...]:
+            completed.append(True)
+            done = _done(fp, value)
+            return (self.store.idempotency_complete_write(account_key, token, pending, done, self.ttl),)
+
         with self._heartbeats.beating(renew, self.lease / 3):
             try:
-                created = work(keyed)
+                hook = FINISHING.set(completion) if ends_with_job else None
+                try:
+                    created = work(keyed)
+                finally:
+                    if hook is not None:
+                        FINISHING.reset(hook)
             except BaseException:
                 # The work may have reached the cloud: a repeat carries the same key to it and finds that.
                 try:
@@ -177,6 +196,11 @@ class Idempotency:
                 except Exception as exc:  # Redis away: the lease lapses by itself; the work's error is the answer
                     log.warning("idempotency claim not released: %s", exc)
                 raise
-        done = {"fp": fp, "state": "done", "result": {"ids": [r.id for r in created]}}
-        self.store.idempotency_complete(account_key, token, pending, dumps(done), self.ttl)
+        if not completed:
+            self.store.idempotency_complete(account_key, token, pending, _done(fp, created), self.ttl)
         return created
+
+
+def _done(fp: str, created: Any) -> bytes:
+    """The record of a completed token: its fingerprint and the ids the first request made."""
+    return dumps({"fp": fp, "state": "done", "result": {"ids": [r.id for r in created]}})

@@ -23,14 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 
 from translator.checkpoints import CURRENT_JOB
 from translator.errors import CloudgateError, Unsupported
-from translator.jobs import JobOutcome, JobSpec, JobStore, parse_ref, ref_of
+from translator.jobs import FINISHING, JobOutcome, JobSpec, JobStore, Write, parse_ref, ref_of
 from translator.model import Job
 
 log = logging.getLogger("cloudgate.jobs")
@@ -108,11 +108,17 @@ class JobRunner:
 
         ``work`` does what the registered handler would, from the caller's own objects. Returns the ended
         job and the value; an error is recorded, then raised. If this process dies meanwhile, the lease
-        lapses and another runner runs the job from its record, through the registered handler.
+        lapses and another runner runs the job from its record, through the registered handler. The job's end
+        also carries the writes ``FINISHING`` names (this job takes them: a job its work runs inline does not).
         """
         self.start()
-        job = self.jobs.create_leased(tenant, spec, self.owner, parent_id or _current_id())
-        return job, self._execute(self._track(job, 1), work, reraise=True)
+        finishing = FINISHING.get()
+        token = FINISHING.set(None)
+        try:
+            job = self.jobs.create_leased(tenant, spec, self.owner, parent_id or _current_id())
+            return job, self._execute(self._track(job, 1), work, reraise=True, finishing=finishing)
+        finally:
+            FINISHING.reset(token)
 
     def _track(self, job: Job, attempt: int) -> _Active:
         active = _Active(job, attempt, ref_of(job), time.monotonic() + self.settings.run_bound)
@@ -120,7 +126,14 @@ class JobRunner:
             self._active[active.ref] = active
         return active
 
-    def _execute(self, active: _Active, work: Handler | None, *, reraise: bool) -> Any:
+    def _execute(
+        self,
+        active: _Active,
+        work: Handler | None,
+        *,
+        reraise: bool,
+        finishing: Callable[[Any], tuple[Write, ...]] | None = None,
+    ) -> Any:
         job = active.job
         # An operation ``name:detail`` runs through the handler of ``name`` (one handler, many labelled jobs).
         handler = work or self.handlers.get(job.operation) or self.handlers.get(job.operation.split(":", 1)[0])
@@ -140,19 +153,27 @@ class JobRunner:
                 raise
             return None
         outcome = value if isinstance(value, JobOutcome) else JobOutcome(result=value, value=value)
+        if finishing is not None:
+            outcome = replace(outcome, writes=outcome.writes + finishing(outcome.value))
         self._end(active, outcome=outcome)
         return outcome.value
 
     def _end(self, active: _Active, *, error: str | None = None, outcome: JobOutcome | None = None) -> None:
         with self._lock:
-            if self._active.get(active.ref) is not active:
-                return  # failed as overdue by the keeper: the record already says so
-            del self._active[active.ref]
+            overdue = self._active.get(active.ref) is not active  # failed by the keeper: the record says so
+            if not overdue:
+                del self._active[active.ref]
+        if overdue:
+            if outcome is not None and outcome.writes:
+                self.jobs.write(outcome.writes)  # what the work made is still published
+            return
         try:
             if not self.jobs.finish(active.job, active.attempt, error=error, outcome=outcome, release=self.owner):
                 log.warning("job %s ended after another runner took it over; outcome dropped", active.job.id)
         except redis.RedisError as exc:  # the lease lapses and the job runs again: handlers are repeatable
             log.warning("job %s: could not record its end (%s)", active.job.id, exc)
+            if outcome is not None and outcome.writes:
+                raise  # what the work made is not recorded: its caller must not be told it is done
 
     def _run_claimed(self, ref: str, attempt: int) -> None:
         try:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,13 +256,35 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Write:
+    """A Redis write a job's end carries in the round trip that records it: a plain ``command``, or a registered
+    ``script`` called with ``keys`` and ``args``; ``then`` runs once it is made.
+
+    PERF: a mutation publishes what it made, and completes its idempotency token, with no round trip of its own.
+    """
+
+    command: tuple[Any, ...] = ()
+    script: Script | None = None
+    keys: tuple[str, ...] = ()
+    args: tuple[Any, ...] = ()
+    then: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobOutcome:
-    """What a handler returns: ``value`` goes back to an inline caller and is never stored."""
+    """What a handler returns: ``value`` goes back to an inline caller and is never stored; ``writes`` are made
+    in the round trip that records the job's end."""
 
     affected_ids: tuple[str, ...] = ()
     result: Any = None
     message: str = ""
     value: Any = None
+    writes: tuple[Write, ...] = ()
+
+
+#: Writes the end of the next job run inline in this context also carries, made from the job's value (an
+#: idempotency token's completion, set by the caller of ``JobRunner.run_inline``).
+FINISHING: ContextVar[Callable[[Any], tuple[Write, ...]] | None] = ContextVar("cloudgate_finishing", default=None)
 
 
 def ref_of(job: Job) -> str:
@@ -354,19 +377,31 @@ class JobStore:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
-    def _pipelined(self, calls: list[_Call]) -> list[Any]:
-        """Script calls in one round trip (a plain pipeline: they may be on several slots).
+    def write(self, writes: Iterable[Write]) -> None:
+        """Make ``writes`` in one round trip (a job's writes, when its end is recorded already)."""
+        writes = list(writes)
+        self._pipelined(list(writes))
+        for w in writes:
+            if w.then is not None:
+                w.then()
+
+    def _pipelined(self, calls: list[_Call | Write]) -> list[Any]:
+        """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
         PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
         A script Redis no longer has (restart, SCRIPT FLUSH) is loaded and only its call made again.
         """
+        writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
         pipe = self.redis.pipeline(transaction=False)
-        for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        for w in writes:
+            if w.script is None:
+                pipe.execute_command(*w.command)
+            else:
+                pipe.evalsha(w.script.sha, len(w.keys), *w.keys, *w.args)
         results = pipe.execute(raise_on_error=False)
-        for i, (result, (script, keys, args)) in enumerate(zip(results, calls, strict=True)):
-            if isinstance(result, redis.exceptions.NoScriptError):
-                results[i] = script(keys=keys, args=args)
+        for i, (result, w) in enumerate(zip(results, writes, strict=True)):
+            if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
+                results[i] = w.script(keys=list(w.keys), args=list(w.args))
             elif isinstance(result, Exception):
                 raise result
         return results
@@ -488,16 +523,17 @@ class JobStore:
             with contextlib.suppress(InvalidParameter):  # a result that is not JSON stays with the caller
                 fields += ["result", _json(outcome.result)]
         args = ["" if attempt is None else attempt, state.value, repr(now), self.settings.ttl, *fields]
-        if release is None:
+        writes = outcome.writes
+        if release is None and not writes:
             ended = self._finish(keys=self._pair(job), args=args)
         else:
-            release_args = [ref_of(job), release]
-            ended = self._pipelined(
-                [
-                    (self._finish, self._pair(job), args),
-                    (self._release, [self.leases, self.owners, self.attempts], release_args),
-                ]
-            )[0]
+            calls: list[_Call | Write] = [*writes, (self._finish, self._pair(job), args)]
+            if release is not None:
+                calls.append((self._release, [self.leases, self.owners, self.attempts], [ref_of(job), release]))
+            ended = self._pipelined(calls)[len(writes)]
+            for write in writes:
+                if write.then is not None:
+                    write.then()
         if _s(ended) != "ok":
             return False
         job.state, job.updated, job.finished, job.progress = state, now, now, 100

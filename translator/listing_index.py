@@ -261,10 +261,15 @@ class ListingIndex:
         (queued on ``pipe`` when given, for its caller to execute)."""
         own = pipe is None
         pipe = self.redis.pipeline(transaction=False) if own else pipe
-        for kind in kinds:
-            pipe.hincrby(_keys(account, kind)[0], "gen", 1)
+        for command in self.invalidate_commands(account, kinds):
+            pipe.execute_command(*command)
         if own:
             pipe.execute()
+
+    @staticmethod
+    def invalidate_commands(account: str, kinds: Iterable[str]) -> list[tuple[Any, ...]]:
+        """The commands of ``invalidate``, for a caller that sends them with others."""
+        return [("HINCRBY", _keys(account, kind)[0], "gen", 1) for kind in kinds]
 
     def generation(self, account: str, kind: str) -> int:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)

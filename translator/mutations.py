@@ -196,8 +196,9 @@ class Mutator:
             self.store.invalidate(account.key, spec.invalidates)
             raise
         published = _resources_in(result)
-        self.listings.publish_all(account, published, invalidate=spec.invalidates)  # PERF: one round trip for both
-        return JobOutcome(affected_ids=tuple(r.id for r in published), value=result)
+        # PERF: ids published and listings invalidated in the round trip that records the job's end
+        writes = self.listings.publish_writes(account, published, spec.invalidates)
+        return JobOutcome(affected_ids=tuple(r.id for r in published), value=result, writes=writes)
 
     def on(self, principal: Principal, kind: str, gid: str, op: str, *args: Any) -> Any:
         """Run ``op`` on an existing resource: locate it, then mutate with its native id first."""

@@ -12,6 +12,7 @@ gone and ``reconcile`` drops their id-map rows and tags; a successful delete dro
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,7 @@ import redis
 
 from translator.codec import dumps, loads
 from translator.ids import short_form
+from translator.jobs import Write
 from translator.listing_index import ListingIndex, tags_key
 
 SEP = "\x1f"
@@ -135,6 +137,31 @@ class Store:
         seen time is then at most that old, so no reconcile forgets them while they are still listed; and a
         short time after ``forget`` (a deleted resource still listed by its cloud) they are written again.
         """
+        commands, written = self._remember_commands(entries, invalidate, fresh_for)
+        if count is not None:
+            commands.append(("ZCARD", _known(*count)))
+        if not commands:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        replies = pipe.execute()
+        written()
+        return int(replies[-1]) if count is not None else 0
+
+    def remember_writes(
+        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]], fresh_for: float
+    ) -> tuple[Write, ...]:
+        """What ``remember`` writes, for a job's end to carry (translator/jobs.py ``Write``)."""
+        commands, written = self._remember_commands(entries, invalidate, fresh_for)
+        return tuple(Write(command=c) for c in commands[:-1]) + (
+            (Write(command=commands[-1], then=written),) if commands else ()
+        )
+
+    def _remember_commands(
+        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]], fresh_for: float
+    ) -> tuple[list[tuple[Any, ...]], Callable[[], None]]:
+        """``remember``'s commands, and what to run once they are made."""
         ids: dict[str, str] = {}
         shorts: dict[str, str] = {}
         known: dict[str, dict[str, float]] = {}
@@ -147,22 +174,18 @@ class Store:
             ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
             shorts[short_form(gid)] = gid
             known.setdefault(_known(account, kind), {})[gid] = now
-        if not ids and count is None and not invalidate[1]:
-            return 0
-        pipe = self.redis.pipeline(transaction=False)
-        if invalidate[1]:
-            self.index.invalidate(invalidate[0], invalidate[1], pipe)
+        commands = self.index.invalidate_commands(*invalidate) if invalidate[1] else []
         if ids:
-            pipe.hset("cg:ids", mapping=ids)
-            pipe.hset("cg:short", mapping=shorts)
+            commands.append(("HSET", "cg:ids", *itertools.chain.from_iterable(ids.items())))
+            commands.append(("HSET", "cg:short", *itertools.chain.from_iterable(shorts.items())))
             for key, seen in known.items():
-                pipe.zadd(key, seen)
-        if count is not None:
-            pipe.zcard(_known(*count))
-        replies = pipe.execute()
-        if since is not None and ids:
-            self._note_written(ids, since + fresh_for)
-        return int(replies[-1]) if count is not None else 0
+                commands.append(("ZADD", key, *itertools.chain.from_iterable((s, g) for g, s in seen.items())))
+
+        def made() -> None:
+            if since is not None and ids:
+                self._note_written(ids, since + fresh_for)
+
+        return commands, made
 
     def _note_written(self, gids: Iterable[str], at: float) -> None:
         with self._written_lock:
@@ -291,6 +314,12 @@ class Store:
     def idempotency_complete(self, scope: str, token: str, pending: bytes, done: bytes, ttl: int) -> None:
         """Replace the claim by the ``done`` record, kept ``ttl`` seconds (unless another claim holds the token)."""
         self._idem_if_held(keys=[_idem_key(scope, token)], args=[pending, "complete", ttl * 1000, done])
+
+    def idempotency_complete_write(self, scope: str, token: str, pending: bytes, done: bytes, ttl: int) -> Write:
+        """``idempotency_complete`` as a write for a job's end to carry."""
+        return Write(
+            script=self._idem_if_held, keys=(_idem_key(scope, token),), args=(pending, "complete", ttl * 1000, done)
+        )
 
     def idempotency_release(self, scope: str, token: str, pending: bytes) -> None:
         """Give a claim up (the work failed): the next request with the token starts afresh."""

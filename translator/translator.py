@@ -220,6 +220,8 @@ class Translator:
             spec,
             lambda keyed: self._launch(principal, account, keyed),
             lambda ids: self.get_many(principal, "machine", ids),
+            # the launch is its job unless Redis-kept tags are written after it (``_launch``)
+            ends_with_job=not spec.tags or self.routing.tags_natively(account, "machine"),
         )
 
     def _launch(self, principal: Principal, account: AccountConfig, spec: model.MachineSpec) -> list[model.Machine]:

@@ -25,7 +25,7 @@ from translator import arguments
 from translator.checkpoints import CURRENT_JOB, Checkpoints
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.job_runner import JobRunner
-from translator.jobs import JobOutcome, JobSettings, JobSpec, JobStore
+from translator.jobs import FINISHING, JobOutcome, JobSettings, JobSpec, JobStore, Write
 from translator.model import BlockDevice, Job, JobState, MachineAction, MachineSpec, Principal, Rule
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -119,6 +119,36 @@ def test_inline_jobs_run_in_the_caller_and_release_their_lease(jobs: JobStore, r
         runner.run_inline("demo", JobSpec("fail", "machine"))
     assert [j.state for j in jobs.list("demo").items] == [JobState.FAILED, JobState.SUCCESS, JobState.SUCCESS]
     assert redis_client.zcard(jobs.leases) == 0 and redis_client.hlen(jobs.owners) == 0
+
+
+def test_an_inline_jobs_end_carries_its_writes_and_the_callers(jobs: JobStore, runners, redis_client) -> None:
+    """A mutation publishes what it made (its writes) and completes an idempotency token (``FINISHING``) in the
+    round trip that records its end; a job run inline by that job's work does not take the caller's writes."""
+    made: list[str] = []
+
+    def make(job: Job) -> JobOutcome:
+        write = Write(command=("SET", "t:made", "m-1"), then=lambda: made.append("made"))
+        outcome = JobOutcome(value=["m-1"], writes=(write,))
+        if job.arguments.get("nested"):
+            runner.run_inline("demo", JobSpec("make", "machine"))
+        return outcome
+
+    runner = runners({"make": make})
+    set_key = redis_client.register_script("return redis.call('SET', KEYS[1], ARGV[1])")
+    finishing = FINISHING.set(
+        lambda value: (
+            Write(script=set_key, keys=("t:token",), args=(",".join(value),), then=lambda: made.append("token")),
+        )
+    )
+    try:
+        redis_client.script_flush()  # a script call among the writes is loaded again
+        job, value = runner.run_inline("demo", JobSpec("make", "machine", arguments={"nested": True}))
+    finally:
+        FINISHING.reset(finishing)
+    assert value == ["m-1"] and job.state == JobState.SUCCESS
+    assert redis_client.get("t:made") == b"m-1" and redis_client.get("t:token") == b"m-1"
+    assert sorted(made) == ["made", "made", "token"]  # the nested job's own writes, the caller's once
+    assert redis_client.zcard(jobs.leases) == 0
 
 
 def test_a_group_ends_when_its_children_have(jobs: JobStore, runners) -> None:

@@ -417,7 +417,12 @@ def _instance_fragments() -> Fragments:
 
 def flavor_id_of(call: Call, instance_type: str | None) -> str:
     """The flavor of an instance type; without one, EC2's default m1.small, else the smallest offered."""
-    flavors = call.translator.list(call.principal, "flavor", call.region)
+    # PERF: every launch names a type; the catalogue is kept while its listing is unchanged (read_cache.py)
+    flavors = call.translator.read_cache.answer(
+        ("flavors", call.principal, call.region),
+        lambda: call.translator.list(call.principal, "flavor", call.region),
+        lambda found: 512 * len(found),
+    )
     if instance_type is None:
         default = [f for f in flavors if f.name == "m1.small"] or sorted(flavors, key=lambda f: (f.vcpus, f.memory_mb))
         if default:
