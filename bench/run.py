@@ -1,6 +1,6 @@
 """The read-performance goals (issue 13), each measured against its baseline in this one run, as one table.
 
-    python bench/run.py [--seconds 5] [--big 10000] [--workers 2]
+    python bench/run.py [--seconds 5] [--big 10000] [--workers 2] [--goals 1234]
 
 Starts everything itself on loopback and stops it at the end: redis-servers, ``cloudgate serve`` processes
 (simulator backend, and the ``ec2`` backend on a moto server), a bare falcon app under the gateway's own
@@ -18,7 +18,7 @@ Goals (figure / baseline -> ratio, against the target):
  4. what the gateway adds (p50 ms, a difference, not a ratio): an uncached read over the same backend call
     made directly (simulator's Python API; moto through boto3), on a gateway caching nothing (<= 1.5 ms);
     RunInstances of 1 and TerminateInstances over the direct calls, on a gateway with the shipped cache
-    settings (<= 3 ms).
+    settings (<= 3 ms). Direct and gateway calls alternate; on moto both launch with the same type and zone.
 """
 
 from __future__ import annotations
