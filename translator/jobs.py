@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -380,12 +380,12 @@ class JobStore:
     def write(self, writes: Iterable[Write]) -> None:
         """Make ``writes`` in one round trip (a job's writes, when its end is recorded already)."""
         writes = list(writes)
-        self._pipelined(list(writes))
+        self._pipelined(writes)
         for w in writes:
             if w.then is not None:
                 w.then()
 
-    def _pipelined(self, calls: list[_Call | Write]) -> list[Any]:
+    def _pipelined(self, calls: Sequence[_Call | Write]) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
         PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
