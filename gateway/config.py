@@ -51,6 +51,9 @@ class GatewaySettings:
     public_endpoint: str = ""
     trusted_proxies: tuple[str, ...] = ()
     log_level: str = "info"
+    #: seconds a stopping node keeps serving with /readyz at 503, so an actively checking balancer stops
+    #: sending before the listener closes (0: close at once; nginx's passive checks need no more)
+    drain_seconds: float = 0.0
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -137,6 +140,7 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
         (str,),
         lambda v: None if v.lower() in LOG_LEVELS else "must be debug, info, warning or error",
     ),
+    "drain_seconds": ((int, float), _non_negative),
 }
 _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "cache_ttl": ((int, float), _non_negative),
@@ -188,7 +192,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     gw = _scalars(data.get("gateway", {}), "gateway", _GATEWAY_KEYS, err)
     if "trusted_proxies" in gw:
         gw["trusted_proxies"] = tuple(gw["trusted_proxies"])
-    for key in ("redis_connect_timeout", "redis_socket_timeout"):
+    for key in ("redis_connect_timeout", "redis_socket_timeout", "drain_seconds"):
         if key in gw:
             gw[key] = float(gw[key])
     if "log_level" in gw:

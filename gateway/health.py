@@ -3,12 +3,14 @@
 /readyz is 503 only when this gateway cannot serve anybody: its Redis is down, or every backend account
 is. One account down is reported (``unavailable`` against its key) but leaves the gateway ready, since
 the other accounts' tenants are still served. The answer is public, so it says only ``ok`` or
-``unavailable``: why (an endpoint, a backend's message) goes to the log, once per change.
+``unavailable``: why (an endpoint, a backend's message) goes to the log, once per change. A node told to
+stop answers 503 ``stopping`` from then on (``STOPPING``), so a balancer sends it nothing new.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import socket
 import threading
@@ -32,6 +34,24 @@ PROBE_TIMEOUT = 5.0
 CACHE_SECONDS = 0.5
 
 log = logging.getLogger("cloudgate.health")
+
+
+class StopFlag:
+    """One byte of memory shared by the gunicorn master and every worker it forks (an anonymous shared map,
+    made at import, before the fork): the master sets it on SIGTERM, each worker's /readyz reads it."""
+
+    def __init__(self) -> None:
+        self._byte = mmap.mmap(-1, 1)
+
+    def set(self) -> None:
+        self._byte[0] = 1
+
+    def is_set(self) -> bool:
+        return self._byte[0] == 1
+
+
+#: set once this node is stopping
+STOPPING = StopFlag()
 
 
 def served_by() -> str:
@@ -64,6 +84,10 @@ class ReadyResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.action = "readyz"
+        if STOPPING.is_set():
+            resp.status = 503
+            resp.media = {"status": "stopping", "checks": {}}
+            return
         with self._lock:  # one probe at a time; concurrent callers share its answer
             if self._cached is None or time.monotonic() - self._cached[0] > CACHE_SECONDS:
                 status, body = self._check()

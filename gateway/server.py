@@ -1,16 +1,25 @@
-"""Running the app under gunicorn: the master owns the embedded Redis, each worker builds its app."""
+"""Running the app under gunicorn: the master owns the embedded Redis, each worker builds its app.
+
+A graceful stop (SIGTERM) goes: /readyz answers 503 at once; after ``drain_seconds`` gunicorn closes the
+listener and lets each worker finish its requests (``graceful_timeout``); each worker then stops its job
+runner, which hands the jobs it still runs back to the queue so another node takes them at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.http import message as gunicorn_message
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from gateway.app import make_app
+from gateway.app import Runtime, build_runtime, make_app
 from gateway.config import WORKER_TIMEOUT, Config
+from gateway.health import STOPPING
 
 log = logging.getLogger("cloudgate")
 
@@ -23,6 +32,10 @@ MAX_HEADER_FIELD_BYTES = 8190
 #: The Server header of every answer. gunicorn writes its own and drops an application's; OCCI's HTTP
 #: protocol asks for one naming OCCI/1.2, so ours replaces gunicorn's name.
 SERVER_HEADER = "cloudgate OCCI/1.2"
+#: seconds a worker has to finish its requests once told to stop, before the master kills it
+GRACEFUL_TIMEOUT = 10
+#: of which a worker's running jobs may take this long to end before they are handed back to the queue
+JOB_GRACE = 3.0
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -32,6 +45,34 @@ def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _worker_exit(server: Any, worker: Any) -> None:
+    """In a worker that has served its last request: stop its job runner (handing running jobs back).
+
+    gunicorn also calls this hook in the master for a worker already gone; the master has no runtime.
+    """
+    runtime: Runtime | None = getattr(worker.app, "runtime", None)
+    if runtime is not None:
+        runtime.translator.runner.stop(grace=JOB_GRACE)
+        runtime.close()  # stops the runner again: nothing is left to hand back
+
+
+class GatewayArbiter(Arbiter):  # type: ignore[misc]
+    """gunicorn's master, with a drain before a graceful stop: SIGTERM first turns /readyz to 503 and keeps
+    serving ``drain_seconds`` (a second SIGTERM, SIGINT or SIGQUIT cuts it short), then stops as usual."""
+
+    def handle_term(self) -> None:
+        STOPPING.set()
+        drain = self.app.config.gateway.drain_seconds
+        if drain > 0:
+            self.log.info("stopping: /readyz answers 503; serving %.0fs more before closing", drain)
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline and not self.SIG_QUEUE:
+                time.sleep(0.1)  # a signal's handler appends to SIG_QUEUE and interrupts the sleep
+            if self.SIG_QUEUE and self.SIG_QUEUE[0] in (signal.SIGINT, signal.SIGQUIT):
+                return  # the run loop handles the fast stop next
+        raise StopIteration
+
+
 class GatewayApplication(BaseApplication):  # type: ignore[misc]
     """gunicorn's embedding API: our CLI options become its settings; no gunicorn.conf is read."""
 
@@ -39,6 +80,7 @@ class GatewayApplication(BaseApplication):  # type: ignore[misc]
         self.config = config
         self.redis_url = redis_url
         self.options = options
+        self.runtime: Runtime | None = None  # a worker's, once load() ran in it
         super().__init__()
 
     def load_config(self) -> None:
@@ -52,7 +94,14 @@ class GatewayApplication(BaseApplication):  # type: ignore[misc]
         gunicorn_wsgi.SERVER = SERVER_HEADER
 
     def load(self) -> Any:
-        return make_app(self.config, self.redis_url)
+        self.runtime = build_runtime(self.config, self.redis_url)
+        return make_app(self.config, self.redis_url, self.runtime)
+
+    def run(self) -> None:
+        try:
+            GatewayArbiter(self).run()
+        except RuntimeError as exc:  # as BaseApplication.run: gunicorn's own start-up failures
+            raise SystemExit(f"\nError: {exc}\n") from None
 
 
 def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
@@ -63,7 +112,7 @@ def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
         "worker_class": gw.worker_class,
         "threads": gw.threads,
         "timeout": WORKER_TIMEOUT,
-        "graceful_timeout": 10,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
         "keepalive": 5,
         "loglevel": gw.log_level,
         "accesslog": None,
@@ -71,6 +120,7 @@ def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
         "logger_class": "gateway.logs.MaskingGunicornLogger",
         "proc_name": "cloudgate",
         "child_exit": _child_exit,
+        "worker_exit": _worker_exit,
         "preload_app": False,
         # Long GET queries (libcloud sends UserData in one) up to max_body_bytes reach the frontends, which
         # refuse what exceeds it in their own error format; gunicorn answers 414 only far past it.

@@ -90,9 +90,9 @@ def write_config(
 class GatewayProcess:
     """Starts ``cloudgate serve``; ``stop()`` (always called by the fixture) ends it and its workers."""
 
-    def __init__(self, config: Path, data_dir: Path | None = None, workers: int = 2) -> None:
+    def __init__(self, config: Path, data_dir: Path | None = None, workers: int = 2, port: int | None = None) -> None:
         self.config = config
-        self.port = free_port()
+        self.port = port or free_port()  # a restarted node keeps its port (a balancer names it)
         self.url = f"http://127.0.0.1:{self.port}"
         args = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers)]  # fmt: skip

@@ -86,8 +86,12 @@ class JobRunner:
             for thread in self._threads:
                 thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop claiming and renewing; jobs still running lose their lease and run again elsewhere."""
+    def stop(self, timeout: float = 5.0, grace: float = 0.0) -> None:
+        """Stop claiming and renewing; give running jobs ``grace`` seconds to end, then hand the rest back.
+
+        A job handed back is queued again at once, so another runner (on any node) takes it now rather than
+        when its lease would have lapsed; if this process still finishes it first, the new run finds it ended.
+        """
         self._stop.set()
         self._slot_free.set()
         if self._threads:
@@ -96,9 +100,27 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        grace_end = time.monotonic() + grace
+        while self._active and time.monotonic() < grace_end:
+            time.sleep(0.05)
+        self._hand_back()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._threads = []
+
+    def _hand_back(self) -> None:
+        with self._lock:
+            refs = list(self._active)
+        if not refs:
+            return
+        try:
+            requeued, exhausted = self.jobs.hand_back(self.owner, refs)
+            self._fail_exhausted(exhausted)
+        except redis.RedisError as exc:
+            log.warning("jobs not handed back (%s); their leases lapse instead", exc)
+            return
+        for ref in requeued:
+            log.info("job %s: handed back to the queue as this runner stops", ref)
 
     # -- running -----------------------------------------------------------------------------
     def run_inline(
@@ -240,6 +262,9 @@ class JobRunner:
         requeued, exhausted = self.jobs.reap()
         for ref in requeued:
             log.info("job %s: its runner stopped; queued again", ref)
+        self._fail_exhausted(exhausted)
+
+    def _fail_exhausted(self, exhausted: list[str]) -> None:
         for ref in exhausted:
             job = self.jobs.get(*parse_ref(ref))
             if job is not None:

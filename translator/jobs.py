@@ -194,6 +194,14 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 """
 
+#: KEYS leases, owners; ARGV owner, refs: end now the leases ``owner`` holds on refs (the next reap requeues them)
+_LAPSE = """
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then redis.call('ZADD', KEYS[1], 'XX', 0, ARGV[i]) end
+end
+return 1
+"""
+
 #: KEYS ready, leases, owners, attempts, bell; ARGV max attempts, limit -> {requeued refs, exhausted refs}
 _REAP = (
     _NOW
@@ -312,6 +320,7 @@ class JobStore:
         self._adopt = client.register_script(_ADOPT)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._lapse = client.register_script(_LAPSE)
         self._reap = client.register_script(_REAP)
         queue = f"cg:jobq:{{{settings.queue}}}"
         self.ready, self.leases, self.owners = f"{queue}:ready", f"{queue}:leases", f"{queue}:owners"
@@ -611,6 +620,12 @@ class JobStore:
 
     def release(self, ref: str, owner: str) -> bool:
         return bool(self._release(keys=[self.leases, self.owners, self.attempts], args=[ref, owner]))
+
+    def hand_back(self, owner: str, refs: list[str]) -> tuple[list[str], list[str]]:
+        """A stopping runner's jobs, queued again at once (as if its leases had lapsed): (requeued, exhausted)."""
+        if refs:
+            self._lapse(keys=[self.leases, self.owners], args=[owner, *refs])
+        return self.reap()
 
     def reap(self, limit: int = 100) -> tuple[list[str], list[str]]:
         """Jobs whose lease lapsed: (requeued, exhausted: out of attempts, for the caller to fail)."""

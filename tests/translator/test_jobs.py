@@ -247,6 +247,26 @@ def test_a_job_whose_runner_stopped_runs_again_until_its_attempts_run_out(jobs: 
     assert (failed.state, failed.error) == (JobState.FAILED, "The operation was interrupted 1 times.")
 
 
+def test_a_stopping_runner_hands_its_running_job_back_at_once(redis_client, runners) -> None:
+    # A lease far longer than the wait: only a hand-back lets the second runner take the job in time.
+    slow_lease = JobStore(redis_client, JobSettings(**{**FAST, "lease": 60.0, "heartbeat": 5.0}))
+    started, release = threading.Event(), threading.Event()
+
+    def hold(job: Job) -> dict[str, Any]:
+        started.set()
+        release.wait(10)
+        return {"attempt": job.attempts}
+
+    job = slow_lease.submit("demo", JobSpec("op", "machine"))
+    first = runners({"op": hold}, slow_lease)
+    assert started.wait(10)
+    first.stop(grace=0.0)
+    runners({"op": lambda job: {"attempt": job.attempts}}, slow_lease)
+    ended = slow_lease.wait("demo", job.id, 10)
+    release.set()
+    assert (ended.state, ended.result) == (JobState.SUCCESS, {"attempt": 2})
+
+
 def test_a_takeover_reads_the_checkpoints_its_first_attempt_noted(jobs: JobStore, runners, redis_client) -> None:
     # A backend notes its cloud's own job id on the core job; whichever runner takes the job over polls that
     # job instead of acting again. The first attempt is a runner that claims both jobs, notes on one, and dies.
