@@ -8,7 +8,6 @@ runner, which hands the jobs it still runs back to the queue so another node tak
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from typing import Any
 
@@ -57,20 +56,24 @@ def _worker_exit(server: Any, worker: Any) -> None:
 
 
 class GatewayArbiter(Arbiter):  # type: ignore[misc]
-    """gunicorn's master, with a drain before a graceful stop: SIGTERM first turns /readyz to 503 and keeps
-    serving ``drain_seconds`` (a second SIGTERM, SIGINT or SIGQUIT cuts it short), then stops as usual."""
+    """gunicorn's master, with a drain before a graceful stop: the first SIGTERM turns /readyz to 503 and keeps
+    serving ``drain_seconds``; then (or at a second SIGTERM) the usual graceful stop. SIGINT/SIGQUIT stay fast."""
+
+    drain_until: float | None = None
 
     def handle_term(self) -> None:
         STOPPING.set()
         drain = self.app.config.gateway.drain_seconds
-        if drain > 0:
-            self.log.info("stopping: /readyz answers 503; serving %.0fs more before closing", drain)
-            deadline = time.monotonic() + drain
-            while time.monotonic() < deadline and not self.SIG_QUEUE:
-                time.sleep(0.1)  # a signal's handler appends to SIG_QUEUE and interrupts the sleep
-            if self.SIG_QUEUE and self.SIG_QUEUE[0] in (signal.SIGINT, signal.SIGQUIT):
-                return  # the run loop handles the fast stop next
-        raise StopIteration
+        if drain <= 0 or self.drain_until is not None:
+            raise StopIteration  # gunicorn's graceful stop
+        self.log.info("stopping: /readyz answers 503; serving %.0fs more before closing", drain)
+        self.drain_until = time.monotonic() + drain
+
+    def murder_workers(self) -> None:
+        """Called by the master's loop at least once a second: where a drain ends."""
+        super().murder_workers()
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            raise StopIteration
 
 
 class GatewayApplication(BaseApplication):  # type: ignore[misc]
