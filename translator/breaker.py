@@ -1,6 +1,7 @@
 """Circuit breakers: one per backend account, so a cloud that is down is not called on every request.
 
-``failures`` transient faults within ``window`` seconds open an account's breaker: its calls then fail at
+``failures`` transient faults in a row (no answer between them) within ``window`` seconds open an account's
+breaker: a cloud that answers most calls is flaky, not down, and retries serve it better. Its calls then fail at
 once with ``CircuitOpen`` (a ``BackendUnavailable``: the protocol's 503 with ``Retry-After``) and the cloud is
 not called. After ``cooldown`` seconds one call is let through as a probe (half-open): its success closes the
 breaker, its failure opens it for another cool-down. Only transient faults count (refused, timeout, 5xx); a
@@ -35,7 +36,7 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
-    #: transient faults within ``window`` that open a breaker (0: breakers off)
+    #: transient faults in a row within ``window`` that open a breaker (0: breakers off)
     failures: int = 5
     #: seconds over which faults are counted
     window: float = 10.0
@@ -91,11 +92,13 @@ class Breaker:
             raise CircuitOpen(self.account, wait)
 
     def success(self) -> None:
-        """The cloud answered (a client error included)."""
-        if self.state is State.CLOSED:
+        """The cloud answered (a client error included): the faults counted so far were not an outage."""
+        if self.state is State.CLOSED and not self._faults:
             return
         with self._lock:
-            if self.state is State.HALF_OPEN:
+            if self.state is State.CLOSED:
+                self._faults.clear()
+            elif self.state is State.HALF_OPEN:
                 self._probing = False
                 self._faults.clear()
                 self._move(State.CLOSED)

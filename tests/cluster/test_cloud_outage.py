@@ -233,9 +233,9 @@ def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path:
         time.sleep(1.0)
 
         # -- the cloud goes away -----------------------------------------------------------------------------------
-        moto.stop()
         phase["now"] = "down"
         down_at = time.monotonic()
+        moto.stop()
         seen_open_in_metrics = seen_open_in_readyz = False
         while time.monotonic() - down_at < OUTAGE:
             text = requests.get(f"{gw.url}/metrics", timeout=10).text

@@ -59,6 +59,18 @@ def test_faults_older_than_window_do_not_count() -> None:
     assert b.failure() is True
 
 
+def test_an_answer_between_faults_starts_the_count_again() -> None:
+    b, _ = make()
+    for _ in range(5):  # a flaky cloud: faults, but never three in a row
+        b.failure()
+        b.failure()
+        b.success()
+    assert b.state is State.CLOSED
+    b.failure()
+    b.failure()
+    assert b.failure() is True
+
+
 def test_successes_and_client_errors_leave_closed_breaker_closed() -> None:
     b, _ = make()
     for _ in range(10):
