@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from gateway.config import ConfigError, parse
 from translator.breaker import Breaker, BreakerSettings, CircuitOpen, State, shared_key
 from translator.calls import BackendCaller, RetryPolicy
 from translator.errors import BackendUnavailable, NotFound, TransientBackendError
@@ -226,3 +227,26 @@ def test_workers_share_an_opening_through_redis(redis_client: redis.Redis) -> No
         second.call("acct", "list", cloud)
     assert cloud.calls == 1  # its retry met the breaker the shared key opened
     assert second.breakers.get("acct").state is State.OPEN
+
+
+# -- configuration -------------------------------------------------------------------------------------------------
+MINIMAL = {
+    "backends": {"sim": {"driver": "simulator"}},
+    "tenants": {"t": {"regions": {"r": {"backend": "sim"}}}},
+}
+
+
+def test_config_keys_reach_the_breaker_and_defaults_hold() -> None:
+    assert parse(MINIMAL).translator.retry.breaker == BreakerSettings(failures=5, window=10.0, cooldown=5.0)
+    table = {"breaker_failures": 0, "breaker_window": 3, "breaker_cooldown": 1.5}
+    assert parse({**MINIMAL, "translator": table}).translator.retry.breaker == BreakerSettings(0, 3.0, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("breaker_failures", -1), ("breaker_failures", 2.5), ("breaker_window", 0), ("breaker_cooldown", "5s")],
+)
+def test_bad_config_values_are_refused(key: str, value: object) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse({**MINIMAL, "translator": {key: value}})
+    assert f"translator.{key}" in str(raised.value)
