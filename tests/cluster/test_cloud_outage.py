@@ -250,9 +250,9 @@ def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path:
         moto.register_image(moto.client(), "ubuntu-24.04")
         reached_while_down = relay.refused  # the outage lasted until here
         down_for = time.monotonic() - down_at
+        phase["now"] = "back"  # first: a call counted as made while down must not find the cloud back
         relay.upstream_port = moto.port
         back_at = time.monotonic()
-        phase["now"] = "back"
         recovered = None
         while time.monotonic() - back_at < RECOVERY_BOUND + 5:
             if call(ec2, "describe_instances", {})[0] == "200":
