@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from translator.errors import BackendUnavailable
+from translator.errors import BackendUnavailable, TransientBackendError
 from translator.metrics import CIRCUIT_OPENED, CIRCUIT_REJECTED, CIRCUIT_STATE
 
 Clock = Callable[[], float]
@@ -42,6 +42,18 @@ class BreakerSettings:
     window: float = 10.0
     #: seconds an open breaker answers at once before one probe call is let through
     cooldown: float = 5.0
+
+
+#: ``BackendUnavailable`` reasons that answer one request (EC2's ``InsufficientInstanceCapacity``), not an outage
+NOT_OUTAGES = frozenset({"capacity"})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a backend's failure counts against its breaker: a transient fault, or an unavailable account
+    (credentials refused, no endpoint, TLS failing...), never a client error nor one request's lack of capacity."""
+    if isinstance(exc, TransientBackendError):
+        return True
+    return isinstance(exc, BackendUnavailable) and exc.reason not in NOT_OUTAGES
 
 
 class CircuitOpen(BackendUnavailable):

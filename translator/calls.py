@@ -8,8 +8,9 @@ of the gateway's own Redis passes through untouched: the frontends answer it as 
 A cloud's error message reaches API clients, so it is cut down to the message itself (no traceback, no
 HTML page, one line) and capped at ``MESSAGE_LIMIT`` characters.
 
-Every call passes its account's circuit breaker (translator/breaker.py): each attempt that meets a transient
-fault counts against it, and once it is open the calls (retries included) fail at once with ``CircuitOpen``.
+Every call passes its account's circuit breaker (translator/breaker.py): each attempt that meets an outage (a
+transient fault, an unusable account) counts against it, and once it is open the calls (retries included) fail at
+once with ``CircuitOpen``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tenacity import (
 
 from translator import read_cache
 from translator.backend import AccountConfig
-from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, shared_key
+from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, shared_key
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
@@ -149,11 +150,11 @@ class BackendCaller:
             breaker.admit()
             try:
                 result = fn(*args)
-            except TransientBackendError:
-                self._fault(breaker)
-                raise
-            except CloudgateError:
-                breaker.success()  # the cloud answered: a client error is not an outage
+            except CloudgateError as exc:
+                if is_outage(exc):
+                    self._fault(breaker)
+                else:
+                    breaker.success()  # the cloud answered: a client error is not an outage
                 raise
             except BaseException:
                 breaker.neutral()

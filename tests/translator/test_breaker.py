@@ -206,6 +206,29 @@ def test_client_errors_count_as_answers() -> None:
     assert c.breakers.get("acct").state is State.CLOSED
 
 
+def test_a_backend_that_says_unavailable_counts_as_a_fault() -> None:
+    clock, cloud = Clock(), Cloud()
+    cloud.error = BackendUnavailable("the account's credentials were refused", reason="credentials")
+    c = caller(clock)
+    for _ in range(SETTINGS.failures):
+        with pytest.raises(BackendUnavailable) as raised:
+            c.call("acct", "list", cloud)
+        assert not isinstance(raised.value, CircuitOpen)
+    with pytest.raises(CircuitOpen):
+        c.call("acct", "list", cloud)
+    assert cloud.calls == SETTINGS.failures  # not retried, and not called once open
+
+
+def test_a_lack_of_capacity_is_an_answer() -> None:
+    clock, cloud = Clock(), Cloud()
+    cloud.error = BackendUnavailable("no capacity for this type", kind="machine", reason="capacity")
+    c = caller(clock)
+    for _ in range(10):
+        with pytest.raises(BackendUnavailable):
+            c.call("acct", "create_machines", cloud)
+    assert c.breakers.get("acct").state is State.CLOSED
+
+
 def test_breakers_off_with_zero_failures() -> None:
     clock, cloud = Clock(), Cloud()
     c = BackendCaller(RetryPolicy(attempts=1, breaker=BreakerSettings(failures=0)), None, clock)
