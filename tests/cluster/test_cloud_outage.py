@@ -239,7 +239,10 @@ def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path:
         seen_open_in_metrics = seen_open_in_readyz = False
         while time.monotonic() - down_at < OUTAGE:
             text = requests.get(f"{gw.url}/metrics", timeout=10).text
-            seen_open_in_metrics |= metric(text, "cloudgate_backend_circuit_opened_total", account=ACCOUNT) > 0
+            seen_open_in_metrics |= (
+                metric(text, "cloudgate_backend_circuit_opened_total", account=ACCOUNT) > 0
+                and metric(text, "cloudgate_backend_circuit_state", account=ACCOUNT, state="open") >= 1
+            )
             ready = requests.get(f"{gw.url}/readyz", timeout=10)
             seen_open_in_readyz |= ready.status_code == 503 and ACCOUNT in ready.json()["breakers"]
             time.sleep(0.5)
