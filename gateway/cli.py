@@ -173,7 +173,7 @@ def _check(args: argparse.Namespace, config: Any) -> int:
             for account in config.accounts.values():
                 try:
                     backend = runtime.translator.backend(account)
-                    runtime.translator.caller.call(account.driver, "check", backend.check)
+                    runtime.translator.caller.call(account, "check", backend.check)
                     print(f"ok    {account.key} ({account.driver})")
                 except CloudgateError as exc:
                     failures += 1

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from translator.backend import AccountConfig, load_driver
+from translator.breaker import BreakerSettings
 from translator.calls import RetryPolicy
 from translator.errors import InvalidParameter
 from translator.identity import ROLE_PERMISSIONS, Tenant, User
@@ -157,6 +158,9 @@ _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "retry_attempts": ((int,), _positive),
     "retry_initial_wait": ((int, float), _non_negative),
     "retry_max_wait": ((int, float), _non_negative),
+    "breaker_failures": ((int,), _non_negative),
+    "breaker_window": ((int, float), _positive),
+    "breaker_cooldown": ((int, float), _positive),
 }
 _REGION_RESERVED = {"backend", "zones"}
 _USER_KEYS = {"access_key", "secret", "tenant", "role", "name"}
@@ -207,6 +211,11 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
         attempts=tr.pop("retry_attempts", 3),
         initial_wait=float(tr.pop("retry_initial_wait", 0.05)),
         max_wait=float(tr.pop("retry_max_wait", 1.0)),
+        breaker=BreakerSettings(
+            failures=tr.pop("breaker_failures", 5),
+            window=float(tr.pop("breaker_window", 10.0)),
+            cooldown=float(tr.pop("breaker_cooldown", 5.0)),
+        ),
     )
     translator = TranslatorSettings(retry=retry, **tr)
 

@@ -5,6 +5,11 @@ is. One account down is reported (``unavailable`` against its key) but leaves th
 the other accounts' tenants are still served. The answer is public, so it says only ``ok`` or
 ``unavailable``: why (an endpoint, a backend's message) goes to the log, once per change. A node told to
 stop answers 503 ``stopping`` from then on (``STOPPING``), so a balancer sends it nothing new.
+
+Probes go through the accounts' circuit breakers (translator/breaker.py): an open one answers at once, so a
+balancer's probes never call a cloud that is down, and the probe after a cool-down may be the one that closes
+it. ``breakers`` names the accounts whose breaker is not closed, in this worker or (``open``, read from Redis)
+in another.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import falcon
 import redis
 
 from translator.backend import AccountConfig
+from translator.breaker import State, shared_key
 from translator.errors import CloudgateError
 from translator.translator import Translator
 
@@ -115,12 +121,28 @@ class ReadyResource:
         accounts = [v for k, v in checks.items() if k.startswith("backend:")]
         ready = checks["redis"] == OK and (not accounts or OK in accounts)
         status = "ready" if ready and UNAVAILABLE not in accounts else "degraded" if ready else "unavailable"
-        return (200 if ready else 503), {"status": status, "checks": checks}
+        breakers = self._breakers(checks["redis"] == OK)
+        return (200 if ready else 503), {"status": status, "checks": checks, "breakers": breakers}
+
+    def _breakers(self, shared: bool) -> dict[str, str]:
+        """Accounts whose breaker is not closed: this worker's, then (when Redis answers) any other worker's."""
+        found = {key: state.value for key, state in self.translator.caller.breakers.states().items()}
+        keys = [key for key in self.translator.accounts if found.get(key, State.CLOSED) == State.CLOSED]
+        if shared and keys:
+            try:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.exists(shared_key(key))
+                    opened = pipe.execute()
+            except redis.RedisError:
+                opened = [0] * len(keys)
+            found.update({key: State.OPEN.value for key, hit in zip(keys, opened, strict=True) if hit})
+        return {key: state for key, state in sorted(found.items()) if state != State.CLOSED}
 
     def _account_probe(self, account: AccountConfig) -> Callable[[], object]:
         def probe() -> object:
             backend = self.translator.backend(account)
-            return self.translator.caller.call(account.driver, "check", backend.check)
+            return self.translator.caller.call(account, "check", backend.check)
 
         return probe
 

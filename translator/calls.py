@@ -7,6 +7,10 @@ of the gateway's own Redis passes through untouched: the frontends answer it as 
 
 A cloud's error message reaches API clients, so it is cut down to the message itself (no traceback, no
 HTML page, one line) and capped at ``MESSAGE_LIMIT`` characters.
+
+Every call passes its account's circuit breaker (translator/breaker.py): each attempt that meets an outage (a
+transient fault, an unusable account) counts against it, and once it is open the calls (retries included) fail at
+once with ``CircuitOpen``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import redis
@@ -29,6 +33,8 @@ from tenacity import (
 )
 
 from translator import read_cache
+from translator.backend import AccountConfig
+from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, shared_key
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
@@ -61,13 +67,20 @@ class RetryPolicy:
     attempts: int = 3
     initial_wait: float = 0.05
     max_wait: float = 1.0
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
 class BackendCaller:
-    """Runs one backend operation under the retry policy."""
+    """Runs one backend operation under the retry policy and its account's circuit breaker.
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    ``shared``: the gateway's Redis, through which workers tell each other that a breaker opened (written when
+    one opens, read after a fault of a closed one: never on a call that succeeds).
+    """
+
+    def __init__(self, policy: RetryPolicy, shared: redis.Redis | None = None, clock: Clock = time.monotonic) -> None:
         self.policy = policy
+        self.shared = shared
+        self.breakers = Breakers(policy.breaker, clock)
         # PERF: stop/wait/retry strategies depend only on the policy; build them once, not per call.
         self._stop = stop_after_attempt(policy.attempts)
         self._wait = wait_exponential(multiplier=policy.initial_wait, max=policy.max_wait) + wait_random(
@@ -79,10 +92,19 @@ class BackendCaller:
             lambda exc: isinstance(exc, TransientBackendError) and not isinstance(exc, OutcomeUnknown)
         )
 
-    def call(self, driver: str, operation: str, fn: Callable[..., T], *args: Any, resend: bool = True) -> T:
-        """``fn(*args)``, retried on transient faults; ``resend=False`` for a create the cloud could not
-        recognise as a repeat: a fault after it may have arrived (``OutcomeUnknown``) is then not retried."""
+    def call(
+        self, account: AccountConfig | str, operation: str, fn: Callable[..., T], *args: Any, resend: bool = True
+    ) -> T:
+        """``fn(*args)`` for ``account`` (or a bare driver name, its own breaker), retried on transient faults;
+        ``resend=False`` for a create the cloud could not recognise as a repeat: a fault after it may have
+        arrived (``OutcomeUnknown``) is then not retried."""
         read_cache.note_unversioned()
+        if isinstance(account, AccountConfig):
+            driver, key = account.driver, account.key
+        else:
+            driver = key = account
+        if self.breakers.enabled:
+            fn = self._guarded(self.breakers.get(key), fn)
         started = time.perf_counter()
         retrying = Retrying(
             stop=self._stop,
@@ -120,3 +142,40 @@ class BackendCaller:
             raise BackendError("The backend failed to process the request.") from exc
         finally:
             BACKEND_LATENCY.labels(driver, operation).observe(time.perf_counter() - started)
+
+    def _guarded(self, breaker: Breaker, fn: Callable[..., T]) -> Callable[..., T]:
+        """``fn`` behind ``breaker``: each attempt asks it first and tells it how the cloud answered."""
+
+        def attempt(*args: Any) -> T:
+            breaker.admit()
+            try:
+                result = fn(*args)
+            except CloudgateError as exc:
+                if is_outage(exc):
+                    self._fault(breaker)
+                else:
+                    breaker.success()  # the cloud answered: a client error is not an outage
+                raise
+            except BaseException:
+                breaker.neutral()
+                raise
+            breaker.success()
+            return result
+
+        return attempt
+
+    def _fault(self, breaker: Breaker) -> None:
+        """Count a transient fault; share an opening with the other workers, or learn of theirs."""
+        opened = breaker.failure()
+        if self.shared is None:
+            return
+        key = shared_key(breaker.account)
+        try:
+            if opened:
+                self.shared.set(key, "1", px=max(int(breaker.settings.cooldown * 1000), 1))
+            elif breaker.state is State.CLOSED:
+                left = self.shared.pttl(key)
+                if isinstance(left, int) and left > 0:
+                    breaker.open_for(left / 1000)
+        except redis.RedisError as exc:  # sharing is an optimisation: each worker's own count still holds
+            log.debug("breaker %s: Redis unavailable for sharing: %s", breaker.account, exc)

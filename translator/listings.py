@@ -328,7 +328,7 @@ class Listings:
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
-        records = self.caller.call(account.driver, listing.method, getattr(backend, listing.method))
+        records = self.caller.call(account, listing.method, getattr(backend, listing.method))
         memory.note_listing(len(records))
         known = self.publish_all(account, records, count=kind)
         ttl = self.times.ttl
@@ -440,7 +440,7 @@ class Listings:
             located = self.accounts.find(principal, kind, gids)
             natives = [where[1] for where in located if where is not None and where[0].key == account.key]
         if natives:
-            records = self.caller.call(account.driver, listing.fetch, getattr(backend, listing.fetch), natives)
+            records = self.caller.call(account, listing.fetch, getattr(backend, listing.fetch), natives)
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 BACKEND_LATENCY = Histogram(
     "cloudgate_backend_call_seconds",
@@ -14,3 +14,14 @@ BACKEND_ERRORS = Counter(
     "cloudgate_backend_errors_total", "Failed backend call attempts.", ["driver", "operation", "error"]
 )
 CACHE_LOOKUPS = Counter("cloudgate_cache_lookups_total", "Listing cache lookups.", ["kind", "result"])
+#: per account and state, the number of workers whose breaker is in that state (``livesum`` across processes)
+CIRCUIT_STATE = Gauge(
+    "cloudgate_backend_circuit_state",
+    "Workers whose circuit breaker for a backend account is in each state.",
+    ["account", "state"],
+    multiprocess_mode="livesum",
+)
+CIRCUIT_OPENED = Counter("cloudgate_backend_circuit_opened_total", "Circuit breakers that opened.", ["account"])
+CIRCUIT_REJECTED = Counter(
+    "cloudgate_backend_circuit_rejected_total", "Backend calls answered at once by an open breaker.", ["account"]
+)

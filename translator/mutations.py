@@ -189,7 +189,7 @@ class Mutator:
         backend = self.accounts.backend(account)
         try:
             resend = _resendable(op, args)
-            result = self.caller.call(account.driver, op, getattr(backend, op), *args, resend=resend)
+            result = self.caller.call(account, op, getattr(backend, op), *args, resend=resend)
         except Exception as exc:
             if isinstance(exc, CloudgateError):
                 self._gateway_ids_in(account, exc)

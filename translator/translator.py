@@ -83,7 +83,7 @@ class Translator:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.caller = BackendCaller(settings.retry)
+        self.caller = BackendCaller(settings.retry, store.redis)
         self.routing = Accounts(accounts, tenants, store, services)
         self.accounts = self.routing.accounts
         self.tenants = self.routing.tenants
@@ -130,14 +130,14 @@ class Translator:
     def zones(self, principal: Principal, region: str | None = None) -> list[Zone]:
         account = self.account(principal, region)
         backend = self.backend(account)
-        return self.caller.call(account.driver, "list_zones", backend.list_zones)
+        return self.caller.call(account, "list_zones", backend.list_zones)
 
     def limits(self, principal: Principal, region: str | None = None) -> model.Limits:
         """The caller's quotas in ``region``, as its cloud reports them (asked each time: read rarely)."""
         authorize(principal, "read")
         account = self.account(principal, region)
         backend = self.backend(account)
-        return self.caller.call(account.driver, "limits", backend.limits)
+        return self.caller.call(account, "limits", backend.limits)
 
     def start_jobs(self) -> None:
         """Start this worker's job runner (after gunicorn forks: threads do not survive a fork)."""
@@ -283,14 +283,14 @@ class Translator:
         backend = self.routing.backend(account)
         if Capability.CONSOLE_OUTPUT not in backend.capabilities:
             raise Unsupported("This backend does not provide console output.", reason="console_output")
-        return self.caller.call(account.driver, "console_output", backend.console_output, native)
+        return self.caller.call(account, "console_output", backend.console_output, native)
 
     def machine_user_data(self, principal: Principal, gid: str) -> str | None:
         """User data is read one machine at a time: listings of real clouds do not carry it."""
         authorize(principal, "read")
         ((account, native),) = self.routing.locate(principal, "machine", [gid])
         backend = self.routing.backend(account)
-        return self.caller.call(account.driver, "machine_user_data", backend.machine_user_data, native)
+        return self.caller.call(account, "machine_user_data", backend.machine_user_data, native)
 
     # images --------------------------------------------------------------------------------------
     def create_image(self, principal: Principal, spec: model.ImageSpec) -> model.Image:
