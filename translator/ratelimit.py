@@ -1,0 +1,175 @@
+"""Request rate limits per access key and per tenant: token buckets in Redis, shared by every worker of every node.
+
+Each bucket (one per access key, one per tenant) is a Redis hash refilled at ``rate`` tokens a second up to
+``burst``; one Lua script refills both of a caller's buckets by Redis's own clock and takes tokens from both at
+once. Both keys carry the tenant's hash tag (an access key belongs to one tenant), so the script touches one slot
+on Redis Cluster, and each expires once it would be full again, so an idle caller leaves nothing behind.
+
+PERF: a Redis round trip per request would cost more than a request answered from the read cache
+(translator/read_cache.py). So a worker takes a *batch* of tokens at once (at most ``batch``, at most an
+eighth of the smaller burst, at most what the rate refills in ``batch_seconds``) and spends them locally; it goes
+back to Redis when the batch is spent or older than ``batch_seconds``, giving back what is left in the same
+round trip. A refusal is remembered locally until the wait it was told is over, so an abusive client costs no
+round trip either.
+
+Slack: every admitted request spent a token already taken out of the shared bucket, so a fleet of W workers is
+never admitted more than ``burst + rate * t`` over any time ``t`` (Redis losing the buckets, e.g. a failover
+without replication, starts them full: one more burst). The slack goes the other way: up to W * (batch - 1)
+tokens may sit taken but unspent in other workers' batches, for at most ``batch_seconds`` while their caller
+keeps sending (they are given back at its next request) or until they would have refilled anyway, so a client
+right at its rate can be refused early by that much.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+#: Refill and take from a caller's two buckets. KEYS: the access key's bucket, the tenant's. ARGV: key rate, key
+#: burst, tenant rate, tenant burst (rate 0 = that bucket is off), tokens given back, tokens wanted.
+#: Returns {tokens granted, seconds until one token is there when none was granted}.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local back, want = tonumber(ARGV[5]), tonumber(ARGV[6])
+local levels, grant = {}, want
+for i = 1, 2 do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if rate > 0 then
+    local held = redis.call('HMGET', KEYS[i], 'v', 't')
+    local level, at = tonumber(held[1]) or burst, tonumber(held[2]) or now
+    level = math.min(burst, level + math.max(0, now - at) * rate + back)
+    levels[i] = level
+    grant = math.min(grant, math.floor(level))
+  end
+end
+if grant < 0 then grant = 0 end
+local wait = 0
+for i = 1, 2 do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if rate > 0 then
+    local level = levels[i] - grant
+    redis.call('HSET', KEYS[i], 'v', string.format('%.6f', level), 't', string.format('%.6f', now))
+    redis.call('PEXPIRE', KEYS[i], math.ceil((burst - level) / rate * 1000) + 1000)
+    if grant == 0 then wait = math.max(wait, (1 - level) / rate) end
+  end
+end
+return {grant, string.format('%.6f', wait)}
+"""
+
+#: callers a worker keeps batches for at most (past it, it forgets them all: their tokens are lost, not extra)
+_MAX_CALLERS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """``rate`` requests a second on average, ``burst`` at once; rate 0 = no limit."""
+
+    rate: float = 0.0
+    burst: int = 0
+
+    @property
+    def on(self) -> bool:
+        return self.rate > 0
+
+    @property
+    def size(self) -> int:
+        """The burst, or one second's worth of the rate when none is set."""
+        return self.burst or max(1, math.ceil(self.rate))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """``[gateway.rate_limits]``: off unless a rate is set."""
+
+    per_key: Bucket = field(default_factory=Bucket)
+    per_tenant: Bucket = field(default_factory=Bucket)
+    #: tokens a worker takes from Redis at once, at most
+    batch: int = 20
+    #: seconds a worker keeps a batch before giving its rest back
+    batch_seconds: float = 0.25
+
+    @property
+    def on(self) -> bool:
+        return self.per_key.on or self.per_tenant.on
+
+    def take(self) -> int:
+        """Tokens a worker asks for at once: small against the burst (other workers' share) and the rate."""
+        buckets = [b for b in (self.per_key, self.per_tenant) if b.on]
+        fair = min(min(b.size / 8, b.rate * self.batch_seconds) for b in buckets)
+        return max(1, min(self.batch, int(fair)))
+
+
+def retry_after(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds, at least 1."""
+    return str(max(1, math.ceil(seconds)))
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One caller's tokens in this worker."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tokens: int = 0
+    #: monotonic time past which the batch's rest goes back to Redis
+    until: float = 0.0
+    #: monotonic time before which the caller is refused without asking Redis
+    refused_until: float = 0.0
+
+
+class RateLimiter:
+    """One per worker: ``admit`` says whether a caller's request may go on."""
+
+    def __init__(self, client: redis.Redis, settings: RateLimitSettings) -> None:
+        self.settings = settings
+        self._take: Any = client.register_script(_TAKE)
+        self._want = settings.take() if settings.on else 0
+        self._args = (
+            settings.per_key.rate,
+            settings.per_key.size,
+            settings.per_tenant.rate,
+            settings.per_tenant.size,
+        )
+        self._lock = threading.Lock()
+        self._batches: dict[tuple[str, str], _Batch] = {}
+
+    def admit(self, access_key: str, tenant: str) -> float | None:
+        """None when the request may go on, else the seconds to wait. Raises Redis's errors (a 503, as any)."""
+        if not self._want:
+            return None
+        batch = self._batch(access_key, tenant)
+        with batch.lock:
+            now = time.monotonic()
+            if batch.tokens > 0 and now < batch.until:
+                batch.tokens -= 1
+                return None
+            if now < batch.refused_until:
+                return batch.refused_until - now
+            back, batch.tokens = batch.tokens, 0  # lost if Redis fails: fewer admitted, never more
+            granted, wait = self._take(keys=bucket_keys(access_key, tenant), args=(*self._args, back, self._want))
+            if int(granted) > 0:
+                batch.tokens, batch.until = int(granted) - 1, now + self.settings.batch_seconds
+                return None
+            seconds = float(wait)
+            batch.refused_until = now + seconds
+            return seconds
+
+    def _batch(self, access_key: str, tenant: str) -> _Batch:
+        caller = (access_key, tenant)
+        found = self._batches.get(caller)
+        if found is not None:
+            return found
+        with self._lock:
+            if len(self._batches) >= _MAX_CALLERS:
+                self._batches.clear()
+            return self._batches.setdefault(caller, _Batch())
+
+
+def bucket_keys(access_key: str, tenant: str) -> tuple[str, str]:
+    """The access key's bucket and the tenant's, in the tenant's hash slot."""
+    return f"cg:rl:{{{tenant}}}:key:{access_key}", f"cg:rl:{{{tenant}}}:tenant"
