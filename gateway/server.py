@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import selectors
+import time
+from collections import deque
+from functools import partial
 from typing import Any
 
+from gunicorn import http as gunicorn_http
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import message as gunicorn_message
 from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import ThreadWorker
 
 from gateway.app import make_app
 from gateway.config import WORKER_TIMEOUT, Config
@@ -23,6 +31,100 @@ MAX_HEADER_FIELD_BYTES = 8190
 #: The Server header of every answer. gunicorn writes its own and drops an application's; OCCI's HTTP
 #: protocol asks for one naming OCCI/1.2, so ours replaces gunicorn's name.
 SERVER_HEADER = "cloudgate OCCI/1.2"
+
+
+#: seconds a client has to send a request's head (line and headers); a real client sends it in one packet
+HEAD_TIMEOUT = 10.0
+#: bytes of a head gathered at most: a longer one (a long query) goes to a thread to be read as gunicorn does, so
+#: a thousand connections cannot make a worker hold megabytes each
+HEAD_BUFFER = 65_536
+#: what ends a request's head (a bare-LF one too: the parser then refuses it at once)
+_HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
+
+
+class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, except that a request's head is read by the worker's event loop, not a thread.
+
+    Stock gthread hands a connection to a pool thread as soon as its first byte arrives, and the thread then reads
+    the head with a blocking socket: a slow-loris client (a header byte a second, never done) holds that thread
+    for as long as it likes, and ``threads`` such connections per worker stop the worker answering anyone. Here
+    the head is gathered without blocking alongside accepts and kept-alive connections, and a connection goes
+    to the pool only with its whole head in hand (then parsed from the buffer); one that takes longer than
+    ``HEAD_TIMEOUT`` is closed. A head longer than ``HEAD_BUFFER`` and a slow body still hold a thread (a load
+    balancer that buffers requests, as the nginx and HAProxy examples do, spares the workers both).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heading: deque[Any] = deque()
+
+    def enqueue_req(self, conn: Any) -> None:
+        if self.cfg.is_ssl or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client):
+            super().enqueue_req(conn)  # TLS and HTTP/2 keep gunicorn's own path
+            return
+        conn.head = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
+        conn.sock.setblocking(False)
+        # PERF: a kept-alive connection comes here readable, its head usually whole: read at once, no poll
+        done = self._head_done(conn, 0) or self._read_head(conn)
+        if done is None:
+            self.nr_conns -= 1
+            conn.close()
+        elif done:
+            self._to_pool(conn)
+        else:
+            conn.head_deadline = time.monotonic() + HEAD_TIMEOUT
+            self.heading.append(conn)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+
+    @staticmethod
+    def _head_done(conn: Any, start: int) -> bool:
+        """Whether the head is whole (or as long as we gather), looking for its end from ``start`` on."""
+        return len(conn.head) >= HEAD_BUFFER or any(conn.head.find(end, start) >= 0 for end in _HEAD_ENDS)
+
+    def _read_head(self, conn: Any) -> bool | None:
+        """Read what the socket holds: whether the head is now whole; None when the client has gone."""
+        try:
+            chunk = conn.sock.recv(HEAD_BUFFER - len(conn.head))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        start = max(0, len(conn.head) - 3)  # PERF: a head trickled a byte at a time is not searched again each time
+        conn.head += chunk
+        return self._head_done(conn, start)
+
+    def _on_head_readable(self, conn: Any, _sock: Any) -> None:
+        done = self._read_head(conn)
+        if done is False:
+            return
+        self.poller.unregister(conn.sock)
+        self.heading.remove(conn)
+        if done:
+            self._to_pool(conn)
+        else:  # the client went away
+            self.nr_conns -= 1
+            conn.close()
+
+    def _to_pool(self, conn: Any) -> None:
+        if conn.parser is None:
+            conn.parser = gunicorn_http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = bytearray()
+        conn.data_ready = True  # no wait for a first byte in the thread: the head is here
+        super().enqueue_req(conn)
+
+    def murder_pending(self) -> None:
+        """Also close connections whose head is overdue (all of them once the worker is stopping)."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.heading and (self.heading[0].head_deadline <= now or not self.alive):
+            conn = self.heading.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            conn.close()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -60,7 +162,8 @@ def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
     return {
         "bind": [bind],
         "workers": workers,
-        "worker_class": gw.worker_class,
+        # gthread as gunicorn has it, but slow request heads cannot take its threads (HeadFirstWorker)
+        "worker_class": "gateway.server.HeadFirstWorker" if gw.worker_class == "gthread" else gw.worker_class,
         "threads": gw.threads,
         "timeout": WORKER_TIMEOUT,
         "graceful_timeout": 10,

@@ -30,6 +30,8 @@ from typing import Any
 
 import redis
 
+from translator.errors import Throttled
+
 #: Refill and take from a caller's two buckets. KEYS: the access key's bucket, the tenant's. ARGV: key rate, key
 #: burst, tenant rate, tenant burst (rate 0 = that bucket is off), tokens given back, tokens wanted.
 #: Returns {tokens granted, seconds until one token is there when none was granted}.
@@ -158,6 +160,12 @@ class RateLimiter:
             seconds = float(wait)
             batch.refused_until = now + seconds
             return seconds
+
+    def check(self, access_key: str, tenant: str) -> None:
+        """``admit`` for a frontend: ``Throttled`` (with the wait) when the request may not go on."""
+        wait = self.admit(access_key, tenant)
+        if wait is not None:
+            raise Throttled("Request limit exceeded: slow down.", retry_after=wait)
 
     def _batch(self, access_key: str, tenant: str) -> _Batch:
         caller = (access_key, tenant)
