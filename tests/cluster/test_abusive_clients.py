@@ -13,12 +13,14 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import pytest
 import requests
-from gateway_process import GatewayProcess, StartGateway
+from gateway_process import GatewayProcess, StartGateway, write_config
+from redis_process import RedisProcess
 
 #: every key: 20 requests a second, 40 at once; the well-behaved client stays under it, the abuser does not
 LIMITS = """
@@ -160,3 +162,27 @@ def test_cimi_and_occi_answer_429_with_retry_after(limited: GatewayProcess) -> N
         # the same tenant's other key has its own bucket
         fine = http.get(f"{limited.url}/cimi/cloudEntryPoint", auth=("demo", "demo-secret"), timeout=5)
         assert fine.status_code == 200
+
+
+def test_redis_down_under_rate_limits_is_503_with_retry_after(tmp_path: Path) -> None:
+    """The limiter's own Redis calls failing are the gateway's Redis failing: each frontend's 503, never a 500."""
+    server = RedisProcess(tmp_path / "redis")
+    gw = None
+    try:
+        config = write_config(tmp_path / "gw.toml", server.url, gateway_extra="redis_socket_timeout = 0.5\n" + LIMITS)
+        gw = GatewayProcess(config)
+        ec2 = gw.client(read_timeout=10, connect_timeout=5)
+        ec2.describe_instances()
+        server.kill()
+        with pytest.raises(botocore.exceptions.ClientError) as caught:
+            ec2.describe_instances()
+        meta = caught.value.response["ResponseMetadata"]
+        assert (caught.value.response["Error"]["Code"], meta["HTTPStatusCode"]) == ("ServiceUnavailable", 503)
+        assert meta["HTTPHeaders"]["retry-after"]
+        for path in ("/cimi/cloudEntryPoint", "/occi/compute/"):
+            answer = requests.get(gw.url + path, auth=("demo", "demo-secret"), timeout=10)
+            assert answer.status_code == 503 and answer.headers["Retry-After"], (path, answer.text)
+    finally:
+        if gw is not None:
+            gw.stop()
+        server.stop()
