@@ -124,3 +124,22 @@ def test_a_sparse_caller_parks_no_tokens(clients: list[redis.Redis]) -> None:
     time.sleep(0.06)
     assert first.admit("k", "t") is None  # gives 3 back, takes 1
     assert _burst(second, "k", "t", 40) == 40 - 7 - 2 - 0  # all that is left reaches the other worker
+
+
+def test_a_caller_held_at_its_rate_costs_a_round_trip_per_batch_not_per_request(clients: list[redis.Redis]) -> None:
+    limiter = RateLimiter(clients[0], RateLimitSettings(per_key=Bucket(rate=40, burst=40)))
+    clients[1].config_resetstat()
+    start, admitted, refused = time.monotonic(), 0, 0
+    for _ in range(3_000_000):  # bounded; ~0.6 s
+        if limiter.admit("k", "t") is None:
+            admitted += 1
+        else:
+            refused += 1
+        if time.monotonic() - start > 0.6:
+            break
+    stats = clients[1].info("commandstats")
+    trips = sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("evalsha", "eval"))
+    print(f"held at its rate: {admitted} admitted, {refused} refused locally, {trips} round trips")
+    assert admitted <= 40 + 40 * (time.monotonic() - start) + 1
+    assert refused > 10 * trips
+    assert trips <= admitted / 2  # batches of 5 once the burst is spent, not one token a trip
