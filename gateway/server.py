@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import selectors
+import socket
 import time
 from collections import deque
 from functools import partial
@@ -14,7 +15,6 @@ from gunicorn import http as gunicorn_http
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import message as gunicorn_message
 from gunicorn.http import wsgi as gunicorn_wsgi
-from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import ThreadWorker
 
 from gateway.app import make_app
@@ -38,8 +38,24 @@ HEAD_TIMEOUT = 10.0
 #: bytes of a head gathered at most: a longer one (a long query) goes to a thread to be read as gunicorn does, so
 #: a thousand connections cannot make a worker hold megabytes each
 HEAD_BUFFER = 65_536
-#: what ends a request's head (a bare-LF one too: the parser then refuses it at once)
-_HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
+#: bytes read at once for a head (most are well under 1 KB)
+_FIRST_READ = 16_384
+
+
+def _whole(head: bytes | bytearray, start: int) -> bool:
+    """Whether ``head`` holds a request's whole head (or as much as we gather), its end looked for from ``start``;
+    a bare-LF end counts too (the parser then refuses it at once)."""
+    return len(head) >= HEAD_BUFFER or head.find(b"\r\n\r\n", start) >= 0 or head.find(b"\n\n", start) >= 0
+
+
+def _recv(sock: socket.socket, size: int) -> bytes | None:
+    """What the socket holds, without waiting: None when nothing yet, b"" when the client has gone."""
+    try:
+        return sock.recv(size, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
 
 
 class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]
@@ -57,63 +73,58 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.heading: deque[Any] = deque()
+        #: TLS and HTTP/2 prior knowledge keep gunicorn's own path (their first bytes are not an HTTP/1 head)
+        self.stock = bool(self.cfg.is_ssl) or self.cfg.http2_cleartext in ("prior-knowledge", "both")
 
     def enqueue_req(self, conn: Any) -> None:
-        if self.cfg.is_ssl or conn.is_http2 or negotiation.prior_knowledge_allowed(self.cfg, conn.client):
-            super().enqueue_req(conn)  # TLS and HTTP/2 keep gunicorn's own path
+        if self.stock or conn.is_http2:
+            super().enqueue_req(conn)
             return
-        conn.head = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
-        conn.sock.setblocking(False)
-        # PERF: a kept-alive connection comes here readable, its head usually whole: read at once, no poll
-        done = self._head_done(conn, 0) or self._read_head(conn)
-        if done is None:
-            self.nr_conns -= 1
-            conn.close()
-        elif done:
-            self._to_pool(conn)
-        else:
-            conn.head_deadline = time.monotonic() + HEAD_TIMEOUT
-            self.heading.append(conn)
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
-
-    @staticmethod
-    def _head_done(conn: Any, start: int) -> bool:
-        """Whether the head is whole (or as long as we gather), looking for its end from ``start`` on."""
-        return len(conn.head) >= HEAD_BUFFER or any(conn.head.find(end, start) >= 0 for end in _HEAD_ENDS)
-
-    def _read_head(self, conn: Any) -> bool | None:
-        """Read what the socket holds: whether the head is now whole; None when the client has gone."""
-        try:
-            chunk = conn.sock.recv(HEAD_BUFFER - len(conn.head))
-        except BlockingIOError:
-            return False
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        start = max(0, len(conn.head) - 3)  # PERF: a head trickled a byte at a time is not searched again each time
-        conn.head += chunk
-        return self._head_done(conn, start)
+        held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        if _whole(held, 0):  # pipelined: the next head is here already
+            self._to_pool(conn, held)
+            return
+        # PERF: a kept-alive connection comes here readable, its head usually whole: read it at once, no poll
+        chunk = _recv(conn.sock, _FIRST_READ)
+        if chunk == b"":
+            self._drop(conn)
+            return
+        head = held + chunk if chunk else held
+        if _whole(head, max(0, len(held) - 3)):
+            self._to_pool(conn, head)
+            return
+        conn.head = bytearray(head)
+        conn.head_deadline = time.monotonic() + HEAD_TIMEOUT
+        self.heading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
 
     def _on_head_readable(self, conn: Any, _sock: Any) -> None:
-        done = self._read_head(conn)
-        if done is False:
+        chunk = _recv(conn.sock, HEAD_BUFFER - len(conn.head))
+        if chunk is None:
+            return
+        start = max(0, len(conn.head) - 3)  # PERF: a head trickled a byte at a time is not searched again each time
+        conn.head += chunk
+        if chunk and not _whole(conn.head, start):
             return
         self.poller.unregister(conn.sock)
         self.heading.remove(conn)
-        if done:
-            self._to_pool(conn)
-        else:  # the client went away
-            self.nr_conns -= 1
-            conn.close()
+        if chunk:
+            self._to_pool(conn, bytes(conn.head))
+        else:
+            self._drop(conn)
+        conn.head = None
 
-    def _to_pool(self, conn: Any) -> None:
+    def _to_pool(self, conn: Any, head: bytes) -> None:
         if conn.parser is None:
             conn.parser = gunicorn_http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(bytes(conn.head))
-        conn.head = bytearray()
+        conn.parser.unreader.unread(head)
         conn.data_ready = True  # no wait for a first byte in the thread: the head is here
         super().enqueue_req(conn)
+
+    def _drop(self, conn: Any) -> None:
+        """The client went away (or broke the connection) before its head was whole."""
+        self.nr_conns -= 1
+        conn.close()
 
     def murder_pending(self) -> None:
         """Also close connections whose head is overdue (all of them once the worker is stopping)."""
