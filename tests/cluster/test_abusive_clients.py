@@ -186,3 +186,27 @@ def test_redis_down_under_rate_limits_is_503_with_retry_after(tmp_path: Path) ->
         if gw is not None:
             gw.stop()
         server.stop()
+
+
+def _answers(sock: socket.socket, count: int) -> bytes:
+    """What the gateway sent until ``count`` status lines came (bounded by the socket's timeout)."""
+    data = b""
+    while data.count(b"HTTP/1.1 200") < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_heads_pipelined_or_trickled_are_served(limited: GatewayProcess) -> None:
+    """The worker gathers heads itself (gateway/server.py): two heads in one packet, and one head sent in pieces
+    on a kept-alive connection, are each answered."""
+    get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", limited.port), timeout=5) as s:
+        s.sendall(get + get)
+        assert _answers(s, 2).count(b"HTTP/1.1 200") == 2
+        for piece in (get[:5], get[5:20], get[20:]):
+            s.sendall(piece)
+            time.sleep(0.2)
+        assert _answers(s, 1).count(b"HTTP/1.1 200") == 1
