@@ -20,6 +20,7 @@ from translator import memory
 from translator.backend import BackendServices
 from translator.identity import Identity
 from translator.keystone_auth import KeystoneTokens
+from translator.ratelimit import RateLimiter
 from translator.store import Store
 from translator.translator import Translator
 
@@ -41,6 +42,8 @@ class Runtime:
     store: Store
     identity: Identity
     translator: Translator
+    #: request rates per access key and tenant; None when no rate is configured
+    limiter: RateLimiter | None = None
 
     def close(self) -> None:
         self.translator.close()
@@ -78,7 +81,8 @@ def build_runtime(config: Config, redis_url: str | None = None) -> Runtime:
         keystone = KeystoneTokens(config.keystone, client, bound)
     identity = Identity(client, keystone)
     translator = Translator(config.translator, config.accounts, config.tenants, store, BackendServices(redis=client))
-    return Runtime(config, client, store, identity, translator)
+    limiter = RateLimiter(client, gw.rate_limits) if gw.rate_limits.on else None
+    return Runtime(config, client, store, identity, translator, limiter)
 
 
 def seed_identity(runtime: Runtime) -> None:
@@ -180,6 +184,7 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
             trusted_proxies=gw.trusted_proxies,
             store_faults=STORE_FAULTS,
             retry_after=RETRY_AFTER,
+            limiter=runtime.limiter,
         ),
     )
     app.add_route("/", ec2)
@@ -194,6 +199,7 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
             trusted_proxies=gw.trusted_proxies,
             store_faults=STORE_FAULTS,
             retry_after=RETRY_AFTER,
+            limiter=runtime.limiter,
         ),
     )
     app.add_sink(cimi, PREFIX + r"(?:/|$)")
@@ -208,6 +214,7 @@ def _mount_frontends(app: falcon.App, runtime: Runtime) -> None:
             trusted_proxies=gw.trusted_proxies,
             store_faults=STORE_FAULTS,
             retry_after=RETRY_AFTER,
+            limiter=runtime.limiter,
             keystone_url=runtime.config.keystone.auth_url if runtime.config.keystone else "",
         ),
     )

@@ -23,6 +23,7 @@ from translator.calls import RetryPolicy
 from translator.errors import InvalidParameter
 from translator.identity import ROLE_PERMISSIONS, Tenant, User
 from translator.keystone_auth import DEFAULT_ROLE_MAP, KeystoneSettings
+from translator.ratelimit import Bucket, RateLimitSettings
 from translator.translator import TranslatorSettings
 
 DEMO_ACCESS_KEY = "demo"
@@ -55,6 +56,8 @@ class GatewaySettings:
     #: seconds a stopping node keeps serving with /readyz at 503, so an actively checking balancer stops
     #: sending before the listener closes (0: close at once; nginx's passive checks need no more)
     drain_seconds: float = 0.0
+    #: ``[gateway.rate_limits]``: requests a second per access key and per tenant (off by default)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -143,6 +146,14 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     ),
     "drain_seconds": ((int, float), _non_negative),
 }
+_RATE_LIMIT_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
+    "rate_per_key": ((int, float), _non_negative),
+    "burst_per_key": ((int,), _non_negative),
+    "rate_per_tenant": ((int, float), _non_negative),
+    "burst_per_tenant": ((int,), _non_negative),
+    "batch": ((int,), _positive),
+    "batch_seconds": ((int, float), lambda v: None if 0 < v <= 5 else "must be greater than 0 and at most 5"),
+}
 _TRANSLATOR_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "cache_ttl": ((int, float), _non_negative),
     "transitional_cache_ttl": ((int, float), _non_negative),
@@ -193,7 +204,12 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     unknown = set(data) - {"gateway", "translator", "backends", "tenants", "users", "identity"}
     if unknown:
         raise err(sorted(unknown)[0], "unknown section")
-    gw = _scalars(data.get("gateway", {}), "gateway", _GATEWAY_KEYS, err)
+    gw_table = data.get("gateway", {})
+    limits_table = gw_table.get("rate_limits", {}) if isinstance(gw_table, dict) else {}
+    if isinstance(gw_table, dict):
+        gw_table = {k: v for k, v in gw_table.items() if k != "rate_limits"}
+    gw = _scalars(gw_table, "gateway", _GATEWAY_KEYS, err)
+    gw["rate_limits"] = _rate_limits(limits_table, err)
     if "trusted_proxies" in gw:
         gw["trusted_proxies"] = tuple(gw["trusted_proxies"])
     for key in ("redis_connect_timeout", "redis_socket_timeout", "drain_seconds"):
@@ -260,6 +276,17 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     users = _users(data.get("users", []), tenants, err)
     keystone = _keystone(data.get("identity", {}), err)
     return Config(source, gateway, translator, accounts, tenants, users, keystone)
+
+
+def _rate_limits(table: Any, err: Callable[..., Exception]) -> RateLimitSettings:
+    """``[gateway.rate_limits]``: a rate of 0 (the default) turns its bucket off; a burst of 0 is one second's worth."""
+    values = _scalars(table, "gateway.rate_limits", _RATE_LIMIT_KEYS, err)
+    batching = {k: values[k] for k in ("batch", "batch_seconds") if k in values}
+    return RateLimitSettings(
+        per_key=Bucket(float(values.get("rate_per_key", 0)), values.get("burst_per_key", 0)),
+        per_tenant=Bucket(float(values.get("rate_per_tenant", 0)), values.get("burst_per_tenant", 0)),
+        **batching,
+    )
 
 
 _KEYSTONE_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {

@@ -7,14 +7,21 @@ runner, which hands the jobs it still runs back to the queue so another node tak
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import selectors
+import socket
 import time
+from collections import deque
+from functools import partial
 from typing import Any
 
+from gunicorn import http as gunicorn_http
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.http import message as gunicorn_message
 from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.workers.gthread import ThreadWorker
 
 from gateway.app import Runtime, build_runtime, make_app
 from gateway.config import WORKER_TIMEOUT, Config
@@ -35,6 +42,111 @@ SERVER_HEADER = "cloudgate OCCI/1.2"
 GRACEFUL_TIMEOUT = 10
 #: of which a worker's running jobs may take this long to end before they are handed back to the queue
 JOB_GRACE = 3.0
+
+
+#: seconds a client has to send a request's head (line and headers); a real client sends it in one packet
+HEAD_TIMEOUT = 10.0
+#: bytes of a head gathered at most: a longer one (a long query) goes to a thread to be read as gunicorn does, so
+#: a thousand connections cannot make a worker hold megabytes each
+HEAD_BUFFER = 65_536
+#: bytes read at once for a head (most are well under 1 KB)
+_FIRST_READ = 16_384
+
+
+def _whole(head: bytes | bytearray, start: int) -> bool:
+    """Whether ``head`` holds a request's whole head (or as much as we gather), its end looked for from ``start``;
+    a bare-LF end counts too (the parser then refuses it at once)."""
+    return len(head) >= HEAD_BUFFER or head.find(b"\r\n\r\n", start) >= 0 or head.find(b"\n\n", start) >= 0
+
+
+def _recv(sock: socket.socket, size: int) -> bytes | None:
+    """What the socket holds, without waiting: None when nothing yet, b"" when the client has gone."""
+    try:
+        return sock.recv(size, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, except that a request's head is read by the worker's event loop, not a thread.
+
+    Stock gthread hands a connection to a pool thread as soon as its first byte arrives, and the thread then reads
+    the head with a blocking socket: a slow-loris client (a header byte a second, never done) holds that thread
+    for as long as it likes, and ``threads`` such connections per worker stop the worker answering anyone. Here
+    the head is gathered without blocking alongside accepts and kept-alive connections, and a connection goes
+    to the pool only with its whole head in hand (then parsed from the buffer); one that takes longer than
+    ``HEAD_TIMEOUT`` is closed. A head longer than ``HEAD_BUFFER`` and a slow body still hold a thread (a load
+    balancer that buffers requests, as the nginx and HAProxy examples do, spares the workers both).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heading: deque[Any] = deque()
+        #: TLS and HTTP/2 prior knowledge keep gunicorn's own path (their first bytes are not an HTTP/1 head)
+        self.stock = bool(self.cfg.is_ssl) or self.cfg.http2_cleartext in ("prior-knowledge", "both")
+
+    def enqueue_req(self, conn: Any) -> None:
+        if self.stock or conn.is_http2:
+            super().enqueue_req(conn)
+            return
+        held = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        if _whole(held, 0):  # pipelined: the next head is here already
+            self._to_pool(conn, held)
+            return
+        # PERF: a kept-alive connection comes here readable, its head usually whole: read it at once, no poll
+        chunk = _recv(conn.sock, _FIRST_READ)
+        if chunk == b"":
+            self._drop(conn)
+            return
+        head = held + chunk if chunk else held
+        if _whole(head, max(0, len(held) - 3)):
+            self._to_pool(conn, head)
+            return
+        conn.head = bytearray(head)
+        conn.head_deadline = time.monotonic() + HEAD_TIMEOUT
+        self.heading.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+
+    def _on_head_readable(self, conn: Any, _sock: Any) -> None:
+        chunk = _recv(conn.sock, HEAD_BUFFER - len(conn.head))
+        if chunk is None:
+            return
+        start = max(0, len(conn.head) - 3)  # PERF: a head trickled a byte at a time is not searched again each time
+        conn.head += chunk
+        if chunk and not _whole(conn.head, start):
+            return
+        self.poller.unregister(conn.sock)
+        self.heading.remove(conn)
+        if chunk:
+            self._to_pool(conn, bytes(conn.head))
+        else:
+            self._drop(conn)
+        conn.head = None
+
+    def _to_pool(self, conn: Any, head: bytes) -> None:
+        if conn.parser is None:
+            conn.parser = gunicorn_http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(head)
+        conn.data_ready = True  # no wait for a first byte in the thread: the head is here
+        super().enqueue_req(conn)
+
+    def _drop(self, conn: Any) -> None:
+        """The client went away (or broke the connection) before its head was whole."""
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """Also close connections whose head is overdue (all of them once the worker is stopping)."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.heading and (self.heading[0].head_deadline <= now or not self.alive):
+            conn = self.heading.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            self.nr_conns -= 1
+            conn.close()
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -112,7 +224,8 @@ def gunicorn_options(config: Config, bind: str, workers: int) -> dict[str, Any]:
     return {
         "bind": [bind],
         "workers": workers,
-        "worker_class": gw.worker_class,
+        # gthread as gunicorn has it, but slow request heads cannot take its threads (HeadFirstWorker)
+        "worker_class": "gateway.server.HeadFirstWorker" if gw.worker_class == "gthread" else gw.worker_class,
         "threads": gw.threads,
         "timeout": WORKER_TIMEOUT,
         "graceful_timeout": GRACEFUL_TIMEOUT,

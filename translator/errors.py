@@ -94,3 +94,13 @@ class BackendUnavailable(CloudgateError):
     """The backend kept failing after the translator's retries, or is known to be down."""
 
     status = 503
+
+
+class Throttled(CloudgateError):
+    """The caller is over its request rate (translator/ratelimit.py): it may retry after ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float, kind: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, kind=kind, reason=reason)
+        self.retry_after = retry_after

@@ -39,6 +39,7 @@ from translator import read_cache
 from translator.errors import AuthFailure, CloudgateError
 from translator.identity import Identity
 from translator.model import Principal
+from translator.ratelimit import RateLimiter
 from translator.translator import Translator
 
 log = logging.getLogger("cloudgate.cimi")
@@ -71,6 +72,8 @@ class CimiOptions:
     #: exceptions meaning the gateway's own store is down: 503
     store_faults: tuple[type[Exception], ...] = ()
     retry_after: int = 2
+    #: request rates per access key and tenant (None: unlimited): over them, 429 with ``Retry-After``
+    limiter: RateLimiter | None = None
 
 
 class CimiFrontend:
@@ -130,6 +133,7 @@ class CimiFrontend:
             principal, raw, kept = self.identity.authenticate_basic_kept(basic[0], basic[1], cache, key)
         except CloudgateError as exc:
             raise _unauthenticated(exc.message) from None
+        self._admit(basic[0], principal)
         if kept is not None:
             return kept  # type: ignore[no-any-return]
         return cache.build(key, lambda: self._kept(req, version, media, principal), _out_size, guarded=raw)
@@ -264,17 +268,26 @@ class CimiFrontend:
         return body, media
 
     def _authenticate(self, req: falcon.Request) -> Principal:
+        """The caller, once its request is within its rate."""
         token = req.get_header("X-Auth-Token")
         if token:
             try:
-                return self.identity.authenticate_token(token)
+                principal = self.identity.authenticate_token(token)
             except AuthFailure as exc:
                 raise _unauthenticated(exc.message) from None
+            return self._admit(f"token:{principal.user}", principal)
         key, secret = self._basic(req)
         try:
-            return self.identity.authenticate_basic(key, secret)
+            principal = self.identity.authenticate_basic(key, secret)
         except CloudgateError as exc:
             raise _unauthenticated(exc.message) from None
+        return self._admit(key, principal)
+
+    def _admit(self, access_key: str, principal: Principal) -> Principal:
+        """``Throttled`` (429) when the caller is over its rate."""
+        if self.options.limiter is not None:
+            self.options.limiter.check(access_key, principal.tenant)
+        return principal
 
     @staticmethod
     def _basic(req: falcon.Request) -> tuple[str, str]:

@@ -6,9 +6,12 @@ rendering the client asked for, so a CIMI client never meets a body it cannot pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from translator import errors as canonical
+from translator.ratelimit import retry_after
 
 
 @dataclass(slots=True)
@@ -37,6 +40,7 @@ CODES: dict[int, str] = {
     412: "PreconditionFailed",
     413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
+    429: "TooManyRequests",
     500: "InternalError",
     501: "NotImplemented",
     502: "BadGateway",
@@ -57,13 +61,23 @@ STATUS: dict[type[canonical.CloudgateError], int] = {
     canonical.BackendError: 502,
     canonical.TransientBackendError: 503,
     canonical.BackendUnavailable: 503,
+    canonical.Throttled: 429,
 }
+
+#: Canonical failure -> the headers its answer carries (the MRO's most specific row)
+HEADERS: dict[type[canonical.CloudgateError], Callable[[Any], dict[str, str]]] = {
+    canonical.Throttled: lambda exc: {"Retry-After": retry_after(exc.retry_after)},
+}
+
+
+def _headers(exc: canonical.CloudgateError) -> dict[str, str]:
+    return next((HEADERS[cls](exc) for cls in type(exc).__mro__ if cls in HEADERS), {})
 
 
 def from_canonical(exc: canonical.CloudgateError) -> CimiError:
     """The CIMI answer to a canonical failure."""
     status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
-    return CimiError(status, exc.message)
+    return CimiError(status, exc.message, headers=_headers(exc))
 
 
 def not_found(what: str) -> CimiError:

@@ -3,7 +3,8 @@
 Every failure leaves as EC2's ``<Response><Errors>`` document with EC2's code and status; an
 unexpected exception is logged and answered ``InternalError`` without a traceback. A fault of the
 gateway's own store (the exception types the gateway passes in ``store_faults``) is ``ServiceUnavailable``;
-every 503 carries ``Retry-After``.
+every 503 carries ``Retry-After``. A caller over its rate (``limiter``, translator/ratelimit.py) is answered
+``RequestLimitExceeded`` (503, as AWS does) once its signature is verified, with the seconds to wait.
 
 Bodies may come gzip-compressed (``Content-Encoding: gzip``): they are inflated up to ``max_body_bytes``
 (413 past it); any other content coding is refused with 415 before the body is read.
@@ -31,9 +32,10 @@ from frontends.ec2.ids import ID_FORMS, public_id
 from frontends.ec2.query import QueryError, parse_form, parse_params, parse_query_string
 from frontends.ec2.render import precompile, render_error, render_response
 from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
-from translator.errors import CloudgateError
+from translator.errors import CloudgateError, Throttled
 from translator.identity import Identity, authorize
 from translator.model import Principal
+from translator.ratelimit import RateLimiter, retry_after
 from translator.translator import Translator
 
 log = logging.getLogger("cloudgate.ec2")
@@ -49,6 +51,8 @@ class EC2Options:
     store_faults: tuple[type[Exception], ...] = ()
     #: seconds a 503 asks the client to wait
     retry_after: int = 2
+    #: request rates per access key and tenant (None: unlimited)
+    limiter: RateLimiter | None = None
 
 
 #: STS actions answered on the EC2 endpoint, as metrics label them
@@ -124,6 +128,9 @@ class EC2Frontend:
             self._error(req, resp, exc.code, exc.message, exc.status, request_id)
         except (QueryError, SignatureError) as exc:
             self._error(req, resp, exc.code, exc.message, exc.status, request_id)
+        except Throttled as exc:
+            code, status = ec2_error(exc)
+            self._error(req, resp, code, exc.message, status, request_id, retry_after(exc.retry_after))
         except CloudgateError as exc:
             code, status = ec2_error(exc)
             self._error(req, resp, code, self._public_message(exc), status, request_id)
@@ -136,11 +143,18 @@ class EC2Frontend:
             self._error(req, resp, "InternalError", "An internal error has occurred.", 500, request_id)
 
     def _error(
-        self, req: falcon.Request, resp: falcon.Response, code: str, message: str, status: int, request_id: str
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        code: str,
+        message: str,
+        status: int,
+        request_id: str,
+        wait: str = "",
     ) -> None:
         resp.status = status
         if status == 503:
-            resp.set_header("Retry-After", str(self.options.retry_after))
+            resp.set_header("Retry-After", wait or str(self.options.retry_after))
         resp.data = (sts.error if req.context.sts else _ec2_error)(code, message, request_id, status)
 
     def _dispatch(self, req: falcon.Request, request_id: str) -> bytes | list[bytes]:
@@ -195,6 +209,8 @@ class EC2Frontend:
         if user is None:  # never verified against a stored secret
             raise EC2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
         principal = user.principal()
+        if self.options.limiter is not None:
+            self.options.limiter.check(user.access_key, principal.tenant)
         if signed.service == "sts":
             req.context.sts = True
             return self._sts(req, params, principal, user.access_key, request_id)

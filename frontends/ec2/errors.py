@@ -68,6 +68,7 @@ ERROR_CODES: dict[tuple[type[e.CloudgateError], str | None, str | None], tuple[s
     (e.Forbidden, None, None): ("UnauthorizedOperation", 403),
     (e.AuthFailure, None, None): ("AuthFailure", 401),
     (e.BackendUnavailable, None, None): ("Unavailable", 503),
+    (e.Throttled, None, None): ("RequestLimitExceeded", 503),  # AWS answers its throttling with 503
     (e.BackendError, None, None): ("InternalError", 500),
     (e.CloudgateError, None, None): ("InternalError", 500),
 }

@@ -44,6 +44,7 @@ from translator import read_cache
 from translator.errors import AuthFailure, CloudgateError, NotFound
 from translator.identity import Identity
 from translator.model import Principal
+from translator.ratelimit import RateLimiter
 from translator.translator import Translator
 
 log = logging.getLogger("cloudgate.occi")
@@ -76,6 +77,8 @@ class OcciOptions:
     trusted_proxies: tuple[str, ...] = ()
     store_faults: tuple[type[Exception], ...] = ()
     retry_after: int = 2
+    #: request rates per access key and tenant (None: unlimited): over them, 429 with ``Retry-After``
+    limiter: RateLimiter | None = None
     #: where a client gets a Keystone token (``WWW-Authenticate: Keystone uri=...``), when one is configured
     keystone_url: str = ""
 
@@ -167,6 +170,7 @@ class OcciFrontend:
             found, raw, kept = self.identity.authenticate_basic_kept(basic[0], basic[1], cache, key)
         except AuthFailure as exc:
             raise self._unauthenticated(exc) from None
+        self._admit(basic[0], found)
         if kept is not None:
             return kept  # type: ignore[no-any-return]
         return cache.build(key, lambda: self._answered(req, media, found, request), _answer_size, guarded=raw)
@@ -401,14 +405,23 @@ class OcciFrontend:
 
     # -- identity and URLs ---------------------------------------------------------------------------
     def _authenticate(self, req: falcon.Request) -> Principal:
+        """The caller, once its request is within its rate."""
         token = req.get_header("X-Auth-Token")
         try:
             if token:
-                return self.identity.authenticate_token(token)
+                principal = self.identity.authenticate_token(token)
+                return self._admit(f"token:{principal.user}", principal)
             key, secret = self._basic(req)
-            return self.identity.authenticate_basic(key, secret)
+            principal = self.identity.authenticate_basic(key, secret)
         except AuthFailure as exc:
             raise self._unauthenticated(exc) from None
+        return self._admit(key, principal)
+
+    def _admit(self, access_key: str, principal: Principal) -> Principal:
+        """``Throttled`` (429) when the caller is over its rate."""
+        if self.options.limiter is not None:
+            self.options.limiter.check(access_key, principal.tenant)
+        return principal
 
     def _basic(self, req: falcon.Request) -> tuple[str, str]:
         """The access key and secret of HTTP Basic credentials (401 when missing or malformed)."""

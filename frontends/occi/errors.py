@@ -3,9 +3,12 @@ requested rendering by the HTTP layer (text: a plain message; JSON: ``{"error": 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from translator import errors as canonical
+from translator.ratelimit import retry_after
 
 
 @dataclass(slots=True)
@@ -32,9 +35,19 @@ STATUS: dict[type[canonical.CloudgateError], int] = {
     canonical.BackendError: 502,
     canonical.TransientBackendError: 503,
     canonical.BackendUnavailable: 503,
+    canonical.Throttled: 429,
 }
+
+#: Canonical failure -> the headers its answer carries (the MRO's most specific row)
+HEADERS: dict[type[canonical.CloudgateError], Callable[[Any], dict[str, str]]] = {
+    canonical.Throttled: lambda exc: {"Retry-After": retry_after(exc.retry_after)},
+}
+
+
+def _headers(exc: canonical.CloudgateError) -> dict[str, str]:
+    return next((HEADERS[cls](exc) for cls in type(exc).__mro__ if cls in HEADERS), {})
 
 
 def from_canonical(exc: canonical.CloudgateError) -> OcciError:
     status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
-    return OcciError(status, exc.message)
+    return OcciError(status, exc.message, _headers(exc))
