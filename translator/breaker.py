@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import redis
+
 from translator.errors import BackendUnavailable, TransientBackendError
 from translator.metrics import CIRCUIT_OPENED, CIRCUIT_REJECTED, CIRCUIT_STATE
 
@@ -48,9 +50,19 @@ class BreakerSettings:
 NOT_OUTAGES = frozenset({"capacity"})
 
 
+def of_our_store(exc: BaseException) -> bool:
+    """Whether a backend's failure is the gateway's own Redis failing under it (the simulator's store)."""
+    return isinstance(exc.__cause__, redis.RedisError)
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether a backend's failure counts against its breaker: a transient fault, or an unavailable account
-    (credentials refused, no endpoint, TLS failing...), never a client error nor one request's lack of capacity."""
+    (credentials refused, no endpoint, TLS failing...), never a client error nor one request's lack of capacity.
+
+    Nor a fault of the gateway's own Redis (the simulator keeps its cloud there): every request meets it as a
+    503 already, and counting it would keep the account shut for a cool-down after Redis is back."""
+    if of_our_store(exc):
+        return False
     if isinstance(exc, TransientBackendError):
         return True
     return isinstance(exc, BackendUnavailable) and exc.reason not in NOT_OUTAGES

@@ -34,7 +34,7 @@ from tenacity import (
 
 from translator import read_cache
 from translator.backend import AccountConfig
-from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, shared_key
+from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, of_our_store, shared_key
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
@@ -151,7 +151,9 @@ class BackendCaller:
             try:
                 result = fn(*args)
             except CloudgateError as exc:
-                if is_outage(exc):
+                if of_our_store(exc):
+                    breaker.neutral()  # Redis, not the cloud: the store's 503 answers it (breaker.is_outage)
+                elif is_outage(exc):
                     self._fault(breaker)
                 else:
                     breaker.success()  # the cloud answered: a client error is not an outage

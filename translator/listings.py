@@ -451,26 +451,20 @@ class Listings:
         """Stamp gateway ids on backend records and remember the reverse mapping; with ``count`` (a kind), how
         many ids of that kind the account has published; ``invalidate``: kinds a mutation changed, invalidated
         first in the same round trip (``Store.remember``)."""
-        entries, fresh_for = self._published(account, records)
-        return self.store.remember(
-            entries, (account.key, count) if count else None, (account.key, tuple(invalidate)), fresh_for
-        )
+        entries = self._published(account, records)
+        return self.store.remember(entries, (account.key, count) if count else None, (account.key, tuple(invalidate)))
 
     def publish_writes(
         self, account: AccountConfig, records: Iterable[Any], invalidate: Iterable[str]
     ) -> tuple[Write, ...]:
         """``publish_all``'s ids stamped now, its writes left for a job's end to carry (translator/jobs.py)."""
-        entries, fresh_for = self._published(account, records)
-        return self.store.remember_writes(entries, (account.key, tuple(invalidate)), fresh_for)
+        return self.store.remember_writes(self._published(account, records), (account.key, tuple(invalidate)))
 
-    def _published(
-        self, account: AccountConfig, records: Iterable[Any]
-    ) -> tuple[list[tuple[str, str, str, str]], float]:
-        """The id-map entries of ``records`` (gateway ids stamped on them), and ``Store.remember``'s fresh_for."""
+    def _published(self, account: AccountConfig, records: Iterable[Any]) -> list[tuple[str, str, str, str]]:
+        """The id-map entries of ``records`` (gateway ids stamped on them)."""
         entries: list[tuple[str, str, str, str]] = []
         records = records if isinstance(records, list) else list(records)
-        large = len(records) >= memory.LARGE_LISTING  # its ids are not kept by the worker (memory.py)
-        ids = computed_id if large else gateway_id
+        ids = computed_id if len(records) >= memory.LARGE_LISTING else gateway_id
         for record in records:
             publish(account, record, entries, ids)
-        return entries, 0.0 if large else self.times.prune_grace / 2
+        return entries

@@ -114,9 +114,6 @@ class Store:
         # backend, which answers that it is gone, as for an id read just before the delete).
         self._ids: Memo[tuple[str, str, str]] = Memo(MEMO_SIZE)
         self._shorts: Memo[str] = Memo(MEMO_SIZE)
-        # gateway id -> when (monotonic) this worker last wrote its map rows and seen time (``remember``)
-        self._written: dict[str, float] = {}
-        self._written_lock = threading.Lock()
         self._idem_claim = client.register_script(_IDEM_CLAIM)
         self._idem_if_held = client.register_script(_IDEM_IF_HELD)
 
@@ -126,18 +123,11 @@ class Store:
         entries: Iterable[tuple[str, str, str, str]],
         count: tuple[str, str] | None = None,
         invalidate: tuple[str, tuple[str, ...]] = ("", ()),
-        fresh_for: float = 0.0,
     ) -> int:
         """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups, seen now; with ``count``
         (account, kind), how many ids of that kind are known now (for ``reconcile``); ``invalidate`` (account,
-        kinds) first, as ``invalidate`` does. One round trip for all.
-
-        ``fresh_for`` (seconds, less than ``reconcile``'s grace): ids this worker wrote that recently are not
-        written again (PERF: a listing read from the cloud on every request names the same ids each time). Their
-        seen time is then at most that old, so no reconcile forgets them while they are still listed; and a
-        short time after ``forget`` (a deleted resource still listed by its cloud) they are written again.
-        """
-        commands, written = self._remember_commands(entries, invalidate, fresh_for)
+        kinds) first, as ``invalidate`` does. One round trip for all."""
+        commands = self._remember_commands(entries, invalidate)
         if count is not None:
             commands.append(("ZCARD", _known(*count)))
         if not commands:
@@ -146,31 +136,22 @@ class Store:
         for command in commands:
             pipe.execute_command(*command)
         replies = pipe.execute()
-        written()
         return int(replies[-1]) if count is not None else 0
 
     def remember_writes(
-        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]], fresh_for: float
+        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]]
     ) -> tuple[Write, ...]:
         """What ``remember`` writes, for a job's end to carry (translator/jobs.py ``Write``)."""
-        commands, written = self._remember_commands(entries, invalidate, fresh_for)
-        return tuple(Write(command=c) for c in commands[:-1]) + (
-            (Write(command=commands[-1], then=written),) if commands else ()
-        )
+        return tuple(Write(command=c) for c in self._remember_commands(entries, invalidate))
 
     def _remember_commands(
-        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]], fresh_for: float
-    ) -> tuple[list[tuple[Any, ...]], Callable[[], None]]:
-        """``remember``'s commands, and what to run once they are made."""
+        self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]]
+    ) -> list[tuple[Any, ...]]:
         ids: dict[str, str] = {}
         shorts: dict[str, str] = {}
         known: dict[str, dict[str, float]] = {}
         now = time.time()
-        since = time.monotonic() - fresh_for if fresh_for > 0 else None
-        written = self._written
         for gid, account, kind, native in entries:
-            if since is not None and written.get(gid, since) > since:
-                continue
             ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
             shorts[short_form(gid)] = gid
             known.setdefault(_known(account, kind), {})[gid] = now
@@ -180,18 +161,7 @@ class Store:
             commands.append(("HSET", "cg:short", *itertools.chain.from_iterable(shorts.items())))
             for key, seen in known.items():
                 commands.append(("ZADD", key, *itertools.chain.from_iterable((s, g) for g, s in seen.items())))
-
-        def made() -> None:
-            if since is not None and ids:
-                self._note_written(ids, since + fresh_for)
-
-        return commands, made
-
-    def _note_written(self, gids: Iterable[str], at: float) -> None:
-        with self._written_lock:
-            if len(self._written) >= MEMO_SIZE:  # PERF: cheaper than an LRU; the next listings write them again
-                self._written.clear()
-            self._written.update(dict.fromkeys(gids, at))
+        return commands
 
     def resolve(self, gids: list[str]) -> list[tuple[str, str, str] | None]:
         """``(account key, kind, native id)`` for each gateway id, None where unknown."""
@@ -247,9 +217,6 @@ class Store:
 
     def _drop(self, pipe: Any, account: str, kind: str, gids: list[str]) -> None:
         self._ids.forget(gids)  # other workers may still map them: the backend then says the resource is gone
-        with self._written_lock:
-            for g in gids:
-                self._written.pop(g, None)
         self._shorts.forget(short_form(g) for g in gids)
         pipe.hdel("cg:ids", *gids)
         pipe.hdel("cg:short", *[short_form(g) for g in gids])

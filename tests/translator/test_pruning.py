@@ -147,32 +147,3 @@ def test_an_id_another_worker_still_maps_after_its_delete_reads_as_gone(make_run
         first.get_many(DEMO, "volume", [volume.id])
     with pytest.raises(NotFound):
         first.delete_volume(DEMO, volume.id)
-
-
-def test_ids_a_worker_wrote_lately_are_not_written_again(make_runtime, redis_client) -> None:
-    """A listing read from the cloud on every request names the same ids: a worker writes them once per half
-    grace period (their seen time is then never older than that while they are listed)."""
-    store = make_runtime().store
-    gid = "11111111-2222-5333-8444-666666666666"
-    known = f"cg:known:{ACCOUNT}:machine"
-    store.remember([(gid, ACCOUNT, "machine", "vm-2")], fresh_for=30.0)
-    assert redis_client.hget("cg:ids", gid) is not None
-    redis_client.zadd(known, {gid: 1.0})  # what the next write would move
-    store.remember([(gid, ACCOUNT, "machine", "vm-2")], fresh_for=30.0)
-    assert redis_client.zscore(known, gid) == 1.0
-    store.remember([(gid, ACCOUNT, "machine", "vm-2")])  # no window: written
-    assert redis_client.zscore(known, gid) > time.time() - 60
-    other = make_runtime().store  # another worker has written nothing yet
-    redis_client.zadd(known, {gid: 1.0})
-    other.remember([(gid, ACCOUNT, "machine", "vm-2")], fresh_for=30.0)
-    assert redis_client.zscore(known, gid) > time.time() - 60
-
-
-def test_an_id_forgotten_by_the_worker_that_wrote_it_is_written_again_at_once(make_runtime, redis_client) -> None:
-    store = make_runtime().store
-    gid = "11111111-2222-5333-8444-777777777777"
-    store.remember([(gid, ACCOUNT, "volume", "vol-2")], fresh_for=30.0)
-    store.forget(ACCOUNT, "volume", [gid])  # deleted; its cloud may list it a while longer
-    assert store.resolve([gid]) == [None]
-    store.remember([(gid, ACCOUNT, "volume", "vol-2")], fresh_for=30.0)
-    assert store.resolve([gid]) == [(ACCOUNT, "volume", "vol-2")]
