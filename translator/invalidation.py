@@ -13,9 +13,11 @@ either connection, a flush, or too many changed keys to remember ends every mark
 caller then reads again, as it would with no tracking at all.
 
 Behind Sentinel both connections are made as the pool's are: each asks the sentinels for the current master.
-A failover always ends their epoch: a master that dies takes the connections along, and one that is demoted
-alive has its clients killed by the sentinels as they make it a replica (``CLIENT KILL TYPE normal`` and
-``pubsub``). The new connections then start from nothing, on the new master.
+A failover ends their epoch: a master that dies takes the connections along, and one demoted alive (a manual
+``SENTINEL FAILOVER``, a partition that healed) has its clients killed by the sentinels as they make it a
+replica (``CLIENT KILL TYPE normal`` and ``pubsub``, when they next look at it: seconds). Until then the worker's
+pooled connections still talk to the old master too, so tracking trusts nothing the worker's plain reads would
+not have read as well. The new connections start from nothing, on the new master.
 """
 
 from __future__ import annotations
