@@ -107,9 +107,11 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def connect(url: str, **options: Any) -> redis.Redis:
     """A client of the service's current master, pooled as ``redis.Redis.from_url`` would be with ``options``
-    (timeouts, retry policy, pool size); the sentinels are asked with the same timeouts."""
+    (timeouts, retry policy, pool size)."""
     target = parse_url(url)
-    asking = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")}
+    # The sentinels are asked with the same timeouts and retry policy (redis-py's default would back off for
+    # seconds on each sentinel that is down before trying the next).
+    asking = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout", "retry")}
     if target.sentinel_password:
         asking["password"] = target.sentinel_password
     sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=asking)

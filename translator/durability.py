@@ -10,7 +10,7 @@ carries); each is answered to a client only after its ``WAIT``.
 
 The replicas waited for are ``min(replicas, replicas connected now)``: with none connected (a single server,
 the embedded default) no ``WAIT`` is sent at all. How many are connected is learnt from ``ROLE`` (once as a
-worker first writes, then every ``RECHECK`` seconds by a ``ROLE`` riding in a write's own pipeline) and from
+worker first writes, then every ``recheck`` seconds by a ``ROLE`` riding in a write's own pipeline) and from
 each ``WAIT``'s answer (a master that lost its replica, or a new master after a failover, is known at once to
 have fewer). So the single-server path costs no round trip, and one command in a pipeline every few seconds.
 
@@ -35,8 +35,6 @@ from translator.metrics import REDIS_WAIT_SHORT
 
 log = logging.getLogger(__name__)
 
-#: seconds between looks at how many replicas the master has
-RECHECK = 5.0
 #: seconds between two warnings of writes no replica acknowledged
 _WARN_EVERY = 10.0
 #: a channel nobody listens to: a PUBLISH is a write every replica receives, for ``settle``
@@ -51,6 +49,8 @@ class DurabilitySettings:
     replicas: int = 1
     #: milliseconds a write waits for them before it goes on without
     timeout_ms: int = 100
+    #: seconds between looks at how many replicas the master has
+    recheck: float = 5.0
 
 
 class Durability:
@@ -77,7 +77,7 @@ class Durability:
         wanted = self.wanted()
         if wanted:
             pipe.execute_command("WAIT", wanted, self.settings.timeout_ms)
-        recheck = self.settings.replicas > 0 and time.monotonic() - self._learnt > RECHECK
+        recheck = self.settings.replicas > 0 and time.monotonic() - self._learnt > self.settings.recheck
         if recheck:
             pipe.execute_command("ROLE")
         replies = pipe.execute(raise_on_error=False)
