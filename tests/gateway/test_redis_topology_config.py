@@ -11,7 +11,7 @@ import pytest
 from gateway_process import write_config
 from netutil import free_port
 
-from gateway.config import ConfigError, parse, redact_url
+from gateway.config import ConfigError, load, parse, redact_url
 from gateway.redis_sentinel import SentinelTarget, parse_url
 
 BASE: dict[str, Any] = {
@@ -43,6 +43,12 @@ def test_the_redis_table_is_the_same_deployment_as_its_url() -> None:
     target = parse_url(config.gateway.redis_url)
     assert target == SentinelTarget((("127.0.0.1", 26379), ("127.0.0.1", 26380)), "cache-1", 2, "p w")
     assert "p w" not in repr(config.gateway) and "p%20w" not in repr(config.gateway)
+
+
+def test_the_sentinel_example_is_valid() -> None:
+    config = load(Path(__file__).resolve().parents[2] / "conf" / "examples" / "sentinel.toml")
+    target = parse_url(config.gateway.redis_url)
+    assert (target.service, len(target.sentinels), config.gateway.redis_wait_replicas) == ("mymaster", 3, 1)
 
 
 def test_wait_settings() -> None:
