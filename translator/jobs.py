@@ -379,13 +379,14 @@ class JobStore:
         """A running job (attempt 1) leased to ``owner``, for work done in the caller's thread.
 
         PERF: lease and record go in one round trip (two slots, so a plain pipeline, not a transaction); the
-        lease is written first, so a record that never gets written leaves a lease that lapses on nothing.
+        lease is written first, so a record that never gets written leaves a lease that lapses on nothing. No
+        ``WAIT``: nobody is told of the job before its end is recorded, which waits for everything before it.
         """
         job_id = sortable_id()
         calls: list[_Call] = []
         self.adopt(f"{job_id}:{tenant}", owner, pipe=calls)
         job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=calls)
-        if not self._pipelined(calls)[-1]:
+        if not self._pipelined(calls, durable=False)[-1]:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
@@ -397,12 +398,12 @@ class JobStore:
             if w.then is not None:
                 w.then()
 
-    def _pipelined(self, calls: Sequence[_Call | Write]) -> list[Any]:
+    def _pipelined(self, calls: Sequence[_Call | Write], durable: bool = True) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
         PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
         A script Redis no longer has (restart, SCRIPT FLUSH, a new master) is loaded and only its call made again.
-        The round trip ends with the replicas' ``WAIT`` (translator/durability.py).
+        ``durable``: the round trip ends with the replicas' ``WAIT`` (translator/durability.py).
         """
         writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
         pipe = self.redis.pipeline(transaction=False)
@@ -411,7 +412,7 @@ class JobStore:
                 pipe.execute_command(*w.command)
             else:
                 pipe.evalsha(w.script.sha, len(w.keys), *w.keys, *w.args)
-        results = self.durability.execute(pipe, raise_on_error=False)
+        results = self.durability.execute(pipe, raise_on_error=False) if durable else pipe.execute(raise_on_error=False)
         reloaded = False
         for i, (result, w) in enumerate(zip(results, writes, strict=True)):
             if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
@@ -419,7 +420,7 @@ class JobStore:
                 reloaded = True
             elif isinstance(result, Exception):
                 raise result
-        if reloaded:
+        if reloaded and durable:
             self.durability.settle()
         return results
 
@@ -614,7 +615,7 @@ class JobStore:
             [ref, owner, int(self.settings.lease * 1000)],
         )
         if pipe is None:
-            self._pipelined([call])
+            self._pipelined([call], durable=False)
         else:
             pipe.append(call)
 

@@ -111,6 +111,11 @@ class SentinelSet:
                 return address
         return None
 
+    def calls(self, command: str) -> int:
+        """How many times the master has run ``command`` (its ``INFO commandstats``)."""
+        stats = self._ask(self.master.port, "INFO", "commandstats")
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
     def kill_master(self) -> None:
         """SIGKILL the master: it dies with whatever it had not yet sent its replica."""
         self.master.kill()

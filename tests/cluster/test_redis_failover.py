@@ -164,6 +164,7 @@ def test_a_killed_master_loses_no_acknowledged_write(
         while stream.acknowledged < BEFORE and time.monotonic() - started < LOAD_BOUND:
             time.sleep(0.01)
         before = stream.acknowledged
+        waits = sentinels.calls("wait")  # the writes so far waited for the replica
         with stream.lock:
             stream.killed_at = time.monotonic()
         sentinels.kill_master()
@@ -191,11 +192,14 @@ def test_a_killed_master_loses_no_acknowledged_write(
         f"\nredis failover: acknowledged={stream.acknowledged} (before kill {before}) launches={len(launched)} "
         f"tags={len(stream.tagged)} lost_launches={len(lost_launches)} lost_tags={len(lost_tags)} "
         f"sentinel_failover_seconds={promoted:.2f} write_gap_seconds={gap:.2f} failed_requests={failed} "
-        f"failures={dict(stream.failures)} wait_short={short:.0f} seconds={time.monotonic() - started:.1f}"
+        f"failures={dict(stream.failures)} waits_before_kill={waits} wait_short={short:.0f} "
+        f"seconds={time.monotonic() - started:.1f}"
     )
     assert stream.unclean == [], stream.unclean[:5]
     assert lost_launches == [], lost_launches[:5]
     assert lost_tags == [], lost_tags[:5]
+    assert waits > 0, "no write waited for the replica"
+    assert short >= 1, "the new master has no replica: the first write after the failover must have counted that"
 
 
 if __name__ == "__main__":  # pragma: no cover
