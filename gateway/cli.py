@@ -102,13 +102,19 @@ def _data_dir(args: argparse.Namespace, config: Any) -> Path:
 def _ping(url: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    from gateway.app import connect_redis
+    from gateway.redis_sentinel import close
+
+    try:
+        client = connect_redis(url, connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:
+        raise CliError(f"bad Redis URL {_redact(url)}: {exc}") from None
     try:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
         raise CliError(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     finally:
-        client.close()
+        close(client)
 
 
 def _redact(url: str) -> str:
