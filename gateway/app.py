@@ -31,7 +31,8 @@ log = logging.getLogger("cloudgate")
 #: Failures of the gateway's own Redis (refused, timed out, loading, ...): every frontend answers them
 #: with its protocol's 503, never a 500.
 STORE_FAULTS: tuple[type[Exception], ...] = (redis.RedisError,)
-#: seconds a 503 asks clients to wait (``Retry-After``): long enough for a Redis failover or restart
+#: seconds a 503 asks clients to wait (``Retry-After``): long enough for a Redis failover or restart. A 503 of
+#: an open circuit breaker names its remaining cool-down instead (``BackendUnavailable.retry_after``).
 RETRY_AFTER = 2
 
 

@@ -73,10 +73,11 @@ class CircuitOpen(BackendUnavailable):
 
     def __init__(self, account: str, retry_after: float) -> None:
         super().__init__(
-            "The backend is temporarily unavailable (recent calls failed); retry later.", reason="circuit_open"
+            "The backend is temporarily unavailable (recent calls failed); retry later.",
+            retry_after=retry_after,
+            reason="circuit_open",
         )
         self.account = account
-        self.retry_after = retry_after
 
 
 class Breaker:

@@ -91,9 +91,22 @@ class OutcomeUnknown(TransientBackendError):
 
 
 class BackendUnavailable(CloudgateError):
-    """The backend kept failing after the translator's retries, or is known to be down."""
+    """The backend kept failing after the translator's retries, or is known to be down. ``retry_after``: the
+    seconds until a retry may be served, when known (an open circuit breaker's cool-down); else None and the
+    frontend answers its default ``Retry-After``."""
 
     status = 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        kind: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind, reason=reason)
+        self.retry_after = retry_after
 
 
 class Throttled(CloudgateError):

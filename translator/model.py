@@ -278,6 +278,9 @@ class Machine(Resource):
     #: The idempotency key of the create that made the machine, where the cloud keeps it: machines launched
     #: together share it (EC2's reservation is derived from it). Empty for machines made outside the gateway.
     launch_key: str = ""
+    #: The caller's own idempotency token of that create (EC2 ``ClientToken``, as the caller gave it; ``launch_key``
+    #: is derived from it), where the backend keeps it beside the key. Empty otherwise.
+    client_token: str = ""
     #: What the cloud says of the machine's volumes and security groups when it lists the machine (EC2's
     #: BlockDeviceMappings and group names): a describe then reads no volume or group listing. None: not said,
     #: and a frontend reads them from those listings. ``security_group_names`` follows ``security_group_ids``.
@@ -518,6 +521,9 @@ class MachineSpec:
     #: Names this create so that a repeat finds the first: the caller's token in, the translator's derived key
     #: out to the backend, which hands it to the cloud (never part of what the request is compared on).
     idempotency_key: str = ""
+    #: Set by the translator, for the backend: the caller's token as it came in, which a backend that can may keep
+    #: and report as ``Machine.client_token``. Never what a repeat is found by (that is ``idempotency_key``).
+    client_token: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ the parts that do the work (``accounts`` routing, ``listings`` reads, ``mutation
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from translator import model
@@ -218,7 +218,8 @@ class Translator:
             account.key,
             "machine",
             spec,
-            lambda keyed: self._launch(principal, account, keyed),
+            # the backend gets the derived key, and the caller's own token to keep beside it (``client_token``)
+            lambda keyed: self._launch(principal, account, replace(keyed, client_token=spec.idempotency_key)),
             lambda ids: self.get_many(principal, "machine", ids),
             # the launch is its job unless Redis-kept tags are written after it (``_launch``)
             ends_with_job=not spec.tags or self.routing.tags_natively(account, "machine"),

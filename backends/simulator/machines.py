@@ -259,6 +259,7 @@ def create_machines(sim: Sim, spec: MachineSpec) -> list[Machine]:
                     platform=image.platform,
                     launched=now,
                     launch_key=spec.idempotency_key,
+                    client_token=spec.client_token,
                 )
             )
             fails = random.random() < sim.settings.faults.boot_failure_rate

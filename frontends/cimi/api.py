@@ -147,7 +147,7 @@ class CimiFrontend:
     def _output(self, req: falcon.Request, reply: Reply, version: str, media: str) -> _Out:
         """What goes back for ``reply``: status, headers, and the document in the negotiated rendering."""
         headers = [("CIMI-Specification-Version", negotiation.VERSION_HEADER[version])]
-        if reply.status in (503,):
+        if reply.status == 503 and "Retry-After" not in reply.headers:  # a breaker's cool-down is in the reply's
             headers.append(("Retry-After", str(self.options.retry_after)))
         headers += reply.headers.items()
         if reply.doc is None or reply.status == 204 or req.method == "HEAD":

@@ -3,7 +3,8 @@
 Every failure leaves as EC2's ``<Response><Errors>`` document with EC2's code and status; an
 unexpected exception is logged and answered ``InternalError`` without a traceback. A fault of the
 gateway's own store (the exception types the gateway passes in ``store_faults``) is ``ServiceUnavailable``;
-every 503 carries ``Retry-After``. A caller over its rate (``limiter``, translator/ratelimit.py) is answered
+every 503 carries ``Retry-After`` (a backend account's open circuit breaker: its remaining cool-down; else
+``retry_after``). A caller over its rate (``limiter``, translator/ratelimit.py) is answered
 ``RequestLimitExceeded`` (503, as AWS does) once its signature is verified, with the seconds to wait.
 
 Bodies may come gzip-compressed (``Content-Encoding: gzip``): they are inflated up to ``max_body_bytes``
@@ -32,7 +33,7 @@ from frontends.ec2.ids import ID_FORMS, public_id
 from frontends.ec2.query import QueryError, parse_form, parse_params, parse_query_string
 from frontends.ec2.render import precompile, render_error, render_response
 from frontends.ec2.signatures import SignatureError, SignedRequest, verify_request
-from translator.errors import CloudgateError, Throttled
+from translator.errors import BackendUnavailable, CloudgateError, Throttled
 from translator.identity import Identity, authorize
 from translator.model import Principal
 from translator.ratelimit import RateLimiter, retry_after
@@ -133,7 +134,7 @@ class EC2Frontend:
             self._error(req, resp, code, exc.message, status, request_id, retry_after(exc.retry_after))
         except CloudgateError as exc:
             code, status = ec2_error(exc)
-            self._error(req, resp, code, self._public_message(exc), status, request_id)
+            self._error(req, resp, code, self._public_message(exc), status, request_id, _known_wait(exc))
         except self.options.store_faults as exc:
             self._store_log.warning("EC2 request %s: the gateway's Redis failed: %s", request_id, exc)
             code, status, message = SERVICE_UNAVAILABLE
@@ -375,6 +376,12 @@ def _split(body: bytes, request_id: str) -> tuple[bytes, bytes]:
 
 def _size(kept: tuple[Any, bytes, bytes]) -> int:
     return 64 + len(kept[1]) + len(kept[2])
+
+
+def _known_wait(exc: CloudgateError) -> str:
+    """The ``Retry-After`` a failure knows (an open breaker's cool-down), or "" for the frontend's default."""
+    wait = exc.retry_after if isinstance(exc, BackendUnavailable) else None
+    return "" if wait is None else retry_after(wait)
 
 
 def _param(params: dict[str, str], name: str) -> str | None:

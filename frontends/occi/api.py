@@ -138,7 +138,7 @@ class OcciFrontend:
             answer, rendered = self._error(OcciError(500, "The gateway failed to handle the request."), media)
         resp.status = falcon.code_to_http_status(answer.status)
         resp.set_header("Server", SERVER)
-        if answer.status == 503:
+        if answer.status == 503:  # the default; a breaker's cool-down in ``answer.headers`` replaces it
             resp.set_header("Retry-After", str(self.options.retry_after))
         for name, value in (answer.headers or {}).items():
             resp.set_header(name, value)

@@ -41,6 +41,10 @@ STATUS: dict[type[canonical.CloudgateError], int] = {
 #: Canonical failure -> the headers its answer carries (the MRO's most specific row)
 HEADERS: dict[type[canonical.CloudgateError], Callable[[Any], dict[str, str]]] = {
     canonical.Throttled: lambda exc: {"Retry-After": retry_after(exc.retry_after)},
+    # an open circuit breaker knows its cool-down; other 503s take the frontend's default Retry-After
+    canonical.BackendUnavailable: lambda exc: (
+        {} if exc.retry_after is None else {"Retry-After": retry_after(exc.retry_after)}
+    ),
 }
 
 

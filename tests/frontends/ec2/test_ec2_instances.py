@@ -314,6 +314,21 @@ def test_client_token_with_other_parameters_is_a_mismatch(ec2: Any) -> None:
     ec2.terminate_instances(InstanceIds=[first["InstanceId"]])
 
 
+def test_describe_instances_shows_the_client_token_of_the_launch(ec2: Any) -> None:
+    token, other = unique("tok"), unique("tok")
+    run = launch(ec2, 2, ClientToken=token)
+    assert {i["ClientToken"] for i in run} == {token}
+    (elsewhere,) = launch(ec2, ClientToken=other)
+    described = instances(ec2, InstanceIds=[*ids_of(run), elsewhere["InstanceId"]])
+    assert {i["InstanceId"]: i["ClientToken"] for i in described} == {
+        **dict.fromkeys(ids_of(run), token),
+        elsewhere["InstanceId"]: other,
+    }
+    by_token = instances(ec2, Filters=[{"Name": "client-token", "Values": [token]}])
+    assert sorted(ids_of(by_token)) == sorted(ids_of(run))
+    ec2.terminate_instances(InstanceIds=ids_of(described))
+
+
 # -- images and key pairs ---------------------------------------------------------------------------
 
 
