@@ -10,7 +10,9 @@ HTML page, one line) and capped at ``MESSAGE_LIMIT`` characters.
 
 Every call passes its account's circuit breaker (translator/breaker.py): each attempt that meets an outage (a
 transient fault, an unusable account) counts against it, and once it is open the calls (retries included) fail at
-once with ``CircuitOpen``.
+once with ``CircuitOpen``. The half-open probe is the account's ``check`` (the call /readyz makes), run before the
+call that found the cool-down over: that call may be answered from a backend's memory (the EC2 backend keeps its
+instance types), which says nothing of the cloud and must not close the breaker of a cloud that is still down.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
 
 log = logging.getLogger("cloudgate.translator")
 T = TypeVar("T")
+
+#: An account's probe of its cloud (its backend's ``check``), or None where there is none (a bare driver name)
+Checks = Callable[[AccountConfig | str], Callable[[], object] | None]
 
 #: characters of a backend's error message a client may see
 MESSAGE_LIMIT = 512
@@ -74,12 +79,20 @@ class BackendCaller:
     """Runs one backend operation under the retry policy and its account's circuit breaker.
 
     ``shared``: the gateway's Redis, through which workers tell each other that a breaker opened (written when
-    one opens, read after a fault of a closed one: never on a call that succeeds).
+    one opens, read after a fault of a closed one: never on a call that succeeds). ``checks``: each account's
+    probe of its cloud, the half-open breaker's probe.
     """
 
-    def __init__(self, policy: RetryPolicy, shared: redis.Redis | None = None, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        shared: redis.Redis | None = None,
+        clock: Clock = time.monotonic,
+        checks: Checks | None = None,
+    ) -> None:
         self.policy = policy
         self.shared = shared
+        self.checks = checks
         self.breakers = Breakers(policy.breaker, clock)
         # PERF: stop/wait/retry strategies depend only on the policy; build them once, not per call.
         self._stop = stop_after_attempt(policy.attempts)
@@ -104,7 +117,7 @@ class BackendCaller:
         else:
             driver = key = account
         if self.breakers.enabled:
-            fn = self._guarded(self.breakers.get(key), fn)
+            fn = self._guarded(self.breakers.get(key), fn, None if operation == "check" else account)
         started = time.perf_counter()
         retrying = Retrying(
             stop=self._stop,
@@ -143,28 +156,48 @@ class BackendCaller:
         finally:
             BACKEND_LATENCY.labels(driver, operation).observe(time.perf_counter() - started)
 
-    def _guarded(self, breaker: Breaker, fn: Callable[..., T]) -> Callable[..., T]:
+    def _guarded(
+        self, breaker: Breaker, fn: Callable[..., T], account: AccountConfig | str | None = None
+    ) -> Callable[..., T]:
         """``fn`` behind ``breaker``: each attempt asks it first and tells it how the cloud answered."""
 
         def attempt(*args: Any) -> T:
-            breaker.admit()
-            try:
-                result = fn(*args)
-            except CloudgateError as exc:
-                if of_our_store(exc):
-                    breaker.neutral()  # Redis, not the cloud: the store's 503 answers it (breaker.is_outage)
-                elif is_outage(exc):
-                    self._fault(breaker)
-                else:
-                    breaker.success()  # the cloud answered: a client error is not an outage
-                raise
-            except BaseException:
-                breaker.neutral()
-                raise
-            breaker.success()
-            return result
+            if breaker.admit():
+                self._probe(breaker, account)
+            return self._told(breaker, fn, *args)
 
         return attempt
+
+    def _probe(self, breaker: Breaker, account: AccountConfig | str | None) -> None:
+        """The half-open probe: the account's check, when it has one (then the call runs as one of the breaker the
+        check closed); without one, the call itself is the probe."""
+        check = None if account is None or self.checks is None else self.checks(account)
+        if check is None:
+            return
+        try:
+            self._told(breaker, check)
+        except CloudgateError as exc:
+            if of_our_store(exc) or is_outage(exc):
+                raise
+            # the cloud answered the probe (a complaint is an answer): the call goes on
+
+    def _told(self, breaker: Breaker, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, its outcome told to ``breaker``."""
+        try:
+            result = fn(*args)
+        except CloudgateError as exc:
+            if of_our_store(exc):
+                breaker.neutral()  # Redis, not the cloud: the store's 503 answers it (breaker.is_outage)
+            elif is_outage(exc):
+                self._fault(breaker)
+            else:
+                breaker.success()  # the cloud answered: a client error is not an outage
+            raise
+        except BaseException:
+            breaker.neutral()
+            raise
+        breaker.success()
+        return result
 
     def _fault(self, breaker: Breaker) -> None:
         """Count a transient fault; share an opening with the other workers, or learn of theirs."""

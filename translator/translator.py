@@ -83,8 +83,8 @@ class Translator:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.caller = BackendCaller(settings.retry, store.redis)
         self.routing = Accounts(accounts, tenants, store, services)
+        self.caller = BackendCaller(settings.retry, store.redis, checks=self._check_of)
         self.accounts = self.routing.accounts
         self.tenants = self.routing.tenants
         self.jobs = JobStore(store.redis, settings.job_settings(), store.durability)
@@ -114,6 +114,10 @@ class Translator:
     # -- accounts ----------------------------------------------------------------------------
     def backend(self, account: AccountConfig) -> Backend:
         return self.routing.backend(account)
+
+    def _check_of(self, account: AccountConfig | str) -> Callable[[], object] | None:
+        """An account's probe of its cloud (a half-open breaker's probe); none for a bare driver name."""
+        return self.routing.backend(account).check if isinstance(account, AccountConfig) else None
 
     def regions(self, principal: Principal) -> list[AccountConfig]:
         return self.routing.regions(principal)

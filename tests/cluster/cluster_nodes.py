@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 from botocore.config import Config
 from gateway_process import GatewayProcess
 from netutil import free_port
@@ -62,26 +62,28 @@ class Nginx:
         self.error_log = workdir / "error.log"
         args = [binary, "-p", str(workdir), "-c", str(conf), "-e", str(self.error_log), "-g", directives]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        # Started once it accepts connections: a probe request would reach the nodes, and any not yet up would be
+        # left out for fail_timeout seconds (then nginx answers 502 at once: "no live upstreams").
         deadline = time.monotonic() + 20
         while True:
             try:
-                requests.get(f"{self.url}/healthz", timeout=1)
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
-            except requests.RequestException:
+            except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"nginx did not start:\n{self.error_log.read_text(errors='replace')}")
             time.sleep(0.05)
 
-    def client(self, **config: Any) -> Any:
-        """A boto3 EC2 client for the demo user, through nginx."""
+    def client(self, key: str = "demo", secret: str = "demo-secret", **config: Any) -> Any:
+        """A boto3 EC2 client (the demo user unless named), through nginx."""
         return boto3.client(
             "ec2",
             endpoint_url=self.url,
             region_name="local-1",
-            aws_access_key_id="demo",
-            aws_secret_access_key="demo-secret",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
             config=Config(**config),
         )
 

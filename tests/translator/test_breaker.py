@@ -185,6 +185,29 @@ def test_caller_stops_calling_a_cloud_that_is_down() -> None:
     assert cloud.calls == 4
 
 
+def test_the_half_open_probe_is_the_accounts_check() -> None:
+    """A call answered from a backend's memory (the EC2 backend's instance types) says nothing of the cloud: after a
+    cool-down the account's check probes first, so a cloud still down keeps the breaker open."""
+    clock, cloud = Clock(), Cloud()
+    held: list[str] = []
+
+    def memory() -> str:
+        held.append("answered")
+        return "held"
+
+    c = BackendCaller(POLICY, None, clock, checks=lambda account: cloud)
+    with pytest.raises(BackendUnavailable):
+        c.call("acct", "list", cloud)
+    clock.now += SETTINGS.cooldown
+    with pytest.raises(CircuitOpen):  # the check failed: open again, and the call was not made
+        c.call("acct", "list_flavors", memory)
+    assert (c.breakers.get("acct").state, held, cloud.calls) == (State.OPEN, [], 4)
+    cloud.down = False
+    clock.now += SETTINGS.cooldown
+    assert c.call("acct", "list_flavors", memory) == "held"
+    assert (c.breakers.get("acct").state, held, cloud.calls) == (State.CLOSED, ["answered"], 5)
+
+
 def test_failed_probe_is_not_retried() -> None:
     clock, cloud = Clock(), Cloud()
     c = caller(clock)
