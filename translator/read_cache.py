@@ -140,7 +140,7 @@ class ReadCache:
         finally:
             _READS.reset(token)
         if reads.reusable and reads.versions and self.capacity > 0:
-            self._keep(key, _Kept(tuple(reads.versions.items()), value, size(value), guarded))
+            self._keep(key, _Kept(tuple(reads.versions.items()), value, size(value) + entry_bytes(key), guarded))
         return value
 
     def guarded(self, guard: Guard) -> bytes | None:
@@ -228,6 +228,32 @@ class ReadCache:
             while self._bytes > self.capacity and self._kept:
                 _, dropped = self._kept.popitem(last=False)
                 self._bytes -= dropped.size
+
+
+#: what an entry holds besides its answer and its key's text: the dict slot, the record, its versions (tracemalloc:
+#: about 650 bytes for a DescribeInstances of one id, on two listing indexes)
+ENTRY_BYTES = 640
+
+
+def entry_bytes(key: Hashable) -> int:
+    """What keeping an answer under ``key`` costs besides the answer: ``ENTRY_BYTES`` and the key's text.
+
+    Keys hold what the caller asked (an answer's parameters): many small answers to long questions would otherwise
+    take several times ``capacity``.
+    """
+    if isinstance(key, str | bytes):
+        return ENTRY_BYTES + len(key)
+    stack, total = [key], ENTRY_BYTES
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, tuple | list | frozenset):
+            total += 8 * len(item)
+            stack.extend(item)
+        else:
+            total += 16
+    return total
 
 
 def _s(value: bytes | str) -> str:

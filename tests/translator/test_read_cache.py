@@ -14,7 +14,7 @@ from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
 from translator.identity import Identity
 from translator.model import MachineAction, MachineSpec, Principal
-from translator.read_cache import ReadCache
+from translator.read_cache import ENTRY_BYTES, ReadCache, entry_bytes
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
 TTL = 1.0
@@ -165,7 +165,8 @@ def test_answers_are_not_kept_when_listings_are_not_cached(redis_server) -> None
 
 def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any) -> None:
     launch(runtime)
-    cache = ReadCache(runtime.translator.store.index, capacity=1000)
+    each = 250 + ENTRY_BYTES + 1  # an answer of 250 bytes under a key of one character
+    cache = ReadCache(runtime.translator.store.index, capacity=4 * each)
     build = Counted(runtime)
     build()  # fills the machine index
     runtime.translator.list(DEMO, "volume", "r1")
@@ -174,16 +175,25 @@ def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any
         cache.answer(key, build, lambda value: 250)
     runs = build.runs
     cache.answer("a", build, lambda value: 250)  # a is used again: b is now the oldest
-    cache.answer("e", build, lambda value: 250)  # past 1000 bytes: b goes
+    cache.answer("e", build, lambda value: 250)  # past the capacity: b goes
     assert build.runs == runs + 1
     for key in ("a", "c", "d", "e"):
         cache.answer(key, build, lambda value: 250)
     assert build.runs == runs + 1
     cache.answer("b", build, lambda value: 250)
     assert build.runs == runs + 2
-    cache.answer("huge", build, lambda value: 251)  # above a quarter of the capacity: never kept
-    cache.answer("huge", build, lambda value: 251)
+    cache.answer("h", build, lambda value: 251)  # above a quarter of the capacity: never kept
+    cache.answer("h", build, lambda value: 251)
     assert build.runs == runs + 4
+
+
+def test_a_kept_answer_counts_its_key_and_its_entry() -> None:
+    """Keys hold the caller's parameters: an entry costs its answer, its key's text and ENTRY_BYTES."""
+    assert entry_bytes("abc") == ENTRY_BYTES + 3
+    question = ("AKID", "http://h", "DescribeInstances", (("InstanceId.1", "i-0123"), ("MaxResults", "5")))
+    text = sum(len(s) for s in ("AKID", "http://h", "DescribeInstances", "InstanceId.1", "i-0123", "MaxResults", "5"))
+    assert entry_bytes(question) >= ENTRY_BYTES + text
+    assert entry_bytes((*question, ("Filter.1.Name", "x" * 1000))) >= entry_bytes(question) + 1000
 
 
 def test_a_user_record_is_read_once_and_again_as_soon_as_it_changes(runtime: Any, redis_client) -> None:
