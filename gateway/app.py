@@ -16,11 +16,13 @@ from redis.retry import Retry
 from gateway.config import Config
 from gateway.health import HealthResource, ReadyResource, served_by
 from gateway.metrics import MetricsMiddleware, MetricsResource
+from gateway.redis_cluster import connect_cluster, is_cluster_url
 from translator import memory
 from translator.backend import BackendServices
 from translator.identity import Identity
 from translator.keystone_auth import KeystoneTokens
 from translator.ratelimit import RateLimiter
+from translator.redis_client import RedisClient
 from translator.store import Store
 from translator.translator import Translator
 
@@ -38,7 +40,7 @@ class Runtime:
     """Everything one worker holds: one Redis pool, the store, identity and translator over it."""
 
     config: Config
-    redis: redis.Redis
+    redis: RedisClient
     store: Store
     identity: Identity
     translator: Translator
@@ -50,13 +52,16 @@ class Runtime:
         self.redis.close()
 
 
-def connect_redis(url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0) -> redis.Redis:
+def connect_redis(url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0) -> RedisClient:
     """A pooled client with bounded waits; every worker makes its own after fork.
 
     The retry policy is spelled out (redis-py's defaults have changed between versions): a command is
     retried once, at once, on a connection error only (a pooled connection a restarted Redis dropped),
     never on a timeout, so a stalled Redis costs a request one ``socket_timeout`` and then a 503.
+    ``redis-cluster://`` URLs get a cluster client (gateway/redis_cluster.py).
     """
+    if is_cluster_url(url):
+        return connect_cluster(url, connect_timeout, socket_timeout)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,

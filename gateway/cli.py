@@ -102,7 +102,16 @@ def _data_dir(args: argparse.Namespace, config: Any) -> Path:
 def _ping(url: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    from gateway.redis_cluster import connect_cluster, is_cluster_url
+
+    try:
+        client: Any = (
+            connect_cluster(url, 5, 5, wait=0)
+            if is_cluster_url(url)
+            else redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        )
+    except (redis.RedisError, ValueError) as exc:
+        raise CliError(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     try:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:

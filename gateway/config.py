@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.redis_cluster import is_cluster_url, url_problem
 from translator.backend import AccountConfig, load_driver
 from translator.breaker import BreakerSettings
 from translator.calls import RetryPolicy
@@ -110,6 +111,14 @@ def _below_worker_timeout(v: Any) -> str | None:
     return None if 0 < v < WORKER_TIMEOUT else f"must be greater than 0 and below {WORKER_TIMEOUT} (the worker timeout)"
 
 
+def _redis_url_problem(v: str) -> str | None:
+    if v == "" or v.split(":")[0] in ("redis", "rediss", "unix"):
+        return None
+    if is_cluster_url(v):
+        return url_problem(v)
+    return "must be a redis://, rediss://, unix:// or redis-cluster:// URL"
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$|^unix:/.+$")
 
@@ -120,14 +129,7 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "workers": ((int,), _positive),
     "threads": ((int,), _positive),
     "worker_class": ((str,), lambda v: None if v in ("sync", "gthread") else "must be 'sync' or 'gthread'"),
-    "redis_url": (
-        (str,),
-        lambda v: (
-            None
-            if v == "" or v.split(":")[0] in ("redis", "rediss", "unix")
-            else "must be a redis://, rediss:// or unix:// URL"
-        ),
-    ),
+    "redis_url": ((str,), lambda v: _redis_url_problem(v)),
     "redis_connect_timeout": ((int, float), _positive),
     "redis_socket_timeout": ((int, float), _positive),
     "data_dir": ((str,), None),
@@ -219,6 +221,9 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
         gw["log_level"] = gw["log_level"].lower()
     env_redis = os.environ.get("CLOUDGATE_REDIS_URL")
     if env_redis:
+        problem = _redis_url_problem(env_redis)
+        if problem:
+            raise ConfigError(source, "CLOUDGATE_REDIS_URL", problem)
         gw["redis_url"] = env_redis
     gateway = GatewaySettings(**gw)
 

@@ -37,6 +37,7 @@ from translator.backend import AccountConfig
 from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, of_our_store, shared_key
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
+from translator.redis_client import RedisClient
 
 log = logging.getLogger("cloudgate.translator")
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class BackendCaller:
     one opens, read after a fault of a closed one: never on a call that succeeds).
     """
 
-    def __init__(self, policy: RetryPolicy, shared: redis.Redis | None = None, clock: Clock = time.monotonic) -> None:
+    def __init__(self, policy: RetryPolicy, shared: RedisClient | None = None, clock: Clock = time.monotonic) -> None:
         self.policy = policy
         self.shared = shared
         self.breakers = Breakers(policy.breaker, clock)

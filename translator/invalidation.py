@@ -27,6 +27,8 @@ from typing import Any
 
 import redis
 
+from translator.redis_client import RedisClient
+
 log = logging.getLogger(__name__)
 
 CHANNEL = b"__redis__:invalidate"
@@ -48,8 +50,8 @@ class Mark:
 class Invalidations:
     """One worker's tracked reads and the invalidations Redis sends for them."""
 
-    def __init__(self, client: redis.Redis, max_keys: int = 100_000) -> None:
-        pool = client.connection_pool
+    def __init__(self, client: RedisClient, max_keys: int = 100_000) -> None:
+        pool = getattr(client, "connection_pool", None)  # a cluster client has none: a pool per node
         # Only a plain pool reaches one server that both connections can share (not Sentinel, not a cluster).
         self.available = type(pool) in _POOLS
         self._new = lambda: pool.connection_class(**{**pool.connection_kwargs, **_OWN})

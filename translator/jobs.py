@@ -40,6 +40,7 @@ from translator.documents import Page
 from translator.errors import InvalidParameter
 from translator.ids import is_gateway_id, sortable_id
 from translator.model import Job, JobState
+from translator.redis_client import RedisClient
 
 MAX_PAGE = 1000
 DONE = (JobState.SUCCESS, JobState.FAILED)
@@ -308,7 +309,7 @@ def parse_ref(ref: bytes | str) -> tuple[str, str]:
 class JobStore:
     """Job records and the shared queue; one per worker process, over the worker's connection pool."""
 
-    def __init__(self, client: redis.Redis, settings: JobSettings) -> None:
+    def __init__(self, client: RedisClient, settings: JobSettings) -> None:
         self.redis = client
         self.settings = settings
         self._create = client.register_script(_CREATE)
@@ -367,8 +368,11 @@ class JobStore:
         if isinstance(pipe, list):
             pipe.append((self._create, keys, args))
             return job
-        made = self._create(keys=keys, args=args, client=pipe)
-        if pipe is None and not made:
+        if pipe is not None:  # a transaction (``submit_group``, which loads the script if Redis lacks it)
+            pipe.execute_command("EVALSHA", self._create.sha, len(keys), *keys, *args)
+            return job
+        made = self._create(keys=keys, args=args)
+        if not made:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
@@ -397,7 +401,8 @@ class JobStore:
     def _pipelined(self, calls: Sequence[_Call | Write]) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
-        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
+        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline (and a
+        cluster's pipeline has no ``evalsha`` method: the command itself is routed by its keys).
         A script Redis no longer has (restart, SCRIPT FLUSH) is loaded and only its call made again.
         """
         writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
@@ -406,7 +411,7 @@ class JobStore:
             if w.script is None:
                 pipe.execute_command(*w.command)
             else:
-                pipe.evalsha(w.script.sha, len(w.keys), *w.keys, *w.args)
+                pipe.execute_command("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args)
         results = pipe.execute(raise_on_error=False)
         for i, (result, w) in enumerate(zip(results, writes, strict=True)):
             if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
@@ -434,10 +439,20 @@ class JobStore:
 
         Parent and children are written in one transaction, so no child can end before its siblings exist.
         """
-        pipe = self.redis.pipeline(transaction=True)
-        parent = self.create(tenant, spec, group=True, pipe=pipe)
-        kids = [self.create(tenant, child, parent_id=parent.id, pipe=pipe) for child in children]
-        pipe.execute()
+        children = list(children)
+
+        def write() -> tuple[Job, list[Job]]:
+            pipe = self.redis.pipeline(transaction=True)
+            parent = self.create(tenant, spec, group=True, pipe=pipe)
+            kids = [self.create(tenant, child, parent_id=parent.id, pipe=pipe) for child in children]
+            pipe.execute()
+            return parent, kids
+
+        try:
+            parent, kids = write()
+        except redis.exceptions.NoScriptError:  # first use, or Redis restarted: every call failed alike, none wrote
+            self._create.sha = self.redis.script_load(_CREATE)
+            parent, kids = write()
         parent.child_ids = [k.id for k in kids]
         self.enqueue(kids)
         return parent, kids
@@ -576,7 +591,7 @@ class JobStore:
             _record_key(job.tenant, job.id),
             mapping={"target_ids": _json(job.target_ids), "arguments": _json(job.arguments)},
         )
-        pipe.evalsha(self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
+        pipe.execute_command("EVALSHA", self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
         results = pipe.execute(raise_on_error=False)
         if isinstance(results[1], redis.exceptions.NoScriptError):
             self.enqueue([job])
