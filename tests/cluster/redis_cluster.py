@@ -59,7 +59,8 @@ class Server:
         args = [_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"]  # fmt: skip
+                "--save", "", "--appendonly", "no", "--dir", str(self.workdir), "--logfile", "redis.log",
+                "--repl-diskless-sync-delay", "0", "--daemonize", "no"]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def alive(self) -> bool:
@@ -104,6 +105,8 @@ class LocalRedisCluster:
             done = subprocess.run(create, capture_output=True, text=True, timeout=BOUND)
             assert done.returncode == 0, f"redis-cli --cluster create failed:\n{done.stdout}\n{done.stderr}"
             self.wait_ok()
+            # A replica that never synced cannot take over: wait for every link (the first sync starts at once).
+            self._until(lambda: sum(self._linked(s) for s in self.servers) == masters, "replicas never synced")
         except BaseException:
             self.stop()
             raise
@@ -116,15 +119,22 @@ class LocalRedisCluster:
     def client(self) -> RedisCluster:
         return RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", s.port) for s in self.servers], socket_timeout=2)
 
-    def masters(self) -> list[Server]:
-        """The servers that are masters now (asked of each live node: a replica may have been promoted)."""
-        found = []
+    def replica_of(self, master: Server) -> Server:
+        """The live server replicating ``master`` now."""
         for server in self.servers:
-            if server.alive():
+            if server is not master and server.alive():
                 with server.client() as c:
-                    if c.info("replication").get("role") == "master":
-                        found.append(server)
-        return found
+                    info = c.info("replication")
+                if info.get("role") == "slave" and int(info.get("master_port", 0)) == master.port:
+                    return server
+        raise AssertionError(f"{master.name} has no replica")
+
+    def is_master(self, server: Server) -> bool:
+        try:
+            with server.client() as c:
+                return bool(c.info("replication").get("role") == "master")
+        except redis.RedisError:
+            return False
 
     def wait_ok(self, bound: float = BOUND) -> None:
         """Until every live node says ``cluster_state:ok`` (every slot served by a master that answers)."""
@@ -140,6 +150,15 @@ class LocalRedisCluster:
         try:
             with server.client() as c:
                 return bool(c.ping())
+        except redis.RedisError:
+            return False
+
+    @staticmethod
+    def _linked(server: Server) -> bool:
+        """Whether ``server`` is a replica in sync with its master."""
+        try:
+            with server.client() as c:
+                return bool(c.info("replication").get("master_link_status") == "up")
         except redis.RedisError:
             return False
 

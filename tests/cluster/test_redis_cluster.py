@@ -1,0 +1,252 @@
+"""Redis Cluster: the gateway on three masters with a replica each (tests/cluster/redis_cluster.py).
+
+- The EC2 client suites' lifecycle tests, and a sample of the rest of the gateway's behaviour (jobs, idempotent
+  launches, tags, paged listings, CIMI and OCCI collections, OCCI mixins in the document store), run as they are
+  against a gateway on the cluster: a nested pytest with ``CLOUDGATE_REDIS_URL`` naming it, which every gateway
+  those tests start reads (gateway/config.py). They pass, and no gateway log shows a Redis Cluster failure
+  (``CROSSSLOT``, keys of several slots, a command the cluster client refuses, a 503 for Redis).
+- What the HTTP tests do not reach in-process: a group of jobs written in one transaction, and the pruning of
+  forgotten ids (a transaction watching a listing index), on the cluster.
+- A master SIGKILLed under a stream of launches: its replica is promoted; meanwhile every failed launch is a
+  503 with ``Retry-After`` (never a 500, never a hang), then launches succeed again, and every launch that was
+  acknowledged is still there. The failover time and the failed launches are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+from gateway_process import GatewayProcess, write_config
+from redis.cluster import RedisCluster
+from redis_cluster import LocalRedisCluster
+
+from gateway.app import connect_redis
+from translator.jobs import JobSettings, JobSpec, JobStore
+from translator.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+#: Existing tests run as they are on the cluster: the EC2 client suites' lifecycles (boto3 with its waiters,
+#: paginators and resource API; libcloud's EC2 driver), then a sample of everything else that writes to Redis.
+#: Each group runs on an emptied cluster (their tests expect their module's own database: CIMI's queries list
+#: every machine of the tenant).
+SUITES = [
+    [
+        "tests/frontends/ec2/test_ec2_instances.py",  # lifecycle, ClientToken, paging 5 over 12, images, key pairs
+        "tests/clients/test_libcloud_client.py",  # node and volume lifecycles
+        "tests/frontends/ec2/test_ec2_tags.py",
+    ],
+    [
+        "tests/frontends/cimi/test_cimi_machines.py::test_an_idempotency_key_makes_one_machine",  # jobs (202)
+        "tests/frontends/cimi/test_cimi_machines.py::test_actions_follow_the_backend",
+        "tests/frontends/cimi/test_cimi_machines.py::test_queries_on_a_collection",
+        "tests/frontends/cimi/test_cimi_machines.py::test_sub_collections",
+        "tests/frontends/occi/test_occi_scenario.py::test_query_interface_matches_the_specification",
+        "tests/frontends/occi/test_occi_scenario.py::test_user_mixins_tag_and_filter",  # the document store's scripts
+    ],
+]
+SUITE_BOUND = 400.0
+#: what a gateway logs when the cluster refused what it was asked (or a request got a 503 for Redis)
+CLUSTER_FAILURE = re.compile(
+    r"CROSSSLOT|same (key )?slot|is blocked when running redis|redis/cluster\.py|redis\.exceptions|Redis failed"
+    r"|Redis Cluster:"
+)
+#: what would be a bug rather than a fault of the cluster: keys of several slots, a command the client refuses
+MISUSE = re.compile(r"CROSSSLOT|same (key )?slot|is blocked when running redis|No way to dispatch|AttributeError")
+
+#: the failover check: client threads, launches acknowledged before the kill, after the failover, and a bound
+THREADS = 4
+BEFORE = 20
+AFTER = 20
+LOAD_BOUND = 90.0
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
+    nodes = LocalRedisCluster(tmp_path / "cluster")
+    yield nodes
+    nodes.stop()
+
+
+def _cluster_failures(logs: list[Path]) -> list[str]:
+    lines = [(log.name, line) for log in logs for line in log.read_text().splitlines()]
+    return [f"{name}: {line}" for name, line in lines if CLUSTER_FAILURE.search(line)]
+
+
+def test_the_client_suites_lifecycles_and_a_sample_of_the_gateway_pass_on_a_cluster(
+    cluster: LocalRedisCluster, tmp_path: Path
+) -> None:
+    env = {**os.environ, "CLOUDGATE_REDIS_URL": cluster.url}
+    for number, suite in enumerate(SUITES):
+        with cluster.client() as client:
+            client.flushall(target_nodes=RedisCluster.PRIMARIES)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+             "--basetemp", str(tmp_path / f"suite{number}"), *suite],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=SUITE_BOUND,
+        )  # fmt: skip
+        summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+        print(f"on the cluster: {summary}")
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    logs = sorted(log for log in tmp_path.rglob("*.log") if log.relative_to(tmp_path).parts[0] != "cluster")
+    assert logs, "the suite started no gateway"
+    assert any(cluster.url in log.read_text() for log in logs), "the gateways did not use the cluster"
+    failures = _cluster_failures(logs)
+    assert not failures, "\n".join(failures[:20])
+
+
+def test_a_job_group_and_the_pruning_of_forgotten_ids_work_on_a_cluster(cluster: LocalRedisCluster) -> None:
+    client = connect_redis(cluster.url)
+    try:
+        assert isinstance(client, RedisCluster)
+        jobs = JobStore(client, JobSettings())
+        # A fresh cluster has no script loaded: the group's transaction meets NOSCRIPT, loads it and writes again.
+        parent, kids = jobs.submit_group("t1", JobSpec("group", "machine"), [JobSpec("noop", "machine")] * 3)
+        record = jobs.get("t1", parent.id)
+        assert record is not None and sorted(record.child_ids) == sorted(k.id for k in kids)
+        assert all(jobs.get("t1", k.id) is not None for k in kids)
+
+        store = Store(client)
+        account, kind = "t1/r1", "machine"
+        gids = [str(uuid.uuid4()) for _ in range(3)]
+        store.remember([(g, account, kind, f"n-{i}") for i, g in enumerate(gids)])
+        store.update_tags(account, kind, gids[0], {"Name": "gone"}, {})
+        generation = store.index.generation(account, kind)
+        gone = store.reconcile(account, kind, generation, gids[1:], grace=0.0)
+        assert gone == [gids[0]]
+        assert store.resolve([gids[0]]) == [None]  # read from Redis: the worker's memo forgot it too
+        assert store.resolve(gids[1:]) == [(account, kind, "n-1"), (account, kind, "n-2")]
+        assert store.tags_of({(account, kind): gids}) == {}
+    finally:
+        client.close()
+
+
+@dataclass
+class Stream:
+    """What the launching threads saw, shared by them."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    acknowledged: dict[str, str] = field(default_factory=dict)  # ClientToken -> instance id
+    statuses: Counter[int] = field(default_factory=Counter)
+    failed: list[tuple[float, int, str, str | None]] = field(default_factory=list)  # when, status, code, Retry-After
+    no_answer: list[str] = field(default_factory=list)
+    after_failover: int = 0
+    failover_done: bool = False
+
+
+def _launching(node: GatewayProcess, image: str, stream: Stream) -> None:
+    ec2 = node.client(connect_timeout=2, read_timeout=30)
+    while not stream.stop.is_set():
+        token = f"fo-{uuid.uuid4().hex}"
+        try:
+            answer = ec2.run_instances(
+                ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1, ClientToken=token
+            )
+        except ClientError as exc:
+            meta = exc.response["ResponseMetadata"]
+            with stream.lock:
+                stream.statuses[meta["HTTPStatusCode"]] += 1
+                stream.failed.append(
+                    (time.monotonic(), meta["HTTPStatusCode"], exc.response["Error"]["Code"],
+                     meta["HTTPHeaders"].get("retry-after"))
+                )  # fmt: skip
+            time.sleep(0.05)
+            continue
+        except BotoCoreError as exc:  # no answer at all: a hang or a dropped connection
+            with stream.lock:
+                stream.no_answer.append(repr(exc))
+            continue
+        with stream.lock:
+            stream.statuses[200] += 1
+            stream.acknowledged[token] = answer["Instances"][0]["InstanceId"]
+            if stream.failover_done:
+                stream.after_failover += 1
+
+
+def _until(ready: Any, what: str, deadline: float) -> None:
+    while not ready():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_master_failover_under_launches_is_503s_then_service_and_keeps_acknowledged_launches(
+    cluster: LocalRedisCluster, tmp_path: Path
+) -> None:
+    node = GatewayProcess(write_config(tmp_path / "gw.toml", cluster.url, backend_extra="max_machines = 5000"))
+    try:
+        ec2 = node.client()
+        (image,) = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ubuntu-24.04"]}])["Images"]
+        # The victim serves the simulator account's slot: every launch needs it while it is gone.
+        with cluster.client() as probe:
+            slot = probe.keyslot("{demo/local-1}")
+            victim_port = probe.nodes_manager.get_node_from_slot(slot).port
+        (victim,) = [s for s in cluster.servers if s.port == victim_port]
+        heir = cluster.replica_of(victim)
+        stream = Stream()
+        threads = [threading.Thread(target=_launching, args=(node, image["ImageId"], stream)) for _ in range(THREADS)]
+        deadline = time.monotonic() + LOAD_BOUND
+        for thread in threads:
+            thread.start()
+        try:
+            _until(lambda: len(stream.acknowledged) >= BEFORE, "no launches before the kill", deadline)
+            killed = time.monotonic()
+            victim.kill()
+            _until(lambda: cluster.is_master(heir) and _served(cluster), "the replica was not promoted", deadline)
+            failover = time.monotonic() - killed
+            with stream.lock:
+                stream.failover_done = True
+            _until(lambda: stream.after_failover >= AFTER, "launches did not resume after the failover", deadline)
+            recovered = time.monotonic() - killed
+        finally:
+            stream.stop.set()
+            for thread in threads:
+                thread.join(60)
+        failed = [f for f in stream.failed if f[0] >= killed]
+        print(
+            f"failover: replica promoted {failover:.2f}s after the kill, launches served again within "
+            f"{recovered:.2f}s; {len(stream.acknowledged)} launches acknowledged, {len(failed)} failed during the "
+            f"failover (statuses {dict(stream.statuses)}), {len(stream.no_answer)} unanswered"
+        )
+        assert not stream.no_answer, stream.no_answer[:5]
+        assert set(stream.statuses) <= {200, 503}, dict(stream.statuses)
+        assert all(code in ("ServiceUnavailable", "Unavailable") and wait for _, _, code, wait in stream.failed), (
+            stream.failed[:5]
+        )
+
+        # Every acknowledged launch is still there (without WAIT a write the master acknowledged but had not yet
+        # sent its replica would be lost with it).
+        ids = sorted(stream.acknowledged.values())
+        found: set[str] = set()
+        for start in range(0, len(ids), 200):
+            answer = ec2.describe_instances(InstanceIds=ids[start : start + 200])
+            found |= {i["InstanceId"] for r in answer["Reservations"] for i in r["Instances"]}
+        lost = sorted(set(ids) - found)
+        print(f"acknowledged launches readable after the failover: {len(found)} of {len(ids)}")
+        assert not lost, f"{len(lost)} acknowledged launches lost: {lost[:5]}"
+    finally:
+        node.stop()
+    # Faults of the lost master are logged (with the jobs they failed); nothing the cluster refused as misuse is.
+    misuse = [line for line in node.log.read_text().splitlines() if MISUSE.search(line)]
+    assert not misuse, misuse[:20]
+
+
+def _served(cluster: LocalRedisCluster) -> bool:
+    """Every slot has a master that answers (asked of the live nodes)."""
+    try:
+        cluster.wait_ok(bound=0.0)
+    except AssertionError:
+        return False
+    return True
