@@ -7,6 +7,8 @@
   (``CROSSSLOT``, keys of several slots, a command the cluster client refuses, a 503 for Redis).
 - What the HTTP tests do not reach in-process: a group of jobs written in one transaction, and the pruning of
   forgotten ids (a transaction watching a listing index), on the cluster.
+- ``redis-cluster://`` URLs are validated with the config (and from ``CLOUDGATE_REDIS_URL``), and ``cloudgate check``
+  reaches the cluster, or says in one line that it cannot.
 - A master SIGKILLed under a stream of launches: its replica is promoted; meanwhile every failed launch is a
   503 with ``Retry-After`` (never a 500, never a hang), then launches succeed again, and every launch that was
   acknowledged is still there. The failover time and the failed launches are printed.
@@ -28,12 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from gateway_process import GatewayProcess, write_config
+from netutil import free_port
 from redis.cluster import RedisCluster
 from redis_cluster import LocalRedisCluster
 
 from gateway.app import connect_redis
+from gateway.config import ConfigError, load, parse
+from gateway.redis_cluster import parse_url
 from translator.jobs import JobSettings, JobSpec, JobStore
 from translator.store import Store
 
@@ -78,6 +84,65 @@ def cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
     nodes = LocalRedisCluster(tmp_path / "cluster")
     yield nodes
     nodes.stop()
+
+
+BASE = {
+    "backends": {"sim": {"driver": "simulator"}},
+    "tenants": {"t": {"regions": {"r": {"backend": "sim", "zones": ["r-a"]}}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("redis-cluster://", "not HOST:PORT"),
+        ("redis-cluster://10.0.0.1", "not HOST:PORT"),
+        ("redis-cluster://10.0.0.1:7000,10.0.0.2", "'10.0.0.2' is not HOST:PORT"),
+        ("redis-cluster://10.0.0.1:70000", "no valid port"),
+        ("redis-cluster://10.0.0.1:7000/2", "no database"),
+        ("redis-cluster://10.0.0.1:7000?timeout=1", "no query"),
+        ("redis-cluster://alice@10.0.0.1:7000", "without a password"),
+        ("redis+cluster://10.0.0.1:7000", "must be a redis://"),
+    ],
+)
+def test_a_bad_cluster_url_is_a_config_error_naming_the_key(url: str, why: str, monkeypatch: Any) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        parse({**BASE, "gateway": {"redis_url": url}})
+    assert excinfo.value.key == "gateway.redis_url" and why in excinfo.value.message
+    monkeypatch.setenv("CLOUDGATE_REDIS_URL", url)
+    with pytest.raises(ConfigError) as excinfo:
+        parse(BASE)
+    assert excinfo.value.key == "CLOUDGATE_REDIS_URL" and why in excinfo.value.message
+
+
+def test_the_cluster_example_and_its_url_forms(monkeypatch: Any) -> None:
+    monkeypatch.delenv("CLOUDGATE_REDIS_URL", raising=False)
+    config = load(REPO / "conf" / "examples" / "redis-cluster.toml")
+    assert parse_url(config.gateway.redis_url).nodes == (("10.0.0.11", 7000), ("10.0.0.12", 7000), ("10.0.0.13", 7000))
+    secret = parse_url("redis-cluster://op:p%40ss@[::1]:7000,node-2:7001/")
+    assert (secret.username, secret.password, secret.nodes) == ("op", "p@ss", (("::1", 7000), ("node-2", 7001)))
+    shown = repr(parse({**BASE, "gateway": {"redis_url": "redis-cluster://:hunter2@10.0.0.1:7000"}}).gateway)
+    assert "hunter2" not in shown and "redis-cluster://:***@10.0.0.1:7000" in shown
+
+
+def test_cloudgate_check_reaches_the_cluster_or_says_it_cannot(cluster: LocalRedisCluster, tmp_path: Path) -> None:
+    def check(url: str) -> subprocess.CompletedProcess[str]:
+        config = write_config(tmp_path / "check.toml", url)
+        env = {k: v for k, v in os.environ.items() if k != "CLOUDGATE_REDIS_URL"}
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "check", "--config", str(config)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    reached = check(cluster.url)
+    assert reached.returncode == 0, reached.stdout + reached.stderr
+    assert f"ok    redis {cluster.url}" in reached.stdout
+    down = free_port()
+    refused = check(f"redis-cluster://127.0.0.1:{down}")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]  # after the log's lines
+    assert line.startswith(f"cloudgate: cannot reach Redis at redis-cluster://127.0.0.1:{down}: "), line
 
 
 def _cluster_failures(logs: list[Path]) -> list[str]:
@@ -210,6 +275,7 @@ def test_a_master_failover_under_launches_is_503s_then_service_and_keeps_acknowl
                 stream.failover_done = True
             _until(lambda: stream.after_failover >= AFTER, "launches did not resume after the failover", deadline)
             recovered = time.monotonic() - killed
+            _until(lambda: _ready(node), "/readyz did not answer 200 again", deadline)
         finally:
             stream.stop.set()
             for thread in threads:
@@ -241,6 +307,10 @@ def test_a_master_failover_under_launches_is_503s_then_service_and_keeps_acknowl
     # Faults of the lost master are logged (with the jobs they failed); nothing the cluster refused as misuse is.
     misuse = [line for line in node.log.read_text().splitlines() if MISUSE.search(line)]
     assert not misuse, misuse[:20]
+
+
+def _ready(node: GatewayProcess) -> bool:
+    return requests.get(f"{node.url}/readyz", timeout=10).status_code == 200
 
 
 def _served(cluster: LocalRedisCluster) -> bool:
