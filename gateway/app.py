@@ -13,12 +13,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gateway import redis_sentinel
 from gateway.config import Config
 from gateway.health import HealthResource, ReadyResource, served_by
 from gateway.metrics import MetricsMiddleware, MetricsResource
 from gateway.redis_cluster import connect_cluster, is_cluster_url
 from translator import memory
 from translator.backend import BackendServices
+from translator.durability import Durability, DurabilitySettings
 from translator.identity import Identity
 from translator.keystone_auth import KeystoneTokens
 from translator.ratelimit import RateLimiter
@@ -49,28 +51,34 @@ class Runtime:
 
     def close(self) -> None:
         self.translator.close()
-        self.redis.close()
+        redis_sentinel.close(self.redis)
 
 
-def connect_redis(url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0) -> RedisClient:
+def connect_redis(
+    url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0, wait: float | None = None
+) -> RedisClient:
     """A pooled client with bounded waits; every worker makes its own after fork.
 
     The retry policy is spelled out (redis-py's defaults have changed between versions): a command is
     retried once, at once, on a connection error only (a pooled connection a restarted Redis dropped),
     never on a timeout, so a stalled Redis costs a request one ``socket_timeout`` and then a 503.
-    ``redis-cluster://`` URLs get a cluster client (gateway/redis_cluster.py).
+    A ``redis+sentinel://`` URL gets the same policy on its master (gateway/redis_sentinel.py), a
+    ``redis-cluster://`` URL a cluster client that follows the slot map (gateway/redis_cluster.py), which reads
+    that map as it is made: ``wait`` bounds how long it waits for a seed to answer (None: until one does).
     """
     if is_cluster_url(url):
-        return connect_cluster(url, connect_timeout, socket_timeout)
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        retry_on_timeout=False,
-        health_check_interval=30,
-        max_connections=64,
-    )
+        return connect_cluster(url, connect_timeout, socket_timeout, wait)
+    options: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        "retry_on_timeout": False,
+        "health_check_interval": 30,
+        "max_connections": 64,
+    }
+    if redis_sentinel.is_sentinel_url(url):
+        return redis_sentinel.connect(url, **options)
+    return redis.Redis.from_url(url, **options)
 
 
 def build_runtime(config: Config, redis_url: str | None = None) -> Runtime:
@@ -79,7 +87,7 @@ def build_runtime(config: Config, redis_url: str | None = None) -> Runtime:
         raise ValueError("build_runtime needs a Redis URL (serve starts an embedded one)")
     gw = config.gateway
     client = connect_redis(url, gw.redis_connect_timeout, gw.redis_socket_timeout)
-    store = Store(client)
+    store = Store(client, Durability(client, DurabilitySettings(gw.redis_wait_replicas, gw.redis_wait_timeout_ms)))
     keystone = None
     if config.keystone is not None:
         bound = {t.keystone_project_id: t.name for t in config.tenants.values() if t.keystone_project_id}

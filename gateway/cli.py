@@ -102,22 +102,22 @@ def _data_dir(args: argparse.Namespace, config: Any) -> Path:
 def _ping(url: str) -> None:
     import redis
 
-    from gateway.redis_cluster import connect_cluster, is_cluster_url
+    from gateway.app import connect_redis
+    from gateway.redis_sentinel import close
 
     try:
-        client: Any = (
-            connect_cluster(url, 5, 5, wait=0)
-            if is_cluster_url(url)
-            else redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        )
-    except (redis.RedisError, ValueError) as exc:
+        # wait=0: a cluster whose seeds do not answer is reported at once, not waited for as a worker does
+        client = connect_redis(url, connect_timeout=5, socket_timeout=5, wait=0)
+    except ValueError as exc:
+        raise CliError(f"bad Redis URL {_redact(url)}: {exc}") from None
+    except redis.RedisError as exc:
         raise CliError(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     try:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
         raise CliError(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     finally:
-        client.close()
+        close(client)
 
 
 def _redact(url: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.redis_cluster import is_cluster_url, url_problem
+from gateway import redis_cluster, redis_sentinel
 from translator.backend import AccountConfig, load_driver
 from translator.breaker import BreakerSettings
 from translator.calls import RetryPolicy
@@ -44,11 +44,16 @@ class GatewaySettings:
     workers: int = 2
     threads: int = 4
     worker_class: str = "gthread"
-    #: may carry a password (redis://:pw@host): shown redacted
+    #: may carry a password (redis://:pw@host): shown redacted; ``redis+sentinel://`` for Sentinel (also written
+    #: from a ``[gateway.redis]`` table), ``redis-cluster://`` for Redis Cluster
     redis_url: str = field(default="", repr=False)
     #: seconds to connect to Redis, and to wait for one of its answers; past them a request answers 503
     redis_connect_timeout: float = 1.0
     redis_socket_timeout: float = 2.0
+    #: replicas an id map, tag, idempotency or job write waits for (at most as many as are connected; 0: never),
+    #: and for how long (translator/durability.py)
+    redis_wait_replicas: int = 1
+    redis_wait_timeout_ms: int = 100
     data_dir: str = ""
     max_body_bytes: int = 1_048_576
     public_endpoint: str = ""
@@ -68,13 +73,14 @@ class GatewaySettings:
 
 
 def redact_url(url: str) -> str:
-    """A Redis URL without its password (``redis://:pw@host``, ``unix:///s?password=pw``), for reprs and logs."""
+    """A Redis URL without its passwords (``redis://:pw@host``, ``unix:///s?password=pw``, ``?sentinel_password=``),
+    for reprs and logs."""
     parts = urlsplit(url)
     if parts.password is not None:
         url = url.replace(parts.netloc, f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}", 1)
     if "password" in parts.query.lower():
         query = "&".join(
-            f"{k}=***" if k.lower() == "password" else f"{k}={v}"
+            f"{k}=***" if k.lower().endswith("password") else f"{k}={v}"
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
         )
         url = url.split("?", 1)[0] + "?" + query
@@ -111,14 +117,6 @@ def _below_worker_timeout(v: Any) -> str | None:
     return None if 0 < v < WORKER_TIMEOUT else f"must be greater than 0 and below {WORKER_TIMEOUT} (the worker timeout)"
 
 
-def _redis_url_problem(v: str) -> str | None:
-    if v == "" or v.split(":")[0] in ("redis", "rediss", "unix"):
-        return None
-    if is_cluster_url(v):
-        return url_problem(v)
-    return "must be a redis://, rediss://, unix:// or redis-cluster:// URL"
-
-
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$|^unix:/.+$")
 
@@ -132,6 +130,8 @@ _GATEWAY_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
     "redis_url": ((str,), lambda v: _redis_url_problem(v)),
     "redis_connect_timeout": ((int, float), _positive),
     "redis_socket_timeout": ((int, float), _positive),
+    "redis_wait_replicas": ((int,), _non_negative),
+    "redis_wait_timeout_ms": ((int,), _positive),
     "data_dir": ((str,), None),
     "max_body_bytes": ((int,), _positive),
     "public_endpoint": (
@@ -208,10 +208,15 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
         raise err(sorted(unknown)[0], "unknown section")
     gw_table = data.get("gateway", {})
     limits_table = gw_table.get("rate_limits", {}) if isinstance(gw_table, dict) else {}
+    redis_table = gw_table.get("redis") if isinstance(gw_table, dict) else None
     if isinstance(gw_table, dict):
-        gw_table = {k: v for k, v in gw_table.items() if k != "rate_limits"}
+        gw_table = {k: v for k, v in gw_table.items() if k not in ("rate_limits", "redis")}
     gw = _scalars(gw_table, "gateway", _GATEWAY_KEYS, err)
     gw["rate_limits"] = _rate_limits(limits_table, err)
+    if redis_table is not None:
+        if "redis_url" in gw:
+            raise err("gateway.redis", "set either redis_url or a [gateway.redis] table, not both")
+        gw["redis_url"] = _sentinel_table(redis_table, err)
     if "trusted_proxies" in gw:
         gw["trusted_proxies"] = tuple(gw["trusted_proxies"])
     for key in ("redis_connect_timeout", "redis_socket_timeout", "drain_seconds"):
@@ -223,7 +228,7 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     if env_redis:
         problem = _redis_url_problem(env_redis)
         if problem:
-            raise ConfigError(source, "CLOUDGATE_REDIS_URL", problem)
+            raise err("CLOUDGATE_REDIS_URL", f"{redact_url(env_redis)}: {problem}")
         gw["redis_url"] = env_redis
     gateway = GatewaySettings(**gw)
 
@@ -281,6 +286,51 @@ def parse(data: Mapping[str, Any], source: str = "<config>") -> Config:
     users = _users(data.get("users", []), tenants, err)
     keystone = _keystone(data.get("identity", {}), err)
     return Config(source, gateway, translator, accounts, tenants, users, keystone)
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """What is wrong with a Redis URL, None if nothing (an empty one: the embedded Redis)."""
+    if url == "" or url.split(":")[0] in ("redis", "rediss", "unix"):
+        return None
+    if redis_sentinel.is_sentinel_url(url):
+        try:
+            redis_sentinel.parse_url(url)
+        except ValueError as exc:
+            return f"a Sentinel URL {exc}"
+        return None
+    if redis_cluster.is_cluster_url(url):
+        return redis_cluster.url_problem(url)
+    return "must be a redis://, rediss://, unix://, redis+sentinel:// or redis-cluster:// URL"
+
+
+_SENTINEL_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {
+    "sentinels": (
+        (list,),
+        lambda v: None if v and all(isinstance(x, str) for x in v) else 'must be a non-empty list of "HOST:PORT"',
+    ),
+    "service": ((str,), lambda v: None if v else 'must name the sentinels\' master (e.g. "mymaster")'),
+    "db": ((int,), _non_negative),
+    "password": ((str,), None),
+    "sentinel_password": ((str,), None),
+}
+
+
+def _sentinel_table(table: Any, err: Callable[..., Exception]) -> str:
+    """``[gateway.redis]``: a Sentinel deployment, as the ``redis+sentinel://`` URL that names it."""
+    values = _scalars(table, "gateway.redis", _SENTINEL_KEYS, err)
+    for key in ("sentinels", "service"):
+        if key not in values:
+            raise err(f"gateway.redis.{key}", "missing (a [gateway.redis] table names sentinels and their service)")
+    try:
+        sentinels = tuple(redis_sentinel.parse_address(a) for a in values["sentinels"])
+    except ValueError as exc:
+        raise err("gateway.redis.sentinels", str(exc)) from None
+    secrets = (values.get("password", ""), values.get("sentinel_password", ""))
+    target = redis_sentinel.SentinelTarget(sentinels, values["service"], values.get("db", 0), *secrets)
+    try:
+        return redis_sentinel.parse_url(target.url()).url()  # the same checks as a URL gets
+    except ValueError as exc:
+        raise err("gateway.redis", f"a Sentinel URL {exc}") from None
 
 
 def _rate_limits(table: Any, err: Callable[..., Exception]) -> RateLimitSettings:

@@ -11,6 +11,13 @@ one node that its write is done, the other nodes' sockets hold the news.
 ``mark`` tells when a read was made; ``holds(mark, keys)`` whether nothing it read has changed since. Losing
 either connection, a flush, or too many changed keys to remember ends every mark (a new ``epoch``): the
 caller then reads again, as it would with no tracking at all.
+
+Behind Sentinel both connections are made as the pool's are: each asks the sentinels for the current master.
+A failover ends their epoch: a master that dies takes the connections along, and one demoted alive (a manual
+``SENTINEL FAILOVER``, a partition that healed) has its clients killed by the sentinels as they make it a
+replica (``CLIENT KILL TYPE normal`` and ``pubsub``, when they next look at it: seconds). Until then the worker's
+pooled connections still talk to the old master too, so tracking trusts nothing the worker's plain reads would
+not have read as well. The new connections start from nothing, on the new master.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
 from translator.redis_client import RedisClient
 
@@ -52,8 +60,9 @@ class Invalidations:
 
     def __init__(self, client: RedisClient, max_keys: int = 100_000) -> None:
         pool = getattr(client, "connection_pool", None)  # a cluster client has none: a pool per node
-        # Only a plain pool reaches one server that both connections can share (not Sentinel, not a cluster).
-        self.available = type(pool) in _POOLS
+        # Only a pool of one server (a plain one, or Sentinel's master) reaches where both connections can share
+        # (not Sentinel's replicas, not a cluster).
+        self.available = type(pool) in _POOLS or (type(pool) is SentinelConnectionPool and pool.is_master)
         self._new = lambda: pool.connection_class(**{**pool.connection_kwargs, **_OWN})
         self._max_keys = max_keys
         self._sub_lock = threading.Lock()

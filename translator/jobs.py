@@ -37,6 +37,7 @@ from redis.commands.core import Script
 from translator import read_cache
 from translator.codec import dumps, loads
 from translator.documents import Page
+from translator.durability import Durability
 from translator.errors import InvalidParameter
 from translator.ids import is_gateway_id, sortable_id
 from translator.model import Job, JobState
@@ -309,9 +310,11 @@ def parse_ref(ref: bytes | str) -> tuple[str, str]:
 class JobStore:
     """Job records and the shared queue; one per worker process, over the worker's connection pool."""
 
-    def __init__(self, client: RedisClient, settings: JobSettings) -> None:
+    def __init__(self, client: RedisClient, settings: JobSettings, durability: Durability | None = None) -> None:
         self.redis = client
         self.settings = settings
+        #: a job's record as it is made and as it ends waits for a replica (translator/durability.py)
+        self.durability = durability or Durability(client)
         self._create = client.register_script(_CREATE)
         self._start = client.register_script(_START)
         self._finish = client.register_script(_FINISH)
@@ -380,13 +383,14 @@ class JobStore:
         """A running job (attempt 1) leased to ``owner``, for work done in the caller's thread.
 
         PERF: lease and record go in one round trip (two slots, so a plain pipeline, not a transaction); the
-        lease is written first, so a record that never gets written leaves a lease that lapses on nothing.
+        lease is written first, so a record that never gets written leaves a lease that lapses on nothing. No
+        ``WAIT``: nobody is told of the job before its end is recorded, which waits for everything before it.
         """
         job_id = sortable_id()
         calls: list[_Call] = []
         self.adopt(f"{job_id}:{tenant}", owner, pipe=calls)
         job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=calls)
-        if not self._pipelined(calls)[-1]:
+        if not self._pipelined(calls, durable=False)[-1]:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
@@ -398,12 +402,13 @@ class JobStore:
             if w.then is not None:
                 w.then()
 
-    def _pipelined(self, calls: Sequence[_Call | Write]) -> list[Any]:
+    def _pipelined(self, calls: Sequence[_Call | Write], durable: bool = True) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
         PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline (and a
         cluster's pipeline has no ``evalsha`` method: the command itself is routed by its keys).
-        A script Redis no longer has (restart, SCRIPT FLUSH) is loaded and only its call made again.
+        A script Redis no longer has (restart, SCRIPT FLUSH, a new master) is loaded and only its call made again.
+        ``durable``: the round trip ends with the replicas' ``WAIT`` (translator/durability.py).
         """
         writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
         pipe = self.redis.pipeline(transaction=False)
@@ -412,12 +417,16 @@ class JobStore:
                 pipe.execute_command(*w.command)
             else:
                 pipe.execute_command("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args)
-        results = pipe.execute(raise_on_error=False)
+        results = self.durability.execute(pipe, raise_on_error=False) if durable else pipe.execute(raise_on_error=False)
+        reloaded = False
         for i, (result, w) in enumerate(zip(results, writes, strict=True)):
             if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
                 results[i] = w.script(keys=list(w.keys), args=list(w.args))
+                reloaded = True
             elif isinstance(result, Exception):
                 raise result
+        if reloaded and durable:
+            self.durability.settle()
         return results
 
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -455,6 +464,7 @@ class JobStore:
             parent, kids = write()
         parent.child_ids = [k.id for k in kids]
         self.enqueue(kids)
+        self.durability.settle()  # WAIT has no effect inside MULTI
         return parent, kids
 
     def get(self, tenant: str, job_id: str) -> Job | None:
@@ -548,16 +558,13 @@ class JobStore:
                 fields += ["result", _json(outcome.result)]
         args = ["" if attempt is None else attempt, state.value, repr(now), self.settings.ttl, *fields]
         writes = outcome.writes
-        if release is None and not writes:
-            ended = self._finish(keys=self._pair(job), args=args)
-        else:
-            calls: list[_Call | Write] = [*writes, (self._finish, self._pair(job), args)]
-            if release is not None:
-                calls.append((self._release, [self.leases, self.owners, self.attempts], [ref_of(job), release]))
-            ended = self._pipelined(calls)[len(writes)]
-            for write in writes:
-                if write.then is not None:
-                    write.then()
+        calls: list[_Call | Write] = [*writes, (self._finish, self._pair(job), args)]
+        if release is not None:
+            calls.append((self._release, [self.leases, self.owners, self.attempts], [ref_of(job), release]))
+        ended = self._pipelined(calls)[len(writes)]
+        for write in writes:
+            if write.then is not None:
+                write.then()
         if _s(ended) != "ok":
             return False
         job.state, job.updated, job.finished, job.progress = state, now, now, 100
@@ -592,9 +599,10 @@ class JobStore:
             mapping={"target_ids": _json(job.target_ids), "arguments": _json(job.arguments)},
         )
         pipe.execute_command("EVALSHA", self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
-        results = pipe.execute(raise_on_error=False)
+        results = self.durability.execute(pipe, raise_on_error=False)
         if isinstance(results[1], redis.exceptions.NoScriptError):
             self.enqueue([job])
+            self.durability.settle()
         elif isinstance(results[1], Exception):
             raise results[1]
         if isinstance(results[0], Exception):
@@ -622,7 +630,7 @@ class JobStore:
             [ref, owner, int(self.settings.lease * 1000)],
         )
         if pipe is None:
-            self._pipelined([call])
+            self._pipelined([call], durable=False)
         else:
             pipe.append(call)
 

@@ -25,3 +25,7 @@ CIRCUIT_OPENED = Counter("cloudgate_backend_circuit_opened_total", "Circuit brea
 CIRCUIT_REJECTED = Counter(
     "cloudgate_backend_circuit_rejected_total", "Backend calls answered at once by an open breaker.", ["account"]
 )
+REDIS_WAIT_SHORT = Counter(
+    "cloudgate_redis_wait_short_total",
+    "Writes fewer Redis replicas acknowledged than WAIT asked for in time (a failover may lose them).",
+)

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 import redis
 
 from translator.codec import dumps, loads
+from translator.durability import Durability
 from translator.ids import short_form
 from translator.jobs import Write
 from translator.listing_index import ListingIndex, tags_key
@@ -108,8 +109,10 @@ class Memo(Generic[V]):
 class Store:
     """Typed access to the ``cg:`` keyspace; one instance (and one connection pool) per worker."""
 
-    def __init__(self, client: RedisClient) -> None:
+    def __init__(self, client: RedisClient, durability: Durability | None = None) -> None:
         self.redis = client
+        #: WAIT for a replica after the writes a promise rests on (translator/durability.py)
+        self.durability = durability or Durability(client)
         self.index = ListingIndex(client)
         # PERF: a gateway id names one (account, kind, native id) forever (uuid5 of them), and a short form one
         # gateway id: what was found once is remembered by the worker (a deleted resource's id then reaches the
@@ -137,7 +140,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
-        replies = pipe.execute()
+        replies = self.durability.execute(pipe)
         return int(replies[-1]) if count is not None else 0
 
     def remember_writes(
@@ -259,6 +262,7 @@ class Store:
             self.index.bump_version(pipe, account, kind)  # answers reused while it held are not any more
 
         self.redis.transaction(apply, key)
+        self.durability.settle()  # WAIT has no effect inside MULTI: it follows, in a round trip of its own
 
     def tags_of(self, wanted: Mapping[tuple[str, str], list[str]]) -> dict[str, dict[str, str]]:
         """Tags of just these resources (``(account, kind) -> gateway ids``) in one round trip; untagged: absent."""
@@ -293,7 +297,7 @@ class Store:
 
     def idempotency_complete(self, scope: str, token: str, pending: bytes, done: bytes, ttl: int) -> None:
         """Replace the claim by the ``done`` record, kept ``ttl`` seconds (unless another claim holds the token)."""
-        self._idem_if_held(keys=[_idem_key(scope, token)], args=[pending, "complete", ttl * 1000, done])
+        self.durability.call(self._idem_if_held, [_idem_key(scope, token)], [pending, "complete", ttl * 1000, done])
 
     def idempotency_complete_write(self, scope: str, token: str, pending: bytes, done: bytes, ttl: int) -> Write:
         """``idempotency_complete`` as a write for a job's end to carry."""

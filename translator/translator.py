@@ -87,7 +87,7 @@ class Translator:
         self.routing = Accounts(accounts, tenants, store, services)
         self.accounts = self.routing.accounts
         self.tenants = self.routing.tenants
-        self.jobs = JobStore(store.redis, settings.job_settings())
+        self.jobs = JobStore(store.redis, settings.job_settings(), store.durability)
         self.runner = JobRunner(self.jobs)
         self.listings = Listings(
             self.routing,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -409,3 +411,45 @@ def test_the_backends_clients_use_the_fast_parser(moto: MotoServer, answers: Any
     stock.pop("ResponseMetadata")
     same(ours, stock)
     assert sum(len(r["Instances"]) for r in ours["Reservations"]) == 4
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers every EC2 call with an empty TerminateInstances response and keeps the User-Agent it came with."""
+
+    protocol_version = "HTTP/1.1"
+    agents: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.agents.append(self.headers["User-Agent"])
+        body = b"<TerminateInstancesResponse><requestId>r</requestId><instancesSet/></TerminateInstancesResponse>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_backends_clients_send_one_user_agent_naming_the_gateway() -> None:
+    """The User-Agent is built once per client (settings.KeptUserAgent) and still says botocore and cloudgate."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        options = {"endpoint_url": f"http://127.0.0.1:{server.server_port}", "access_key_id": "AKIAUSERAGENT0000001"}
+        client = settings.make_client(
+            settings.parse_settings(options | {"secret_access_key": "secret"}, "us-east-1", ("us-east-1a",))
+        )
+        for _ in range(3):
+            client.terminate_instances(InstanceIds=["i-0123456789abcdef0"])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert len(_Recorder.agents) == 3
+    assert len(set(_Recorder.agents)) == 1
+    assert _Recorder.agents[0].startswith("Botocore/")
+    assert _Recorder.agents[0].endswith(" cloudgate")
