@@ -411,22 +411,25 @@ class JobStore:
         ``durable``: the round trip ends with the replicas' ``WAIT`` (translator/durability.py).
         """
         writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
-        pipe = self.redis.pipeline(transaction=False)
-        for w in writes:
-            if w.script is None:
-                pipe.execute_command(*w.command)
-            else:
-                pipe.execute_command("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args)
-        results = self.durability.execute(pipe, raise_on_error=False) if durable else pipe.execute(raise_on_error=False)
-        reloaded = False
+        commands = [
+            w.command if w.script is None else ("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args) for w in writes
+        ]
+        if durable:
+            results = self.durability.execute(commands, raise_on_error=False)
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            results = pipe.execute(raise_on_error=False)
+        reloaded = []
         for i, (result, w) in enumerate(zip(results, writes, strict=True)):
             if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
                 results[i] = w.script(keys=list(w.keys), args=list(w.args))
-                reloaded = True
+                reloaded.extend(w.keys[:1])
             elif isinstance(result, Exception):
                 raise result
         if reloaded and durable:
-            self.durability.settle()
+            self.durability.settle(*reloaded)
         return results
 
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -464,7 +467,7 @@ class JobStore:
             parent, kids = write()
         parent.child_ids = [k.id for k in kids]
         self.enqueue(kids)
-        self.durability.settle()  # WAIT has no effect inside MULTI
+        self.durability.settle(_record_key(tenant, parent.id), self.ready)  # WAIT has no effect inside MULTI
         return parent, kids
 
     def get(self, tenant: str, job_id: str) -> Job | None:
@@ -593,16 +596,17 @@ class JobStore:
         Record first, then the queue entry, in one round trip (two slots: a plain pipeline).
         """
         job.target_ids, job.arguments = list(target_ids), dict(arguments)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(
-            _record_key(job.tenant, job.id),
-            mapping={"target_ids": _json(job.target_ids), "arguments": _json(job.arguments)},
+        record = _record_key(job.tenant, job.id)
+        results = self.durability.execute(
+            [
+                ("HSET", record, "target_ids", _json(job.target_ids), "arguments", _json(job.arguments)),
+                ("EVALSHA", self._enqueue.sha, 2, self.ready, self.bell, ref_of(job)),
+            ],
+            raise_on_error=False,
         )
-        pipe.execute_command("EVALSHA", self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
-        results = self.durability.execute(pipe, raise_on_error=False)
         if isinstance(results[1], redis.exceptions.NoScriptError):
             self.enqueue([job])
-            self.durability.settle()
+            self.durability.settle(self.ready)
         elif isinstance(results[1], Exception):
             raise results[1]
         if isinstance(results[0], Exception):

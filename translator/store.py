@@ -137,10 +137,7 @@ class Store:
             commands.append(("ZCARD", _known(*count)))
         if not commands:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        replies = self.durability.execute(pipe)
+        replies = self.durability.execute(commands)
         return int(replies[-1]) if count is not None else 0
 
     def remember_writes(
@@ -262,7 +259,7 @@ class Store:
             self.index.bump_version(pipe, account, kind)  # answers reused while it held are not any more
 
         self.redis.transaction(apply, key)
-        self.durability.settle()  # WAIT has no effect inside MULTI: it follows, in a round trip of its own
+        self.durability.settle(key)  # WAIT has no effect inside MULTI: it follows, in a round trip of its own
 
     def tags_of(self, wanted: Mapping[tuple[str, str], list[str]]) -> dict[str, dict[str, str]]:
         """Tags of just these resources (``(account, kind) -> gateway ids``) in one round trip; untagged: absent."""

@@ -7,6 +7,11 @@
   (``CROSSSLOT``, keys of several slots, a command the cluster client refuses, a 503 for Redis).
 - What the HTTP tests do not reach in-process: a group of jobs written in one transaction, and the pruning of
   forgotten ids (a transaction watching a listing index), on the cluster.
+- Promised writes wait for a replica of the master that took them: each master a write pipeline reaches gets
+  one ``WAIT`` (counted in its ``INFO commandstats``), the others none; the rows are on the replicas when the
+  call returns; a transaction's write is followed by a write and ``WAIT`` on its master; with that master's
+  replica SIGSTOPped the ``WAIT`` falls short and is counted; after a manual failover the write redis-py sends
+  again to the new master is waited for there.
 - ``redis-cluster://`` URLs are validated with the config (and from ``CLOUDGATE_REDIS_URL``), and ``cloudgate check``
   reaches the cluster, or says in one line that it cannot.
 - A master SIGKILLed under a stream of launches: its replica is promoted; meanwhile every failed launch is a
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -34,13 +40,16 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from gateway_process import GatewayProcess, write_config
 from netutil import free_port
+from prometheus_client import REGISTRY
 from redis.cluster import RedisCluster
-from redis_cluster import LocalRedisCluster
+from redis_cluster import LocalRedisCluster, Server
 
 from gateway.app import connect_redis
 from gateway.config import ConfigError, load, parse
 from gateway.redis_cluster import parse_url
+from translator.durability import Durability, DurabilitySettings
 from translator.jobs import JobSettings, JobSpec, JobStore
+from translator.listing_index import tags_key
 from translator.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,6 +216,84 @@ def test_a_job_group_and_the_pruning_of_forgotten_ids_work_on_a_cluster(cluster:
         client.close()
 
 
+def _waits(server: Server) -> int:
+    with server.client() as c:
+        return int(c.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+
+
+def _replicates(server: Server, master: Server) -> bool:
+    with server.client() as c:
+        info = c.info("replication")
+    return info.get("master_port") == master.port and info.get("master_link_status") == "up"
+
+
+def _short() -> float:
+    return REGISTRY.get_sample_value("cloudgate_redis_wait_short_total") or 0.0
+
+
+def test_promised_writes_wait_for_a_replica_of_the_master_that_took_them(cluster: LocalRedisCluster) -> None:
+    client = connect_redis(cluster.url)
+    try:
+        assert isinstance(client, RedisCluster)
+        store = Store(client, Durability(client, DurabilitySettings(replicas=1, timeout_ms=50, recheck=0.0)))
+        servers = {s.name: s for s in cluster.servers}
+
+        def master_of(key: str) -> Server:
+            return servers[client.get_node_from_key(key).name]
+
+        account, kind = f"w{uuid.uuid4().hex[:8]}/r1", "machine"
+        # One id-map write: two hashes (cg:ids, cg:short) and the account's known ids, on one to three masters.
+        takers = {master_of(k).name for k in ("cg:ids", "cg:short", f"cg:known:{{{account}|{kind}}}")}
+        before = {name: _waits(s) for name, s in servers.items()}
+        gids = [str(uuid.uuid4()) for _ in range(5)]
+        replica = cluster.replica_of(master_of("cg:ids"))
+        with replica.client() as on_replica:
+            on_replica.execute_command("READONLY")
+            for i, gid in enumerate(gids):
+                store.remember([(gid, account, kind, f"n-{i}")])
+                assert on_replica.hget("cg:ids", gid) is not None  # acknowledged: already on the replica
+        sent = {name: _waits(s) - before[name] for name, s in servers.items()}
+        assert sent == {name: len(gids) if name in takers else 0 for name in servers}, (takers, sent)
+
+        # A transaction cannot carry WAIT: a write in its slot and WAIT follow, on the master that took it.
+        tags = master_of(tags_key(account, kind))
+        waits = _waits(tags)
+        store.update_tags(account, kind, gids[0], {"Name": "kept"}, {})
+        assert _waits(tags) == waits + 1
+        assert store.tags_of({(account, kind): gids[:1]}) == {gids[0]: {"Name": "kept"}}
+
+        # The replica of cg:ids' master stops answering (well within the cluster's node timeout): that master's
+        # WAIT falls short and is counted; the write is made all the same.
+        short = _short()
+        os.kill(replica.proc.pid, signal.SIGSTOP)
+        try:
+            late = str(uuid.uuid4())
+            store.remember([(late, account, kind, "n-late")])
+        finally:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+        assert _short() == short + 1
+        assert store.resolve([late]) == [(account, kind, "n-late")]
+
+        # A manual failover: the replica takes over and its master becomes its replica. The next write to that slot
+        # meets MOVED and redis-py sends it again to the new master; the WAIT that went to the old one cannot
+        # count, so the new master gets a write of the slot and a WAIT of its own.
+        old = master_of("cg:ids")
+        with replica.client() as heir:
+            heir.execute_command("CLUSTER", "FAILOVER")
+        deadline = time.monotonic() + 30
+        _until(lambda: cluster.is_master(replica) and _replicates(old, replica), "no failover", deadline)
+        _until(lambda: _served(cluster), "the cluster did not settle", deadline)
+        waits = _waits(replica)
+        moved = str(uuid.uuid4())
+        store.remember([(moved, account, kind, "n-moved")])
+        assert _waits(replica) == waits + 1
+        with old.client() as on_old:
+            on_old.execute_command("READONLY")
+            assert on_old.hget("cg:ids", moved) is not None
+    finally:
+        client.close()
+
+
 @dataclass
 class Stream:
     """What the launching threads saw, shared by them."""
@@ -277,6 +364,7 @@ def test_a_master_failover_under_launches_is_503s_then_service_and_keeps_acknowl
             thread.start()
         try:
             _until(lambda: len(stream.acknowledged) >= BEFORE, "no launches before the kill", deadline)
+            waited = sum(_waits(s) for s in cluster.servers if cluster.is_master(s))
             killed = time.monotonic()
             victim.kill()
             _until(lambda: cluster.is_master(heir) and _served(cluster), "the replica was not promoted", deadline)
@@ -297,13 +385,15 @@ def test_a_master_failover_under_launches_is_503s_then_service_and_keeps_acknowl
             f"failover (statuses {dict(stream.statuses)}), {len(stream.no_answer)} unanswered"
         )
         assert not stream.no_answer, stream.no_answer[:5]
+        assert waited >= BEFORE, f"{waited} WAITs on the masters for {BEFORE}+ acknowledged launches"
         assert set(stream.statuses) <= {200, 503}, dict(stream.statuses)
         assert all(code in ("ServiceUnavailable", "Unavailable") and wait for _, _, code, wait in stream.failed), (
             stream.failed[:5]
         )
 
         # Every acknowledged launch is still there (without WAIT a write the master acknowledged but had not yet
-        # sent its replica would be lost with it).
+        # sent its replica would be lost with it; each master that took a launch's id map, job or token record
+        # had a replica acknowledge it before the client heard of it).
         ids = sorted(stream.acknowledged.values())
         found: set[str] = set()
         for start in range(0, len(ids), 200):
