@@ -18,12 +18,14 @@ from gateway import redis_sentinel
 from gateway.config import Config
 from gateway.health import HealthResource, ReadyResource, served_by
 from gateway.metrics import MetricsMiddleware, MetricsResource
+from gateway.redis_cluster import connect_cluster, is_cluster_url
 from translator import memory
 from translator.backend import BackendServices
 from translator.durability import Durability, DurabilitySettings
 from translator.identity import Identity
 from translator.keystone_auth import KeystoneTokens
 from translator.ratelimit import RateLimiter
+from translator.redis_client import RedisClient
 from translator.store import Store
 from translator.translator import Translator
 
@@ -42,7 +44,7 @@ class Runtime:
     """Everything one worker holds: one Redis pool, the store, identity and translator over it."""
 
     config: Config
-    redis: redis.Redis
+    redis: RedisClient
     store: Store
     identity: Identity
     translator: Translator
@@ -54,14 +56,20 @@ class Runtime:
         redis_sentinel.close(self.redis)
 
 
-def connect_redis(url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0) -> redis.Redis:
+def connect_redis(
+    url: str, connect_timeout: float = 1.0, socket_timeout: float = 2.0, wait: float | None = None
+) -> RedisClient:
     """A pooled client with bounded waits; every worker makes its own after fork.
 
     The retry policy is spelled out (redis-py's defaults have changed between versions): a command is
     retried once, at once, on a connection error only (a pooled connection a restarted Redis dropped),
     never on a timeout, so a stalled Redis costs a request one ``socket_timeout`` and then a 503.
-    A ``redis+sentinel://`` URL gets the same policy on its master (gateway/redis_sentinel.py).
+    A ``redis+sentinel://`` URL gets the same policy on its master (gateway/redis_sentinel.py), a
+    ``redis-cluster://`` URL a cluster client that follows the slot map (gateway/redis_cluster.py), which reads
+    that map as it is made: ``wait`` bounds how long it waits for a seed to answer (None: until one does).
     """
+    if is_cluster_url(url):
+        return connect_cluster(url, connect_timeout, socket_timeout, wait)
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,

@@ -106,9 +106,12 @@ def _ping(url: str) -> None:
     from gateway.redis_sentinel import close
 
     try:
-        client = connect_redis(url, connect_timeout=5, socket_timeout=5)
+        # wait=0: a cluster whose seeds do not answer is reported at once, not waited for as a worker does
+        client = connect_redis(url, connect_timeout=5, socket_timeout=5, wait=0)
     except ValueError as exc:
         raise CliError(f"bad Redis URL {_redact(url)}: {exc}") from None
+    except redis.RedisError as exc:
+        raise CliError(f"cannot reach Redis at {_redact(url)}: {exc}") from None
     try:
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:

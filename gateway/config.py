@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway import redis_sentinel
+from gateway import redis_cluster, redis_sentinel
 from translator.backend import AccountConfig, load_driver
 from translator.breaker import BreakerSettings
 from translator.calls import RetryPolicy
@@ -45,7 +45,7 @@ class GatewaySettings:
     threads: int = 4
     worker_class: str = "gthread"
     #: may carry a password (redis://:pw@host): shown redacted; ``redis+sentinel://`` for Sentinel (also written
-    #: from a ``[gateway.redis]`` table)
+    #: from a ``[gateway.redis]`` table), ``redis-cluster://`` for Redis Cluster
     redis_url: str = field(default="", repr=False)
     #: seconds to connect to Redis, and to wait for one of its answers; past them a request answers 503
     redis_connect_timeout: float = 1.0
@@ -298,7 +298,9 @@ def _redis_url_problem(url: str) -> str | None:
         except ValueError as exc:
             return f"a Sentinel URL {exc}"
         return None
-    return "must be a redis://, rediss://, unix:// or redis+sentinel:// URL"
+    if redis_cluster.is_cluster_url(url):
+        return redis_cluster.url_problem(url)
+    return "must be a redis://, rediss://, unix://, redis+sentinel:// or redis-cluster:// URL"
 
 
 _SENTINEL_KEYS: dict[str, tuple[tuple[type, ...], Check | None]] = {

@@ -30,6 +30,7 @@ import redis
 from translator.backend import AccountConfig
 from translator.breaker import State, shared_key
 from translator.errors import CloudgateError
+from translator.redis_client import RedisClient
 from translator.translator import Translator
 
 HOST = socket.gethostname()
@@ -79,7 +80,7 @@ class ReadyResource:
     up, and a caller waits at most one ``PROBE_TIMEOUT`` (those queued behind it get its fresh answer).
     """
 
-    def __init__(self, client: redis.Redis, translator: Translator) -> None:
+    def __init__(self, client: RedisClient, translator: Translator) -> None:
         self.redis = client
         self.translator = translator
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="cg-ready")

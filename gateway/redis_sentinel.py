@@ -118,9 +118,10 @@ def connect(url: str, **options: Any) -> redis.Redis:
     return sentinel.master_for(target.service, db=target.db, password=target.password or None, **options)
 
 
-def close(client: redis.Redis) -> None:
-    """Close a client; one made by ``connect`` closes the sentinels' connections behind it too."""
+def close(client: Any) -> None:
+    """Close a client; one made by ``connect`` closes the sentinels' connections behind it too (a cluster
+    client has no pool of its own: one per node)."""
     client.close()
-    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
     if manager is not None:
         manager.close()

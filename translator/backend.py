@@ -34,8 +34,6 @@ from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-import redis
-
 from translator.checkpoints import Checkpoints
 from translator.errors import InvalidParameter, NotFound, Unsupported
 from translator.model import (
@@ -72,6 +70,7 @@ from translator.model import (
     Zone,
 )
 from translator.redact import safe_repr
+from translator.redis_client import RedisClient
 
 
 class Capability(StrEnum):
@@ -135,7 +134,7 @@ class BackendServices:
     """What the gateway lends a backend: the shared Redis (for backends that keep state there), and
     checkpoints on the job being run (a cloud's own job id, so a takeover polls it instead of acting again)."""
 
-    redis: redis.Redis
+    redis: RedisClient
     checkpoints: Checkpoints = field(init=False)
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ from translator.backend import AccountConfig
 from translator.breaker import Breaker, Breakers, BreakerSettings, Clock, State, is_outage, of_our_store, shared_key
 from translator.errors import BackendError, BackendUnavailable, CloudgateError, OutcomeUnknown, TransientBackendError
 from translator.metrics import BACKEND_ERRORS, BACKEND_LATENCY
+from translator.redis_client import RedisClient
 
 log = logging.getLogger("cloudgate.translator")
 T = TypeVar("T")
@@ -86,7 +87,7 @@ class BackendCaller:
     def __init__(
         self,
         policy: RetryPolicy,
-        shared: redis.Redis | None = None,
+        shared: RedisClient | None = None,
         clock: Clock = time.monotonic,
         checks: Checks | None = None,
     ) -> None:

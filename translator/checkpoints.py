@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import contextvars
 
-import redis
-
 from translator.model import Job
+from translator.redis_client import RedisClient
 
 #: The job whose work this thread is doing: jobs run inline meanwhile become its children (nested jobs), and
 #: a backend's checkpoints go on its record.
@@ -31,7 +30,7 @@ return 1
 class Checkpoints:
     """Named notes on the current job's record; each name is the backend's, stable across attempts."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.redis = client
         self._put = client.register_script(_PUT)
 

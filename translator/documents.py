@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
-import redis
 
 from translator import read_cache
 from translator.codec import dumps, loads
 from translator.errors import Conflict, InvalidParameter, NotFound, PreconditionFailed
 from translator.ids import sortable_id
+from translator.redis_client import RedisClient
 
 T = TypeVar("T")
 
@@ -117,7 +117,7 @@ def _s(value: bytes | str) -> str:
 class DocumentStore:
     """Tenant-scoped documents in Redis; one per worker, sharing the worker's connection pool."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.redis = client
         self._create = client.register_script(_CREATE)
         self._replace = client.register_script(_REPLACE)

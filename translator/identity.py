@@ -13,13 +13,12 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from translator.codec import dumps, loads
 from translator.errors import AuthFailure, Forbidden, InvalidParameter, NotFound
 from translator.keystone_auth import KeystoneTokens
 from translator.model import Principal
 from translator.read_cache import Guard, ReadCache
+from translator.redis_client import RedisClient
 
 #: role -> what it may do. "write" is any mutation; "admin" manages users.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -71,7 +70,7 @@ USERS = "cg:users"
 class Identity:
     """Reads and writes ``cg:user:*`` and ``cg:tenant:*``; checks credentials and roles."""
 
-    def __init__(self, client: redis.Redis, keystone: KeystoneTokens | None = None) -> None:
+    def __init__(self, client: RedisClient, keystone: KeystoneTokens | None = None) -> None:
         self.redis = client
         self.keystone = keystone
 

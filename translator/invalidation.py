@@ -35,6 +35,8 @@ from typing import Any
 import redis
 from redis.sentinel import SentinelConnectionPool
 
+from translator.redis_client import RedisClient
+
 log = logging.getLogger(__name__)
 
 CHANNEL = b"__redis__:invalidate"
@@ -56,8 +58,8 @@ class Mark:
 class Invalidations:
     """One worker's tracked reads and the invalidations Redis sends for them."""
 
-    def __init__(self, client: redis.Redis, max_keys: int = 100_000) -> None:
-        pool = client.connection_pool
+    def __init__(self, client: RedisClient, max_keys: int = 100_000) -> None:
+        pool = getattr(client, "connection_pool", None)  # a cluster client has none: a pool per node
         # Only a pool of one server (a plain one, or Sentinel's master) reaches where both connections can share
         # (not Sentinel's replicas, not a cluster).
         self.available = type(pool) in _POOLS or (type(pool) is SentinelConnectionPool and pool.is_master)

@@ -41,6 +41,7 @@ from translator.durability import Durability
 from translator.errors import InvalidParameter
 from translator.ids import is_gateway_id, sortable_id
 from translator.model import Job, JobState
+from translator.redis_client import RedisClient
 
 MAX_PAGE = 1000
 DONE = (JobState.SUCCESS, JobState.FAILED)
@@ -309,7 +310,7 @@ def parse_ref(ref: bytes | str) -> tuple[str, str]:
 class JobStore:
     """Job records and the shared queue; one per worker process, over the worker's connection pool."""
 
-    def __init__(self, client: redis.Redis, settings: JobSettings, durability: Durability | None = None) -> None:
+    def __init__(self, client: RedisClient, settings: JobSettings, durability: Durability | None = None) -> None:
         self.redis = client
         self.settings = settings
         #: a job's record as it is made and as it ends waits for a replica (translator/durability.py)
@@ -370,8 +371,11 @@ class JobStore:
         if isinstance(pipe, list):
             pipe.append((self._create, keys, args))
             return job
-        made = self._create(keys=keys, args=args, client=pipe)
-        if pipe is None and not made:
+        if pipe is not None:  # a transaction (``submit_group``, which loads the script if Redis lacks it)
+            pipe.execute_command("EVALSHA", self._create.sha, len(keys), *keys, *args)
+            return job
+        made = self._create(keys=keys, args=args)
+        if not made:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
 
@@ -401,27 +405,31 @@ class JobStore:
     def _pipelined(self, calls: Sequence[_Call | Write], durable: bool = True) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
-        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline.
+        PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline (and a
+        cluster's pipeline has no ``evalsha`` method: the command itself is routed by its keys).
         A script Redis no longer has (restart, SCRIPT FLUSH, a new master) is loaded and only its call made again.
         ``durable``: the round trip ends with the replicas' ``WAIT`` (translator/durability.py).
         """
         writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
-        pipe = self.redis.pipeline(transaction=False)
-        for w in writes:
-            if w.script is None:
-                pipe.execute_command(*w.command)
-            else:
-                pipe.evalsha(w.script.sha, len(w.keys), *w.keys, *w.args)
-        results = self.durability.execute(pipe, raise_on_error=False) if durable else pipe.execute(raise_on_error=False)
-        reloaded = False
+        commands = [
+            w.command if w.script is None else ("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args) for w in writes
+        ]
+        if durable:
+            results = self.durability.execute(commands, raise_on_error=False)
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            results = pipe.execute(raise_on_error=False)
+        reloaded = []
         for i, (result, w) in enumerate(zip(results, writes, strict=True)):
             if isinstance(result, redis.exceptions.NoScriptError) and w.script is not None:
                 results[i] = w.script(keys=list(w.keys), args=list(w.args))
-                reloaded = True
+                reloaded.extend(w.keys[:1])
             elif isinstance(result, Exception):
                 raise result
         if reloaded and durable:
-            self.durability.settle()
+            self.durability.settle(*reloaded)
         return results
 
     def submit(self, tenant: str, spec: JobSpec, parent_id: str | None = None) -> Job:
@@ -443,13 +451,23 @@ class JobStore:
 
         Parent and children are written in one transaction, so no child can end before its siblings exist.
         """
-        pipe = self.redis.pipeline(transaction=True)
-        parent = self.create(tenant, spec, group=True, pipe=pipe)
-        kids = [self.create(tenant, child, parent_id=parent.id, pipe=pipe) for child in children]
-        pipe.execute()
+        children = list(children)
+
+        def write() -> tuple[Job, list[Job]]:
+            pipe = self.redis.pipeline(transaction=True)
+            parent = self.create(tenant, spec, group=True, pipe=pipe)
+            kids = [self.create(tenant, child, parent_id=parent.id, pipe=pipe) for child in children]
+            pipe.execute()
+            return parent, kids
+
+        try:
+            parent, kids = write()
+        except redis.exceptions.NoScriptError:  # first use, or Redis restarted: every call failed alike, none wrote
+            self._create.sha = self.redis.script_load(_CREATE)
+            parent, kids = write()
         parent.child_ids = [k.id for k in kids]
         self.enqueue(kids)
-        self.durability.settle()  # WAIT has no effect inside MULTI
+        self.durability.settle(_record_key(tenant, parent.id), self.ready)  # WAIT has no effect inside MULTI
         return parent, kids
 
     def get(self, tenant: str, job_id: str) -> Job | None:
@@ -578,16 +596,17 @@ class JobStore:
         Record first, then the queue entry, in one round trip (two slots: a plain pipeline).
         """
         job.target_ids, job.arguments = list(target_ids), dict(arguments)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(
-            _record_key(job.tenant, job.id),
-            mapping={"target_ids": _json(job.target_ids), "arguments": _json(job.arguments)},
+        record = _record_key(job.tenant, job.id)
+        results = self.durability.execute(
+            [
+                ("HSET", record, "target_ids", _json(job.target_ids), "arguments", _json(job.arguments)),
+                ("EVALSHA", self._enqueue.sha, 2, self.ready, self.bell, ref_of(job)),
+            ],
+            raise_on_error=False,
         )
-        pipe.evalsha(self._enqueue.sha, 2, self.ready, self.bell, ref_of(job))
-        results = self.durability.execute(pipe, raise_on_error=False)
         if isinstance(results[1], redis.exceptions.NoScriptError):
             self.enqueue([job])
-            self.durability.settle()
+            self.durability.settle(self.ready)
         elif isinstance(results[1], Exception):
             raise results[1]
         if isinstance(results[0], Exception):

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -24,6 +23,7 @@ from keystoneauth1.identity import v3
 from translator.codec import dumps, loads
 from translator.errors import AuthFailure, BackendUnavailable, Forbidden
 from translator.model import Principal
+from translator.redis_client import RedisClient
 
 #: Keystone role name -> gateway role; the strongest role a token carries wins.
 DEFAULT_ROLE_MAP: dict[str, str] = {"admin": "admin", "member": "member", "_member_": "member", "reader": "reader"}
@@ -52,7 +52,7 @@ class KeystoneSettings:
 class KeystoneTokens:
     """Turns a Keystone token into a Principal of the tenant bound to its project."""
 
-    def __init__(self, settings: KeystoneSettings, client: redis.Redis, project_tenants: dict[str, str]) -> None:
+    def __init__(self, settings: KeystoneSettings, client: RedisClient, project_tenants: dict[str, str]) -> None:
         self.settings = settings
         self.redis = client
         self.project_tenants = project_tenants

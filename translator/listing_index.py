@@ -38,10 +38,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import redis
-
 from translator import read_cache
 from translator.codec import dumps
+from translator.redis_client import RedisClient
 
 #: Members per page read at most (a script's reply, and Lua's unpack, stay small).
 MAX_CHUNK = 1000
@@ -182,7 +181,7 @@ class Chunk:
 class ListingIndex:
     """Reads and writes of the listing index; one per worker, sharing the worker's Redis pool."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: RedisClient) -> None:
         self.redis = client
         self._page = client.register_script(_PAGE)
         self._get = client.register_script(_GET)

@@ -31,9 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from translator.errors import Throttled
+from translator.redis_client import RedisClient
 
 #: Refill and take from a caller's two buckets. KEYS: the access key's bucket, the tenant's. ARGV: key rate, key
 #: burst, tenant rate, tenant burst (rate 0 = that bucket is off), tokens given back, tokens wanted.
@@ -132,7 +131,7 @@ class _Batch:
 class RateLimiter:
     """One per worker: ``admit`` says whether a caller's request may go on."""
 
-    def __init__(self, client: redis.Redis, settings: RateLimitSettings) -> None:
+    def __init__(self, client: RedisClient, settings: RateLimitSettings) -> None:
         self.settings = settings
         self._take: Any = client.register_script(_TAKE)
         self._want = settings.take() if settings.on else 0

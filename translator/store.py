@@ -4,10 +4,10 @@ Keys are namespaced ``cg:<kind>:...``. Listings live in the listing index (trans
 versioned by a per-(account, kind) generation that every mutation bumps, so a listing fetched before a
 mutation and written after it is never stored (no lock, no race).
 
-Nothing here grows forever: every published gateway id is also in ``cg:known:<account>:<kind>`` (a
-sorted set scored by when it was last seen), so a full listing can tell which published resources are
-gone and ``reconcile`` drops their id-map rows and tags; a successful delete drops them at once
-(``forget``).
+Nothing here grows forever: every published gateway id is also in ``cg:known:{<account>|<kind>}`` (a
+sorted set scored by when it was last seen, in the slot of the kind's listing index), so a full listing can
+tell which published resources are gone and ``reconcile`` drops their id-map rows and tags; a successful
+delete drops them at once (``forget``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from translator.durability import Durability
 from translator.ids import short_form
 from translator.jobs import Write
 from translator.listing_index import ListingIndex, tags_key
+from translator.redis_client import RedisClient, is_cluster
 
 SEP = "\x1f"
 
@@ -63,8 +64,9 @@ def _s(value: bytes | str) -> str:
 
 
 def _known(account: str, kind: str) -> str:
-    """The sorted set of the gateway ids published for one kind in one account, scored by when last seen."""
-    return f"cg:known:{account}:{kind}"
+    """The sorted set of the gateway ids published for one kind in one account, scored by when last seen (in the
+    slot of the kind's listing index, whose generation ``reconcile`` watches while it reads this)."""
+    return f"cg:known:{{{account}|{kind}}}"
 
 
 #: ids a worker remembers the mapping of (each ~0.3 KB)
@@ -107,7 +109,7 @@ class Memo(Generic[V]):
 class Store:
     """Typed access to the ``cg:`` keyspace; one instance (and one connection pool) per worker."""
 
-    def __init__(self, client: redis.Redis, durability: Durability | None = None) -> None:
+    def __init__(self, client: RedisClient, durability: Durability | None = None) -> None:
         self.redis = client
         #: WAIT for a replica after the writes a promise rests on (translator/durability.py)
         self.durability = durability or Durability(client)
@@ -135,10 +137,7 @@ class Store:
             commands.append(("ZCARD", _known(*count)))
         if not commands:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        replies = self.durability.execute(pipe)
+        replies = self.durability.execute(commands)
         return int(replies[-1]) if count is not None else 0
 
     def remember_writes(
@@ -202,6 +201,9 @@ class Store:
         present = set(present)
         if (self.redis.zcard(known_key) if known is None else known) <= len(present):
             return []  # PERF: one round trip when every known id was just seen (published before this): none gone
+        # On a cluster the id maps (one hash each, for every account) are in other slots than the transaction's:
+        # their rows go just after it (a worker dying in between leaves two rows of a gone resource behind).
+        apart = is_cluster(self.redis)
         with self.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(meta_key)
@@ -212,20 +214,28 @@ class Store:
                 if not gone:
                     return []
                 pipe.multi()
-                self._drop(pipe, account, kind, gone)
+                self._drop(pipe, account, kind, gone, id_maps=not apart)
                 pipe.execute()
             except redis.WatchError:  # a mutation landed: the next listing reconciles
                 return []
+        if apart:
+            with self.redis.pipeline(transaction=False) as pipe:
+                self._drop_id_maps(pipe, gone)
+                pipe.execute()
         return gone
 
-    def _drop(self, pipe: Any, account: str, kind: str, gids: list[str]) -> None:
+    def _drop(self, pipe: Any, account: str, kind: str, gids: list[str], id_maps: bool = True) -> None:
+        if id_maps:
+            self._drop_id_maps(pipe, gids)
+        pipe.hdel(tags_key(account, kind), *gids)
+        self.index.bump_version(pipe, account, kind)
+        pipe.zrem(_known(account, kind), *gids)
+
+    def _drop_id_maps(self, pipe: Any, gids: list[str]) -> None:
         self._ids.forget(gids)  # other workers may still map them: the backend then says the resource is gone
         self._shorts.forget(short_form(g) for g in gids)
         pipe.hdel("cg:ids", *gids)
         pipe.hdel("cg:short", *[short_form(g) for g in gids])
-        pipe.hdel(tags_key(account, kind), *gids)
-        self.index.bump_version(pipe, account, kind)
-        pipe.zrem(_known(account, kind), *gids)
 
     # -- tags --------------------------------------------------------------------------------
     def update_tags(
@@ -249,7 +259,7 @@ class Store:
             self.index.bump_version(pipe, account, kind)  # answers reused while it held are not any more
 
         self.redis.transaction(apply, key)
-        self.durability.settle()  # WAIT has no effect inside MULTI: it follows, in a round trip of its own
+        self.durability.settle(key)  # WAIT has no effect inside MULTI: it follows, in a round trip of its own
 
     def tags_of(self, wanted: Mapping[tuple[str, str], list[str]]) -> dict[str, dict[str, str]]:
         """Tags of just these resources (``(account, kind) -> gateway ids``) in one round trip; untagged: absent."""

@@ -19,6 +19,7 @@ import redis
 from backends.simulator.catalog import FaultSettings
 from translator.backend import Backend
 from translator.errors import OutcomeUnknown, TransientBackendError
+from translator.redis_client import RedisClient
 
 B = TypeVar("B", bound=type[Backend])
 
@@ -37,7 +38,7 @@ CREATES = frozenset(name for name in OPERATIONS if name.startswith(("create_", "
 class FaultInjector:
     """Decides whether a call fails, per the account's ``faults`` option."""
 
-    def __init__(self, settings: FaultSettings, client: redis.Redis, counter_key: str) -> None:
+    def __init__(self, settings: FaultSettings, client: RedisClient, counter_key: str) -> None:
         self.settings = settings
         self.redis = client
         self.counter_key = counter_key

@@ -1,10 +1,10 @@
 """Simulator records in Redis: one hash per resource kind, atomic read-modify-write, lazy transitions.
 
-Layout, per account: ``cg:sim:<account key>:<kind>`` is a hash native id -> JSON record. A record is
+Layout, per account: ``cg:sim:{<account key>}:<kind>`` is a hash native id -> JSON record. A record is
 a canonical dataclass (``translator.codec``) plus the simulator's own fields, whose names start with
 ``_`` (so ``from_dict`` drops them): ``_native`` (a machine's native state), ``_next`` (a pending
 transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ... Beside the records,
-``cg:sim:<account key>:keys:<kind>:<idempotency key>`` lists what a create with that key made, in order
+``cg:sim:{<account key>}:keys:<kind>:<idempotency key>`` lists what a create with that key made, in order
 (expiring after ``KEY_INDEX_TTL``), so a repeated create finds it without reading every record.
 
 Transitions are settled lazily when a record is read, so no background thread is needed and every
@@ -27,6 +27,7 @@ from translator.backend import AccountConfig
 from translator.codec import dumps, from_dict, loads, to_dict
 from translator.errors import NotFound, TransientBackendError
 from translator.model import RESOURCE_TYPES, MachineState, Resource
+from translator.redis_client import RedisClient
 
 R = TypeVar("R", bound=Resource)
 T = TypeVar("T")
@@ -120,9 +121,9 @@ class Sim:
 class Store:
     """The Redis side of one simulator account."""
 
-    def __init__(self, client: redis.Redis, account_key: str, terminated_retention: float) -> None:
+    def __init__(self, client: RedisClient, account_key: str, terminated_retention: float) -> None:
         self.redis = client
-        self.prefix = f"cg:sim:{account_key}:"
+        self.prefix = f"cg:sim:{{{account_key}}}:"  # one slot per account: transactions span its kinds
         self.retention = terminated_retention
 
     def visible(self, kind: str, rec: Rec[Any], now: float) -> bool:

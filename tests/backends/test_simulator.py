@@ -615,7 +615,7 @@ def test_terminated_machines_disappear_after_retention(redis_client: redis.Redis
     settle(lambda: by_id(b.list_machines(), vm.native_id), lambda m: m is None)
     with raises(NotFound, kind="machine"):
         b.act_on_machine(vm.native_id, MachineAction.TERMINATE)
-    assert redis_client.hlen(f"cg:sim:{b.account.key}:machine") == 0
+    assert redis_client.hlen(f"cg:sim:{{{b.account.key}}}:machine") == 0
 
 
 def test_a_launch_clears_machines_past_their_retention(redis_client: redis.Redis) -> None:
@@ -624,9 +624,9 @@ def test_a_launch_clears_machines_past_their_retention(redis_client: redis.Redis
     gone = launch(b, wait=False, idempotency_key="first")[0]
     b.act_on_machine(gone.native_id, MachineAction.TERMINATE)
     kept = launch(b, wait=False)[0]
-    machines = redis_client.hkeys(f"cg:sim:{b.account.key}:machine")
+    machines = redis_client.hkeys(f"cg:sim:{{{b.account.key}}}:machine")
     assert machines == [kept.native_id.encode()]
-    assert not redis_client.exists(f"cg:sim:{b.account.key}:keys:machine:first")
+    assert not redis_client.exists(f"cg:sim:{{{b.account.key}}}:keys:machine:first")
 
 
 def test_update_machine(backend: SimulatorBackend) -> None:
@@ -890,7 +890,7 @@ def test_a_machine_recorded_before_interfaces_shows_its_primary(
     backend: SimulatorBackend, redis_client: redis.Redis
 ) -> None:
     vm = launch(backend)[0]
-    key = f"cg:sim:{backend.account.key}:machine"
+    key = f"cg:sim:{{{backend.account.key}}}:machine"
     record = orjson.loads(redis_client.hget(key, vm.native_id))
     del record["interfaces"]
     redis_client.hset(key, vm.native_id, orjson.dumps(record))

@@ -67,7 +67,7 @@ def remembered(client: redis.Redis, kind: str, gid: str) -> dict[str, bool]:
         "ids": client.hexists("cg:ids", gid),
         "short": client.hexists("cg:short", short_form(gid)),
         "tags": client.hexists(tags_key(ACCOUNT, kind), gid),
-        "known": client.zscore(f"cg:known:{ACCOUNT}:{kind}", gid) is not None,
+        "known": client.zscore(f"cg:known:{{{ACCOUNT}|{kind}}}", gid) is not None,
     }
 
 
