@@ -63,25 +63,34 @@ def backend_key(account_key: str, token: str, fp: str) -> str:
 class Heartbeats:
     """Renews the claims of the creates under way, each every third of its lease, from one thread of the worker.
 
-    PERF: a create used to start and join a thread of its own; most end long before their first renewal.
+    PERF: a create used to start and join a thread of its own; most end long before their first renewal. The
+    thread is woken only for a beat due before it wakes by itself (at most ``IDLE`` seconds apart): waking it for
+    every create cost each one a switch of threads.
     """
+
+    #: seconds the thread sleeps at most, with nothing to renew or something due later
+    IDLE = 1.0
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._beats: dict[int, tuple[Callable[[], bool], float, float]] = {}  # key -> (renew, every, next due)
         self._keys = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wakes_at = 0.0  # when the thread looks again by itself
 
     @contextlib.contextmanager
     def beating(self, renew: Callable[[], bool], every: float) -> Iterator[None]:
         """``renew`` is called every ``every`` seconds while the block runs (a False answer stops it)."""
         key = next(self._keys)
+        due = time.monotonic() + every
         with self._cond:
-            self._beats[key] = (renew, every, time.monotonic() + every)
+            self._beats[key] = (renew, every, due)
             if self._thread is None or not self._thread.is_alive():  # none yet, or a forked child's copy
+                self._wakes_at = 0.0
                 self._thread = threading.Thread(target=self._run, name="cloudgate-idempotency-leases", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if due < self._wakes_at:
+                self._cond.notify()
         try:
             yield
         finally:
@@ -97,8 +106,11 @@ class Heartbeats:
                     renew, every, _ = self._beats[key]
                     self._beats[key] = (renew, every, now + every)
                 if not due:
-                    soonest = min((at for _, _, at in self._beats.values()), default=now + 60.0)
-                    self._cond.wait(max(0.01, soonest - now))
+                    soonest = min((at for _, _, at in self._beats.values()), default=now + self.IDLE)
+                    wait = max(0.01, min(soonest - now, self.IDLE))
+                    self._wakes_at = now + wait
+                    self._cond.wait(wait)
+                    self._wakes_at = 0.0  # awake: a beat registered now is seen before the next wait
                     continue
             for key, renew in due:  # outside the lock: a renewal is a Redis round trip
                 try:

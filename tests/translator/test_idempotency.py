@@ -52,15 +52,24 @@ def test_a_claim_lapses_without_renewal_and_a_stalled_claimer_cannot_undo_the_ne
     assert redis_client.ttl("cg:idem:demo:t") > 50, "a completed record keeps idempotency_ttl"
 
 
-def test_a_slow_create_keeps_its_claim_and_repeats_wait_for_its_result(redis_client) -> None:
-    """The work takes several leases; the heartbeat keeps the claim, so the repeats get the first result."""
-    idem = Idempotency(Store(redis_client), ttl=60, lease=LEASE, wait=10)
+@pytest.mark.parametrize(
+    ("lease", "takes"),
+    [
+        (LEASE, LEASE * 4),
+        # renewed every 1.1 s, later than the heartbeat thread looks by itself (Heartbeats.IDLE): the create
+        # does not wake it, and its claim is renewed all the same (4.95 s)
+        (3.3, 3.3 * 1.5),
+    ],
+)
+def test_a_slow_create_keeps_its_claim_and_repeats_wait_for_its_result(redis_client, lease, takes) -> None:
+    """The work takes longer than its lease; the heartbeat keeps the claim, so the repeats get the first result."""
+    idem = Idempotency(Store(redis_client), ttl=60, lease=lease, wait=10)
     calls: list[str] = []
     spec = MachineSpec(image_id="i", flavor_id="f", idempotency_key="tok")
 
     def work(keyed: MachineSpec) -> list[Made]:
         calls.append(keyed.idempotency_key)
-        time.sleep(LEASE * 4)
+        time.sleep(takes)
         return [Made("m-1"), Made("m-2")]
 
     def fetch(ids: list[str]) -> list[Made]:
