@@ -410,7 +410,11 @@ def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path:
             time.sleep(0.1)
         for side in sides:
             side.image = image_of(ec2s[side.cloud.name])
+        # the clients go on until each has been answered by the cloud again: another worker's breaker may still be
+        # cooling down when this thread's probe found the cloud back (bounded like the recovery)
         time.sleep(1.0)
+        while time.monotonic() - back_at < RECOVERY_BOUND + 5 and any(s.tally.count("200", "back") == 0 for s in sides):
+            time.sleep(0.1)
         stop.set()
         for thread in threads:
             thread.join(30)

@@ -76,7 +76,8 @@ def test_a_single_server_gets_no_wait_at_all(master: RedisProcess) -> None:
 def test_writes_wait_for_the_replica_in_their_own_round_trip(master: RedisProcess, replica: RedisProcess) -> None:
     client = redis.Redis.from_url(master.url)
     on_replica = redis.Redis.from_url(replica.url)
-    store = Store(client)
+    # a long wait: on a loaded machine the replica may take more than the default 100 ms, and this is about order
+    store = Store(client, Durability(client, DurabilitySettings(timeout_ms=10_000)))
     rows = _rows(10)
     for gid, *_ in rows:
         store.remember([(gid, "demo/local-1", "machine", "vm")])
