@@ -30,6 +30,8 @@ from botocore.model import Shape
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from lxml import etree
 
+from backends.ec2.answer_memo import AnswerMemo, answer_key
+
 __all__ = ["EC2ResponseParser", "ResponseParserFactory", "parse_timestamp", "plain_document"]
 
 # ---------------------------------------------------------------------------------------------------
@@ -234,6 +236,8 @@ class _Generator:
         self._models: dict[int, Any] = {}  # the shape tables whose ids are in keys, kept alive (ids not reused)
         self._pending: list[str] = []
         self._lock = threading.Lock()
+        #: what Describe answers read as, shared by every client reading with these parsers (answer_memo.py)
+        self.answers = AnswerMemo()
 
     def top(self, shape: Shape) -> Callable[[Any], dict[str, Any]] | None:
         """The function reading an output shape from the root element; None when botocore must read it."""
@@ -407,19 +411,27 @@ class EC2ResponseParser(botocore.parsers.EC2QueryParser):
         return parsed
 
     def parse_fast(self, body: Any, shape: Shape | None) -> dict[str, Any] | None:
-        """The generated reader's result for a successful answer's body; None where botocore's must read it."""
+        """The generated reader's result for a successful answer's body; None where botocore's must read it.
+        A Describe answer equal to one read before (but for its request id) is not read again (answer_memo)."""
         if body.__class__ is not bytes:
             return None
         read = self._generator.top(shape) if shape is not None else _no_output
         document = plain_document(body) if read is not None else None
         if document is None:
             return None
+        keyed = answer_key(document) if shape is not None and shape.name.startswith("Describe") else None
+        if keyed is not None:
+            kept = self._generator.answers.get(shape, *keyed)
+            if kept is not None:
+                return kept
         try:
             root = etree.fromstring(document, _xml_parser())
             parsed = read(root)
             _inject_request_id(root, parsed)
         except Exception:  # anything unexpected (bad XML, a bad number, _Fallback): botocore reads, or fails alike
             return None
+        if keyed is not None:
+            self._generator.answers.put(shape, keyed[0], parsed)
         return parsed
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -24,6 +25,7 @@ from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from peers.moto_server import MotoServer
 
 from backends.ec2 import settings
+from backends.ec2.answer_memo import AnswerMemo, answer_key
 from backends.ec2.response_parser import EC2ResponseParser, ResponseParserFactory, parse_timestamp, plain_document
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -453,3 +455,97 @@ def test_the_backends_clients_send_one_user_agent_naming_the_gateway() -> None:
     assert len(set(_Recorder.agents)) == 1
     assert _Recorder.agents[0].startswith("Botocore/")
     assert _Recorder.agents[0].endswith(" cloudgate")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Describe answers read once per content (backends/ec2/answer_memo.py)
+# ---------------------------------------------------------------------------------------------------
+
+#: document -> (the key: the document without its root's requestId child, that id's text), or None
+ANSWER_KEYS: dict[bytes, tuple[bytes, str | None] | None] = {
+    b"<R><requestId>a</requestId><x>1</x></R>": (b"<R><x>1</x></R>", "a"),
+    b'<?xml version="1.0"?>\n<R>\n <requestId>a</requestId>\n <x/></R>\n': (
+        b'<?xml version="1.0"?>\n<R><x/></R>\n',
+        "a",
+    ),
+    b"<R><x>1</x><requestId>b</requestId></R>": (b"<R><x>1</x></R>", "b"),
+    b"<R><x>1</x>\n<requestId>b</requestId>\n</R>\n": (b"<R><x>1</x>\n</R>\n", "b"),
+    b"<R><requestId></requestId><x/></R>": (b"<R><x/></R>", None),
+    b"<R><x>1</x><requestId>b</requestId><y/></R>": None,  # not the first or last child
+    b"<R><x><requestId>b</requestId></x></R>": None,  # nested
+    b"<R><requestId>a&amp;b</requestId><x/></R>": None,  # an entity: lxml's text is not the bytes
+    b"<R/>": None,
+    b"<R><x/></R>": None,
+}
+
+
+@pytest.mark.parametrize("document", list(ANSWER_KEYS), ids=[d.decode() for d in ANSWER_KEYS])
+def test_answer_key(document: bytes) -> None:
+    assert answer_key(document) == ANSWER_KEYS[document]
+
+
+def _describe_instances_body(answers: list[tuple[OperationModel, int, dict[str, str], bytes]]) -> bytes:
+    (body,) = {b for model, status, _, b in answers if model.name == "DescribeInstances" and status == 200}
+    return body
+
+
+def test_an_answer_read_again_is_botocores_with_its_own_request_id(
+    answers: list[tuple[OperationModel, int, dict[str, str], bytes]],
+) -> None:
+    """moto's answer with request ids first (as EC2 sends them) and last (as moto does): every read is
+    botocore's own, and one equal but for its request id is not read again."""
+    body = _describe_instances_body(answers)
+    assert body.count(b"<requestId>") == 1
+    body = re.sub(rb"<requestId>[^<]*</requestId>", b"", body)
+    root_end = body.rindex(b"</DescribeInstancesResponse>")
+    root_start = body.index(b">", body.index(b"<DescribeInstancesResponse")) + 1
+    first = [body[:root_start] + f"<requestId>first-{n}</requestId>".encode() + body[root_start:] for n in range(2)]
+    last = [body[:root_end] + f"<requestId>last-{n}</requestId>".encode() + body[root_end:] for n in range(2)]
+    for same_but_the_id in (first, last):
+        parser = ResponseParserFactory().create_parser("ec2")
+        read = [parser.parse_fast(b, DESCRIBE_INSTANCES.output_shape) for b in same_but_the_id]
+        for b in same_but_the_id:
+            botocore_and_ours(DESCRIBE_INSTANCES, b)
+        assert read[0] is not None and read[1] is not None
+        assert read[1]["Reservations"] is read[0]["Reservations"]  # the second was not read again
+        assert read[1] is not read[0]
+        prefix = "first" if same_but_the_id is first else "last"
+        assert [r["ResponseMetadata"]["RequestId"] for r in read] == [f"{prefix}-0", f"{prefix}-1"]
+    # what changes in an answer is read: one instance stopped
+    changed = last[0].replace(b"<name>running</name>", b"<name>stopped</name>", 1)
+    assert changed != last[0]
+    botocore_and_ours(DESCRIBE_INSTANCES, changed)
+    states = [
+        i["State"]["Name"]
+        for r in ResponseParserFactory()
+        .create_parser("ec2")
+        .parse_fast(changed, DESCRIBE_INSTANCES.output_shape)["Reservations"]
+        for i in r["Instances"]
+    ]
+    assert states.count("stopped") == 1
+
+
+def test_an_answer_whose_request_id_is_not_the_roots_first_or_last_child_is_read_each_time() -> None:
+    body = _instances("<instanceId>i-1</instanceId>").replace(b"<requestId>r-1</requestId>", b"")
+    body = body.replace(b"<reservationSet>", b"<nextToken>t</nextToken><requestId>m</requestId><reservationSet>")
+    parser = ResponseParserFactory().create_parser("ec2")
+    read = [parser.parse_fast(body, DESCRIBE_INSTANCES.output_shape) for _ in range(2)]
+    botocore_and_ours(DESCRIBE_INSTANCES, body)
+    assert read[0] == read[1]
+    assert read[0] is not None and read[1] is not None
+    assert read[1]["Reservations"] is not read[0]["Reservations"]
+
+
+def test_the_memo_forgets_the_least_recently_used_answer_first() -> None:
+    memo = AnswerMemo(limit_bytes=400)
+    shape = object()
+    for n in range(4):
+        memo.put(shape, bytes([n]) * 100, {"N": n, "ResponseMetadata": {"RequestId": "x"}})
+    assert memo.get(shape, bytes([0]) * 100, "y") == {"N": 0, "ResponseMetadata": {"RequestId": "y"}}
+    memo.put(shape, bytes([4]) * 100, {"N": 4})  # past 400 bytes: 1, the least recently used, goes
+    assert memo.get(shape, bytes([1]) * 100, "y") is None
+    assert [memo.get(shape, bytes([n]) * 100, None) is not None for n in (0, 2, 3, 4)] == [True] * 4
+    assert memo.get(object(), bytes([0]) * 100, None) is None  # another shape's answers are its own
+    memo.put(shape, b"z" * 101, {"N": 5})  # more than a quarter of the room: not kept
+    assert memo.get(shape, b"z" * 101, None) is None
+    assert len(memo) == 4
