@@ -25,6 +25,7 @@ from backend_contract import BackendContract, by_id, raises, settle
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from ec2_cloud_config import moto_account
 from gateway_process import GatewayProcess
 from netutil import free_port
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
@@ -661,30 +662,8 @@ cache_ttl = 0.0
 retry_attempts = 2
 retry_initial_wait = 0.01
 retry_max_wait = 0.05
-
-[backends.aws]
-driver = "ec2"
-endpoint_url = "{url}"
-aws_region = "us-east-1"
-instance_types = ["t3.micro", "t3.small", "m5.large"]
-connect_timeout = 2
-timeout = 10
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.moto-1]
-backend = "aws"
-zones = ["moto-1a", "moto-1b"]
-zone_map = {{ "moto-1a" = "us-east-1a", "moto-1b" = "us-east-1b" }}
-access_key_id = "{key}"
-secret_access_key = "{secret}"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
 """
+MOTO_ACCOUNT: dict[str, Any] = {"zones": {"moto-1a": "us-east-1a", "moto-1b": "us-east-1b"}, "instance_types": TYPES}
 
 
 def cloudgate_check(config: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -704,7 +683,7 @@ def test_gateway_over_moto_then_moto_down(tmp_path: Path) -> None:
         upstream = own.client()
         own.register_image(upstream, "ubuntu-24.04")
         config = tmp_path / "gw.toml"
-        config.write_text(GATEWAY_CONFIG.format(url=own.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        config.write_text(GATEWAY_CONFIG + moto_account(own.url, ACCESS_KEY, SECRET_KEY, **MOTO_ACCOUNT))
         checked = cloudgate_check(config, tmp_path / "check")
         assert checked.returncode == 0 and "ok    acme/moto-1 (ec2)" in checked.stdout, checked.stdout + checked.stderr
 
@@ -747,7 +726,7 @@ def test_gateway_over_moto_makes_a_launch_disk_from_the_snapshot_it_names(tmp_pa
         upstream = own.client()
         own.register_image(upstream, "ubuntu-24.04")
         config = tmp_path / "gw.toml"
-        config.write_text(GATEWAY_CONFIG.format(url=own.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        config.write_text(GATEWAY_CONFIG + moto_account(own.url, ACCESS_KEY, SECRET_KEY, **MOTO_ACCOUNT))
         gw = GatewayProcess(config, data_dir=tmp_path / "data")
         ec2 = gw.client("alice", "alice-secret", region="moto-1")
         volume = ec2.create_volume(AvailabilityZone="moto-1a", Size=3)["VolumeId"]

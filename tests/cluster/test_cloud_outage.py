@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import requests
 from botocore.exceptions import ClientError
+from ec2_cloud_config import admin, ec2_backend, region, tenant
 from gateway_process import GatewayProcess, write_config
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
@@ -63,43 +64,6 @@ retry_max_wait = 0.05
 breaker_failures = {failures}
 breaker_window = {window}
 breaker_cooldown = {cooldown}
-
-[backends.aws]
-driver = "ec2"
-endpoint_url = "{moto_url}"
-aws_region = "us-east-1"
-instance_types = ["t3.micro"]
-connect_timeout = 2
-timeout = 10
-
-[backends.sim]
-driver = "ec2"
-endpoint_url = "{sim_url}"
-aws_region = "local-1"
-image_owners = ["self", "amazon"]
-connect_timeout = 2
-timeout = 10
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.moto-1]
-backend = "aws"
-zones = ["moto-1a"]
-zone_map = {{ "moto-1a" = "us-east-1a" }}
-access_key_id = "{key}"
-secret_access_key = "{secret}"
-[tenants.acme.regions.sim-1]
-backend = "sim"
-zones = ["sim-1a"]
-zone_map = {{ "sim-1a" = "local-1a" }}
-access_key_id = "demo"
-secret_access_key = "demo-secret"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
 """
 
 
@@ -326,6 +290,20 @@ def client_loop(gw: GatewayProcess, side: Side, n: int, stop: threading.Event) -
         time.sleep(0.1)
 
 
+def clouds(moto_url: str, sim_url: str) -> str:
+    """Tenant acme's two regions: moto-1 on moto, sim-1 on the simulator served over EC2."""
+    return "\n".join(
+        [
+            ec2_backend("aws", moto_url),
+            ec2_backend("sim", sim_url, "local-1", None, image_owners=["self", "amazon"]),
+            tenant(TENANT)
+            + region(TENANT, "moto-1", "aws", {"moto-1a": "us-east-1a"}, ACCESS_KEY, SECRET_KEY)
+            + region(TENANT, "sim-1", "sim", {"sim-1a": "local-1a"}, "demo", "demo-secret"),
+            admin("alice", "alice-secret", TENANT),
+        ]
+    )
+
+
 def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path: Path, figures: Any) -> None:
     sides: list[Side] = []
     gw: GatewayProcess | None = None
@@ -337,16 +315,13 @@ def test_cloud_outage_is_answered_503_and_the_breaker_spares_the_cloud(tmp_path:
         config = tmp_path / "gw.toml"
         config.write_text(
             CONFIG.format(
-                moto_url=f"http://127.0.0.1:{relays['moto'].port}",
-                sim_url=f"http://127.0.0.1:{relays['simulator'].port}",
-                key=ACCESS_KEY,
-                secret=SECRET_KEY,
                 failures=FAILURES,
                 window=WINDOW,
                 cooldown=COOLDOWN,
                 workers=WORKERS,
                 attempts=RETRY_ATTEMPTS,
             )
+            + clouds(f"http://127.0.0.1:{relays['moto'].port}", f"http://127.0.0.1:{relays['simulator'].port}")
         )
         with ThreadPoolExecutor(3) as pool:  # each start waits for its server to answer: start them together
             futures = {name: pool.submit(make, tmp_path / name) for name, make in makers.items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from ec2_cloud_config import moto_account
 from gateway_process import GatewayProcess
 
 COOLDOWN = 60
@@ -35,29 +36,6 @@ retry_attempts = 1
 breaker_failures = 1
 breaker_window = 10.0
 breaker_cooldown = {cooldown}
-
-[backends.aws]
-driver = "ec2"
-endpoint_url = "http://127.0.0.1:{port}"
-aws_region = "us-east-1"
-instance_types = ["t3.micro"]
-connect_timeout = 2
-timeout = 5
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.moto-1]
-backend = "aws"
-zones = ["moto-1a"]
-zone_map = {{ "moto-1a" = "us-east-1a" }}
-access_key_id = "key"
-secret_access_key = "secret"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
 """
 
 
@@ -67,7 +45,10 @@ def dead_cloud(tmp_path: Path) -> Iterator[GatewayProcess]:
     with socket.socket() as refusing:
         refusing.bind(("127.0.0.1", 0))  # never listens: connections to it are refused, and no one else takes it
         config = tmp_path / "gateway.toml"
-        config.write_text(CONFIG.format(cooldown=COOLDOWN, port=refusing.getsockname()[1]))
+        config.write_text(
+            CONFIG.format(cooldown=COOLDOWN)
+            + moto_account(f"http://127.0.0.1:{refusing.getsockname()[1]}", "key", "secret", timeout=5)
+        )
         gw = GatewayProcess(config, workers=1)
         try:
             yield gw

@@ -7,10 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from cimiclient import JSON, XML, Cimi
+from ec2_cloud_config import moto_account
 from gateway_process import GatewayProcess
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 from peers.openstack.gateway import BOOTABLE, keystone_identity, over_project
@@ -27,30 +29,9 @@ transitional_cache_ttl = 0.2
 retry_attempts = 2
 retry_initial_wait = 0.01
 retry_max_wait = 0.05
-
-[backends.aws]
-driver = "ec2"
-endpoint_url = "{url}"
-aws_region = "us-east-1"
-instance_types = ["t3.micro", "t3.small", "m5.large"]
-connect_timeout = 2
-timeout = 10
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.moto-1]
-backend = "aws"
-zones = ["moto-1a", "moto-1b"]
-zone_map = {{ "moto-1a" = "us-east-1a", "moto-1b" = "us-east-1b" }}
-access_key_id = "{key}"
-secret_access_key = "{secret}"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
 """
+TYPES = ("t3.micro", "t3.small", "m5.large")
+MOTO_ACCOUNT: dict[str, Any] = {"zones": {"moto-1a": "us-east-1a", "moto-1b": "us-east-1b"}, "instance_types": TYPES}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +42,7 @@ def moto_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mot
     try:
         moto.register_image(moto.client(), "ubuntu-24.04")
         config = tmp / "gw.toml"
-        config.write_text(MOTO_CONFIG.format(url=moto.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        config.write_text(MOTO_CONFIG + moto_account(moto.url, ACCESS_KEY, SECRET_KEY, **MOTO_ACCOUNT))
         gw = GatewayProcess(config, data_dir=tmp / "data")
         yield moto, gw
     finally:
@@ -83,9 +64,8 @@ def test_moto_down_is_a_cimi_503(tmp_path: Path) -> None:
         moto.register_image(moto.client(), "ubuntu-24.04")
         config = tmp_path / "gw.toml"
         config.write_text(
-            MOTO_CONFIG.format(url=moto.url, key=ACCESS_KEY, secret=SECRET_KEY).replace(
-                "cache_ttl = 2.0", "cache_ttl = 0.0"
-            )
+            MOTO_CONFIG.replace("cache_ttl = 2.0", "cache_ttl = 0.0")
+            + moto_account(moto.url, ACCESS_KEY, SECRET_KEY, **MOTO_ACCOUNT)
         )
         gw = GatewayProcess(config, data_dir=tmp_path / "data")
         c = Cimi(gw.url, auth=("alice", "alice-secret"))

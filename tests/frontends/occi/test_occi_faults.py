@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from ec2_cloud_config import moto_account
 from gateway_process import GatewayProcess, write_config
 from occiclient import OCCI_JSON, TEXT_OCCI, TEXT_PLAIN
 from peers.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
@@ -27,29 +28,6 @@ transitional_cache_ttl = 0.0
 retry_attempts = 2
 retry_initial_wait = 0.01
 retry_max_wait = 0.05
-
-[backends.aws]
-driver = "ec2"
-endpoint_url = "{url}"
-aws_region = "us-east-1"
-instance_types = ["t3.micro", "t3.small"]
-connect_timeout = 2
-timeout = 10
-
-[tenants.acme]
-account_id = "123456789012"
-[tenants.acme.regions.moto-1]
-backend = "aws"
-zones = ["moto-1a"]
-zone_map = {{ "moto-1a" = "us-east-1a" }}
-access_key_id = "{key}"
-secret_access_key = "{secret}"
-
-[[users]]
-access_key = "alice"
-secret = "alice-secret"
-tenant = "acme"
-role = "admin"
 """
 
 
@@ -119,7 +97,8 @@ def test_cloud_gone_is_an_occi_503(tmp_path: Path) -> None:
     try:
         moto.register_image(moto.client(), "ubuntu-24.04")
         config = tmp_path / "gw.toml"
-        config.write_text(MOTO_CONFIG.format(url=moto.url, key=ACCESS_KEY, secret=SECRET_KEY))
+        types = ("t3.micro", "t3.small")
+        config.write_text(MOTO_CONFIG + moto_account(moto.url, ACCESS_KEY, SECRET_KEY, instance_types=types))
         gw = GatewayProcess(config, data_dir=tmp_path / "data", workers=1)
         settle(gw.url, 200, auth)
         moto.stop()
