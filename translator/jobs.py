@@ -45,8 +45,6 @@ from translator.redis_client import RedisClient
 
 MAX_PAGE = 1000
 DONE = (JobState.SUCCESS, JobState.FAILED)
-#: one script call for ``JobStore._pipelined``: (script, keys, args)
-_Call = tuple[Script, list[str], list[Any]]
 
 # -- scripts on a tenant's slot ----------------------------------------------------------------------
 #: KEYS record, index, parent (= record when none); ARGV id, ttl, field/value pairs -> 0 if the parent is gone
@@ -344,7 +342,7 @@ class JobStore:
     ) -> Job:
         """Write a new job record (not queued: see ``submit``); a ``running`` one counts as attempt 1.
 
-        ``pipe``: a redis-py transaction to write it in, or a list of calls for ``_pipelined``.
+        ``pipe``: a redis-py transaction to write it in, or a list of ``Write`` for ``_pipelined``.
         """
         now = time.time()
         running = state == JobState.RUNNING
@@ -369,7 +367,7 @@ class JobStore:
         keys = [key, _index_key(tenant), _record_key(tenant, parent_id) if parent_id else key]
         args = [job.id, self.settings.ttl, *flat]
         if isinstance(pipe, list):
-            pipe.append((self._create, keys, args))
+            pipe.append(Write(script=self._create, keys=tuple(keys), args=tuple(args)))
             return job
         if pipe is not None:  # a transaction (``submit_group``, which loads the script if Redis lacks it)
             pipe.execute_command("EVALSHA", self._create.sha, len(keys), *keys, *args)
@@ -387,7 +385,7 @@ class JobStore:
         ``WAIT``: nobody is told of the job before its end is recorded, which waits for everything before it.
         """
         job_id = sortable_id()
-        calls: list[_Call] = []
+        calls: list[Write] = []
         self.adopt(f"{job_id}:{tenant}", owner, pipe=calls)
         job = self.create(tenant, spec, state=JobState.RUNNING, parent_id=parent_id, job_id=job_id, pipe=calls)
         if not self._pipelined(calls, durable=False)[-1]:
@@ -402,7 +400,7 @@ class JobStore:
             if w.then is not None:
                 w.then()
 
-    def _pipelined(self, calls: Sequence[_Call | Write], durable: bool = True) -> list[Any]:
+    def _pipelined(self, writes: Sequence[Write], durable: bool = True) -> list[Any]:
         """Script calls (and plain commands) in one round trip (a plain pipeline: they may be on several slots).
 
         PERF: EVALSHA directly; redis-py would ask SCRIPT EXISTS first, a second round trip per pipeline (and a
@@ -410,7 +408,6 @@ class JobStore:
         A script Redis no longer has (restart, SCRIPT FLUSH, a new master) is loaded and only its call made again.
         ``durable``: the round trip ends with the replicas' ``WAIT`` (translator/durability.py).
         """
-        writes = [c if isinstance(c, Write) else Write(script=c[0], keys=tuple(c[1]), args=tuple(c[2])) for c in calls]
         commands = [
             w.command if w.script is None else ("EVALSHA", w.script.sha, len(w.keys), *w.keys, *w.args) for w in writes
         ]
@@ -439,9 +436,9 @@ class JobStore:
         dies after sending leaves both or neither, never a queued record no runner will ever claim. A queue
         entry whose record was refused (a parent that does not exist) is dropped by the runner that claims it.
         """
-        calls: list[_Call] = []
+        calls: list[Write] = []
         job = self.create(tenant, spec, parent_id=parent_id, pipe=calls)
-        calls.append((self._enqueue, [self.ready, self.bell], [ref_of(job)]))
+        calls.append(Write(script=self._enqueue, keys=(self.ready, self.bell), args=(ref_of(job),)))
         if not self._pipelined(calls)[0]:
             raise InvalidParameter(f"The parent job '{parent_id}' does not exist.", kind="job")
         return job
@@ -561,9 +558,11 @@ class JobStore:
                 fields += ["result", _json(outcome.result)]
         args = ["" if attempt is None else attempt, state.value, repr(now), self.settings.ttl, *fields]
         writes = outcome.writes
-        calls: list[_Call | Write] = [*writes, (self._finish, self._pair(job), args)]
+        calls = [*writes, Write(script=self._finish, keys=tuple(self._pair(job)), args=tuple(args))]
         if release is not None:
-            calls.append((self._release, [self.leases, self.owners, self.attempts], [ref_of(job), release]))
+            calls.append(
+                Write(script=self._release, keys=(self.leases, self.owners, self.attempts), args=(ref_of(job), release))
+            )
         ended = self._pipelined(calls)[len(writes)]
         for write in writes:
             if write.then is not None:
@@ -626,12 +625,12 @@ class JobStore:
         )
         return [(_s(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
-    def adopt(self, ref: str, owner: str, pipe: list[_Call] | None = None) -> None:
+    def adopt(self, ref: str, owner: str, pipe: list[Write] | None = None) -> None:
         """Lease a job that runs in the caller's thread (never queued) as attempt 1."""
-        call: _Call = (
-            self._adopt,
-            [self.leases, self.owners, self.attempts],
-            [ref, owner, int(self.settings.lease * 1000)],
+        call = Write(
+            script=self._adopt,
+            keys=(self.leases, self.owners, self.attempts),
+            args=(ref, owner, int(self.settings.lease * 1000)),
         )
         if pipe is None:
             self._pipelined([call], durable=False)
