@@ -336,9 +336,16 @@ def attach_interface(b: CloudStackBackend, native_id: str, spec: InterfaceSpec) 
         )
     if machines.machine_state(str(vm.get("state"))) not in NIC_STATES:
         raise Conflict(f"The machine '{native_id}' cannot take an interface while {vm.get('state')}.", reason="state")
-    before = {n["id"] for n in vm.get("nic") or []}
+    # A runner taking the job over polls the job the first attempt started (the NIC it adds is then among the
+    # VM's NICs already): which NICs there were before the first attempt is noted with it.
+    target = f"{native_id}:{net['id']}"
+    earlier = b.cloud.noted("nicsBefore", target)
+    before = set(earlier["ids"]) if earlier is not None else {n["id"] for n in vm.get("nic") or []}
+    if earlier is None:
+        b.cloud.note("nicsBefore", target, {"ids": sorted(before)})
     params = {"virtualmachineid": native_id, "networkid": net["id"]}
-    after = b.cloud.run("addNicToVirtualMachine", params, kind="machine", what="add NIC").get("virtualmachine") or {}
+    answer = b.cloud.run("addNicToVirtualMachine", params, kind="machine", what="add NIC", target=target)
+    after = answer.get("virtualmachine") or {}
     nic = next((n for n in after.get("nic") or [] if n["id"] not in before), None)
     if nic is None:  # the job's answer lacks it: read the VM again
         nic = next(n for n in machines.need_vm(b, native_id).get("nic") or [] if n["id"] not in before)

@@ -150,27 +150,51 @@ def rule_params(rule: Rule, groups: list[dict[str, Any]]) -> dict[str, Any]:
     return params
 
 
+def _target(native_id: str, rule: Rule) -> str:
+    """What a rule's command is noted under on the core job (``Cloud.start``): the group and the rule's identity."""
+    return native_id + ":" + "/".join("" if part is None else str(part) for part in rule.key())
+
+
 def authorize_rules(b: CloudStackBackend, native_id: str, rules: list[Rule]) -> SecurityGroup:
-    """All or none: a rule the group has already is a duplicate before anything is sent."""
+    """All or none: a rule the group has already is a duplicate before anything is sent, unless an earlier
+    attempt of the running core job sent it (its job is followed instead)."""
     group, groups = _need(b, native_id)
-    have = {rule.key() for _, rule in _rules(group, _index(groups))}
     asked = [(rule, rule_params(rule, groups)) for rule in map(canonical, rules)]
+    resumed = {
+        rule.key()
+        for rule, _ in asked
+        if b.cloud.resume(DIRECTIONS[rule.direction][1], _target(native_id, rule), kind="rule", what="authorize rule")
+    }
+    if resumed:
+        group, groups = _need(b, native_id)
+    have = {rule.key() for _, rule in _rules(group, _index(groups))}
     for rule, _ in asked:
-        if rule.key() in have:
+        if rule.key() in have and rule.key() not in resumed:
             raise Conflict("The security group has that rule already.", kind="rule", reason="duplicate")
     for rule, params in asked:
-        command = DIRECTIONS[rule.direction][1]
-        b.cloud.run(command, {"securitygroupid": native_id, **params}, kind="rule", what="authorize rule")
+        if rule.key() not in resumed:
+            command, target = DIRECTIONS[rule.direction][1], _target(native_id, rule)
+            params = {"securitygroupid": native_id, **params}
+            b.cloud.run(command, params, kind="rule", what="authorize rule", target=target)
     return _read(b, native_id)
 
 
 def revoke_rules(b: CloudStackBackend, native_id: str, rules: list[Rule]) -> SecurityGroup:
+    """All or none: a rule the group lacks is not found before anything is sent, unless an earlier attempt of the
+    running core job revoked it (its job is followed instead)."""
+    wanted = [canonical(r) for r in rules]
+    resumed = {
+        rule.key()
+        for rule in wanted
+        if b.cloud.resume(DIRECTIONS[rule.direction][2], _target(native_id, rule), kind="rule", what="revoke rule")
+    }
     group, groups = _need(b, native_id)
     by_key = {rule.key(): (rule_id, rule) for rule_id, rule in _rules(group, _index(groups))}
-    wanted = [canonical(r) for r in rules]
-    if any(r.key() not in by_key for r in wanted):
+    if any(r.key() not in by_key and r.key() not in resumed for r in wanted):
         raise NotFound("The security group has no such rule.", kind="rule")
     for rule in wanted:
-        rule_id, _ = by_key[rule.key()]
-        b.cloud.run(DIRECTIONS[rule.direction][2], {"id": rule_id}, kind="rule", what="revoke rule")
+        if rule.key() not in resumed:
+            rule_id, _ = by_key[rule.key()]
+            command, target = DIRECTIONS[rule.direction][2], _target(native_id, rule)
+            b.cloud.run(command, {"id": rule_id}, kind="rule", what="revoke rule", target=target)
     return _read(b, native_id)

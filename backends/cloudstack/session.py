@@ -123,6 +123,12 @@ class Cloud:
         raw = self.checkpoints.get(f"{command}:{target}")
         return json.loads(raw) if raw else None
 
+    def note(self, command: str, target: str, value: Mapping[str, Any]) -> None:
+        """Note ``value`` under ``command`` on ``target`` for a later attempt of the running core job (``noted``);
+        nothing outside a job."""
+        if self.checkpoints is not None:
+            self.checkpoints.put(f"{command}:{target}", json.dumps(value))
+
     def start(
         self, command: str, params: Mapping[str, Any], *, kind: str | None, what: str, target: str | None = None
     ) -> dict[str, Any]:
@@ -136,9 +142,8 @@ class Cloud:
             if earlier is not None:
                 return earlier
         answer = self.call(command, params, kind=kind, what=what)
-        if target is not None and self.checkpoints is not None:
-            noted = {k: answer[k] for k in ("jobid", "id") if k in answer}
-            self.checkpoints.put(f"{command}:{target}", json.dumps(noted))
+        if target is not None:
+            self.note(command, target, {k: answer[k] for k in ("jobid", "id") if k in answer})
         return answer
 
     def wait(

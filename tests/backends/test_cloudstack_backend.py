@@ -522,6 +522,77 @@ def test_a_job_taken_over_follows_the_cloudstack_job_instead_of_sending_again(
     backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 
 
+class TakenOver:
+    """A core job whose first runner gives up while polling CloudStack's job (as one that dies would), and the
+    backend of the runner that takes it over; CloudStack's jobs take a second meanwhile."""
+
+    def __init__(self, sim: CloudStackSimulator, services: redis.Redis, operation: str, kind: str) -> None:
+        self.sim, self.services = sim, services
+        self.job = JobStore(services, JobSettings()).submit("alice", JobSpec(operation, kind))
+        self.dying = make_backend(sim, services, project="tenant-a", job_timeout=0.2)
+        self.heir = make_backend(sim, services, project="tenant-a")
+
+    def __enter__(self) -> TakenOver:
+        self.sim.set_timings(job=1.0)
+        self.token = CURRENT_JOB.set(self.job)  # as the job runner does while a handler runs
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        CURRENT_JOB.reset(self.token)
+        self.sim.set_timings(job=0.1)
+
+    def noted(self, name: str) -> bool:
+        return any(f.startswith(f"cp:{name}:".encode()) for f in self.services.hkeys(f"cg:job:{{alice}}:{self.job.id}"))
+
+
+def test_a_nic_add_taken_over_follows_the_cloudstack_job_and_reports_that_nic(
+    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
+) -> None:
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    vm = settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    with TakenOver(sim, services, "attach_interface", "machine") as job:
+        before = sent(sim, "addNicToVirtualMachine")
+        with raises(OutcomeUnknown):
+            job.dying.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+        assert sent(sim, "addNicToVirtualMachine") == before + 1
+        made = job.heir.attach_interface(vm.native_id, InterfaceSpec(network_id=vm.network_id))
+        assert sent(sim, "addNicToVirtualMachine") == before + 1, "the command was sent again"
+        assert job.noted("addNicToVirtualMachine") and job.noted("nicsBefore")
+    ids = [i.native_id for i in backend.get_machines([vm.native_id])[0].interfaces]
+    assert len(ids) == 2 and made.native_id == ids[1] and made.network_id == vm.network_id
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
+
+
+def test_rule_changes_taken_over_follow_the_cloudstack_jobs_instead_of_failing_as_duplicates(
+    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
+) -> None:
+    """Without the noted jobs, the heir would find the rule there already (a Conflict) or gone (a NotFound)."""
+    group = backend.create_security_group(SecurityGroupSpec(name=f"taken-{uuid.uuid4().hex[:6]}", description=""))
+    ssh = Rule(direction="ingress", protocol="tcp", from_port=22, to_port=22, cidr="203.0.113.0/24")
+    web = Rule(direction="egress", protocol="tcp", from_port=443, to_port=443, cidr="0.0.0.0/0")
+    with TakenOver(sim, services, "authorize_rules", "security_group") as job:
+        before = sent(sim, "authorizeSecurityGroupIngress"), sent(sim, "authorizeSecurityGroupEgress")
+        with raises(OutcomeUnknown):
+            job.dying.authorize_rules(group.native_id, [ssh, web])
+        made = job.heir.authorize_rules(group.native_id, [ssh, web])
+        after = sent(sim, "authorizeSecurityGroupIngress"), sent(sim, "authorizeSecurityGroupEgress")
+        assert after == (before[0] + 1, before[1] + 1), "a rule was sent twice"
+    keys = sorted(r.key() for r in made.rules if r.cidr in ("203.0.113.0/24",) or r.from_port == 443)
+    assert keys == sorted([ssh.key(), web.key()])
+    with raises(Conflict, kind="rule"):  # outside that job, a duplicate is one
+        backend.authorize_rules(group.native_id, [ssh])
+    with TakenOver(sim, services, "revoke_rules", "security_group") as job:
+        before = sent(sim, "revokeSecurityGroupIngress"), sent(sim, "revokeSecurityGroupEgress")
+        with raises(OutcomeUnknown):
+            job.dying.revoke_rules(group.native_id, [ssh, web])
+        left = job.heir.revoke_rules(group.native_id, [ssh, web])
+        after = sent(sim, "revokeSecurityGroupIngress"), sent(sim, "revokeSecurityGroupEgress")
+        assert after == (before[0] + 1, before[1] + 1), "a rule was revoked twice"
+    assert not {ssh.key(), web.key()} & {r.key() for r in left.rules}
+    backend.delete_security_group(group.native_id)
+
+
 def test_a_hard_reboot_reads_as_rebooting_until_running_again(backend: CloudStackBackend) -> None:
     """CloudStack's forced reboot stops and starts the VM; the machine never reads as stopping, stopped or pending."""
     image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
