@@ -488,41 +488,6 @@ def sent(sim: CloudStackSimulator, command: str) -> int:
     return int(requests.get(f"{sim.url}/_simulator/calls", timeout=5).json().get(command.lower(), 0))
 
 
-def test_a_job_taken_over_follows_the_cloudstack_job_instead_of_sending_again(
-    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
-) -> None:
-    """A runner that gives up while polling attachVolume (as one that dies would) leaves the CloudStack job id on
-    the core job's record; the runner that takes the job over polls that job and sends no second attachVolume."""
-    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
-    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
-    vol = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="taken-over"))
-    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
-    job = JobStore(services, JobSettings()).submit("alice", JobSpec("attach_volume", "volume"))
-    sim.set_timings(job=1.0)
-    token = CURRENT_JOB.set(job)  # as the job runner does while a handler runs
-    try:
-        before = sent(sim, "attachVolume")
-        dying = make_backend(sim, services, project="tenant-a", job_timeout=0.2)
-        with raises(OutcomeUnknown):
-            dying.attach_volume(vol.native_id, vm.native_id)
-        count = sent(sim, "attachVolume")
-        assert count == before + 1
-        heir = make_backend(sim, services, project="tenant-a")
-        attached = heir.attach_volume(vol.native_id, vm.native_id)
-        assert [a.machine_id for a in attached.attachments] == [vm.native_id]
-        assert sent(sim, "attachVolume") == count, "the command was sent again"
-        assert services.hget(f"cg:job:{{alice}}:{job.id}", "cp:attachVolume:" + vol.native_id)
-    finally:
-        CURRENT_JOB.reset(token)
-        sim.set_timings(job=0.1)
-    backend.detach_volume(vol.native_id, vm.native_id)  # outside a job: sent, and nothing noted
-    assert sent(sim, "detachVolume") >= 1 and not services.hexists(
-        f"cg:job:{{alice}}:{job.id}", "cp:detachVolume:" + vol.native_id
-    )
-    backend.delete_volume(vol.native_id)
-    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
-
-
 class TakenOver:
     """A core job whose first runner gives up while polling CloudStack's job (as one that dies would), and the
     backend of the runner that takes it over; CloudStack's jobs take a second meanwhile."""
@@ -544,6 +509,31 @@ class TakenOver:
 
     def noted(self, name: str) -> bool:
         return any(f.startswith(f"cp:{name}:".encode()) for f in self.services.hkeys(f"cg:job:{{alice}}:{self.job.id}"))
+
+
+def test_a_job_taken_over_follows_the_cloudstack_job_instead_of_sending_again(
+    sim: CloudStackSimulator, services: redis.Redis, backend: CloudStackBackend
+) -> None:
+    """A runner that gives up while polling attachVolume (as one that dies would) leaves the CloudStack job id on
+    the core job's record; the runner that takes the job over polls that job and sends no second attachVolume."""
+    image, flavor = backend.list_images()[0].native_id, backend.list_flavors()[0].native_id
+    (vm,) = backend.create_machines(MachineSpec(image_id=image, flavor_id=flavor))
+    vol = backend.create_volume(VolumeSpec(size_gb=5, zone="zone1", name="taken-over"))
+    settle(lambda: backend.get_machines([vm.native_id])[0], lambda m: m.state is MachineState.RUNNING)
+    with TakenOver(sim, services, "attach_volume", "volume") as job:
+        before = sent(sim, "attachVolume")
+        with raises(OutcomeUnknown):
+            job.dying.attach_volume(vol.native_id, vm.native_id)
+        count = sent(sim, "attachVolume")
+        assert count == before + 1
+        attached = job.heir.attach_volume(vol.native_id, vm.native_id)
+        assert [a.machine_id for a in attached.attachments] == [vm.native_id]
+        assert sent(sim, "attachVolume") == count, "the command was sent again"
+        assert job.noted("attachVolume")
+    backend.detach_volume(vol.native_id, vm.native_id)  # outside a job: sent, and nothing noted
+    assert sent(sim, "detachVolume") >= 1 and not job.noted("detachVolume")
+    backend.delete_volume(vol.native_id)
+    backend.act_on_machine(vm.native_id, MachineAction.TERMINATE)
 
 
 def test_a_nic_add_taken_over_follows_the_cloudstack_job_and_reports_that_nic(
