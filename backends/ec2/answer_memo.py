@@ -6,7 +6,8 @@ generated reader, and comparing its bytes with a kept answer's some microseconds
 child of the root, changes from one identical answer to the next: the key is the answer without it, and a
 hit is the kept value with this answer's request id. Values are shared between callers, which only read
 them (the backend maps them into fresh canonical records); each hit gets a top-level dict of its own,
-where botocore adds the HTTP metadata.
+where botocore adds the HTTP metadata. What is kept costs about 3.4 times its bytes (tracemalloc, moto's
+answer of 50 instances): 2 MiB of answers hold some 7 MiB of a worker.
 """
 
 from __future__ import annotations

@@ -83,8 +83,7 @@ class SimulatorBackend(Backend):
         return machines.list_machines(self.sim)
 
     def get_machines(self, native_ids: list[str]) -> list[Machine]:
-        # Not joined with disks and groups (as listings are): a read by id is mostly a mutation checking a state.
-        return [r.obj for r in self.sim.store.some("machine", native_ids)]
+        return machines.get_machines(self.sim, native_ids)
 
     def create_machines(self, spec: MachineSpec) -> list[Machine]:
         return machines.with_relations(self.sim, machines.create_machines(self.sim, spec))

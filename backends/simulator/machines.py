@@ -371,11 +371,21 @@ def list_machines(sim: Sim) -> list[Machine]:
     return with_relations(sim, [interfaces.shown(r.obj) for r in sim.store.all("machine")])
 
 
+def get_machines(sim: Sim, native_ids: list[str]) -> list[Machine]:
+    """Machines by id, as listed (EC2 describes an instance the same either way)."""
+    return with_relations(sim, [interfaces.shown(r.obj) for r in sim.store.some("machine", native_ids)])
+
+
 def with_relations(sim: Sim, found: list[Machine]) -> list[Machine]:
-    """Machines as listed: with their disks and group names, as EC2 lists an instance's (one read of each)."""
-    volumes = {r.obj.native_id: r.obj for r in sim.store.some("volume", [v for m in found for v in m.volume_ids])}
-    group_ids = list(dict.fromkeys(g for m in found for g in m.security_group_ids))
-    names = {r.obj.native_id: r.obj.name for r in sim.store.some("security_group", group_ids)}
+    """Machines as listed: with their disks and group names, as EC2 lists an instance's (one round trip)."""
+    related = sim.store.several(
+        {
+            "volume": list(dict.fromkeys(v for m in found for v in m.volume_ids)),
+            "security_group": list(dict.fromkeys(g for m in found for g in m.security_group_ids)),
+        }
+    )
+    volumes = {r.obj.native_id: r.obj for r in related["volume"]}
+    names = {r.obj.native_id: r.obj.name for r in related["security_group"]}
     for m in found:
         m.disks = [
             a.disk(v.native_id)

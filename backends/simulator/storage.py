@@ -152,6 +152,21 @@ class Store:
         recs = [decode(kind, raw, now) for raw in self.redis.hmget(self.key(kind), native_ids) if raw is not None]
         return [r for r in recs if self.visible(kind, r, now)]
 
+    def several(self, wanted: dict[str, list[str]]) -> dict[str, list[Rec[Any]]]:
+        """``some`` of several kinds. PERF: one round trip (an HMGET each, pipelined: one slot per account)."""
+        kinds = [kind for kind, ids in wanted.items() if ids]
+        if not kinds:
+            return {kind: [] for kind in wanted}
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.hmget(self.key(kind), wanted[kind])
+        now = time.time()
+        found: dict[str, list[Rec[Any]]] = {kind: [] for kind in wanted}
+        for kind, raws in zip(kinds, pipe.execute(), strict=True):
+            recs = (decode(kind, raw, now) for raw in raws if raw is not None)
+            found[kind] = [r for r in recs if self.visible(kind, r, now)]
+        return found
+
     def all(self, kind: str) -> list[Rec[Any]]:
         """Every visible record of a kind. PERF: a single HGETALL, then orjson per record."""
         now = time.time()

@@ -240,6 +240,22 @@ def test_valid_options_have_no_problems() -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def test_a_machine_read_by_id_is_the_machine_listed(backend: SimulatorBackend) -> None:
+    """As EC2 describes an instance alike either way: its disks, group names and the primary interface's public
+    address come with a read by id too (a DescribeInstances by id then needs no volume or group listing)."""
+    (vm,) = launch(backend)
+    data = volume(backend)
+    backend.attach_volume(data, vm.native_id)
+    address = backend.allocate_address()
+    backend.associate_address(address.native_id, vm.native_id)
+    listed = by_id(backend.list_machines(), vm.native_id)
+    (read,) = backend.get_machines([vm.native_id])
+    assert read == listed
+    assert read.disks and {d.volume_id for d in read.disks} == set(read.volume_ids) and data in read.volume_ids
+    assert read.security_group_names and all(read.security_group_names)
+    assert read.interfaces[0].public_ip == address.public_ip == read.public_ip
+
+
 def test_state_is_shared_between_workers(redis_client: redis.Redis) -> None:
     one, two = make_backend(redis_client), make_backend(redis_client)
     vm = launch(one)[0]
