@@ -484,11 +484,11 @@ def uncached_reads(gw: Gateway, moto: MotoServer, args: argparse.Namespace) -> l
     return [
         Row("4. uncached DescribeInstances (10) on the simulator, p50", through * 1e3, direct * 1e3, "ms",
             "difference <= 1.5"),
-        Row("4. uncached DescribeInstances of one by id on the simulator, p50", through_one * 1e3, direct_one * 1e3,
+        Row("4. uncached DescribeInstances (id) on the simulator, p50", through_one * 1e3, direct_one * 1e3,
             "ms", "difference <= 1.5"),
         Row(f"4. uncached DescribeInstances ({LISTED}) on moto (boto3), p50", through_moto * 1e3, direct_moto * 1e3,
             "ms", "difference <= 1.5"),
-        Row("4. uncached DescribeInstances of one by id on moto (boto3), p50", through_moto_one * 1e3,
+        Row("4. uncached DescribeInstances (id) on moto (boto3), p50", through_moto_one * 1e3,
             direct_moto_one * 1e3, "ms", "difference <= 1.5"),
     ]  # fmt: skip
 
