@@ -155,16 +155,22 @@ def _target(native_id: str, rule: Rule) -> str:
     return native_id + ":" + "/".join("" if part is None else str(part) for part in rule.key())
 
 
+def _resumed(b: CloudStackBackend, native_id: str, rules: list[Rule], command: int, what: str) -> set[tuple[Any, ...]]:
+    """The keys of ``rules`` whose command (``DIRECTIONS`` column ``command``) an earlier attempt of the running
+    core job sent: their CloudStack jobs are followed to their end here, and not sent again."""
+    return {
+        rule.key()
+        for rule in rules
+        if b.cloud.resume(DIRECTIONS[rule.direction][command], _target(native_id, rule), kind="rule", what=what)
+    }
+
+
 def authorize_rules(b: CloudStackBackend, native_id: str, rules: list[Rule]) -> SecurityGroup:
     """All or none: a rule the group has already is a duplicate before anything is sent, unless an earlier
     attempt of the running core job sent it (its job is followed instead)."""
     group, groups = _need(b, native_id)
     asked = [(rule, rule_params(rule, groups)) for rule in map(canonical, rules)]
-    resumed = {
-        rule.key()
-        for rule, _ in asked
-        if b.cloud.resume(DIRECTIONS[rule.direction][1], _target(native_id, rule), kind="rule", what="authorize rule")
-    }
+    resumed = _resumed(b, native_id, [rule for rule, _ in asked], 1, "authorize rule")
     if resumed:
         group, groups = _need(b, native_id)
     have = {rule.key() for _, rule in _rules(group, _index(groups))}
@@ -183,11 +189,7 @@ def revoke_rules(b: CloudStackBackend, native_id: str, rules: list[Rule]) -> Sec
     """All or none: a rule the group lacks is not found before anything is sent, unless an earlier attempt of the
     running core job revoked it (its job is followed instead)."""
     wanted = [canonical(r) for r in rules]
-    resumed = {
-        rule.key()
-        for rule in wanted
-        if b.cloud.resume(DIRECTIONS[rule.direction][2], _target(native_id, rule), kind="rule", what="revoke rule")
-    }
+    resumed = _resumed(b, native_id, wanted, 2, "revoke rule")
     group, groups = _need(b, native_id)
     by_key = {rule.key(): (rule_id, rule) for rule_id, rule in _rules(group, _index(groups))}
     if any(r.key() not in by_key and r.key() not in resumed for r in wanted):

@@ -148,9 +148,7 @@ class Store:
         """The visible records among ``native_ids`` (missing ones left out). PERF: one HMGET."""
         if not native_ids:
             return []
-        now = time.time()
-        recs = [decode(kind, raw, now) for raw in self.redis.hmget(self.key(kind), native_ids) if raw is not None]
-        return [r for r in recs if self.visible(kind, r, now)]
+        return self._visible(kind, self.redis.hmget(self.key(kind), native_ids))
 
     def several(self, wanted: dict[str, list[str]]) -> dict[str, list[Rec[Any]]]:
         """``some`` of several kinds. PERF: one round trip (an HMGET each, pipelined: one slot per account)."""
@@ -160,12 +158,16 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for kind in kinds:
             pipe.hmget(self.key(kind), wanted[kind])
-        now = time.time()
         found: dict[str, list[Rec[Any]]] = {kind: [] for kind in wanted}
         for kind, raws in zip(kinds, pipe.execute(), strict=True):
-            recs = (decode(kind, raw, now) for raw in raws if raw is not None)
-            found[kind] = [r for r in recs if self.visible(kind, r, now)]
+            found[kind] = self._visible(kind, raws)
         return found
+
+    def _visible(self, kind: str, raws: list[Any]) -> list[Rec[Any]]:
+        """The visible records among HMGET's replies (None for a missing id)."""
+        now = time.time()
+        recs = [decode(kind, raw, now) for raw in raws if raw is not None]
+        return [r for r in recs if self.visible(kind, r, now)]
 
     def all(self, kind: str) -> list[Rec[Any]]:
         """Every visible record of a kind. PERF: a single HGETALL, then orjson per record."""
