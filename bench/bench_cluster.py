@@ -32,37 +32,10 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO), str(REPO / "tests"), str(REPO / 
 
 from bench_ec2_gateway import http_server, redis_server  # noqa: E402
 from cluster_nodes import Nginx  # noqa: E402
-from run import LISTED, SIM_TENANT, USER, USERS, check, presigned, rate, seed  # noqa: E402
+from run import LISTED, check, config_text, presigned, rate, seed  # noqa: E402
 
 NODES = 3
 TENANT = "bench"
-
-CONFIG = """
-[gateway]
-workers = {workers}
-threads = 4
-redis_url = "{redis_url}"
-log_level = "warning"
-
-[translator]
-cache_ttl = 3600.0
-transitional_cache_ttl = 3600.0
-
-[backends.sim]
-driver = "simulator"
-boot_delay = 0.0
-terminated_retention = 0.0
-"""
-
-
-def config_text(workers: int, redis_url: str) -> str:
-    """Every node's config: the simulator and bench/run.py's ``bench`` tenant and user."""
-    key, secret = USERS[TENANT]
-    return (
-        CONFIG.format(workers=workers, redis_url=redis_url)
-        + SIM_TENANT.format(name=TENANT, account="000000000001")
-        + USER.format(key=key, secret=secret, tenant=TENANT)
-    )
 
 
 def main() -> None:
@@ -81,7 +54,7 @@ def main() -> None:
         work = Path(tmp)
         rds = stack.enter_context(redis_server(work))
         config = work / "gateway.toml"
-        config.write_text(config_text(args.workers, rds.url))
+        config.write_text(config_text(args.workers, rds.url, 3600.0, tenants=(TENANT,)))
         seed(config, TENANT, LISTED)
         serve = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
                  "--bind", "127.0.0.1:{port}", "--workers", str(args.workers)]  # fmt: skip

@@ -85,14 +85,13 @@ driver = "simulator"
 boot_delay = 0.0
 max_machines = 1000000
 terminated_retention = 0.0
-
+"""
+MOTO_BACKEND = """
 [backends.aws]
 driver = "ec2"
 endpoint_url = "{moto_url}"
 aws_region = "us-east-1"
 instance_types = ["t3.micro", "t3.small", "m5.large"]
-
-{tenants}
 """
 SIM_TENANT = """
 [tenants.{name}]
@@ -120,19 +119,25 @@ role = "admin"
 """
 
 
-def config_text(workers: int, redis_url: str, ttl: float, moto_url: str, transitional: float | None = None) -> str:
-    sims = [n for n in USERS if n != "moto"]
-    tenants = "".join(SIM_TENANT.format(name=n, account=f"{i + 1:012d}") for i, n in enumerate(sims))
-    tenants += MOTO_TENANT.format(key=ACCESS_KEY, secret=SECRET_KEY)
-    tenants += "".join(USER.format(key=k, secret=s, tenant=t) for t, (k, s) in USERS.items())
-    return CONFIG.format(
-        workers=workers,
-        redis_url=redis_url,
-        ttl=ttl,
-        transitional=ttl if transitional is None else transitional,
-        moto_url=moto_url,
-        tenants=tenants,
+def config_text(
+    workers: int,
+    redis_url: str,
+    ttl: float,
+    moto_url: str | None = None,
+    transitional: float | None = None,
+    tenants: tuple[str, ...] = tuple(USERS),
+) -> str:
+    """A gateway's config: the simulator, and the ec2 backend on ``moto_url`` if given; ``tenants`` (of ``USERS``,
+    "moto" only with ``moto_url``) and their users. bench_cluster.py's nodes use it too."""
+    sims = [n for n in tenants if n != "moto"]
+    text = CONFIG.format(
+        workers=workers, redis_url=redis_url, ttl=ttl, transitional=ttl if transitional is None else transitional
     )
+    text += "".join(SIM_TENANT.format(name=n, account=f"{list(USERS).index(n) + 1:012d}") for n in sims)
+    if moto_url is not None:
+        text += MOTO_BACKEND.format(moto_url=moto_url)
+        text += MOTO_TENANT.format(key=ACCESS_KEY, secret=SECRET_KEY) if "moto" in tenants else ""
+    return text + "".join(USER.format(key=k, secret=s, tenant=t) for t, (k, s) in USERS.items() if t in tenants)
 
 
 # ---------------------------------------------------------------------------------------------------

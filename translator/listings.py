@@ -39,7 +39,7 @@ from translator.documents import Page
 from translator.errors import AuthFailure, BackendError, BackendUnavailable, Forbidden, InvalidParameter, NotFound
 from translator.ids import computed_id, gateway_id
 from translator.jobs import Write
-from translator.listing_index import Chunk, Freshness, member
+from translator.listing_index import Chunk, Freshness, member, tags_key
 from translator.metrics import CACHE_LOOKUPS
 from translator.model import RESOURCE_TYPES, Flavor, Principal, Resource, in_transition
 from translator.publish import publish
@@ -419,6 +419,8 @@ class Listings:
         backend = self.accounts.backend(account)
         if listing.capability not in backend.capabilities:
             return {}, False
+        if self.times.ttl <= 0:
+            return self._fetch_uncached(principal, account, kind, gids, natives), False
         wanted = set(gids)
         index = self.store.index.get(account.key, kind, gids)
         tagged = index.tagged
@@ -444,6 +446,31 @@ class Listings:
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged
+
+    def _fetch_uncached(
+        self, principal: Principal, account: AccountConfig, kind: str, gids: list[str], natives: list[str] | None
+    ) -> dict[str, Resource]:
+        """``_fetch`` when nothing is cached: asked of the backend without reading the index first, and their Redis
+        tags merged from the round trip that remembers their ids (PERF: one round trip where three were)."""
+        CACHE_LOOKUPS.labels(kind, "miss").inc()
+        if natives is None:
+            located = self.accounts.find(principal, kind, gids)
+            natives = [where[1] for where in located if where is not None and where[0].key == account.key]
+        if not natives:
+            return {}
+        listing = LISTINGS[kind]
+        backend = self.accounts.backend(account)
+        records = self.caller.call(account, listing.fetch, getattr(backend, listing.fetch), natives)
+        entries = self._published(account, records)
+        wanted = set(gids)
+        found = {r.id: r for r in records if r.id in wanted}
+        ids = list(found)
+        reads = [("HMGET", tags_key(account.key, kind), *ids)] if ids else []
+        replies = self.store.remember_reading(entries, reads)
+        for gid, raw in zip(ids, replies[0] if reads else (), strict=True):
+            if raw:
+                found[gid].tags = {**found[gid].tags, **loads(raw)}
+        return found
 
     def publish_all(
         self, account: AccountConfig, records: Iterable[Any], count: str | None = None, invalidate: Iterable[str] = ()

@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import redis
@@ -132,13 +132,22 @@ class Store:
         """Record ``(gateway id, account key, kind, native id)`` rows for reverse lookups, seen now; with ``count``
         (account, kind), how many ids of that kind are known now (for ``reconcile``); ``invalidate`` (account,
         kinds) first, as ``invalidate`` does. One round trip for all."""
+        reads = [("ZCARD", _known(*count))] if count is not None else []
+        replies = self.remember_reading(entries, reads, invalidate)
+        return int(replies[0]) if count is not None else 0
+
+    def remember_reading(
+        self,
+        entries: Iterable[tuple[str, str, str, str]],
+        reads: Sequence[tuple[Any, ...]],
+        invalidate: tuple[str, tuple[str, ...]] = ("", ()),
+    ) -> list[Any]:
+        """``remember``, with ``reads`` (commands) sent in the same round trip after its writes: their replies."""
         commands = self._remember_commands(entries, invalidate)
-        if count is not None:
-            commands.append(("ZCARD", _known(*count)))
-        if not commands:
-            return 0
-        replies = self.durability.execute(commands)
-        return int(replies[-1]) if count is not None else 0
+        if not commands and not reads:
+            return []
+        replies = self.durability.execute([*commands, *reads])
+        return replies[len(commands) :]
 
     def remember_writes(
         self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]]

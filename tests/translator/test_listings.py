@@ -28,12 +28,12 @@ FLAVORS = [
 ]
 
 
-def _runtime(url: str) -> Any:
+def _runtime(url: str, ttl: float = 60.0) -> Any:
     sim = {"driver": "simulator", "boot_delay": 0.0, "max_machines": 1000}
     config = parse(
         {
             "gateway": {"redis_url": url},
-            "translator": {"cache_ttl": 60.0, "retry_attempts": 1, "retry_initial_wait": 0.0},
+            "translator": {"cache_ttl": ttl, "retry_attempts": 1, "retry_initial_wait": 0.0},
             "backends": {
                 "sim": sim,
                 "small": {**sim, "flavors": FLAVORS},
@@ -179,6 +179,35 @@ def test_get_many_reads_by_id_when_the_listing_is_not_cached(runtime) -> None:
     ]
     with pytest.raises(MissingIds):
         t.get_many(OTHER, "machine", [machines[1].id])
+
+
+def test_reads_by_id_with_nothing_cached_see_the_cloud_now_and_the_redis_tags(redis_server) -> None:
+    """``cache_ttl = 0``: a read by id asks the backend without an index, and merges the tags kept in Redis."""
+    rt = _runtime(redis_server.url, ttl=0.0)
+    try:
+        machines = _launch(rt, count=3)
+        t = rt.translator
+        ids = [m.id for m in machines]
+        t.update_tags(DEMO, "machine", ids[:2], {"env": "dev"})
+        t.update_tags(DEMO, "machine", [ids[1]], {"role": "db"})
+        t.act_on_machine(DEMO, ids[2], "stop")
+        got = t.get_many(DEMO, "machine", [ids[2], ids[1], ids[0]])
+        assert [m.id for m in got] == [ids[2], ids[1], ids[0]]
+        assert [m.tags for m in got] == [{}, {"env": "dev", "role": "db"}, {"env": "dev"}]
+        assert got[0].state in (MachineState.STOPPING, MachineState.STOPPED)
+        page = t.page(DEMO, "machine", ids=[ids[1]], region="r1").items  # a region given: its account alone
+        assert [(m.id, m.tags) for m in page] == [(ids[1], {"env": "dev", "role": "db"})]
+        t.update_tags(DEMO, "machine", [ids[1]], {}, remove={"env": None})
+        (again,) = t.get_many(DEMO, "machine", [ids[1]])
+        assert again.tags == {"role": "db"}
+        t.act_on_machine(DEMO, ids[2], "start")
+        (started,) = t.get_many(DEMO, "machine", [ids[2]])
+        assert started.state in (MachineState.PENDING, MachineState.RUNNING)
+        with pytest.raises(MissingIds) as excinfo:
+            t.get_many(OTHER, "machine", [ids[0]])
+        assert excinfo.value.ids == [ids[0]]
+    finally:
+        rt.close()
 
 
 def test_the_smallest_flavor_that_fits(runtime) -> None:
