@@ -4,8 +4,9 @@ The call itself runs at once, in the request thread, as every mutation does: a r
 answer, and what the call made is known (CIMI's ``Location``). A job recorded just before the call becomes
 the parent of the call's own job; once queued it follows the resources, on whichever worker claims it,
 until they reach the state the operation aims at (a machine started, a volume attached, an image
-available), fail, or the job outlives ``job_run_bound``. Following only reads, so a runner that takes the
-job over from a dead one simply reads again.
+available), fail, or the job outlives ``job_run_bound``. Each run looks once and, while the targets are on
+their way, puts the job back in the queue to look again shortly (``Deferral``): a wait holds no runner thread.
+Following only reads, so a runner that takes the job over from a dead one simply reads again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import redis
 from translator.checkpoints import CURRENT_JOB
 from translator.errors import BackendError, CloudgateError
 from translator.identity import authorize
-from translator.jobs import JobOutcome, JobSpec, JobStore
+from translator.jobs import Deferral, JobOutcome, JobSpec, JobStore
 from translator.listings import MissingIds
 from translator.model import Job, Principal, Resource
 
@@ -116,63 +117,94 @@ class Follower:
         self.jobs.queue_with(job, ids, arguments)
         return job, result
 
-    def run(self, job: Job) -> JobOutcome:
-        """Follow a job's targets through its goal's steps (the runner's handler for ``follow:*``)."""
+    def run(self, job: Job) -> JobOutcome | Deferral:
+        """Follow a job's targets through its goal's steps (the runner's handler for ``follow:*``).
+
+        One look per run: while targets are still on their way the job is deferred (``Deferral``), its place in
+        the goal (step, whether the step's action was taken, the targets left, the deadline) saved in its
+        arguments, so a wait holds no runner thread and whichever runner takes it next goes on from there.
+        """
         principal = Principal(**job.arguments["principal"])
         goal = Goal.from_json(job.arguments["goal"])
-        ids = list(job.target_ids)
-        deadline = time.monotonic() + self.jobs.settings.run_bound
-        for number, step in enumerate(goal.steps):
-            self._wait(principal, job, goal, step, ids, deadline, (number, len(goal.steps)))
+        at = Place.from_json(job.arguments.get("place"), job, self.jobs.settings.run_bound)
+        for number in range(at.step, len(goal.steps)):
+            step = goal.steps[number]
+            acted = (at.acted and number == at.step) or not step.act
+            ids, waiting, acted = self._look(principal, job, goal, step, at.ids, acted, (number, len(goal.steps)))
+            if waiting:
+                if time.time() > at.deadline:
+                    raise BackendError(f"The {goal.kind} did not reach {' or '.join(step.states)} in time.")
+                place = Place(number, acted, tuple(ids), at.deadline)
+                return Deferral(self.poll, {**job.arguments, "place": place.to_json()})
+            at = Place(number, acted, tuple(ids), at.deadline)
             for volume_id, device in step.attach:
                 attached = self.translator.get(principal, "volume", volume_id)
                 if not any(a.machine_id in ids for a in getattr(attached, "attachments", ())):
                     self.translator.attach_volume(principal, volume_id, ids[0], device or None)
-        return JobOutcome(affected_ids=tuple(ids))
+        return JobOutcome(affected_ids=at.ids)
 
-    def _wait(
+    def _look(
         self,
         principal: Principal,
         job: Job,
         goal: Goal,
         step: Step,
-        ids: list[str],
-        deadline: float,
+        ids: Sequence[str],
+        acted: bool,
         stage: tuple[int, int],
-    ) -> None:
-        acted = not step.act
+    ) -> tuple[list[str], list[str], bool]:
+        """One look at the targets: (the targets left, those not yet where ``step`` aims, whether its action was
+        taken). Raises when one failed, was deleted before it got there, or the job is no longer this run's."""
+        ids = list(ids)
         while True:
             try:
                 resources = self.translator.get_many(principal, goal.kind, ids) if ids else []
+                break
             except MissingIds as exc:
-                if step.gone:
-                    ids = [i for i in ids if i not in set(exc.ids)]
-                    if not ids:
-                        return
-                    continue
-                raise
-            states = [str(getattr(r, "state", "")) for r in resources]
-            for resource, state in zip(resources, states, strict=True):
-                if state in goal.failed and state not in step.states:
-                    reason = getattr(resource, "state_reason", "") or "no reason given"
-                    raise BackendError(f"The {goal.kind} '{resource.id}' went into state {state}: {reason}.")
-                if state in ENDED and not step.gone and state not in step.states:
-                    aim = " or ".join(step.states) or "ready"
-                    raise BackendError(f"The {goal.kind} '{resource.id}' was deleted ({state}) before it was {aim}.")
-            waiting = [r.id for r, s in zip(resources, states, strict=True) if step.states and s not in step.states]
-            if not waiting:
-                return
-            if not acted:
-                for gid in waiting:
-                    self.translator.act_on_machine(principal, gid, step.act)
-                acted = True
-            done = len(ids) - len(waiting)
-            progress = int(100 * (stage[0] * len(ids) + done) / (stage[1] * max(1, len(ids))))
-            if not self.jobs.report(job, progress, f"{done} of {len(ids)} done"):
-                raise BackendError("Another worker took this job over.")  # its record is no longer ours
-            if time.monotonic() > deadline:
-                raise BackendError(f"The {goal.kind} did not reach {' or '.join(step.states)} in time.")
-            time.sleep(self.poll)
+                if not step.gone:
+                    raise
+                ids = [i for i in ids if i not in set(exc.ids)]
+        states = [str(getattr(r, "state", "")) for r in resources]
+        for resource, state in zip(resources, states, strict=True):
+            if state in goal.failed and state not in step.states:
+                reason = getattr(resource, "state_reason", "") or "no reason given"
+                raise BackendError(f"The {goal.kind} '{resource.id}' went into state {state}: {reason}.")
+            if state in ENDED and not step.gone and state not in step.states:
+                aim = " or ".join(step.states) or "ready"
+                raise BackendError(f"The {goal.kind} '{resource.id}' was deleted ({state}) before it was {aim}.")
+        waiting = [r.id for r, s in zip(resources, states, strict=True) if step.states and s not in step.states]
+        if not waiting:
+            return ids, [], acted
+        if not acted:
+            for gid in waiting:
+                self.translator.act_on_machine(principal, gid, step.act)
+            acted = True
+        done = len(ids) - len(waiting)
+        progress = int(100 * (stage[0] * len(ids) + done) / (stage[1] * max(1, len(ids))))
+        if not self.jobs.report(job, progress, f"{done} of {len(ids)} done"):
+            raise BackendError("Another worker took this job over.")  # its record is no longer ours
+        return ids, waiting, acted
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a followed job stands, kept in its arguments between runs: the step it is on, whether that step's
+    action was taken, the targets left, and when it gives up (epoch seconds, from its first run)."""
+
+    step: int
+    acted: bool
+    ids: tuple[str, ...]
+    deadline: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "acted": self.acted, "ids": list(self.ids), "deadline": self.deadline}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None, job: Job, run_bound: float) -> Place:
+        """The saved place, or the start: the first step, the job's targets, ``run_bound`` from now."""
+        if not data:
+            return cls(0, False, tuple(job.target_ids), time.time() + run_bound)
+        return cls(int(data["step"]), bool(data["acted"]), tuple(map(str, data["ids"])), float(data["deadline"]))
 
 
 def _resources(result: Any) -> list[Resource]:

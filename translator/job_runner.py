@@ -30,7 +30,7 @@ import redis
 
 from translator.checkpoints import CURRENT_JOB
 from translator.errors import CloudgateError, Unsupported
-from translator.jobs import FINISHING, JobOutcome, JobSpec, JobStore, Write, parse_ref, ref_of
+from translator.jobs import FINISHING, Deferral, JobOutcome, JobSpec, JobStore, Write, parse_ref, ref_of
 from translator.model import Job
 
 log = logging.getLogger("cloudgate.jobs")
@@ -174,6 +174,9 @@ class JobRunner:
             if reraise:
                 raise
             return None
+        if isinstance(value, Deferral) and not reraise:
+            self._defer(active, value)
+            return None
         outcome = value if isinstance(value, JobOutcome) else JobOutcome(result=value, value=value)
         if finishing is not None:
             outcome = replace(outcome, writes=outcome.writes + finishing(outcome.value))
@@ -196,6 +199,18 @@ class JobRunner:
             log.warning("job %s: could not record its end (%s)", active.job.id, exc)
             if outcome is not None and outcome.writes:
                 raise  # what the work made is not recorded: its caller must not be told it is done
+
+    def _defer(self, active: _Active, deferral: Deferral) -> None:
+        """The handler waits (``Deferral``): its job goes back to the queue, due later, and this thread is free."""
+        with self._lock:
+            overdue = self._active.pop(active.ref, None) is not active  # failed by the keeper meanwhile
+        if overdue:
+            return
+        try:
+            if not self.jobs.defer(active.job, active.attempt, deferral, self.owner):
+                log.warning("job %s was taken over while it waited; this runner leaves it", active.job.id)
+        except redis.RedisError as exc:  # its lease lapses and it runs again from its last arguments
+            log.warning("job %s: could not put it back to wait (%s)", active.job.id, exc)
 
     def _run_claimed(self, ref: str, attempt: int) -> None:
         try:
@@ -227,7 +242,10 @@ class JobRunner:
             try:
                 claimed = self.jobs.claim(self.owner, free)
                 if not claimed:
-                    self.jobs.wait_for_work(self.settings.poll, self.owner)
+                    # a deferred job falls due without ringing the bell: wake for it, not a whole poll later
+                    due = self.jobs.due_in(self.settings.poll)
+                    if due > 0:  # (BRPOP reads a timeout under 1 ms as 0: wait for ever)
+                        self.jobs.wait_for_work(max(due, 0.01), self.owner)
                     continue
             except redis.RedisError as exc:
                 log.warning("job queue unreachable (%s)", exc)

@@ -7,7 +7,8 @@ operation name and JSON arguments, so a worker that never saw the request can ru
 
     cg:job:{tenant}:<id>          hash: the job's fields (lists and arguments as JSON)
     cg:jobs:{tenant}              zset (all scores 0) of ids; ids are UUIDv7, so lexicographic = newest last
-    cg:jobq:{queue}:ready         zset: "<id>:<tenant>" refs waiting for a worker, by enqueue time
+    cg:jobq:{queue}:ready         zset: "<id>:<tenant>" refs waiting for a worker, by when they are due (their
+                                  enqueue time; later for a job that waits, ``Deferral``)
     cg:jobq:{queue}:leases        zset: refs being run, by lease expiry (Redis server time, ms)
     cg:jobq:{queue}:owners        hash: ref -> the runner holding its lease
     cg:jobq:{queue}:attempts      hash: ref -> how many times a runner took it
@@ -68,13 +69,14 @@ end
 return 1
 """
 
-#: KEYS record, parent; ARGV attempt, now, ttl -> ok | done | stale | gone
+#: KEYS record, parent; ARGV attempt, now, ttl -> ok | done | stale | gone (``started`` stays the first start's)
 _START = """
 local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
 if not st[1] then return 'gone' end
 if st[1] == 'success' or st[1] == 'failed' then return 'done' end
 if tonumber(st[2] or '0') >= tonumber(ARGV[1]) then return 'stale' end
-redis.call('HSET', KEYS[1], 'state', 'running', 'attempts', ARGV[1], 'started', ARGV[2], 'updated', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', 'running', 'attempts', ARGV[1], 'updated', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'started', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 if KEYS[2] ~= KEYS[1] and redis.call('HGET', KEYS[2], 'state') == 'queued' then
   redis.call('HSET', KEYS[2], 'state', 'running', 'started', ARGV[2], 'updated', ARGV[2])
@@ -125,6 +127,16 @@ redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'message', ARGV[3], 'updated', 
 return 1
 """
 
+#: KEYS record; ARGV attempt, arguments, now, ttl -> 1 if the job was still this attempt's: its arguments (where the
+#: work stands) saved and its attempt given back, so the run that resumes it starts as this one did
+_SUSPEND = """
+local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')
+if st[1] ~= 'running' or st[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'arguments', ARGV[2], 'attempts', tonumber(ARGV[1]) - 1, 'updated', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
 # -- scripts on the queue's slot (lease times are Redis's clock, the same for every node) ------------------
 _NOW = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
@@ -141,18 +153,18 @@ return #ARGV
 """
 )
 
-#: KEYS ready, leases, owners, attempts; ARGV owner, lease ms, how many -> {ref, attempt, ref, attempt, ...}
+#: KEYS ready, leases, owners, attempts; ARGV owner, lease ms, how many -> {ref, attempt, ref, attempt, ...}: the
+#: entries due (a deferred job's is due later than it was queued), first due first
 _CLAIM = (
     _NOW
     + """
 local out = {}
-for _ = 1, tonumber(ARGV[3]) do
-  local got = redis.call('ZPOPMIN', KEYS[1])
-  if #got == 0 then break end
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), got[1])
-  redis.call('HSET', KEYS[3], got[1], ARGV[1])
-  out[#out + 1] = got[1]
-  out[#out + 1] = redis.call('HINCRBY', KEYS[4], got[1], 1)
+for _, ref in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
+  redis.call('ZREM', KEYS[1], ref)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ref)
+  redis.call('HSET', KEYS[3], ref, ARGV[1])
+  out[#out + 1] = ref
+  out[#out + 1] = redis.call('HINCRBY', KEYS[4], ref, 1)
 end
 return out
 """
@@ -193,6 +205,30 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return 1
 """
+
+#: KEYS ready, leases, owners, attempts; ARGV ref, owner, delay ms -> 1 if ``owner`` held it: its lease ends, the
+#: attempt it was on is not counted, and it is due again in ``delay`` ms (a job that waits holds no runner)
+_DEFER = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HINCRBY', KEYS[4], ARGV[1], -1)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+#: KEYS ready; ARGV limit ms -> ms until the soonest entry is due (0 when one is), ``limit`` when none is sooner
+_DUE_IN = (
+    _NOW
+    + """
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then return tonumber(ARGV[1]) end
+return math.max(0, math.min(tonumber(ARGV[1]), tonumber(first[2]) - now))
+"""
+)
 
 #: KEYS leases, owners; ARGV owner, refs: end now the leases ``owner`` holds on refs (the next reap requeues them)
 _LAPSE = """
@@ -290,6 +326,15 @@ class JobOutcome:
     writes: tuple[Write, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """What a handler returns to be run again in ``after`` seconds, with ``arguments`` (where its work stands) in
+    place of the job's: meanwhile it holds no runner thread, and the attempt it was on is not counted."""
+
+    after: float
+    arguments: dict[str, Any]
+
+
 #: Writes the end of the next job run inline in this context also carries, made from the job's value (an
 #: idempotency token's completion, set by the caller of ``JobRunner.run_inline``).
 FINISHING: ContextVar[Callable[[Any], tuple[Write, ...]] | None] = ContextVar("cloudgate_finishing", default=None)
@@ -324,6 +369,9 @@ class JobStore:
         self._release = client.register_script(_RELEASE)
         self._lapse = client.register_script(_LAPSE)
         self._reap = client.register_script(_REAP)
+        self._suspend = client.register_script(_SUSPEND)
+        self._defer = client.register_script(_DEFER)
+        self._due_in = client.register_script(_DUE_IN)
         queue = f"cg:jobq:{{{settings.queue}}}"
         self.ready, self.leases, self.owners = f"{queue}:ready", f"{queue}:leases", f"{queue}:owners"
         self.attempts, self.bell = f"{queue}:attempts", f"{queue}:bell"
@@ -527,7 +575,8 @@ class JobStore:
         now = time.time()
         outcome = _s(self._start(keys=self._pair(job), args=[attempt, repr(now), self.settings.ttl]))
         if outcome == "ok":
-            job.state, job.attempts, job.started, job.updated = JobState.RUNNING, attempt, now, now
+            job.state, job.attempts, job.updated = JobState.RUNNING, attempt, now
+            job.started = job.started or now  # a resumed job keeps its first start
         return outcome
 
     def finish(
@@ -584,6 +633,35 @@ class JobStore:
             keys=[_record_key(job.tenant, job.id)], args=[job.attempts, progress, message, repr(time.time())]
         )
         return bool(done)
+
+    def defer(self, job: Job, attempt: int, deferral: Deferral, owner: str) -> bool:
+        """Put a running job back in the queue, due in ``deferral.after`` seconds, with its new arguments; False
+        when this attempt no longer owns it. Record first, then the queue entry, in one round trip (which also
+        wakes ``owner``'s dispatcher, so that it waits for the job's due time rather than a whole poll)."""
+        arguments = _json(deferral.arguments)
+        calls = [
+            Write(
+                script=self._suspend,
+                keys=(_record_key(job.tenant, job.id),),
+                args=(attempt, arguments, repr(time.time()), self.settings.ttl),
+            ),
+            Write(
+                script=self._defer,
+                keys=(self.ready, self.leases, self.owners, self.attempts),
+                args=(ref_of(job), owner, max(0, int(deferral.after * 1000))),
+            ),
+            # the owner's dispatcher may be waiting a whole poll: it wakes to wait for this job's due time instead
+            Write(command=("LPUSH", self._wake_key(owner), 1)),
+            Write(command=("EXPIRE", self._wake_key(owner), 10)),
+        ]
+        suspended, requeued, *_ = self._pipelined(calls)
+        if suspended and requeued:
+            job.arguments, job.attempts = dict(deferral.arguments), attempt - 1
+        return bool(suspended and requeued)
+
+    def due_in(self, limit: float) -> float:
+        """Seconds until the soonest queued job is due (0 when one is), at most ``limit``."""
+        return float(self._due_in(keys=[self.ready], args=[int(limit * 1000)])) / 1000
 
     def _pair(self, job: Job) -> list[str]:
         key = _record_key(job.tenant, job.id)

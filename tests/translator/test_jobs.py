@@ -24,9 +24,19 @@ from gateway.config import ConfigError, parse
 from translator import arguments
 from translator.checkpoints import CURRENT_JOB, Checkpoints
 from translator.errors import Conflict, InvalidParameter, NotFound
+from translator.follow import Goal, Step
 from translator.job_runner import JobRunner
-from translator.jobs import FINISHING, JobOutcome, JobSettings, JobSpec, JobStore, Write
-from translator.model import BlockDevice, Job, JobState, MachineAction, MachineSpec, Principal, Rule
+from translator.jobs import FINISHING, Deferral, JobOutcome, JobSettings, JobSpec, JobStore, Write
+from translator.model import (
+    BlockDevice,
+    Job,
+    JobState,
+    MachineAction,
+    MachineSpec,
+    MachineState,
+    Principal,
+    Rule,
+)
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
 
@@ -247,6 +257,56 @@ def test_a_job_whose_runner_stopped_runs_again_until_its_attempts_run_out(jobs: 
     assert (failed.state, failed.error) == (JobState.FAILED, "The operation was interrupted 1 times.")
 
 
+def test_a_deferred_job_is_due_again_later_on_the_attempt_it_was_on(jobs: JobStore) -> None:
+    later, soon = jobs.submit("demo", JobSpec("op", "machine")), jobs.submit("demo", JobSpec("op", "machine"))
+    claimed = jobs.claim("runner-1", 2)
+    assert claimed == [(f"{later.id}:demo", 1), (f"{soon.id}:demo", 1)]
+    for job in (later, soon):
+        job = jobs.get("demo", job.id)
+        assert jobs.start(job, 1) == "ok"
+    first_start = jobs.get("demo", later.id).started
+    assert jobs.defer(later, 1, Deferral(60.0, {"at": 1}), "runner-1")
+    assert not jobs.defer(later, 1, Deferral(60.0, {"at": 2}), "runner-1")  # deferred already: its lease went
+    assert jobs.claim("runner-2", 5) == []  # due in a minute
+    assert 50.0 < jobs.due_in(120.0) <= 60.0 and jobs.due_in(5.0) == 5.0
+    assert jobs.get("demo", later.id).state == JobState.RUNNING  # still under way, as far as its caller can tell
+
+    assert jobs.defer(soon, 1, Deferral(0.05, {"at": 1}), "runner-1")
+    assert _until(lambda: jobs.claim("runner-2", 5), "the soon job to fall due") == [(f"{soon.id}:demo", 1)]
+    resumed = jobs.get("demo", soon.id)
+    assert resumed.arguments == {"at": 1} and jobs.start(resumed, 1) == "ok"
+    assert jobs.finish(resumed, 1, outcome=JobOutcome(result={"done": True}), release="runner-2")
+    assert jobs.get("demo", later.id).started == first_start
+
+
+def test_a_job_that_waits_holds_no_runner_and_its_waits_are_not_attempts(redis_client, runners) -> None:
+    """One runner thread, a job that waits five times and one submitted after it: the second runs meanwhile."""
+    single = JobStore(redis_client, JobSettings(**{**FAST, "threads": 1, "max_attempts": 1}))
+    quick_done = threading.Event()
+    seen: list[tuple[int, int, float]] = []
+
+    def wait(job: Job) -> Any:
+        looks = job.arguments.get("looks", 0) + 1
+        seen.append((looks, job.attempts, job.started))
+        if looks < 5 or not quick_done.is_set():
+            return Deferral(0.05, {**job.arguments, "looks": looks})
+        return {"looks": looks}
+
+    def quick(job: Job) -> Any:
+        quick_done.set()
+        return {"quick": True}
+
+    runners({"wait": wait, "quick": quick}, single)
+    waiting = single.submit("demo", JobSpec("wait", "machine", arguments={"looks": 0}))
+    _until(lambda: len(seen) >= 2, "the waiting job to have looked twice")
+    fast = single.submit("demo", JobSpec("quick", "machine"))
+    assert single.wait("demo", fast.id, 10).state == JobState.SUCCESS
+    done = single.wait("demo", waiting.id, 15)
+    assert done.state == JobState.SUCCESS and done.result["looks"] >= 5
+    assert [s[0] for s in seen] == list(range(1, len(seen) + 1))  # each look went on from the last one's arguments
+    assert {s[1] for s in seen} == {1} and len({s[2] for s in seen}) == 1  # one attempt, one start time
+
+
 def test_a_stopping_runner_hands_its_running_job_back_at_once(redis_client, runners) -> None:
     # A lease far longer than the wait: only a hand-back lets the second runner take the job in time.
     slow_lease = JobStore(redis_client, JobSettings(**{**FAST, "lease": 60.0, "heartbeat": 5.0}))
@@ -412,6 +472,61 @@ def _translator_runtime(url: str):
         }
     )
     return build_runtime(config, url)
+
+
+def _following_runtime(url: str, boot_delay: float, **translator: Any):
+    """One runner thread; machines boot for ``boot_delay`` seconds."""
+    config = parse(
+        {
+            "gateway": {"redis_url": url},
+            "translator": {"job_lease": 1.0, "job_threads": 1, **translator},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": boot_delay}},
+            "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
+        }
+    )
+    return build_runtime(config, url)
+
+
+def _launch_spec(t: Any) -> MachineSpec:
+    image = t.list(DEMO, "image")[0]
+    flavor = next(f for f in t.list(DEMO, "flavor") if f.name == "t3.micro")
+    return MachineSpec(image_id=image.id, flavor_id=flavor.id)
+
+
+def test_followed_launches_wait_side_by_side_on_one_runner_thread(redis_server, redis_client) -> None:
+    """CIMI's 202 jobs follow their machines to running, then stopped: while they boot, each job's looks leave the
+    thread free, so every one of them is under way before any ends."""
+    rt = _following_runtime(redis_server.url, boot_delay=3.0)
+    try:
+        t = rt.translator
+        t.start_jobs()
+        spec = _launch_spec(t)
+        goal = Goal("machine", (Step(("running",)), Step(("stopped",), act=MachineAction.STOP.value)))
+        followed = [t.follow(DEMO, "create", goal, lambda: t.create_machines(DEMO, spec))[0] for _ in range(3)]
+        looked = _until(
+            lambda: (jobs := [t.get_job(DEMO, j.id) for j in followed]) and all(j.message for j in jobs) and jobs,
+            "every followed job to have looked at its machine",
+        )
+        assert all(j.state == JobState.RUNNING for j in looked)  # none had to end for the others to start
+        ended = [t.wait_job(DEMO, j.id, 20) for j in followed]
+        assert [e.state for e in ended] == [JobState.SUCCESS] * 3 and all(e.attempts == 1 for e in ended)
+        machines = t.get_many(DEMO, "machine", [e.affected_ids[0] for e in ended])
+        assert [m.state for m in machines] == [MachineState.STOPPED] * 3
+    finally:
+        rt.close()
+
+
+def test_a_followed_job_gives_up_at_its_run_bound_across_its_looks(redis_server, redis_client) -> None:
+    rt = _following_runtime(redis_server.url, boot_delay=60.0, job_run_bound=2.0)
+    try:
+        t = rt.translator
+        t.start_jobs()
+        spec = _launch_spec(t)
+        job, _ = t.follow(DEMO, "create", Goal("machine", (Step(("running",)),)), lambda: t.create_machines(DEMO, spec))
+        ended = _until(lambda: (j := t.get_job(DEMO, job.id)).state in (JobState.SUCCESS, JobState.FAILED) and j, "end")
+        assert (ended.state, ended.error) == (JobState.FAILED, "The machine did not reach running in time.")
+    finally:
+        rt.close()
 
 
 def test_a_mutation_queued_by_one_worker_is_run_by_another_from_its_record(redis_server, redis_client) -> None:
