@@ -420,7 +420,8 @@ class Listings:
         if listing.capability not in backend.capabilities:
             return {}, False
         if self.times.ttl <= 0:
-            return self._fetch_uncached(principal, account, kind, gids, natives), False
+            fetch = getattr(backend, listing.fetch)
+            return self._fetch_uncached(principal, account, kind, gids, natives, fetch), False
         wanted = set(gids)
         index = self.store.index.get(account.key, kind, gids)
         tagged = index.tagged
@@ -439,28 +440,35 @@ class Listings:
         else:
             CACHE_LOOKUPS.labels(kind, "miss").inc()
         if natives is None:
-            located = self.accounts.find(principal, kind, gids)
-            natives = [where[1] for where in located if where is not None and where[0].key == account.key]
+            natives = self._natives(principal, account, kind, gids)
         if natives:
             records = self.caller.call(account, listing.fetch, getattr(backend, listing.fetch), natives)
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged
 
+    def _natives(self, principal: Principal, account: AccountConfig, kind: str, gids: list[str]) -> list[str]:
+        """The native ids of those of ``gids`` that ``account`` holds."""
+        located = self.accounts.find(principal, kind, gids)
+        return [where[1] for where in located if where is not None and where[0].key == account.key]
+
     def _fetch_uncached(
-        self, principal: Principal, account: AccountConfig, kind: str, gids: list[str], natives: list[str] | None
+        self,
+        principal: Principal,
+        account: AccountConfig,
+        kind: str,
+        gids: list[str],
+        natives: list[str] | None,
+        fetch: Callable[[list[str]], list[Any]],
     ) -> dict[str, Resource]:
-        """``_fetch`` when nothing is cached: asked of the backend without reading the index first, and their Redis
-        tags merged from the round trip that remembers their ids (PERF: one round trip where three were)."""
+        """``_fetch`` when nothing is cached: asked of the backend (``fetch``) without reading the index first, and
+        their Redis tags merged from the round trip that remembers their ids (PERF: one round trip where three were)."""
         CACHE_LOOKUPS.labels(kind, "miss").inc()
         if natives is None:
-            located = self.accounts.find(principal, kind, gids)
-            natives = [where[1] for where in located if where is not None and where[0].key == account.key]
+            natives = self._natives(principal, account, kind, gids)
         if not natives:
             return {}
-        listing = LISTINGS[kind]
-        backend = self.accounts.backend(account)
-        records = self.caller.call(account, listing.fetch, getattr(backend, listing.fetch), natives)
+        records = self.caller.call(account, LISTINGS[kind].fetch, fetch, natives)
         entries = self._published(account, records)
         wanted = set(gids)
         found = {r.id: r for r in records if r.id in wanted}

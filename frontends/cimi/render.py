@@ -75,22 +75,27 @@ def _element(shape: Shape, tag: str, version: str, head: str = "") -> Emit:
     bare_ref = f'<{tag}{head} href="' if "href" in shape.xml_attrs else None
     plan: list[tuple[tuple[str, Emit], ...]] = []  # filled on first use: recursive types compile lazily
 
+    def opening(doc: dict[str, Any]) -> tuple[str, int]:
+        """The start tag with ``doc``'s XML attributes (left open), and how many of ``doc``'s keys they used."""
+        start = open_
+        seen = 0
+        for name, prefix, boolean in attrs:
+            value = doc.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            seen += 1
+            if value is not None:
+                if boolean:
+                    value = "true" if value is True or value == "true" else "false"
+                start += prefix + _esc_attr(value) + '"'
+        return start, seen
+
     if all(a.name in shape.xml_attrs for a in shape.attrs) and not head:
         # PERF: an element of XML attributes only (`<operation rel=.. href=../>`), the commonest element of all.
         def emit_empty(doc: Any, out: list[str]) -> None:
             if type(doc) is not dict:
                 raise TypeError(f"{tag}: expected a dict, got {describe(doc)}")
-            start = open_
-            seen = 0
-            for name, prefix, boolean in attrs:
-                value = doc.get(name, _MISSING)
-                if value is _MISSING:
-                    continue
-                seen += 1
-                if value is not None:
-                    if boolean:
-                        value = "true" if value is True or value == "true" else "false"
-                    start += prefix + _esc_attr(value) + '"'
+            start, seen = opening(doc)
             if seen != len(doc):
                 raise _unknown(shape, doc)
             out.append(start + "/>")
@@ -105,17 +110,7 @@ def _element(shape: Shape, tag: str, version: str, head: str = "") -> Emit:
             if href is not None:
                 out.append(bare_ref + _esc_attr(href) + '"/>')
                 return
-        start = open_
-        seen = 0
-        for name, prefix, boolean in attrs:
-            value = doc.get(name, _MISSING)
-            if value is _MISSING:
-                continue
-            seen += 1
-            if value is not None:
-                if boolean:
-                    value = "true" if value is True or value == "true" else "false"
-                start += prefix + _esc_attr(value) + '"'
+        start, seen = opening(doc)
         at = len(out)
         out.append(start)
         if not plan:
