@@ -60,6 +60,12 @@ class Freshness(StrEnum):
         """Whether a reader may answer from the index (an expired one is refreshed meanwhile)."""
         return self in (Freshness.FRESH, Freshness.EXPIRED)
 
+    @property
+    def seen(self) -> read_cache.Seen:
+        if self is Freshness.FRESH:
+            return read_cache.Seen.FRESH
+        return read_cache.Seen.EXPIRED if self is Freshness.EXPIRED else read_cache.Seen.UNUSABLE
+
 
 #: KEYS meta, tags -> {state, generation, how many resources have Redis tags, content version}
 _STATE_OF = """
@@ -82,14 +88,16 @@ _STATE = (
 if s[1] ~= 'fresh' and s[1] ~= 'expired' then return s end
 """
 )
-#: KEYS meta, tags -> {content version, ms it stays fresh} while the index is fresh, else false (what the read
-#: cache checks)
+#: KEYS meta, tags -> {content version, ms it stays fresh (0 unless fresh), state} (what the read cache checks)
 _VERSION = (
     _STATE_OF
     + """local s = state()
-if s[1] ~= 'fresh' then return false end
-local t = redis.call('TIME')
-return {s[4], tonumber(redis.call('HGET', KEYS[1], 'until')) - (t[1] * 1000 + math.floor(t[2] / 1000))}
+local left = 0
+if s[1] == 'fresh' then
+  local t = redis.call('TIME')
+  left = tonumber(redis.call('HGET', KEYS[1], 'until')) - (t[1] * 1000 + math.floor(t[2] / 1000))
+end
+return {s[4], left, s[1]}
 """
 )
 #: KEYS meta, tags, order, rows; ARGV min (a ZRANGEBYLEX bound), count -> {state, gen, tagged, ver, row...}
@@ -195,7 +203,7 @@ class ListingIndex:
         keys = [meta, tags_key(account, kind), order, rows]
         reply = self._page(keys=keys, args=[bound, max(1, min(count, MAX_CHUNK))])
         state = Freshness(_s(reply[0]))
-        read_cache.note_read(meta, _s(reply[3]), state is Freshness.FRESH)
+        read_cache.note_read(meta, _s(reply[3]), state.seen)
         return Chunk(state, int(reply[1]), int(reply[2]) > 0, [r for r in reply[4:] if r])
 
     def get(self, account: str, kind: str, gids: Sequence[str]) -> Chunk:
@@ -208,11 +216,22 @@ class ListingIndex:
             some = list(gids[start : start + MAX_CHUNK]) or [""]  # no ids: the state alone
             reply = self._get(keys=keys, args=some)
             state = Freshness(_s(reply[0]))
-            read_cache.note_read(meta, _s(reply[3]), state is Freshness.FRESH)
+            read_cache.note_read(meta, _s(reply[3]), state.seen)
             if not state.usable:
                 break
             found += [row for row in reply[4:] if row]
         return Chunk(Freshness(_s(reply[0])), int(reply[1]), int(reply[2]) > 0, found)
+
+    def meta_command(self, account: str, kind: str) -> tuple[Any, ...]:
+        """A command reading what ``note_meta`` needs of the index's meta (for a caller's own round trip)."""
+        return ("HMGET", _keys(account, kind)[0], "gen", "ver", "filled")
+
+    def note_meta(self, account: str, kind: str, reply: Sequence[Any]) -> None:
+        """Report to the request's read set the version ``meta_command`` read, for a read that did not use the
+        index's rows (a read by id when nothing is cached): an index with rows counts as expired (never reused)."""
+        gen, ver, filled = (_s(v) if v is not None else None for v in reply)
+        seen = read_cache.Seen.EXPIRED if filled is not None else read_cache.Seen.UNUSABLE
+        read_cache.note_read(_keys(account, kind)[0], f"{gen or '0'}.{ver or '0'}", seen)
 
     def ticket(self, account: str, kind: str) -> int:
         """Taken by a refresh before it reads the backend: of two refreshes at one generation (a reader's and a
@@ -274,8 +293,8 @@ class ListingIndex:
         return int(self.redis.hget(_keys(account, kind)[0], "gen") or 0)
 
     def version_command(self, meta_key: str) -> tuple[Any, ...]:
-        """The command reading the content version of the index whose meta key this is and how many ms it stays
-        fresh, or false unless it is fresh (the version every read reports). PERF: EVALSHA itself: a pipeline
+        """The command reading the content version of the index whose meta key this is, how many ms it stays
+        fresh, and its state (the version every read reports). PERF: EVALSHA itself: a pipeline
         holding a Script first asks SCRIPT EXISTS, a round trip; ``load_version_script`` after a NOSCRIPT reply."""
         return ("EVALSHA", self._version.sha, 2, *self.version_keys(meta_key))
 

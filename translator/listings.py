@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import heapq
 import logging
 import os
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 import orjson
 import redis
 
-from translator import memory
+from translator import memory, read_cache
 from translator.accounts import Accounts
 from translator.backend import AccountConfig, Capability
 from translator.calls import BackendCaller
@@ -257,7 +258,11 @@ class Listings:
         if len(accounts) == 1:
             stream, has_tags = self._ordered(accounts[0], kind, after, chunk)
             return [stream], [], {accounts[0].key} if has_tags else set()
-        futures = [(acc, _POOL.submit(self._ordered, acc, kind, after, chunk)) for acc in accounts]
+        # each in a copy of this context: what the threads read is recorded in the request's read set (read_cache)
+        futures = [
+            (acc, _POOL.submit(contextvars.copy_context().run, self._ordered, acc, kind, after, chunk))
+            for acc in accounts
+        ]
         streams, down, tagged, failure = [], [], set(), None
         for acc, future in futures:
             try:
@@ -328,7 +333,10 @@ class Listings:
         listing = LISTINGS[kind]
         backend = self.accounts.backend(account)
         ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
-        records = self.caller.call(account, listing.method, getattr(backend, listing.method))
+        call = getattr(backend, listing.method)
+        records = read_cache.backend_read(
+            account, listing.method, (), lambda: self.caller.call(account, listing.method, call)
+        )
         memory.note_listing(len(records))
         known = self.publish_all(account, records, count=kind)
         ttl = self.times.ttl
@@ -442,7 +450,7 @@ class Listings:
         if natives is None:
             natives = self._natives(principal, account, kind, gids)
         if natives:
-            records = self.caller.call(account, listing.fetch, getattr(backend, listing.fetch), natives)
+            records = self._read_by_id(account, kind, natives, getattr(backend, listing.fetch))
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged
@@ -468,17 +476,36 @@ class Listings:
             natives = self._natives(principal, account, kind, gids)
         if not natives:
             return {}
-        records = self.caller.call(account, LISTINGS[kind].fetch, fetch, natives)
+        records = self._read_by_id(account, kind, natives, fetch)
         entries = self._published(account, records)
         wanted = set(gids)
         found = {r.id: r for r in records if r.id in wanted}
         ids = list(found)
-        reads = [("HMGET", tags_key(account.key, kind), *ids)] if ids else []
+        # the tags' version too, which an answer built from them is kept at (translator/read_cache.py)
+        reads: list[tuple[Any, ...]] = [self.store.index.meta_command(account.key, kind)]
+        if ids:
+            reads.append(("HMGET", tags_key(account.key, kind), *ids))
         replies = self.store.remember_reading(entries, reads)
-        for gid, raw in zip(ids, replies[0] if reads else (), strict=True):
+        self.store.index.note_meta(account.key, kind, replies[0])
+        for gid, raw in zip(ids, replies[1] if ids else (), strict=True):
             if raw:
                 found[gid].tags = {**found[gid].tags, **loads(raw)}
         return found
+
+    def _read_by_id(
+        self, account: AccountConfig, kind: str, natives: list[str], fetch: Callable[[list[str]], list[Any]]
+    ) -> list[Any]:
+        """The backend's records of ``natives`` (a read an answer may be revalidated by: translator/read_cache.py)."""
+        method = LISTINGS[kind].fetch
+        return read_cache.backend_read(
+            account, method, (tuple(natives),), lambda: self.caller.call(account, method, fetch, natives)
+        )
+
+    def reread(self, read: read_cache.BackendRead) -> Any:
+        """A backend read made again, as ``_refresh`` or ``_read_by_id`` made it (a kept answer's revalidation)."""
+        fn = getattr(self.accounts.backend(read.account), read.method)
+        args = [list(a) if isinstance(a, tuple) else a for a in read.args]
+        return self.caller.call(read.account, read.method, fn, *args)
 
     def publish_all(
         self, account: AccountConfig, records: Iterable[Any], count: str | None = None, invalidate: Iterable[str] = ()

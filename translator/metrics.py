@@ -14,6 +14,12 @@ BACKEND_ERRORS = Counter(
     "cloudgate_backend_errors_total", "Failed backend call attempts.", ["driver", "operation", "error"]
 )
 CACHE_LOOKUPS = Counter("cloudgate_cache_lookups_total", "Listing cache lookups.", ["kind", "result"])
+#: kept answers built from backend reads, revalidated against the backend: "same" reused, "changed" built again
+REVALIDATIONS = Counter(
+    "cloudgate_answer_revalidations_total",
+    "Kept answers checked against the backend reads they were built from.",
+    ["outcome"],
+)
 #: per account and state, the number of workers whose breaker is in that state (``livesum`` across processes)
 CIRCUIT_STATE = Gauge(
     "cloudgate_backend_circuit_state",

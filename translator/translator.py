@@ -102,7 +102,7 @@ class Translator:
         #: what only the gateway holds (CIMI templates and systems, OCCI user mixins), per tenant
         self.documents = DocumentStore(store.redis)
         #: answers of index-only reads, reused while their versions hold (frontends name the reads)
-        self.read_cache = ReadCache(store.index, settings.read_cache_mb << 20)
+        self.read_cache = ReadCache(store.index, settings.read_cache_mb << 20, refetch=self.listings.reread)
         self.follower = Follower(self, self.jobs)
         self.runner.register(FOLLOW, self.follower.run)
 

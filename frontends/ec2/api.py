@@ -249,7 +249,11 @@ class EC2Frontend:
             head, tail = kept[1], kept[2]
         else:
             _, head, tail = self.translator.read_cache.build(
-                answer_key(user.access_key), lambda: (scope, *_split(answer(), request_id)), _size, guarded=raw
+                answer_key(user.access_key),
+                lambda: (scope, *_split(answer(), request_id)),
+                _size,
+                guarded=raw,
+                accept=lambda value: value[0] == scope,  # a revalidated answer, of the same region and account
             )
         return [head, request_id.encode(), tail]
 

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
 from translator.identity import Identity
-from translator.model import MachineAction, MachineSpec, Principal
+from translator.model import MachineAction, MachineSpec, Principal, VolumeSpec
 from translator.read_cache import ENTRY_BYTES, ReadCache, entry_bytes
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
@@ -44,12 +45,13 @@ class Counted:
         self.t = rt.translator
         self.runs = 0
         self.read = read
+        self.listed: Callable[[], list[Any]] = lambda: self.t.list(DEMO, "machine", "r1")
 
     def __call__(self) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
         self.runs += 1
         if self.read is not None:
             self.read()
-        machines = self.t.list(DEMO, "machine", "r1")
+        machines = self.listed()
         volume_ids = [v for m in machines for v in m.volume_ids]
         if volume_ids:
             self.t.get_many(DEMO, "volume", volume_ids)
@@ -143,22 +145,97 @@ def test_answers_that_read_outside_the_listings_are_never_kept(runtime: Any) -> 
         assert build.runs == 3
 
 
-def test_answers_are_not_kept_when_listings_are_not_cached(redis_server) -> None:
+def uncached(redis_server: Any, regions: tuple[str, ...] = ("r1",), ttl: float = 0) -> Any:
+    sims = {f"sim-{r}": {"driver": "simulator", "boot_delay": 0.0, "terminated_retention": 0.0} for r in regions}
     config = parse(
         {
             "gateway": {"redis_url": redis_server.url},
-            "translator": {"cache_ttl": 0},
-            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0}},
-            "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
+            "translator": {"cache_ttl": ttl, "transitional_cache_ttl": ttl, "retry_attempts": 1},
+            "backends": sims,
+            "tenants": {"demo": {"regions": {r: {"backend": f"sim-{r}"} for r in regions}}},
         }
     )
     rt = build_runtime(config, redis_server.url)
+    seed_identity(rt)
+    return rt
+
+
+def revalidations(outcome: str) -> float:
+    return REGISTRY.get_sample_value("cloudgate_answer_revalidations_total", {"outcome": outcome}) or 0.0
+
+
+def test_answers_read_from_the_cloud_are_reused_only_while_the_cloud_answers_the_same(
+    redis_server, redis_client
+) -> None:
+    """Listings not cached: each answer still asks the cloud, and is the kept one while the cloud answers as it did
+    (the build does not run again); a change of the cloud behind the gateway's back, or of a Redis tag of the
+    listing or of a resource read by id, is in the very next answer."""
+    rt = uncached(redis_server)
     try:
-        launch(rt)
+        made = launch(rt)
+        t = rt.translator
+        volume = t.create_volume(DEMO, VolumeSpec(size_gb=1, zone=made[0].zone), "r1")
+        t.attach_volume(DEMO, volume.id, made[0].id, "/dev/sdf")
+        deadline = time.monotonic() + 10  # the cloud settles: what changes now is the test's doing
+        while {str(m.state) for m in t.list(DEMO, "machine", "r1")} != {"running"} or str(
+            t.get_many(DEMO, "volume", [volume.id])[0].state
+        ) != "in-use":
+            assert time.monotonic() < deadline, "the launch and the attachment did not settle"
+            time.sleep(0.05)
         build = Counted(rt)
-        for _ in range(3):
-            answer(rt, build)
-        assert build.runs == 3
+        first = answer(rt, build)
+        same = revalidations("same")
+        assert [answer(rt, build) for _ in range(3)] == [first] * 3
+        assert build.runs == 1 and revalidations("same") == same + 3
+
+        backend = t.routing.backend(t.account(DEMO, "r1"))
+        backend.act_on_machine(made[1].native_id, MachineAction.STOP)
+        changed = revalidations("changed")
+        stopped = answer(rt, build)
+        assert build.runs == 2 and revalidations("changed") == changed + 1
+        assert dict((i, s) for i, s, _ in stopped)[made[1].id] in ("stopping", "stopped")
+
+        t.store.update_tags("demo/r1", "machine", made[1].id, {"team": "a"}, {})
+        tagged = answer(rt, build)
+        assert build.runs == 3 and dict((i, tags) for i, _, tags in tagged)[made[1].id] == (("team", "a"),)
+
+        answer(rt, build)
+        runs = build.runs
+        t.store.update_tags("demo/r1", "volume", volume.id, {"team": "b"}, {})  # read by id, not listed
+        answer(rt, build)
+        assert build.runs == runs + 1
+    finally:
+        rt.close()
+
+
+def test_a_listing_over_several_regions_is_reused_only_while_each_region_is_unchanged(
+    redis_server, redis_client
+) -> None:
+    """The regions are read side by side in other threads: what they read counts for the answer as the rest does
+    (an answer kept with only the images read in this thread would not see a mutation in a region)."""
+    rt = uncached(redis_server, ("r1", "r2"), ttl=30)
+    try:
+        t = rt.translator
+        image, flavor = t.list(DEMO, "image", "r2")[0], t.list(DEMO, "flavor", "r2")[0]
+        in_r2 = t.create_machines(DEMO, MachineSpec(image_id=image.id, flavor_id=flavor.id), "r2")[0]
+        runs = [0]
+
+        def build() -> list[tuple[str, str]]:
+            runs[0] += 1
+            t.list(DEMO, "image", "r1")
+            return [(m.id, str(m.state)) for m in t.list(DEMO, "machine")]  # every region
+
+        cache = t.read_cache
+        deadline = time.monotonic() + 10
+        while (kept := cache.answer("k", build, lambda value: 100)) != [(in_r2.id, "running")] or runs[0] < 2:
+            assert time.monotonic() < deadline, "the launch did not settle"
+            time.sleep(0.05)
+        before = runs[0]
+        assert cache.answer("k", build, lambda value: 100) == kept and runs[0] == before
+
+        t.act_on_machine(DEMO, in_r2.id, MachineAction.STOP)
+        after = cache.answer("k", build, lambda value: 100)
+        assert runs[0] == before + 1 and dict(after)[in_r2.id] in ("stopping", "stopped")
     finally:
         rt.close()
 
