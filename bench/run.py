@@ -405,19 +405,27 @@ def cached_reads(gw: Gateway, moto: MotoServer, bare_url: str, args: argparse.Na
         Row("1. cached DescribeInstances (50) on moto, req/s, over moto", gw_moto_rate, moto_rate, "req/s",
             "ratio >= 100"),
     ]  # fmt: skip
-    # 3. the other frontends' reads of the same 50, as time per request over EC2's
+    # 3. the other frontends' reads of the same 50, as time per request over EC2's; in turns like goal 1's (one
+    # figure taken while a neighbour is busy would otherwise decide a row), each the median of its turns
     ec2_time = 1000 / gw_rate
-    for label, path, accept in (
-        ("CIMI JSON", "/cimi/machines", "application/json"),
-        ("CIMI XML", "/cimi/machines", "application/xml"),
-        ("OCCI text/plain", "/occi/compute/", "text/plain"),
-        ("OCCI text/occi", "/occi/compute/", "text/occi"),
-        ("OCCI JSON", "/occi/compute/", "application/occi+json"),
-    ):
-        headers = (basic("bench"), f"Accept: {accept}")
-        DIRECT.open(urllib.request.Request(url + path, headers=dict(h.split(": ", 1) for h in headers)), timeout=60)
-        seconds = 1000 / rate(url + path, args, headers)
-        rows.append(Row(f"3. {label} read (50), ms/req, over EC2's", seconds, ec2_time, "ms", "ratio <= 1.5"))
+    reads = {
+        "CIMI JSON": ("/cimi/machines", "application/json"),
+        "CIMI XML": ("/cimi/machines", "application/xml"),
+        "OCCI text/plain": ("/occi/compute/", "text/plain"),
+        "OCCI text/occi": ("/occi/compute/", "text/occi"),
+        "OCCI JSON": ("/occi/compute/", "application/occi+json"),
+    }
+    turns: dict[str, list[float]] = {label: [] for label in reads}
+    for _ in range(args.rounds):
+        for label, (path, accept) in reads.items():
+            headers = (basic("bench"), f"Accept: {accept}")
+            request = urllib.request.Request(url + path, headers=dict(h.split(": ", 1) for h in headers))
+            DIRECT.open(request, timeout=60)
+            turns[label].append(1000 / rate(url + path, args, headers))
+    for label, times in turns.items():
+        rows.append(
+            Row(f"3. {label} read (50), ms/req, over EC2's", statistics.median(times), ec2_time, "ms", "ratio <= 1.5")
+        )
     return rows
 
 
@@ -592,7 +600,7 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every server")
     parser.add_argument("--big", type=int, default=10_000, help="machines of the big account")
-    parser.add_argument("--rounds", type=int, default=3, help="turns of goal 1's gateway and bare app figures")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of goals 1 and 3's throughput figures")
     parser.add_argument("--samples", type=int, default=50, help="timed calls per latency figure")
     parser.add_argument("--lapses", type=int, default=15, help="reads after the cache TTL lapsed")
     parser.add_argument("--ttl", type=float, default=1.0, help="the short-TTL gateway's cache_ttl")
