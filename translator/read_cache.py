@@ -101,6 +101,15 @@ class ReadSet:
 
 
 _READS: ContextVar[ReadSet | None] = ContextVar("cloudgate_read_set", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A backend read that raised while revalidating: what its build gets instead of a result."""
+
+    error: Exception
+
+
 #: Backend reads made while revalidating, by ``BackendRead.key``: (what each returned, its fingerprint).
 Staged = dict[tuple[str, str, tuple[Any, ...]], tuple[Any, bytes | None]]
 #: A request's backend reads made while revalidating, for its build to take instead of reading again.
@@ -134,6 +143,8 @@ def backend_read(account: Any, method: str, args: tuple[Any, ...], read: Callabl
     held = staged.pop((account.key, method, args), None) if staged else None
     if held is not None:
         result, mark = held
+        if isinstance(result, _Failed):
+            raise result.error  # as it failed in the revalidation: the build meets it where it asks (not twice)
     else:
         token = _READS.set(None)  # the caller's own note_unversioned is not for this read
         try:
@@ -273,7 +284,9 @@ class ReadCache:
             _READS.reset(token)
         if reads.keepable and self.capacity > 0:
             versions = tuple((k, v, fresh) for k, (v, fresh) in reads.versions.items())
-            size_of = size(value) + entry_bytes(key) + entry_bytes(tuple(c.args for c in reads.calls))
+            size_of = size(value) + entry_bytes(key)
+            if reads.calls:  # what they name (ids read by id) besides
+                size_of += entry_bytes(tuple(c.args for c in reads.calls)) - ENTRY_BYTES
             self._keep(key, _Kept(versions, value, size_of, guarded, calls=tuple(reads.calls)))
         return value
 
@@ -283,7 +296,12 @@ class ReadCache:
         if self.refetch is None:
             return False
         for call in kept.calls:
-            result = self.refetch(call)
+            try:
+                result = self.refetch(call)
+            except Exception as exc:  # the build meets it, and answers as it would (a region left out, a 503)
+                staged[call.key] = (_Failed(exc), None)
+                REVALIDATIONS.labels("changed").inc()
+                return False
             mark = fingerprint(result)
             staged[call.key] = (result, mark)
             if mark is None or mark != call.fingerprint:

@@ -101,7 +101,7 @@ class Translator:
         self.routing.discover = self._discover
         #: what only the gateway holds (CIMI templates and systems, OCCI user mixins), per tenant
         self.documents = DocumentStore(store.redis)
-        #: answers of index-only reads, reused while their versions hold (frontends name the reads)
+        #: answers of reads, reused while their index versions hold and their backend reads return the same
         self.read_cache = ReadCache(store.index, settings.read_cache_mb << 20, refetch=self.listings.reread)
         self.follower = Follower(self, self.jobs)
         self.runner.register(FOLLOW, self.follower.run)

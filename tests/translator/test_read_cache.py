@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY
 
 from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
+from translator import read_cache
+from translator.errors import BackendUnavailable
 from translator.identity import Identity
 from translator.model import MachineAction, MachineSpec, Principal, VolumeSpec
 from translator.read_cache import ENTRY_BYTES, ReadCache, entry_bytes
@@ -238,6 +240,38 @@ def test_a_listing_over_several_regions_is_reused_only_while_each_region_is_unch
         assert runs[0] == before + 1 and dict(after)[in_r2.id] in ("stopping", "stopped")
     finally:
         rt.close()
+
+
+def test_what_a_revalidation_read_feeds_the_build_and_the_cloud_is_not_asked_twice(runtime: Any) -> None:
+    """A revalidation whose backend read returns something else, or fails, leaves that to the build, which gets it
+    where it asks (a failure handled as the build would: a listing over regions answers without the region)."""
+    account = runtime.translator.account(DEMO, "r1")
+    cloud: list[Any] = [["a"], ["b"], BackendUnavailable("The backend is down.", reason="unavailable")]
+    asked: list[str] = []
+
+    def refetch(read: Any) -> Any:  # the revalidation's read: the cloud's next answer
+        asked.append(read.method)
+        answer = cloud.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    cache = ReadCache(runtime.translator.store.index, refetch=refetch)
+    built: list[Any] = []
+
+    def build() -> list[str]:
+        try:
+            things = read_cache.backend_read(account, "list_things", (), lambda: ["a"])  # the build's own read
+        except BackendUnavailable:
+            things = ["partial"]
+        built.append(things)
+        return things
+
+    assert cache.answer("k", build, lambda value: 10) == ["a"]
+    assert cache.answer("k", build, lambda value: 10) == ["a"] and built == [["a"]]  # the same: reused
+    assert cache.answer("k", build, lambda value: 10) == ["b"] and built[-1] == ["b"]  # changed: built from it
+    assert cache.answer("k", build, lambda value: 10) == ["partial"]  # failed: the build met the failure
+    assert asked == ["list_things"] * 3 and not cloud
 
 
 def test_the_least_recently_used_answers_go_first_past_the_capacity(runtime: Any) -> None:
