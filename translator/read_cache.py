@@ -4,13 +4,13 @@ A frontend asks ``ReadCache.answer(key, build)`` for a read that only the listin
 a collection, a resource by id), with ``key`` naming everything the answer depends on besides the index
 (caller, request, representation). The first time, ``build`` runs while a read set records the content
 version of every index read (translator/listing_index.py) and whether each was fresh; the answer is kept
-when every read was fresh and no backend was called. Later, one pipelined round trip reads the current
-version of each index the answer came from: while all are unchanged and fresh the kept answer is the answer,
-so a worker on any node reads its own and other nodes' writes (every change of rows, tags or generation
-bumps a version). An expired or changed index makes the next request build afresh, which also schedules the
-refresh an expired index needs. ``lookup`` and ``build`` do the same for a frontend that authenticates with a
-user record: the record (a ``Guard``) is read in the same round trip, and an answer is reused only for the very
-record it was built under. Checks are made on a tracked connection (translator/invalidation.py): one that held
+when every read was fresh and nothing else was read (but see revalidated answers below). Later, one pipelined
+round trip reads the current version of each index the answer came from: while all are unchanged and fresh the
+kept answer is the answer, so a worker on any node reads its own and other nodes' writes (every change of rows,
+tags or generation bumps a version). An expired or changed index makes the next request build afresh, which also
+schedules the refresh an expired index needs. ``lookup`` and ``build`` do the same for a frontend that authenticates
+with a user record: the record (a ``Guard``) is read in the same round trip, and an answer is reused only for the
+very record it was built under. Checks are made on a tracked connection (translator/invalidation.py): one that held
 stands, with no round trip, until Redis reports a change to what it read; ``guarded`` keeps user records so too.
 
 An answer whose listings came from a backend (listings not cached, or a read by id the index did not hold) is
