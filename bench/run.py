@@ -427,12 +427,12 @@ def big_pages(gw: Gateway, args: argparse.Namespace) -> list[Row]:
     check(small, b"<instanceId>", PAGE)
     check(big, b"<instanceId>", PAGE)  # also fills the big account's cache if nothing has yet
     # in turns, like goal 4's calls: a neighbour busy while one of the two is measured would decide the ratio
-    small_pages, big_pages = Exchanges(lambda: small, b"<instanceId>"), Exchanges(lambda: big, b"<instanceId>")
+    small_reads, big_reads = Exchanges(lambda: small, b"<instanceId>"), Exchanges(lambda: big, b"<instanceId>")
     try:
-        small_p50, big_p50 = in_turns(small_pages, big_pages, args.samples)
+        small_p50, big_p50 = in_turns(small_reads, big_reads, args.samples)
     finally:
-        small_pages.close()
-        big_pages.close()
+        small_reads.close()
+        big_reads.close()
     return [
         Row(f"2. first page of {PAGE}, {args.big:,} machines over {SMALL}, p50", big_p50 * 1e3, small_p50 * 1e3, "ms",
             "ratio <= 1.5"),
