@@ -331,12 +331,8 @@ class Listings:
         order, as the index holds them (creation times to the microsecond). PERF: the walk takes the records
         themselves, never decoded again from the rows written."""
         listing = LISTINGS[kind]
-        backend = self.accounts.backend(account)
         ticket = self.store.index.ticket(account.key, kind) if self.times.ttl > 0 else 0
-        call = getattr(backend, listing.method)
-        records = read_cache.backend_read(
-            account, listing.method, (), lambda: self.caller.call(account, listing.method, call)
-        )
+        records = self._read(account, listing.method)
         memory.note_listing(len(records))
         known = self.publish_all(account, records, count=kind)
         ttl = self.times.ttl
@@ -428,8 +424,7 @@ class Listings:
         if listing.capability not in backend.capabilities:
             return {}, False
         if self.times.ttl <= 0:
-            fetch = getattr(backend, listing.fetch)
-            return self._fetch_uncached(principal, account, kind, gids, natives, fetch), False
+            return self._fetch_uncached(principal, account, kind, gids, natives), False
         wanted = set(gids)
         index = self.store.index.get(account.key, kind, gids)
         tagged = index.tagged
@@ -450,7 +445,7 @@ class Listings:
         if natives is None:
             natives = self._natives(principal, account, kind, gids)
         if natives:
-            records = self._read_by_id(account, kind, natives, getattr(backend, listing.fetch))
+            records = self._read(account, listing.fetch, natives)
             self.publish_all(account, records)
             found.update((r.id, r) for r in records if r.id in wanted)
         return found, tagged
@@ -467,16 +462,15 @@ class Listings:
         kind: str,
         gids: list[str],
         natives: list[str] | None,
-        fetch: Callable[[list[str]], list[Any]],
     ) -> dict[str, Resource]:
-        """``_fetch`` when nothing is cached: asked of the backend (``fetch``) without reading the index first, and
+        """``_fetch`` when nothing is cached: asked of the backend by id without reading the index first, and
         their Redis tags merged from the round trip that remembers their ids (PERF: one round trip where three were)."""
         CACHE_LOOKUPS.labels(kind, "miss").inc()
         if natives is None:
             natives = self._natives(principal, account, kind, gids)
         if not natives:
             return {}
-        records = self._read_by_id(account, kind, natives, fetch)
+        records = self._read(account, LISTINGS[kind].fetch, natives)
         entries = self._published(account, records)
         wanted = set(gids)
         found = {r.id: r for r in records if r.id in wanted}
@@ -492,20 +486,19 @@ class Listings:
                 found[gid].tags = {**found[gid].tags, **loads(raw)}
         return found
 
-    def _read_by_id(
-        self, account: AccountConfig, kind: str, natives: list[str], fetch: Callable[[list[str]], list[Any]]
-    ) -> list[Any]:
-        """The backend's records of ``natives`` (a read an answer may be revalidated by: translator/read_cache.py)."""
-        method = LISTINGS[kind].fetch
-        return read_cache.backend_read(
-            account, method, (tuple(natives),), lambda: self.caller.call(account, method, fetch, natives)
-        )
+    def _read(self, account: AccountConfig, method: str, *args: list[str]) -> list[Any]:
+        """The backend's ``method`` (a listing, or a read by native ids) through the caller, recorded as a read an
+        answer may be revalidated by (translator/read_cache.py)."""
+        key = tuple(tuple(a) for a in args)
+        return read_cache.backend_read(account, method, key, lambda: self._call(account, method, *args))
 
     def reread(self, read: read_cache.BackendRead) -> Any:
-        """A backend read made again, as ``_refresh`` or ``_read_by_id`` made it (a kept answer's revalidation)."""
-        fn = getattr(self.accounts.backend(read.account), read.method)
-        args = [list(a) if isinstance(a, tuple) else a for a in read.args]
-        return self.caller.call(read.account, read.method, fn, *args)
+        """A backend read made again, as ``_read`` made it (a kept answer's revalidation)."""
+        return self._call(read.account, read.method, *(list(a) for a in read.args))
+
+    def _call(self, account: AccountConfig, method: str, *args: list[str]) -> Any:
+        """The account's backend ``method`` through the caller (retries, breaker, errors as canonical ones)."""
+        return self.caller.call(account, method, getattr(self.accounts.backend(account), method), *args)
 
     def publish_all(
         self, account: AccountConfig, records: Iterable[Any], count: str | None = None, invalidate: Iterable[str] = ()
