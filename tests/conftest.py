@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gateway_process
 import pytest
 import redis
 from gateway_process import GatewayProcess, StartGateway, write_config
@@ -17,6 +18,18 @@ from netutil import free_port
 
 #: Session fixtures ``keystone``, ``nova`` and ``openstack_project`` (real OpenStack peers, started on first use).
 pytest_plugins = ["peers.openstack.fixtures"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report ends with the last lines each running gateway logged: a worker that died, a
+    traceback in the server, is seen in CI's output, where the gateway's log file is not."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed:
+        for gw in sorted(gateway_process.RUNNING, key=lambda g: g.port):
+            report.sections.append((f"gateway {gw.url}: the end of its log", gw.log_tail()))
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

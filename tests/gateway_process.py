@@ -87,6 +87,12 @@ def write_config(
     return path
 
 
+#: the gateways running now: a failing test's report carries the end of each one's log (conftest.py)
+RUNNING: set[GatewayProcess] = set()
+#: lines of a gateway's log a failing test's report shows
+LOG_TAIL_LINES = 60
+
+
 class GatewayProcess:
     """Starts ``cloudgate serve``; ``stop()`` (always called by the fixture) ends it and its workers."""
 
@@ -101,6 +107,7 @@ class GatewayProcess:
         self.log = config.with_suffix(f".{self.port}.log")
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        RUNNING.add(self)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -123,7 +130,15 @@ class GatewayProcess:
             config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, **kw),
         )
 
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The end of what the gateway (master and workers) has logged: why a worker died, what it refused."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(its log {self.log} could not be read: {exc})"
+
     def stop(self) -> int | None:
+        RUNNING.discard(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
