@@ -799,7 +799,8 @@ def test_gateway_run_instances_lifecycle(tenants: Tenants, nova: Nova) -> None:
     assert instance_actions(tenants.acme, nova, server_id) == ["create", "stop", "start", "reboot"]
     client.terminate_instances(InstanceIds=[iid])
     wait_ec2(client, iid, "terminated")
-    assert nova_status(tenants.acme, nova, server_id) == "GONE"
+    # Nova shows the server DELETED (terminated to EC2) for a moment before it stops finding it at all
+    settle(lambda: nova_status(tenants.acme, nova, server_id), "GONE".__eq__, timeout=SETTLE)
 
 
 def test_gateway_launch_disk_from_a_gateway_snapshot(tenants: Tenants) -> None:
