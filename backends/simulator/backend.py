@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from backends.simulator import catalog, images, interfaces, keys, machines, network, security_groups, volumes
+from backends.simulator import (
+    catalog,
+    images,
+    interfaces,
+    keys,
+    machine_index,
+    machines,
+    network,
+    security_groups,
+    volumes,
+)
 from backends.simulator.faults import FaultInjector, gate_operations
 from backends.simulator.storage import Sim, Store
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
@@ -60,7 +70,7 @@ class SimulatorBackend(Backend):
     def __init__(self, account: AccountConfig, services: BackendServices) -> None:
         super().__init__(account, services)
         settings = catalog.parse_settings(account.options)
-        store = Store(services.redis, account.key, settings.terminated_retention)
+        store = Store(services.redis, account.key, settings.terminated_retention, derive=machine_index.derive)
         self.sim = Sim(store=store, settings=settings, account=account)
         self.faults = FaultInjector(settings.faults, services.redis, store.key("faults:calls"))
 

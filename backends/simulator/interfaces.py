@@ -6,7 +6,7 @@ its machine never disagree. Addresses are taken from the subnet among those ever
 
 from __future__ import annotations
 
-from backends.simulator import network
+from backends.simulator import machine_index, network
 from backends.simulator.storage import Rec, Sim, Tx, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
@@ -69,19 +69,9 @@ def shown(machine: Machine) -> Machine:
     return machine
 
 
-def used_ips(tx: Tx, subnet_id: str) -> set[str]:
-    """Addresses held in a subnet by live machines' interfaces."""
-    used: set[str] = set()
-    for m in tx.all("machine"):
-        if m.obj.state is MachineState.TERMINATED:
-            continue
-        primary_of(m.obj)
-        used.update(i.private_ip for i in m.obj.interfaces if i.subnet_id == subnet_id and i.private_ip)
-    return used
-
-
 def free_ips(tx: Tx, subnet: Subnet, count: int) -> list[str]:
-    used = used_ips(tx, subnet.native_id)
+    """The subnet's first ``count`` addresses no live machine's interface holds."""
+    used = machine_index.held_ips(tx, subnet.native_id)
     free: list[str] = []
     for ip in network.usable_ips(subnet.cidr):
         if ip not in used:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from backends.simulator import interfaces, network, volumes
+from backends.simulator import interfaces, machine_index, network, volumes
 from backends.simulator.security_groups import DEFAULT_GROUP
 from backends.simulator.storage import Rec, Sim, Tx, keep_key, made_with, new_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
@@ -197,7 +197,7 @@ def check_launch(sim: Sim, tx: Tx, spec: MachineSpec) -> tuple[Image, Flavor, Su
         raise NotFound(f"The key pair '{spec.key_name}' does not exist.", kind="key_pair")
     subnet = placement(sim, tx, spec)
     groups = security_groups_of(tx, spec, subnet.network_id)
-    live = sum(1 for m in tx.all("machine") if m.obj.state is not MachineState.TERMINATED)
+    live = machine_index.live_count(tx)
     if live + spec.count > sim.settings.max_machines:
         raise QuotaExceeded(
             f"Launching {spec.count} machine(s) would exceed the limit of {sim.settings.max_machines} ({live} in use).",

@@ -6,6 +6,8 @@ a canonical dataclass (``translator.codec``) plus the simulator's own fields, wh
 transition ``{"due": epoch seconds, "set": {field: value}}``), ``_booted``, ... Beside the records,
 ``cg:sim:{<account key>}:keys:<kind>:<idempotency key>`` lists what a create with that key made, in order
 (expiring after ``KEY_INDEX_TTL``), so a repeated create finds it without reading every record.
+``cg:sim:{<account key>}:index:...`` are indexes derived from the records by each commit (``Store.derive``;
+machine_index.py).
 
 Transitions are settled lazily when a record is read, so no background thread is needed and every
 worker on every node sees the same state at the same wall-clock time.
@@ -118,13 +120,21 @@ class Sim:
     ready: bool = False
 
 
+#: Writes a transaction derives from what it changed, made at commit (``Store.derive``): indexes beside the records.
+Derive = Callable[["Tx"], None]
+
+
 class Store:
     """The Redis side of one simulator account."""
 
-    def __init__(self, client: RedisClient, account_key: str, terminated_retention: float) -> None:
+    def __init__(
+        self, client: RedisClient, account_key: str, terminated_retention: float, derive: Derive | None = None
+    ) -> None:
         self.redis = client
         self.prefix = f"cg:sim:{{{account_key}}}:"  # one slot per account: transactions span its kinds
         self.retention = terminated_retention
+        #: called by every commit before it writes: what indexes follow from the records it changed
+        self.derive = derive
 
     def visible(self, kind: str, rec: Rec[Any], now: float) -> bool:
         """False for a machine terminated longer ago than the retention: it is gone, as on EC2."""
@@ -212,11 +222,17 @@ class Tx:
         self._pipe = pipe
         self._watched: set[str] = set()
         self._recs: dict[str, dict[str, Rec[Any] | None]] = {}
+        #: what each record read from Redis held then (its raw JSON): ``original`` decodes it again
+        self._raw: dict[tuple[str, str], bytes] = {}
         self._complete: set[str] = set()
         self._dirty: dict[tuple[str, str], None] = {}
         self._meta: dict[str, Any] = {}
         #: key -> (value, ttl to write it with; None while only read, 0 to delete it)
         self._aside: dict[str, tuple[Any, int | None]] = {}
+        #: writes of other shapes (index entries), made in order after the records' at commit
+        self._later: list[Callable[[redis.client.Pipeline], Any]] = []
+        #: what helpers of one transaction remember between their calls (machine_index: an index built by it)
+        self.notes: dict[str, Any] = {}
 
     def _watch(self, kind: str) -> dict[str, Rec[Any] | None]:
         if kind not in self._watched:
@@ -228,7 +244,10 @@ class Tx:
         recs = self._watch(kind)
         if native_id not in recs and kind not in self._complete:
             raw = self._pipe.hget(self.store.key(kind), native_id)
-            rec = None if raw is None else decode(kind, raw, self.now)
+            rec = None
+            if raw is not None:
+                rec = decode(kind, raw, self.now)
+                self._raw[(kind, native_id)] = raw
             recs[native_id] = rec if rec is None or self.store.visible(kind, rec, self.now) else None
         return recs.get(native_id)
 
@@ -247,14 +266,32 @@ class Tx:
         """
         recs = self._watch(kind)
         if kind not in self._complete:
-            for nid, raw in self._pipe.hgetall(self.store.key(kind)).items():
-                if nid.decode() not in recs:
+            for key, raw in self._pipe.hgetall(self.store.key(kind)).items():
+                nid = key.decode()
+                if nid not in recs:
                     rec = decode(kind, raw, self.now)
-                    recs[nid.decode()] = rec
+                    recs[nid] = rec
+                    self._raw[(kind, nid)] = raw
                     if not self.store.visible(kind, rec, self.now):
-                        self.delete(kind, nid.decode())
+                        self.delete(kind, nid)
             self._complete.add(kind)
         return [rec for rec in recs.values() if rec is not None]
+
+    def prune(self, kind: str, native_ids: list[str]) -> None:
+        """Delete those of ``native_ids`` gone from view (past their retention), as ``all`` does with every record.
+
+        PERF: one HMGET of those records, not the kind's every record."""
+        recs = self._watch(kind)
+        unread = [nid for nid in native_ids if nid not in recs]
+        if unread:
+            for nid, raw in zip(unread, self._pipe.hmget(self.store.key(kind), unread), strict=True):
+                if raw is not None:
+                    recs[nid] = decode(kind, raw, self.now)
+                    self._raw[(kind, nid)] = raw
+        for nid in native_ids:
+            rec = recs.get(nid)
+            if rec is not None and not self.store.visible(kind, rec, self.now):
+                self.delete(kind, nid)
 
     def put(self, kind: str, rec: Rec[Any]) -> None:
         self._watch(kind)[rec.obj.native_id] = rec
@@ -282,6 +319,27 @@ class Tx:
         self.get_aside(name)
         self._aside[key] = (value, ttl)
 
+    def original(self, kind: str, native_id: str) -> Rec[Any] | None:
+        """The record as this transaction first read it (None when it read none: a new one), decoded afresh."""
+        raw = self._raw.get((kind, native_id))
+        return None if raw is None else decode(kind, raw, self.now)
+
+    def changed(self, kind: str) -> list[tuple[str, Rec[Any] | None]]:
+        """The records of a kind this transaction writes (None: deleted), by native id."""
+        return [(nid, self._recs[kind][nid]) for k, nid in self._dirty if k == kind]
+
+    def read(self, name: str, fn: Callable[[redis.client.Pipeline, str], T]) -> T:
+        """``fn(pipe, key)`` on a key of another shape beside the records (an index), watched like them."""
+        key = self.store.prefix + name
+        if key not in self._watched:
+            self._pipe.watch(key)
+            self._watched.add(key)
+        return fn(self._pipe, key)
+
+    def later(self, fn: Callable[[redis.client.Pipeline], Any]) -> None:
+        """A write of another shape (``fn(pipe)`` queues it), made at commit after the records'."""
+        self._later.append(fn)
+
     def get_meta(self, name: str) -> Any:
         """A small JSON value of the account (bootstrap flags), watched like records."""
         self._watch(META)
@@ -297,8 +355,10 @@ class Tx:
 
     def commit(self) -> None:
         """MULTI, the buffered writes, EXEC: raises WatchError when anything read has changed."""
+        if self.store.derive is not None and self._dirty:
+            self.store.derive(self)
         written = {key: entry for key, entry in self._aside.items() if entry[1] is not None}
-        if not self._dirty and not written:
+        if not self._dirty and not written and not self._later:
             return
         self._pipe.multi()
         for key, (value, ttl) in written.items():
@@ -316,4 +376,6 @@ class Tx:
                 self._pipe.hdel(key, nid)
             else:
                 self._pipe.hset(key, nid, rec.encode())
+        for write in self._later:
+            write(self._pipe)
         self._pipe.execute()
