@@ -244,10 +244,7 @@ class Tx:
         recs = self._watch(kind)
         if native_id not in recs and kind not in self._complete:
             raw = self._pipe.hget(self.store.key(kind), native_id)
-            rec = None
-            if raw is not None:
-                rec = decode(kind, raw, self.now)
-                self._raw[(kind, native_id)] = raw
+            rec = None if raw is None else self._decoded(kind, native_id, raw)
             recs[native_id] = rec if rec is None or self.store.visible(kind, rec, self.now) else None
         return recs.get(native_id)
 
@@ -269,9 +266,7 @@ class Tx:
             for key, raw in self._pipe.hgetall(self.store.key(kind)).items():
                 nid = key.decode()
                 if nid not in recs:
-                    rec = decode(kind, raw, self.now)
-                    recs[nid] = rec
-                    self._raw[(kind, nid)] = raw
+                    rec = recs[nid] = self._decoded(kind, nid, raw)
                     if not self.store.visible(kind, rec, self.now):
                         self.delete(kind, nid)
             self._complete.add(kind)
@@ -286,12 +281,16 @@ class Tx:
         if unread:
             for nid, raw in zip(unread, self._pipe.hmget(self.store.key(kind), unread), strict=True):
                 if raw is not None:
-                    recs[nid] = decode(kind, raw, self.now)
-                    self._raw[(kind, nid)] = raw
+                    recs[nid] = self._decoded(kind, nid, raw)
         for nid in native_ids:
             rec = recs.get(nid)
             if rec is not None and not self.store.visible(kind, rec, self.now):
                 self.delete(kind, nid)
+
+    def _decoded(self, kind: str, native_id: str, raw: bytes) -> Rec[Any]:
+        """A record read from Redis, its raw JSON kept for ``original``."""
+        self._raw[(kind, native_id)] = raw
+        return decode(kind, raw, self.now)
 
     def put(self, kind: str, rec: Rec[Any]) -> None:
         self._watch(kind)[rec.obj.native_id] = rec
