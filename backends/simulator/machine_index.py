@@ -89,7 +89,8 @@ def _write(tx: Tx, native_id: str, before: Held | None, after: Held | None) -> N
 
 
 def live_count(tx: Tx) -> int:
-    """Machines not terminated now: those under the account's quota."""
+    """Machines not terminated now: those under the account's quota (those gone past the retention are forgotten
+    on the way, ``_forget_gone``)."""
     rebuilt = _ensure(tx)
     if rebuilt is not None:
         return sum(1 for found in rebuilt.values() if found.until > tx.now)
@@ -114,9 +115,14 @@ def held_ips(tx: Tx, subnet_id: str) -> set[str]:
     if rebuilt is not None:
         return {ip for found in rebuilt.values() if found.until > tx.now for s, ip in found.addresses if s == subnet_id}
     entries: dict[bytes, bytes] = tx.read(_ips(subnet_id), lambda pipe, key: pipe.hgetall(key))
-    taken = {ip.decode() for ip, until in entries.items() if float(until) > tx.now}
-    if len(taken) < len(entries):
-        stale = [ip for ip, until in entries.items() if float(until) <= tx.now]
+    taken: set[str] = set()
+    stale: list[bytes] = []
+    for ip, until in entries.items():
+        if float(until) > tx.now:
+            taken.add(ip.decode())
+        else:
+            stale.append(ip)
+    if stale:
         key = tx.store.prefix + _ips(subnet_id)
         tx.later(lambda pipe: pipe.hdel(key, *stale))  # before any entry the commit itself derives
     return taken
