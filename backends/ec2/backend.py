@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 from botocore.client import BaseClient
 
 from backends.ec2 import images, interfaces, keys, machines, mapping, native_tags, network, security_groups, volumes
-from backends.ec2.settings import Settings, make_client, parse_settings, validate_options
+from backends.ec2.lean_call import LEAN, LeanCaller
+from backends.ec2.settings import Settings, credentials_of, make_client, parse_settings, validate_options
 from translator.backend import AccountConfig, Backend, BackendServices, Capability
 from translator.errors import CloudgateError, InvalidParameter, NotFound
 from translator.model import (
@@ -107,7 +108,7 @@ class EC2Backend(Backend):
         for zone, ec2_zone in self.ec2_zones.items():
             self._gateway_zones.setdefault(ec2_zone, zone)
         self._lock = threading.Lock()
-        self._client: tuple[int, BaseClient] | None = None
+        self._client: tuple[int, BaseClient, LeanCaller | None] | None = None
         self._catalogue: tuple[float, dict[str, Flavor]] | None = None
         self._tokens: OrderedDict[int, tuple[MachineSpec, str]] = OrderedDict()
 
@@ -118,14 +119,22 @@ class EC2Backend(Backend):
     # -- plumbing the resource modules share ------------------------------------------------------
     def client(self) -> BaseClient:
         """This process's client (a client made before a fork would share its connections with the parent)."""
+        return self._parts()[1]
+
+    def lean(self) -> LeanCaller | None:
+        """This process's lean calls through that client (lean_call.py); None where they cannot be made."""
+        return self._parts()[2]
+
+    def _parts(self) -> tuple[int, BaseClient, LeanCaller | None]:
         pid = os.getpid()
         found = self._client
         if found is None or found[0] != pid:
             with self._lock:
                 if self._client is None or self._client[0] != pid:
-                    self._client = (pid, make_client(self.settings))
+                    client = make_client(self.settings)
+                    self._client = (pid, client, LeanCaller.of(client, credentials_of(self.settings)))
                 found = self._client
-        return found[1]
+        return found
 
     def close(self) -> None:
         with self._lock:
@@ -135,8 +144,11 @@ class EC2Backend(Backend):
 
     def call(self, operation: str, kind: str, **params: Any) -> dict[str, Any]:
         """One EC2 call about a resource of ``kind``; botocore's faults leave as canonical errors."""
+        _, client, lean = self._parts()
         try:
-            return getattr(self.client(), operation)(**params)
+            if lean is not None and operation in LEAN:
+                return lean.call(operation, params)
+            return getattr(client, operation)(**params)
         except Exception as exc:
             error = mapping.canonical_error(exc, kind)
             if error is None:

@@ -16,6 +16,7 @@ from typing import Any
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.handlers import base64_encode_user_data
 
 from backends import options as o
@@ -180,6 +181,15 @@ def make_client(settings: Settings) -> BaseClient:
     client.meta.events.unregister("before-parameter-build.ec2.RunInstances", base64_encode_user_data)
     _keep_user_agent(client)
     return client
+
+
+def credentials_of(settings: Settings) -> Credentials | None:
+    """What ``make_client``'s client signs with: the account's keys, or botocore's default chain (the
+    session's own object, refreshed by botocore); None when there are none."""
+    if settings.access_key_id:
+        return Credentials(settings.access_key_id, settings.secret_access_key, settings.session_token or None)
+    with _LOCK:
+        return _session().get_credentials()
 
 
 class KeptUserAgent:
