@@ -71,13 +71,9 @@ def shown(machine: Machine) -> Machine:
 
 def free_ips(tx: Tx, subnet: Subnet, count: int) -> list[str]:
     """The subnet's first ``count`` addresses no live machine's interface holds."""
-    used = machine_index.held_ips(tx, subnet.native_id)
-    free: list[str] = []
-    for ip in network.usable_ips(subnet.cidr):
-        if ip not in used:
-            free.append(ip)
-            if len(free) == count:
-                return free
+    free = network.first_free_ips(subnet.cidr, machine_index.held_ips(tx, subnet.native_id), count)
+    if len(free) == count:
+        return free
     raise QuotaExceeded(
         f"The subnet '{subnet.native_id}' has fewer than {count} free addresses.", kind="subnet", reason="addresses"
     )

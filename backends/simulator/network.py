@@ -7,15 +7,15 @@ lazily and idempotently, with ids derived from the account, so concurrent worker
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+import socket
+from collections.abc import Iterable, Mapping
 
-from backends.simulator import security_groups
+from backends.simulator import machine_index, security_groups
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound, QuotaExceeded
 from translator.model import (
     Address,
     InterfaceState,
-    Machine,
     MachineState,
     Network,
     NetworkAction,
@@ -115,11 +115,23 @@ def default_subnet(tx: Tx, network_id: str, zone: str) -> Rec[Subnet]:
 # -- addresses inside a subnet -----------------------------------------------------------------------
 
 
-def usable_ips(cidr: str) -> Iterator[str]:
-    """Host addresses a machine can get (all but the reserved ones)."""
+def first_free_ips(cidr: str, held: Iterable[str], count: int) -> list[str]:
+    """Up to ``count`` host addresses a machine can get (all but the reserved ones), lowest first, none of ``held``.
+
+    PERF: as numbers (``inet_aton``), formatted only once chosen: a subnet with 4,000 addresses held took 8 ms
+    a launch through ``ipaddress``'s objects."""
     net = ipaddress.ip_network(cidr)
     first, last = int(net.network_address) + RESERVED_LOW, int(net.broadcast_address) - RESERVED_HIGH
-    return (str(ipaddress.ip_address(i)) for i in range(first, last + 1))
+    taken = {int.from_bytes(socket.inet_aton(ip), "big") for ip in held}
+    free: list[str] = []
+    if count <= 0:
+        return free
+    for number in range(first, last + 1):
+        if number not in taken:
+            free.append(socket.inet_ntoa(number.to_bytes(4, "big")))
+            if len(free) == count:
+                break
+    return free
 
 
 def usable_count(cidr: str) -> int:
@@ -146,15 +158,6 @@ def parse_cidr(kind: str, cidr: str) -> ipaddress.IPv4Network:
             f"The CIDR '{cidr}' must be an IPv4 block of /{MAX_PREFIX} or larger.", kind=kind, reason="cidr"
         )
     return net
-
-
-def _live_machines(tx: Tx) -> list[Rec]:
-    return [m for m in tx.all("machine") if m.obj.state is not MachineState.TERMINATED]
-
-
-def _held(machine: Machine, field: str) -> set[str | None]:
-    """The networks (or subnets) a machine is on: its own and each of its interfaces'."""
-    return {getattr(machine, field), *(getattr(i, field) for i in machine.interfaces)}
 
 
 # -- networks and subnets --------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def delete_network(sim: Sim, native_id: str) -> None:
                 kind="network",
                 reason="dependency",
             )
-        if any(native_id in _held(m.obj, "network_id") for m in _live_machines(tx)):
+        if machine_index.machines_on_network(tx, native_id):
             raise Conflict(
                 f"The network '{native_id}' has machines and cannot be deleted.",
                 kind="network",
@@ -223,7 +226,9 @@ def delete_network(sim: Sim, native_id: str) -> None:
             )
         for group in groups:
             tx.delete("security_group", group.obj.native_id)
+            machine_index.forget(tx, "security_group", group.obj.native_id)
         tx.delete("network", native_id)
+        machine_index.forget(tx, "network", native_id)
 
     sim.store.transact(run)
 
@@ -245,7 +250,7 @@ def act_on_network(sim: Sim, native_id: str, action: NetworkAction) -> Network:
             return rec.obj
         rec.obj.state, rec.obj.updated = state, tx.now
         tx.put("network", rec)
-        for m in tx.all("machine"):
+        for m in tx.get_some("machine", sorted(machine_index.machines_on_network(tx, native_id))):
             on_it = [i for i in m.obj.interfaces if i.network_id == native_id]
             for nic in on_it:
                 nic.state = link
@@ -258,19 +263,15 @@ def act_on_network(sim: Sim, native_id: str, action: NetworkAction) -> Network:
 
 
 def list_subnets(sim: Sim) -> list[Subnet]:
-    """Subnets with their free address count (from the interfaces holding an address in each)."""
-    used: dict[str, int] = {}
-    for m in sim.store.all("machine"):
-        if m.obj.state is MachineState.TERMINATED:
-            continue
-        held = [i.subnet_id for i in m.obj.interfaces] or [m.obj.subnet_id]  # records older than interfaces
-        for subnet_id in held:
-            if subnet_id:
-                used[subnet_id] = used.get(subnet_id, 0) + 1
-    subnets = [r.obj for r in sim.store.all("subnet")]
-    for s in subnets:
-        s.available_ips = usable_count(s.cidr) - used.get(s.native_id, 0)
-    return subnets
+    """Subnets with their free address count (from the addresses machines hold in each, machine_index.py)."""
+
+    def run(tx: Tx) -> list[Subnet]:
+        subnets = [r.obj for r in tx.all("subnet")]
+        for s in subnets:
+            s.available_ips = usable_count(s.cidr) - len(machine_index.held_ips(tx, s.native_id))
+        return subnets
+
+    return sim.store.transact(run)
 
 
 def create_subnet(sim: Sim, spec: SubnetSpec) -> Subnet:
@@ -312,13 +313,14 @@ def create_subnet(sim: Sim, spec: SubnetSpec) -> Subnet:
 def delete_subnet(sim: Sim, native_id: str) -> None:
     def run(tx: Tx) -> None:
         tx.require("subnet", native_id)
-        if any(native_id in _held(m.obj, "subnet_id") for m in _live_machines(tx)):
+        if machine_index.held_ips(tx, native_id):
             raise Conflict(
                 f"The subnet '{native_id}' has machines and cannot be deleted.",
                 kind="subnet",
                 reason="dependency",
             )
         tx.delete("subnet", native_id)
+        machine_index.forget(tx, "subnet", native_id)
 
     sim.store.transact(run)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 
+from backends.simulator import machine_index
 from backends.simulator.storage import Rec, Sim, Tx, new_id, stable_id
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.model import (
     RULE_PROTOCOLS,
-    MachineState,
     Rule,
     SecurityGroup,
     SecurityGroupSpec,
@@ -183,13 +183,13 @@ def delete_security_group(sim: Sim, native_id: str) -> None:
                 kind="security_group",
                 reason="default",
             )
-        for m in tx.all("machine"):
-            if native_id in m.obj.security_group_ids and m.obj.state is not MachineState.TERMINATED:
-                raise Conflict(
-                    f"The security group '{native_id}' is used by machine '{m.obj.native_id}'.",
-                    kind="security_group",
-                    reason="in_use",
-                )
+        users = machine_index.machines_in_group(tx, native_id)
+        if users:
+            raise Conflict(
+                f"The security group '{native_id}' is used by machine '{min(users)}'.",
+                kind="security_group",
+                reason="in_use",
+            )
         for other in tx.all("security_group"):
             if other.obj.native_id != native_id and any(r.group_id == native_id for r in other.obj.rules):
                 raise Conflict(
@@ -198,6 +198,7 @@ def delete_security_group(sim: Sim, native_id: str) -> None:
                     reason="in_use",
                 )
         tx.delete("security_group", native_id)
+        machine_index.forget(tx, "security_group", native_id)
 
     sim.store.transact(run)
 

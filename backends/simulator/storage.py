@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -224,6 +224,8 @@ class Tx:
         self._recs: dict[str, dict[str, Rec[Any] | None]] = {}
         #: what each record read from Redis held then (its raw JSON): ``original`` decodes it again
         self._raw: dict[tuple[str, str], bytes] = {}
+        #: records read that are gone from view (past their retention): ``get`` answers None, ``delete`` removes them
+        self._gone: dict[tuple[str, str], Rec[Any]] = {}
         self._complete: set[str] = set()
         self._dirty: dict[tuple[str, str], None] = {}
         self._meta: dict[str, Any] = {}
@@ -244,9 +246,26 @@ class Tx:
         recs = self._watch(kind)
         if native_id not in recs and kind not in self._complete:
             raw = self._pipe.hget(self.store.key(kind), native_id)
-            rec = None if raw is None else self._decoded(kind, native_id, raw)
-            recs[native_id] = rec if rec is None or self.store.visible(kind, rec, self.now) else None
+            self._keep(kind, native_id, raw)
         return recs.get(native_id)
+
+    def get_some(self, kind: str, native_ids: Iterable[str]) -> list[Rec[Any]]:
+        """The visible records among ``native_ids``, in their order. PERF: one HMGET of those not read yet."""
+        recs = self._watch(kind)
+        native_ids = list(dict.fromkeys(native_ids))
+        unread = [nid for nid in native_ids if nid not in recs] if kind not in self._complete else []
+        if unread:
+            for nid, raw in zip(unread, self._pipe.hmget(self.store.key(kind), unread), strict=True):
+                self._keep(kind, nid, raw)
+        return [rec for nid in native_ids if (rec := recs.get(nid)) is not None]
+
+    def _keep(self, kind: str, native_id: str, raw: bytes | None) -> None:
+        """A record just read (``raw``: None when there is none); one gone from view reads as None."""
+        rec = None if raw is None else self._decoded(kind, native_id, raw)
+        if rec is not None and not self.store.visible(kind, rec, self.now):
+            self._gone[(kind, native_id)] = rec
+            rec = None
+        self._recs[kind][native_id] = rec
 
     def require(self, kind: str, native_id: str | None) -> Rec[Any]:
         """The record, or ``NotFound(kind=kind)`` naming it."""
@@ -266,9 +285,9 @@ class Tx:
             for key, raw in self._pipe.hgetall(self.store.key(kind)).items():
                 nid = key.decode()
                 if nid not in recs:
-                    rec = recs[nid] = self._decoded(kind, nid, raw)
-                    if not self.store.visible(kind, rec, self.now):
-                        self.delete(kind, nid)
+                    self._keep(kind, nid, raw)
+                if (kind, nid) in self._gone:
+                    self.delete(kind, nid)
             self._complete.add(kind)
         return [rec for rec in recs.values() if rec is not None]
 
@@ -276,15 +295,9 @@ class Tx:
         """Delete those of ``native_ids`` gone from view (past their retention), as ``all`` does with every record.
 
         PERF: one HMGET of those records, not the kind's every record."""
-        recs = self._watch(kind)
-        unread = [nid for nid in native_ids if nid not in recs]
-        if unread:
-            for nid, raw in zip(unread, self._pipe.hmget(self.store.key(kind), unread), strict=True):
-                if raw is not None:
-                    recs[nid] = self._decoded(kind, nid, raw)
+        self.get_some(kind, native_ids)
         for nid in native_ids:
-            rec = recs.get(nid)
-            if rec is not None and not self.store.visible(kind, rec, self.now):
+            if (kind, nid) in self._gone:
                 self.delete(kind, nid)
 
     def _decoded(self, kind: str, native_id: str, raw: bytes) -> Rec[Any]:
@@ -297,7 +310,7 @@ class Tx:
         self._dirty[(kind, rec.obj.native_id)] = None
 
     def delete(self, kind: str, native_id: str) -> None:
-        old = self._watch(kind).get(native_id)
+        old = self._watch(kind).get(native_id) or self._gone.pop((kind, native_id), None)
         if old is not None and old.sim.get("_key"):
             self._aside[self.store.prefix + key_index(kind, old.sim["_key"])] = (None, 0)  # 0: deleted at commit
         self._watch(kind)[native_id] = None

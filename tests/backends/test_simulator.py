@@ -701,6 +701,103 @@ def test_a_machine_being_terminated_holds_its_place_and_address_until_it_is_term
     assert after.private_ip == a.private_ip  # the subnet's first free address again: a's, once a is terminated
 
 
+def test_subnets_groups_and_networks_are_checked_without_reading_every_machine(redis_client: redis.Redis) -> None:
+    """Whether a subnet, security group or network is in use, the free addresses of each subnet, and the machines a
+    network's state reaches come from the account's indexes (machine_index.py): no machine is read but those on the
+    network acted on (a subnet listing decoded every machine, 190 ms at 4,000)."""
+    b = make_backend(redis_client, boot_delay=0)
+    lab = b.create_network(NetworkSpec(cidr="172.16.0.0/16"))
+    sub = b.create_subnet(SubnetSpec(network_id=lab.native_id, cidr="172.16.1.0/24", zone=ZONES[0]))
+    group = b.create_security_group(SecurityGroupSpec(name="lab", description="", network_id=lab.native_id))
+    others = launch(b, count=20, wait=False, zone=ZONES[0])
+    (on_lab,) = launch(b, wait=False, subnet_id=sub.native_id, security_group_ids=(group.native_id,))
+    machines = f"cg:sim:{{{b.account.key}}}:machine"
+
+    def machines_read(action: Callable[[], Any]) -> set[str]:
+        commands = commands_during(redis_client, action)
+        assert [c for c in commands if c[0] == "WATCH"], commands  # the action was seen
+        assert not [c for c in commands if c[0] == "HGETALL" and c[1] == machines], commands
+        return {arg for c in commands if c[0] in ("HGET", "HMGET") and c[1] == machines for arg in c[2:]}
+
+    listed: dict[str, Any] = {}
+    assert not machines_read(lambda: listed.update((s.native_id, s) for s in b.list_subnets()))
+    assert listed[sub.native_id].available_ips == 251 - 1
+    assert listed[others[0].subnet_id].available_ips == 4091 - 20
+    assert {s.available_ips for k, s in listed.items() if k not in (sub.native_id, others[0].subnet_id)} == {4091}
+
+    def refused(action: Callable[[], Any], kind: str, reason: str) -> str:
+        with pytest.raises(Conflict) as info:
+            assert not machines_read(action)
+        assert (info.value.kind, info.value.reason) == (kind, reason), repr(info.value)
+        return info.value.message
+
+    message = refused(lambda: b.delete_security_group(group.native_id), "security_group", "in_use")
+    assert on_lab.native_id in message
+    refused(lambda: b.delete_subnet(sub.native_id), "subnet", "dependency")
+    assert machines_read(lambda: b.act_on_network(lab.native_id, NetworkAction.DOWN)) == {on_lab.native_id}
+    states = {m.native_id: [i.state for i in m.interfaces] for m in b.list_machines()}
+    assert states.pop(on_lab.native_id) == [InterfaceState.INACTIVE]
+    assert set(map(tuple, states.values())) == {(InterfaceState.ACTIVE,)}
+
+    b.act_on_machine(on_lab.native_id, MachineAction.TERMINATE)
+    settle(lambda: by_id(b.list_machines(), on_lab.native_id), lambda m: m.state == MachineState.TERMINATED)
+    assert by_id(b.list_subnets(), sub.native_id).available_ips == 251
+    b.delete_security_group(group.native_id)
+    b.delete_subnet(sub.native_id)
+    b.delete_network(lab.native_id)
+    left = [k.decode() for k in redis_client.keys(f"cg:sim:{{{b.account.key}}}:index:*")]
+    assert not [k for k in left if lab.native_id in k or sub.native_id in k or group.native_id in k], left
+
+
+def test_an_interface_detached_frees_its_subnet_and_network(backend: SimulatorBackend) -> None:
+    vm = launch(backend, zone=ZONES[0])[0]
+    lab = backend.create_network(NetworkSpec(cidr="172.16.0.0/16"))
+    sub = backend.create_subnet(SubnetSpec(network_id=lab.native_id, cidr="172.16.1.0/28", zone=ZONES[0]))
+    nic = backend.attach_interface(vm.native_id, InterfaceSpec(subnet_id=sub.native_id))
+    with raises(Conflict, kind="subnet", reason="dependency"):
+        backend.delete_subnet(sub.native_id)
+    backend.act_on_network(lab.native_id, NetworkAction.DOWN)  # reaches a machine by its second interface
+    states = {i.native_id: i.state for i in by_id(backend.list_machines(), vm.native_id).interfaces}
+    assert states == {vm.interfaces[0].native_id: InterfaceState.ACTIVE, nic.native_id: InterfaceState.INACTIVE}
+    backend.detach_interface(vm.native_id, nic.native_id)
+    assert by_id(backend.list_subnets(), sub.native_id).available_ips == 11
+    backend.delete_subnet(sub.native_id)
+    backend.delete_network(lab.native_id)
+
+
+def test_an_account_indexed_before_groups_and_networks_gets_them_built(redis_client: redis.Redis) -> None:
+    """An account whose indexes have the first layout (machines live, addresses by subnet: an older gateway's) gets
+    the rest built from its records by its next transaction that reads them: a group in use stays undeletable."""
+    b = make_backend(redis_client, boot_delay=0)
+    group = b.create_security_group(SecurityGroupSpec(name="web", description=""))
+    (vm,) = launch(b, wait=False, security_group_ids=(group.native_id,))
+    prefix = f"cg:sim:{{{b.account.key}}}:"
+    for index in redis_client.keys(f"{prefix}index:group:*") + redis_client.keys(f"{prefix}index:network:*"):
+        redis_client.delete(index)
+    redis_client.hset(f"{prefix}meta", "machine_index", "1")
+    with raises(Conflict, kind="security_group", reason="in_use"):
+        b.delete_security_group(group.native_id)
+    with raises(Conflict, kind="network", reason="dependency"):
+        b.delete_network(vm.network_id)
+    launch(b, wait=False)  # a transaction that commits keeps what it built (a refusal writes nothing)
+    assert redis_client.hkeys(f"{prefix}index:group:{group.native_id}") == [vm.native_id.encode()]
+    assert redis_client.hget(f"{prefix}meta", "machine_index") == b"2"
+
+
+def test_a_record_a_transaction_read_gone_is_still_pruned(redis_client: redis.Redis) -> None:
+    """A machine past its retention that a transaction read by id (and found gone) is deleted when it prunes it,
+    with the index of its launch's key, as one it had not read."""
+    b = make_backend(redis_client, terminated_retention=0.0, boot_delay=0.0)
+    (gone,) = launch(b, wait=False, idempotency_key="first")
+    b.act_on_machine(gone.native_id, MachineAction.TERMINATE)
+    store = b.sim.store
+    settle(lambda: store.transact(lambda tx: tx.get("machine", gone.native_id)), lambda rec: rec is None)
+    assert redis_client.hexists(store.key("machine"), gone.native_id)  # gone from view, still in Redis
+    store.transact(lambda tx: (tx.get("machine", gone.native_id), tx.prune("machine", [gone.native_id])))
+    assert not redis_client.hexists(store.key("machine"), gone.native_id)
+    assert not redis_client.exists(f"{store.prefix}keys:machine:first")
+
+
 def test_update_machine(backend: SimulatorBackend) -> None:
     vm = launch(backend)[0]
     backend.act_on_machine(vm.native_id, MachineAction.STOP)
