@@ -9,9 +9,9 @@ PERF: a launch checked the quota and picked free addresses by decoding every mac
     cg:sim:{<account>}:index:live               zset: machine id -> when it becomes (or became) terminated, +inf
                                                 while it is not on its way; an entry stays until the retention ends
     cg:sim:{<account>}:index:ips:<subnet>       hash: address -> when the machine holding it becomes terminated
-    cg:sim:{<account>}:index:group:<group>      hash: machine id -> the same, for the machines in a security group
-    cg:sim:{<account>}:index:network:<network>  hash: machine id -> the same, for the machines with an interface on a
-                                                network
+    cg:sim:{<account>}:index:group:<group>      zset: machine id -> the same, for the machines in a security group
+    cg:sim:{<account>}:index:network:<network>  zset: machine id -> the same, for the machines with an interface on a
+                                                network (zsets, so those gone past the retention go in one command)
 
 Every transaction that writes a machine keeps them (``derive``, called at its commit), from the record as it
 read it and as it writes it, so no operation can forget to. A machine becomes terminated lazily (a scheduled
@@ -118,28 +118,38 @@ def _write(tx: Tx, changes: Iterable[tuple[str, Held | None, Held | None]]) -> N
     PERF: one command per index written, whatever the number of machines (a launch of 500 writes four)."""
     prefix = tx.store.prefix
     ended: list[str] = []
-    live: dict[str, float] = {}
     dropped: dict[str, list[str]] = {}
-    kept: dict[str, dict[str, str]] = {}
+    kept: dict[str, dict[str, float]] = {LIVE: {}}
     for native_id, before, after in changes:
         now = _entries(native_id, after)
         for name, member in _entries(native_id, before) - now:
-            dropped.setdefault(prefix + name, []).append(member)
+            dropped.setdefault(name, []).append(member)
         if after is None:
             ended.append(native_id)
             continue
-        live[native_id] = after.until
-        until = repr(after.until)
+        kept[LIVE][native_id] = after.until
         for name, member in now:
-            kept.setdefault(prefix + name, {})[member] = until
+            kept.setdefault(name, {})[member] = after.until
     if ended:
-        tx.later(lambda pipe: pipe.zrem(prefix + LIVE, *ended))
-    if live:
-        tx.later(lambda pipe: pipe.zadd(prefix + LIVE, live))
-    for key, members in dropped.items():
-        tx.later(lambda pipe, key=key, members=members: pipe.hdel(key, *members))
-    for key, mapping in kept.items():
-        tx.later(lambda pipe, key=key, mapping=mapping: pipe.hset(key, mapping=mapping))
+        dropped.setdefault(LIVE, []).extend(ended)
+    for name, members in dropped.items():
+        remove = "HDEL" if _by_address(name) else "ZREM"
+        tx.later(
+            lambda pipe, key=prefix + name, remove=remove, members=members: pipe.execute_command(remove, key, *members)
+        )
+    for name, until in kept.items():
+        if not until:
+            continue
+        if _by_address(name):
+            mapping = {member: repr(due) for member, due in until.items()}
+            tx.later(lambda pipe, key=prefix + name, mapping=mapping: pipe.hset(key, mapping=mapping))
+        else:
+            tx.later(lambda pipe, key=prefix + name, until=until: pipe.zadd(key, until))
+
+
+def _by_address(name: str) -> bool:
+    """Whether an index is a subnet's (a hash by address: an address passes from machine to machine)."""
+    return name.startswith("index:ips:")
 
 
 def live_count(tx: Tx) -> int:
@@ -159,25 +169,51 @@ def _forget_gone(tx: Tx) -> None:
     gone: list[bytes] = tx.read(LIVE, lambda pipe, key: pipe.zrangebyscore(key, "-inf", cutoff))
     if gone:
         tx.prune("machine", [native_id.decode() for native_id in gone])
-        live = tx.store.prefix + LIVE
-        tx.later(lambda pipe: pipe.zremrangebyscore(live, "-inf", cutoff))
+        by_machine = [LIVE, *(_group(r.obj.native_id) for r in tx.all("security_group"))]
+        by_machine += [_network(r.obj.native_id) for r in tx.all("network")]
+        for name in by_machine:
+            tx.later(lambda pipe, key=tx.store.prefix + name: pipe.zremrangebyscore(key, "-inf", cutoff))
 
 
 def held_ips(tx: Tx, subnet_id: str) -> set[str]:
-    """The addresses of a subnet that machines not terminated now hold."""
-    return _holding(tx, _ips(subnet_id), lambda _, found: (ip for s, ip in found.addresses if s == subnet_id))
+    """The addresses of a subnet that machines not terminated now hold (those past due are dropped at commit)."""
+    rebuilt = _ensure(tx)
+    if rebuilt is not None:
+        return {ip for found in rebuilt.values() if found.until > tx.now for s, ip in found.addresses if s == subnet_id}
+    name = _ips(subnet_id)
+    entries: dict[bytes, bytes] = tx.read(name, lambda pipe, key: pipe.hgetall(key))
+    taken: set[str] = set()
+    stale: list[bytes] = []
+    for ip, until in entries.items():
+        if float(until) > tx.now:
+            taken.add(ip.decode())
+        else:
+            stale.append(ip)
+    if stale:
+        key = tx.store.prefix + name
+        tx.later(lambda pipe: pipe.hdel(key, *stale))  # before any entry the commit itself derives
+    return taken
 
 
 def machines_in_group(tx: Tx, group_id: str) -> set[str]:
     """The machines not terminated now that are in a security group."""
-    return _holding(tx, _group(group_id), lambda native_id, found: (native_id,) if group_id in found.groups else ())
+    rebuilt = _ensure(tx)
+    if rebuilt is not None:
+        return {m for m, found in rebuilt.items() if found.until > tx.now and group_id in found.groups}
+    return _machines_due(tx, _group(group_id))
 
 
 def machines_on_network(tx: Tx, network_id: str) -> set[str]:
     """The machines not terminated now with an interface on a network."""
-    return _holding(
-        tx, _network(network_id), lambda native_id, found: (native_id,) if network_id in found.networks else ()
-    )
+    rebuilt = _ensure(tx)
+    if rebuilt is not None:
+        return {m for m, found in rebuilt.items() if found.until > tx.now and network_id in found.networks}
+    return _machines_due(tx, _network(network_id))
+
+
+def _machines_due(tx: Tx, name: str) -> set[str]:
+    members: list[bytes] = tx.read(name, lambda pipe, key: pipe.zrangebyscore(key, f"({tx.now!r}", "+inf"))
+    return {member.decode() for member in members}
 
 
 def forget(tx: Tx, kind: str, native_id: str) -> None:
@@ -185,28 +221,6 @@ def forget(tx: Tx, kind: str, native_id: str) -> None:
     in it: nothing deletes one that a machine not terminated holds)."""
     key = tx.store.prefix + _HOLDINGS[kind](native_id)
     tx.later(lambda pipe: pipe.delete(key))
-
-
-def _holding(tx: Tx, name: str, of: Callable[[str, Held], Iterable[str]]) -> set[str]:
-    """The members of index ``name`` still due (``of``: the same, from a machine's holdings, when ``tx`` builds the
-    indexes); those past due are dropped at commit."""
-    rebuilt = _ensure(tx)
-    if rebuilt is not None:
-        return {
-            member for native_id, found in rebuilt.items() if found.until > tx.now for member in of(native_id, found)
-        }
-    entries: dict[bytes, bytes] = tx.read(name, lambda pipe, key: pipe.hgetall(key))
-    due: set[str] = set()
-    stale: list[bytes] = []
-    for member, until in entries.items():
-        if float(until) > tx.now:
-            due.add(member.decode())
-        else:
-            stale.append(member)
-    if stale:
-        key = tx.store.prefix + name
-        tx.later(lambda pipe: pipe.hdel(key, *stale))  # before any entry the commit itself derives
-    return due
 
 
 def _ensure(tx: Tx) -> dict[str, Held] | None:
