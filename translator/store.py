@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import redis
@@ -63,6 +64,12 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _row(row: str) -> tuple[str, str, str]:
+    """An id-map row: (account key, kind, native id)."""
+    account, kind, native = row.split(SEP, 2)
+    return account, kind, native
+
+
 def _known(account: str, kind: str) -> str:
     """The sorted set of the gateway ids published for one kind in one account, scored by when last seen (in the
     slot of the kind's listing index, whose generation ``reconcile`` watches while it reads this)."""
@@ -100,6 +107,13 @@ class Memo(Generic[V]):
                     self._found.popitem(last=False)
         return out
 
+    def note(self, found: dict[str, V]) -> None:
+        """Values known without reading them: just written, or read along with another key."""
+        with self._lock:
+            self._found.update(found)
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
+
     def forget(self, keys: Iterable[str]) -> None:
         with self._lock:
             for k in keys:
@@ -115,8 +129,9 @@ class Store:
         self.durability = durability or Durability(client)
         self.index = ListingIndex(client)
         # PERF: a gateway id names one (account, kind, native id) forever (uuid5 of them), and a short form one
-        # gateway id: what was found once is remembered by the worker (a deleted resource's id then reaches the
-        # backend, which answers that it is gone, as for an id read just before the delete).
+        # gateway id: what was found once, or written, is remembered by the worker (a deleted resource's id then
+        # reaches the backend, which answers that it is gone, as for an id read just before the delete). A short
+        # form's entry holds its gateway id's row too, so an EC2 id resolves in one read, not two in a row.
         self._ids: Memo[tuple[str, str, str]] = Memo(MEMO_SIZE)
         self._shorts: Memo[str] = Memo(MEMO_SIZE)
         self._idem_claim = client.register_script(_IDEM_CLAIM)
@@ -143,28 +158,34 @@ class Store:
         invalidate: tuple[str, tuple[str, ...]] = ("", ()),
     ) -> list[Any]:
         """``remember``, with ``reads`` (commands) sent in the same round trip after its writes: their replies."""
-        commands = self._remember_commands(entries, invalidate)
+        commands, rows = self._remember_commands(entries, invalidate)
         if not commands and not reads:
             return []
         replies = self.durability.execute([*commands, *reads])
+        self._learn(rows)
         return replies[len(commands) :]
 
     def remember_writes(
         self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]]
     ) -> tuple[Write, ...]:
         """What ``remember`` writes, for a job's end to carry (translator/jobs.py ``Write``)."""
-        return tuple(Write(command=c) for c in self._remember_commands(entries, invalidate))
+        commands, rows = self._remember_commands(entries, invalidate)
+        writes = [Write(command=c) for c in commands]
+        if writes and rows:
+            writes[-1] = Write(command=commands[-1], then=partial(self._learn, rows))
+        return tuple(writes)
 
     def _remember_commands(
         self, entries: Iterable[tuple[str, str, str, str]], invalidate: tuple[str, tuple[str, ...]]
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], dict[str, str]]:
+        """The commands, and the id-map rows they write (gateway id -> row)."""
         ids: dict[str, str] = {}
         shorts: dict[str, str] = {}
         known: dict[str, dict[str, float]] = {}
         now = time.time()
         for gid, account, kind, native in entries:
-            ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
-            shorts[short_form(gid)] = gid
+            row = ids[gid] = f"{account}{SEP}{kind}{SEP}{native}"
+            shorts[short_form(gid)] = f"{gid}{SEP}{row}"
             known.setdefault(_known(account, kind), {})[gid] = now
         commands = self.index.invalidate_commands(*invalidate) if invalidate[1] else []
         if ids:
@@ -172,19 +193,36 @@ class Store:
             commands.append(("HSET", "cg:short", *itertools.chain.from_iterable(shorts.items())))
             for key, seen in known.items():
                 commands.append(("ZADD", key, *itertools.chain.from_iterable((s, g) for g, s in seen.items())))
-        return commands
+        return commands, ids
+
+    def _learn(self, rows: dict[str, str]) -> None:
+        """Remember id-map rows just written: this worker then resolves them with no round trip."""
+        if rows:
+            self._ids.note({gid: _row(row) for gid, row in rows.items()})
+            self._shorts.note({short_form(gid): gid for gid in rows})
 
     def resolve(self, gids: list[str]) -> list[tuple[str, str, str] | None]:
         """``(account key, kind, native id)`` for each gateway id, None where unknown."""
 
         def read(some: list[str]) -> list[tuple[str, str, str] | None]:
-            return [tuple(_s(r).split(SEP, 2)) if r else None for r in self.redis.hmget("cg:ids", some)]  # type: ignore[misc]
+            return [_row(_s(r)) if r else None for r in self.redis.hmget("cg:ids", some)]
 
         return self._ids.read(gids, read)
 
     def resolve_short(self, shorts: list[str]) -> list[str | None]:
+        """Gateway ids of short forms; the rows their entries hold are remembered for ``resolve`` (an entry written
+        before they held one has the gateway id alone)."""
+
         def read(some: list[str]) -> list[str | None]:
-            return [_s(r) if r else None for r in self.redis.hmget("cg:short", some)]
+            gids: list[str | None] = []
+            rows: dict[str, tuple[str, str, str]] = {}
+            for raw in self.redis.hmget("cg:short", some):
+                gid, _, row = _s(raw).partition(SEP) if raw else ("", "", "")
+                gids.append(gid or None)
+                if row:
+                    rows[gid] = _row(row)
+            self._ids.note(rows)
+            return gids
 
         return self._shorts.read(shorts, read)
 
