@@ -78,6 +78,9 @@ def _known(account: str, kind: str) -> str:
 
 #: ids a worker remembers the mapping of (each ~0.3 KB)
 MEMO_SIZE = 20_000
+#: id-map rows a write teaches its worker at most: what a mutation made or a read published, not a listing's
+#: thousands (the worker would hold and index what nobody has asked it to resolve)
+LEARN_AT_MOST = 100
 V = TypeVar("V")
 
 
@@ -197,7 +200,7 @@ class Store:
 
     def _learn(self, rows: dict[str, str]) -> None:
         """Remember id-map rows just written: this worker then resolves them with no round trip."""
-        if rows:
+        if 0 < len(rows) <= LEARN_AT_MOST:
             self._ids.note({gid: _row(row) for gid, row in rows.items()})
             self._shorts.note({short_form(gid): gid for gid in rows})
 

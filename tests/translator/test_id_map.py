@@ -14,6 +14,7 @@ from gateway.app import build_runtime, seed_identity
 from gateway.config import parse
 from translator.ids import short_form
 from translator.model import MachineSpec, Principal
+from translator.store import LEARN_AT_MOST
 
 DEMO = Principal(user="u", tenant="demo", role="admin")
 
@@ -24,7 +25,7 @@ def workers(redis_server: Any, redis_client: redis.Redis) -> Iterator[Any]:
     config = parse(
         {
             "gateway": {"redis_url": redis_server.url},
-            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0}},
+            "backends": {"sim": {"driver": "simulator", "boot_delay": 0.0, "max_machines": 200}},
             "tenants": {"demo": {"regions": {"r1": {"backend": "sim"}}}},
         }
     )
@@ -40,11 +41,11 @@ def workers(redis_server: Any, redis_client: redis.Redis) -> Iterator[Any]:
         runtime.close()
 
 
-def launched(runtime: Any) -> Any:
+def launched(runtime: Any, count: int = 1) -> Any:
+    """The first of ``count`` machines launched through ``runtime``."""
     t = runtime.translator
     image, flavor = t.list(DEMO, "image")[0], t.smallest_flavor(DEMO, 1, 1)
-    (machine,) = t.create_machines(DEMO, MachineSpec(image_id=image.id, flavor_id=flavor.id))
-    return machine
+    return t.create_machines(DEMO, MachineSpec(image_id=image.id, flavor_id=flavor.id, count=count))[0]
 
 
 def resolved(runtime: Any, short: str) -> tuple[str | None, Any]:
@@ -70,6 +71,14 @@ def test_the_worker_that_wrote_an_id_resolves_it_without_reading(workers: Any, r
     found: list[Any] = []
     assert commands_during(redis_client, lambda: found.extend(resolved(writer, short_form(machine.id)))) == []
     assert found == [machine.id, ("demo/r1", "machine", machine.native_id)]
+
+
+def test_a_worker_learns_no_more_than_a_page_from_one_write(workers: Any, redis_client: redis.Redis) -> None:
+    """What a write of more than ``LEARN_AT_MOST`` rows publishes (a large launch, a listing) is read when asked."""
+    writer = workers()
+    machine = launched(writer, count=LEARN_AT_MOST + 1)
+    commands = commands_during(redis_client, lambda: resolved(writer, short_form(machine.id)))
+    assert [c[:2] for c in commands] == [("HMGET", "cg:short")], commands
 
 
 def test_an_entry_an_older_gateway_wrote_still_resolves(workers: Any, redis_client: redis.Redis) -> None:
