@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -102,16 +103,11 @@ class Memo(Generic[V]):
         if missing:
             fetched = dict(zip(missing, fetch(missing), strict=True))
             out = [v if v is not None else fetched[k] for k, v in zip(keys, out, strict=True)]
-            with self._lock:
-                for k, v in fetched.items():
-                    if v is not None:
-                        self._found[k] = v
-                while len(self._found) > self.size:
-                    self._found.popitem(last=False)
+            self.note({k: v for k, v in fetched.items() if v is not None})
         return out
 
     def note(self, found: dict[str, V]) -> None:
-        """Values known without reading them: just written, or read along with another key."""
+        """Values found: read, just written, or read along with another key."""
         with self._lock:
             self._found.update(found)
             while len(self._found) > self.size:
@@ -175,7 +171,7 @@ class Store:
         commands, rows = self._remember_commands(entries, invalidate)
         writes = [Write(command=c) for c in commands]
         if writes and rows:
-            writes[-1] = Write(command=commands[-1], then=partial(self._learn, rows))
+            writes[-1] = replace(writes[-1], then=partial(self._learn, rows))
         return tuple(writes)
 
     def _remember_commands(

@@ -16,8 +16,9 @@ PERF: a launch checked the quota and picked free addresses by decoding every mac
 Every transaction that writes a machine keeps them (``derive``, called at its commit), from the record as it
 read it and as it writes it, so no operation can forget to. A machine becomes terminated lazily (a scheduled
 transition, storage.py), so its entries say when instead of being removed then; the readers count only those
-still due, and drop the others they read. An account made before the indexes (or before this layout) gets them
-built once, from every record, by the first transaction that reads them (``VERSION`` in its meta).
+still due. A launch drops the addresses it reads past due, and every machine's entries past the retention. An
+account made before the indexes (or before this layout) gets them built once, from every record, by the first
+transaction that reads them (``VERSION`` in its meta).
 """
 
 from __future__ import annotations
@@ -79,22 +80,18 @@ def held(rec: Rec[Machine] | None) -> Held | None:
         addresses = frozenset({(machine.subnet_id, machine.private_ip)})
     else:
         addresses = frozenset()
-    networks = {machine.network_id, *(i.network_id for i in machine.interfaces)} - {None}
-    return Held(
-        pending["due"] if ends else math.inf,
-        addresses,
-        frozenset(machine.security_group_ids),
-        frozenset(n for n in networks if n),
-    )
+    networks = frozenset(n for n in (machine.network_id, *(i.network_id for i in machine.interfaces)) if n)
+    return Held(pending["due"] if ends else math.inf, addresses, frozenset(machine.security_group_ids), networks)
 
 
 def _entries(native_id: str, found: Held | None) -> frozenset[tuple[str, str]]:
-    """The (index, member) pairs of what a machine holds: its addresses in their subnets' indexes, itself in those
-    of its groups and networks."""
+    """The (index, member) pairs of what a machine holds: itself in the live index and in those of its groups and
+    networks, its addresses in their subnets'."""
     if found is None:
         return frozenset()
     return frozenset(
         {
+            (LIVE, native_id),
             *((_ips(subnet_id), ip) for subnet_id, ip in found.addresses),
             *((_group(group_id), native_id) for group_id in found.groups),
             *((_network(network_id), native_id) for network_id in found.networks),
@@ -117,29 +114,21 @@ def _write(tx: Tx, changes: Iterable[tuple[str, Held | None, Held | None]]) -> N
 
     PERF: one command per index written, whatever the number of machines (a launch of 500 writes four)."""
     prefix = tx.store.prefix
-    ended: list[str] = []
     dropped: dict[str, list[str]] = {}
-    kept: dict[str, dict[str, float]] = {LIVE: {}}
+    kept: dict[str, dict[str, float]] = {}
     for native_id, before, after in changes:
         now = _entries(native_id, after)
         for name, member in _entries(native_id, before) - now:
             dropped.setdefault(name, []).append(member)
-        if after is None:
-            ended.append(native_id)
-            continue
-        kept[LIVE][native_id] = after.until
-        for name, member in now:
-            kept.setdefault(name, {})[member] = after.until
-    if ended:
-        dropped.setdefault(LIVE, []).extend(ended)
+        if after is not None:
+            for name, member in now:
+                kept.setdefault(name, {})[member] = after.until
     for name, members in dropped.items():
         remove = "HDEL" if _by_address(name) else "ZREM"
         tx.later(
             lambda pipe, key=prefix + name, remove=remove, members=members: pipe.execute_command(remove, key, *members)
         )
     for name, until in kept.items():
-        if not until:
-            continue
         if _by_address(name):
             mapping = {member: repr(due) for member, due in until.items()}
             tx.later(lambda pipe, key=prefix + name, mapping=mapping: pipe.hset(key, mapping=mapping))
@@ -197,21 +186,19 @@ def held_ips(tx: Tx, subnet_id: str) -> set[str]:
 
 def machines_in_group(tx: Tx, group_id: str) -> set[str]:
     """The machines not terminated now that are in a security group."""
-    rebuilt = _ensure(tx)
-    if rebuilt is not None:
-        return {m for m, found in rebuilt.items() if found.until > tx.now and group_id in found.groups}
-    return _machines_due(tx, _group(group_id))
+    return _machines_holding(tx, _group(group_id), lambda found: group_id in found.groups)
 
 
 def machines_on_network(tx: Tx, network_id: str) -> set[str]:
     """The machines not terminated now with an interface on a network."""
+    return _machines_holding(tx, _network(network_id), lambda found: network_id in found.networks)
+
+
+def _machines_holding(tx: Tx, name: str, holds: Callable[[Held], bool]) -> set[str]:
+    """The machines index ``name`` has still due (``holds``: whether a machine is in it, when ``tx`` builds them)."""
     rebuilt = _ensure(tx)
     if rebuilt is not None:
-        return {m for m, found in rebuilt.items() if found.until > tx.now and network_id in found.networks}
-    return _machines_due(tx, _network(network_id))
-
-
-def _machines_due(tx: Tx, name: str) -> set[str]:
+        return {native_id for native_id, found in rebuilt.items() if found.until > tx.now and holds(found)}
     members: list[bytes] = tx.read(name, lambda pipe, key: pipe.zrangebyscore(key, f"({tx.now!r}", "+inf"))
     return {member.decode() for member in members}
 
