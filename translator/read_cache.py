@@ -28,7 +28,7 @@ import pickle
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -123,10 +123,21 @@ def note_read(meta_key: str, version: str, seen: Seen) -> None:
         reads.saw(meta_key, version, seen)
 
 
+class Fingerprinted(list):  # type: ignore[type-arg]
+    """A backend's records with their fingerprint already told (a backend that keeps what it mapped has it at hand:
+    backends/ec2/machine_memo.py): ``fingerprint`` takes it instead of pickling them."""
+
+    def __init__(self, records: Iterable[Any], fingerprint: bytes) -> None:
+        super().__init__(records)
+        self.fingerprint = fingerprint
+
+
 def fingerprint(value: Any) -> bytes | None:
     """What identifies a backend read's result (records are dataclasses: pickled, hashed); None when it cannot be
     told (the answer is then not kept) or is not worth telling: a listing of ``memory.LARGE_LISTING`` records or
     more, whose pickle (about 1 KB and 14 µs a record) would cost the memory a large listing is careful with."""
+    if isinstance(value, Fingerprinted):
+        return value.fingerprint
     if isinstance(value, list) and len(value) >= memory.LARGE_LISTING:
         return None
     try:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from backends.ec2 import images, mapping, to_ec2, volumes
+from backends.ec2 import images, machine_memo, mapping, to_ec2, volumes
 from translator.errors import Conflict, InvalidParameter, NotFound
 from translator.model import ActionMethod, Limits, Machine, MachineAction, MachineSpec, MachineState, MachineUpdate
 
@@ -83,7 +83,11 @@ UPDATABLE_STATES = frozenset({MachineState.STOPPED})
 
 def _machines(b: EC2Backend, reservations: list[dict[str, Any]]) -> list[Machine]:
     flavors = b.flavors()
-    return [mapping.machine(item, b.gateway_zone, flavors) for r in reservations for item in r.get("Instances") or ()]
+
+    def map_all() -> list[Machine]:
+        return [mapping.machine(i, b.gateway_zone, flavors) for r in reservations for i in r.get("Instances") or ()]
+
+    return machine_memo.MEMO.machines(reservations, (b, flavors), map_all)
 
 
 def list_machines(b: EC2Backend) -> list[Machine]:
